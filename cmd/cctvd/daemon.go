@@ -1,0 +1,97 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	oklog "github.com/oklog/run"
+	"github.com/rs/zerolog"
+
+	"github.com/cctvd/cctvd/config"
+	"github.com/cctvd/cctvd/internal/lockfile"
+	"github.com/cctvd/cctvd/internal/logging"
+	"github.com/cctvd/cctvd/internal/logring"
+	"github.com/cctvd/cctvd/internal/redact"
+	"github.com/cctvd/cctvd/segment"
+	"github.com/cctvd/cctvd/segmenter"
+	"github.com/cctvd/cctvd/supervisor"
+)
+
+// runDaemon builds every component from the config and runs them under ctx.
+// On interrupt they stop in pipeline order: the supervisor first (every
+// ffmpeg finalises its segment), then the segmenter (which moves those last
+// segments), so nothing recorded is left behind.
+func runDaemon(ctx context.Context, cfg *config.Config, cfgPath string, stdout io.Writer) error {
+	hub := logring.NewHub(5000, 1000)
+	red := redact.New(cfg.Secrets()...)
+	log, _ := logging.New(logging.Options{Level: cfg.Log.Level, Format: cfg.Log.Format, Out: stdout, Hub: hub, Redactor: red})
+	zerolog.TimeFieldFormat = time.RFC3339Nano
+
+	for _, dir := range []string{cfg.StorageConfig.SavePath, cfg.StorageConfig.StateDir} {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("create %s: %w", dir, err)
+		}
+	}
+	lock, err := lockfile.Acquire(filepath.Join(cfg.StorageConfig.StateDir, "lock"))
+	if err != nil {
+		return fmt.Errorf("another cctvd uses this savePath: %w", err)
+	}
+	defer lock.Release()
+	owner := fmt.Sprintf("%d-%d", os.Getpid(), time.Now().UnixNano())
+
+	sup := supervisor.New(supervisor.ConfigFrom(cfg, owner), cfg.Cameras, nil, supervisor.Deps{
+		Log:      log,
+		Redactor: red,
+	})
+	feeds := map[string]string{}
+	for _, c := range cfg.Cameras {
+		feeds[c.CameraName] = c.VideoFeedID
+	}
+	seg := segmenter.New(segmenter.Config{
+		SavePath:  cfg.StorageConfig.SavePath,
+		Owner:     owner,
+		ProbePath: cfg.FFmpeg.ProbePath,
+		FeedIDs:   feeds,
+	}, segmenter.Deps{
+		Log:       log,
+		OnSegment: func(segment.Segment) {},
+	})
+
+	var g oklog.Group
+	// Signals: the first actor to return interrupts all the others.
+	sigCtx, sigCancel := context.WithCancel(ctx)
+	g.Add(func() error {
+		<-sigCtx.Done()
+		return nil
+	}, func(error) { sigCancel() })
+
+	supCtx, supCancel := context.WithCancel(context.Background())
+	supDone := make(chan struct{})
+	g.Add(func() error {
+		defer close(supDone)
+		return sup.Run(supCtx)
+	}, func(error) { supCancel() })
+
+	segCtx, segCancel := context.WithCancel(context.Background())
+	g.Add(func() error {
+		return seg.Run(segCtx)
+	}, func(error) {
+		supCancel()
+		<-supDone // the supervisor's last segments must be moved too
+		segCancel()
+	})
+
+	log.Info().Str("version", version).Str("config", cfgPath).Int("cameras", len(cfg.Cameras)).
+		Str("savePath", cfg.StorageConfig.SavePath).Msg("cctvd starting")
+	err = g.Run()
+	if err != nil {
+		log.Error().Err(err).Msg("cctvd stopped on error")
+		return err
+	}
+	log.Info().Msg("cctvd stopped")
+	return nil
+}

@@ -1,0 +1,96 @@
+// Command cctvd records IP cameras through ffmpeg into named segment files,
+// uploads them to S3, keeps the local disk under its limit and is run and
+// watched through a REST API.
+//
+//	cctvd run --config /etc/cctvd/config.json
+//	cctvd check-config --config /etc/cctvd/config.json
+//	cctvd version
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/cctvd/cctvd/config"
+)
+
+// version is stamped by the build: -ldflags "-X main.version=...".
+var version = "dev"
+
+// DefaultConfigPath is where the config is read from without --config.
+const DefaultConfigPath = "/etc/cctvd/config.json"
+
+// errUsage marks a command-line mistake: exit code 2.
+var errUsage = errors.New("usage")
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv)
+	stop()
+	switch {
+	case err == nil:
+	case errors.Is(err, errUsage):
+		os.Exit(2)
+	default:
+		fmt.Fprintln(os.Stderr, "cctvd:", err)
+		os.Exit(1)
+	}
+}
+
+const usage = `usage:
+  cctvd run [--config FILE]           record, upload and serve the API until SIGINT/SIGTERM
+  cctvd check-config [--config FILE]  print the validated config with secrets masked, or its errors
+  cctvd version                       print the version
+
+FILE defaults to ` + DefaultConfigPath + `.
+`
+
+// run is main without the process: it returns instead of exiting.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errUsage
+	}
+	cmd, args := args[0], args[1:]
+	switch cmd {
+	case "version", "--version":
+		fmt.Fprintln(stdout, "cctvd", version)
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	case "run", "check-config":
+	default:
+		fmt.Fprintf(stderr, "cctvd: unknown command %q\n%s", cmd, usage)
+		return errUsage
+	}
+	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", DefaultConfigPath, "config file")
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "cctvd %s: unexpected argument %q\n", cmd, fs.Arg(0))
+		return errUsage
+	}
+	cfg, err := config.Load(*path, getenv)
+	if err != nil {
+		return err
+	}
+	if cmd == "check-config" {
+		out, err := cfg.MaskedJSON()
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s\n", out)
+		return nil
+	}
+	return runDaemon(ctx, cfg, *path, stdout)
+}

@@ -1,0 +1,339 @@
+// Package config loads cctvd's config.json in a fixed order: defaults, strict
+// decode (an unknown or misspelt key is an error that names its path),
+// normalisation, then Validate, which reports every problem with the path of
+// the field at fault, e.g. `cameras[1].resolution: "1280*720" is not WIDTHxHEIGHT`.
+//
+// The file from the customer's design note loads exactly as written; every
+// extension (RTSP port and path, stream URL, S3 endpoint, API, ffmpeg and log
+// settings) is optional and has a safe default.
+package config
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Config is the whole of config.json.
+type Config struct {
+	// Cameras to record. At least one.
+	Cameras []Camera `json:"cameras"`
+	// S3Config says where closed segments are uploaded.
+	S3Config S3Config `json:"s3Config"`
+	// AWSCredentials are static S3 credentials. When absent, the AWS SDK's
+	// default chain applies (environment, shared files, instance role).
+	AWSCredentials *AWSCredentials `json:"awsCredentials,omitempty"`
+	// StorageConfig says where recordings are kept and when they are deleted.
+	StorageConfig StorageConfig `json:"storageConfig"`
+	// API is the REST API. Default: listen on 127.0.0.1:8080 without a token.
+	API API `json:"api"`
+	// FFmpeg holds the recorder's process settings.
+	FFmpeg FFmpeg `json:"ffmpeg"`
+	// Log holds the daemon's log settings.
+	Log Log `json:"log"`
+}
+
+// Camera is one IP camera.
+type Camera struct {
+	// CameraName is unique and goes into file names: letters, digits, '.'
+	// and '-', starting with a letter or digit, at most 64 characters.
+	CameraName string `json:"cameraName"`
+	// IPAddress is the camera's IP address or host name, without a port.
+	// Required unless StreamURL is set.
+	IPAddress string `json:"ipAddress"`
+	// UserName and Password authenticate to the camera (RTSP basic or
+	// digest). Either may be empty for a camera without authentication.
+	UserName string `json:"userName"`
+	Password string `json:"password"`
+	// FrameRate is the number of frames per second recorded (> 0, ≤ 120).
+	FrameRate float64 `json:"frameRate"`
+	// Resolution is the recorded size, WIDTHxHEIGHT with even numbers.
+	Resolution string `json:"resolution"`
+	// VideoDuration is the length of each file in seconds (1 to 86400).
+	VideoDuration float64 `json:"videoDuration"`
+	// VideoFeedID goes into file names; it need not be unique.
+	VideoFeedID string `json:"videoFeedId"`
+
+	// RTSPPort is the camera's RTSP port. Default 554.
+	RTSPPort int `json:"rtspPort,omitempty"`
+	// RTSPPath is the stream's path on the camera, such as
+	// "/Streaming/Channels/101". Default "/".
+	RTSPPath string `json:"rtspPath,omitempty"`
+	// StreamURL, when set, replaces ipAddress, rtspPort and rtspPath with a
+	// full URL (rtsp, rtsps, http, https, rtmp or file). userName and
+	// password are added to it unless it carries its own.
+	StreamURL string `json:"streamUrl,omitempty"`
+	// RTSPTransport is "tcp" (default) or "udp".
+	RTSPTransport string `json:"rtspTransport,omitempty"`
+}
+
+// S3Config says where segments go.
+type S3Config struct {
+	// S3Bucket is the bucket name.
+	S3Bucket string `json:"s3Bucket"`
+	// S3Path is the key prefix inside the bucket, without leading or
+	// trailing slashes (they are trimmed). May be empty.
+	S3Path string `json:"s3Path"`
+	// Endpoint is an S3-compatible server's URL (MinIO, Ceph, Wasabi, B2).
+	// Default: AWS's own endpoint for the region.
+	Endpoint string `json:"endpoint,omitempty"`
+	// ForcePathStyle addresses buckets as endpoint/bucket/key instead of
+	// bucket.endpoint/key. Default: true when Endpoint is set, else false.
+	ForcePathStyle *bool `json:"forcePathStyle,omitempty"`
+}
+
+// AWSCredentials are static credentials for S3.
+type AWSCredentials struct {
+	AccessKeyID     string `json:"accessKeyId"`
+	SecretAccessKey string `json:"secretAccessKey"`
+	// Region is the bucket's region. Default "us-east-1" when an endpoint
+	// is set; otherwise required.
+	Region string `json:"region"`
+}
+
+// StorageConfig is the local side.
+type StorageConfig struct {
+	// SavePath is the absolute path of the local folder for recordings.
+	SavePath string `json:"savePath"`
+	// ClearAfterUpload deletes each local file once S3 has verified it.
+	// Default false.
+	ClearAfterUpload bool `json:"clearAfterUpload"`
+	// ClearWhenFilePathReachGB is the size of SavePath, in GB (10^9 bytes),
+	// at which the oldest recordings are deleted. May be fractional.
+	ClearWhenFilePathReachGB float64 `json:"clearWhenFilePathReachGB"`
+	// StateDir holds the daemon's own state (catalog, desired camera
+	// states). Default: SavePath/.cctvd.
+	StateDir string `json:"stateDir,omitempty"`
+}
+
+// API is the REST API.
+type API struct {
+	// Listen is the API's address. Default "127.0.0.1:8080".
+	Listen string `json:"listen,omitempty"`
+	// Token, when set, is required as "Authorization: Bearer <token>" on
+	// every /api/ route. Default: read from the environment variable
+	// CCTVD_API_TOKEN, else none (then Listen must be a loopback address).
+	Token string `json:"token,omitempty"`
+}
+
+// FFmpeg holds the recorder's process settings.
+type FFmpeg struct {
+	// Path is the ffmpeg binary. Default "ffmpeg" (found on PATH).
+	Path string `json:"path,omitempty"`
+	// ProbePath is the ffprobe binary. Default "ffprobe".
+	ProbePath string `json:"probePath,omitempty"`
+	// StallTimeout: when ffmpeg's progress (frame and out_time) does not
+	// advance for this long, the camera is stalled and ffmpeg is restarted.
+	// Default "15s".
+	StallTimeout Duration `json:"stallTimeout,omitempty"`
+	// StopTimeout is how long ffmpeg gets to finalise its segment after
+	// SIGINT (stop) or SIGTERM (stall) before it is killed. Default "10s".
+	StopTimeout Duration `json:"stopTimeout,omitempty"`
+	// Preset is libx264's preset when transcoding. Default "veryfast".
+	Preset string `json:"preset,omitempty"`
+}
+
+// Log holds the daemon's log settings.
+type Log struct {
+	// Level is debug, info, warn or error. Default "info".
+	Level string `json:"level,omitempty"`
+	// Format is "json", "console" or "auto" (console on a terminal, JSON
+	// otherwise). Default "auto".
+	Format string `json:"format,omitempty"`
+}
+
+// Duration is a time.Duration that reads from JSON as a Go duration string
+// ("15s", "1m30s") or as a number of seconds.
+type Duration time.Duration
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var v any
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	switch v := v.(type) {
+	case float64:
+		*d = Duration(v * float64(time.Second))
+		return nil
+	case string:
+		p, err := time.ParseDuration(v)
+		if err != nil {
+			return fmt.Errorf("%q is not a duration such as \"15s\"", v)
+		}
+		*d = Duration(p)
+		return nil
+	}
+	return fmt.Errorf("%s is not a duration such as \"15s\"", b)
+}
+
+// MarshalJSON implements json.Marshaler.
+func (d Duration) MarshalJSON() ([]byte, error) {
+	return json.Marshal(time.Duration(d).String())
+}
+
+// Std returns d as a time.Duration.
+func (d Duration) Std() time.Duration { return time.Duration(d) }
+
+// Defaults for the optional settings.
+const (
+	DefaultRTSPPort      = 554
+	DefaultRTSPPath      = "/"
+	DefaultRTSPTransport = "tcp"
+	DefaultListen        = "127.0.0.1:8080"
+	DefaultStallTimeout  = 15 * time.Second
+	DefaultStopTimeout   = 10 * time.Second
+	DefaultPreset        = "veryfast"
+	DefaultRegion        = "us-east-1"
+	// TokenEnv is the environment variable read when api.token is empty.
+	TokenEnv = "CCTVD_API_TOKEN"
+	// StateDirName is the state folder's name inside savePath by default.
+	StateDirName = ".cctvd"
+)
+
+// Load reads, decodes, normalises and validates the file at path.
+// getenv supplies environment variables (os.Getenv in production).
+func Load(path string, getenv func(string) string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	cfg, err := Parse(data, getenv)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// Parse decodes, normalises and validates a config held in memory.
+func Parse(data []byte, getenv func(string) string) (*Config, error) {
+	cfg := Default()
+	if err := decodeStrict(data, cfg); err != nil {
+		return nil, err
+	}
+	cfg.normalize(getenv)
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// Default returns a Config holding every default, before decoding.
+func Default() *Config {
+	return &Config{
+		API: API{Listen: DefaultListen},
+		FFmpeg: FFmpeg{
+			Path:         "ffmpeg",
+			ProbePath:    "ffprobe",
+			StallTimeout: Duration(DefaultStallTimeout),
+			StopTimeout:  Duration(DefaultStopTimeout),
+			Preset:       DefaultPreset,
+		},
+		Log: Log{Level: "info", Format: "auto"},
+	}
+}
+
+// decodeStrict checks every key and value type against Config (so an error
+// names its path, which encoding/json cannot do), then decodes.
+func decodeStrict(data []byte, cfg *Config) error {
+	var raw any
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	if err := dec.Decode(&raw); err != nil {
+		return syntaxError(data, err)
+	}
+	if dec.More() {
+		return errors.New("invalid JSON: more than one value in the file")
+	}
+	if problems := checkShape("", raw, typeOfConfig); len(problems) > 0 {
+		return &ValidationError{Problems: problems}
+	}
+	dec = json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(cfg); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return &ValidationError{Problems: []FieldError{{Path: te.Field, Msg: "must be " + te.Type.String() + ", not a JSON " + te.Value}}}
+		}
+		return fmt.Errorf("decode: %w", err)
+	}
+	return nil
+}
+
+func syntaxError(data []byte, err error) error {
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		line, col := 1, 1
+		for _, c := range data[:max(0, min(int(se.Offset)-1, len(data)))] { // Offset is just past the bad byte
+			if c == '\n' {
+				line, col = line+1, 1
+			} else {
+				col++
+			}
+		}
+		return fmt.Errorf("invalid JSON at line %d, column %d: %v", line, col, se)
+	}
+	if errors.Is(err, io.EOF) {
+		return errors.New("invalid JSON: the file is empty")
+	}
+	return fmt.Errorf("invalid JSON: %w", err)
+}
+
+// normalize fills derived defaults after decoding.
+func (c *Config) normalize(getenv func(string) string) {
+	for i := range c.Cameras {
+		cam := &c.Cameras[i]
+		if cam.RTSPPort == 0 {
+			cam.RTSPPort = DefaultRTSPPort
+		}
+		if cam.RTSPPath == "" {
+			cam.RTSPPath = DefaultRTSPPath
+		} else if !strings.HasPrefix(cam.RTSPPath, "/") {
+			cam.RTSPPath = "/" + cam.RTSPPath
+		}
+		if cam.RTSPTransport == "" {
+			cam.RTSPTransport = DefaultRTSPTransport
+		}
+	}
+	c.S3Config.S3Path = strings.Trim(c.S3Config.S3Path, "/")
+	if c.S3Config.ForcePathStyle == nil {
+		v := c.S3Config.Endpoint != ""
+		c.S3Config.ForcePathStyle = &v
+	}
+	if c.AWSCredentials != nil && c.AWSCredentials.Region == "" && c.S3Config.Endpoint != "" {
+		c.AWSCredentials.Region = DefaultRegion
+	}
+	if c.StorageConfig.SavePath != "" {
+		c.StorageConfig.SavePath = filepath.Clean(c.StorageConfig.SavePath)
+		if c.StorageConfig.StateDir == "" && filepath.IsAbs(c.StorageConfig.SavePath) {
+			c.StorageConfig.StateDir = filepath.Join(c.StorageConfig.SavePath, StateDirName)
+		}
+	}
+	if c.StorageConfig.StateDir != "" {
+		c.StorageConfig.StateDir = filepath.Clean(c.StorageConfig.StateDir)
+	}
+	if c.API.Token == "" && getenv != nil {
+		c.API.Token = getenv(TokenEnv)
+	}
+}
+
+// LimitBytes is clearWhenFilePathReachGB in bytes (GB = 10^9 bytes).
+func (s StorageConfig) LimitBytes() int64 {
+	return int64(s.ClearWhenFilePathReachGB * 1e9)
+}
+
+// Camera returns the camera named name.
+func (c *Config) Camera(name string) (Camera, bool) {
+	for _, cam := range c.Cameras {
+		if cam.CameraName == name {
+			return cam, true
+		}
+	}
+	return Camera{}, false
+}

@@ -1,0 +1,296 @@
+package config
+
+import (
+	"encoding/json"
+	"errors"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func noEnv(string) string { return "" }
+
+func TestDesignNoteConfigLoadsAsWritten(t *testing.T) {
+	cfg, err := Load(filepath.Join("testdata", "design-note.json"), noEnv)
+	if err != nil {
+		t.Fatalf("the design note's config.json must load: %v", err)
+	}
+	if len(cfg.Cameras) != 2 {
+		t.Fatalf("cameras = %d, want 2", len(cfg.Cameras))
+	}
+	c2 := cfg.Cameras[1]
+	if c2.CameraName != "camera2" || c2.FrameRate != 5 || c2.Resolution != "1280x720" || c2.VideoDuration != 300 || c2.VideoFeedID != "xx" {
+		t.Errorf("camera2 = %+v", c2)
+	}
+	if w, h := c2.Size(); w != 1280 || h != 720 {
+		t.Errorf("Size = %dx%d", w, h)
+	}
+	if got := c2.SegmentDuration(); got != 300*time.Second {
+		t.Errorf("SegmentDuration = %v", got)
+	}
+	if got, want := c2.URL().String(), "rtsp://admin:password456@192.168.0.2:554/"; got != want {
+		t.Errorf("URL = %q, want %q", got, want)
+	}
+	if cfg.S3Config.S3Path != "recordings/2025" || *cfg.S3Config.ForcePathStyle {
+		t.Errorf("s3Config = %+v", cfg.S3Config)
+	}
+	if cfg.StorageConfig.StateDir != "/var/cctv/recordings/.cctvd" {
+		t.Errorf("stateDir default = %q", cfg.StorageConfig.StateDir)
+	}
+	if cfg.StorageConfig.LimitBytes() != 100e9 {
+		t.Errorf("LimitBytes = %d", cfg.StorageConfig.LimitBytes())
+	}
+	if cfg.API.Listen != DefaultListen || cfg.FFmpeg.StallTimeout.Std() != DefaultStallTimeout {
+		t.Errorf("defaults not applied: %+v %+v", cfg.API, cfg.FFmpeg)
+	}
+}
+
+func TestExampleConfigLoads(t *testing.T) {
+	cfg, err := Load(filepath.Join("..", "config.example.json"), noEnv)
+	if err != nil {
+		t.Fatalf("config.example.json must load: %v", err)
+	}
+	if got, want := cfg.Cameras[0].URL().String(), "rtsp://admin:password123@192.168.0.1:554/Streaming/Channels/101"; got != want {
+		t.Errorf("URL = %q, want %q", got, want)
+	}
+}
+
+func TestTokenFromEnvironment(t *testing.T) {
+	data := mustRead(t, filepath.Join("testdata", "design-note.json"))
+	cfg, err := Parse(data, func(k string) string {
+		if k == TokenEnv {
+			return "env-token"
+		}
+		return ""
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.API.Token != "env-token" {
+		t.Errorf("token = %q, want it from %s", cfg.API.Token, TokenEnv)
+	}
+}
+
+// TestConfigErrors changes one thing in the design note's config at a time
+// and expects these exact messages.
+func TestConfigErrors(t *testing.T) {
+	cam := func(m map[string]any, i int) map[string]any {
+		return m["cameras"].([]any)[i].(map[string]any)
+	}
+	tests := []struct {
+		name   string
+		mutate func(m map[string]any)
+		want   []string
+	}{
+		{"misspelt camera key", func(m map[string]any) { c := cam(m, 1); c["framerate"] = c["frameRate"]; delete(c, "frameRate") },
+			[]string{`cameras[1].framerate: unknown field (did you mean "frameRate"?)`}},
+		{"unknown top-level key", func(m map[string]any) { m["cameraz"] = 1 },
+			[]string{`cameraz: unknown field (did you mean "cameras"?)`}},
+		{"unknown key without a near name", func(m map[string]any) { m["storageConfig"].(map[string]any)["zzzzzzzz"] = true },
+			[]string{`storageConfig.zzzzzzzz: unknown field`}},
+		{"string where a number goes", func(m map[string]any) { cam(m, 0)["frameRate"] = "2" },
+			[]string{`cameras[0].frameRate: must be a number, not a string`}},
+		{"number where a bool goes", func(m map[string]any) { m["storageConfig"].(map[string]any)["clearAfterUpload"] = 0 },
+			[]string{`storageConfig.clearAfterUpload: must be true or false, not a number`}},
+		{"cameras not an array", func(m map[string]any) { m["cameras"] = map[string]any{} },
+			[]string{`cameras: must be an array, not an object`}},
+		{"bad resolution", func(m map[string]any) { cam(m, 1)["resolution"] = "1280*720" },
+			[]string{`cameras[1].resolution: "1280*720" is not WIDTHxHEIGHT`}},
+		{"odd resolution", func(m map[string]any) { cam(m, 1)["resolution"] = "1281x720" },
+			[]string{`cameras[1].resolution: "1281x720" must have an even width and height`}},
+		{"tiny resolution", func(m map[string]any) { cam(m, 1)["resolution"] = "8x8" },
+			[]string{`cameras[1].resolution: "8x8" is out of range (16 to 8192 per side)`}},
+		{"zero frame rate", func(m map[string]any) { cam(m, 0)["frameRate"] = 0 },
+			[]string{`cameras[0].frameRate: must be greater than 0 (got 0)`}},
+		{"negative duration", func(m map[string]any) { cam(m, 0)["videoDuration"] = -5 },
+			[]string{`cameras[0].videoDuration: must be greater than 0 (got -5)`}},
+		{"sub-second duration", func(m map[string]any) { cam(m, 0)["videoDuration"] = 0.5 },
+			[]string{`cameras[0].videoDuration: must be at least 1 second (got 0.5)`}},
+		{"duplicate name", func(m map[string]any) { cam(m, 1)["cameraName"] = "Camera1" },
+			[]string{`cameras[1].cameraName: "Camera1" is already used by cameras[0]`}},
+		{"name with a slash", func(m map[string]any) { cam(m, 0)["cameraName"] = "../etc" },
+			[]string{`cameras[0].cameraName: "../etc" may hold only letters, digits, '.' and '-', starting with a letter or digit (it goes into file names)`}},
+		{"name with an underscore", func(m map[string]any) { cam(m, 0)["cameraName"] = "front_door" },
+			[]string{`cameras[0].cameraName: "front_door" may hold only letters, digits, '.' and '-', starting with a letter or digit (it goes into file names)`}},
+		{"empty name", func(m map[string]any) { cam(m, 0)["cameraName"] = "" },
+			[]string{`cameras[0].cameraName: is required`}},
+		{"feed id with a slash", func(m map[string]any) { cam(m, 0)["videoFeedId"] = "a/b" },
+			[]string{`cameras[0].videoFeedId: "a/b" may hold only letters, digits, '.', '-' and '_', starting with a letter or digit (it goes into file names)`}},
+		{"ip with port", func(m map[string]any) { cam(m, 0)["ipAddress"] = "192.168.0.1:554" },
+			[]string{`cameras[0].ipAddress: "192.168.0.1:554" holds a port: put the port in rtspPort`}},
+		{"ip missing", func(m map[string]any) { delete(cam(m, 0), "ipAddress") },
+			[]string{`cameras[0].ipAddress: is required (or set streamUrl)`}},
+		{"bad stream url scheme", func(m map[string]any) { cam(m, 0)["streamUrl"] = "ftp://cam/x" },
+			[]string{`cameras[0].streamUrl: scheme "ftp" is not one of rtsp, rtsps, http, https, rtmp, file`}},
+		{"bad port", func(m map[string]any) { cam(m, 0)["rtspPort"] = 70000 },
+			[]string{`cameras[0].rtspPort: 70000 is not a port number (1 to 65535)`}},
+		{"fractional port", func(m map[string]any) { cam(m, 0)["rtspPort"] = 55.4 },
+			[]string{`cameras[0].rtspPort: must be a whole number, not 55.4`}},
+		{"no cameras", func(m map[string]any) { m["cameras"] = []any{} },
+			[]string{`cameras: at least one camera is required`}},
+		{"zero limit", func(m map[string]any) { m["storageConfig"].(map[string]any)["clearWhenFilePathReachGB"] = 0 },
+			[]string{`storageConfig.clearWhenFilePathReachGB: must be greater than 0 (got 0)`}},
+		{"empty save path", func(m map[string]any) { m["storageConfig"].(map[string]any)["savePath"] = "" },
+			[]string{`storageConfig.savePath: is required`}},
+		{"relative save path", func(m map[string]any) { m["storageConfig"].(map[string]any)["savePath"] = "rec" },
+			[]string{`storageConfig.savePath: "rec" must be an absolute path`}},
+		{"bad bucket", func(m map[string]any) { m["s3Config"].(map[string]any)["s3Bucket"] = "My_Bucket" },
+			[]string{`s3Config.s3Bucket: "My_Bucket" is not a bucket name (3 to 63 lower-case letters, digits, '.' and '-')`}},
+		{"bad endpoint", func(m map[string]any) { m["s3Config"].(map[string]any)["endpoint"] = "minio:9000" },
+			[]string{`s3Config.endpoint: "minio:9000" is not an http:// or https:// URL`}},
+		{"secret without key id", func(m map[string]any) { m["awsCredentials"].(map[string]any)["accessKeyId"] = "" },
+			[]string{`awsCredentials.accessKeyId: is required when secretAccessKey is set`}},
+		{"no region", func(m map[string]any) { delete(m["awsCredentials"].(map[string]any), "region") },
+			[]string{`awsCredentials.region: is required (or set s3Config.endpoint, which defaults it to us-east-1)`}},
+		{"open api without token", func(m map[string]any) { m["api"] = map[string]any{"listen": "0.0.0.0:8080"} },
+			[]string{`api.token: is required when api.listen (0.0.0.0:8080) is not a loopback address: set api.token or the CCTVD_API_TOKEN environment variable, or listen on 127.0.0.1`}},
+		{"bad stall timeout", func(m map[string]any) { m["ffmpeg"] = map[string]any{"stallTimeout": "soon"} },
+			[]string{`decode: "soon" is not a duration such as "15s"`}},
+		{"short stall timeout", func(m map[string]any) { m["ffmpeg"] = map[string]any{"stallTimeout": 0.2} },
+			[]string{`ffmpeg.stallTimeout: must be at least 1s (got 200ms)`}},
+		{"bad log level", func(m map[string]any) { m["log"] = map[string]any{"level": "loud"} },
+			[]string{`log.level: "loud" is not one of debug, info, warn, error`}},
+		{"several problems at once", func(m map[string]any) {
+			cam(m, 0)["resolution"] = "big"
+			cam(m, 1)["frameRate"] = -1
+			m["storageConfig"].(map[string]any)["clearWhenFilePathReachGB"] = -1
+		}, []string{
+			`cameras[0].resolution: "big" is not WIDTHxHEIGHT`,
+			`cameras[1].frameRate: must be greater than 0 (got -1)`,
+			`storageConfig.clearWhenFilePathReachGB: must be greater than 0 (got -1)`,
+		}},
+	}
+	base := mustRead(t, filepath.Join("testdata", "design-note.json"))
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var m map[string]any
+			if err := json.Unmarshal(base, &m); err != nil {
+				t.Fatal(err)
+			}
+			tt.mutate(m)
+			data, _ := json.Marshal(m)
+			_, err := Parse(data, noEnv)
+			if err == nil {
+				t.Fatalf("Parse succeeded, want %q", tt.want)
+			}
+			var got []string
+			var ve *ValidationError
+			if errors.As(err, &ve) {
+				for _, p := range ve.Problems {
+					got = append(got, p.Error())
+				}
+			} else {
+				got = []string{err.Error()}
+			}
+			if strings.Join(got, "\n") != strings.Join(tt.want, "\n") {
+				t.Errorf("errors:\n got %q\nwant %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestSyntaxErrorSaysWhere(t *testing.T) {
+	_, err := Parse([]byte("{\n  \"cameras\": [,]\n}"), noEnv)
+	if err == nil || !strings.Contains(err.Error(), "line 2, column 15") {
+		t.Fatalf("err = %v, want the line and column", err)
+	}
+	_, err = Parse(nil, noEnv)
+	if err == nil || err.Error() != "invalid JSON: the file is empty" {
+		t.Fatalf("empty file: err = %v", err)
+	}
+}
+
+// TestCameraURLEscapesCredentials checks that passwords with URL delimiters
+// survive the round trip ffmpeg makes when it splits the URL.
+func TestCameraURLEscapesCredentials(t *testing.T) {
+	tests := []struct {
+		name string
+		cam  Camera
+		want string
+	}{
+		{"delimiters", Camera{IPAddress: "10.0.0.5", UserName: "ad@min", Password: "p@ss:/#%word", RTSPPort: 8554, RTSPPath: "/live"},
+			"rtsp://ad%40min:p%40ss%3A%2F%23%25word@10.0.0.5:8554/live"},
+		{"no credentials", Camera{IPAddress: "cam.local", RTSPPort: 554, RTSPPath: "/"}, "rtsp://cam.local:554/"},
+		{"user only", Camera{IPAddress: "::1", UserName: "viewer", RTSPPort: 554, RTSPPath: "/"}, "rtsp://viewer@[::1]:554/"},
+		{"query in path", Camera{IPAddress: "10.0.0.6", RTSPPort: 554, RTSPPath: "/cam/realmonitor?channel=1&subtype=0"},
+			"rtsp://10.0.0.6:554/cam/realmonitor?channel=1&subtype=0"},
+		{"stream url gets credentials", Camera{StreamURL: "rtsp://10.0.0.7:554/h264", UserName: "u", Password: "a b"},
+			"rtsp://u:a%20b@10.0.0.7:554/h264"},
+		{"stream url keeps its own", Camera{StreamURL: "rtsp://x:y@10.0.0.7/h264", UserName: "u", Password: "z"},
+			"rtsp://x:y@10.0.0.7/h264"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			u := tt.cam.URL()
+			if got := u.String(); got != tt.want {
+				t.Fatalf("URL = %q, want %q", got, tt.want)
+			}
+			back, err := url.Parse(u.String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.cam.StreamURL == "" && tt.cam.Password != "" {
+				if p, _ := back.User.Password(); p != tt.cam.Password {
+					t.Errorf("password round trip = %q", p)
+				}
+			}
+			if tt.cam.Password != "" && strings.Contains(tt.cam.RedactedURL(), tt.cam.Password) {
+				t.Errorf("RedactedURL %q holds the password", tt.cam.RedactedURL())
+			}
+		})
+	}
+}
+
+func TestMaskedHidesEverySecret(t *testing.T) {
+	data := mustRead(t, filepath.Join("testdata", "design-note.json"))
+	cfg, err := Parse(data, func(string) string { return "tok-123456" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Cameras[0].StreamURL = "rtsp://u:inline-secret@10.1.1.1/x"
+	out, err := cfg.MaskedJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	secrets := cfg.Secrets()
+	if len(secrets) != 5 {
+		t.Fatalf("Secrets = %d, want 5 (2 passwords, 1 URL password, AWS secret, token)", len(secrets))
+	}
+	for _, s := range secrets {
+		if strings.Contains(string(out), s) {
+			t.Errorf("masked output holds secret %q", s)
+		}
+	}
+	if cfg.Cameras[0].Password != "password123" {
+		t.Error("Masked changed the original config")
+	}
+	// The masked config still parses: check-config output can be reused.
+	if _, err := Parse(out, noEnv); err != nil {
+		t.Errorf("masked config does not parse: %v", err)
+	}
+}
+
+func TestDurationAcceptsStringsAndSeconds(t *testing.T) {
+	for in, want := range map[string]time.Duration{`"1m30s"`: 90 * time.Second, `2.5`: 2500 * time.Millisecond, `"15s"`: 15 * time.Second} {
+		var d Duration
+		if err := json.Unmarshal([]byte(in), &d); err != nil || d.Std() != want {
+			t.Errorf("%s -> %v, %v; want %v", in, d.Std(), err, want)
+		}
+	}
+	var d Duration
+	if err := json.Unmarshal([]byte(`true`), &d); err == nil {
+		t.Error("true decoded as a duration")
+	}
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}

@@ -1,0 +1,72 @@
+// Package fakeclock is a manual clock for tests (a fake, named as such): time
+// stands still until the test advances it, and the test can see each wait
+// a component starts, so backoff pauses and watchdog timeouts are checked
+// without sleeping.
+package fakeclock
+
+import (
+	"sync"
+	"time"
+)
+
+// Clock is a manual clock. Its Now and After replace time.Now and time.After.
+type Clock struct {
+	mu      sync.Mutex
+	now     time.Time
+	waiters []waiter
+	// Waits receives the duration of every After call, if not nil.
+	waits chan time.Duration
+}
+
+type waiter struct {
+	at time.Time
+	ch chan time.Time
+}
+
+// New returns a clock at start. Every After call is also sent to the
+// returned channel (buffered; a test that ignores it must drain or size it).
+func New(start time.Time, buffer int) (*Clock, <-chan time.Duration) {
+	c := &Clock{now: start, waits: make(chan time.Duration, buffer)}
+	return c, c.waits
+}
+
+// Now returns the clock's time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+// After returns a channel that receives the time once the clock has been
+// advanced by d.
+func (c *Clock) After(d time.Duration) <-chan time.Time {
+	c.mu.Lock()
+	ch := make(chan time.Time, 1)
+	if d <= 0 {
+		ch <- c.now
+	} else {
+		c.waiters = append(c.waiters, waiter{at: c.now.Add(d), ch: ch})
+	}
+	c.mu.Unlock()
+	select {
+	case c.waits <- d:
+	default:
+	}
+	return ch
+}
+
+// Advance moves the clock forward and fires every wait that is due.
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+	keep := c.waiters[:0]
+	for _, w := range c.waiters {
+		if !w.at.After(c.now) {
+			w.ch <- c.now
+		} else {
+			keep = append(keep, w)
+		}
+	}
+	c.waiters = keep
+}

@@ -1,0 +1,66 @@
+package segmenter
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// ErrNoVideo is returned by probeDuration for a file holding no playable video.
+var ErrNoVideo = errors.New("no playable video")
+
+// probeDuration asks ffprobe how long a (possibly truncated) segment plays.
+// A fragmented MP4 cut by a kill reads up to its last complete fragment.
+func probeDuration(ffprobe, path string) (time.Duration, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, ffprobe, "-v", "error",
+		"-show_entries", "format=duration:stream=codec_type", "-of", "json", path)
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	var exitErr *exec.ExitError
+	if errors.As(err, &exitErr) {
+		return 0, fmt.Errorf("ffprobe %s: %s: %w", path, strings.TrimSpace(stderr.String()), ErrNoVideo)
+	}
+	if err != nil { // ffprobe could not run: not the file's fault
+		return 0, fmt.Errorf("ffprobe %s: %w", path, err)
+	}
+	var res struct {
+		Streams []struct {
+			CodecType string `json:"codec_type"`
+		} `json:"streams"`
+		Format struct {
+			Duration string `json:"duration"`
+		} `json:"format"`
+	}
+	if err := json.Unmarshal(out, &res); err != nil {
+		return 0, fmt.Errorf("ffprobe %s: %w", path, err)
+	}
+	video := false
+	for _, st := range res.Streams {
+		video = video || st.CodecType == "video"
+	}
+	secs, err := strconv.ParseFloat(res.Format.Duration, 64)
+	if !video || err != nil || secs <= 0 {
+		return 0, fmt.Errorf("ffprobe %s: duration %q: %w", path, res.Format.Duration, ErrNoVideo)
+	}
+	return time.Duration(secs * float64(time.Second)), nil
+}
+
+// processRunning reports whether pid is alive and is the ffmpeg of run id
+// (its command line names the run), so a reused pid is not mistaken for it.
+func processRunning(pid int, runID string) bool {
+	cmdline, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+	if err != nil {
+		return false
+	}
+	return bytes.Contains(cmdline, []byte(runID))
+}

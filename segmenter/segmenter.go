@@ -1,0 +1,566 @@
+// Package segmenter turns what ffmpeg closes in the staging folders into
+// named segments: it watches the folders with fsnotify, and when a segment
+// is closed it moves it with an atomic rename to
+//
+//	savePath/<camera>/<YYYY-MM-DD>/<camera>_<feed>_<start>_<end>.mp4
+//
+// with start and end the UTC wall-clock times of its first frame and of the
+// end of its last, then reports it to the Sink.
+//
+// fsnotify cannot say when ffmpeg has closed a file, so closing is read from
+// ffmpeg itself: the segment muxer appends "file,start,end" to the run's CSV
+// list when it ends a segment and closes the file just after, before it opens
+// the next. A listed segment is therefore closed once the next segment exists
+// or the run has ended.
+//
+// A run that ended without listing its open segment (ffmpeg killed by the
+// watchdog, the daemon killed, a power cut) leaves that file behind; it is
+// salvaged: probed with ffprobe, named from its real content and reported
+// like any other. At start-up every run left by an earlier daemon is
+// salvaged the same way. A file that cannot be salvaged (no video in it) is
+// moved to savePath/.quarantine/<camera>/ and logged, never deleted.
+package segmenter
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+	"github.com/rs/zerolog"
+	"golang.org/x/sys/unix"
+
+	"github.com/cctvd/cctvd/segment"
+	"github.com/cctvd/cctvd/staging"
+)
+
+// QuarantineDir is where files that cannot be salvaged go, inside savePath.
+const QuarantineDir = ".quarantine"
+
+// Config is the segmenter's configuration.
+type Config struct {
+	// SavePath is the recordings folder.
+	SavePath string
+	// Owner identifies this daemon process: runs owned by another are
+	// leftovers of an earlier one.
+	Owner string
+	// ProbePath is the ffprobe binary.
+	ProbePath string
+	// FeedIDs gives each camera's feed id, for the rare run whose metadata
+	// is missing.
+	FeedIDs map[string]string
+	// Rescan is the period of a full rescan, a safety net for missed
+	// events. Default 10s.
+	Rescan time.Duration
+	// Debounce groups a burst of events into one pass. Default 50ms.
+	Debounce time.Duration
+	// OrphanKill: an ffmpeg left by a dead daemon that is still running
+	// this long after it was first seen is killed. Default 15s.
+	OrphanKill time.Duration
+}
+
+// Deps are the segmenter's collaborators.
+type Deps struct {
+	Log zerolog.Logger
+	// OnSegment receives every closed segment, in order for each camera.
+	OnSegment func(segment.Segment)
+	// Now is the clock; time.Now by default.
+	Now func() time.Time
+}
+
+// Segmenter watches the staging folders. Run owns all its state.
+type Segmenter struct {
+	cfg  Config
+	deps Deps
+	log  zerolog.Logger
+	runs map[string]*runState // by staging dir + run id
+}
+
+type runState struct {
+	offset      int64 // bytes of the CSV list consumed
+	pending     []row // listed, not yet moved (waiting for the next segment)
+	lastEnd     map[int]float64
+	orphanSince time.Time
+}
+
+// row is one line of ffmpeg's segment list.
+type row struct {
+	file       string
+	index      int
+	start, end float64 // stream seconds
+}
+
+// New returns a Segmenter.
+func New(cfg Config, deps Deps) *Segmenter {
+	if cfg.Rescan == 0 {
+		cfg.Rescan = 10 * time.Second
+	}
+	if cfg.Debounce == 0 {
+		cfg.Debounce = 50 * time.Millisecond
+	}
+	if cfg.OrphanKill == 0 {
+		cfg.OrphanKill = 15 * time.Second
+	}
+	if cfg.ProbePath == "" {
+		cfg.ProbePath = "ffprobe"
+	}
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
+	if deps.OnSegment == nil {
+		deps.OnSegment = func(segment.Segment) {}
+	}
+	return &Segmenter{cfg: cfg, deps: deps, log: deps.Log.With().Str("component", "segmenter").Logger(), runs: map[string]*runState{}}
+}
+
+// Run watches until ctx ends, then makes a last pass, so that segments
+// finalised by a stopping ffmpeg are moved, and returns. Stop the
+// supervisor first.
+func (s *Segmenter) Run(ctx context.Context) error {
+	root := staging.Root(s.cfg.SavePath)
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return fmt.Errorf("segmenter: %w", err)
+	}
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return fmt.Errorf("segmenter: %w", err)
+	}
+	defer w.Close()
+	if err := w.Add(root); err != nil {
+		return fmt.Errorf("segmenter: watch %s: %w", root, err)
+	}
+	// Watch first, then scan: nothing created in between is missed.
+	dirs, err := s.cameraDirs(w)
+	if err != nil {
+		return err
+	}
+	for _, d := range dirs {
+		s.processDir(d)
+	}
+
+	rescan := time.NewTicker(s.cfg.Rescan)
+	defer rescan.Stop()
+	debounce := time.NewTimer(0)
+	<-debounce.C
+	armed := false
+	dirty := map[string]bool{}
+	for {
+		select {
+		case <-ctx.Done():
+			s.processAll(w)
+			return nil
+		case ev, ok := <-w.Events:
+			if !ok {
+				return errors.New("segmenter: watcher closed")
+			}
+			dir := filepath.Dir(ev.Name)
+			if dir == root {
+				if ev.Has(fsnotify.Create) {
+					if fi, err := os.Stat(ev.Name); err == nil && fi.IsDir() {
+						s.watch(w, ev.Name)
+						dirty[ev.Name] = true
+					}
+				}
+			} else {
+				dirty[dir] = true
+			}
+			if !armed && len(dirty) > 0 {
+				debounce.Reset(s.cfg.Debounce)
+				armed = true
+			}
+		case err, ok := <-w.Errors:
+			if !ok {
+				return errors.New("segmenter: watcher closed")
+			}
+			// An overflow loses events: a full pass finds what they said.
+			s.log.Warn().Err(err).Msg("watch error, rescanning")
+			s.processAll(w)
+		case <-debounce.C:
+			armed = false
+			for _, d := range sortedKeys(dirty) {
+				s.processDir(d)
+			}
+			clear(dirty)
+		case <-rescan.C:
+			s.processAll(w)
+		}
+	}
+}
+
+func (s *Segmenter) processAll(w *fsnotify.Watcher) {
+	dirs, err := s.cameraDirs(w)
+	if err != nil {
+		s.log.Error().Err(err).Msg("cannot list staging folders")
+		return
+	}
+	for _, d := range dirs {
+		s.processDir(d)
+	}
+}
+
+// cameraDirs lists the camera staging folders and makes sure each is watched.
+func (s *Segmenter) cameraDirs(w *fsnotify.Watcher) ([]string, error) {
+	root := staging.Root(s.cfg.SavePath)
+	entries, err := os.ReadDir(root)
+	if err != nil {
+		return nil, fmt.Errorf("segmenter: %w", err)
+	}
+	var dirs []string
+	watched := map[string]bool{}
+	for _, p := range w.WatchList() {
+		watched[p] = true
+	}
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		d := filepath.Join(root, e.Name())
+		if !watched[d] {
+			s.watch(w, d)
+		}
+		dirs = append(dirs, d)
+	}
+	return dirs, nil
+}
+
+func (s *Segmenter) watch(w *fsnotify.Watcher, dir string) {
+	if err := w.Add(dir); err != nil {
+		s.log.Error().Err(err).Str("dir", dir).Msg("cannot watch staging folder; relying on rescans")
+	}
+}
+
+// runFiles is what a staging folder holds for one run.
+type runFiles struct {
+	list, meta bool
+	segs       []int
+}
+
+// processDir handles everything in one camera's staging folder.
+func (s *Segmenter) processDir(dir string) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			s.log.Error().Err(err).Str("dir", dir).Msg("cannot read staging folder")
+		}
+		return
+	}
+	runs := map[string]*runFiles{}
+	get := func(id string) *runFiles {
+		if runs[id] == nil {
+			runs[id] = &runFiles{}
+		}
+		return runs[id]
+	}
+	for _, e := range entries {
+		kind, id, index := staging.Classify(e.Name())
+		switch kind {
+		case staging.List:
+			get(id).list = true
+		case staging.MetaFile:
+			get(id).meta = true
+		case staging.Segment:
+			get(id).segs = append(get(id).segs, index)
+		}
+	}
+	for _, id := range sortedKeys(runs) {
+		s.processRun(dir, id, runs[id])
+	}
+}
+
+func (s *Segmenter) processRun(dir, id string, files *runFiles) {
+	run := staging.Run{Dir: dir, ID: id}
+	camera := filepath.Base(dir)
+	log := s.log.With().Str("camera", camera).Str("run", id).Logger()
+	key := filepath.Join(dir, id)
+	st := s.runs[key]
+	if st == nil {
+		st = &runState{lastEnd: map[int]float64{}}
+		s.runs[key] = st
+	}
+	meta, err := staging.ReadMeta(run.MetaPath())
+	hasMeta := err == nil
+	if err != nil && !errors.Is(err, staging.ErrNoMeta) {
+		log.Warn().Err(err).Msg("unreadable run metadata; treating the run as ended")
+	}
+	if !hasMeta {
+		meta = staging.Meta{RunID: id, Camera: camera, FeedID: s.cfg.FeedIDs[camera]}
+		if meta.FeedID == "" {
+			meta.FeedID = "unknown"
+		}
+	}
+	if err := s.readList(run, st); err != nil {
+		log.Error().Err(err).Msg("cannot read segment list")
+	}
+
+	ended := !hasMeta || meta.Exited || meta.Owner != s.cfg.Owner
+	if ended && hasMeta && !meta.Exited && meta.PID > 0 && processRunning(meta.PID, id) {
+		// An ffmpeg of a daemon that died is finishing (it got SIGTERM by
+		// Pdeathsig). Wait for it, within bounds, before salvaging.
+		now := s.deps.Now()
+		if st.orphanSince.IsZero() {
+			st.orphanSince = now
+			log.Warn().Int("pid", meta.PID).Msg("ffmpeg left by an earlier daemon is still running; waiting for it")
+		} else if now.Sub(st.orphanSince) > s.cfg.OrphanKill {
+			log.Warn().Int("pid", meta.PID).Msg("killing ffmpeg left by an earlier daemon")
+			_ = syscall.Kill(-meta.PID, syscall.SIGKILL)
+		}
+		ended = false
+	}
+
+	have := map[int]bool{}
+	for _, i := range files.segs {
+		have[i] = true
+	}
+	failed := false
+	keep := st.pending[:0]
+	for _, r := range st.pending {
+		if !ended && !have[r.index+1] {
+			keep = append(keep, r) // still open, or closing
+			continue
+		}
+		if err := s.finalize(log, run, meta, r.file, r.start, r.end, false); err != nil {
+			log.Error().Err(err).Str("file", r.file).Msg("cannot move segment; will retry")
+			keep, failed = append(keep, r), true
+		}
+		delete(have, r.index)
+	}
+	st.pending = keep
+	if !ended {
+		return
+	}
+	// Whatever is left of an ended run was never listed: salvage it.
+	for _, i := range sortedKeys(have) {
+		if err := s.salvage(log, run, meta, st, i); err != nil {
+			log.Error().Err(err).Int("segment", i).Msg("cannot salvage segment; will retry")
+			failed = true
+		}
+	}
+	if failed {
+		return // keep the run's list and metadata for the next pass
+	}
+	for _, p := range []string{run.ListPath(), run.MetaPath()} {
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			log.Error().Err(err).Msg("cannot remove finished run's files")
+		}
+	}
+	delete(s.runs, key)
+}
+
+// readList reads the rows ffmpeg appended to the run's list since last time.
+func (s *Segmenter) readList(run staging.Run, st *runState) error {
+	f, err := os.Open(run.ListPath())
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if _, err := f.Seek(st.offset, io.SeekStart); err != nil {
+		return err
+	}
+	data, err := io.ReadAll(bufio.NewReader(f))
+	if err != nil {
+		return err
+	}
+	complete := bytes.LastIndexByte(data, '\n') + 1 // only whole lines
+	rows, err := parseList(data[:complete])
+	st.offset += int64(complete)
+	for _, r := range rows {
+		st.lastEnd[r.index] = r.end
+		st.pending = append(st.pending, r)
+	}
+	return err
+}
+
+// parseList parses the CSV rows "file,start,end" of a segment list.
+func parseList(data []byte) ([]row, error) {
+	r := csv.NewReader(bytes.NewReader(data))
+	r.FieldsPerRecord = 3
+	var rows []row
+	for {
+		rec, err := r.Read()
+		if errors.Is(err, io.EOF) {
+			return rows, nil
+		}
+		if err != nil {
+			return rows, fmt.Errorf("segment list: %w", err)
+		}
+		kind, _, index := staging.Classify(filepath.Base(rec[0]))
+		start, err1 := strconv.ParseFloat(rec[1], 64)
+		end, err2 := strconv.ParseFloat(rec[2], 64)
+		if kind != staging.Segment || err1 != nil || err2 != nil || end < start {
+			return rows, fmt.Errorf("segment list: bad row %q", strings.Join(rec, ","))
+		}
+		rows = append(rows, row{file: filepath.Base(rec[0]), index: index, start: start, end: end})
+	}
+}
+
+// wallTimes maps a segment's stream times to wall-clock times. Without the
+// run's epoch it falls back on the file's modification time as its end.
+func wallTimes(meta staging.Meta, start, end float64, mtime time.Time) (time.Time, time.Time) {
+	d := time.Duration((end - start) * float64(time.Second))
+	if meta.Epoch.IsZero() {
+		return mtime.Add(-d), mtime
+	}
+	s := meta.Epoch.Add(time.Duration(start * float64(time.Second)))
+	return s, s.Add(d)
+}
+
+// finalize moves a closed segment to its final name and reports it. A
+// file already moved is not an error.
+func (s *Segmenter) finalize(log zerolog.Logger, run staging.Run, meta staging.Meta, file string, start, end float64, salvaged bool) error {
+	src := filepath.Join(run.Dir, file)
+	fi, err := os.Stat(src)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil // moved in an earlier pass
+	}
+	if err != nil {
+		return err
+	}
+	if fi.Size() == 0 {
+		return removeEmpty(log, src)
+	}
+	ws, we := wallTimes(meta, start, end, fi.ModTime())
+	seg := segment.Segment{Camera: meta.Camera, FeedID: meta.FeedID, Start: ws.UTC(), End: we.UTC(), Size: fi.Size(), Salvaged: salvaged}
+	dst, err := s.move(src, seg)
+	if err != nil {
+		return err
+	}
+	seg.Path = dst
+	ev := log.Info()
+	if salvaged {
+		ev = log.Warn()
+	}
+	ev.Str("segment", filepath.Base(dst)).Float64("seconds", end-start).Int64("bytes", seg.Size).Bool("salvaged", salvaged).Msg("segment closed")
+	s.deps.OnSegment(seg)
+	return nil
+}
+
+// removeEmpty removes a segment ffmpeg opened and never wrote to: there is
+// no footage in it to keep.
+func removeEmpty(log zerolog.Logger, path string) error {
+	log.Info().Str("file", filepath.Base(path)).Msg("removing empty segment")
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+// move renames src into its final folder without overwriting anything.
+func (s *Segmenter) move(src string, seg segment.Segment) (string, error) {
+	dir := filepath.Join(s.cfg.SavePath, segment.RelDir(seg.Camera, seg.Start))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	for seq := 0; seq < 1000; seq++ {
+		dst := filepath.Join(dir, segment.Name(seg.Camera, seg.FeedID, seg.Start, seg.End, seq))
+		err := renameNoReplace(src, dst)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return "", err
+		}
+		syncDir(dir)
+		syncDir(filepath.Dir(src))
+		return dst, nil
+	}
+	return "", fmt.Errorf("move %s: too many segments named alike", src)
+}
+
+// renameNoReplace renames atomically and fails with fs.ErrExist rather than
+// replace an existing file.
+func renameNoReplace(src, dst string) error {
+	err := unix.Renameat2(unix.AT_FDCWD, src, unix.AT_FDCWD, dst, unix.RENAME_NOREPLACE)
+	if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS) {
+		// The filesystem cannot do it atomically; only this goroutine
+		// creates final names, so checking first is safe.
+		if _, err := os.Lstat(dst); err == nil {
+			return fs.ErrExist
+		}
+		return os.Rename(src, dst)
+	}
+	if errors.Is(err, unix.EEXIST) {
+		return fs.ErrExist
+	}
+	if err != nil {
+		return &os.LinkError{Op: "rename", Old: src, New: dst, Err: err}
+	}
+	return nil
+}
+
+// syncDir makes a rename in dir durable.
+func syncDir(dir string) {
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+}
+
+// salvage recovers segment i of an ended run that ffmpeg never listed.
+func (s *Segmenter) salvage(log zerolog.Logger, run staging.Run, meta staging.Meta, st *runState, i int) error {
+	file := staging.SegmentName(run.ID, i)
+	src := filepath.Join(run.Dir, file)
+	fi, err := os.Stat(src)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if fi.Size() == 0 {
+		return removeEmpty(log, src)
+	}
+	dur, err := probeDuration(s.cfg.ProbePath, src)
+	if errors.Is(err, ErrNoVideo) {
+		return s.quarantine(log, run, file, err)
+	}
+	if err != nil {
+		return err
+	}
+	// The open segment starts where the previous listed one ended.
+	start, known := 0.0, i == 0
+	if prev, ok := st.lastEnd[i-1]; ok {
+		start, known = prev, true
+	}
+	if !known {
+		meta.Epoch = time.Time{} // stream start unknown: name it from its mtime
+	}
+	return s.finalize(log, run, meta, file, start, start+dur.Seconds(), true)
+}
+
+// quarantine moves a file that cannot be salvaged out of the way.
+func (s *Segmenter) quarantine(log zerolog.Logger, run staging.Run, file string, why error) error {
+	dir := filepath.Join(s.cfg.SavePath, QuarantineDir, filepath.Base(run.Dir))
+	dst := filepath.Join(dir, file)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("quarantine %s: %w", file, err)
+	}
+	if err := os.Rename(filepath.Join(run.Dir, file), dst); err != nil {
+		return fmt.Errorf("quarantine %s: %w", file, err)
+	}
+	log.Error().Err(why).Str("file", dst).Msg("segment cannot be salvaged; moved to quarantine")
+	return nil
+}
+
+func sortedKeys[V any, K interface{ ~string | ~int }](m map[K]V) []K {
+	keys := make([]K, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i] < keys[j] })
+	return keys
+}

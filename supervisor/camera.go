@@ -1,0 +1,486 @@
+package supervisor
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/cenkalti/backoff/v5"
+	"github.com/rs/zerolog"
+
+	"github.com/cctvd/cctvd/config"
+	"github.com/cctvd/cctvd/staging"
+)
+
+// StateName is where a camera is in its life cycle.
+type StateName string
+
+// The camera states.
+const (
+	// Starting: ffmpeg runs but has not written a frame yet (connecting,
+	// probing the stream).
+	Starting StateName = "starting"
+	// Recording: frames are being written.
+	Recording StateName = "recording"
+	// Backoff: ffmpeg exited and the camera waits before the next attempt.
+	Backoff StateName = "backoff"
+	// Stalled: no frame for the stall timeout; ffmpeg is being stopped.
+	Stalled StateName = "stalled"
+	// Stopped: not recording, by an operator's stop or at shutdown.
+	Stopped StateName = "stopped"
+)
+
+// ExitReason classifies why an ffmpeg run ended.
+type ExitReason string
+
+// The exit reasons.
+const (
+	ReasonStopped     ExitReason = "stopped"      // operator stop or daemon shutdown
+	ReasonStalled     ExitReason = "stalled"      // the watchdog saw no progress
+	ReasonAuth        ExitReason = "auth"         // 401/403 from the camera
+	ReasonNotFound    ExitReason = "not-found"    // 404: wrong stream path
+	ReasonUnreachable ExitReason = "unreachable"  // refused, timed out, no route
+	ReasonExited      ExitReason = "exited"       // any other exit, code 0 included
+	ReasonStartFailed ExitReason = "start-failed" // ffmpeg could not be started
+)
+
+// Exit describes how one ffmpeg run ended.
+type Exit struct {
+	RunID string    `json:"runId"`
+	At    time.Time `json:"at"`
+	// Code is ffmpeg's exit code, -1 when a signal killed it.
+	Code   int        `json:"code"`
+	Signal string     `json:"signal,omitempty"`
+	Reason ExitReason `json:"reason"`
+	// Message says what happened, with secrets masked.
+	Message string `json:"message"`
+	// Recorded is how long the run was recording before it ended.
+	Recorded time.Duration `json:"recorded"`
+}
+
+// Status is a camera's live state, as the API shows it.
+type Status struct {
+	Camera string    `json:"camera"`
+	State  StateName `json:"state"`
+	Since  time.Time `json:"since"`
+	// Desired is true when the camera should record (not stopped by an
+	// operator).
+	Desired bool   `json:"desired"`
+	PID     int    `json:"pid,omitempty"`
+	RunID   string `json:"runId,omitempty"`
+	// Restarts counts ffmpeg restarts after an exit that was not a stop.
+	Restarts int `json:"restarts"`
+	// Stalls counts runs ended by the stall watchdog.
+	Stalls int `json:"stalls"`
+	// RecordingSince is when the current run began writing frames.
+	RecordingSince time.Time `json:"recordingSince,omitzero"`
+	// LastError is the last failure's message (masked), cleared once the
+	// camera records again.
+	LastError string `json:"lastError,omitempty"`
+	LastExit  *Exit  `json:"lastExit,omitempty"`
+	// NextAttempt is when a camera in backoff tries again.
+	NextAttempt time.Time `json:"nextAttempt,omitzero"`
+	// Progress is ffmpeg's latest progress block in the current run.
+	Progress *Progress `json:"progress,omitempty"`
+}
+
+// EventKind names a camera event.
+type EventKind string
+
+// The camera events.
+const (
+	EventStarted   EventKind = "started"   // ffmpeg started
+	EventRecording EventKind = "recording" // the first frame of a run was written
+	EventStalled   EventKind = "stalled"   // the watchdog fired
+	EventExited    EventKind = "exited"    // ffmpeg exited (Exit says why)
+)
+
+// Event reports a change in a camera's life, for metrics and the gap log.
+type Event struct {
+	Camera string    `json:"camera"`
+	Kind   EventKind `json:"kind"`
+	At     time.Time `json:"at"`
+	RunID  string    `json:"runId"`
+	Exit   *Exit     `json:"exit,omitempty"`
+}
+
+// Camera supervises one camera's ffmpeg: it starts it, watches its
+// progress, restarts it with backoff after every exit, and stops it.
+type Camera struct {
+	cfg  config.Camera
+	opts Config
+	deps Deps
+	log  zerolog.Logger
+	dir  string
+
+	wake chan struct{} // Start and Stop poke the loop
+
+	mu        sync.Mutex
+	status    Status
+	cancelRun context.CancelCauseFunc
+	changed   chan struct{} // closed and replaced on every status change
+}
+
+func newCamera(cfg config.Camera, opts Config, deps Deps, desired bool) *Camera {
+	return &Camera{
+		cfg:     cfg,
+		opts:    opts,
+		deps:    deps,
+		log:     deps.Log.With().Str("component", "supervisor").Str("camera", cfg.CameraName).Logger(),
+		dir:     staging.CameraDir(opts.SavePath, cfg.CameraName),
+		wake:    make(chan struct{}, 1),
+		status:  Status{Camera: cfg.CameraName, State: Stopped, Since: deps.Now(), Desired: desired},
+		changed: make(chan struct{}),
+	}
+}
+
+// Name is the camera's name.
+func (c *Camera) Name() string { return c.cfg.CameraName }
+
+// Config is the camera's configuration.
+func (c *Camera) Config() config.Camera { return c.cfg }
+
+// Status returns a copy of the camera's state.
+func (c *Camera) Status() Status {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := c.status
+	if s.Progress != nil {
+		p := *s.Progress
+		s.Progress = &p
+	}
+	return s
+}
+
+// Start makes the camera record. It returns at once; a camera waiting in
+// backoff tries again now.
+func (c *Camera) Start() {
+	c.mu.Lock()
+	c.status.Desired = true
+	c.mu.Unlock()
+	c.poke()
+}
+
+// Stop stops recording: ffmpeg gets SIGINT and finalises its segment. Stop
+// returns once the camera is stopped or ctx ends.
+func (c *Camera) Stop(ctx context.Context) error {
+	c.mu.Lock()
+	c.status.Desired = false
+	if c.cancelRun != nil {
+		c.cancelRun(errStopped)
+	}
+	c.mu.Unlock()
+	c.poke()
+	return c.WaitFor(ctx, func(s Status) bool { return s.State == Stopped })
+}
+
+// WaitFor returns once cond holds for the camera's status, or ctx ends.
+func (c *Camera) WaitFor(ctx context.Context, cond func(Status) bool) error {
+	for {
+		c.mu.Lock()
+		ok, ch := cond(c.status), c.changed
+		c.mu.Unlock()
+		if ok {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func (c *Camera) poke() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// update changes the status under the lock and wakes waiters.
+func (c *Camera) update(f func(s *Status)) {
+	c.mu.Lock()
+	c.updateLocked(f)
+	c.mu.Unlock()
+}
+
+func (c *Camera) updateLocked(f func(s *Status)) {
+	before := c.status.State
+	f(&c.status)
+	if c.status.State != before {
+		c.status.Since = c.deps.Now()
+	}
+	close(c.changed)
+	c.changed = make(chan struct{})
+}
+
+func (c *Camera) emit(ev Event) {
+	ev.Camera = c.cfg.CameraName
+	if c.deps.OnEvent != nil {
+		c.deps.OnEvent(ev)
+	}
+}
+
+func (c *Camera) desired() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.status.Desired
+}
+
+// Run supervises the camera until ctx ends, then stops ffmpeg gracefully
+// and returns once it has exited.
+func (c *Camera) Run(ctx context.Context) error {
+	b := &backoff.ExponentialBackOff{
+		InitialInterval:     c.opts.BackoffInitial,
+		RandomizationFactor: 0.2,
+		Multiplier:          2,
+		MaxInterval:         c.opts.BackoffMax,
+	}
+	b.Reset()
+	failed := false // the previous run ended in a failure: the next is a restart
+	for {
+		if ctx.Err() != nil {
+			c.update(func(s *Status) { s.State, s.NextAttempt = Stopped, time.Time{} })
+			return nil
+		}
+		if !c.desired() {
+			c.update(func(s *Status) { s.State, s.PID, s.NextAttempt, s.Progress = Stopped, 0, time.Time{}, nil })
+			failed = false
+			select {
+			case <-ctx.Done():
+			case <-c.wake:
+			}
+			continue
+		}
+		if failed {
+			c.update(func(s *Status) { s.Restarts++ })
+		}
+		exit := c.runOnce(ctx)
+		if exit.Reason == ReasonStopped {
+			failed = false
+			continue
+		}
+		failed = true
+		if exit.Recorded >= c.opts.HealthyAfter {
+			b.Reset()
+		}
+		pause := b.NextBackOff()
+		if exit.Reason != ReasonAuth && exit.Reason != ReasonNotFound && pause > c.opts.BackoffMaxTransient {
+			// A camera that is down comes back by itself: keep trying often
+			// enough to resume within seconds. Wrong credentials or paths
+			// need a person, and many cameras lock out an address that
+			// keeps failing to log in: for those, back off all the way.
+			pause = c.opts.BackoffMaxTransient
+		}
+		next := c.deps.Now().Add(pause)
+		c.update(func(s *Status) { s.State, s.NextAttempt, s.PID = Backoff, next, 0 })
+		c.log.Info().Str("reason", string(exit.Reason)).Dur("pause", pause).Msg("restarting ffmpeg after a pause")
+		select {
+		case <-ctx.Done():
+		case <-c.deps.After(pause):
+		case <-c.wake: // Start retries now; Stop is seen at the top of the loop
+		}
+		c.update(func(s *Status) { s.NextAttempt = time.Time{} })
+	}
+}
+
+// runOnce runs ffmpeg once, from start to exit.
+func (c *Camera) runOnce(ctx context.Context) Exit {
+	started := c.deps.Now()
+	run := staging.Run{Dir: c.dir, ID: staging.NewRunID(started)}
+	log := c.log.With().Str("run", run.ID).Logger()
+	meta := staging.Meta{RunID: run.ID, Camera: c.cfg.CameraName, FeedID: c.cfg.VideoFeedID, Owner: c.opts.Owner, StartedAt: started}
+
+	runCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	c.mu.Lock()
+	c.cancelRun = cancel
+	if !c.status.Desired { // stopped between the loop's check and here
+		cancel(errStopped)
+	}
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		c.cancelRun = nil
+		c.mu.Unlock()
+	}()
+
+	if err := os.MkdirAll(c.dir, 0o755); err != nil {
+		return c.failedStart(run.ID, "create staging folder: "+err.Error())
+	}
+	if err := staging.WriteMeta(run.MetaPath(), meta); err != nil {
+		return c.failedStart(run.ID, err.Error())
+	}
+
+	var (
+		tail      []string // last stderr lines, redacted
+		parser    progressParser
+		estimator = epochEstimator{window: 30 * time.Second}
+		wd        = newWatchdog(c.opts.StallTimeout, started)
+		recording time.Time
+		metaMu    sync.Mutex // progress and exit both write meta
+	)
+	writeMeta := func(update func(*staging.Meta)) {
+		metaMu.Lock()
+		defer metaMu.Unlock()
+		update(&meta)
+		if err := staging.WriteMeta(run.MetaPath(), meta); err != nil {
+			log.Error().Err(err).Msg("cannot write run metadata")
+		}
+	}
+
+	cmd := exec.CommandContext(runCtx, c.opts.FFmpegPath, Args(c.cfg, run, c.opts.Preset)...)
+	cmd.Env = childEnv()
+	cmd.WaitDelay = c.opts.StopTimeout
+	configureProcess(cmd, func() syscall.Signal {
+		if errors.Is(context.Cause(runCtx), errStalled) {
+			return syscall.SIGTERM
+		}
+		return syscall.SIGINT // finalises the segment while data flows
+	})
+	stdout := newLineWriter(4096, func(line string) {
+		p, ok := parser.line(line)
+		if !ok {
+			return
+		}
+		now := c.deps.Now()
+		var epoch time.Time
+		c.mu.Lock()
+		advanced := wd.observe(p, now)
+		if advanced && p.Frame > 0 {
+			epoch = estimator.add(now, p.OutTime)
+		}
+		became := false
+		c.updateLocked(func(s *Status) {
+			s.Progress = &p
+			if advanced && s.State == Starting {
+				s.State, s.RecordingSince, s.LastError = Recording, now, ""
+				recording, became = now, true
+			}
+		})
+		c.mu.Unlock()
+		if became {
+			log.Info().Msg("recording")
+			c.emit(Event{Kind: EventRecording, At: now, RunID: run.ID})
+		}
+		if !epoch.IsZero() {
+			metaMu.Lock()
+			drift := meta.Epoch.Sub(epoch).Abs()
+			metaMu.Unlock()
+			if drift > 20*time.Millisecond {
+				writeMeta(func(m *staging.Meta) { m.Epoch = epoch })
+			}
+		}
+	})
+	stderr := newLineWriter(2048, func(line string) {
+		line = c.deps.Redactor.String(line)
+		tail = append(tail, line)
+		if len(tail) > 20 {
+			tail = tail[1:]
+		}
+		ev := log.Debug()
+		switch ffmpegLevel(line) {
+		case levelWarning:
+			ev = log.Warn()
+		case levelError:
+			ev = log.Error()
+		}
+		ev.Str("source", "ffmpeg").Msg(line)
+	})
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+
+	if err := cmd.Start(); err != nil {
+		writeMeta(func(m *staging.Meta) { m.Exited, m.ExitedAt = true, c.deps.Now() })
+		return c.failedStart(run.ID, "start ffmpeg: "+err.Error())
+	}
+	pid := cmd.Process.Pid
+	writeMeta(func(m *staging.Meta) { m.PID = pid })
+	c.update(func(s *Status) {
+		s.State, s.PID, s.RunID, s.RecordingSince, s.Progress = Starting, pid, run.ID, time.Time{}, nil
+	})
+	log.Info().Int("pid", pid).Str("url", c.cfg.RedactedURL()).Msg("ffmpeg started")
+	c.emit(Event{Kind: EventStarted, At: started, RunID: run.ID})
+
+	watchDone := make(chan struct{})
+	var watchWG sync.WaitGroup
+	watchWG.Go(func() { c.watch(runCtx, cancel, run.ID, wd, watchDone) })
+
+	err := cmd.Wait()
+	close(watchDone)
+	watchWG.Wait()
+	stdout.flush()
+	stderr.flush()
+	ended := c.deps.Now()
+	writeMeta(func(m *staging.Meta) { m.Exited, m.ExitedAt = true, ended })
+
+	cause := context.Cause(runCtx)
+	if cause != nil && errors.Is(cause, context.Canceled) && ctx.Err() != nil {
+		cause = errShutdown
+	}
+	code, sig := exitStatus(err)
+	reason, msg := classify(cause, code, sig, tail, c.opts.StallTimeout.String())
+	exit := Exit{RunID: run.ID, At: ended, Code: code, Signal: sig, Reason: reason, Message: msg}
+	if !recording.IsZero() {
+		exit.Recorded = ended.Sub(recording)
+	}
+	c.update(func(s *Status) {
+		s.LastExit, s.PID, s.Progress = &exit, 0, nil
+		if reason != ReasonStopped {
+			s.LastError = msg
+		}
+		if reason == ReasonStalled {
+			s.Stalls++
+		}
+	})
+	lev := log.Warn()
+	if reason == ReasonStopped {
+		lev = log.Info()
+	}
+	lev.Int("code", code).Str("signal", sig).Str("reason", string(reason)).Dur("recorded", exit.Recorded).Msg("ffmpeg exited: " + msg)
+	c.emit(Event{Kind: EventExited, At: ended, RunID: run.ID, Exit: &exit})
+	return exit
+}
+
+// watch is the stall watchdog: it cancels the run when progress has not
+// advanced for the stall timeout.
+func (c *Camera) watch(ctx context.Context, cancel context.CancelCauseFunc, runID string, wd *watchdog, done <-chan struct{}) {
+	for {
+		c.mu.Lock()
+		wait := wd.deadline().Sub(c.deps.Now())
+		c.mu.Unlock()
+		select {
+		case <-done:
+			return
+		case <-ctx.Done():
+			return
+		case <-c.deps.After(max(wait, 10*time.Millisecond)):
+		}
+		now := c.deps.Now()
+		c.mu.Lock()
+		stalled := wd.expired(now)
+		if stalled {
+			c.updateLocked(func(s *Status) { s.State = Stalled })
+		}
+		c.mu.Unlock()
+		if stalled {
+			c.log.Warn().Dur("timeout", c.opts.StallTimeout).Msg("stalled: no new frames, stopping ffmpeg")
+			c.emit(Event{Kind: EventStalled, At: now, RunID: runID})
+			cancel(errStalled)
+			return
+		}
+	}
+}
+
+func (c *Camera) failedStart(runID, msg string) Exit {
+	msg = c.deps.Redactor.String(msg)
+	exit := Exit{RunID: runID, At: c.deps.Now(), Code: -1, Reason: ReasonStartFailed, Message: msg}
+	c.update(func(s *Status) { s.LastExit, s.LastError, s.PID = &exit, msg, 0 })
+	c.log.Error().Msg("cannot start ffmpeg: " + msg)
+	c.emit(Event{Kind: EventExited, At: exit.At, RunID: runID, Exit: &exit})
+	return exit
+}

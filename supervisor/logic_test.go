@@ -1,0 +1,204 @@
+package supervisor
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cctvd/cctvd/config"
+	"github.com/cctvd/cctvd/staging"
+)
+
+func TestProgressParser(t *testing.T) {
+	// Two blocks as ffmpeg 5.1 writes them, the first with N/A values.
+	input := `frame=1
+fps=0.00
+stream_0_0_q=20.0
+bitrate=N/A
+total_size=N/A
+out_time_us=61
+out_time_ms=61
+out_time=00:00:00.000061
+dup_frames=0
+drop_frames=0
+speed=0.00333x
+progress=continue
+frame=17
+fps=2.20
+bitrate=  28.8kbits/s
+out_time_us=8000061
+speed= 1.04x
+dup_frames=3
+drop_frames=40
+progress=end`
+	var p progressParser
+	var blocks []Progress
+	for _, l := range strings.Split(input, "\n") {
+		if b, ok := p.line(l); ok {
+			blocks = append(blocks, b)
+		}
+	}
+	want := []Progress{
+		{Frame: 1, FPS: 0, OutTime: 61 * time.Microsecond, Speed: 0.00333},
+		{Frame: 17, FPS: 2.2, BitrateKbps: 28.8, OutTime: 8000061 * time.Microsecond, Speed: 1.04, DupFrames: 3, DropFrames: 40, End: true},
+	}
+	if !slices.Equal(blocks, want) {
+		t.Errorf("blocks:\n got %+v\nwant %+v", blocks, want)
+	}
+}
+
+func TestWatchdog(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	sec := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Second) }
+	type step struct {
+		at       time.Time
+		frame    int64
+		outTime  time.Duration
+		advanced bool
+	}
+	tests := []struct {
+		name      string
+		steps     []step
+		checkAt   time.Time
+		expired   bool
+		wantUntil time.Time
+	}{
+		{"no progress at all", nil, sec(15), true, sec(15)},
+		{"no progress yet", nil, sec(14), false, sec(15)},
+		{"zero frames do not count", []step{{sec(5), 0, 0, false}}, sec(15), true, sec(15)},
+		{"frames advance", []step{{sec(5), 1, 0, true}, {sec(10), 20, 0, true}}, sec(24), false, sec(25)},
+		{"frame count frozen", []step{{sec(5), 10, time.Second, true}, {sec(10), 10, time.Second, false}}, sec(20), true, sec(20)},
+		{"out_time alone advances", []step{{sec(5), 10, time.Second, true}, {sec(10), 10, 2 * time.Second, true}}, sec(24), false, sec(25)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newWatchdog(15*time.Second, t0)
+			for i, s := range tt.steps {
+				if got := w.observe(Progress{Frame: s.frame, OutTime: s.outTime}, s.at); got != s.advanced {
+					t.Errorf("step %d advanced = %v, want %v", i, got, s.advanced)
+				}
+			}
+			if got := w.expired(tt.checkAt); got != tt.expired {
+				t.Errorf("expired(%v) = %v, want %v", tt.checkAt.Sub(t0), got, tt.expired)
+			}
+			if got := w.deadline(); !got.Equal(tt.wantUntil) {
+				t.Errorf("deadline = %v, want %v", got.Sub(t0), tt.wantUntil.Sub(t0))
+			}
+		})
+	}
+}
+
+func TestEpochEstimator(t *testing.T) {
+	t0 := time.Unix(5000, 0)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	e := epochEstimator{window: 30 * time.Second}
+	// Probing delays the first blocks by a second; then blocks arrive in real time.
+	if got := e.add(at(1500), 500*time.Millisecond); !got.Equal(at(1000)) {
+		t.Errorf("first estimate = %v", got.Sub(t0))
+	}
+	if got := e.add(at(2000), 1500*time.Millisecond); !got.Equal(at(500)) {
+		t.Errorf("second estimate = %v, want the earlier, smaller offset", got.Sub(t0))
+	}
+	if got := e.add(at(3000), 2400*time.Millisecond); !got.Equal(at(500)) {
+		t.Errorf("a late block must not move the estimate: %v", got.Sub(t0))
+	}
+	// A camera clock slower than ours: after the window, the old minimum
+	// is forgotten and the estimate follows.
+	if got := e.add(at(40000), 39000*time.Millisecond); !got.Equal(at(1000)) {
+		t.Errorf("estimate after the window = %v, want 1s", got.Sub(t0))
+	}
+}
+
+func TestClassify(t *testing.T) {
+	tests := []struct {
+		name   string
+		cause  error
+		code   int
+		signal string
+		tail   []string
+		reason ExitReason
+		msg    string
+	}{
+		{"operator stop", errStopped, 255, "", nil, ReasonStopped, "stopped by operator"},
+		{"shutdown", errShutdown, 255, "", nil, ReasonStopped, "daemon shut down"},
+		{"stall", errStalled, -1, "killed", nil, ReasonStalled, "stalled: no new frames for 15s"},
+		{"401", nil, 1, "", []string{"[rtsp @ 0x1] [error] method DESCRIBE failed: 401 Unauthorized", "[error] rtsp://a:***@h/x: Server returned 401 Unauthorized (authorization failed)"},
+			ReasonAuth, "camera refused the credentials: rtsp://a:***@h/x: Server returned 401 Unauthorized (authorization failed)"},
+		{"404", nil, 1, "", []string{"[error] rtsp://h/x: Server returned 404 Not Found"}, ReasonNotFound, "camera has no stream at this path: rtsp://h/x: Server returned 404 Not Found"},
+		{"refused", nil, 1, "", []string{"[tcp @ 0x2] [error] Connection to tcp://127.0.0.1:9 failed: Connection refused"}, ReasonUnreachable, "camera unreachable: Connection to tcp://127.0.0.1:9 failed: Connection refused"},
+		{"clean exit", nil, 0, "", []string{"[info] video:30kB"}, ReasonExited, "ffmpeg exited with code 0 (the camera ended the stream or stopped sending)"},
+		{"error exit", nil, 8, "", []string{"[error] Invalid data found when processing input", "[info] x"}, ReasonExited, "ffmpeg exited with code 8: Invalid data found when processing input"},
+		{"killed", nil, -1, "killed", nil, ReasonExited, "ffmpeg was killed by killed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			reason, msg := classify(tt.cause, tt.code, tt.signal, tt.tail, "15s")
+			if reason != tt.reason || msg != tt.msg {
+				t.Errorf("classify = %q, %q\nwant %q, %q", reason, msg, tt.reason, tt.msg)
+			}
+		})
+	}
+}
+
+func TestArgs(t *testing.T) {
+	run := staging.Run{Dir: "/rec/.staging/cam1", ID: "R"}
+	base := config.Camera{CameraName: "cam1", IPAddress: "10.0.0.2", UserName: "admin", Password: "p@ss",
+		FrameRate: 2, Resolution: "1920x1080", VideoDuration: 600, VideoFeedID: "xx",
+		RTSPPort: 554, RTSPPath: "/", RTSPTransport: "tcp"}
+	tests := []struct {
+		name   string
+		mutate func(c *config.Camera)
+		want   []string // pairs that must appear next to each other
+		absent []string
+	}{
+		{"design note camera", nil, []string{
+			"-rtsp_transport tcp", "-timeout 5000000", "-i rtsp://admin:p%40ss@10.0.0.2:554/",
+			"-vf fps=2,scale=1920:1080", "-g 20", "-force_key_frames expr:gte(t,n_forced*600)",
+			"-segment_time 600", "-segment_list /rec/.staging/cam1/R.csv", "-segment_list_type csv",
+			"-progress pipe:1", "-map 0:v:0",
+		}, []string{"-re"}},
+		{"short segments: one keyframe per segment", func(c *config.Camera) { c.FrameRate, c.VideoDuration, c.Resolution = 5, 4, "1280x720" },
+			[]string{"-vf fps=5,scale=1280:720", "-g 20", "-segment_time 4", "-force_key_frames expr:gte(t,n_forced*4)"}, nil},
+		{"fractional rate", func(c *config.Camera) { c.FrameRate = 2.5 }, []string{"-vf fps=2.5,scale=1920:1080", "-g 25"}, nil},
+		{"udp transport", func(c *config.Camera) { c.RTSPTransport = "udp" }, []string{"-rtsp_transport udp"}, nil},
+		{"looping file", func(c *config.Camera) { c.StreamURL = "file:///srv/loop.mp4" },
+			[]string{"-stream_loop -1", "-i /srv/loop.mp4"}, []string{"-rtsp_transport"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cam := base
+			if tt.mutate != nil {
+				tt.mutate(&cam)
+			}
+			args := Args(cam, run, "veryfast")
+			joined := " " + strings.Join(args, " ") + " "
+			for _, w := range tt.want {
+				if !strings.Contains(joined, " "+w+" ") {
+					t.Errorf("args lack %q:\n%s", w, joined)
+				}
+			}
+			for _, a := range tt.absent {
+				if strings.Contains(joined, " "+a+" ") {
+					t.Errorf("args hold %q", a)
+				}
+			}
+			if last := args[len(args)-1]; last != "/rec/.staging/cam1/R_%05d.mp4" {
+				t.Errorf("output pattern = %q", last)
+			}
+		})
+	}
+}
+
+func TestLineWriter(t *testing.T) {
+	var got []string
+	w := newLineWriter(8, func(s string) { got = append(got, s) })
+	for _, chunk := range []string{"ab", "c\nde\r\n", "\n", "0123456789", "xy"} {
+		w.Write([]byte(chunk))
+	}
+	w.flush()
+	want := []string{"abc", "de", "01234567", "89xy"}
+	if !slices.Equal(got, want) {
+		t.Errorf("lines = %q, want %q", got, want)
+	}
+}

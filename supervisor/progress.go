@@ -1,0 +1,138 @@
+package supervisor
+
+import (
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Progress is one block of ffmpeg's -progress output.
+type Progress struct {
+	// Frame is the number of frames written so far.
+	Frame int64 `json:"frame"`
+	// FPS is ffmpeg's average output frame rate.
+	FPS float64 `json:"fps"`
+	// BitrateKbps is the output bit rate in kbit/s, 0 when unknown.
+	BitrateKbps float64 `json:"bitrateKbps"`
+	// OutTime is the stream time written so far.
+	OutTime time.Duration `json:"outTime"`
+	// Speed is stream seconds per wall-clock second (1 is real time).
+	Speed float64 `json:"speed"`
+	// DupFrames and DropFrames are frames the fps filter duplicated or dropped.
+	DupFrames  int64 `json:"dupFrames"`
+	DropFrames int64 `json:"dropFrames"`
+	// End is set on the last block, written as ffmpeg finishes.
+	End bool `json:"-"`
+}
+
+// progressParser assembles key=value lines into blocks; a block ends with
+// a "progress=continue" or "progress=end" line. Values ffmpeg reports as
+// N/A keep their previous value.
+type progressParser struct {
+	cur Progress
+}
+
+// line feeds one line and returns a block when the line completes one.
+func (p *progressParser) line(s string) (Progress, bool) {
+	key, val, ok := strings.Cut(strings.TrimSpace(s), "=")
+	if !ok {
+		return Progress{}, false
+	}
+	val = strings.TrimSpace(val)
+	switch key {
+	case "frame":
+		if n, err := strconv.ParseInt(val, 10, 64); err == nil {
+			p.cur.Frame = n
+		}
+	case "fps":
+		if f, err := strconv.ParseFloat(val, 64); err == nil {
+			p.cur.FPS = f
+		}
+	case "bitrate":
+		if f, err := strconv.ParseFloat(strings.TrimSuffix(val, "kbits/s"), 64); err == nil {
+			p.cur.BitrateKbps = f
+		}
+	case "out_time_us":
+		if n, err := strconv.ParseInt(val, 10, 64); err == nil && n >= 0 {
+			p.cur.OutTime = time.Duration(n) * time.Microsecond
+		}
+	case "speed":
+		if f, err := strconv.ParseFloat(strings.TrimSuffix(val, "x"), 64); err == nil {
+			p.cur.Speed = f
+		}
+	case "dup_frames":
+		if n, err := strconv.ParseInt(val, 10, 64); err == nil {
+			p.cur.DupFrames = n
+		}
+	case "drop_frames":
+		if n, err := strconv.ParseInt(val, 10, 64); err == nil {
+			p.cur.DropFrames = n
+		}
+	case "progress":
+		p.cur.End = val == "end"
+		return p.cur, true
+	}
+	return Progress{}, false
+}
+
+// epochEstimator finds the wall-clock time of stream time 0 from progress
+// blocks stamped on arrival: a block that reports out_time T arriving at A
+// says the stream started at A - T, or earlier if the block was delayed.
+// The smallest recent value is the best estimate; the window lets it follow
+// a camera whose clock runs slower than ours.
+type epochEstimator struct {
+	window  time.Duration
+	samples []epochSample
+}
+
+type epochSample struct {
+	at    time.Time
+	epoch time.Time
+}
+
+// add records a block and returns the current estimate.
+func (e *epochEstimator) add(arrival time.Time, outTime time.Duration) time.Time {
+	cut := 0
+	for cut < len(e.samples) && arrival.Sub(e.samples[cut].at) > e.window {
+		cut++
+	}
+	e.samples = append(e.samples[cut:], epochSample{at: arrival, epoch: arrival.Add(-outTime)})
+	best := e.samples[0].epoch
+	for _, s := range e.samples[1:] {
+		if s.epoch.Before(best) {
+			best = s.epoch
+		}
+	}
+	return best
+}
+
+// watchdog tells when progress has stopped advancing for too long.
+type watchdog struct {
+	timeout     time.Duration
+	frame       int64
+	outTime     time.Duration
+	lastAdvance time.Time
+}
+
+func newWatchdog(timeout time.Duration, now time.Time) *watchdog {
+	return &watchdog{timeout: timeout, frame: -1, outTime: -1, lastAdvance: now}
+}
+
+// observe records a block and reports whether it advanced frame or out_time.
+func (w *watchdog) observe(p Progress, now time.Time) bool {
+	if p.Frame > w.frame || p.OutTime > w.outTime {
+		advanced := w.frame >= 0 || p.Frame > 0 || p.OutTime > 0
+		w.frame, w.outTime = max(w.frame, p.Frame), max(w.outTime, p.OutTime)
+		if advanced {
+			w.lastAdvance = now
+		}
+		return advanced
+	}
+	return false
+}
+
+// deadline is when the stream counts as stalled if nothing advances.
+func (w *watchdog) deadline() time.Time { return w.lastAdvance.Add(w.timeout) }
+
+// expired reports whether the deadline has passed.
+func (w *watchdog) expired(now time.Time) bool { return !now.Before(w.deadline()) }

@@ -1,0 +1,179 @@
+// Package supervisor runs one ffmpeg per camera and keeps it running.
+//
+// Each camera's ffmpeg pulls the stream and records it at the configured
+// frame rate and resolution, cut into videoDuration segments, into the
+// camera's staging folder (see package staging). The supervisor restarts
+// ffmpeg after every exit, code 0 included, with exponential backoff and
+// jitter; a watchdog on ffmpeg's -progress output restarts a stream that
+// stops advancing; a stop finalises the open segment. Every camera has a
+// state (starting, recording, backoff, stalled, stopped) that the API reads,
+// and every change is reported as an Event.
+package supervisor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/cctvd/cctvd/config"
+	"github.com/cctvd/cctvd/internal/redact"
+)
+
+// Config holds what every camera's supervision shares.
+type Config struct {
+	// SavePath is the recordings folder; staging folders are inside it.
+	SavePath string
+	// Owner identifies this daemon process in run metadata.
+	Owner string
+	// FFmpegPath is the ffmpeg binary.
+	FFmpegPath string
+	// Preset is libx264's preset.
+	Preset string
+	// StallTimeout: no progress for this long restarts ffmpeg.
+	StallTimeout time.Duration
+	// StopTimeout: how long ffmpeg gets to exit after SIGINT or SIGTERM
+	// before SIGKILL.
+	StopTimeout time.Duration
+	// HealthyAfter: a run that recorded this long resets the backoff.
+	// Default one minute.
+	HealthyAfter time.Duration
+	// BackoffInitial and BackoffMax bound the pause between restarts.
+	// Defaults 1s and 60s.
+	BackoffInitial, BackoffMax time.Duration
+	// BackoffMaxTransient caps the pause after failures that end by
+	// themselves (camera down, stall, exit), so recording resumes soon after
+	// the camera returns. Default 10s. Auth and path errors use BackoffMax.
+	BackoffMaxTransient time.Duration
+}
+
+// ConfigFrom builds the supervisor's Config from the daemon's config.
+func ConfigFrom(c *config.Config, owner string) Config {
+	return Config{
+		SavePath:     c.StorageConfig.SavePath,
+		Owner:        owner,
+		FFmpegPath:   c.FFmpeg.Path,
+		Preset:       c.FFmpeg.Preset,
+		StallTimeout: c.FFmpeg.StallTimeout.Std(),
+		StopTimeout:  c.FFmpeg.StopTimeout.Std(),
+	}
+}
+
+func (c *Config) setDefaults() {
+	if c.HealthyAfter == 0 {
+		c.HealthyAfter = time.Minute
+	}
+	if c.BackoffInitial == 0 {
+		c.BackoffInitial = time.Second
+	}
+	if c.BackoffMax == 0 {
+		c.BackoffMax = time.Minute
+	}
+	if c.BackoffMaxTransient == 0 {
+		c.BackoffMaxTransient = 10 * time.Second
+	}
+	if c.StallTimeout == 0 {
+		c.StallTimeout = config.DefaultStallTimeout
+	}
+	if c.StopTimeout == 0 {
+		c.StopTimeout = config.DefaultStopTimeout
+	}
+	if c.Preset == "" {
+		c.Preset = config.DefaultPreset
+	}
+	if c.FFmpegPath == "" {
+		c.FFmpegPath = "ffmpeg"
+	}
+}
+
+// Deps are the supervisor's collaborators.
+type Deps struct {
+	Log zerolog.Logger
+	// Redactor masks secrets in ffmpeg's output and in error messages.
+	Redactor *redact.Redactor
+	// Now and After are the clock; time.Now and time.After by default.
+	Now   func() time.Time
+	After func(time.Duration) <-chan time.Time
+	// OnEvent, if set, is called for every camera event. It must not block.
+	OnEvent func(Event)
+}
+
+// ErrUnknownCamera is returned for a camera name that is not configured.
+var ErrUnknownCamera = errors.New("unknown camera")
+
+// Supervisor supervises every configured camera.
+type Supervisor struct {
+	cfg  Config
+	deps Deps
+
+	mu      sync.Mutex
+	cameras map[string]*Camera
+}
+
+// New returns a Supervisor for cams. Cameras named in stopped start in the
+// stopped state (an operator stopped them before the daemon restarted).
+func New(cfg Config, cams []config.Camera, stopped map[string]bool, deps Deps) *Supervisor {
+	cfg.setDefaults()
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
+	if deps.After == nil {
+		deps.After = time.After
+	}
+	s := &Supervisor{cfg: cfg, deps: deps, cameras: make(map[string]*Camera, len(cams))}
+	for _, cam := range cams {
+		s.cameras[cam.CameraName] = newCamera(cam, cfg, deps, !stopped[cam.CameraName])
+	}
+	return s
+}
+
+// Run supervises every camera until ctx ends, then stops every ffmpeg
+// gracefully (each finalises its segment) and returns once all have exited.
+func (s *Supervisor) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	for _, c := range s.list() {
+		wg.Go(func() {
+			if err := c.Run(ctx); err != nil {
+				c.log.Error().Err(err).Msg("camera supervision ended")
+			}
+		})
+	}
+	wg.Wait()
+	return nil
+}
+
+// Camera returns the named camera.
+func (s *Supervisor) Camera(name string) (*Camera, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.cameras[name]
+	if !ok {
+		return nil, fmt.Errorf("camera %q: %w", name, ErrUnknownCamera)
+	}
+	return c, nil
+}
+
+// Statuses returns every camera's status, sorted by name.
+func (s *Supervisor) Statuses() []Status {
+	cams := s.list()
+	out := make([]Status, len(cams))
+	for i, c := range cams {
+		out[i] = c.Status()
+	}
+	return out
+}
+
+func (s *Supervisor) list() []*Camera {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]*Camera, 0, len(s.cameras))
+	for _, c := range s.cameras {
+		out = append(out, c)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name() < out[j].Name() })
+	return out
+}

@@ -1,0 +1,402 @@
+package supervisor
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/cctvd/cctvd/config"
+	"github.com/cctvd/cctvd/internal/fakeclock"
+	"github.com/cctvd/cctvd/internal/redact"
+)
+
+// The tests in this file run the test binary itself as a stand-in ffmpeg (a
+// fake, for the supervisor's state machine only: the recording pipeline is
+// tested with real ffmpeg and a real camera in package segmenter and
+// cmd/cctvd). CCTVD_FAKE_FFMPEG names a file of comma-separated behaviours,
+// one per start; the last repeats.
+func TestMain(m *testing.M) {
+	if script := os.Getenv("CCTVD_FAKE_FFMPEG"); script != "" {
+		os.Exit(fakeFFmpeg(script))
+	}
+	os.Exit(m.Run())
+}
+
+const testPassword = "s3cr@t:/#%pw"
+
+func fakeFFmpeg(script string) int {
+	data, _ := os.ReadFile(script)
+	modes := strings.Split(strings.TrimSpace(string(data)), ",")
+	counter := script + ".count"
+	n, _ := strconv.Atoi(strings.TrimSpace(readOr(counter, "0")))
+	os.WriteFile(counter, []byte(strconv.Itoa(n+1)), 0o644)
+	mode := modes[min(n, len(modes)-1)]
+	u := url.URL{Scheme: "rtsp", User: url.UserPassword("admin", testPassword), Host: "127.0.0.1:1", Path: "/cam"}
+	fmt.Fprintf(os.Stderr, "[info] Input #0, rtsp, from '%s':\n", u.String())
+
+	block := func(i int) {
+		fmt.Printf("frame=%d\nfps=2.0\nbitrate=  30.0kbits/s\nout_time_us=%d\nspeed=1.0x\nprogress=continue\n", i, i*500000)
+	}
+	switch mode {
+	case "exit0":
+		return 0
+	case "exit3":
+		fmt.Fprintln(os.Stderr, "[error] Invalid data found when processing input")
+		return 3
+	case "auth":
+		fmt.Fprintln(os.Stderr, "[rtsp @ 0x55] [error] method DESCRIBE failed: 401 Unauthorized")
+		fmt.Fprintf(os.Stderr, "[error] %s: Server returned 401 Unauthorized (authorization failed)\n", u.String())
+		return 1
+	case "record-exit":
+		for i := 1; i <= 5; i++ {
+			block(i)
+			time.Sleep(10 * time.Millisecond) // pacing a stand-in stream, not waiting for an event
+		}
+		return 0
+	case "record":
+		sigs := make(chan os.Signal, 1)
+		signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+		for i := 1; ; i++ {
+			block(i)
+			select {
+			case s := <-sigs:
+				// Like ffmpeg: finalise, then exit 255.
+				os.WriteFile(filepath.Join(os.Getenv("FAKE_FFMPEG_DIR"), "finalised-"+s.String()), nil, 0o644)
+				return 255
+			case <-time.After(20 * time.Millisecond): // pacing the stand-in stream
+			}
+		}
+	case "stall":
+		signal.Ignore(syscall.SIGINT, syscall.SIGTERM) // a hung ffmpeg ignores them
+		for i := 1; i <= 3; i++ {
+			block(i)
+		}
+		select {} // until SIGKILL
+	}
+	fmt.Fprintf(os.Stderr, "unknown fake mode %q\n", mode)
+	return 99
+}
+
+func readOr(path, def string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return def
+	}
+	return string(b)
+}
+
+type harness struct {
+	t      *testing.T
+	sup    *Supervisor
+	cam    *Camera
+	clock  *fakeclock.Clock
+	waits  <-chan time.Duration
+	events chan Event
+	logs   *syncBuffer
+	dir    string
+	cancel context.CancelFunc
+	done   chan error
+	once   sync.Once
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// start runs a one-camera supervisor over the stand-in ffmpeg.
+func start(t *testing.T, modes string, tweak func(*Config)) *harness {
+	t.Helper()
+	dir := t.TempDir()
+	script := filepath.Join(dir, "script")
+	if err := os.WriteFile(script, []byte(modes), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("CCTVD_FAKE_FFMPEG", script)
+	t.Setenv("FAKE_FFMPEG_DIR", dir)
+	clock, waits := fakeclock.New(time.Date(2026, 1, 6, 12, 0, 0, 0, time.UTC), 1000)
+	h := &harness{t: t, clock: clock, waits: waits, events: make(chan Event, 1000), logs: &syncBuffer{}, dir: dir, done: make(chan error, 1)}
+	cfg := Config{
+		SavePath: dir, Owner: "test", FFmpegPath: self,
+		StallTimeout: time.Hour, StopTimeout: 2 * time.Second,
+	}
+	if tweak != nil {
+		tweak(&cfg)
+	}
+	cam := config.Camera{CameraName: "cam1", IPAddress: "127.0.0.1", UserName: "admin", Password: testPassword,
+		FrameRate: 2, Resolution: "640x360", VideoDuration: 4, VideoFeedID: "xx", RTSPPort: 1, RTSPPath: "/cam", RTSPTransport: "tcp"}
+	h.sup = New(cfg, []config.Camera{cam}, nil, Deps{
+		Log:      zerolog.New(redact.NewWriter(redact.New(testPassword), h.logs)),
+		Redactor: redact.New(testPassword),
+		Now:      clock.Now,
+		After:    clock.After,
+		OnEvent:  func(ev Event) { h.events <- ev },
+	})
+	h.cam, _ = h.sup.Camera("cam1")
+	ctx, cancel := context.WithCancel(context.Background())
+	h.cancel = cancel
+	go func() { h.done <- h.sup.Run(ctx) }()
+	t.Cleanup(h.stop)
+	return h
+}
+
+// stop shuts the supervisor down and waits for Run to return.
+func (h *harness) stop() {
+	h.once.Do(func() {
+		h.cancel()
+		select {
+		case <-h.done:
+		case <-time.After(20 * time.Second):
+			h.t.Fatal("supervisor Run did not return after cancel")
+		}
+	})
+}
+
+// event waits for the next event of kind.
+func (h *harness) event(kind EventKind) Event {
+	h.t.Helper()
+	timeout := time.After(20 * time.Second)
+	for {
+		select {
+		case ev := <-h.events:
+			if ev.Kind == kind {
+				return ev
+			}
+		case <-timeout:
+			h.t.Fatalf("no %s event", kind)
+		}
+	}
+}
+
+// pauses collects n backoff pauses, advancing the fake clock through each.
+// Waits of an hour or more are the watchdog's and are left alone.
+func (h *harness) pauses(n int) []time.Duration {
+	h.t.Helper()
+	var got []time.Duration
+	timeout := time.After(30 * time.Second)
+	for len(got) < n {
+		select {
+		case d := <-h.waits:
+			if d >= 30*time.Minute {
+				continue
+			}
+			got = append(got, d)
+			h.clock.Advance(d)
+		case <-timeout:
+			h.t.Fatalf("only %d pauses: %v", len(got), got)
+		}
+	}
+	return got
+}
+
+func within(d, want time.Duration) bool {
+	return d >= want*8/10 && d <= want*12/10
+}
+
+func TestRestartsAfterEveryExitWithBackoff(t *testing.T) {
+	h := start(t, "exit0", nil)
+	got := h.pauses(7)
+	want := []time.Duration{1, 2, 4, 8, 10, 10, 10} // seconds: doubling, capped for transient failures
+	for i, d := range got {
+		if !within(d, want[i]*time.Second) {
+			t.Errorf("pause %d = %v, want %ds ±20%%", i, d, want[i])
+		}
+	}
+	if err := h.cam.WaitFor(ctxT(t), func(s Status) bool { return s.Restarts >= 7 }); err != nil {
+		t.Fatalf("restarts: %+v", h.cam.Status())
+	}
+	st := h.cam.Status()
+	if st.LastExit == nil || st.LastExit.Code != 0 || st.LastExit.Reason != ReasonExited {
+		t.Errorf("last exit = %+v, want code 0, reason exited", st.LastExit)
+	}
+	if !strings.Contains(st.LastError, "ffmpeg exited with code 0") {
+		t.Errorf("last error = %q", st.LastError)
+	}
+}
+
+func TestAuthFailureBacksOffAllTheWay(t *testing.T) {
+	h := start(t, "auth", nil)
+	got := h.pauses(8)
+	want := []time.Duration{1, 2, 4, 8, 16, 32, 60, 60}
+	for i, d := range got {
+		if !within(d, want[i]*time.Second) {
+			t.Errorf("pause %d = %v, want %ds ±20%%", i, d, want[i])
+		}
+	}
+	st := h.cam.Status()
+	if st.State != Backoff && st.State != Starting {
+		t.Errorf("state = %s, want backoff between attempts", st.State)
+	}
+	if st.LastExit == nil || st.LastExit.Reason != ReasonAuth || st.LastExit.Code != 1 {
+		t.Errorf("last exit = %+v, want auth, code 1", st.LastExit)
+	}
+	if !strings.HasPrefix(st.LastError, "camera refused the credentials: rtsp://admin:***@127.0.0.1:1/cam") {
+		t.Errorf("last error = %q", st.LastError)
+	}
+	assertNoSecret(t, h.logs.String()+st.LastError)
+}
+
+func TestHealthyRunResetsBackoff(t *testing.T) {
+	h := start(t, "exit0,exit0,record-exit,exit0", nil)
+	go func() {
+		// The third run records: make it last a minute of (fake) time,
+		// from the event the supervisor sends as recording begins.
+		h.event(EventRecording)
+		h.clock.Advance(time.Minute)
+	}()
+	got := h.pauses(4)
+	want := []time.Duration{1, 2, 1, 2}
+	for i, d := range got {
+		if !within(d, want[i]*time.Second) {
+			t.Errorf("pause %d = %v, want %ds ±20%% (pauses %v)", i, d, want[i], got)
+		}
+	}
+}
+
+func TestStallIsDetectedAndKilled(t *testing.T) {
+	h := start(t, "stall,record", func(c *Config) { c.StallTimeout = 15 * time.Second; c.StopTimeout = 300 * time.Millisecond })
+	h.event(EventRecording) // a few frames, then nothing
+	stalled := make(chan Event, 1)
+	go func() { stalled <- h.event(EventStalled) }()
+	// Advance the fake clock through every watchdog wait until it fires.
+	timeout := time.After(30 * time.Second)
+	for done := false; !done; {
+		select {
+		case d := <-h.waits:
+			h.clock.Advance(d)
+		case <-stalled:
+			done = true
+		case <-timeout:
+			t.Fatalf("no stall detected: %+v", h.cam.Status())
+		}
+	}
+	if err := h.cam.WaitFor(ctxT(t), func(s Status) bool { return s.LastExit != nil }); err != nil {
+		t.Fatal(err)
+	}
+	st := h.cam.Status()
+	// It ignored SIGTERM, so it was killed after StopTimeout.
+	if st.LastExit.Reason != ReasonStalled || st.LastExit.Signal != "killed" || st.Stalls != 1 {
+		t.Errorf("status = %+v, exit %+v; want stalled, killed, 1 stall", st, st.LastExit)
+	}
+	if st.LastError != "stalled: no new frames for 15s" {
+		t.Errorf("last error = %q", st.LastError)
+	}
+}
+
+func TestStopFinalisesThenStartResumes(t *testing.T) {
+	h := start(t, "record", nil)
+	h.event(EventRecording)
+	st := h.cam.Status()
+	if st.State != Recording || st.PID == 0 || st.Progress == nil || st.Progress.Frame == 0 {
+		t.Fatalf("status = %+v, want recording with a pid and progress", st)
+	}
+	if pgid, err := syscall.Getpgid(st.PID); err != nil || pgid != st.PID {
+		t.Errorf("ffmpeg's process group = %d (%v), want its own (%d)", pgid, err, st.PID)
+	}
+	if err := h.cam.Stop(ctxT(t)); err != nil {
+		t.Fatalf("Stop: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(h.dir, "finalised-interrupt")); err != nil {
+		t.Errorf("ffmpeg did not get SIGINT to finalise its segment: %v", err)
+	}
+	if err := syscall.Kill(st.PID, 0); !errors.Is(err, syscall.ESRCH) {
+		t.Errorf("ffmpeg %d still exists after Stop: %v", st.PID, err)
+	}
+	st = h.cam.Status()
+	if st.State != Stopped || st.Desired || st.PID != 0 || st.LastExit.Reason != ReasonStopped || st.LastExit.Code != 255 {
+		t.Errorf("after Stop: %+v exit %+v", st, st.LastExit)
+	}
+	if st.LastError != "" {
+		t.Errorf("a stop is not an error: %q", st.LastError)
+	}
+	// Stop is idempotent.
+	if err := h.cam.Stop(ctxT(t)); err != nil {
+		t.Errorf("second Stop: %v", err)
+	}
+	h.cam.Start()
+	h.event(EventRecording)
+	if st := h.cam.Status(); st.State != Recording || !st.Desired || st.Restarts != 0 {
+		t.Errorf("after Start: %+v", st)
+	}
+}
+
+func TestShutdownWaitsForFFmpeg(t *testing.T) {
+	h := start(t, "record", nil)
+	h.event(EventRecording)
+	pid := h.cam.Status().PID
+	h.stop()
+	if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
+		t.Errorf("Run returned while ffmpeg %d still exists: %v", pid, err)
+	}
+	if st := h.cam.Status(); st.State != Stopped || st.LastExit.Message != "daemon shut down" {
+		t.Errorf("after shutdown: %+v", st)
+	}
+}
+
+func TestExitCodeIsRecorded(t *testing.T) {
+	h := start(t, "exit3", nil)
+	ev := h.event(EventExited)
+	if ev.Exit.Code != 3 || ev.Exit.Message != "ffmpeg exited with code 3: Invalid data found when processing input" {
+		t.Errorf("exit = %+v", ev.Exit)
+	}
+}
+
+func TestMissingFFmpegIsAnErrorInTheState(t *testing.T) {
+	h := start(t, "exit0", func(c *Config) { c.FFmpegPath = "/nonexistent/ffmpeg" })
+	ev := h.event(EventExited)
+	if ev.Exit.Reason != ReasonStartFailed || !strings.Contains(ev.Exit.Message, "no such file") {
+		t.Errorf("exit = %+v", ev.Exit)
+	}
+	h.pauses(1) // it backs off and tries again
+}
+
+func TestUnknownCamera(t *testing.T) {
+	h := start(t, "record", nil)
+	if _, err := h.sup.Camera("nope"); !errors.Is(err, ErrUnknownCamera) {
+		t.Errorf("err = %v", err)
+	}
+}
+
+func assertNoSecret(t *testing.T, s string) {
+	t.Helper()
+	for _, form := range []string{testPassword, url.QueryEscape(testPassword), url.PathEscape(testPassword), url.UserPassword("", testPassword).String()[1:]} {
+		if strings.Contains(s, form) {
+			t.Errorf("output holds the password as %q", form)
+		}
+	}
+}
+
+func ctxT(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
