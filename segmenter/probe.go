@@ -13,8 +13,16 @@ import (
 	"time"
 )
 
-// ErrNoVideo is returned by probeDuration for a file holding no playable video.
-var ErrNoVideo = errors.New("no playable video")
+// Errors from probeDuration.
+var (
+	// ErrNoVideo: the file is not a playable video (corrupt, truncated
+	// before its header). It is quarantined.
+	ErrNoVideo = errors.New("no playable video")
+	// ErrNoFrames: a valid header and not one frame, as when ffmpeg opened
+	// the segment and died before its first fragment. There is no footage
+	// in it to keep.
+	ErrNoFrames = errors.New("no frames")
+)
 
 // probeDuration asks ffprobe how long a (possibly truncated) segment plays.
 // A fragmented MP4 cut by a kill reads up to its last complete fragment.
@@ -48,9 +56,12 @@ func probeDuration(ffprobe, path string) (time.Duration, error) {
 	for _, st := range res.Streams {
 		video = video || st.CodecType == "video"
 	}
+	if !video {
+		return 0, fmt.Errorf("ffprobe %s: %w", path, ErrNoVideo)
+	}
 	secs, err := strconv.ParseFloat(res.Format.Duration, 64)
-	if !video || err != nil || secs <= 0 {
-		return 0, fmt.Errorf("ffprobe %s: duration %q: %w", path, res.Format.Duration, ErrNoVideo)
+	if err != nil || secs <= 0 {
+		return 0, fmt.Errorf("ffprobe %s: duration %q: %w", path, res.Format.Duration, ErrNoFrames)
 	}
 	return time.Duration(secs * float64(time.Second)), nil
 }

@@ -449,8 +449,8 @@ func (s *Segmenter) finalize(log zerolog.Logger, run staging.Run, meta staging.M
 	return nil
 }
 
-// removeEmpty removes a segment ffmpeg opened and never wrote to: there is
-// no footage in it to keep.
+// removeEmpty removes a segment ffmpeg opened and never wrote a frame to:
+// there is no footage in it to keep.
 func removeEmpty(log zerolog.Logger, path string) error {
 	log.Info().Str("file", filepath.Base(path)).Msg("removing empty segment")
 	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -525,6 +525,9 @@ func (s *Segmenter) salvage(log zerolog.Logger, run staging.Run, meta staging.Me
 		return removeEmpty(log, src)
 	}
 	dur, err := probeDuration(s.cfg.ProbePath, src)
+	if errors.Is(err, ErrNoFrames) {
+		return removeEmpty(log, src)
+	}
 	if errors.Is(err, ErrNoVideo) {
 		return s.quarantine(log, run, file, err)
 	}
