@@ -86,6 +86,13 @@ type S3Config struct {
 	// ForcePathStyle addresses buckets as endpoint/bucket/key instead of
 	// bucket.endpoint/key. Default: true when Endpoint is set, else false.
 	ForcePathStyle *bool `json:"forcePathStyle,omitempty"`
+	// UploadConcurrency is how many segments are uploaded at once. Default 2.
+	UploadConcurrency int `json:"uploadConcurrency,omitempty"`
+	// PartSizeMB: files this big or bigger go up as multipart uploads in
+	// parts of this many MiB (5 to 5120). Default 16.
+	PartSizeMB int `json:"partSizeMB,omitempty"`
+	// PartConcurrency is how many parts of one file go up at once. Default 4.
+	PartConcurrency int `json:"partConcurrency,omitempty"`
 }
 
 // AWSCredentials are static credentials for S3.
@@ -183,14 +190,17 @@ func (d Duration) Std() time.Duration { return time.Duration(d) }
 
 // Defaults for the optional settings.
 const (
-	DefaultRTSPPort      = 554
-	DefaultRTSPPath      = "/"
-	DefaultRTSPTransport = "tcp"
-	DefaultListen        = "127.0.0.1:8080"
-	DefaultStallTimeout  = 15 * time.Second
-	DefaultStopTimeout   = 10 * time.Second
-	DefaultPreset        = "veryfast"
-	DefaultRegion        = "us-east-1"
+	DefaultRTSPPort          = 554
+	DefaultRTSPPath          = "/"
+	DefaultRTSPTransport     = "tcp"
+	DefaultListen            = "127.0.0.1:8080"
+	DefaultStallTimeout      = 15 * time.Second
+	DefaultStopTimeout       = 10 * time.Second
+	DefaultPreset            = "veryfast"
+	DefaultRegion            = "us-east-1"
+	DefaultUploadConcurrency = 2
+	DefaultPartSizeMB        = 16
+	DefaultPartConcurrency   = 4
 	// TokenEnv is the environment variable read when api.token is empty.
 	TokenEnv = "CCTVD_API_TOKEN"
 	// StateDirName is the state folder's name inside savePath by default.
@@ -302,6 +312,15 @@ func (c *Config) normalize(getenv func(string) string) {
 		}
 	}
 	c.S3Config.S3Path = strings.Trim(c.S3Config.S3Path, "/")
+	if c.S3Config.UploadConcurrency == 0 {
+		c.S3Config.UploadConcurrency = DefaultUploadConcurrency
+	}
+	if c.S3Config.PartSizeMB == 0 {
+		c.S3Config.PartSizeMB = DefaultPartSizeMB
+	}
+	if c.S3Config.PartConcurrency == 0 {
+		c.S3Config.PartConcurrency = DefaultPartConcurrency
+	}
 	if c.S3Config.ForcePathStyle == nil {
 		v := c.S3Config.Endpoint != ""
 		c.S3Config.ForcePathStyle = &v

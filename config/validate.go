@@ -168,6 +168,15 @@ func (s S3Config) validate(v *validator) {
 	if strings.Contains(s.S3Path, "//") || strings.ContainsAny(s.S3Path, "\\\x00") {
 		v.add("s3Config.s3Path", "%q is not a key prefix such as recordings/2025", s.S3Path)
 	}
+	if s.UploadConcurrency < 1 || s.UploadConcurrency > 64 {
+		v.add("s3Config.uploadConcurrency", "must be 1 to 64 (got %d)", s.UploadConcurrency)
+	}
+	if s.PartSizeMB < 5 || s.PartSizeMB > 5120 {
+		v.add("s3Config.partSizeMB", "must be 5 to 5120 (got %d): S3 parts are at least 5 MiB", s.PartSizeMB)
+	}
+	if s.PartConcurrency < 1 || s.PartConcurrency > 64 {
+		v.add("s3Config.partConcurrency", "must be 1 to 64 (got %d)", s.PartConcurrency)
+	}
 	if s.Endpoint != "" {
 		u, err := url.Parse(s.Endpoint)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

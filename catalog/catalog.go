@@ -1,0 +1,293 @@
+// Package catalog is the crash-safe record of every segment: where it is,
+// what it holds (size, checksums), whether S3 has it and whether the local
+// file still exists. It is the upload queue, retention's deletion order and
+// the recordings API's source.
+//
+// It is an SQLite database (modernc.org/sqlite, pure Go, so the binary stays
+// static) in WAL mode, in the state folder. The disk stays the truth for
+// what exists locally: Reconcile, run at start-up, adds files the catalog
+// lacks and marks rows whose file vanished, so a lost or stale catalog is
+// rebuilt rather than trusted.
+package catalog
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
+
+	"github.com/cctvd/cctvd/segment"
+)
+
+// UploadState says where a segment is on its way to S3.
+type UploadState string
+
+// The upload states.
+const (
+	Pending   UploadState = "pending"   // waiting for (another) attempt
+	Uploading UploadState = "uploading" // an attempt is under way
+	Uploaded  UploadState = "uploaded"  // S3 has it, verified
+)
+
+// LocalState says whether the local file exists.
+type LocalState string
+
+// The local states.
+const (
+	Present LocalState = "present"
+	Deleted LocalState = "deleted" // by clearAfterUpload or retention (DeleteCause says which)
+	Missing LocalState = "missing" // gone without cctvd deleting it
+)
+
+// Causes of local deletion, in Record.DeleteCause.
+const (
+	CauseClearAfterUpload = "clear-after-upload"
+	CauseVanished         = "vanished"
+)
+
+// Record is one segment's row.
+type Record struct {
+	ID       int64     `json:"id"`
+	Camera   string    `json:"camera"`
+	FeedID   string    `json:"feedId"`
+	Start    time.Time `json:"start"`
+	End      time.Time `json:"end"`
+	Path     string    `json:"path"` // absolute
+	Bytes    int64     `json:"bytes"`
+	SHA256   string    `json:"sha256,omitempty"`
+	MD5      string    `json:"md5,omitempty"`
+	Salvaged bool      `json:"salvaged"`
+
+	Upload      UploadState `json:"upload"`
+	Key         string      `json:"s3Key"`
+	ETag        string      `json:"etag,omitempty"`
+	UploadID    string      `json:"-"`
+	Attempts    int         `json:"attempts"`
+	NextAttempt time.Time   `json:"nextAttempt,omitzero"`
+	LastError   string      `json:"lastError,omitempty"`
+	UploadedAt  time.Time   `json:"uploadedAt,omitzero"`
+	// VerifyRemote asks the uploader to check S3 before uploading: the
+	// object may be there already (a row rebuilt from disk, or an attempt
+	// cut short by a crash).
+	VerifyRemote bool `json:"-"`
+
+	Local       LocalState `json:"local"`
+	DeletedAt   time.Time  `json:"deletedAt,omitzero"`
+	DeleteCause string     `json:"deleteCause,omitempty"`
+	CreatedAt   time.Time  `json:"createdAt"`
+}
+
+// Name is the segment's file name.
+func (r Record) Name() string { return filepath.Base(r.Path) }
+
+// ErrNotFound is returned for an id the catalog does not hold.
+var ErrNotFound = errors.New("no such recording")
+
+// Catalog is the segment database. It is safe for concurrent use.
+type Catalog struct {
+	db       *sql.DB
+	savePath string
+	now      func() time.Time
+}
+
+// FileName is the catalog's file name inside the state folder.
+const FileName = "catalog.db"
+
+// Open opens (creating if needed) the catalog at path for recordings under
+// savePath.
+func Open(ctx context.Context, path, savePath string, now func() time.Time) (*Catalog, error) {
+	if now == nil {
+		now = time.Now
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("catalog: %w", err)
+	}
+	dsn := path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(10000)&_txlock=immediate"
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("catalog: open %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(4)
+	c := &Catalog{db: db, savePath: savePath, now: now}
+	if err := c.migrate(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("catalog %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Close closes the database.
+func (c *Catalog) Close() error { return c.db.Close() }
+
+var migrations = []string{
+	`CREATE TABLE segments (
+		id              INTEGER PRIMARY KEY,
+		camera          TEXT    NOT NULL,
+		feed_id         TEXT    NOT NULL,
+		start_ns        INTEGER NOT NULL,
+		end_ns          INTEGER NOT NULL,
+		path            TEXT    NOT NULL UNIQUE, -- relative to savePath
+		bytes           INTEGER NOT NULL,
+		sha256          TEXT    NOT NULL DEFAULT '',
+		md5             TEXT    NOT NULL DEFAULT '',
+		salvaged        INTEGER NOT NULL DEFAULT 0,
+		upload          TEXT    NOT NULL DEFAULT 'pending',
+		s3_key          TEXT    NOT NULL,
+		etag            TEXT    NOT NULL DEFAULT '',
+		upload_id       TEXT    NOT NULL DEFAULT '',
+		attempts        INTEGER NOT NULL DEFAULT 0,
+		next_attempt_ns INTEGER NOT NULL DEFAULT 0,
+		last_error      TEXT    NOT NULL DEFAULT '',
+		uploaded_ns     INTEGER NOT NULL DEFAULT 0,
+		verify_remote   INTEGER NOT NULL DEFAULT 0,
+		local           TEXT    NOT NULL DEFAULT 'present',
+		deleted_ns      INTEGER NOT NULL DEFAULT 0,
+		delete_cause    TEXT    NOT NULL DEFAULT '',
+		created_ns      INTEGER NOT NULL
+	);
+	CREATE INDEX segments_queue ON segments(upload, local, start_ns);
+	CREATE INDEX segments_camera ON segments(camera, start_ns);`,
+}
+
+func (c *Catalog) migrate(ctx context.Context) error {
+	var version int
+	if err := c.db.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&version); err != nil {
+		return err
+	}
+	if version > len(migrations) {
+		return fmt.Errorf("schema version %d is newer than this cctvd (%d)", version, len(migrations))
+	}
+	for i := version; i < len(migrations); i++ {
+		tx, err := c.db.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, migrations[i]); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migration %d: %w", i+1, err)
+		}
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`PRAGMA user_version = %d`, i+1)); err != nil {
+			tx.Rollback()
+			return err
+		}
+		if err := tx.Commit(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+const columns = `id, camera, feed_id, start_ns, end_ns, path, bytes, sha256, md5, salvaged,
+	upload, s3_key, etag, upload_id, attempts, next_attempt_ns, last_error, uploaded_ns, verify_remote,
+	local, deleted_ns, delete_cause, created_ns`
+
+type scanner interface{ Scan(...any) error }
+
+func (c *Catalog) scan(s scanner) (Record, error) {
+	var r Record
+	var start, end, next, uploaded, deleted, created int64
+	var rel string
+	err := s.Scan(&r.ID, &r.Camera, &r.FeedID, &start, &end, &rel, &r.Bytes, &r.SHA256, &r.MD5, &r.Salvaged,
+		&r.Upload, &r.Key, &r.ETag, &r.UploadID, &r.Attempts, &next, &r.LastError, &uploaded, &r.VerifyRemote,
+		&r.Local, &deleted, &r.DeleteCause, &created)
+	if err != nil {
+		return r, err
+	}
+	r.Path = filepath.Join(c.savePath, rel)
+	r.Start, r.End, r.CreatedAt = fromNS(start), fromNS(end), fromNS(created)
+	r.NextAttempt, r.UploadedAt, r.DeletedAt = fromNS(next), fromNS(uploaded), fromNS(deleted)
+	return r, nil
+}
+
+func fromNS(ns int64) time.Time {
+	if ns == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, ns).UTC()
+}
+
+func toNS(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func (c *Catalog) rel(path string) (string, error) {
+	rel, err := filepath.Rel(c.savePath, path)
+	if err != nil || strings.HasPrefix(rel, "..") {
+		return "", fmt.Errorf("catalog: %s is not under %s", path, c.savePath)
+	}
+	return filepath.ToSlash(rel), nil
+}
+
+// Add records a closed segment, to be uploaded under key. Adding a path
+// already recorded changes nothing and returns the existing row.
+func (c *Catalog) Add(ctx context.Context, seg segment.Segment, key string) (Record, error) {
+	rel, err := c.rel(seg.Path)
+	if err != nil {
+		return Record{}, err
+	}
+	_, err = c.db.ExecContext(ctx, `INSERT INTO segments (camera, feed_id, start_ns, end_ns, path, bytes, salvaged, s3_key, created_ns)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(path) DO NOTHING`,
+		seg.Camera, seg.FeedID, toNS(seg.Start), toNS(seg.End), rel, seg.Size, seg.Salvaged, key, toNS(c.now()))
+	if err != nil {
+		return Record{}, fmt.Errorf("catalog: add %s: %w", rel, err)
+	}
+	return c.one(ctx, `WHERE path = ?`, rel)
+}
+
+// Get returns the row with this id.
+func (c *Catalog) Get(ctx context.Context, id int64) (Record, error) {
+	return c.one(ctx, `WHERE id = ?`, id)
+}
+
+// ByPath returns the row of the file at path.
+func (c *Catalog) ByPath(ctx context.Context, path string) (Record, error) {
+	rel, err := c.rel(path)
+	if err != nil {
+		return Record{}, err
+	}
+	return c.one(ctx, `WHERE path = ?`, rel)
+}
+
+func (c *Catalog) one(ctx context.Context, where string, args ...any) (Record, error) {
+	r, err := c.scan(c.db.QueryRowContext(ctx, `SELECT `+columns+` FROM segments `+where, args...))
+	if errors.Is(err, sql.ErrNoRows) {
+		return r, ErrNotFound
+	}
+	if err != nil {
+		return r, fmt.Errorf("catalog: %w", err)
+	}
+	return r, nil
+}
+
+func (c *Catalog) many(ctx context.Context, query string, args ...any) ([]Record, error) {
+	rows, err := c.db.QueryContext(ctx, `SELECT `+columns+` FROM segments `+query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("catalog: %w", err)
+	}
+	defer rows.Close()
+	var out []Record
+	for rows.Next() {
+		r, err := c.scan(rows)
+		if err != nil {
+			return nil, fmt.Errorf("catalog: %w", err)
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+func (c *Catalog) exec(ctx context.Context, what, query string, args ...any) error {
+	if _, err := c.db.ExecContext(ctx, query, args...); err != nil {
+		return fmt.Errorf("catalog: %s: %w", what, err)
+	}
+	return nil
+}

@@ -1,0 +1,214 @@
+package catalog
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/cctvd/cctvd/segment"
+)
+
+var t0 = time.Date(2026, 1, 6, 12, 0, 0, 0, time.UTC)
+
+func open(t *testing.T) (*Catalog, string) {
+	t.Helper()
+	save := t.TempDir()
+	c, err := Open(context.Background(), filepath.Join(save, ".cctvd", FileName), save, func() time.Time { return t0 })
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c, save
+}
+
+// writeSegment creates a segment file under save starting at start.
+func writeSegment(t *testing.T, save, camera string, start time.Time, size int) segment.Segment {
+	t.Helper()
+	end := start.Add(10 * time.Second)
+	dir := filepath.Join(save, segment.RelDir(camera, start))
+	os.MkdirAll(dir, 0o755)
+	p := filepath.Join(dir, segment.Name(camera, "xx", start, end, 0))
+	if err := os.WriteFile(p, make([]byte, size), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return segment.Segment{Camera: camera, FeedID: "xx", Start: start, End: end, Path: p, Size: int64(size)}
+}
+
+func key(rel string) string { return "rec/" + rel }
+
+func TestAddIsIdempotentAndRoundTrips(t *testing.T) {
+	c, save := open(t)
+	ctx := context.Background()
+	seg := writeSegment(t, save, "cam1", t0, 100)
+	seg.Salvaged = true
+	r, err := c.Add(ctx, seg, "rec/x.mp4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := c.Add(ctx, seg, "rec/other.mp4")
+	if err != nil || again.ID != r.ID || again.Key != "rec/x.mp4" {
+		t.Fatalf("second Add = %+v, %v; want the first row unchanged", again, err)
+	}
+	if r.Path != seg.Path || !r.Start.Equal(seg.Start) || !r.End.Equal(seg.End) || r.Bytes != 100 || !r.Salvaged ||
+		r.Upload != Pending || r.Local != Present || r.Camera != "cam1" || r.FeedID != "xx" || !r.CreatedAt.Equal(t0) {
+		t.Errorf("row = %+v", r)
+	}
+	if _, err := c.Get(ctx, 999); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Get(999) = %v", err)
+	}
+	if _, err := c.Add(ctx, segment.Segment{Path: "/elsewhere/x.mp4"}, "k"); err == nil {
+		t.Error("a path outside savePath was accepted")
+	}
+}
+
+func TestQueueOrderBackoffAndStates(t *testing.T) {
+	c, save := open(t)
+	ctx := context.Background()
+	var ids []int64
+	for i, start := range []time.Time{t0.Add(20 * time.Second), t0, t0.Add(10 * time.Second)} {
+		r, err := c.Add(ctx, writeSegment(t, save, "cam1", start, 1000*(i+1)), "k")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, r.ID)
+	}
+	due, _ := c.Due(ctx, t0, 10, nil)
+	if len(due) != 3 || due[0].ID != ids[1] || due[1].ID != ids[2] || due[2].ID != ids[0] {
+		t.Fatalf("Due order = %v, want oldest first", recIDs(due))
+	}
+	if due, _ := c.Due(ctx, t0, 10, map[int64]bool{ids[1]: true}); len(due) != 2 || due[0].ID != ids[2] {
+		t.Errorf("Due with a busy id = %v", recIDs(due))
+	}
+	b, _ := c.Backlog(ctx)
+	if b.Count != 3 || b.Bytes != 6000 || !b.Oldest.Equal(t0) {
+		t.Errorf("backlog = %+v", b)
+	}
+
+	// An attempt fails: the row waits until its next attempt.
+	c.StartAttempt(ctx, ids[1])
+	if r, _ := c.Get(ctx, ids[1]); r.Upload != Uploading || r.Attempts != 1 {
+		t.Errorf("after StartAttempt: %+v", r)
+	}
+	c.MarkFailed(ctx, ids[1], "S3 unreachable", t0.Add(time.Minute))
+	if due, _ := c.Due(ctx, t0, 10, nil); len(due) != 2 {
+		t.Errorf("a backed-off row is due: %v", recIDs(due))
+	}
+	if next, ok, _ := c.NextDue(ctx); !ok || next.After(t0) {
+		t.Errorf("NextDue = %v %v", next, ok)
+	}
+	r, _ := c.Get(ctx, ids[1])
+	if r.Upload != Pending || r.LastError != "S3 unreachable" || !r.NextAttempt.Equal(t0.Add(time.Minute)) || !r.VerifyRemote {
+		t.Errorf("after MarkFailed: %+v", r)
+	}
+
+	c.StartAttempt(ctx, ids[2])
+	c.SetChecksums(ctx, ids[2], "sha", "md5")
+	c.MarkUploaded(ctx, ids[2], `"etag"`)
+	r, _ = c.Get(ctx, ids[2])
+	if r.Upload != Uploaded || r.ETag != `"etag"` || r.SHA256 != "sha" || r.MD5 != "md5" || !r.UploadedAt.Equal(t0) || r.LastError != "" {
+		t.Errorf("after MarkUploaded: %+v", r)
+	}
+	c.MarkLocalDeleted(ctx, ids[2], CauseClearAfterUpload)
+	r, _ = c.Get(ctx, ids[2])
+	if r.Local != Deleted || r.DeleteCause != CauseClearAfterUpload {
+		t.Errorf("after MarkLocalDeleted: %+v", r)
+	}
+	if b, _ := c.Backlog(ctx); b.Count != 2 || b.Bytes != 3000 {
+		t.Errorf("backlog = %+v", b)
+	}
+}
+
+func TestInterruptedUploadsAreRequeued(t *testing.T) {
+	c, save := open(t)
+	ctx := context.Background()
+	a, _ := c.Add(ctx, writeSegment(t, save, "cam1", t0, 10), "k1")
+	b, _ := c.Add(ctx, writeSegment(t, save, "cam1", t0.Add(10*time.Second), 10), "k2")
+	c.StartAttempt(ctx, a.ID)
+	c.SetUploadID(ctx, a.ID, "upload-1")
+	c.StartAttempt(ctx, b.ID)
+	got, err := c.Interrupted(ctx)
+	if err != nil || len(got) != 2 || got[0].UploadID != "upload-1" {
+		t.Fatalf("Interrupted = %+v, %v", got, err)
+	}
+	for _, id := range []int64{a.ID, b.ID} {
+		if r, _ := c.Get(ctx, id); r.Upload != Pending || !r.VerifyRemote {
+			t.Errorf("row %d after Interrupted: %+v", id, r)
+		}
+	}
+}
+
+func TestReconcile(t *testing.T) {
+	c, save := open(t)
+	ctx := context.Background()
+	kept := writeSegment(t, save, "cam1", t0, 10)
+	vanished := writeSegment(t, save, "cam1", t0.Add(10*time.Second), 10)
+	returned := writeSegment(t, save, "cam2", t0, 10)
+	for _, s := range []segment.Segment{kept, vanished, returned} {
+		if _, err := c.Add(ctx, s, "k"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, _ := c.Add(ctx, returned, "k")
+	c.MarkLocalDeleted(ctx, r.ID, "retention")
+	os.Remove(vanished.Path)
+	unknown := writeSegment(t, save, "cam3", t0.Add(time.Hour), 77)
+	// Not segments: junk in a camera folder, and the daemon's own folders.
+	os.WriteFile(filepath.Join(save, "cam1", "2026-01-06", "notes.txt"), nil, 0o644)
+	os.MkdirAll(filepath.Join(save, ".staging", "cam1"), 0o755)
+	os.WriteFile(filepath.Join(save, ".staging", "cam1", "x_00000.mp4"), nil, 0o644)
+
+	res, err := c.Reconcile(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res != (ReconcileResult{Added: 1, Missing: 1, Returned: 1, Ignored: 1}) {
+		t.Errorf("result = %+v", res)
+	}
+	added, err := c.one(ctx, `WHERE camera = 'cam3'`)
+	if err != nil || added.Path != unknown.Path || added.Bytes != 77 || added.Key != "rec/cam3/2026-01-06/"+filepath.Base(unknown.Path) ||
+		!added.VerifyRemote || added.Upload != Pending || added.FeedID != "xx" || !added.Start.Equal(unknown.Start) {
+		t.Errorf("added row = %+v, %v", added, err)
+	}
+	gone, _ := c.one(ctx, `WHERE path = ?`, "cam1/2026-01-06/"+filepath.Base(vanished.Path))
+	if gone.Local != Missing || gone.DeleteCause != CauseVanished {
+		t.Errorf("vanished row = %+v", gone)
+	}
+	if back, _ := c.Get(ctx, r.ID); back.Local != Present {
+		t.Errorf("returned row = %+v", back)
+	}
+	// A second pass finds nothing to do.
+	if res, _ := c.Reconcile(ctx, key); res != (ReconcileResult{Ignored: 1}) {
+		t.Errorf("second pass = %+v", res)
+	}
+}
+
+func TestCatalogSurvivesReopen(t *testing.T) {
+	save := t.TempDir()
+	path := filepath.Join(save, ".cctvd", FileName)
+	ctx := context.Background()
+	c, err := Open(ctx, path, save, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, _ := c.Add(ctx, writeSegment(t, save, "cam1", t0, 5), "k")
+	c.Close()
+	c, err = Open(ctx, path, save, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if got, err := c.Get(ctx, r.ID); err != nil || got.Key != "k" {
+		t.Errorf("after reopen: %+v %v", got, err)
+	}
+}
+
+func recIDs(rs []Record) []int64 {
+	var ids []int64
+	for _, r := range rs {
+		ids = append(ids, r.ID)
+	}
+	return ids
+}

@@ -1,0 +1,118 @@
+package catalog
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+)
+
+// Due returns up to limit segments that wait for upload and whose next
+// attempt is due at now, oldest first, leaving out the ids in busy.
+func (c *Catalog) Due(ctx context.Context, now time.Time, limit int, busy map[int64]bool) ([]Record, error) {
+	rows, err := c.many(ctx, `WHERE upload = 'pending' AND local = 'present' AND next_attempt_ns <= ?
+		ORDER BY start_ns, id LIMIT ?`, toNS(now), limit+len(busy))
+	if err != nil {
+		return nil, err
+	}
+	out := rows[:0]
+	for _, r := range rows {
+		if !busy[r.ID] && len(out) < limit {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+// NextDue returns when the earliest pending segment becomes due, if any is
+// pending.
+func (c *Catalog) NextDue(ctx context.Context) (time.Time, bool, error) {
+	var ns sql.NullInt64
+	err := c.db.QueryRowContext(ctx, `SELECT MIN(next_attempt_ns) FROM segments WHERE upload = 'pending' AND local = 'present'`).Scan(&ns)
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("catalog: %w", err)
+	}
+	if !ns.Valid {
+		return time.Time{}, false, nil
+	}
+	return fromNS(ns.Int64), true, nil // zero: due at once
+}
+
+// StartAttempt marks an upload attempt as under way.
+func (c *Catalog) StartAttempt(ctx context.Context, id int64) error {
+	return c.exec(ctx, "start attempt", `UPDATE segments SET upload = 'uploading', attempts = attempts + 1 WHERE id = ?`, id)
+}
+
+// SetChecksums records the file's checksums, as hex.
+func (c *Catalog) SetChecksums(ctx context.Context, id int64, sha256, md5 string) error {
+	return c.exec(ctx, "set checksums", `UPDATE segments SET sha256 = ?, md5 = ? WHERE id = ?`, sha256, md5, id)
+}
+
+// SetUploadID records (or, with "", clears) the multipart upload under way,
+// so that a crash does not leave it behind on the server.
+func (c *Catalog) SetUploadID(ctx context.Context, id int64, uploadID string) error {
+	return c.exec(ctx, "set upload id", `UPDATE segments SET upload_id = ? WHERE id = ?`, uploadID, id)
+}
+
+// MarkUploaded records that S3 has the segment, verified, with this ETag.
+func (c *Catalog) MarkUploaded(ctx context.Context, id int64, etag string) error {
+	return c.exec(ctx, "mark uploaded", `UPDATE segments SET upload = 'uploaded', etag = ?, upload_id = '', last_error = '',
+		verify_remote = 0, uploaded_ns = ? WHERE id = ?`, etag, toNS(c.now()), id)
+}
+
+// MarkFailed puts a segment back in the queue after a failed attempt; it is
+// due again at next.
+func (c *Catalog) MarkFailed(ctx context.Context, id int64, msg string, next time.Time) error {
+	return c.exec(ctx, "mark failed", `UPDATE segments SET upload = 'pending', last_error = ?, next_attempt_ns = ?,
+		verify_remote = 1 WHERE id = ?`, msg, toNS(next), id)
+}
+
+// Requeue puts a segment whose attempt was cut short (shutdown) back in
+// the queue, due at once, to be checked against S3 first.
+func (c *Catalog) Requeue(ctx context.Context, id int64) error {
+	return c.exec(ctx, "requeue", `UPDATE segments SET upload = 'pending', verify_remote = 1 WHERE id = ?`, id)
+}
+
+// MarkLocalDeleted records that the local file was deleted, and why.
+func (c *Catalog) MarkLocalDeleted(ctx context.Context, id int64, cause string) error {
+	return c.exec(ctx, "mark deleted", `UPDATE segments SET local = 'deleted', deleted_ns = ?, delete_cause = ? WHERE id = ?`,
+		toNS(c.now()), cause, id)
+}
+
+// Interrupted returns the segments whose upload was under way when the
+// daemon stopped without finishing it (a crash or kill), and puts them back
+// in the queue to be checked against S3 first. Their UploadID, if any,
+// names a multipart upload to abort.
+func (c *Catalog) Interrupted(ctx context.Context) ([]Record, error) {
+	rows, err := c.many(ctx, `WHERE upload = 'uploading' OR upload_id != ''`)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.exec(ctx, "requeue interrupted", `UPDATE segments SET upload = 'pending', verify_remote = 1 WHERE upload = 'uploading'`); err != nil {
+		return nil, err
+	}
+	return rows, nil
+}
+
+// Backlog is what waits for upload.
+type Backlog struct {
+	Count int64 `json:"count"`
+	Bytes int64 `json:"bytes"`
+	// Oldest is the start of the oldest segment waiting, zero if none.
+	Oldest time.Time `json:"oldest,omitzero"`
+}
+
+// Backlog sums the segments not yet uploaded whose file still exists.
+func (c *Catalog) Backlog(ctx context.Context) (Backlog, error) {
+	var b Backlog
+	var oldest sql.NullInt64
+	err := c.db.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(SUM(bytes), 0), MIN(start_ns) FROM segments
+		WHERE upload != 'uploaded' AND local = 'present'`).Scan(&b.Count, &b.Bytes, &oldest)
+	if err != nil {
+		return b, fmt.Errorf("catalog: backlog: %w", err)
+	}
+	if oldest.Valid {
+		b.Oldest = time.Unix(0, oldest.Int64).UTC()
+	}
+	return b, nil
+}

@@ -1,0 +1,511 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"cmp"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/fsnotify/fsnotify"
+
+	"github.com/cctvd/cctvd/internal/testenv"
+	"github.com/cctvd/cctvd/segment"
+	"github.com/cctvd/cctvd/staging"
+)
+
+// The daemon under test is this test binary itself: with CCTVD_TEST_MAIN=1
+// it runs main() instead of the tests, so the tests send real signals to a
+// real process without a separate build.
+func TestMain(m *testing.M) {
+	if os.Getenv("CCTVD_TEST_MAIN") == "1" {
+		os.Args = append([]string{"cctvd"}, strings.Fields(os.Getenv("CCTVD_TEST_ARGS"))...)
+		main()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// daemon is a cctvd process whose JSON log lines the test reads.
+type daemon struct {
+	t     *testing.T
+	cmd   *exec.Cmd
+	mu    sync.Mutex
+	lines []map[string]any
+	raw   bytes.Buffer
+	added chan struct{}
+	exit  chan error
+}
+
+// startDaemon runs `cctvd args...` and collects its output.
+func startDaemon(t *testing.T, args ...string) *daemon {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &daemon{t: t, added: make(chan struct{}, 1), exit: make(chan error, 1)}
+	d.cmd = exec.Command(self)
+	d.cmd.Env = append(os.Environ(), "CCTVD_TEST_MAIN=1", "CCTVD_TEST_ARGS="+strings.Join(args, " "))
+	stdout, _ := d.cmd.StdoutPipe()
+	d.cmd.Stderr = &lockedWriter{d: d}
+	if err := d.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			var m map[string]any
+			_ = json.Unmarshal(sc.Bytes(), &m)
+			d.mu.Lock()
+			d.raw.Write(sc.Bytes())
+			d.raw.WriteByte('\n')
+			if m != nil {
+				d.lines = append(d.lines, m)
+			}
+			d.mu.Unlock()
+			select {
+			case d.added <- struct{}{}:
+			default:
+			}
+		}
+		d.exit <- d.cmd.Wait()
+		close(d.added)
+	}()
+	t.Cleanup(func() {
+		if d.cmd.ProcessState == nil {
+			_ = d.cmd.Process.Kill()
+		}
+	})
+	return d
+}
+
+type lockedWriter struct{ d *daemon }
+
+func (w *lockedWriter) Write(p []byte) (int, error) {
+	w.d.mu.Lock()
+	defer w.d.mu.Unlock()
+	return w.d.raw.Write(p)
+}
+
+// output is everything the daemon wrote so far.
+func (d *daemon) output() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.raw.String()
+}
+
+// await returns the first log line from index from on that matches, and
+// its index; it waits for the daemon to write it.
+func (d *daemon) await(from int, timeout time.Duration, match func(map[string]any) bool) (map[string]any, int) {
+	d.t.Helper()
+	deadline := time.After(timeout)
+	for i := from; ; {
+		d.mu.Lock()
+		for ; i < len(d.lines); i++ {
+			if match(d.lines[i]) {
+				l := d.lines[i]
+				d.mu.Unlock()
+				return l, i
+			}
+		}
+		d.mu.Unlock()
+		select {
+		case _, ok := <-d.added:
+			if !ok {
+				d.t.Fatalf("daemon exited before the awaited line; output:\n%s", d.output())
+			}
+		case <-deadline:
+			d.t.Fatalf("awaited line not logged within %v; output:\n%s", timeout, d.output())
+		}
+	}
+}
+
+func msgIs(msg string) func(map[string]any) bool {
+	return func(m map[string]any) bool { return m["message"] == msg }
+}
+
+// wait waits for the daemon to exit and returns its error.
+func (d *daemon) wait(timeout time.Duration) error {
+	d.t.Helper()
+	select {
+	case err := <-d.exit:
+		return err
+	case <-time.After(timeout):
+		d.t.Fatalf("daemon still running after %v", timeout)
+		return nil
+	}
+}
+
+const e2ePassword = "adm1n@cam:/#%"
+
+// setup is what a daemon under test runs against.
+type setup struct {
+	cam      *testenv.Camera
+	minio    *testenv.MinIO
+	savePath string
+	duration int    // videoDuration
+	extra    string // more top-level JSON members, each followed by a comma
+	storage  string // more storageConfig members, each preceded by a comma
+	s3       string // more s3Config members, each preceded by a comma
+	logLevel string // default info
+}
+
+// newSetup starts a camera (mount /cam1, digest auth) and MinIO with a bucket.
+func newSetup(t *testing.T, duration int) *setup {
+	t.Helper()
+	testenv.RequireTools(t)
+	s := &setup{duration: duration, savePath: t.TempDir()}
+	s.cam = testenv.StartCamera(t, testenv.CameraOptions{Mounts: map[string]string{"/cam1": "640x360@25"},
+		User: "admin", Password: e2ePassword, Auth: "digest"})
+	s.minio = testenv.StartMinIO(t)
+	s.minio.CreateBucket("test-bucket")
+	return s
+}
+
+// writeConfig writes the daemon's config: one camera "door" on /cam1.
+func (s *setup) writeConfig(t *testing.T) string {
+	t.Helper()
+	cfg := fmt.Sprintf(`{
+  %s
+  "cameras": [{"cameraName": "door", "ipAddress": "127.0.0.1", "userName": "admin", "password": %q,
+    "frameRate": 5, "resolution": "640x360", "videoDuration": %d, "videoFeedId": "f1",
+    "rtspPort": %d, "rtspPath": "/cam1"}],
+  "s3Config": {"s3Bucket": "test-bucket", "s3Path": "rec/2025", "endpoint": %q %s},
+  "awsCredentials": {"accessKeyId": %q, "secretAccessKey": %q},
+  "storageConfig": {"savePath": %q, "clearAfterUpload": false, "clearWhenFilePathReachGB": 1 %s},
+  "api": {"listen": "127.0.0.1:0"},
+  "log": {"format": "json", "level": %q}
+}`, s.extra, e2ePassword, s.duration, s.cam.Port, s.minio.Endpoint, s.s3, s.minio.AccessKey, s.minio.SecretKey, s.savePath, s.storage, cmp.Or(s.logLevel, "info"))
+	path := filepath.Join(t.TempDir(), "config.json")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// awaitStagingGrowth waits, on fsnotify events, until a segment in the
+// camera's staging folder holds at least n bytes: frames are on disk.
+func awaitStagingGrowth(t *testing.T, savePath, camera string, n int64) string {
+	t.Helper()
+	dir := staging.CameraDir(savePath, camera)
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if err := w.Add(dir); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.After(30 * time.Second)
+	for {
+		entries, _ := os.ReadDir(dir)
+		for _, e := range entries {
+			if kind, _, _ := staging.Classify(e.Name()); kind == staging.Segment {
+				if fi, err := e.Info(); err == nil && fi.Size() >= n {
+					return filepath.Join(dir, e.Name())
+				}
+			}
+		}
+		select {
+		case <-w.Events:
+		case err := <-w.Errors:
+			t.Fatal(err)
+		case <-deadline:
+			t.Fatalf("no segment of %d bytes in %s", n, dir)
+		}
+	}
+}
+
+func TestCheckConfig(t *testing.T) {
+	var out, errOut bytes.Buffer
+	err := run(context.Background(), []string{"check-config", "--config", "../../config/testdata/design-note.json"}, &out, &errOut, func(string) string { return "" })
+	if err != nil {
+		t.Fatalf("design note's config: %v %s", err, errOut.String())
+	}
+	for _, secret := range []string{"password123", "password456", "YOUR_SECRET_KEY"} {
+		if strings.Contains(out.String(), secret) {
+			t.Errorf("check-config printed %q", secret)
+		}
+	}
+	if !strings.Contains(out.String(), `"password": "***"`) || !strings.Contains(out.String(), `"accessKeyId": "YOUR_ACCESS_KEY"`) {
+		t.Errorf("check-config output:\n%s", out.String())
+	}
+	out.Reset()
+	if err := run(context.Background(), []string{"check-config", "--config", "../../config.example.json"}, &out, &errOut, func(string) string { return "" }); err != nil {
+		t.Fatalf("config.example.json: %v", err)
+	}
+
+	bad := filepath.Join(t.TempDir(), "bad.json")
+	os.WriteFile(bad, []byte(strings.Replace(readFile(t, "../../config/testdata/design-note.json"), `"1280x720"`, `"1280*720"`, 1)), 0o600)
+	err = run(context.Background(), []string{"check-config", "--config", bad}, &out, &errOut, func(string) string { return "" })
+	if err == nil || !strings.Contains(err.Error(), `cameras[1].resolution: "1280*720" is not WIDTHxHEIGHT`) {
+		t.Errorf("bad config: %v", err)
+	}
+}
+
+func TestCommandLine(t *testing.T) {
+	var out, errOut bytes.Buffer
+	noenv := func(string) string { return "" }
+	if err := run(context.Background(), []string{"version"}, &out, &errOut, noenv); err != nil || !strings.HasPrefix(out.String(), "cctvd ") {
+		t.Errorf("version: %v %q", err, out.String())
+	}
+	for _, args := range [][]string{nil, {"frobnicate"}, {"run", "extra"}, {"run", "--bogus"}} {
+		if err := run(context.Background(), args, &out, &errOut, noenv); !errors.Is(err, errUsage) {
+			t.Errorf("%q: err = %v, want a usage error", args, err)
+		}
+	}
+	if err := run(context.Background(), []string{"run", "--config", "/nonexistent.json"}, &out, &errOut, noenv); err == nil || !strings.Contains(err.Error(), "no such file") {
+		t.Errorf("missing config: %v", err)
+	}
+}
+
+func TestSIGTERMFinalisesTheOpenSegment(t *testing.T) {
+	s := newSetup(t, 60)
+	savePath := s.savePath
+	d := startDaemon(t, "run", "--config", s.writeConfig(t))
+	_, i := d.await(0, 30*time.Second, msgIs("recording"))
+	awaitStagingGrowth(t, savePath, "door", 8000)
+	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	line, _ := d.await(i, 30*time.Second, msgIs("segment closed"))
+	if err := d.wait(30 * time.Second); err != nil {
+		t.Fatalf("exit: %v", err)
+	}
+	name, _ := line["segment"].(string)
+	info, err := segment.Parse(name)
+	if err != nil || line["salvaged"] != false {
+		t.Fatalf("closed %q salvaged=%v: %v", name, line["salvaged"], err)
+	}
+	path := filepath.Join(savePath, segment.RelDir("door", info.Start), name)
+	p := testenv.ProbeFile(t, path)
+	if p.Frames == 0 || (p.Duration-info.End.Sub(info.Start)).Abs() > 1500*time.Millisecond {
+		t.Errorf("%s: %+v", name, p)
+	}
+	if entries, _ := os.ReadDir(staging.CameraDir(savePath, "door")); len(entries) != 0 {
+		t.Errorf("staging not empty after SIGTERM: %v", entries)
+	}
+	assertNoSecret(t, d.output(), s.minio.SecretKey)
+}
+
+// TestKillNineThenRestart kills the daemon mid-segment, twice: once alone
+// (its ffmpeg gets SIGTERM from the kernel), once together with a frozen
+// ffmpeg (a power cut). Each time the next start names and reports the
+// segment, playable.
+func TestKillNineThenRestart(t *testing.T) {
+	s := newSetup(t, 60)
+	savePath := s.savePath
+	cfg := s.writeConfig(t)
+	for _, powerCut := range []bool{false, true} {
+		d := startDaemon(t, "run", "--config", cfg)
+		d.await(0, 30*time.Second, msgIs("recording"))
+		open := awaitStagingGrowth(t, savePath, "door", 8000)
+		run, _, _ := strings.Cut(filepath.Base(open), "_")
+		meta, err := staging.ReadMeta(filepath.Join(filepath.Dir(open), run+".json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if powerCut {
+			syscall.Kill(meta.PID, syscall.SIGSTOP) // frozen: it cannot finalise
+		}
+		d.cmd.Process.Kill()
+		d.wait(10 * time.Second)
+		if powerCut {
+			syscall.Kill(meta.PID, syscall.SIGKILL)
+		}
+
+		d2 := startDaemon(t, "run", "--config", cfg)
+		line, _ := d2.await(0, 30*time.Second, func(m map[string]any) bool {
+			return m["message"] == "segment closed" && m["run"] == run
+		})
+		name := line["segment"].(string)
+		info, err := segment.Parse(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// After a power cut ffmpeg never listed the segment, so it is
+		// salvaged. Killed alone, ffmpeg may finalise it first (SIGTERM by
+		// Pdeathsig) or die on its broken output pipe: either way it ends
+		// up named.
+		if powerCut && line["salvaged"] != true {
+			t.Errorf("power cut: salvaged = %v", line["salvaged"])
+		}
+		t.Logf("power cut %v: %s salvaged=%v", powerCut, line["segment"], line["salvaged"])
+		p := testenv.ProbeFile(t, filepath.Join(savePath, segment.RelDir("door", info.Start), name))
+		if p.Frames == 0 {
+			t.Errorf("%s holds no frames", name)
+		}
+		d2.await(0, 30*time.Second, msgIs("recording")) // and recording goes on
+		d2.cmd.Process.Signal(syscall.SIGTERM)
+		if err := d2.wait(30 * time.Second); err != nil {
+			t.Errorf("exit: %v", err)
+		}
+		assertNoSecret(t, d.output()+d2.output(), s.minio.SecretKey)
+	}
+}
+
+// assertNoSecret checks that no secret, in any likely encoding, is in out.
+func assertNoSecret(t *testing.T, out string, more ...string) {
+	t.Helper()
+	for _, secret := range append([]string{e2ePassword}, more...) {
+		for _, form := range []string{secret, url.QueryEscape(secret), url.PathEscape(secret),
+			strings.ToLower(url.QueryEscape(secret)), url.UserPassword("", secret).String()[1:]} {
+			if strings.Contains(out, form) {
+				t.Errorf("output holds a secret as %q", form)
+			}
+		}
+	}
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// TestEverySegmentReachesS3 records, stops, starts again and checks from
+// the bucket, not from cctvd's word, that every local segment is there
+// under its documented key, byte-identical, with its metadata.
+func TestEverySegmentReachesS3(t *testing.T) {
+	s := newSetup(t, 3)
+	s.logLevel = "debug"
+	cfg := s.writeConfig(t)
+	d := startDaemon(t, "run", "--config", cfg)
+	uploaded := func(m map[string]any) bool { return m["message"] == "uploaded and verified" }
+	i := 0
+	for range 3 {
+		_, i = d.await(i, 60*time.Second, uploaded)
+		i++
+	}
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	if err := d.wait(30 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	// The segment finalised at shutdown goes up after the next start.
+	d2 := startDaemon(t, "run", "--config", cfg)
+	d2.await(0, 60*time.Second, uploaded)
+	d2.cmd.Process.Signal(syscall.SIGTERM)
+	if err := d2.wait(30 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+
+	local := map[string]string{} // key -> sha256
+	filepath.WalkDir(filepath.Join(s.savePath, "door"), func(p string, e os.DirEntry, err error) error {
+		if err == nil && !e.IsDir() {
+			rel, _ := filepath.Rel(s.savePath, p)
+			local["rec/2025/"+filepath.ToSlash(rel)] = fileSHA(t, p)
+		}
+		return nil
+	})
+	if len(local) < 4 {
+		t.Fatalf("only %d local segments", len(local))
+	}
+	objects := s.minio.List("test-bucket", "rec/2025/")
+	remote := map[string]bool{}
+	for _, o := range objects {
+		remote[o.Key] = true
+		sum, ok := local[o.Key]
+		if !ok {
+			t.Errorf("object %s has no local file", o.Key)
+			continue
+		}
+		out, err := s.minio.Client().GetObject(context.Background(), &s3.GetObjectInput{Bucket: aws.String("test-bucket"), Key: aws.String(o.Key)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := sha256.New()
+		io.Copy(h, out.Body)
+		out.Body.Close()
+		info, _ := segment.Parse(filepath.Base(o.Key))
+		if got := hex.EncodeToString(h.Sum(nil)); got != sum || out.Metadata["sha256"] != sum || out.Metadata["camera"] != "door" ||
+			out.Metadata["feed-id"] != "f1" || out.Metadata["start"] != info.Start.Format(segment.TimeLayout) {
+			t.Errorf("%s: sha256 %s (local %s), metadata %v", o.Key, got, sum, out.Metadata)
+		}
+	}
+	for key := range local {
+		if !remote[key] {
+			t.Errorf("%s is not in the bucket", key)
+		}
+	}
+	assertNoSecret(t, d.output()+d2.output(), s.minio.SecretKey)
+}
+
+// TestKilledMidUploadLeavesNoOrphans kills the daemon while a multipart
+// upload is under way; the next start aborts what was left on the server
+// and uploads the file again.
+func TestKilledMidUploadLeavesNoOrphans(t *testing.T) {
+	s := newSetup(t, 60)
+	s.s3 = `, "partSizeMB": 5, "partConcurrency": 1`
+	s.logLevel = "debug"
+	start := time.Date(2026, 1, 6, 12, 0, 0, 0, time.UTC)
+	name := segment.Name("door", "f1", start, start.Add(10*time.Minute), 0)
+	big := filepath.Join(s.savePath, segment.RelDir("door", start), name)
+	os.MkdirAll(filepath.Dir(big), 0o755)
+	f, _ := os.Create(big)
+	io.CopyN(f, rand.Reader, 200<<20)
+	f.Close()
+	key := "rec/2025/door/2026-01-06/" + name
+	cfg := s.writeConfig(t)
+
+	d := startDaemon(t, "run", "--config", cfg)
+	deadline := time.Now().Add(60 * time.Second)
+	for s.minio.MultipartUploads("test-bucket", key) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no multipart upload started; output:\n%s", d.output())
+		}
+		time.Sleep(5 * time.Millisecond) // MinIO has no event to await
+	}
+	d.cmd.Process.Kill()
+	d.wait(10 * time.Second)
+	if n := s.minio.MultipartUploads("test-bucket", key); n != 1 {
+		t.Fatalf("after the kill: %d multipart uploads (the upload finished before it?)", n)
+	}
+
+	d2 := startDaemon(t, "run", "--config", cfg)
+	d2.await(0, 120*time.Second, func(m map[string]any) bool {
+		return m["message"] == "uploaded and verified" && m["segment"] == name
+	})
+	d2.cmd.Process.Signal(syscall.SIGTERM)
+	d2.wait(30 * time.Second)
+	if n := s.minio.MultipartUploads("test-bucket", key); n != 0 {
+		t.Errorf("%d orphan multipart uploads remain", n)
+	}
+	head, err := s.minio.Client().HeadObject(context.Background(), &s3.HeadObjectInput{Bucket: aws.String("test-bucket"), Key: aws.String(key)})
+	if err != nil || aws.ToInt64(head.ContentLength) != 200<<20 || head.Metadata["sha256"] != fileSHA(t, big) {
+		t.Errorf("object after restart: %+v %v", head, err)
+	}
+}
+
+func fileSHA(t *testing.T, path string) string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	io.Copy(h, f)
+	return hex.EncodeToString(h.Sum(nil))
+}

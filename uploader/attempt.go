@@ -1,0 +1,361 @@
+package uploader
+
+import (
+	"context"
+	"crypto/md5"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"io/fs"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/s3/manager"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/cctvd/cctvd/catalog"
+	"github.com/cctvd/cctvd/segment"
+)
+
+// S3API is what the uploader needs of an S3 client.
+type S3API interface {
+	manager.UploadAPIClient
+	HeadObject(ctx context.Context, in *s3.HeadObjectInput, opts ...func(*s3.Options)) (*s3.HeadObjectOutput, error)
+	ListMultipartUploads(ctx context.Context, in *s3.ListMultipartUploadsInput, opts ...func(*s3.Options)) (*s3.ListMultipartUploadsOutput, error)
+}
+
+// Object metadata keys (x-amz-meta-*).
+const (
+	MetaCamera = "camera"
+	MetaFeedID = "feed-id"
+	MetaStart  = "start"
+	MetaEnd    = "end"
+	MetaSHA256 = "sha256"
+)
+
+// errVerify marks an object S3 accepted that does not match the local file.
+var errVerify = errors.New("verification failed")
+
+// attempt makes one upload attempt for r, from hashing to verification.
+func (u *Uploader) attempt(ctx context.Context, r catalog.Record) error {
+	cat := u.deps.Catalog
+	keep := context.WithoutCancel(ctx) // catalog writes must land even when cut short
+	if err := cat.StartAttempt(keep, r.ID); err != nil {
+		return err
+	}
+	if r.UploadID != "" {
+		if err := u.abort(ctx, r.Key, r.UploadID); err != nil {
+			return err
+		}
+		if err := cat.SetUploadID(keep, r.ID, ""); err != nil {
+			return err
+		}
+	}
+	f, err := os.Open(r.Path)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", r.Name(), err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("stat %s: %w", r.Name(), err)
+	}
+	size := fi.Size()
+	sums, err := hashFile(f, size, u.cfg.PartSize)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", r.Name(), err)
+	}
+	if sums.sha256 != r.SHA256 || sums.md5 != r.MD5 {
+		if r.SHA256 != "" {
+			u.log.Warn().Str("segment", r.Name()).Msg("file changed since an earlier attempt; uploading what is on disk now")
+		}
+		if err := cat.SetChecksums(keep, r.ID, sums.sha256, sums.md5); err != nil {
+			return err
+		}
+	}
+
+	if r.VerifyRemote {
+		// The object may be in S3 already: a catalog rebuilt from disk, or
+		// an attempt a crash cut short after S3 had it.
+		has, etag, err := u.remoteHas(ctx, r.Key, size, sums.sha256)
+		if err != nil {
+			return err
+		}
+		if has {
+			u.log.Info().Str("segment", r.Name()).Msg("already in S3, verified; not uploading again")
+			return u.done(keep, r, etag)
+		}
+		if err := u.abortStale(ctx, r.Key); err != nil {
+			return err
+		}
+	}
+
+	etag, err := u.put(ctx, r, f, size, sums)
+	if err != nil {
+		return err
+	}
+	has, _, err := u.remoteHas(ctx, r.Key, size, sums.sha256)
+	if err != nil {
+		return err
+	}
+	if !has {
+		return fmt.Errorf("upload %s: %w: S3 does not hold %d bytes with sha256 %s", r.Key, errVerify, size, sums.sha256)
+	}
+	return u.done(keep, r, etag)
+}
+
+// done records a verified upload and, with clearAfterUpload, deletes the
+// local file, only then.
+func (u *Uploader) done(ctx context.Context, r catalog.Record, etag string) error {
+	if err := u.deps.Catalog.MarkUploaded(ctx, r.ID, etag); err != nil {
+		return err
+	}
+	u.log.Debug().Str("segment", r.Name()).Str("key", r.Key).Msg("uploaded and verified")
+	if !u.cfg.ClearAfterUpload {
+		return nil
+	}
+	if err := os.Remove(r.Path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		u.log.Error().Err(err).Str("segment", r.Name()).Msg("cannot delete the uploaded file")
+		return nil // uploaded all the same; retention will see the file
+	}
+	return u.deps.Catalog.MarkLocalDeleted(ctx, r.ID, catalog.CauseClearAfterUpload)
+}
+
+// put sends the file: one PutObject below the part size, a multipart upload
+// from it up. It returns the ETag, checked against the local file's.
+func (u *Uploader) put(ctx context.Context, r catalog.Record, f *os.File, size int64, sums checksums) (string, error) {
+	meta := map[string]string{
+		MetaCamera: r.Camera,
+		MetaFeedID: r.FeedID,
+		MetaStart:  r.Start.UTC().Format(segment.TimeLayout),
+		MetaEnd:    r.End.UTC().Format(segment.TimeLayout),
+		MetaSHA256: sums.sha256,
+	}
+	if size < u.cfg.PartSize {
+		out, err := u.deps.S3.PutObject(ctx, &s3.PutObjectInput{
+			Bucket:        aws.String(u.cfg.Bucket),
+			Key:           aws.String(r.Key),
+			Body:          f, // seekable: the SDK rewinds it to retry
+			ContentLength: aws.Int64(size),
+			ContentMD5:    aws.String(base64.StdEncoding.EncodeToString(sums.md5raw)),
+			ContentType:   aws.String("video/mp4"),
+			Metadata:      meta,
+		})
+		if err != nil {
+			return "", fmt.Errorf("upload %s: %w", r.Key, err)
+		}
+		etag := aws.ToString(out.ETag)
+		if e := strings.Trim(etag, `"`); isMD5Hex(e) && e != sums.md5 {
+			return "", fmt.Errorf("upload %s: %w: ETag %s, local MD5 %s", r.Key, errVerify, e, sums.md5)
+		}
+		return etag, nil
+	}
+
+	keep := context.WithoutCancel(ctx)
+	client := &recordingClient{S3API: u.deps.S3, created: func(id string) {
+		if err := u.deps.Catalog.SetUploadID(keep, r.ID, id); err != nil {
+			u.log.Error().Err(err).Msg("cannot record the multipart upload id")
+		}
+	}}
+	up := manager.NewUploader(client, func(m *manager.Uploader) {
+		m.PartSize = u.cfg.PartSize
+		m.Concurrency = u.cfg.PartConcurrency
+		// The manager would abort with the request's context, which a
+		// shutdown has cancelled; we abort ourselves with a fresh one.
+		m.LeavePartsOnError = true
+		m.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
+	})
+	out, err := up.Upload(ctx, &s3.PutObjectInput{
+		Bucket:      aws.String(u.cfg.Bucket),
+		Key:         aws.String(r.Key),
+		Body:        f, // an io.ReaderAt: parts are read from the file, not buffered
+		ContentType: aws.String("video/mp4"),
+		Metadata:    meta,
+	})
+	if err != nil {
+		var mu manager.MultiUploadFailure
+		if errors.As(err, &mu) {
+			if aerr := u.abort(ctx, r.Key, mu.UploadID()); aerr != nil {
+				u.log.Warn().Err(aerr).Str("segment", r.Name()).Msg("cannot abort the multipart upload yet; will retry")
+			} else if cerr := u.deps.Catalog.SetUploadID(keep, r.ID, ""); cerr != nil {
+				u.log.Error().Err(cerr).Msg("cannot clear the multipart upload id")
+			}
+		}
+		return "", fmt.Errorf("upload %s: %w", r.Key, err)
+	}
+	if err := u.deps.Catalog.SetUploadID(keep, r.ID, ""); err != nil {
+		return "", err
+	}
+	etag := aws.ToString(out.ETag)
+	if e := strings.Trim(etag, `"`); strings.Contains(e, "-") && e != sums.multipartETag {
+		return "", fmt.Errorf("upload %s: %w: ETag %s, expected %s", r.Key, errVerify, e, sums.multipartETag)
+	}
+	return etag, nil
+}
+
+// recordingClient records a multipart upload's id as soon as S3 gives it.
+type recordingClient struct {
+	S3API
+	created func(uploadID string)
+}
+
+func (c *recordingClient) CreateMultipartUpload(ctx context.Context, in *s3.CreateMultipartUploadInput, opts ...func(*s3.Options)) (*s3.CreateMultipartUploadOutput, error) {
+	out, err := c.S3API.CreateMultipartUpload(ctx, in, opts...)
+	if err == nil {
+		c.created(aws.ToString(out.UploadId))
+	}
+	return out, err
+}
+
+// remoteHas reports whether S3 holds key with this size and sha256, and
+// its ETag.
+func (u *Uploader) remoteHas(ctx context.Context, key string, size int64, sha string) (bool, string, error) {
+	out, err := u.deps.S3.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(u.cfg.Bucket), Key: aws.String(key)})
+	var nf *types.NotFound
+	if errors.As(err, &nf) {
+		return false, "", nil
+	}
+	if err != nil {
+		return false, "", fmt.Errorf("check %s: %w", key, err)
+	}
+	return aws.ToInt64(out.ContentLength) == size && out.Metadata[MetaSHA256] == sha, aws.ToString(out.ETag), nil
+}
+
+// abort aborts one multipart upload, with a fresh context so that a
+// shutdown does not leave its parts on the server.
+func (u *Uploader) abort(ctx context.Context, key, uploadID string) error {
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	_, err := u.deps.S3.AbortMultipartUpload(actx, &s3.AbortMultipartUploadInput{
+		Bucket: aws.String(u.cfg.Bucket), Key: aws.String(key), UploadId: aws.String(uploadID),
+	})
+	var nsu *types.NoSuchUpload
+	if err != nil && !errors.As(err, &nsu) {
+		return fmt.Errorf("abort multipart upload of %s: %w", key, err)
+	}
+	u.log.Info().Str("key", key).Msg("aborted an unfinished multipart upload")
+	return nil
+}
+
+// abortStale aborts every multipart upload of key left on the server.
+// (MinIO lists them only with the exact key as the prefix.)
+func (u *Uploader) abortStale(ctx context.Context, key string) error {
+	out, err := u.deps.S3.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String(u.cfg.Bucket), Prefix: aws.String(key)})
+	if err != nil {
+		return fmt.Errorf("list multipart uploads of %s: %w", key, err)
+	}
+	for _, up := range out.Uploads {
+		if aws.ToString(up.Key) != key {
+			continue
+		}
+		if err := u.abort(ctx, key, aws.ToString(up.UploadId)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// cleanUpInterrupted deals with uploads a crash cut short: it aborts their
+// multipart uploads, if S3 answers now; otherwise each is dealt with at its
+// next attempt.
+func (u *Uploader) cleanUpInterrupted(ctx context.Context) {
+	recs, err := u.deps.Catalog.Interrupted(ctx)
+	if err != nil {
+		u.log.Error().Err(err).Msg("cannot read interrupted uploads")
+		return
+	}
+	if len(recs) == 0 {
+		return
+	}
+	u.log.Info().Int("segments", len(recs)).Msg("uploads were interrupted by the last stop; they will be checked and redone")
+	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	for _, r := range recs {
+		if r.UploadID != "" {
+			if err := u.abort(cctx, r.Key, r.UploadID); err != nil {
+				u.log.Warn().Err(err).Str("segment", r.Name()).Msg("cannot abort an interrupted multipart upload yet")
+				continue
+			}
+			if err := u.deps.Catalog.SetUploadID(ctx, r.ID, ""); err != nil {
+				u.log.Error().Err(err).Msg("cannot clear the multipart upload id")
+			}
+		}
+		if err := u.abortStale(cctx, r.Key); err != nil {
+			u.log.Warn().Err(err).Str("segment", r.Name()).Msg("cannot list interrupted multipart uploads yet")
+		}
+	}
+}
+
+type checksums struct {
+	sha256, md5 string
+	md5raw      []byte
+	// multipartETag is the ETag S3 gives a multipart upload of the file in
+	// parts of the part size: the MD5 of the parts' MD5s, "-", the count.
+	multipartETag string
+}
+
+// hashFile reads f once for its sha256, its MD5 and, when it is at least
+// partSize long, its multipart ETag, then rewinds it.
+func hashFile(f *os.File, size, partSize int64) (checksums, error) {
+	var c checksums
+	whole, sum := md5.New(), sha256.New()
+	var parts []byte
+	var part hash.Hash
+	buf := make([]byte, 1<<20)
+	var inPart int64
+	multipart := size >= partSize
+	for {
+		n, err := f.Read(buf)
+		for p := buf[:n]; len(p) > 0; {
+			chunk := p
+			if multipart {
+				if part == nil {
+					part = md5.New()
+				}
+				chunk = p[:min(int64(len(p)), partSize-inPart)]
+				part.Write(chunk)
+				inPart += int64(len(chunk))
+				if inPart == partSize {
+					parts, part, inPart = part.Sum(parts), nil, 0
+				}
+			}
+			whole.Write(chunk)
+			sum.Write(chunk)
+			p = p[len(chunk):]
+		}
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return c, err
+		}
+	}
+	if part != nil {
+		parts = part.Sum(parts)
+	}
+	c.md5raw = whole.Sum(nil)
+	c.md5 = hex.EncodeToString(c.md5raw)
+	c.sha256 = hex.EncodeToString(sum.Sum(nil))
+	if multipart {
+		m := md5.Sum(parts)
+		c.multipartETag = hex.EncodeToString(m[:]) + "-" + strconv.Itoa(len(parts)/md5.Size)
+	}
+	_, err := f.Seek(0, io.SeekStart)
+	return c, err
+}
+
+func isMD5Hex(s string) bool {
+	if len(s) != 32 {
+		return false
+	}
+	_, err := hex.DecodeString(s)
+	return err == nil
+}

@@ -1,0 +1,93 @@
+package uploader
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/cctvd/cctvd/config"
+)
+
+// ClientConfig says how to reach S3.
+type ClientConfig struct {
+	// Region of the bucket. Empty: from the SDK's default chain.
+	Region string
+	// Endpoint of an S3-compatible server; empty for AWS.
+	Endpoint string
+	// PathStyle addresses buckets as endpoint/bucket/key.
+	PathStyle bool
+	// AccessKeyID and SecretAccessKey are static credentials; empty for
+	// the SDK's default chain (environment, shared files, instance role).
+	AccessKeyID, SecretAccessKey string
+	// MaxAttempts of one request, retries included. Default 10.
+	MaxAttempts int
+}
+
+// ClientConfigFrom reads the client settings from the daemon's config.
+func ClientConfigFrom(c *config.Config) ClientConfig {
+	cc := ClientConfig{Endpoint: c.S3Config.Endpoint, PathStyle: c.S3Config.ForcePathStyle != nil && *c.S3Config.ForcePathStyle}
+	if a := c.AWSCredentials; a != nil {
+		cc.Region, cc.AccessKeyID, cc.SecretAccessKey = a.Region, a.AccessKeyID, a.SecretAccessKey
+	}
+	if cc.Region == "" && cc.Endpoint != "" {
+		cc.Region = config.DefaultRegion
+	}
+	return cc
+}
+
+// NewClient builds the S3 client: the SDK's standard retryer with
+// MaxAttempts 10 and no client-side retry rate limit (with the default
+// token bucket, a server restart of a few seconds exhausts the retry budget
+// and fails uploads), and checksums only where an operation requires them
+// (with the newer default, MinIO over HTTPS rejects bodies over 16 MiB with
+// "chunk too big", and some S3-compatible servers store the aws-chunked
+// framing inside the object).
+func NewClient(ctx context.Context, cc ClientConfig) (*s3.Client, error) {
+	if cc.MaxAttempts == 0 {
+		cc.MaxAttempts = 10
+	}
+	opts := []func(*awsconfig.LoadOptions) error{
+		awsconfig.WithRetryer(func() aws.Retryer {
+			return retry.NewStandard(func(o *retry.StandardOptions) {
+				o.MaxAttempts = cc.MaxAttempts
+				o.RateLimiter = ratelimit.None
+			})
+		}),
+		awsconfig.WithRequestChecksumCalculation(aws.RequestChecksumCalculationWhenRequired),
+		awsconfig.WithResponseChecksumValidation(aws.ResponseChecksumValidationWhenRequired),
+		awsconfig.WithHTTPClient(&http.Client{Transport: &http.Transport{
+			Proxy:                 http.ProxyFromEnvironment,
+			DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			TLSHandshakeTimeout:   10 * time.Second,
+			ResponseHeaderTimeout: 2 * time.Minute, // after the body is sent: the server assembling a part
+			IdleConnTimeout:       90 * time.Second,
+			MaxIdleConnsPerHost:   16,
+			ExpectContinueTimeout: time.Second,
+		}}),
+	}
+	if cc.Region != "" {
+		opts = append(opts, awsconfig.WithRegion(cc.Region))
+	}
+	if cc.AccessKeyID != "" {
+		opts = append(opts, awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(cc.AccessKeyID, cc.SecretAccessKey, "")))
+	}
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("s3 client: %w", err)
+	}
+	return s3.NewFromConfig(awsCfg, func(o *s3.Options) {
+		if cc.Endpoint != "" {
+			o.BaseEndpoint = aws.String(cc.Endpoint)
+		}
+		o.UsePathStyle = cc.PathStyle
+	}), nil
+}

@@ -1,0 +1,496 @@
+package uploader
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/rs/zerolog"
+
+	"github.com/cctvd/cctvd/catalog"
+	"github.com/cctvd/cctvd/internal/redact"
+	"github.com/cctvd/cctvd/internal/testenv"
+	"github.com/cctvd/cctvd/segment"
+)
+
+// These tests upload real files to a real MinIO on 127.0.0.1.
+
+const bucket = "cctv-test"
+
+type env struct {
+	t       *testing.T
+	minio   *testenv.MinIO
+	save    string
+	cat     *catalog.Catalog
+	logs    *syncBuffer
+	puts    atomic.Int64 // PutObject and CompleteMultipartUpload calls
+	secret  string
+	clientC ClientConfig
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	m := testenv.StartMinIO(t)
+	m.CreateBucket(bucket)
+	e := &env{t: t, minio: m, save: t.TempDir(), logs: &syncBuffer{}, secret: m.SecretKey}
+	e.cat = e.openCatalog()
+	e.clientC = ClientConfig{Region: "us-east-1", Endpoint: m.Endpoint, PathStyle: true, AccessKeyID: m.AccessKey, SecretAccessKey: m.SecretKey, MaxAttempts: 3}
+	return e
+}
+
+func (e *env) openCatalog() *catalog.Catalog {
+	c, err := catalog.Open(context.Background(), filepath.Join(e.save, ".cctvd", catalog.FileName), e.save, nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// countingClient is the real S3 client, counting the calls that write an
+// object, so a test can tell an upload from a skipped one.
+type countingClient struct {
+	*s3.Client
+	puts *atomic.Int64
+}
+
+func (c countingClient) PutObject(ctx context.Context, in *s3.PutObjectInput, o ...func(*s3.Options)) (*s3.PutObjectOutput, error) {
+	c.puts.Add(1)
+	return c.Client.PutObject(ctx, in, o...)
+}
+
+func (c countingClient) CompleteMultipartUpload(ctx context.Context, in *s3.CompleteMultipartUploadInput, o ...func(*s3.Options)) (*s3.CompleteMultipartUploadOutput, error) {
+	c.puts.Add(1)
+	return c.Client.CompleteMultipartUpload(ctx, in, o...)
+}
+
+type running struct {
+	u      *Uploader
+	cancel context.CancelFunc
+	done   chan struct{}
+	ok     chan catalog.Record
+}
+
+// run starts an uploader over the env's catalog.
+func (e *env) run(cfg Config, cc ClientConfig) *running {
+	e.t.Helper()
+	client, err := NewClient(context.Background(), cc)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if cfg.Bucket == "" {
+		cfg.Bucket = bucket
+	}
+	if cfg.Prefix == "" {
+		cfg.Prefix = "rec/2025"
+	}
+	cfg.RetryInitial, cfg.RetryMax = 50*time.Millisecond, 500*time.Millisecond
+	r := &running{done: make(chan struct{}), ok: make(chan catalog.Record, 100)}
+	r.u = New(cfg, Deps{
+		Log:        zerolog.New(redact.NewWriter(redact.New(e.secret), e.logs)),
+		Catalog:    e.cat,
+		S3:         countingClient{Client: client, puts: &e.puts},
+		Redactor:   redact.New(e.secret),
+		OnUploaded: func(rec catalog.Record, _ time.Duration) { r.ok <- rec },
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	go func() { defer close(r.done); r.u.Run(ctx) }()
+	e.t.Cleanup(r.stop)
+	return r
+}
+
+func (r *running) stop() {
+	r.cancel()
+	<-r.done
+}
+
+// await waits for n verified uploads.
+func (r *running) await(t *testing.T, n int, timeout time.Duration) []catalog.Record {
+	t.Helper()
+	var got []catalog.Record
+	deadline := time.After(timeout)
+	for len(got) < n {
+		select {
+		case rec := <-r.ok:
+			got = append(got, rec)
+		case <-deadline:
+			t.Fatalf("%d of %d uploads after %v; status %+v", len(got), n, timeout, r.u.Status())
+		}
+	}
+	return got
+}
+
+// awaitStatus waits for the uploader's status to satisfy cond.
+func (r *running) awaitStatus(t *testing.T, timeout time.Duration, cond func(Status) bool) Status {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := r.u.WaitFor(ctx, cond); err != nil {
+		t.Fatalf("status never matched: %+v", r.u.Status())
+	}
+	return r.u.Status()
+}
+
+// addSegment writes a file of size random bytes and adds it to the catalog.
+func (e *env) addSegment(camera string, start time.Time, size int) catalog.Record {
+	e.t.Helper()
+	end := start.Add(10 * time.Second)
+	rel := segment.RelDir(camera, start) + "/" + segment.Name(camera, "xx", start, end, 0)
+	p := filepath.Join(e.save, rel)
+	os.MkdirAll(filepath.Dir(p), 0o755)
+	data := make([]byte, size)
+	rand.Read(data)
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		e.t.Fatal(err)
+	}
+	r, err := e.cat.Add(context.Background(), segment.Segment{Camera: camera, FeedID: "xx", Start: start, End: end, Path: p, Size: int64(size)}, Key("rec/2025", rel))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return r
+}
+
+// assertInBucket checks the object is byte-identical to the local file, with its metadata.
+func (e *env) assertInBucket(r catalog.Record, local []byte) {
+	e.t.Helper()
+	out, err := e.minio.Client().GetObject(context.Background(), &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(r.Key)})
+	if err != nil {
+		e.t.Fatalf("get %s: %v", r.Key, err)
+	}
+	defer out.Body.Close()
+	body, _ := io.ReadAll(out.Body)
+	sum := sha256.Sum256(local)
+	if got := sha256.Sum256(body); got != sum {
+		e.t.Errorf("%s: object differs from the local file (%d vs %d bytes)", r.Key, len(body), len(local))
+	}
+	m := out.Metadata
+	if m[MetaCamera] != r.Camera || m[MetaFeedID] != r.FeedID || m[MetaSHA256] != hex.EncodeToString(sum[:]) ||
+		m[MetaStart] != r.Start.Format(segment.TimeLayout) || m[MetaEnd] != r.End.Format(segment.TimeLayout) {
+		e.t.Errorf("%s: metadata %v", r.Key, m)
+	}
+}
+
+var t0 = time.Date(2026, 1, 6, 12, 0, 0, 0, time.UTC)
+
+func TestUploadsSmallAndMultipartVerified(t *testing.T) {
+	e := newEnv(t)
+	var recs []catalog.Record
+	var files [][]byte
+	for i, size := range []int{1 << 20, 200 << 10, 3 << 20} {
+		r := e.addSegment("cam1", t0.Add(time.Duration(i)*10*time.Second), size)
+		recs = append(recs, r)
+	}
+	big := e.addSegment("cam2", t0, 100<<20+12345) // 100 MB+: multipart, 7 parts of 16 MiB
+	recs = append(recs, big)
+	for _, r := range recs {
+		b, _ := os.ReadFile(r.Path)
+		files = append(files, b)
+	}
+	run := e.run(Config{}, e.clientC)
+	run.await(t, len(recs), 2*time.Minute)
+	for i, r := range recs {
+		got, err := e.cat.Get(context.Background(), r.ID)
+		if err != nil || got.Upload != catalog.Uploaded || got.Local != catalog.Present || got.ETag == "" {
+			t.Errorf("row %s: %+v %v", r.Name(), got, err)
+		}
+		e.assertInBucket(r, files[i])
+		if r.ID == big.ID && !strings.HasSuffix(strings.Trim(got.ETag, `"`), "-7") {
+			t.Errorf("100 MB file's ETag %s: want a 7-part multipart upload", got.ETag)
+		}
+	}
+	if n := e.minio.MultipartUploads(bucket, big.Key); n != 0 {
+		t.Errorf("%d multipart uploads left", n)
+	}
+	if !strings.HasPrefix(big.Key, "rec/2025/cam2/2026-01-06/cam2_xx_20260106T120000Z_") {
+		t.Errorf("key = %s", big.Key)
+	}
+}
+
+func TestOutageKeepsEverythingAndRecovers(t *testing.T) {
+	e := newEnv(t)
+	e.minio.Stop()
+	run := e.run(Config{}, e.clientC)
+	var recs []catalog.Record
+	for i := range 3 {
+		recs = append(recs, e.addSegment("cam1", t0.Add(time.Duration(i)*10*time.Second), 64<<10))
+		run.u.Notify()
+	}
+	st := run.awaitStatus(t, 30*time.Second, func(s Status) bool { return s.Failures >= 6 })
+	if st.State != Failing || !strings.HasPrefix(st.LastError, "S3 unreachable: dial tcp 127.0.0.1:") {
+		t.Errorf("status while S3 is down: %+v", st)
+	}
+	// More segments close during the outage.
+	for i := 3; i < 5; i++ {
+		recs = append(recs, e.addSegment("cam1", t0.Add(time.Duration(i)*10*time.Second), 64<<10))
+		run.u.Notify()
+	}
+	run.awaitStatus(t, 30*time.Second, func(s Status) bool { return s.Failures >= st.Failures+4 })
+	for _, r := range recs {
+		got, _ := e.cat.Get(context.Background(), r.ID)
+		if got.Upload == catalog.Uploaded || got.Local != catalog.Present {
+			t.Fatalf("during the outage %s is %s/%s", r.Name(), got.Upload, got.Local)
+		}
+	}
+	if n := strings.Count(e.logs.String(), `"level":"warn"`); n != 1 {
+		t.Errorf("%d warnings for one outage, want 1 (once per change, not per retry):\n%s", n, e.logs.String())
+	}
+	e.minio.Start()
+	run.await(t, len(recs), 60*time.Second)
+	for _, r := range recs {
+		b, _ := os.ReadFile(r.Path)
+		e.assertInBucket(r, b)
+	}
+	if st := run.awaitStatus(t, 10*time.Second, func(s Status) bool { return s.State != Failing }); st.LastError != "" {
+		t.Errorf("status after recovery: %+v", st)
+	}
+	if !strings.Contains(e.logs.String(), "S3 uploads work again") {
+		t.Error("recovery not logged")
+	}
+}
+
+func TestWrongCredentialsAndMissingBucket(t *testing.T) {
+	e := newEnv(t)
+	r := e.addSegment("cam1", t0, 10<<10)
+	bad := e.clientC
+	bad.AccessKeyID = "not-the-key"
+	run := e.run(Config{}, bad)
+	st := run.awaitStatus(t, 30*time.Second, func(s Status) bool { return s.State == Failing })
+	if !strings.HasPrefix(st.LastError, "S3 refused the credentials (InvalidAccessKeyId)") {
+		t.Errorf("status with a wrong key: %+v", st)
+	}
+	run.stop()
+
+	run = e.run(Config{Bucket: "no-such-bucket"}, e.clientC)
+	st = run.awaitStatus(t, 30*time.Second, func(s Status) bool { return s.State == Failing })
+	if st.LastError != `bucket "no-such-bucket" does not exist` {
+		t.Errorf("status without the bucket: %+v", st)
+	}
+	if _, err := os.Stat(r.Path); err != nil {
+		t.Fatalf("file not kept: %v", err)
+	}
+	// Fixed (the bucket created): it recovers without a restart.
+	e.minio.CreateBucket("no-such-bucket")
+	run.await(t, 1, 30*time.Second)
+	if strings.Contains(e.logs.String(), e.secret) {
+		t.Error("logs hold the secret key")
+	}
+}
+
+func TestClearAfterUpload(t *testing.T) {
+	for _, clear := range []bool{true, false} {
+		t.Run(map[bool]string{true: "true", false: "false"}[clear], func(t *testing.T) {
+			e := newEnv(t)
+			r := e.addSegment("cam1", t0, 20<<10)
+			local, _ := os.ReadFile(r.Path)
+			run := e.run(Config{ClearAfterUpload: clear}, e.clientC)
+			run.await(t, 1, 30*time.Second)
+			e.assertInBucket(r, local)
+			got, _ := e.cat.Get(context.Background(), r.ID)
+			_, statErr := os.Stat(r.Path)
+			if clear && (!errors.Is(statErr, os.ErrNotExist) || got.Local != catalog.Deleted || got.DeleteCause != catalog.CauseClearAfterUpload) {
+				t.Errorf("clearAfterUpload: file %v, row %+v", statErr, got)
+			}
+			if !clear && (statErr != nil || got.Local != catalog.Present || got.Upload != catalog.Uploaded) {
+				t.Errorf("keep: file %v, row %+v", statErr, got)
+			}
+		})
+	}
+}
+
+func TestRebuiltCatalogDoesNotUploadTwice(t *testing.T) {
+	e := newEnv(t)
+	r1 := e.addSegment("cam1", t0, 30<<10)
+	run := e.run(Config{}, e.clientC)
+	run.await(t, 1, 30*time.Second)
+	run.stop()
+	// Lose the catalog; a segment closes meanwhile that S3 never saw.
+	e.cat.Close()
+	os.RemoveAll(filepath.Join(e.save, ".cctvd"))
+	e.cat = e.openCatalog()
+	res, err := e.cat.Reconcile(context.Background(), func(rel string) string { return Key("rec/2025", rel) })
+	if err != nil || res.Added != 1 {
+		t.Fatalf("reconcile: %+v %v", res, err)
+	}
+	r2 := e.addSegment("cam1", t0.Add(10*time.Second), 30<<10)
+	puts := e.puts.Load()
+	run = e.run(Config{}, e.clientC)
+	run.await(t, 2, 30*time.Second)
+	if n := e.puts.Load() - puts; n != 1 {
+		t.Errorf("%d objects written, want 1: the rebuilt row was verified in S3 by a HEAD", n)
+	}
+	for _, r := range []catalog.Record{r1, r2} {
+		got, _ := e.cat.ByPath(context.Background(), r.Path)
+		if got.Upload != catalog.Uploaded {
+			t.Errorf("%s: %s", r.Name(), got.Upload)
+		}
+	}
+	if !strings.Contains(e.logs.String(), "already in S3, verified") {
+		t.Error("skipped upload not logged")
+	}
+}
+
+func TestInterruptedMultipartUploadsAreAborted(t *testing.T) {
+	e := newEnv(t)
+	r := e.addSegment("cam1", t0, 40<<20)
+	ctx := context.Background()
+	client := e.minio.Client()
+	// What a crash mid-upload leaves: one multipart upload the catalog
+	// knows about, and one it never heard of (created just before the crash).
+	orphan := func() string {
+		out, err := client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String(bucket), Key: aws.String(r.Key)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = client.UploadPart(ctx, &s3.UploadPartInput{Bucket: aws.String(bucket), Key: aws.String(r.Key), UploadId: out.UploadId,
+			PartNumber: aws.Int32(1), Body: bytes.NewReader(make([]byte, 5<<20))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return aws.ToString(out.UploadId)
+	}
+	known := orphan()
+	orphan()
+	e.cat.StartAttempt(ctx, r.ID)
+	e.cat.SetUploadID(ctx, r.ID, known)
+	if n := e.minio.MultipartUploads(bucket, r.Key); n != 2 {
+		t.Fatalf("setup: %d multipart uploads", n)
+	}
+	run := e.run(Config{}, e.clientC)
+	run.await(t, 1, time.Minute)
+	if n := e.minio.MultipartUploads(bucket, r.Key); n != 0 {
+		t.Errorf("%d orphan multipart uploads remain", n)
+	}
+	local, _ := os.ReadFile(r.Path)
+	e.assertInBucket(r, local)
+}
+
+// gatedClient is the real client with one instrument: UploadPart of part
+// 2 and later blocks until its context ends, so a shutdown always finds the
+// multipart upload under way.
+type gatedClient struct {
+	S3API
+	started chan struct{}
+	once    sync.Once
+}
+
+func (g *gatedClient) UploadPart(ctx context.Context, in *s3.UploadPartInput, o ...func(*s3.Options)) (*s3.UploadPartOutput, error) {
+	if aws.ToInt32(in.PartNumber) >= 2 {
+		g.once.Do(func() { close(g.started) })
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	return g.S3API.UploadPart(ctx, in, o...)
+}
+
+func TestShutdownCutsAnUploadShortWithoutOrphans(t *testing.T) {
+	e := newEnv(t)
+	r := e.addSegment("cam1", t0, 40<<20)
+	client, err := NewClient(context.Background(), e.clientC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gate := &gatedClient{S3API: client, started: make(chan struct{})}
+	u := New(Config{Bucket: bucket, ShutdownGrace: 100 * time.Millisecond, PartConcurrency: 1},
+		Deps{Log: zerolog.New(e.logs), Catalog: e.cat, S3: gate})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); u.Run(ctx) }()
+	select {
+	case <-gate.started:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the multipart upload never reached part 2")
+	}
+	if n := e.minio.MultipartUploads(bucket, r.Key); n != 1 {
+		t.Fatalf("%d multipart uploads under way, want 1", n)
+	}
+	cancel()
+	<-done
+	got, _ := e.cat.Get(context.Background(), r.ID)
+	if got.Upload != catalog.Pending || got.UploadID != "" || !got.VerifyRemote {
+		t.Errorf("row after a cut-short upload: %+v", got)
+	}
+	if n := e.minio.MultipartUploads(bucket, r.Key); n != 0 {
+		t.Errorf("%d multipart uploads left after shutdown", n)
+	}
+}
+
+func TestHashFile(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		name     string
+		size     int
+		partSize int64
+		parts    string
+	}{
+		{"below the part size", 1000, 4096, ""},
+		{"exactly one part", 4096, 4096, "-1"},
+		{"parts and a remainder", 10000, 4096, "-3"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			data := make([]byte, tt.size)
+			rand.Read(data)
+			p := filepath.Join(dir, tt.name)
+			os.WriteFile(p, data, 0o644)
+			f, _ := os.Open(p)
+			defer f.Close()
+			c, err := hashFile(f, int64(tt.size), tt.partSize)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sum := sha256.Sum256(data)
+			if c.sha256 != hex.EncodeToString(sum[:]) {
+				t.Error("sha256 differs")
+			}
+			if !strings.HasSuffix(c.multipartETag, tt.parts) || (tt.parts == "") != (c.multipartETag == "") {
+				t.Errorf("multipart ETag %q, want suffix %q", c.multipartETag, tt.parts)
+			}
+			if pos, _ := f.Seek(0, io.SeekCurrent); pos != 0 {
+				t.Error("file not rewound")
+			}
+		})
+	}
+}
+
+func TestRetryDelay(t *testing.T) {
+	for _, tt := range []struct {
+		attempts int
+		want     time.Duration
+	}{{1, time.Second}, {2, 2 * time.Second}, {5, 16 * time.Second}, {9, 5 * time.Minute}, {40, 5 * time.Minute}} {
+		got := retryDelay(tt.attempts, time.Second, 5*time.Minute)
+		if got < tt.want*8/10 || got > tt.want*12/10 {
+			t.Errorf("retryDelay(%d) = %v, want %v ±20%%", tt.attempts, got, tt.want)
+		}
+	}
+}
