@@ -153,6 +153,32 @@ var migrations = []string{
 	);
 	CREATE INDEX segments_queue ON segments(upload, local, start_ns);
 	CREATE INDEX segments_camera ON segments(camera, start_ns);`,
+
+	// Running totals of the files present, kept by triggers in the same
+	// transaction as each change, so that retention reads one row instead
+	// of summing the table.
+	`CREATE TABLE totals (
+		id            INTEGER PRIMARY KEY CHECK (id = 1),
+		present_bytes INTEGER NOT NULL,
+		present_count INTEGER NOT NULL
+	);
+	INSERT INTO totals SELECT 1, COALESCE(SUM(bytes), 0), COUNT(*) FROM segments WHERE local = 'present';
+	CREATE TRIGGER totals_insert AFTER INSERT ON segments WHEN NEW.local = 'present' BEGIN
+		UPDATE totals SET present_bytes = present_bytes + NEW.bytes, present_count = present_count + 1;
+	END;
+	CREATE TRIGGER totals_delete AFTER DELETE ON segments WHEN OLD.local = 'present' BEGIN
+		UPDATE totals SET present_bytes = present_bytes - OLD.bytes, present_count = present_count - 1;
+	END;
+	CREATE TRIGGER totals_update AFTER UPDATE OF local, bytes ON segments BEGIN
+		UPDATE totals SET
+			present_bytes = present_bytes
+				- (CASE WHEN OLD.local = 'present' THEN OLD.bytes ELSE 0 END)
+				+ (CASE WHEN NEW.local = 'present' THEN NEW.bytes ELSE 0 END),
+			present_count = present_count
+				- (CASE WHEN OLD.local = 'present' THEN 1 ELSE 0 END)
+				+ (CASE WHEN NEW.local = 'present' THEN 1 ELSE 0 END);
+	END;
+	CREATE INDEX segments_local ON segments(local, start_ns);`,
 }
 
 func (c *Catalog) migrate(ctx context.Context) error {
@@ -241,6 +267,36 @@ func (c *Catalog) Add(ctx context.Context, seg segment.Segment, key string) (Rec
 		return Record{}, fmt.Errorf("catalog: add %s: %w", rel, err)
 	}
 	return c.one(ctx, `WHERE path = ?`, rel)
+}
+
+// AddMany records many closed segments in one transaction, as Add does
+// one by one.
+func (c *Catalog) AddMany(ctx context.Context, segs []segment.Segment, keyFor func(rel string) string) error {
+	tx, err := c.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("catalog: add: %w", err)
+	}
+	defer tx.Rollback()
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO segments (camera, feed_id, start_ns, end_ns, path, bytes, salvaged, s3_key, created_ns)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(path) DO NOTHING`)
+	if err != nil {
+		return fmt.Errorf("catalog: add: %w", err)
+	}
+	defer stmt.Close()
+	now := toNS(c.now())
+	for _, seg := range segs {
+		rel, err := c.rel(seg.Path)
+		if err != nil {
+			return err
+		}
+		if _, err := stmt.ExecContext(ctx, seg.Camera, seg.FeedID, toNS(seg.Start), toNS(seg.End), rel, seg.Size, seg.Salvaged, keyFor(rel), now); err != nil {
+			return fmt.Errorf("catalog: add %s: %w", rel, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("catalog: add: %w", err)
+	}
+	return nil
 }
 
 // Get returns the row with this id.

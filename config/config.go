@@ -117,6 +117,13 @@ type StorageConfig struct {
 	// StateDir holds the daemon's own state (catalog, desired camera
 	// states). Default: SavePath/.cctvd.
 	StateDir string `json:"stateDir,omitempty"`
+	// LowWaterPercent: once the limit is reached, the oldest recordings are
+	// deleted until savePath is below this percentage of it. Default 95.
+	LowWaterPercent float64 `json:"lowWaterPercent,omitempty"`
+	// MinFreeGB is the filesystem's free-space floor: below it the oldest
+	// recordings are deleted even under the size limit, so recording never
+	// stops on a full disk. Default 1 GB, or 5% of a smaller filesystem.
+	MinFreeGB float64 `json:"minFreeGB,omitempty"`
 }
 
 // API is the REST API.
@@ -201,6 +208,7 @@ const (
 	DefaultUploadConcurrency = 2
 	DefaultPartSizeMB        = 16
 	DefaultPartConcurrency   = 4
+	DefaultLowWaterPercent   = 95
 	// TokenEnv is the environment variable read when api.token is empty.
 	TokenEnv = "CCTVD_API_TOKEN"
 	// StateDirName is the state folder's name inside savePath by default.
@@ -333,6 +341,9 @@ func (c *Config) normalize(getenv func(string) string) {
 		if c.StorageConfig.StateDir == "" && filepath.IsAbs(c.StorageConfig.SavePath) {
 			c.StorageConfig.StateDir = filepath.Join(c.StorageConfig.SavePath, StateDirName)
 		}
+	}
+	if c.StorageConfig.LowWaterPercent == 0 {
+		c.StorageConfig.LowWaterPercent = DefaultLowWaterPercent
 	}
 	if c.StorageConfig.StateDir != "" {
 		c.StorageConfig.StateDir = filepath.Clean(c.StorageConfig.StateDir)

@@ -195,6 +195,12 @@ func (s StorageConfig) validate(v *validator) {
 	if s.ClearWhenFilePathReachGB <= 0 {
 		v.add("storageConfig.clearWhenFilePathReachGB", "must be greater than 0 (got %s)", num(s.ClearWhenFilePathReachGB))
 	}
+	if s.LowWaterPercent < 50 || s.LowWaterPercent >= 100 {
+		v.add("storageConfig.lowWaterPercent", "must be at least 50 and below 100 (got %s)", num(s.LowWaterPercent))
+	}
+	if s.MinFreeGB < 0 {
+		v.add("storageConfig.minFreeGB", "must not be negative (got %s)", num(s.MinFreeGB))
+	}
 	if s.StateDir != "" && !filepath.IsAbs(s.StateDir) {
 		v.add("storageConfig.stateDir", "%q must be an absolute path", s.StateDir)
 	}

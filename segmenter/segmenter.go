@@ -30,6 +30,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -444,7 +445,7 @@ func (s *Segmenter) finalize(log zerolog.Logger, run staging.Run, meta staging.M
 	if salvaged {
 		ev = log.Warn()
 	}
-	ev.Str("segment", filepath.Base(dst)).Float64("seconds", end-start).Int64("bytes", seg.Size).Bool("salvaged", salvaged).Msg("segment closed")
+	ev.Str("segment", filepath.Base(dst)).Float64("seconds", math.Round((end-start)*1000)/1000).Int64("bytes", seg.Size).Bool("salvaged", salvaged).Msg("segment closed")
 	s.deps.OnSegment(seg)
 	return nil
 }

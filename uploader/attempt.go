@@ -118,7 +118,7 @@ func (u *Uploader) done(ctx context.Context, r catalog.Record, etag string) erro
 	if err := u.deps.Catalog.MarkUploaded(ctx, r.ID, etag); err != nil {
 		return err
 	}
-	u.log.Debug().Str("segment", r.Name()).Str("key", r.Key).Msg("uploaded and verified")
+	u.log.Info().Str("segment", r.Name()).Str("key", r.Key).Msg("uploaded and verified")
 	if !u.cfg.ClearAfterUpload {
 		return nil
 	}

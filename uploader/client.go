@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -64,15 +65,14 @@ func NewClient(ctx context.Context, cc ClientConfig) (*s3.Client, error) {
 		}),
 		awsconfig.WithRequestChecksumCalculation(aws.RequestChecksumCalculationWhenRequired),
 		awsconfig.WithResponseChecksumValidation(aws.ResponseChecksumValidationWhenRequired),
-		awsconfig.WithHTTPClient(&http.Client{Transport: &http.Transport{
-			Proxy:                 http.ProxyFromEnvironment,
-			DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-			TLSHandshakeTimeout:   10 * time.Second,
-			ResponseHeaderTimeout: 2 * time.Minute, // after the body is sent: the server assembling a part
-			IdleConnTimeout:       90 * time.Second,
-			MaxIdleConnsPerHost:   16,
-			ExpectContinueTimeout: time.Second,
-		}}),
+		// A buildable client, so that AWS_CA_BUNDLE still applies.
+		awsconfig.WithHTTPClient(awshttp.NewBuildableClient().
+			WithDialerOptions(func(d *net.Dialer) { d.Timeout = 5 * time.Second }).
+			WithTransportOptions(func(tr *http.Transport) {
+				tr.TLSHandshakeTimeout = 10 * time.Second
+				tr.ResponseHeaderTimeout = 2 * time.Minute // after the body is sent: the server assembling a part
+				tr.MaxIdleConnsPerHost = 16
+			})),
 	}
 	if cc.Region != "" {
 		opts = append(opts, awsconfig.WithRegion(cc.Region))

@@ -17,6 +17,7 @@ import (
 	"github.com/cctvd/cctvd/internal/logging"
 	"github.com/cctvd/cctvd/internal/logring"
 	"github.com/cctvd/cctvd/internal/redact"
+	"github.com/cctvd/cctvd/retention"
 	"github.com/cctvd/cctvd/segment"
 	"github.com/cctvd/cctvd/segmenter"
 	"github.com/cctvd/cctvd/supervisor"
@@ -33,7 +34,9 @@ func runDaemon(ctx context.Context, cfg *config.Config, cfgPath string, stdout i
 	hub := logring.NewHub(5000, 1000)
 	red := redact.New(cfg.Secrets()...)
 	log, _ := logging.New(logging.Options{Level: cfg.Log.Level, Format: cfg.Log.Format, Out: stdout, Hub: hub, Redactor: red})
+	// Process-wide zerolog settings, set here and nowhere else.
 	zerolog.TimeFieldFormat = time.RFC3339Nano
+	zerolog.DurationFieldUnit, zerolog.DurationFieldInteger = time.Second, false
 
 	for _, dir := range []string{cfg.StorageConfig.SavePath, cfg.StorageConfig.StateDir} {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -76,6 +79,13 @@ func runDaemon(ctx context.Context, cfg *config.Config, cfgPath string, stdout i
 		Log:      log,
 		Redactor: red,
 	})
+	ret := retention.New(retention.Config{
+		SavePath:     cfg.StorageConfig.SavePath,
+		LimitBytes:   cfg.StorageConfig.LimitBytes(),
+		LowWater:     cfg.StorageConfig.LowWaterPercent / 100,
+		MinFreeBytes: int64(cfg.StorageConfig.MinFreeGB * 1e9),
+	}, retention.Deps{Log: log, Catalog: cat, KeyFor: keyFor})
+
 	feeds := map[string]string{}
 	for _, c := range cfg.Cameras {
 		feeds[c.CameraName] = c.VideoFeedID
@@ -100,6 +110,7 @@ func runDaemon(ctx context.Context, cfg *config.Config, cfgPath string, stdout i
 				return
 			}
 			up.Notify()
+			ret.Notify()
 		},
 	})
 
@@ -126,6 +137,11 @@ func runDaemon(ctx context.Context, cfg *config.Config, cfgPath string, stdout i
 		<-supDone // the supervisor's last segments must be moved too
 		segCancel()
 	})
+
+	retCtx, retCancel := context.WithCancel(context.Background())
+	g.Add(func() error {
+		return ret.Run(retCtx)
+	}, func(error) { retCancel() })
 
 	upCtx, upCancel := context.WithCancel(context.Background())
 	g.Add(func() error {

@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"syscall"
@@ -508,4 +509,77 @@ func fileSHA(t *testing.T, path string) string {
 	h := sha256.New()
 	io.Copy(h, f)
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// recordingBytes sums the segment files under savePath's camera folders.
+func recordingBytes(t *testing.T, savePath string) (total int64, names []string) {
+	t.Helper()
+	filepath.WalkDir(filepath.Join(savePath, "door"), func(p string, e os.DirEntry, err error) error {
+		if err == nil && !e.IsDir() {
+			if fi, err := e.Info(); err == nil {
+				total += fi.Size()
+				names = append(names, e.Name())
+			}
+		}
+		return nil
+	})
+	return total, names
+}
+
+// TestTinyLimit records with a limit of 50 kB: savePath stays under the
+// limit plus one segment, and the oldest segments are the ones deleted,
+// uploaded ones first; with S3 down, segments S3 does not have go too,
+// oldest first, each with a warning.
+func TestTinyLimit(t *testing.T) {
+	for _, s3Down := range []bool{false, true} {
+		t.Run(map[bool]string{false: "S3 up", true: "S3 down"}[s3Down], func(t *testing.T) {
+			s := newSetup(t, 2)
+			s.storage = fmt.Sprintf(`, "stateDir": %q`, t.TempDir())
+			s.logLevel = "debug"
+			cfg := strings.Replace(readFile(t, s.writeConfig(t)), `"clearWhenFilePathReachGB": 1`, `"clearWhenFilePathReachGB": 0.00005`, 1)
+			path := filepath.Join(t.TempDir(), "tiny.json")
+			os.WriteFile(path, []byte(cfg), 0o600)
+			if s3Down {
+				s.minio.Stop()
+			}
+			const limit = 50_000
+			d := startDaemon(t, "run", "--config", path)
+			var closed []string
+			var largest int64
+			i := 0
+			for len(closed) < 10 {
+				line, j := d.await(i, 60*time.Second, msgIs("segment closed"))
+				i = j + 1
+				closed = append(closed, line["segment"].(string))
+				largest = max(largest, int64(line["bytes"].(float64)))
+				if total, _ := recordingBytes(t, s.savePath); total > limit+largest {
+					t.Errorf("after %d segments savePath holds %d bytes: over the %d limit plus a segment (%d)", len(closed), total, limit, largest)
+				}
+			}
+			d.cmd.Process.Signal(syscall.SIGTERM)
+			d.wait(30 * time.Second)
+			_, present := recordingBytes(t, s.savePath)
+			if len(present) == 0 || len(present) == len(closed) {
+				t.Fatalf("%d of %d segments left: retention did nothing useful", len(present), len(closed))
+			}
+			// Every deleted segment is older than every one left.
+			sort.Strings(present)
+			kept := map[string]bool{}
+			for _, p := range present {
+				kept[p] = true
+			}
+			for _, c := range closed {
+				if !kept[c] && c > present[0] {
+					t.Errorf("%s was deleted while the older %s was kept", c, present[0])
+				}
+			}
+			warned := strings.Count(d.output(), "deleted a recording S3 does not have")
+			if s3Down && warned == 0 {
+				t.Error("with S3 down, no deletion of a not-uploaded segment was warned about")
+			}
+			if !s3Down && warned != 0 {
+				t.Errorf("with S3 up, %d not-uploaded segments were deleted", warned)
+			}
+		})
+	}
 }

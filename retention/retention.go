@@ -1,0 +1,397 @@
+// Package retention keeps savePath under clearWhenFilePathReachGB, and the
+// filesystem above a free-space floor, by deleting the oldest recordings.
+//
+// What savePath holds is counted as cctvd's own files: the closed segments
+// (the catalog's running total, one row to read), the segments being
+// written (the staging folders, a few files per camera) and quarantined
+// files (summed at start-up and at each hourly cross-check, which also
+// reconciles the catalog with the disk when the two disagree). The state
+// folder (catalog) is not counted; files cctvd does not own are not counted
+// against the limit, but they do count against the free-space floor.
+//
+// When savePath reaches the limit, segments are deleted until it is below a
+// low-water mark (95% of the limit by default), so a new segment does not
+// delete one old one each time. When the filesystem's free space falls below
+// the floor (default 1 GB, or 5% of a smaller filesystem), segments are
+// deleted the same way until it is back above it, so recording never stops
+// on a full disk.
+//
+// Order: uploaded segments first, oldest first. A segment S3 does not have
+// goes only when no uploaded one is left and the limit still holds; each
+// such deletion is a warning, a counter and a cause in the catalog. A
+// segment being written is never touched: it is not in the catalog yet.
+package retention
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/shirou/gopsutil/v4/disk"
+
+	"github.com/cctvd/cctvd/catalog"
+	"github.com/cctvd/cctvd/segment"
+	"github.com/cctvd/cctvd/segmenter"
+	"github.com/cctvd/cctvd/staging"
+)
+
+// Config is retention's configuration.
+type Config struct {
+	// SavePath is the recordings folder.
+	SavePath string
+	// LimitBytes is clearWhenFilePathReachGB in bytes.
+	LimitBytes int64
+	// LowWater is the fraction of the limit that a size-limit cleanup
+	// brings savePath down to. Default 0.95.
+	LowWater float64
+	// MinFreeBytes is the free-space floor; 0 means the default: 1 GB, or
+	// 5% of the filesystem if that is less.
+	MinFreeBytes int64
+	// Interval is the period of a decision without a new segment. Default 1min.
+	Interval time.Duration
+	// CrossCheck is the period of the check against the disk. Default 1h.
+	CrossCheck time.Duration
+}
+
+func (c *Config) setDefaults() {
+	if c.LowWater <= 0 || c.LowWater >= 1 {
+		c.LowWater = 0.95
+	}
+	if c.Interval <= 0 {
+		c.Interval = time.Minute
+	}
+	if c.CrossCheck <= 0 {
+		c.CrossCheck = time.Hour
+	}
+}
+
+// DefaultFloor is the free-space floor of a filesystem of total bytes.
+func DefaultFloor(total uint64) int64 {
+	return min(int64(1e9), int64(total/20))
+}
+
+// Catalog is what retention needs of the catalog.
+type Catalog interface {
+	Totals(ctx context.Context) (catalog.Totals, error)
+	RetentionCandidates(ctx context.Context, n int) ([]catalog.Record, error)
+	MarkDeleted(ctx context.Context, ids []int64, cause string) error
+	MarkPresent(ctx context.Context, id int64) error
+	Reconcile(ctx context.Context, keyFor func(rel string) string) (catalog.ReconcileResult, error)
+}
+
+// Usage is a filesystem's size and free space, in bytes.
+type Usage struct {
+	Total, Free uint64
+}
+
+// DiskUsage reads a filesystem's usage.
+type DiskUsage func(ctx context.Context, path string) (Usage, error)
+
+// GopsutilUsage is DiskUsage through gopsutil (statfs; Free is what an
+// unprivileged process may still use).
+func GopsutilUsage(ctx context.Context, path string) (Usage, error) {
+	u, err := disk.UsageWithContext(ctx, path)
+	if err != nil {
+		return Usage{}, fmt.Errorf("disk usage of %s: %w", path, err)
+	}
+	return Usage{Total: u.Total, Free: u.Free}, nil
+}
+
+// Deps are retention's collaborators.
+type Deps struct {
+	Log     zerolog.Logger
+	Catalog Catalog
+	// Usage reads the filesystem; GopsutilUsage by default.
+	Usage DiskUsage
+	// KeyFor is the uploader's key function, for reconciliation.
+	KeyFor func(rel string) string
+	// OnDelete, if set, is called for every deleted segment.
+	OnDelete func(r catalog.Record, cause string)
+	// Now is the clock; time.Now by default.
+	Now func() time.Time
+}
+
+// Status is retention's state for the API and metrics.
+type Status struct {
+	UsedBytes  int64 `json:"usedBytes"`
+	LimitBytes int64 `json:"limitBytes"`
+	FreeBytes  int64 `json:"freeBytes"`
+	FloorBytes int64 `json:"floorBytes"`
+	TotalBytes int64 `json:"totalBytes"`
+	// DeletedUploaded and DeletedNotUploaded count deletions since start.
+	DeletedUploaded    int64     `json:"deletedUploaded"`
+	DeletedNotUploaded int64     `json:"deletedNotUploaded"`
+	LastDecision       time.Time `json:"lastDecision,omitzero"`
+	LastError          string    `json:"lastError,omitempty"`
+}
+
+// Retention deletes old recordings. Run owns the decisions; Notify and
+// Status may be called from anywhere.
+type Retention struct {
+	cfg  Config
+	deps Deps
+	log  zerolog.Logger
+	wake chan struct{}
+
+	otherBytes int64 // quarantine, from the last cross-check (Run's goroutine only)
+
+	mu     sync.Mutex
+	status Status
+}
+
+// New returns a Retention.
+func New(cfg Config, deps Deps) *Retention {
+	cfg.setDefaults()
+	if deps.Usage == nil {
+		deps.Usage = GopsutilUsage
+	}
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
+	if deps.KeyFor == nil {
+		deps.KeyFor = func(rel string) string { return rel }
+	}
+	return &Retention{cfg: cfg, deps: deps, log: deps.Log.With().Str("component", "retention").Logger(),
+		wake: make(chan struct{}, 1), status: Status{LimitBytes: cfg.LimitBytes}}
+}
+
+// Notify asks for a decision, as after a segment closed. It never blocks.
+func (r *Retention) Notify() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Status returns retention's latest figures.
+func (r *Retention) Status() Status {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.status
+}
+
+// Run decides after every notification and every Interval until ctx ends.
+// (The catalog was reconciled with the disk at start-up; the first full
+// cross-check is an hour later.)
+func (r *Retention) Run(ctx context.Context) error {
+	r.otherBytes = dirBytes(filepath.Join(r.cfg.SavePath, segmenter.QuarantineDir), 2)
+	tick := time.NewTicker(r.cfg.Interval)
+	defer tick.Stop()
+	check := time.NewTicker(r.cfg.CrossCheck)
+	defer check.Stop()
+	for {
+		if err := r.Decide(ctx); err != nil && ctx.Err() == nil {
+			r.log.Error().Err(err).Msg("retention decision failed")
+			r.mu.Lock()
+			r.status.LastError = err.Error()
+			r.mu.Unlock()
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-r.wake:
+		case <-tick.C:
+		case <-check.C:
+			r.crossCheck(ctx)
+		}
+	}
+}
+
+// batch is how many candidates one catalog read fetches.
+const batch = 64
+
+// Decide measures and deletes what must go. It reads the catalog's totals,
+// the staging folders and the filesystem's free space; it never walks the
+// recordings.
+func (r *Retention) Decide(ctx context.Context) error {
+	used, usage, err := r.measure(ctx)
+	if err != nil {
+		return err
+	}
+	floor := r.cfg.MinFreeBytes
+	if floor <= 0 {
+		floor = DefaultFloor(usage.Total)
+	}
+	r.mu.Lock()
+	r.status.UsedBytes, r.status.FreeBytes, r.status.FloorBytes, r.status.TotalBytes = used, int64(usage.Free), floor, int64(usage.Total)
+	r.status.LastDecision, r.status.LastError = r.deps.Now(), ""
+	r.mu.Unlock()
+
+	var sizeExcess, freeDeficit int64
+	if used >= r.cfg.LimitBytes {
+		sizeExcess = used - int64(float64(r.cfg.LimitBytes)*r.cfg.LowWater)
+	}
+	if int64(usage.Free) < floor {
+		freeDeficit = floor + floor/20 - int64(usage.Free) // 5% above the floor, not hovering on it
+	}
+	if sizeExcess <= 0 && freeDeficit <= 0 {
+		return nil
+	}
+	cause := catalog.CauseSizeLimit
+	toFree := sizeExcess
+	if freeDeficit > sizeExcess {
+		cause, toFree = catalog.CauseFreeSpace, freeDeficit
+	}
+	r.log.Info().Int64("used", used).Int64("limit", r.cfg.LimitBytes).Uint64("free", usage.Free).Int64("floor", floor).
+		Int64("toFree", toFree).Str("cause", cause).Msg("deleting the oldest recordings")
+
+	var freed int64
+	defer func() {
+		if used, usage, err := r.measure(ctx); err == nil {
+			r.mu.Lock()
+			r.status.UsedBytes, r.status.FreeBytes = used, int64(usage.Free)
+			r.mu.Unlock()
+		}
+	}()
+	for freed < toFree {
+		cands, err := r.deps.Catalog.RetentionCandidates(ctx, batch)
+		if err != nil {
+			return err
+		}
+		if len(cands) == 0 {
+			r.log.Warn().Int64("stillToFree", toFree-freed).Msg("nothing left to delete: every recording is gone or being written")
+			break
+		}
+		// Take just enough of the batch.
+		n := 0
+		for n < len(cands) && freed < toFree {
+			freed += cands[n].Bytes
+			n++
+		}
+		cands = cands[:n]
+		ids := make([]int64, n)
+		for i, c := range cands {
+			ids[i] = c.ID
+		}
+		if err := r.deps.Catalog.MarkDeleted(ctx, ids, cause); err != nil {
+			return err
+		}
+		for _, c := range cands {
+			if err := r.remove(ctx, c, cause); err != nil {
+				freed -= c.Bytes
+				r.log.Error().Err(err).Str("segment", c.Name()).Msg("cannot delete recording")
+				return err // the next decision tries again
+			}
+		}
+	}
+	return nil
+}
+
+// remove deletes one marked file and its day folder once empty.
+func (r *Retention) remove(ctx context.Context, c catalog.Record, cause string) error {
+	if err := os.Remove(c.Path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if uerr := r.deps.Catalog.MarkPresent(ctx, c.ID); uerr != nil {
+			r.log.Error().Err(uerr).Msg("cannot unmark recording")
+		}
+		return err
+	}
+	_ = os.Remove(filepath.Dir(c.Path)) // the day folder, if this emptied it
+	r.mu.Lock()
+	if c.Upload == catalog.Uploaded {
+		r.status.DeletedUploaded++
+	} else {
+		r.status.DeletedNotUploaded++
+	}
+	r.mu.Unlock()
+	if c.Upload == catalog.Uploaded {
+		r.log.Debug().Str("segment", c.Name()).Str("cause", cause).Msg("deleted uploaded recording")
+	} else {
+		r.log.Warn().Str("camera", c.Camera).Str("segment", c.Name()).Str("cause", cause).
+			Msg("deleted a recording S3 does not have: nothing uploaded was left to delete")
+	}
+	if r.deps.OnDelete != nil {
+		r.deps.OnDelete(c, cause)
+	}
+	return nil
+}
+
+// measure returns the bytes cctvd holds in savePath and the filesystem's usage.
+func (r *Retention) measure(ctx context.Context) (int64, Usage, error) {
+	t, err := r.deps.Catalog.Totals(ctx)
+	if err != nil {
+		return 0, Usage{}, err
+	}
+	used := t.Bytes + dirBytes(staging.Root(r.cfg.SavePath), 2) + r.otherBytes
+	u, err := r.deps.Usage(ctx, r.cfg.SavePath)
+	if err != nil {
+		return 0, Usage{}, err
+	}
+	return used, u, nil
+}
+
+// crossCheck walks savePath once: it sums the quarantine, and compares the
+// segment files on disk with the catalog's totals; when they disagree it
+// reconciles the catalog with the disk.
+func (r *Retention) crossCheck(ctx context.Context) {
+	r.otherBytes = dirBytes(filepath.Join(r.cfg.SavePath, segmenter.QuarantineDir), 2)
+	var onDisk int64
+	var files int64
+	entries, _ := os.ReadDir(r.cfg.SavePath)
+	for _, e := range entries {
+		if e.IsDir() && e.Name()[0] != '.' {
+			n, b := countTree(filepath.Join(r.cfg.SavePath, e.Name()))
+			files, onDisk = files+n, onDisk+b
+		}
+	}
+	t, err := r.deps.Catalog.Totals(ctx)
+	if err != nil {
+		r.log.Error().Err(err).Msg("cross-check: cannot read the catalog")
+		return
+	}
+	if t.Bytes == onDisk && t.Count == files {
+		return
+	}
+	r.log.Warn().Int64("catalogBytes", t.Bytes).Int64("diskBytes", onDisk).Int64("catalogFiles", t.Count).Int64("diskFiles", files).
+		Msg("the catalog and the disk disagree; reconciling")
+	res, err := r.deps.Catalog.Reconcile(ctx, r.deps.KeyFor)
+	if err != nil {
+		r.log.Error().Err(err).Msg("cross-check: reconcile failed")
+		return
+	}
+	r.log.Info().Int("added", res.Added).Int("missing", res.Missing).Int("returned", res.Returned).Msg("catalog reconciled with the disk")
+}
+
+// dirBytes sums the sizes of the files under dir, depth levels down.
+func dirBytes(dir string, depth int) int64 {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return 0
+	}
+	var n int64
+	for _, e := range entries {
+		if e.IsDir() {
+			if depth > 1 {
+				n += dirBytes(filepath.Join(dir, e.Name()), depth-1)
+			}
+			continue
+		}
+		if fi, err := e.Info(); err == nil {
+			n += fi.Size()
+		}
+	}
+	return n
+}
+
+// countTree counts the segment files under a camera folder and sums their sizes.
+func countTree(dir string) (files, bytes int64) {
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return nil
+		}
+		if _, err := segment.Parse(d.Name()); err != nil {
+			return nil // not a segment: the catalog does not count it either
+		}
+		if fi, err := d.Info(); err == nil {
+			files++
+			bytes += fi.Size()
+		}
+		return nil
+	})
+	return files, bytes
+}
