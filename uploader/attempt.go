@@ -135,8 +135,8 @@ func (u *Uploader) put(ctx context.Context, r catalog.Record, f *os.File, size i
 	meta := map[string]string{
 		MetaCamera: r.Camera,
 		MetaFeedID: r.FeedID,
-		MetaStart:  r.Start.UTC().Format(segment.TimeLayout),
-		MetaEnd:    r.End.UTC().Format(segment.TimeLayout),
+		MetaStart:  segment.FormatTime(r.Start), // as in the name
+		MetaEnd:    segment.FormatTime(r.End),
 		MetaSHA256: sums.sha256,
 	}
 	if size < u.cfg.PartSize {

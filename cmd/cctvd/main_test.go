@@ -441,7 +441,7 @@ func TestEverySegmentReachesS3(t *testing.T) {
 		out.Body.Close()
 		info, _ := segment.Parse(filepath.Base(o.Key))
 		if got := hex.EncodeToString(h.Sum(nil)); got != sum || out.Metadata["sha256"] != sum || out.Metadata["camera"] != "door" ||
-			out.Metadata["feed-id"] != "f1" || out.Metadata["start"] != info.Start.Format(segment.TimeLayout) {
+			out.Metadata["feed-id"] != "f1" || out.Metadata["start"] != info.Start.Format(segment.TimeLayout) || out.Metadata["end"] != info.End.Format(segment.TimeLayout) {
 			t.Errorf("%s: sha256 %s (local %s), metadata %v", o.Key, got, sum, out.Metadata)
 		}
 	}
