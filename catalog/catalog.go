@@ -179,6 +179,25 @@ var migrations = []string{
 				+ (CASE WHEN NEW.local = 'present' THEN 1 ELSE 0 END);
 	END;
 	CREATE INDEX segments_local ON segments(local, start_ns);`,
+
+	// What operators asked of each camera, kept across restarts.
+	`CREATE TABLE cameras (
+		camera     TEXT PRIMARY KEY,
+		stopped    INTEGER NOT NULL,
+		changed_ns INTEGER NOT NULL
+	);`,
+
+	// The gap log: intervals without footage while a camera should have
+	// been recording. end_ns 0: the gap is still open.
+	`CREATE TABLE gaps (
+		id       INTEGER PRIMARY KEY,
+		camera   TEXT    NOT NULL,
+		start_ns INTEGER NOT NULL,
+		end_ns   INTEGER NOT NULL DEFAULT 0,
+		cause    TEXT    NOT NULL,
+		detail   TEXT    NOT NULL DEFAULT ''
+	);
+	CREATE INDEX gaps_camera ON gaps(camera, start_ns);`,
 }
 
 func (c *Catalog) migrate(ctx context.Context) error {

@@ -3,6 +3,7 @@ package catalog
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -211,4 +212,57 @@ func recIDs(rs []Record) []int64 {
 		ids = append(ids, r.ID)
 	}
 	return ids
+}
+
+func TestListPagesNewestFirst(t *testing.T) {
+	c, save := open(t)
+	ctx := context.Background()
+	var ids []int64
+	for i := range 5 {
+		cam := "cam1"
+		if i == 2 {
+			cam = "cam2"
+		}
+		r, _ := c.Add(ctx, writeSegment(t, save, cam, t0.Add(time.Duration(i)*10*time.Second), 10), "k")
+		ids = append(ids, r.ID)
+	}
+	c.MarkUploaded(ctx, ids[0], "e")
+	yes, no := true, false
+	tests := []struct {
+		name string
+		f    Filter
+		want []int64
+		more bool
+	}{
+		{"first page", Filter{Limit: 2}, []int64{ids[4], ids[3]}, true},
+		{"one camera", Filter{Camera: "cam2", Limit: 10}, []int64{ids[2]}, false},
+		{"time window overlaps", Filter{From: t0.Add(15 * time.Second), To: t0.Add(25 * time.Second), Limit: 10}, []int64{ids[2], ids[1]}, false},
+		{"uploaded", Filter{Uploaded: &yes, Limit: 10}, []int64{ids[0]}, false},
+		{"not uploaded", Filter{Uploaded: &no, Limit: 10}, []int64{ids[4], ids[3], ids[2], ids[1]}, false},
+		{"next page", Filter{Limit: 2, After: &Cursor{StartNS: t0.Add(30 * time.Second).UnixNano(), ID: ids[3]}}, []int64{ids[2], ids[1]}, true},
+		{"present only", Filter{Present: &yes, Limit: 10}, []int64{ids[4], ids[3], ids[2], ids[1], ids[0]}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, next, err := c.List(ctx, tt.f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fmt.Sprint(recIDs(got)) != fmt.Sprint(tt.want) || (next != nil) != tt.more {
+				t.Errorf("List = %v (next %v), want %v (more %v)", recIDs(got), next, tt.want, tt.more)
+			}
+		})
+	}
+}
+
+func TestStoppedCamerasPersist(t *testing.T) {
+	c, _ := open(t)
+	ctx := context.Background()
+	c.SetStopped(ctx, "cam1", true)
+	c.SetStopped(ctx, "cam2", true)
+	c.SetStopped(ctx, "cam2", false)
+	got, err := c.Stopped(ctx)
+	if err != nil || len(got) != 1 || !got["cam1"] {
+		t.Errorf("Stopped = %v %v", got, err)
+	}
 }

@@ -40,7 +40,9 @@ func (cam Camera) URL() *url.URL {
 func (cam Camera) RedactedURL() string {
 	u := cam.URL()
 	if _, has := u.User.Password(); has {
-		u.User = url.UserPassword(u.User.Username(), Mask)
+		// url escapes '*'; put the mask in after.
+		u.User = url.UserPassword(u.User.Username(), "MASKED")
+		return strings.Replace(u.String(), ":MASKED@", ":"+Mask+"@", 1)
 	}
 	return u.String()
 }

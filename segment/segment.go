@@ -41,6 +41,8 @@ type Segment struct {
 	// Salvaged is true for a file recovered from staging after ffmpeg
 	// died without closing it (crash, kill, power cut).
 	Salvaged bool
+	// Run is the id of the ffmpeg run that recorded it.
+	Run string
 }
 
 // Duration is End - Start.

@@ -77,6 +77,8 @@ type Deps struct {
 	Log zerolog.Logger
 	// OnSegment receives every closed segment, in order for each camera.
 	OnSegment func(segment.Segment)
+	// OnQuarantine, if set, hears of every file that could not be salvaged.
+	OnQuarantine func(camera, file string)
 	// Now is the clock; time.Now by default.
 	Now func() time.Time
 }
@@ -435,7 +437,7 @@ func (s *Segmenter) finalize(log zerolog.Logger, run staging.Run, meta staging.M
 		return removeEmpty(log, src)
 	}
 	ws, we := wallTimes(meta, start, end, fi.ModTime())
-	seg := segment.Segment{Camera: meta.Camera, FeedID: meta.FeedID, Start: ws.UTC(), End: we.UTC(), Size: fi.Size(), Salvaged: salvaged}
+	seg := segment.Segment{Camera: meta.Camera, FeedID: meta.FeedID, Start: ws.UTC(), End: we.UTC(), Size: fi.Size(), Salvaged: salvaged, Run: run.ID}
 	dst, err := s.move(src, seg)
 	if err != nil {
 		return err
@@ -557,6 +559,9 @@ func (s *Segmenter) quarantine(log zerolog.Logger, run staging.Run, file string,
 		return fmt.Errorf("quarantine %s: %w", file, err)
 	}
 	log.Error().Err(why).Str("file", dst).Msg("segment cannot be salvaged; moved to quarantine")
+	if s.deps.OnQuarantine != nil {
+		s.deps.OnQuarantine(filepath.Base(run.Dir), file)
+	}
 	return nil
 }
 

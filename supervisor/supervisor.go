@@ -100,6 +100,9 @@ type Deps struct {
 	After func(time.Duration) <-chan time.Time
 	// OnEvent, if set, is called for every camera event. It must not block.
 	OnEvent func(Event)
+	// SaveStopped, if set, persists an operator's start or stop before it
+	// is carried out, so that it survives a restart.
+	SaveStopped func(camera string, stopped bool) error
 }
 
 // ErrUnknownCamera is returned for a camera name that is not configured.
@@ -155,6 +158,63 @@ func (s *Supervisor) Camera(name string) (*Camera, error) {
 		return nil, fmt.Errorf("camera %q: %w", name, ErrUnknownCamera)
 	}
 	return c, nil
+}
+
+// CameraConfig returns one camera's configuration.
+func (s *Supervisor) CameraConfig(name string) (config.Camera, error) {
+	c, err := s.Camera(name)
+	if err != nil {
+		return config.Camera{}, err
+	}
+	return c.Config(), nil
+}
+
+// Status returns one camera's status.
+func (s *Supervisor) Status(name string) (Status, error) {
+	c, err := s.Camera(name)
+	if err != nil {
+		return Status{}, err
+	}
+	return c.Status(), nil
+}
+
+// Start is an operator's start: saved, then carried out. Idempotent.
+func (s *Supervisor) Start(name string) error {
+	c, err := s.Camera(name)
+	if err != nil {
+		return err
+	}
+	if s.deps.SaveStopped != nil {
+		if err := s.deps.SaveStopped(name, false); err != nil {
+			return fmt.Errorf("start %s: %w", name, err)
+		}
+	}
+	c.Start()
+	return nil
+}
+
+// Stop is an operator's stop: saved, then carried out; it returns once
+// ffmpeg has finalised its segment and exited, or ctx ends. Idempotent.
+func (s *Supervisor) Stop(ctx context.Context, name string) error {
+	c, err := s.Camera(name)
+	if err != nil {
+		return err
+	}
+	if s.deps.SaveStopped != nil {
+		if err := s.deps.SaveStopped(name, true); err != nil {
+			return fmt.Errorf("stop %s: %w", name, err)
+		}
+	}
+	return c.Stop(ctx)
+}
+
+// WaitFor returns once cond holds for the camera's status, or ctx ends.
+func (s *Supervisor) WaitFor(ctx context.Context, name string, cond func(Status) bool) error {
+	c, err := s.Camera(name)
+	if err != nil {
+		return err
+	}
+	return c.WaitFor(ctx, cond)
 }
 
 // Statuses returns every camera's status, sorted by name.

@@ -2,27 +2,52 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	oklog "github.com/oklog/run"
 	"github.com/rs/zerolog"
 
+	"github.com/cctvd/cctvd/api"
 	"github.com/cctvd/cctvd/catalog"
 	"github.com/cctvd/cctvd/config"
+	"github.com/cctvd/cctvd/gaplog"
 	"github.com/cctvd/cctvd/internal/lockfile"
 	"github.com/cctvd/cctvd/internal/logging"
 	"github.com/cctvd/cctvd/internal/logring"
 	"github.com/cctvd/cctvd/internal/redact"
+	"github.com/cctvd/cctvd/metrics"
 	"github.com/cctvd/cctvd/retention"
 	"github.com/cctvd/cctvd/segment"
 	"github.com/cctvd/cctvd/segmenter"
 	"github.com/cctvd/cctvd/supervisor"
 	"github.com/cctvd/cctvd/uploader"
 )
+
+// daemon holds every component, built explicitly from the config.
+type daemon struct {
+	cfg     *config.Config
+	cfgPath string
+	log     zerolog.Logger
+	red     *redact.Redactor
+	keyFor  func(rel string) string
+
+	cat *catalog.Catalog
+	met *metrics.Metrics
+	sup *supervisor.Supervisor
+	seg *segmenter.Segmenter
+	up  *uploader.Uploader
+	ret *retention.Retention
+	gap *gaplog.Log
+	api *api.Server
+
+	supRunning atomic.Bool
+}
 
 // runDaemon builds every component from the config and runs them under ctx.
 // On interrupt they stop in pipeline order: the supervisor first (every
@@ -48,74 +73,143 @@ func runDaemon(ctx context.Context, cfg *config.Config, cfgPath string, stdout i
 		return fmt.Errorf("another cctvd uses this savePath: %w", err)
 	}
 	defer lock.Release()
-	owner := fmt.Sprintf("%d-%d", os.Getpid(), time.Now().UnixNano())
 
-	cat, err := catalog.Open(ctx, filepath.Join(cfg.StorageConfig.StateDir, catalog.FileName), cfg.StorageConfig.SavePath, nil)
+	d := &daemon{cfg: cfg, cfgPath: cfgPath, log: log, red: red,
+		keyFor: func(rel string) string { return uploader.Key(cfg.S3Config.S3Path, rel) }}
+	d.cat, err = catalog.Open(ctx, filepath.Join(cfg.StorageConfig.StateDir, catalog.FileName), cfg.StorageConfig.SavePath, nil)
 	if err != nil {
 		return err
 	}
-	defer cat.Close()
-	keyFor := func(rel string) string { return uploader.Key(cfg.S3Config.S3Path, rel) }
-	rec, err := cat.Reconcile(ctx, keyFor)
+	defer d.cat.Close()
+	if err := d.build(ctx, hub); err != nil {
+		return err
+	}
+	return d.run(ctx)
+}
+
+// build makes every component from the config.
+func (d *daemon) build(ctx context.Context, hub *logring.Hub) error {
+	cfg, log := d.cfg, d.log
+	rec, err := d.cat.Reconcile(ctx, d.keyFor)
 	if err != nil {
 		return err
 	}
 	log.Info().Int("added", rec.Added).Int("missing", rec.Missing).Int("returned", rec.Returned).Msg("catalog reconciled with the disk")
+	stopped, err := d.cat.Stopped(ctx)
+	if err != nil {
+		return err
+	}
 
 	s3c, err := uploader.NewClient(ctx, uploader.ClientConfigFrom(cfg))
 	if err != nil {
 		return err
 	}
-	up := uploader.New(uploader.Config{
+	// Metrics read the components at scrape time, after they exist.
+	d.met = metrics.New(metrics.Sources{
+		Cameras:   func() []supervisor.Status { return d.sup.Statuses() },
+		Uploader:  func() uploader.Status { return d.up.Status() },
+		Retention: func() retention.Status { return d.ret.Status() },
+		Backlog:   d.cat.Backlog,
+	})
+	d.gap = gaplog.New(gaplog.Deps{Log: log, Catalog: d.cat, OnClosed: d.met.Gap})
+	var names []string
+	for _, c := range cfg.Cameras {
+		names = append(names, c.CameraName)
+	}
+	if err := d.gap.Start(ctx, names); err != nil {
+		return err
+	}
+	owner := owner()
+	d.sup = supervisor.New(supervisor.ConfigFrom(cfg, owner), cfg.Cameras, stopped, supervisor.Deps{
+		Log:      log,
+		Redactor: d.red,
+		OnEvent:  d.gap.CameraEvent,
+		SaveStopped: func(camera string, stopped bool) error {
+			return d.cat.SetStopped(context.Background(), camera, stopped)
+		},
+	})
+	d.up = uploader.New(uploader.Config{
 		Bucket:           cfg.S3Config.S3Bucket,
 		Prefix:           cfg.S3Config.S3Path,
 		Concurrency:      cfg.S3Config.UploadConcurrency,
 		PartSize:         int64(cfg.S3Config.PartSizeMB) << 20,
 		PartConcurrency:  cfg.S3Config.PartConcurrency,
 		ClearAfterUpload: cfg.StorageConfig.ClearAfterUpload,
-	}, uploader.Deps{Log: log, Catalog: cat, S3: s3c, Redactor: red})
-
-	sup := supervisor.New(supervisor.ConfigFrom(cfg, owner), cfg.Cameras, nil, supervisor.Deps{
-		Log:      log,
-		Redactor: red,
-	})
-	ret := retention.New(retention.Config{
+	}, uploader.Deps{Log: log, Catalog: d.cat, S3: s3c, Redactor: d.red, OnUploaded: d.met.Uploaded, OnFailed: d.met.UploadFailed})
+	d.ret = retention.New(retention.Config{
 		SavePath:     cfg.StorageConfig.SavePath,
 		LimitBytes:   cfg.StorageConfig.LimitBytes(),
 		LowWater:     cfg.StorageConfig.LowWaterPercent / 100,
 		MinFreeBytes: int64(cfg.StorageConfig.MinFreeGB * 1e9),
-	}, retention.Deps{Log: log, Catalog: cat, KeyFor: keyFor})
+	}, retention.Deps{Log: log, Catalog: d.cat, KeyFor: d.keyFor, OnDelete: func(r catalog.Record, cause string) {
+		d.met.Deleted(r, cause)
+		d.gap.Deleted(r, cause)
+	}})
 
 	feeds := map[string]string{}
 	for _, c := range cfg.Cameras {
 		feeds[c.CameraName] = c.VideoFeedID
 	}
-	seg := segmenter.New(segmenter.Config{
+	d.seg = segmenter.New(segmenter.Config{
 		SavePath:  cfg.StorageConfig.SavePath,
 		Owner:     owner,
 		ProbePath: cfg.FFmpeg.ProbePath,
 		FeedIDs:   feeds,
-	}, segmenter.Deps{
-		Log: log,
-		OnSegment: func(seg segment.Segment) {
-			rel, err := filepath.Rel(cfg.StorageConfig.SavePath, seg.Path)
-			if err != nil {
-				log.Error().Err(err).Msg("segment outside savePath")
-				return
-			}
-			// If this fails the file stays on disk, and the next start's
-			// reconciliation adds it.
-			if _, err := cat.Add(context.Background(), seg, keyFor(filepath.ToSlash(rel))); err != nil {
-				log.Error().Err(err).Str("segment", seg.Name()).Msg("cannot record segment in the catalog")
-				return
-			}
-			up.Notify()
-			ret.Notify()
-		},
-	})
+	}, segmenter.Deps{Log: log, OnSegment: d.segmentClosed, OnQuarantine: d.gap.Quarantined})
 
+	d.api = api.New(api.Config{Listen: cfg.API.Listen, Token: cfg.API.Token, StopTimeout: cfg.FFmpeg.StopTimeout.Std() + 10*time.Second},
+		api.Deps{
+			Log:        log,
+			Supervisor: d.sup,
+			Catalog:    d.cat,
+			Logs:       hub,
+			Uploader:   d.up.Status,
+			Retention:  d.ret.Status,
+			Registry:   d.met.Registry,
+			Redactor:   d.red,
+			Ready:      d.ready,
+			Gaps:       d.gap.Gaps,
+		})
+	return nil
+}
+
+// segmentClosed records a closed segment and wakes the uploader and
+// retention. If the catalog write fails, the file stays on disk and the next
+// start's reconciliation adds it.
+func (d *daemon) segmentClosed(seg segment.Segment) {
+	d.met.Segment(seg)
+	rel, err := filepath.Rel(d.cfg.StorageConfig.SavePath, seg.Path)
+	if err != nil {
+		d.log.Error().Err(err).Msg("segment outside savePath")
+		return
+	}
+	if _, err := d.cat.Add(context.Background(), seg, d.keyFor(filepath.ToSlash(rel))); err != nil {
+		d.log.Error().Err(err).Str("segment", seg.Name()).Msg("cannot record segment in the catalog")
+		return
+	}
+	d.gap.Segment(seg)
+	d.up.Notify()
+	d.ret.Notify()
+}
+
+// ready says why the daemon is not ready: savePath not writable, or the
+// supervisor not running.
+func (d *daemon) ready() error {
+	if !d.supRunning.Load() {
+		return errors.New("the camera supervisor is not running")
+	}
+	f, err := os.CreateTemp(d.cfg.StorageConfig.SavePath, ".ready-*")
+	if err != nil {
+		return fmt.Errorf("savePath is not writable: %w", err)
+	}
+	f.Close()
+	return os.Remove(f.Name())
+}
+
+// run runs every component as an actor: the first to return stops them
+// all, in pipeline order.
+func (d *daemon) run(ctx context.Context) error {
 	var g oklog.Group
-	// Signals: the first actor to return interrupts all the others.
 	sigCtx, sigCancel := context.WithCancel(ctx)
 	g.Add(func() error {
 		<-sigCtx.Done()
@@ -126,35 +220,34 @@ func runDaemon(ctx context.Context, cfg *config.Config, cfgPath string, stdout i
 	supDone := make(chan struct{})
 	g.Add(func() error {
 		defer close(supDone)
-		return sup.Run(supCtx)
+		d.supRunning.Store(true)
+		defer d.supRunning.Store(false)
+		return d.sup.Run(supCtx)
 	}, func(error) { supCancel() })
 
 	segCtx, segCancel := context.WithCancel(context.Background())
 	g.Add(func() error {
-		return seg.Run(segCtx)
+		return d.seg.Run(segCtx)
 	}, func(error) {
 		supCancel()
 		<-supDone // the supervisor's last segments must be moved too
 		segCancel()
 	})
 
-	retCtx, retCancel := context.WithCancel(context.Background())
-	g.Add(func() error {
-		return ret.Run(retCtx)
-	}, func(error) { retCancel() })
+	for _, c := range []interface{ Run(context.Context) error }{d.up, d.ret, d.api} {
+		cctx, cancel := context.WithCancel(context.Background())
+		g.Add(func() error { return c.Run(cctx) }, func(error) { cancel() })
+	}
 
-	upCtx, upCancel := context.WithCancel(context.Background())
-	g.Add(func() error {
-		return up.Run(upCtx)
-	}, func(error) { upCancel() })
-
-	log.Info().Str("version", version).Str("config", cfgPath).Int("cameras", len(cfg.Cameras)).
-		Str("savePath", cfg.StorageConfig.SavePath).Msg("cctvd starting")
-	err = g.Run()
-	if err != nil {
-		log.Error().Err(err).Msg("cctvd stopped on error")
+	d.log.Info().Str("version", version).Str("config", d.cfgPath).Int("cameras", len(d.cfg.Cameras)).
+		Str("savePath", d.cfg.StorageConfig.SavePath).Msg("cctvd starting")
+	if err := g.Run(); err != nil {
+		d.log.Error().Err(err).Msg("cctvd stopped on error")
 		return err
 	}
-	log.Info().Msg("cctvd stopped")
+	d.log.Info().Msg("cctvd stopped")
 	return nil
 }
+
+// owner identifies this daemon process in staging metadata.
+func owner() string { return fmt.Sprintf("%d-%d", os.Getpid(), time.Now().UnixNano()) }

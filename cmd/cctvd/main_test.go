@@ -44,8 +44,8 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// daemon is a cctvd process whose JSON log lines the test reads.
-type daemon struct {
+// proc is a cctvd process whose JSON log lines the test reads.
+type proc struct {
 	t     *testing.T
 	cmd   *exec.Cmd
 	mu    sync.Mutex
@@ -56,13 +56,13 @@ type daemon struct {
 }
 
 // startDaemon runs `cctvd args...` and collects its output.
-func startDaemon(t *testing.T, args ...string) *daemon {
+func startDaemon(t *testing.T, args ...string) *proc {
 	t.Helper()
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &daemon{t: t, added: make(chan struct{}, 1), exit: make(chan error, 1)}
+	d := &proc{t: t, added: make(chan struct{}, 1), exit: make(chan error, 1)}
 	d.cmd = exec.Command(self)
 	d.cmd.Env = append(os.Environ(), "CCTVD_TEST_MAIN=1", "CCTVD_TEST_ARGS="+strings.Join(args, " "))
 	stdout, _ := d.cmd.StdoutPipe()
@@ -99,7 +99,7 @@ func startDaemon(t *testing.T, args ...string) *daemon {
 	return d
 }
 
-type lockedWriter struct{ d *daemon }
+type lockedWriter struct{ d *proc }
 
 func (w *lockedWriter) Write(p []byte) (int, error) {
 	w.d.mu.Lock()
@@ -108,7 +108,7 @@ func (w *lockedWriter) Write(p []byte) (int, error) {
 }
 
 // output is everything the daemon wrote so far.
-func (d *daemon) output() string {
+func (d *proc) output() string {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.raw.String()
@@ -116,7 +116,7 @@ func (d *daemon) output() string {
 
 // await returns the first log line from index from on that matches, and
 // its index; it waits for the daemon to write it.
-func (d *daemon) await(from int, timeout time.Duration, match func(map[string]any) bool) (map[string]any, int) {
+func (d *proc) await(from int, timeout time.Duration, match func(map[string]any) bool) (map[string]any, int) {
 	d.t.Helper()
 	deadline := time.After(timeout)
 	for i := from; ; {
@@ -140,12 +140,20 @@ func (d *daemon) await(from int, timeout time.Duration, match func(map[string]an
 	}
 }
 
+// mark is the number of log lines so far: await(d.mark(), ...) waits for
+// a line still to come.
+func (d *proc) mark() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.lines)
+}
+
 func msgIs(msg string) func(map[string]any) bool {
 	return func(m map[string]any) bool { return m["message"] == msg }
 }
 
 // wait waits for the daemon to exit and returns its error.
-func (d *daemon) wait(timeout time.Duration) error {
+func (d *proc) wait(timeout time.Duration) error {
 	d.t.Helper()
 	select {
 	case err := <-d.exit:

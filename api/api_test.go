@@ -1,0 +1,130 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"github.com/cctvd/cctvd/catalog"
+	"github.com/cctvd/cctvd/internal/redact"
+)
+
+// documentedRoutes reads docs/openapi.yaml's paths and methods as
+// "METHOD /path/{param}", from its two-space-indented path keys and
+// four-space-indented method keys.
+func documentedRoutes(t *testing.T) []string {
+	t.Helper()
+	data, err := os.ReadFile("../docs/openapi.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pathRe := regexp.MustCompile(`^  (/\S*):\s*$`)
+	methodRe := regexp.MustCompile(`^    (get|put|post|delete|patch|head|options):`)
+	var out []string
+	inPaths, path := false, ""
+	for _, line := range strings.Split(string(data), "\n") {
+		switch {
+		case line == "paths:":
+			inPaths = true
+		case inPaths && line != "" && !strings.HasPrefix(line, " "):
+			inPaths = false
+		case inPaths && pathRe.MatchString(line):
+			path = pathRe.FindStringSubmatch(line)[1]
+		case inPaths && methodRe.MatchString(line):
+			out = append(out, strings.ToUpper(methodRe.FindStringSubmatch(line)[1])+" "+path)
+		}
+	}
+	return out
+}
+
+// allRoutes builds a server with every optional route enabled.
+func allRoutes() *Server {
+	return New(Config{Listen: "127.0.0.1:0"}, Deps{
+		Log:      zerolog.Nop(),
+		Registry: prometheus.NewRegistry(),
+		Reload:   func(context.Context) (ReloadResult, error) { return ReloadResult{}, nil },
+		Gaps:     func(context.Context, string, time.Time, time.Time) ([]catalog.Gap, error) { return nil, nil },
+	})
+}
+
+func TestEveryRouteIsDocumented(t *testing.T) {
+	documented := documentedRoutes(t)
+	if len(documented) < 10 {
+		t.Fatalf("parsed only %d routes from docs/openapi.yaml: %v", len(documented), documented)
+	}
+	registered := allRoutes().Routes()
+	for _, r := range registered {
+		if !slices.Contains(documented, r) {
+			t.Errorf("route %s is registered but missing from docs/openapi.yaml", r)
+		}
+	}
+	for _, r := range documented {
+		if !slices.Contains(registered, r) {
+			t.Errorf("docs/openapi.yaml describes %s, which is not registered", r)
+		}
+	}
+}
+
+func TestErrorsAreJSON(t *testing.T) {
+	s := New(Config{Listen: "127.0.0.1:0", Token: "tok"}, Deps{
+		Log:      zerolog.Nop(),
+		Redactor: redact.New("hunter2"),
+		Ready:    func() error { return errors.New("savePath is not writable: open /rec/hunter2: permission denied") },
+	})
+	tests := []struct {
+		method, path, auth string
+		status             int
+		body               string
+	}{
+		{"GET", "/no/such/route", "", 404, `{"error":"Not Found"}`},
+		{"DELETE", "/healthz", "", 405, `{"error":"Method Not Allowed"}`},
+		{"GET", "/api/v1/cameras", "", 401, `{"error":"missing or wrong bearer token"}`},
+		{"GET", "/api/v1/cameras", "Bearer tok2", 401, `{"error":"missing or wrong bearer token"}`},
+		{"GET", "/api/v1/cameras", "Basic dG9rOg==", 401, `{"error":"missing or wrong bearer token"}`},
+		{"GET", "/readyz", "", 503, `{"error":"savePath is not writable: open /rec/***: permission denied","status":"not ready"}`},
+		{"GET", "/healthz", "", 200, `{"status":"ok"}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.method+" "+tt.path+" "+tt.auth, func(t *testing.T) {
+			req := httptest.NewRequest(tt.method, tt.path, nil)
+			if tt.auth != "" {
+				req.Header.Set("Authorization", tt.auth)
+			}
+			rec := httptest.NewRecorder()
+			s.Handler().ServeHTTP(rec, req)
+			if rec.Code != tt.status || strings.TrimSpace(rec.Body.String()) != tt.body {
+				t.Errorf("%d %s, want %d %s", rec.Code, rec.Body.String(), tt.status, tt.body)
+			}
+			if !strings.HasPrefix(rec.Header().Get("Content-Type"), "application/json") {
+				t.Errorf("Content-Type %q", rec.Header().Get("Content-Type"))
+			}
+			if tt.status == 401 && rec.Header().Get("WWW-Authenticate") == "" {
+				t.Error("401 without WWW-Authenticate")
+			}
+			var v map[string]any
+			if err := json.Unmarshal(rec.Body.Bytes(), &v); err != nil {
+				t.Errorf("not JSON: %v", err)
+			}
+		})
+	}
+}
+
+func TestListenErrorIsReturned(t *testing.T) {
+	l := httptest.NewServer(http.NotFoundHandler()) // holds a port
+	defer l.Close()
+	s := New(Config{Listen: strings.TrimPrefix(l.URL, "http://")}, Deps{Log: zerolog.Nop()})
+	if err := s.Run(context.Background()); err == nil || !strings.Contains(err.Error(), "address already in use") {
+		t.Errorf("Run on a taken port = %v", err)
+	}
+}

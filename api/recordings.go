@@ -1,0 +1,203 @@
+package api
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/cctvd/cctvd/catalog"
+)
+
+// Page size bounds for /recordings.
+const (
+	DefaultLimit = 100
+	MaxLimit     = 1000
+)
+
+// Recording is a catalog row as the API shows it.
+type Recording struct {
+	ID              int64               `json:"id"`
+	Camera          string              `json:"camera"`
+	FeedID          string              `json:"feedId"`
+	Name            string              `json:"name"`
+	Start           time.Time           `json:"start"`
+	End             time.Time           `json:"end"`
+	DurationSeconds float64             `json:"durationSeconds"`
+	Bytes           int64               `json:"bytes"`
+	SHA256          string              `json:"sha256,omitempty"`
+	Salvaged        bool                `json:"salvaged"`
+	Upload          catalog.UploadState `json:"upload"`
+	S3Key           string              `json:"s3Key"`
+	ETag            string              `json:"etag,omitempty"`
+	Attempts        int                 `json:"attempts"`
+	LastError       string              `json:"lastError,omitempty"`
+	UploadedAt      time.Time           `json:"uploadedAt,omitzero"`
+	Local           catalog.LocalState  `json:"local"`
+	DeletedAt       time.Time           `json:"deletedAt,omitzero"`
+	DeleteCause     string              `json:"deleteCause,omitempty"`
+	// File is the URL of the local file while it exists.
+	File string `json:"file,omitempty"`
+}
+
+func recording(r catalog.Record) Recording {
+	out := Recording{ID: r.ID, Camera: r.Camera, FeedID: r.FeedID, Name: r.Name(), Start: r.Start, End: r.End,
+		DurationSeconds: r.End.Sub(r.Start).Seconds(), Bytes: r.Bytes, SHA256: r.SHA256, Salvaged: r.Salvaged,
+		Upload: r.Upload, S3Key: r.Key, ETag: r.ETag, Attempts: r.Attempts, LastError: r.LastError, UploadedAt: r.UploadedAt,
+		Local: r.Local, DeletedAt: r.DeletedAt, DeleteCause: r.DeleteCause}
+	if r.Local == catalog.Present {
+		out.File = fmt.Sprintf("/api/v1/recordings/%d/file", r.ID)
+	}
+	return out
+}
+
+// listRecordings: ?camera=&from=&to=&uploaded=&limit=&cursor=, newest first.
+func (s *Server) listRecordings(c echo.Context) error {
+	f := catalog.Filter{Camera: c.QueryParam("camera"), Limit: DefaultLimit}
+	if f.Camera != "" {
+		if _, err := s.deps.Supervisor.CameraConfig(f.Camera); err != nil {
+			// A camera removed from the config may still have recordings.
+			if _, _, lerr := s.deps.Catalog.List(c.Request().Context(), catalog.Filter{Camera: f.Camera, Limit: 1}); lerr != nil {
+				return lerr
+			}
+		}
+	}
+	var err error
+	if f.From, err = parseTime(c, "from"); err != nil {
+		return err
+	}
+	if f.To, err = parseTime(c, "to"); err != nil {
+		return err
+	}
+	if !f.From.IsZero() && !f.To.IsZero() && !f.From.Before(f.To) {
+		return apiError(http.StatusBadRequest, "from must be before to")
+	}
+	for _, p := range []struct {
+		name string
+		dst  **bool
+	}{{"uploaded", &f.Uploaded}, {"present", &f.Present}} {
+		if v := c.QueryParam(p.name); v != "" {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return apiError(http.StatusBadRequest, "%s must be true or false, not %q", p.name, v)
+			}
+			*p.dst = &b
+		}
+	}
+	if v := c.QueryParam("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > MaxLimit {
+			return apiError(http.StatusBadRequest, "limit must be a whole number from 1 to %d, not %q", MaxLimit, v)
+		}
+		f.Limit = n
+	}
+	if v := c.QueryParam("cursor"); v != "" {
+		cur, err := decodeCursor(v)
+		if err != nil {
+			return apiError(http.StatusBadRequest, "cursor is not one this API gave out")
+		}
+		f.After = cur
+	}
+	recs, next, err := s.deps.Catalog.List(c.Request().Context(), f)
+	if err != nil {
+		return err
+	}
+	out := make([]Recording, len(recs))
+	for i, r := range recs {
+		out[i] = recording(r)
+	}
+	resp := map[string]any{"recordings": out}
+	if next != nil {
+		resp["next"] = encodeCursor(next)
+	}
+	return c.JSON(http.StatusOK, resp)
+}
+
+func parseTime(c echo.Context, name string) (time.Time, error) {
+	v := c.QueryParam(name)
+	if v == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		return time.Time{}, apiError(http.StatusBadRequest, "%s must be an RFC 3339 time such as 2026-01-06T12:00:00Z, not %q", name, v)
+	}
+	return t, nil
+}
+
+func encodeCursor(c *catalog.Cursor) string {
+	return base64.RawURLEncoding.EncodeToString(fmt.Appendf(nil, "%d.%d", c.StartNS, c.ID))
+}
+
+func decodeCursor(s string) (*catalog.Cursor, error) {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return nil, err
+	}
+	a, bID, ok := strings.Cut(string(b), ".")
+	if !ok {
+		return nil, errors.New("bad cursor")
+	}
+	start, err1 := strconv.ParseInt(a, 10, 64)
+	id, err2 := strconv.ParseInt(bID, 10, 64)
+	if err1 != nil || err2 != nil {
+		return nil, errors.New("bad cursor")
+	}
+	return &catalog.Cursor{StartNS: start, ID: id}, nil
+}
+
+func (s *Server) record(c echo.Context) (catalog.Record, error) {
+	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	if err != nil || id < 1 {
+		return catalog.Record{}, apiError(http.StatusBadRequest, "recording id must be a positive whole number, not %q", c.Param("id"))
+	}
+	r, err := s.deps.Catalog.Get(c.Request().Context(), id)
+	if errors.Is(err, catalog.ErrNotFound) {
+		return r, apiError(http.StatusNotFound, "no recording %d", id)
+	}
+	return r, err
+}
+
+func (s *Server) getRecording(c echo.Context) error {
+	r, err := s.record(c)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, recording(r))
+}
+
+// recordingFile serves the local file with Range support, so a browser or
+// VLC can seek; 404 once it is gone (retention, clearAfterUpload).
+func (s *Server) recordingFile(c echo.Context) error {
+	r, err := s.record(c)
+	if err != nil {
+		return err
+	}
+	if r.Local != catalog.Present {
+		return apiError(http.StatusNotFound, "recording %d is no longer on this box (%s); it is in S3 as %s", r.ID, r.DeleteCause, r.Key)
+	}
+	f, err := os.Open(r.Path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return apiError(http.StatusNotFound, "recording %d is no longer on this box", r.ID)
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	w := c.Response()
+	w.Header().Set(echo.HeaderContentType, "video/mp4")
+	w.Header().Set(echo.HeaderContentDisposition, fmt.Sprintf("inline; filename=%q", r.Name()))
+	http.ServeContent(w, c.Request(), r.Name(), fi.ModTime(), f)
+	return nil
+}

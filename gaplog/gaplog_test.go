@@ -1,0 +1,152 @@
+package gaplog
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/cctvd/cctvd/catalog"
+	"github.com/cctvd/cctvd/segment"
+	"github.com/cctvd/cctvd/supervisor"
+)
+
+var t0 = time.Date(2026, 1, 6, 12, 0, 0, 0, time.UTC)
+
+func at(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
+
+// step is one thing that happens to camera "cam": a run starts, a segment
+// [from, to] in seconds of a run closes, a run exits with a reason at a
+// time, or retention deletes a segment S3 does not have.
+type step struct {
+	start  string
+	run    string
+	seg    [2]float64
+	exit   supervisor.ExitReason
+	msg    string
+	exitAt float64
+	lost   [2]float64
+}
+
+func start(run string) step                 { return step{start: run} }
+func seg(run string, from, to float64) step { return step{run: run, seg: [2]float64{from, to}} }
+func exit(reason supervisor.ExitReason, at float64) step {
+	return step{exit: reason, exitAt: at, msg: string(reason)}
+}
+
+func TestGapLog(t *testing.T) {
+	tests := []struct {
+		name  string
+		steps []step
+		want  []string // "start-end cause", seconds from t0; end "open"
+	}{
+		{"abutting segments: no gap", []step{start("a"), seg("a", 0, 10), seg("a", 10.4, 20), seg("a", 20, 30)}, nil},
+		{"stall, then the dying run's last segment, then recovery",
+			[]step{start("a"), seg("a", 0, 10), exit(supervisor.ReasonStalled, 25), start("b"), seg("a", 10, 13), seg("b", 28, 38)},
+			[]string{"13-28 stall"}},
+		{"camera dropped the stream, then refused: unreachable",
+			[]step{start("a"), seg("a", 0, 10), exit(supervisor.ReasonExited, 11), start("b"), exit(supervisor.ReasonUnreachable, 14),
+				start("c"), exit(supervisor.ReasonUnreachable, 20), start("d"), seg("d", 30, 40)},
+			[]string{"10-30 unreachable"}},
+		{"a stall is not relabelled by later failures",
+			[]step{start("a"), seg("a", 0, 10), exit(supervisor.ReasonStalled, 25), start("b"), exit(supervisor.ReasonUnreachable, 30), start("c"), seg("c", 40, 50)},
+			[]string{"10-40 stall"}},
+		{"still open", []step{start("a"), seg("a", 0, 10), exit(supervisor.ReasonAuth, 11)}, []string{"10-open auth"}},
+		{"operator stop, the finalised segment, start", []step{start("a"), seg("a", 0, 10), {exit: supervisor.ReasonStopped, msg: "stopped by operator", exitAt: 12},
+			seg("a", 10, 12), start("b"), seg("b", 60, 70)},
+			[]string{"12-60 operator-stop"}},
+		{"restart too quick to leave a hole", []step{start("a"), seg("a", 0, 10), exit(supervisor.ReasonExited, 10), start("b"), seg("b", 11, 20)}, nil},
+		{"unexplained hole", []step{start("a"), seg("a", 0, 10), seg("a", 15, 20)}, []string{"10-15 unexplained"}},
+		{"lost to retention", []step{start("a"), seg("a", 0, 10), {lost: [2]float64{0, 10}}, seg("a", 10, 20)}, []string{"0-10 retention"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cat := openCatalog(t)
+			var closed []string
+			l := New(Deps{Log: zerolog.Nop(), Catalog: cat, OnClosed: func(c, cause string, d time.Duration) {
+				closed = append(closed, fmt.Sprintf("%s %v", cause, d))
+			}})
+			if err := l.Start(context.Background(), []string{"cam"}); err != nil {
+				t.Fatal(err)
+			}
+			current := "" // the run an exit belongs to: the last started
+			for _, s := range tt.steps {
+				switch {
+				case s.start != "":
+					current = s.start
+					l.CameraEvent(supervisor.Event{Camera: "cam", Kind: supervisor.EventStarted, RunID: s.start})
+				case s.exit != "":
+					l.CameraEvent(supervisor.Event{Camera: "cam", Kind: supervisor.EventExited, At: at(s.exitAt), RunID: current,
+						Exit: &supervisor.Exit{Reason: s.exit, Message: s.msg}})
+				case s.lost != [2]float64{}:
+					l.Deleted(catalog.Record{Camera: "cam", Start: at(s.lost[0]), End: at(s.lost[1]), Upload: catalog.Pending}, catalog.CauseSizeLimit)
+				default:
+					l.Segment(segment.Segment{Camera: "cam", Start: at(s.seg[0]), End: at(s.seg[1]), Run: s.run})
+				}
+			}
+			gaps, _ := l.Gaps(context.Background(), "cam", time.Time{}, time.Time{})
+			var got []string
+			for _, g := range gaps {
+				end := "open"
+				if !g.End.IsZero() {
+					end = fmt.Sprint(g.End.Sub(t0).Seconds())
+				}
+				got = append(got, fmt.Sprintf("%v-%s %s", g.Start.Sub(t0).Seconds(), end, g.Cause))
+			}
+			if strings.Join(got, "; ") != strings.Join(tt.want, "; ") {
+				t.Errorf("gaps %q, want %q", got, tt.want)
+			}
+			wantClosed := 0
+			for _, w := range tt.want {
+				if !strings.Contains(w, "open") {
+					wantClosed++
+				}
+			}
+			if len(closed) != wantClosed {
+				t.Errorf("OnClosed called %d times (%v), want %d", len(closed), closed, wantClosed)
+			}
+		})
+	}
+}
+
+// TestDaemonDownIsFoundAtStart: footage stopped without a gap (the daemon
+// was killed): the next start opens a daemon-down gap at its end.
+func TestDaemonDownIsFoundAtStart(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	p := filepath.Join(dir, segment.RelDir("cam", t0), segment.Name("cam", "x", t0, at(10), 0))
+	os.MkdirAll(filepath.Dir(p), 0o755)
+	os.WriteFile(p, []byte("x"), 0o644)
+	cat2, _ := catalog.Open(ctx, filepath.Join(dir, ".cctvd", catalog.FileName), dir, nil)
+	defer cat2.Close()
+	cat2.Add(ctx, segment.Segment{Camera: "cam", FeedID: "x", Start: t0, End: at(10), Path: p, Size: 1}, "k")
+	l := New(Deps{Log: zerolog.Nop(), Catalog: cat2})
+	if err := l.Start(ctx, []string{"cam", "new-cam"}); err != nil {
+		t.Fatal(err)
+	}
+	l.CameraEvent(supervisor.Event{Camera: "cam", Kind: supervisor.EventStarted, RunID: "new"})
+	l.Segment(segment.Segment{Camera: "cam", Start: at(100), End: at(110), Run: "new"})
+	gaps, _ := cat2.Gaps(ctx, "cam", time.Time{}, time.Time{})
+	if len(gaps) != 1 || gaps[0].Cause != CauseDaemonDown || !gaps[0].Start.Equal(at(10)) || !gaps[0].End.Equal(at(100)) {
+		t.Errorf("gaps %+v", gaps)
+	}
+	if gaps, _ := cat2.Gaps(ctx, "new-cam", time.Time{}, time.Time{}); len(gaps) != 0 {
+		t.Errorf("a camera with no footage yet has gaps: %+v", gaps)
+	}
+}
+
+func openCatalog(t *testing.T) *catalog.Catalog {
+	t.Helper()
+	dir := t.TempDir()
+	c, err := catalog.Open(context.Background(), filepath.Join(dir, catalog.FileName), dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}

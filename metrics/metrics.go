@@ -1,0 +1,191 @@
+// Package metrics exposes cctvd's Prometheus metrics: counters fed by the
+// components' events (segments, uploads, retention deletions, gaps) and
+// gauges read from their state at scrape time (camera up, restarts,
+// stalls, upload backlog, savePath usage). It registers on a registry of its
+// own, never the global one.
+package metrics
+
+import (
+	"context"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/cctvd/cctvd/catalog"
+	"github.com/cctvd/cctvd/retention"
+	"github.com/cctvd/cctvd/segment"
+	"github.com/cctvd/cctvd/supervisor"
+	"github.com/cctvd/cctvd/uploader"
+)
+
+// Sources are the components whose state is read at scrape time.
+type Sources struct {
+	Cameras   func() []supervisor.Status
+	Uploader  func() uploader.Status
+	Retention func() retention.Status
+	Backlog   func(ctx context.Context) (catalog.Backlog, error)
+	Now       func() time.Time
+}
+
+// Metrics holds the counters the components' events feed.
+type Metrics struct {
+	Registry *prometheus.Registry
+
+	segments       *prometheus.CounterVec
+	segmentBytes   *prometheus.CounterVec
+	salvaged       *prometheus.CounterVec
+	uploads        prometheus.Counter
+	uploadFailures prometheus.Counter
+	uploadSeconds  prometheus.Histogram
+	deletions      *prometheus.CounterVec
+	gaps           *prometheus.CounterVec
+	gapSeconds     *prometheus.CounterVec
+}
+
+// New builds the metrics on a new registry.
+func New(src Sources) *Metrics {
+	if src.Now == nil {
+		src.Now = time.Now
+	}
+	reg := prometheus.NewRegistry()
+	m := &Metrics{
+		Registry: reg,
+		segments: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cctvd_segments_total",
+			Help: "Segments closed and named, by camera."}, []string{"camera"}),
+		segmentBytes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cctvd_segment_bytes_total",
+			Help: "Bytes of closed segments, by camera."}, []string{"camera"}),
+		salvaged: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cctvd_segments_salvaged_total",
+			Help: "Segments recovered after ffmpeg died without closing them, by camera."}, []string{"camera"}),
+		uploads: prometheus.NewCounter(prometheus.CounterOpts{Name: "cctvd_uploads_total",
+			Help: "Segments uploaded to S3 and verified."}),
+		uploadFailures: prometheus.NewCounter(prometheus.CounterOpts{Name: "cctvd_upload_failures_total",
+			Help: "Failed upload attempts (each is retried)."}),
+		uploadSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "cctvd_upload_duration_seconds",
+			Help: "Time to upload and verify one segment.", Buckets: prometheus.ExponentialBuckets(0.05, 2, 12)}),
+		deletions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cctvd_retention_deletions_total",
+			Help: "Local segments deleted by retention, by kind: uploaded, or not_uploaded (footage S3 does not have)."}, []string{"kind"}),
+		gaps: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cctvd_gaps_total",
+			Help: "Intervals without footage while a camera should have been recording, by camera and cause."}, []string{"camera", "cause"}),
+		gapSeconds: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cctvd_gap_seconds_total",
+			Help: "Seconds without footage while a camera should have been recording, by camera and cause."}, []string{"camera", "cause"}),
+	}
+	for _, kind := range []string{"uploaded", "not_uploaded"} {
+		m.deletions.WithLabelValues(kind) // exported at 0 before the first deletion
+	}
+	reg.MustRegister(m.segments, m.segmentBytes, m.salvaged, m.uploads, m.uploadFailures, m.uploadSeconds, m.deletions,
+		m.gaps, m.gapSeconds, &stateCollector{src: src},
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// Segment counts a closed segment.
+func (m *Metrics) Segment(s segment.Segment) {
+	m.segments.WithLabelValues(s.Camera).Inc()
+	m.segmentBytes.WithLabelValues(s.Camera).Add(float64(s.Size))
+	if s.Salvaged {
+		m.salvaged.WithLabelValues(s.Camera).Inc()
+	}
+}
+
+// Uploaded counts a verified upload.
+func (m *Metrics) Uploaded(_ catalog.Record, took time.Duration) {
+	m.uploads.Inc()
+	m.uploadSeconds.Observe(took.Seconds())
+}
+
+// UploadFailed counts a failed attempt.
+func (m *Metrics) UploadFailed(catalog.Record, error) { m.uploadFailures.Inc() }
+
+// Deleted counts a retention deletion.
+func (m *Metrics) Deleted(r catalog.Record, _ string) {
+	kind := "not_uploaded"
+	if r.Upload == catalog.Uploaded {
+		kind = "uploaded"
+	}
+	m.deletions.WithLabelValues(kind).Inc()
+}
+
+// Gap counts an interval without footage.
+func (m *Metrics) Gap(camera, cause string, d time.Duration) {
+	m.gaps.WithLabelValues(camera, cause).Inc()
+	m.gapSeconds.WithLabelValues(camera, cause).Add(d.Seconds())
+}
+
+// stateCollector reads the components' state at scrape time.
+type stateCollector struct{ src Sources }
+
+var (
+	descUp       = prometheus.NewDesc("cctvd_camera_up", "1 while the camera is recording, 0 otherwise.", []string{"camera"}, nil)
+	descState    = prometheus.NewDesc("cctvd_camera_state", "1 for the camera's current state.", []string{"camera", "state"}, nil)
+	descRestarts = prometheus.NewDesc("cctvd_camera_restarts_total", "ffmpeg restarts after an exit that was not a stop.", []string{"camera"}, nil)
+	descStalls   = prometheus.NewDesc("cctvd_camera_stalls_total", "ffmpeg runs ended by the stall watchdog.", []string{"camera"}, nil)
+	descFPS      = prometheus.NewDesc("cctvd_camera_fps", "ffmpeg's output frame rate.", []string{"camera"}, nil)
+	descBacklog  = prometheus.NewDesc("cctvd_upload_backlog_segments", "Segments waiting for upload.", nil, nil)
+	descBacklogB = prometheus.NewDesc("cctvd_upload_backlog_bytes", "Bytes waiting for upload.", nil, nil)
+	descOldest   = prometheus.NewDesc("cctvd_upload_backlog_oldest_age_seconds", "Age of the oldest segment waiting for upload (0 when none).", nil, nil)
+	descFailing  = prometheus.NewDesc("cctvd_upload_failing", "1 while the last upload attempt failed.", nil, nil)
+	descUsed     = prometheus.NewDesc("cctvd_savepath_bytes", "Bytes cctvd holds in savePath (segments, being written, quarantined).", nil, nil)
+	descLimit    = prometheus.NewDesc("cctvd_savepath_limit_bytes", "clearWhenFilePathReachGB in bytes.", nil, nil)
+	descFree     = prometheus.NewDesc("cctvd_savepath_free_bytes", "Free bytes on savePath's filesystem.", nil, nil)
+)
+
+var states = []supervisor.StateName{supervisor.Starting, supervisor.Recording, supervisor.Backoff, supervisor.Stalled, supervisor.Stopped}
+
+func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descUp, descState, descRestarts, descStalls, descFPS, descBacklog, descBacklogB, descOldest, descFailing, descUsed, descLimit, descFree} {
+		ch <- d
+	}
+}
+
+func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
+	if c.src.Cameras != nil {
+		for _, s := range c.src.Cameras() {
+			up := 0.0
+			if s.State == supervisor.Recording {
+				up = 1
+			}
+			ch <- prometheus.MustNewConstMetric(descUp, prometheus.GaugeValue, up, s.Camera)
+			for _, st := range states {
+				v := 0.0
+				if s.State == st {
+					v = 1
+				}
+				ch <- prometheus.MustNewConstMetric(descState, prometheus.GaugeValue, v, s.Camera, string(st))
+			}
+			ch <- prometheus.MustNewConstMetric(descRestarts, prometheus.CounterValue, float64(s.Restarts), s.Camera)
+			ch <- prometheus.MustNewConstMetric(descStalls, prometheus.CounterValue, float64(s.Stalls), s.Camera)
+			fps := 0.0
+			if s.Progress != nil {
+				fps = s.Progress.FPS
+			}
+			ch <- prometheus.MustNewConstMetric(descFPS, prometheus.GaugeValue, fps, s.Camera)
+		}
+	}
+	if c.src.Backlog != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if b, err := c.src.Backlog(ctx); err == nil {
+			age := 0.0
+			if !b.Oldest.IsZero() {
+				age = c.src.Now().Sub(b.Oldest).Seconds()
+			}
+			ch <- prometheus.MustNewConstMetric(descBacklog, prometheus.GaugeValue, float64(b.Count))
+			ch <- prometheus.MustNewConstMetric(descBacklogB, prometheus.GaugeValue, float64(b.Bytes))
+			ch <- prometheus.MustNewConstMetric(descOldest, prometheus.GaugeValue, age)
+		}
+	}
+	if c.src.Uploader != nil {
+		failing := 0.0
+		if c.src.Uploader().State == uploader.Failing {
+			failing = 1
+		}
+		ch <- prometheus.MustNewConstMetric(descFailing, prometheus.GaugeValue, failing)
+	}
+	if c.src.Retention != nil {
+		r := c.src.Retention()
+		ch <- prometheus.MustNewConstMetric(descUsed, prometheus.GaugeValue, float64(r.UsedBytes))
+		ch <- prometheus.MustNewConstMetric(descLimit, prometheus.GaugeValue, float64(r.LimitBytes))
+		ch <- prometheus.MustNewConstMetric(descFree, prometheus.GaugeValue, float64(r.FreeBytes))
+	}
+}
