@@ -18,6 +18,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -83,10 +84,11 @@ type Deps struct {
 
 // Server is the API server, one more component with Run.
 type Server struct {
-	cfg  Config
-	deps Deps
-	log  zerolog.Logger
-	e    *echo.Echo
+	cfg   Config
+	deps  Deps
+	log   zerolog.Logger
+	e     *echo.Echo
+	token atomic.Pointer[string] // a reload may change it
 }
 
 // New builds the server and its routes.
@@ -98,6 +100,7 @@ func New(cfg Config, deps Deps) *Server {
 		cfg.StopTimeout = 20 * time.Second
 	}
 	s := &Server{cfg: cfg, deps: deps, log: deps.Log.With().Str("component", "api").Logger()}
+	s.SetToken(cfg.Token)
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.errorHandler
@@ -163,7 +166,7 @@ func (s *Server) Run(ctx context.Context) error {
 	s.e.Listener = l
 	s.e.Server.BaseContext = func(net.Listener) context.Context { return serveCtx }
 	s.e.Server.ReadHeaderTimeout = 10 * time.Second
-	s.log.Info().Str("address", l.Addr().String()).Bool("token", s.cfg.Token != "").Msg("API listening")
+	s.log.Info().Str("address", l.Addr().String()).Bool("token", *s.token.Load() != "").Msg("API listening")
 	done := make(chan error, 1)
 	go func() { done <- s.e.Start("") }()
 	select {
@@ -221,13 +224,17 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 	_ = c.JSON(code, map[string]string{"error": msg})
 }
 
+// SetToken changes the bearer token ("" for none), after a reload.
+func (s *Server) SetToken(token string) { s.token.Store(&token) }
+
 // auth requires the bearer token, compared in constant time.
 func (s *Server) auth(next echo.HandlerFunc) echo.HandlerFunc {
-	if s.cfg.Token == "" {
-		return next
-	}
-	want := []byte("Bearer " + s.cfg.Token)
 	return func(c echo.Context) error {
+		token := *s.token.Load()
+		if token == "" {
+			return next(c)
+		}
+		want := []byte("Bearer " + token)
 		got := []byte(c.Request().Header.Get(echo.HeaderAuthorization))
 		if subtle.ConstantTimeCompare(got, want) != 1 {
 			return apiError(http.StatusUnauthorized, "missing or wrong bearer token")

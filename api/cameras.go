@@ -29,9 +29,11 @@ type Camera struct {
 	LastError     string           `json:"lastError,omitempty"`
 	LastExit      *supervisor.Exit `json:"lastExit,omitempty"`
 	NextAttempt   time.Time        `json:"nextAttempt,omitzero"`
-	LastSegment   *Recording       `json:"lastSegment,omitempty"`
-	Live          *Live            `json:"live,omitempty"`
-	Config        CameraConfig     `json:"config"`
+	// Mode is how the current (or last) run records: copy or transcode.
+	Mode        string       `json:"mode,omitempty"`
+	LastSegment *Recording   `json:"lastSegment,omitempty"`
+	Live        *Live        `json:"live,omitempty"`
+	Config      CameraConfig `json:"config"`
 }
 
 // Live is ffmpeg's latest progress.
@@ -57,7 +59,7 @@ type CameraConfig struct {
 func (s *Server) camera(ctx context.Context, st supervisor.Status) Camera {
 	cam := Camera{
 		Name: st.Camera, State: st.State, Since: st.Since, PID: st.PID, Restarts: st.Restarts, Stalls: st.Stalls,
-		LastError: s.deps.Redactor.String(st.LastError), LastExit: st.LastExit, NextAttempt: st.NextAttempt, Desired: "running",
+		LastError: s.deps.Redactor.String(st.LastError), LastExit: st.LastExit, NextAttempt: st.NextAttempt, Desired: "running", Mode: st.Mode,
 	}
 	if !st.Desired {
 		cam.Desired = "stopped"

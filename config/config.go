@@ -71,6 +71,19 @@ type Camera struct {
 	StreamURL string `json:"streamUrl,omitempty"`
 	// RTSPTransport is "tcp" (default) or "udp".
 	RTSPTransport string `json:"rtspTransport,omitempty"`
+	// Mode is how the stream is recorded: "transcode" (decode, then encode
+	// H.264 at frameRate and resolution), "copy" (keep the camera's own
+	// stream: no decoding, its frame rate, segment cuts on its keyframes) or
+	// "auto" (default: copy when ffprobe finds the camera already sends
+	// H.264 or H.265 at the resolution and at most the frame rate, else
+	// transcode).
+	Mode string `json:"mode,omitempty"`
+	// HWAccel transcodes on a GPU: "vaapi", "qsv" or "nvenc". Default ""
+	// (software). Without the device or encoder, recording falls back to
+	// software with a warning.
+	HWAccel string `json:"hwaccel,omitempty"`
+	// HWAccelDevice is the VAAPI/QSV render node. Default /dev/dri/renderD128.
+	HWAccelDevice string `json:"hwaccelDevice,omitempty"`
 }
 
 // S3Config says where segments go.
@@ -195,11 +208,19 @@ func (d Duration) MarshalJSON() ([]byte, error) {
 // Std returns d as a time.Duration.
 func (d Duration) Std() time.Duration { return time.Duration(d) }
 
+// Recording modes.
+const (
+	ModeAuto      = "auto"
+	ModeTranscode = "transcode"
+	ModeCopy      = "copy"
+)
+
 // Defaults for the optional settings.
 const (
 	DefaultRTSPPort          = 554
 	DefaultRTSPPath          = "/"
 	DefaultRTSPTransport     = "tcp"
+	DefaultHWAccelDevice     = "/dev/dri/renderD128"
 	DefaultListen            = "127.0.0.1:8080"
 	DefaultStallTimeout      = 15 * time.Second
 	DefaultStopTimeout       = 10 * time.Second
@@ -317,6 +338,12 @@ func (c *Config) normalize(getenv func(string) string) {
 		}
 		if cam.RTSPTransport == "" {
 			cam.RTSPTransport = DefaultRTSPTransport
+		}
+		if cam.Mode == "" {
+			cam.Mode = ModeAuto
+		}
+		if cam.HWAccelDevice == "" && (cam.HWAccel == "vaapi" || cam.HWAccel == "qsv") {
+			cam.HWAccelDevice = DefaultHWAccelDevice
 		}
 	}
 	c.S3Config.S3Path = strings.Trim(c.S3Config.S3Path, "/")

@@ -119,6 +119,15 @@ func (cam Camera) validate(v *validator, p string) {
 	if cam.RTSPPort < 1 || cam.RTSPPort > 65535 {
 		v.add(p+".rtspPort", "%d is not a port number (1 to 65535)", cam.RTSPPort)
 	}
+	if !slices.Contains([]string{ModeAuto, ModeTranscode, ModeCopy}, cam.Mode) {
+		v.add(p+".mode", "%q is not auto, transcode or copy", cam.Mode)
+	}
+	if !slices.Contains([]string{"", "vaapi", "qsv", "nvenc"}, cam.HWAccel) {
+		v.add(p+".hwaccel", "%q is not vaapi, qsv or nvenc", cam.HWAccel)
+	}
+	if cam.HWAccelDevice != "" && !filepath.IsAbs(cam.HWAccelDevice) {
+		v.add(p+".hwaccelDevice", "%q is not an absolute path such as /dev/dri/renderD128", cam.HWAccelDevice)
+	}
 	if cam.RTSPTransport != "tcp" && cam.RTSPTransport != "udp" {
 		v.add(p+".rtspTransport", "%q is not tcp or udp", cam.RTSPTransport)
 	}

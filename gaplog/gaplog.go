@@ -36,6 +36,7 @@ const (
 	CauseDaemonDown    = "daemon-down"
 	CauseRetention     = "retention"
 	CauseSalvageFailed = "salvage-failed"
+	CauseReconfigured  = "reconfigured"
 	CauseUnexplained   = "unexplained"
 )
 
@@ -138,6 +139,8 @@ func causeOf(e *supervisor.Exit) string {
 		return CauseUnreachable
 	case supervisor.ReasonStartFailed:
 		return CauseStartFailed
+	case supervisor.ReasonReconfigured:
+		return CauseReconfigured
 	case supervisor.ReasonStopped:
 		if e.Message == "daemon shut down" {
 			return CauseDaemonDown
@@ -175,7 +178,7 @@ func (l *Log) CameraEvent(ev supervisor.Event) {
 	}
 	cause := causeOf(ev.Exit)
 	if st.open != nil {
-		if specific(st.open.Cause, cause) || cause == CauseOperatorStop || cause == CauseDaemonDown {
+		if specific(st.open.Cause, cause) || cause == CauseOperatorStop || cause == CauseDaemonDown || cause == CauseReconfigured {
 			st.open.Cause, st.open.Detail = cause, ev.Exit.Message
 			l.update(ctx, st.open)
 		}

@@ -131,13 +131,14 @@ type Status struct {
 	LastError          string    `json:"lastError,omitempty"`
 }
 
-// Retention deletes old recordings. Run owns the decisions; Notify and
-// Status may be called from anywhere.
+// Retention deletes old recordings. Run owns the decisions; Notify, Status
+// and Reconfigure may be called from anywhere.
 type Retention struct {
-	cfg  Config
-	deps Deps
-	log  zerolog.Logger
-	wake chan struct{}
+	cfgMu sync.Mutex
+	cfg   Config // under cfgMu
+	deps  Deps
+	log   zerolog.Logger
+	wake  chan struct{}
 
 	otherBytes int64 // quarantine, from the last cross-check (Run's goroutine only)
 
@@ -161,6 +162,25 @@ func New(cfg Config, deps Deps) *Retention {
 		wake: make(chan struct{}, 1), status: Status{LimitBytes: cfg.LimitBytes}}
 }
 
+// Reconfigure changes the limits for the next decision (SavePath stays).
+func (r *Retention) Reconfigure(cfg Config) {
+	cfg.setDefaults()
+	r.cfgMu.Lock()
+	cfg.SavePath = r.cfg.SavePath
+	r.cfg = cfg
+	r.cfgMu.Unlock()
+	r.mu.Lock()
+	r.status.LimitBytes = cfg.LimitBytes
+	r.mu.Unlock()
+	r.Notify()
+}
+
+func (r *Retention) config() Config {
+	r.cfgMu.Lock()
+	defer r.cfgMu.Unlock()
+	return r.cfg
+}
+
 // Notify asks for a decision, as after a segment closed. It never blocks.
 func (r *Retention) Notify() {
 	select {
@@ -180,10 +200,11 @@ func (r *Retention) Status() Status {
 // (The catalog was reconciled with the disk at start-up; the first full
 // cross-check is an hour later.)
 func (r *Retention) Run(ctx context.Context) error {
-	r.otherBytes = dirBytes(filepath.Join(r.cfg.SavePath, segmenter.QuarantineDir), 2)
-	tick := time.NewTicker(r.cfg.Interval)
+	cfg := r.config()
+	r.otherBytes = dirBytes(filepath.Join(cfg.SavePath, segmenter.QuarantineDir), 2)
+	tick := time.NewTicker(cfg.Interval)
 	defer tick.Stop()
-	check := time.NewTicker(r.cfg.CrossCheck)
+	check := time.NewTicker(cfg.CrossCheck)
 	defer check.Stop()
 	for {
 		if err := r.Decide(ctx); err != nil && ctx.Err() == nil {
@@ -210,11 +231,12 @@ const batch = 64
 // the staging folders and the filesystem's free space; it never walks the
 // recordings.
 func (r *Retention) Decide(ctx context.Context) error {
+	cfg := r.config()
 	used, usage, err := r.measure(ctx)
 	if err != nil {
 		return err
 	}
-	floor := r.cfg.MinFreeBytes
+	floor := cfg.MinFreeBytes
 	if floor <= 0 {
 		floor = DefaultFloor(usage.Total)
 	}
@@ -224,8 +246,8 @@ func (r *Retention) Decide(ctx context.Context) error {
 	r.mu.Unlock()
 
 	var sizeExcess, freeDeficit int64
-	if used >= r.cfg.LimitBytes {
-		sizeExcess = used - int64(float64(r.cfg.LimitBytes)*r.cfg.LowWater)
+	if used >= cfg.LimitBytes {
+		sizeExcess = used - int64(float64(cfg.LimitBytes)*cfg.LowWater)
 	}
 	if int64(usage.Free) < floor {
 		freeDeficit = floor + floor/20 - int64(usage.Free) // 5% above the floor, not hovering on it
@@ -238,7 +260,7 @@ func (r *Retention) Decide(ctx context.Context) error {
 	if freeDeficit > sizeExcess {
 		cause, toFree = catalog.CauseFreeSpace, freeDeficit
 	}
-	r.log.Info().Int64("used", used).Int64("limit", r.cfg.LimitBytes).Uint64("free", usage.Free).Int64("floor", floor).
+	r.log.Info().Int64("used", used).Int64("limit", cfg.LimitBytes).Uint64("free", usage.Free).Int64("floor", floor).
 		Int64("toFree", toFree).Str("cause", cause).Msg("deleting the oldest recordings")
 
 	var freed int64
@@ -317,8 +339,9 @@ func (r *Retention) measure(ctx context.Context) (int64, Usage, error) {
 	if err != nil {
 		return 0, Usage{}, err
 	}
-	used := t.Bytes + dirBytes(staging.Root(r.cfg.SavePath), 2) + r.otherBytes
-	u, err := r.deps.Usage(ctx, r.cfg.SavePath)
+	save := r.config().SavePath
+	used := t.Bytes + dirBytes(staging.Root(save), 2) + r.otherBytes
+	u, err := r.deps.Usage(ctx, save)
 	if err != nil {
 		return 0, Usage{}, err
 	}
@@ -329,13 +352,14 @@ func (r *Retention) measure(ctx context.Context) (int64, Usage, error) {
 // segment files on disk with the catalog's totals; when they disagree it
 // reconciles the catalog with the disk.
 func (r *Retention) crossCheck(ctx context.Context) {
-	r.otherBytes = dirBytes(filepath.Join(r.cfg.SavePath, segmenter.QuarantineDir), 2)
+	save := r.config().SavePath
+	r.otherBytes = dirBytes(filepath.Join(save, segmenter.QuarantineDir), 2)
 	var onDisk int64
 	var files int64
-	entries, _ := os.ReadDir(r.cfg.SavePath)
+	entries, _ := os.ReadDir(save)
 	for _, e := range entries {
 		if e.IsDir() && e.Name()[0] != '.' {
-			n, b := countTree(filepath.Join(r.cfg.SavePath, e.Name()))
+			n, b := countTree(filepath.Join(save, e.Name()))
 			files, onDisk = files+n, onDisk+b
 		}
 	}

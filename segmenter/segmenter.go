@@ -36,6 +36,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -83,12 +84,16 @@ type Deps struct {
 	Now func() time.Time
 }
 
-// Segmenter watches the staging folders. Run owns all its state.
+// Segmenter watches the staging folders. Run owns all its state but the
+// feed ids, which a reload may change.
 type Segmenter struct {
 	cfg  Config
 	deps Deps
 	log  zerolog.Logger
 	runs map[string]*runState // by staging dir + run id
+
+	feedMu  sync.Mutex
+	feedIDs map[string]string
 }
 
 type runState struct {
@@ -125,7 +130,24 @@ func New(cfg Config, deps Deps) *Segmenter {
 	if deps.OnSegment == nil {
 		deps.OnSegment = func(segment.Segment) {}
 	}
-	return &Segmenter{cfg: cfg, deps: deps, log: deps.Log.With().Str("component", "segmenter").Logger(), runs: map[string]*runState{}}
+	return &Segmenter{cfg: cfg, deps: deps, log: deps.Log.With().Str("component", "segmenter").Logger(), runs: map[string]*runState{},
+		feedIDs: cfg.FeedIDs}
+}
+
+// SetFeedIDs replaces the cameras' feed ids, after a reload.
+func (s *Segmenter) SetFeedIDs(ids map[string]string) {
+	s.feedMu.Lock()
+	s.feedIDs = ids
+	s.feedMu.Unlock()
+}
+
+func (s *Segmenter) feedID(camera string) string {
+	s.feedMu.Lock()
+	defer s.feedMu.Unlock()
+	if id := s.feedIDs[camera]; id != "" {
+		return id
+	}
+	return "unknown"
 }
 
 // Run watches until ctx ends, then makes a last pass, so that segments
@@ -298,10 +320,7 @@ func (s *Segmenter) processRun(dir, id string, files *runFiles) {
 		log.Warn().Err(err).Msg("unreadable run metadata; treating the run as ended")
 	}
 	if !hasMeta {
-		meta = staging.Meta{RunID: id, Camera: camera, FeedID: s.cfg.FeedIDs[camera]}
-		if meta.FeedID == "" {
-			meta.FeedID = "unknown"
-		}
+		meta = staging.Meta{RunID: id, Camera: camera, FeedID: s.feedID(camera)}
 	}
 	if err := s.readList(run, st); err != nil {
 		log.Error().Err(err).Msg("cannot read segment list")

@@ -39,13 +39,14 @@ type ExitReason string
 
 // The exit reasons.
 const (
-	ReasonStopped     ExitReason = "stopped"      // operator stop or daemon shutdown
-	ReasonStalled     ExitReason = "stalled"      // the watchdog saw no progress
-	ReasonAuth        ExitReason = "auth"         // 401/403 from the camera
-	ReasonNotFound    ExitReason = "not-found"    // 404: wrong stream path
-	ReasonUnreachable ExitReason = "unreachable"  // refused, timed out, no route
-	ReasonExited      ExitReason = "exited"       // any other exit, code 0 included
-	ReasonStartFailed ExitReason = "start-failed" // ffmpeg could not be started
+	ReasonStopped      ExitReason = "stopped"      // operator stop or daemon shutdown
+	ReasonReconfigured ExitReason = "reconfigured" // a config reload removed or changed the camera
+	ReasonStalled      ExitReason = "stalled"      // the watchdog saw no progress
+	ReasonAuth         ExitReason = "auth"         // 401/403 from the camera
+	ReasonNotFound     ExitReason = "not-found"    // 404: wrong stream path
+	ReasonUnreachable  ExitReason = "unreachable"  // refused, timed out, no route
+	ReasonExited       ExitReason = "exited"       // any other exit, code 0 included
+	ReasonStartFailed  ExitReason = "start-failed" // ffmpeg could not be started
 )
 
 // Exit describes how one ffmpeg run ended.
@@ -86,6 +87,8 @@ type Status struct {
 	NextAttempt time.Time `json:"nextAttempt,omitzero"`
 	// Progress is ffmpeg's latest progress block in the current run.
 	Progress *Progress `json:"progress,omitempty"`
+	// Mode is how the current (or last) run records: copy or transcode.
+	Mode string `json:"mode,omitempty"`
 }
 
 // EventKind names a camera event.
@@ -118,6 +121,12 @@ type Camera struct {
 	dir  string
 
 	wake chan struct{} // Start and Stop poke the loop
+
+	// Run's goroutine only: how the stream is recorded.
+	decision  string // "", "copy" or "transcode", for mode auto
+	codec     string // the stream's codec, when copied
+	hwChecked bool
+	hwErr     error
 
 	mu        sync.Mutex
 	status    Status
@@ -261,7 +270,7 @@ func (c *Camera) Run(ctx context.Context) error {
 			c.update(func(s *Status) { s.Restarts++ })
 		}
 		exit := c.runOnce(ctx)
-		if exit.Reason == ReasonStopped {
+		if exit.Reason == ReasonStopped || exit.Reason == ReasonReconfigured {
 			failed = false
 			continue
 		}
@@ -334,7 +343,8 @@ func (c *Camera) runOnce(ctx context.Context) Exit {
 		}
 	}
 
-	cmd := exec.CommandContext(runCtx, c.opts.FFmpegPath, Args(c.cfg, run, c.opts.Preset)...)
+	enc := c.encoding(runCtx)
+	cmd := exec.CommandContext(runCtx, c.opts.FFmpegPath, Args(c.cfg, run, enc)...)
 	cmd.Env = childEnv()
 	cmd.WaitDelay = c.opts.StopTimeout
 	configureProcess(cmd, func() syscall.Signal {
@@ -401,9 +411,9 @@ func (c *Camera) runOnce(ctx context.Context) Exit {
 	pid := cmd.Process.Pid
 	writeMeta(func(m *staging.Meta) { m.PID = pid })
 	c.update(func(s *Status) {
-		s.State, s.PID, s.RunID, s.RecordingSince, s.Progress = Starting, pid, run.ID, time.Time{}, nil
+		s.State, s.PID, s.RunID, s.RecordingSince, s.Progress, s.Mode = Starting, pid, run.ID, time.Time{}, nil, enc.Mode()
 	})
-	log.Info().Int("pid", pid).Str("url", c.cfg.RedactedURL()).Msg("ffmpeg started")
+	log.Info().Int("pid", pid).Str("url", c.cfg.RedactedURL()).Str("mode", enc.Mode()).Str("hwaccel", enc.HWAccel).Msg("ffmpeg started")
 	c.emit(Event{Kind: EventStarted, At: started, RunID: run.ID})
 
 	watchDone := make(chan struct{})
@@ -427,10 +437,12 @@ func (c *Camera) runOnce(ctx context.Context) Exit {
 	exit := Exit{RunID: run.ID, At: ended, Code: code, Signal: sig, Reason: reason, Message: msg}
 	if !recording.IsZero() {
 		exit.Recorded = ended.Sub(recording)
+	} else if reason != ReasonStopped && reason != ReasonReconfigured {
+		c.decision = "" // never recorded: the stream may have changed; probe again
 	}
 	c.update(func(s *Status) {
 		s.LastExit, s.PID, s.Progress = &exit, 0, nil
-		if reason != ReasonStopped {
+		if reason != ReasonStopped && reason != ReasonReconfigured {
 			s.LastError = msg
 		}
 		if reason == ReasonStalled {
@@ -438,7 +450,7 @@ func (c *Camera) runOnce(ctx context.Context) Exit {
 		}
 	})
 	lev := log.Warn()
-	if reason == ReasonStopped {
+	if reason == ReasonStopped || reason == ReasonReconfigured {
 		lev = log.Info()
 	}
 	lev.Int("code", code).Str("signal", sig).Str("reason", string(reason)).Dur("recorded", exit.Recorded).Msg("ffmpeg exited: " + msg)

@@ -18,9 +18,30 @@ const MaxKeyframeInterval = 10.0 // seconds
 // still playable, where a plain MP4 without its moov atom is lost whole.
 const segmentFormatOptions = "movflags=+frag_keyframe+empty_moov+default_base_moof:frag_duration=1000000:flush_packets=1"
 
+// Encoding is how one run records.
+type Encoding struct {
+	// Copy keeps the camera's stream as it is; Codec (from ffprobe, may be
+	// empty) is its codec.
+	Copy  bool
+	Codec string
+	// HWAccel is "", "vaapi", "qsv" or "nvenc": an accelerator checked to
+	// be there. HWDevice is the VAAPI/QSV render node.
+	HWAccel, HWDevice string
+	// Preset is libx264's preset.
+	Preset string
+}
+
+// Mode is "copy" or "transcode", as the API shows it.
+func (e Encoding) Mode() string {
+	if e.Copy {
+		return "copy"
+	}
+	return "transcode"
+}
+
 // Args builds ffmpeg's argument list for one run of one camera. The list
 // holds the camera's password in its URL; it is never logged as is.
-func Args(cam config.Camera, run staging.Run, preset string) []string {
+func Args(cam config.Camera, run staging.Run, enc Encoding) []string {
 	dur := num(cam.VideoDuration)
 	args := []string{
 		"-hide_banner", "-nostdin", "-nostats", "-y",
@@ -40,23 +61,53 @@ func Args(cam config.Camera, run staging.Run, preset string) []string {
 		// A looping local file stands in for a camera in demos and benchmarks.
 		args = append(args, "-re", "-stream_loop", "-1")
 	}
+	if !enc.Copy {
+		switch enc.HWAccel {
+		case "vaapi":
+			args = append(args, "-hwaccel", "vaapi", "-hwaccel_device", enc.HWDevice, "-hwaccel_output_format", "vaapi")
+		case "qsv":
+			args = append(args, "-hwaccel", "qsv", "-qsv_device", enc.HWDevice, "-hwaccel_output_format", "qsv")
+		case "nvenc":
+			args = append(args, "-hwaccel", "cuda", "-hwaccel_output_format", "cuda")
+		}
+	}
 	input := u.String()
 	if u.Scheme == "file" {
 		input = u.Path
 	}
 	args = append(args, "-i", input, "-map", "0:v:0", "-an")
 
-	w, h := cam.Size()
-	gop := max(1, int(math.Round(cam.FrameRate*math.Min(cam.VideoDuration, MaxKeyframeInterval))))
-	args = append(args,
-		"-vf", fmt.Sprintf("fps=%s,scale=%d:%d", num(cam.FrameRate), w, h),
-		"-c:v", "libx264", "-preset", preset, "-tune", "zerolatency",
-		// No scene-cut keyframes: only the forced ones at segment boundaries
-		// and one every gop frames.
-		"-sc_threshold", "0", "-g", strconv.Itoa(gop),
-		"-pix_fmt", "yuv420p",
-		"-force_key_frames", "expr:gte(t,n_forced*"+dur+")",
-	)
+	if enc.Copy {
+		// The camera's own frames: no decoding. Cuts land on its keyframes.
+		args = append(args, "-c:v", "copy")
+		if enc.Codec == "hevc" {
+			args = append(args, "-tag:v", "hvc1")
+		}
+	} else {
+		w, h := cam.Size()
+		fps := num(cam.FrameRate)
+		gop := strconv.Itoa(max(1, int(math.Round(cam.FrameRate*math.Min(cam.VideoDuration, MaxKeyframeInterval)))))
+		switch enc.HWAccel {
+		case "vaapi":
+			args = append(args, "-vf", fmt.Sprintf("fps=%s,scale_vaapi=w=%d:h=%d:format=nv12", fps, w, h),
+				"-c:v", "h264_vaapi", "-g", gop, "-bf", "0")
+		case "qsv":
+			args = append(args, "-vf", fmt.Sprintf("fps=%s,scale_qsv=w=%d:h=%d", fps, w, h),
+				"-c:v", "h264_qsv", "-g", gop, "-bf", "0", "-forced_idr", "1")
+		case "nvenc":
+			args = append(args, "-vf", fmt.Sprintf("fps=%s,scale_cuda=%d:%d", fps, w, h),
+				"-c:v", "h264_nvenc", "-preset", "p4", "-tune", "ll", "-g", gop, "-bf", "0", "-forced-idr", "1")
+		default:
+			args = append(args,
+				"-vf", fmt.Sprintf("fps=%s,scale=%d:%d", fps, w, h),
+				"-c:v", "libx264", "-preset", enc.Preset, "-tune", "zerolatency",
+				// No scene-cut keyframes: only the forced ones at segment
+				// boundaries and one every gop frames.
+				"-sc_threshold", "0", "-g", gop,
+				"-pix_fmt", "yuv420p")
+		}
+		args = append(args, "-force_key_frames", "expr:gte(t,n_forced*"+dur+")")
+	}
 	args = append(args,
 		"-f", "segment",
 		"-segment_time", dur,

@@ -149,21 +149,32 @@ func TestArgs(t *testing.T) {
 	tests := []struct {
 		name   string
 		mutate func(c *config.Camera)
+		enc    Encoding
 		want   []string // pairs that must appear next to each other
 		absent []string
 	}{
-		{"design note camera", nil, []string{
+		{"design note camera", nil, Encoding{}, []string{
 			"-rtsp_transport tcp", "-timeout 5000000", "-i rtsp://admin:p%40ss@10.0.0.2:554/",
 			"-vf fps=2,scale=1920:1080", "-g 20", "-force_key_frames expr:gte(t,n_forced*600)",
 			"-segment_time 600", "-segment_list /rec/.staging/cam1/R.csv", "-segment_list_type csv",
 			"-progress pipe:1", "-map 0:v:0",
-		}, []string{"-re"}},
-		{"short segments: one keyframe per segment", func(c *config.Camera) { c.FrameRate, c.VideoDuration, c.Resolution = 5, 4, "1280x720" },
+		}, []string{"-re", "-hwaccel"}},
+		{"short segments: one keyframe per segment", func(c *config.Camera) { c.FrameRate, c.VideoDuration, c.Resolution = 5, 4, "1280x720" }, Encoding{},
 			[]string{"-vf fps=5,scale=1280:720", "-g 20", "-segment_time 4", "-force_key_frames expr:gte(t,n_forced*4)"}, nil},
-		{"fractional rate", func(c *config.Camera) { c.FrameRate = 2.5 }, []string{"-vf fps=2.5,scale=1920:1080", "-g 25"}, nil},
-		{"udp transport", func(c *config.Camera) { c.RTSPTransport = "udp" }, []string{"-rtsp_transport udp"}, nil},
-		{"looping file", func(c *config.Camera) { c.StreamURL = "file:///srv/loop.mp4" },
+		{"fractional rate", func(c *config.Camera) { c.FrameRate = 2.5 }, Encoding{}, []string{"-vf fps=2.5,scale=1920:1080", "-g 25"}, nil},
+		{"udp transport", func(c *config.Camera) { c.RTSPTransport = "udp" }, Encoding{}, []string{"-rtsp_transport udp"}, nil},
+		{"looping file", func(c *config.Camera) { c.StreamURL = "file:///srv/loop.mp4" }, Encoding{},
 			[]string{"-stream_loop -1", "-i /srv/loop.mp4"}, []string{"-rtsp_transport"}},
+		{"copy: no decoding, cuts on the camera's keyframes", nil, Encoding{Copy: true, Codec: "h264"},
+			[]string{"-c:v copy", "-segment_time 600"}, []string{"-vf", "-force_key_frames", "libx264", "-tag:v"}},
+		{"copy of H.265 is tagged for players", nil, Encoding{Copy: true, Codec: "hevc"}, []string{"-c:v copy", "-tag:v hvc1"}, nil},
+		{"vaapi", nil, Encoding{HWAccel: "vaapi", HWDevice: "/dev/dri/renderD128"},
+			[]string{"-hwaccel vaapi", "-hwaccel_device /dev/dri/renderD128", "-vf fps=2,scale_vaapi=w=1920:h=1080:format=nv12", "-c:v h264_vaapi", "-bf 0"},
+			[]string{"libx264"}},
+		{"qsv", nil, Encoding{HWAccel: "qsv", HWDevice: "/dev/dri/renderD129"},
+			[]string{"-hwaccel qsv", "-qsv_device /dev/dri/renderD129", "-vf fps=2,scale_qsv=w=1920:h=1080", "-c:v h264_qsv", "-forced_idr 1"}, nil},
+		{"nvenc", nil, Encoding{HWAccel: "nvenc"},
+			[]string{"-hwaccel cuda", "-hwaccel_output_format cuda", "-vf fps=2,scale_cuda=1920:1080", "-c:v h264_nvenc", "-force_key_frames expr:gte(t,n_forced*600)"}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -171,7 +182,9 @@ func TestArgs(t *testing.T) {
 			if tt.mutate != nil {
 				tt.mutate(&cam)
 			}
-			args := Args(cam, run, "veryfast")
+			enc := tt.enc
+			enc.Preset = "veryfast"
+			args := Args(cam, run, enc)
 			joined := " " + strings.Join(args, " ") + " "
 			for _, w := range tt.want {
 				if !strings.Contains(joined, " "+w+" ") {
@@ -200,5 +213,36 @@ func TestLineWriter(t *testing.T) {
 	want := []string{"abc", "de", "01234567", "89xy"}
 	if !slices.Equal(got, want) {
 		t.Errorf("lines = %q, want %q", got, want)
+	}
+}
+
+func TestCanCopy(t *testing.T) {
+	cam := config.Camera{Resolution: "1280x720", FrameRate: 25}
+	tests := []struct {
+		info StreamInfo
+		ok   bool
+		why  string
+	}{
+		{StreamInfo{"h264", 1280, 720, 25}, true, ""},
+		{StreamInfo{"hevc", 1280, 720, 15}, true, ""},
+		{StreamInfo{"h264", 1920, 1080, 25}, false, "it is 1920x1080, not 1280x720"},
+		{StreamInfo{"h264", 1280, 720, 30}, false, "its 30 fps is above the configured 25"},
+		{StreamInfo{"mjpeg", 1280, 720, 25}, false, "its codec mjpeg is not H.264 or H.265"},
+		{StreamInfo{"h264", 1280, 720, 0}, false, "its frame rate is unknown"},
+	}
+	for _, tt := range tests {
+		ok, why := canCopy(cam, tt.info)
+		if ok != tt.ok || why != tt.why {
+			t.Errorf("canCopy(%v) = %v %q, want %v %q", tt.info, ok, why, tt.ok, tt.why)
+		}
+	}
+	if r := rate("30000/1001"); r < 29.97 || r > 29.98 {
+		t.Errorf("rate = %v", r)
+	}
+}
+
+func TestHWAccelFallsBackWhenMissing(t *testing.T) {
+	if err := hwAvailable("ffmpeg", "vaapi", "/nonexistent/renderD128"); err == nil || !strings.Contains(err.Error(), "no device") {
+		t.Errorf("hwAvailable with no device = %v", err)
 	}
 }

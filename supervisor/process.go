@@ -13,9 +13,11 @@ import (
 // Causes of a run's cancellation: they choose the signal ffmpeg gets and
 // how its exit is reported.
 var (
-	errStopped  = errors.New("stopped")
-	errStalled  = errors.New("stalled")
-	errShutdown = errors.New("daemon shutting down")
+	errStopped      = errors.New("stopped")
+	errStalled      = errors.New("stalled")
+	errShutdown     = errors.New("daemon shutting down")
+	errRemoved      = errors.New("removed from the config")
+	errReconfigured = errors.New("restarted with a new config")
 )
 
 // configureProcess puts ffmpeg in its own process group, so that signals
@@ -71,6 +73,8 @@ func classify(cause error, code int, signal string, tail []string, stallTimeout 
 		return ReasonStopped, "stopped by operator"
 	case errors.Is(cause, errShutdown):
 		return ReasonStopped, "daemon shut down"
+	case errors.Is(cause, errRemoved), errors.Is(cause, errReconfigured):
+		return ReasonReconfigured, cause.Error()
 	case errors.Is(cause, errStalled):
 		return ReasonStalled, "stalled: no new frames for " + stallTimeout
 	}

@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"sort"
 	"sync"
 	"time"
@@ -30,8 +31,8 @@ type Config struct {
 	SavePath string
 	// Owner identifies this daemon process in run metadata.
 	Owner string
-	// FFmpegPath is the ffmpeg binary.
-	FFmpegPath string
+	// FFmpegPath is the ffmpeg binary, ProbePath ffprobe.
+	FFmpegPath, ProbePath string
 	// Preset is libx264's preset.
 	Preset string
 	// StallTimeout: no progress for this long restarts ffmpeg.
@@ -57,6 +58,7 @@ func ConfigFrom(c *config.Config, owner string) Config {
 		SavePath:     c.StorageConfig.SavePath,
 		Owner:        owner,
 		FFmpegPath:   c.FFmpeg.Path,
+		ProbePath:    c.FFmpeg.ProbePath,
 		Preset:       c.FFmpeg.Preset,
 		StallTimeout: c.FFmpeg.StallTimeout.Std(),
 		StopTimeout:  c.FFmpeg.StopTimeout.Std(),
@@ -88,6 +90,9 @@ func (c *Config) setDefaults() {
 	if c.FFmpegPath == "" {
 		c.FFmpegPath = "ffmpeg"
 	}
+	if c.ProbePath == "" {
+		c.ProbePath = "ffprobe"
+	}
 }
 
 // Deps are the supervisor's collaborators.
@@ -108,13 +113,23 @@ type Deps struct {
 // ErrUnknownCamera is returned for a camera name that is not configured.
 var ErrUnknownCamera = errors.New("unknown camera")
 
-// Supervisor supervises every configured camera.
+// Supervisor supervises every configured camera; Apply changes the set
+// while it runs.
 type Supervisor struct {
-	cfg  Config
 	deps Deps
 
 	mu      sync.Mutex
-	cameras map[string]*Camera
+	cfg     Config
+	cameras map[string]*handle
+	runCtx  context.Context // set by Run
+	wg      sync.WaitGroup
+}
+
+// handle is a camera and its supervising goroutine.
+type handle struct {
+	cam    *Camera
+	cancel context.CancelCauseFunc
+	done   chan struct{}
 }
 
 // New returns a Supervisor for cams. Cameras named in stopped start in the
@@ -127,9 +142,9 @@ func New(cfg Config, cams []config.Camera, stopped map[string]bool, deps Deps) *
 	if deps.After == nil {
 		deps.After = time.After
 	}
-	s := &Supervisor{cfg: cfg, deps: deps, cameras: make(map[string]*Camera, len(cams))}
+	s := &Supervisor{cfg: cfg, deps: deps, cameras: make(map[string]*handle, len(cams))}
 	for _, cam := range cams {
-		s.cameras[cam.CameraName] = newCamera(cam, cfg, deps, !stopped[cam.CameraName])
+		s.cameras[cam.CameraName] = &handle{cam: newCamera(cam, cfg, deps, !stopped[cam.CameraName])}
 	}
 	return s
 }
@@ -137,27 +152,116 @@ func New(cfg Config, cams []config.Camera, stopped map[string]bool, deps Deps) *
 // Run supervises every camera until ctx ends, then stops every ffmpeg
 // gracefully (each finalises its segment) and returns once all have exited.
 func (s *Supervisor) Run(ctx context.Context) error {
-	var wg sync.WaitGroup
-	for _, c := range s.list() {
-		wg.Go(func() {
-			if err := c.Run(ctx); err != nil {
-				c.log.Error().Err(err).Msg("camera supervision ended")
-			}
-		})
+	s.mu.Lock()
+	s.runCtx = ctx
+	for _, h := range s.cameras {
+		s.startLocked(h)
 	}
-	wg.Wait()
+	s.mu.Unlock()
+	<-ctx.Done()
+	s.wg.Wait()
 	return nil
+}
+
+// startLocked starts a camera's goroutine; s.mu must be held and Run started.
+func (s *Supervisor) startLocked(h *handle) {
+	cctx, cancel := context.WithCancelCause(s.runCtx)
+	h.cancel, h.done = cancel, make(chan struct{})
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer close(h.done)
+		if err := h.cam.Run(cctx); err != nil {
+			h.cam.log.Error().Err(err).Msg("camera supervision ended")
+		}
+	}()
+}
+
+// Applied says what Apply changed.
+type Applied struct {
+	Added, Removed, Changed []string
+}
+
+// Apply makes the supervisor record cams with cfg: cameras no longer listed
+// stop (their last segment finalised) and go; changed ones (their config or
+// the shared ffmpeg settings differ) restart with the new config; new ones
+// start, unless stopped says an operator stopped them; unchanged ones are
+// not touched. It returns once the stopped ffmpegs have exited.
+func (s *Supervisor) Apply(cams []config.Camera, cfg Config, stopped map[string]bool) Applied {
+	cfg.setDefaults()
+	s.mu.Lock()
+	shared := cameraSettings(s.cfg) != cameraSettings(cfg)
+	s.cfg = cfg
+	var res Applied
+	want := map[string]config.Camera{}
+	for _, c := range cams {
+		want[c.CameraName] = c
+	}
+	var stopping []*handle
+	for name, h := range s.cameras {
+		c, keep := want[name]
+		switch {
+		case !keep:
+			res.Removed = append(res.Removed, name)
+		case shared || !reflect.DeepEqual(c, h.cam.Config()):
+			res.Changed = append(res.Changed, name)
+		default:
+			continue
+		}
+		cause := errReconfigured
+		if !keep {
+			cause = errRemoved
+		}
+		if h.cancel != nil {
+			h.cancel(cause)
+			stopping = append(stopping, h)
+		}
+	}
+	s.mu.Unlock()
+	for _, h := range stopping {
+		<-h.done
+	}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, name := range res.Removed {
+		delete(s.cameras, name)
+	}
+	for _, name := range res.Changed {
+		old := s.cameras[name].cam
+		s.cameras[name] = &handle{cam: newCamera(want[name], cfg, s.deps, old.desired())}
+	}
+	for _, c := range cams {
+		if _, ok := s.cameras[c.CameraName]; !ok {
+			res.Added = append(res.Added, c.CameraName)
+			s.cameras[c.CameraName] = &handle{cam: newCamera(c, cfg, s.deps, !stopped[c.CameraName])}
+		}
+	}
+	if s.runCtx != nil && s.runCtx.Err() == nil {
+		for _, name := range append(res.Changed, res.Added...) {
+			s.startLocked(s.cameras[name])
+		}
+	}
+	sort.Strings(res.Added)
+	sort.Strings(res.Removed)
+	sort.Strings(res.Changed)
+	return res
+}
+
+// cameraSettings are the shared settings whose change restarts every camera.
+func cameraSettings(c Config) [5]string {
+	return [5]string{c.FFmpegPath, c.ProbePath, c.Preset, c.StallTimeout.String(), c.StopTimeout.String()}
 }
 
 // Camera returns the named camera.
 func (s *Supervisor) Camera(name string) (*Camera, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	c, ok := s.cameras[name]
+	h, ok := s.cameras[name]
 	if !ok {
 		return nil, fmt.Errorf("camera %q: %w", name, ErrUnknownCamera)
 	}
-	return c, nil
+	return h.cam, nil
 }
 
 // CameraConfig returns one camera's configuration.
@@ -231,8 +335,8 @@ func (s *Supervisor) list() []*Camera {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := make([]*Camera, 0, len(s.cameras))
-	for _, c := range s.cameras {
-		out = append(out, c)
+	for _, h := range s.cameras {
+		out = append(out, h.cam)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name() < out[j].Name() })
 	return out

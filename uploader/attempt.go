@@ -44,15 +44,23 @@ const (
 // errVerify marks an object S3 accepted that does not match the local file.
 var errVerify = errors.New("verification failed")
 
+// attempter makes upload attempts with the settings in force when it was
+// made: a reload changes them for the next attempt, not one under way.
+type attempter struct {
+	u   *Uploader
+	cfg Config
+	s3  S3API
+}
+
 // attempt makes one upload attempt for r, from hashing to verification.
-func (u *Uploader) attempt(ctx context.Context, r catalog.Record) error {
-	cat := u.deps.Catalog
+func (a *attempter) attempt(ctx context.Context, r catalog.Record) error {
+	cat := a.u.deps.Catalog
 	keep := context.WithoutCancel(ctx) // catalog writes must land even when cut short
 	if err := cat.StartAttempt(keep, r.ID); err != nil {
 		return err
 	}
 	if r.UploadID != "" {
-		if err := u.abort(ctx, r.Key, r.UploadID); err != nil {
+		if err := a.abort(ctx, r.Key, r.UploadID); err != nil {
 			return err
 		}
 		if err := cat.SetUploadID(keep, r.ID, ""); err != nil {
@@ -69,13 +77,13 @@ func (u *Uploader) attempt(ctx context.Context, r catalog.Record) error {
 		return fmt.Errorf("stat %s: %w", r.Name(), err)
 	}
 	size := fi.Size()
-	sums, err := hashFile(f, size, u.cfg.PartSize)
+	sums, err := hashFile(f, size, a.cfg.PartSize)
 	if err != nil {
 		return fmt.Errorf("read %s: %w", r.Name(), err)
 	}
 	if sums.sha256 != r.SHA256 || sums.md5 != r.MD5 {
 		if r.SHA256 != "" {
-			u.log.Warn().Str("segment", r.Name()).Msg("file changed since an earlier attempt; uploading what is on disk now")
+			a.u.log.Warn().Str("segment", r.Name()).Msg("file changed since an earlier attempt; uploading what is on disk now")
 		}
 		if err := cat.SetChecksums(keep, r.ID, sums.sha256, sums.md5); err != nil {
 			return err
@@ -85,53 +93,53 @@ func (u *Uploader) attempt(ctx context.Context, r catalog.Record) error {
 	if r.VerifyRemote {
 		// The object may be in S3 already: a catalog rebuilt from disk, or
 		// an attempt a crash cut short after S3 had it.
-		has, etag, err := u.remoteHas(ctx, r.Key, size, sums.sha256)
+		has, etag, err := a.remoteHas(ctx, r.Key, size, sums.sha256)
 		if err != nil {
 			return err
 		}
 		if has {
-			u.log.Info().Str("segment", r.Name()).Msg("already in S3, verified; not uploading again")
-			return u.done(keep, r, etag)
+			a.u.log.Info().Str("segment", r.Name()).Msg("already in S3, verified; not uploading again")
+			return a.done(keep, r, etag)
 		}
-		if err := u.abortStale(ctx, r.Key); err != nil {
+		if err := a.abortStale(ctx, r.Key); err != nil {
 			return err
 		}
 	}
 
-	etag, err := u.put(ctx, r, f, size, sums)
+	etag, err := a.put(ctx, r, f, size, sums)
 	if err != nil {
 		return err
 	}
-	has, _, err := u.remoteHas(ctx, r.Key, size, sums.sha256)
+	has, _, err := a.remoteHas(ctx, r.Key, size, sums.sha256)
 	if err != nil {
 		return err
 	}
 	if !has {
 		return fmt.Errorf("upload %s: %w: S3 does not hold %d bytes with sha256 %s", r.Key, errVerify, size, sums.sha256)
 	}
-	return u.done(keep, r, etag)
+	return a.done(keep, r, etag)
 }
 
 // done records a verified upload and, with clearAfterUpload, deletes the
 // local file, only then.
-func (u *Uploader) done(ctx context.Context, r catalog.Record, etag string) error {
-	if err := u.deps.Catalog.MarkUploaded(ctx, r.ID, etag); err != nil {
+func (a *attempter) done(ctx context.Context, r catalog.Record, etag string) error {
+	if err := a.u.deps.Catalog.MarkUploaded(ctx, r.ID, etag); err != nil {
 		return err
 	}
-	u.log.Info().Str("segment", r.Name()).Str("key", r.Key).Msg("uploaded and verified")
-	if !u.cfg.ClearAfterUpload {
+	a.u.log.Info().Str("segment", r.Name()).Str("key", r.Key).Msg("uploaded and verified")
+	if !a.cfg.ClearAfterUpload {
 		return nil
 	}
 	if err := os.Remove(r.Path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		u.log.Error().Err(err).Str("segment", r.Name()).Msg("cannot delete the uploaded file")
+		a.u.log.Error().Err(err).Str("segment", r.Name()).Msg("cannot delete the uploaded file")
 		return nil // uploaded all the same; retention will see the file
 	}
-	return u.deps.Catalog.MarkLocalDeleted(ctx, r.ID, catalog.CauseClearAfterUpload)
+	return a.u.deps.Catalog.MarkLocalDeleted(ctx, r.ID, catalog.CauseClearAfterUpload)
 }
 
 // put sends the file: one PutObject below the part size, a multipart upload
 // from it up. It returns the ETag, checked against the local file's.
-func (u *Uploader) put(ctx context.Context, r catalog.Record, f *os.File, size int64, sums checksums) (string, error) {
+func (a *attempter) put(ctx context.Context, r catalog.Record, f *os.File, size int64, sums checksums) (string, error) {
 	meta := map[string]string{
 		MetaCamera: r.Camera,
 		MetaFeedID: r.FeedID,
@@ -139,9 +147,9 @@ func (u *Uploader) put(ctx context.Context, r catalog.Record, f *os.File, size i
 		MetaEnd:    segment.FormatTime(r.End),
 		MetaSHA256: sums.sha256,
 	}
-	if size < u.cfg.PartSize {
-		out, err := u.deps.S3.PutObject(ctx, &s3.PutObjectInput{
-			Bucket:        aws.String(u.cfg.Bucket),
+	if size < a.cfg.PartSize {
+		out, err := a.s3.PutObject(ctx, &s3.PutObjectInput{
+			Bucket:        aws.String(a.cfg.Bucket),
 			Key:           aws.String(r.Key),
 			Body:          f, // seekable: the SDK rewinds it to retry
 			ContentLength: aws.Int64(size),
@@ -160,21 +168,21 @@ func (u *Uploader) put(ctx context.Context, r catalog.Record, f *os.File, size i
 	}
 
 	keep := context.WithoutCancel(ctx)
-	client := &recordingClient{S3API: u.deps.S3, created: func(id string) {
-		if err := u.deps.Catalog.SetUploadID(keep, r.ID, id); err != nil {
-			u.log.Error().Err(err).Msg("cannot record the multipart upload id")
+	client := &recordingClient{S3API: a.s3, created: func(id string) {
+		if err := a.u.deps.Catalog.SetUploadID(keep, r.ID, id); err != nil {
+			a.u.log.Error().Err(err).Msg("cannot record the multipart upload id")
 		}
 	}}
 	up := manager.NewUploader(client, func(m *manager.Uploader) {
-		m.PartSize = u.cfg.PartSize
-		m.Concurrency = u.cfg.PartConcurrency
+		m.PartSize = a.cfg.PartSize
+		m.Concurrency = a.cfg.PartConcurrency
 		// The manager would abort with the request's context, which a
 		// shutdown has cancelled; we abort ourselves with a fresh one.
 		m.LeavePartsOnError = true
 		m.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
 	})
 	out, err := up.Upload(ctx, &s3.PutObjectInput{
-		Bucket:      aws.String(u.cfg.Bucket),
+		Bucket:      aws.String(a.cfg.Bucket),
 		Key:         aws.String(r.Key),
 		Body:        f, // an io.ReaderAt: parts are read from the file, not buffered
 		ContentType: aws.String("video/mp4"),
@@ -183,15 +191,15 @@ func (u *Uploader) put(ctx context.Context, r catalog.Record, f *os.File, size i
 	if err != nil {
 		var mu manager.MultiUploadFailure
 		if errors.As(err, &mu) {
-			if aerr := u.abort(ctx, r.Key, mu.UploadID()); aerr != nil {
-				u.log.Warn().Err(aerr).Str("segment", r.Name()).Msg("cannot abort the multipart upload yet; will retry")
-			} else if cerr := u.deps.Catalog.SetUploadID(keep, r.ID, ""); cerr != nil {
-				u.log.Error().Err(cerr).Msg("cannot clear the multipart upload id")
+			if aerr := a.abort(ctx, r.Key, mu.UploadID()); aerr != nil {
+				a.u.log.Warn().Err(aerr).Str("segment", r.Name()).Msg("cannot abort the multipart upload yet; will retry")
+			} else if cerr := a.u.deps.Catalog.SetUploadID(keep, r.ID, ""); cerr != nil {
+				a.u.log.Error().Err(cerr).Msg("cannot clear the multipart upload id")
 			}
 		}
 		return "", fmt.Errorf("upload %s: %w", r.Key, err)
 	}
-	if err := u.deps.Catalog.SetUploadID(keep, r.ID, ""); err != nil {
+	if err := a.u.deps.Catalog.SetUploadID(keep, r.ID, ""); err != nil {
 		return "", err
 	}
 	etag := aws.ToString(out.ETag)
@@ -217,8 +225,8 @@ func (c *recordingClient) CreateMultipartUpload(ctx context.Context, in *s3.Crea
 
 // remoteHas reports whether S3 holds key with this size and sha256, and
 // its ETag.
-func (u *Uploader) remoteHas(ctx context.Context, key string, size int64, sha string) (bool, string, error) {
-	out, err := u.deps.S3.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(u.cfg.Bucket), Key: aws.String(key)})
+func (a *attempter) remoteHas(ctx context.Context, key string, size int64, sha string) (bool, string, error) {
+	out, err := a.s3.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(a.cfg.Bucket), Key: aws.String(key)})
 	var nf *types.NotFound
 	if errors.As(err, &nf) {
 		return false, "", nil
@@ -231,24 +239,24 @@ func (u *Uploader) remoteHas(ctx context.Context, key string, size int64, sha st
 
 // abort aborts one multipart upload, with a fresh context so that a
 // shutdown does not leave its parts on the server.
-func (u *Uploader) abort(ctx context.Context, key, uploadID string) error {
+func (a *attempter) abort(ctx context.Context, key, uploadID string) error {
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	_, err := u.deps.S3.AbortMultipartUpload(actx, &s3.AbortMultipartUploadInput{
-		Bucket: aws.String(u.cfg.Bucket), Key: aws.String(key), UploadId: aws.String(uploadID),
+	_, err := a.s3.AbortMultipartUpload(actx, &s3.AbortMultipartUploadInput{
+		Bucket: aws.String(a.cfg.Bucket), Key: aws.String(key), UploadId: aws.String(uploadID),
 	})
 	var nsu *types.NoSuchUpload
 	if err != nil && !errors.As(err, &nsu) {
 		return fmt.Errorf("abort multipart upload of %s: %w", key, err)
 	}
-	u.log.Info().Str("key", key).Msg("aborted an unfinished multipart upload")
+	a.u.log.Info().Str("key", key).Msg("aborted an unfinished multipart upload")
 	return nil
 }
 
 // abortStale aborts every multipart upload of key left on the server.
 // (MinIO lists them only with the exact key as the prefix.)
-func (u *Uploader) abortStale(ctx context.Context, key string) error {
-	out, err := u.deps.S3.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String(u.cfg.Bucket), Prefix: aws.String(key)})
+func (a *attempter) abortStale(ctx context.Context, key string) error {
+	out, err := a.s3.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String(a.cfg.Bucket), Prefix: aws.String(key)})
 	if err != nil {
 		return fmt.Errorf("list multipart uploads of %s: %w", key, err)
 	}
@@ -256,7 +264,7 @@ func (u *Uploader) abortStale(ctx context.Context, key string) error {
 		if aws.ToString(up.Key) != key {
 			continue
 		}
-		if err := u.abort(ctx, key, aws.ToString(up.UploadId)); err != nil {
+		if err := a.abort(ctx, key, aws.ToString(up.UploadId)); err != nil {
 			return err
 		}
 	}
@@ -278,9 +286,10 @@ func (u *Uploader) cleanUpInterrupted(ctx context.Context) {
 	u.log.Info().Int("segments", len(recs)).Msg("uploads were interrupted by the last stop; they will be checked and redone")
 	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
+	a := u.attempter()
 	for _, r := range recs {
 		if r.UploadID != "" {
-			if err := u.abort(cctx, r.Key, r.UploadID); err != nil {
+			if err := a.abort(cctx, r.Key, r.UploadID); err != nil {
 				u.log.Warn().Err(err).Str("segment", r.Name()).Msg("cannot abort an interrupted multipart upload yet")
 				continue
 			}
@@ -288,7 +297,7 @@ func (u *Uploader) cleanUpInterrupted(ctx context.Context) {
 				u.log.Error().Err(err).Msg("cannot clear the multipart upload id")
 			}
 		}
-		if err := u.abortStale(cctx, r.Key); err != nil {
+		if err := a.abortStale(cctx, r.Key); err != nil {
 			u.log.Warn().Err(err).Str("segment", r.Name()).Msg("cannot list interrupted multipart uploads yet")
 		}
 	}

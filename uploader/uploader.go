@@ -135,13 +135,16 @@ type Status struct {
 	PausedUntil time.Time `json:"pausedUntil,omitzero"`
 }
 
-// Uploader ships segments. Run owns the queue; Status and Notify may be
-// called from anywhere.
+// Uploader ships segments. Run owns the queue; Status, Notify and
+// Reconfigure may be called from anywhere.
 type Uploader struct {
-	cfg  Config
 	deps Deps
 	log  zerolog.Logger
 	wake chan struct{}
+
+	setMu sync.Mutex
+	cfg   Config // under setMu
+	s3    S3API  // under setMu
 
 	mu      sync.Mutex
 	status  Status
@@ -154,9 +157,34 @@ func New(cfg Config, deps Deps) *Uploader {
 	if deps.Now == nil {
 		deps.Now = time.Now
 	}
-	u := &Uploader{cfg: cfg, deps: deps, log: deps.Log.With().Str("component", "uploader").Logger(), wake: make(chan struct{}, 1), changed: make(chan struct{})}
+	u := &Uploader{cfg: cfg, s3: deps.S3, deps: deps, log: deps.Log.With().Str("component", "uploader").Logger(), wake: make(chan struct{}, 1), changed: make(chan struct{})}
 	u.status = Status{State: Idle, Since: deps.Now()}
 	return u
+}
+
+// Reconfigure changes the settings (and, if s3 is not nil, the client)
+// for the attempts that start from now on.
+func (u *Uploader) Reconfigure(cfg Config, s3 S3API) {
+	cfg.setDefaults()
+	u.setMu.Lock()
+	u.cfg = cfg
+	if s3 != nil {
+		u.s3 = s3
+	}
+	u.setMu.Unlock()
+	u.Notify()
+}
+
+func (u *Uploader) settings() Config {
+	u.setMu.Lock()
+	defer u.setMu.Unlock()
+	return u.cfg
+}
+
+func (u *Uploader) attempter() *attempter {
+	u.setMu.Lock()
+	defer u.setMu.Unlock()
+	return &attempter{u: u, cfg: u.cfg, s3: u.s3}
 }
 
 // Notify tells the uploader a segment was added. It never blocks.
@@ -218,13 +246,15 @@ func (u *Uploader) Run(ctx context.Context) error {
 	defer upCancel()
 	busy := map[int64]bool{}
 	done := make(chan result)
-	pause := &backoff.ExponentialBackOff{InitialInterval: u.cfg.RetryInitial, RandomizationFactor: 0.2, Multiplier: 2, MaxInterval: u.cfg.RetryMax}
+	cfg := u.settings()
+	pause := &backoff.ExponentialBackOff{InitialInterval: cfg.RetryInitial, RandomizationFactor: 0.2, Multiplier: 2, MaxInterval: cfg.RetryMax}
 	pause.Reset()
 	var pausedUntil time.Time
 
 	for {
+		cfg = u.settings()
 		now := u.deps.Now()
-		if free := u.cfg.Concurrency - len(busy); free > 0 && !now.Before(pausedUntil) {
+		if free := cfg.Concurrency - len(busy); free > 0 && !now.Before(pausedUntil) {
 			if !pausedUntil.IsZero() {
 				free = 1 // after a pause, one attempt probes S3 first
 			}
@@ -234,9 +264,10 @@ func (u *Uploader) Run(ctx context.Context) error {
 			}
 			for _, r := range recs {
 				busy[r.ID] = true
+				a := u.attempter()
 				go func() {
 					start := u.deps.Now()
-					err := u.attempt(upCtx, r)
+					err := a.attempt(upCtx, r)
 					done <- result{rec: r, err: err, took: u.deps.Now().Sub(start)}
 				}()
 			}
@@ -246,10 +277,10 @@ func (u *Uploader) Run(ctx context.Context) error {
 			u.idleIfHealthy()
 		}
 
-		wait := u.nextWake(ctx, pausedUntil, len(busy) < u.cfg.Concurrency)
+		wait := u.nextWake(ctx, pausedUntil, len(busy) < cfg.Concurrency)
 		select {
 		case <-ctx.Done():
-			u.drain(busy, done, upCancel)
+			u.drain(busy, done, upCancel, cfg.ShutdownGrace)
 			return nil
 		case <-u.wake:
 		case <-wait:
@@ -288,11 +319,11 @@ func (u *Uploader) nextWake(ctx context.Context, pausedUntil time.Time, canStart
 }
 
 // drain waits for uploads under way, for ShutdownGrace, then cuts them short.
-func (u *Uploader) drain(busy map[int64]bool, done chan result, cancel context.CancelFunc) {
+func (u *Uploader) drain(busy map[int64]bool, done chan result, cancel context.CancelFunc, graceFor time.Duration) {
 	if len(busy) > 0 {
-		u.log.Info().Int("uploads", len(busy)).Dur("grace", u.cfg.ShutdownGrace).Msg("finishing uploads under way")
+		u.log.Info().Int("uploads", len(busy)).Dur("grace", graceFor).Msg("finishing uploads under way")
 	}
-	grace := time.After(u.cfg.ShutdownGrace)
+	grace := time.After(graceFor)
 	for len(busy) > 0 {
 		select {
 		case res := <-done:
@@ -332,9 +363,10 @@ func (u *Uploader) finish(ctx context.Context, res result) (serviceDown bool) {
 		}
 		return false
 	}
-	msg, service := classify(res.err, u.cfg.Bucket)
+	cfg := u.settings()
+	msg, service := classify(res.err, cfg.Bucket)
 	msg = u.deps.Redactor.String(msg)
-	next := u.deps.Now().Add(retryDelay(r.Attempts+1, u.cfg.RetryInitial, u.cfg.RetryMax))
+	next := u.deps.Now().Add(retryDelay(r.Attempts+1, cfg.RetryInitial, cfg.RetryMax))
 	if err := u.deps.Catalog.MarkFailed(ctx, r.ID, msg, next); err != nil {
 		u.log.Error().Err(err).Msg("cannot record a failed upload")
 	}

@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	oklog "github.com/oklog/run"
@@ -31,11 +34,14 @@ import (
 
 // daemon holds every component, built explicitly from the config.
 type daemon struct {
-	cfg     *config.Config
 	cfgPath string
 	log     zerolog.Logger
 	red     *redact.Redactor
-	keyFor  func(rel string) string
+	owner   string
+
+	cfgPtr   atomic.Pointer[config.Config] // replaced by a reload
+	reloadMu sync.Mutex
+	hup      chan os.Signal
 
 	cat *catalog.Catalog
 	met *metrics.Metrics
@@ -56,9 +62,14 @@ type daemon struct {
 // behind; the uploader gets a grace period for uploads under way, and what
 // it does not finish is uploaded after the next start.
 func runDaemon(ctx context.Context, cfg *config.Config, cfgPath string, stdout io.Writer) error {
+	// SIGHUP reloads the config; caught from the start, so that one sent
+	// during start-up does not kill the daemon.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	hub := logring.NewHub(5000, 1000)
 	red := redact.New(cfg.Secrets()...)
-	log, _ := logging.New(logging.Options{Level: cfg.Log.Level, Format: cfg.Log.Format, Out: stdout, Hub: hub, Redactor: red})
+	log := logging.New(logging.Options{Level: cfg.Log.Level, Format: cfg.Log.Format, Out: stdout, Hub: hub, Redactor: red})
 	// Process-wide zerolog settings, set here and nowhere else.
 	zerolog.TimeFieldFormat = time.RFC3339Nano
 	zerolog.DurationFieldUnit, zerolog.DurationFieldInteger = time.Second, false
@@ -74,8 +85,9 @@ func runDaemon(ctx context.Context, cfg *config.Config, cfgPath string, stdout i
 	}
 	defer lock.Release()
 
-	d := &daemon{cfg: cfg, cfgPath: cfgPath, log: log, red: red,
-		keyFor: func(rel string) string { return uploader.Key(cfg.S3Config.S3Path, rel) }}
+	d := &daemon{cfgPath: cfgPath, log: log, red: red, owner: owner(), hup: hup}
+	d.cfgPtr.Store(cfg)
+	warnIfReadable(log, cfgPath)
 	d.cat, err = catalog.Open(ctx, filepath.Join(cfg.StorageConfig.StateDir, catalog.FileName), cfg.StorageConfig.SavePath, nil)
 	if err != nil {
 		return err
@@ -87,9 +99,15 @@ func runDaemon(ctx context.Context, cfg *config.Config, cfgPath string, stdout i
 	return d.run(ctx)
 }
 
+func (d *daemon) config() *config.Config { return d.cfgPtr.Load() }
+
+// keyFor is the S3 key of a segment at rel (relative to savePath), under
+// the current s3Path.
+func (d *daemon) keyFor(rel string) string { return uploader.Key(d.config().S3Config.S3Path, rel) }
+
 // build makes every component from the config.
 func (d *daemon) build(ctx context.Context, hub *logring.Hub) error {
-	cfg, log := d.cfg, d.log
+	cfg, log := d.config(), d.log
 	rec, err := d.cat.Reconcile(ctx, d.keyFor)
 	if err != nil {
 		return err
@@ -119,8 +137,7 @@ func (d *daemon) build(ctx context.Context, hub *logring.Hub) error {
 	if err := d.gap.Start(ctx, names); err != nil {
 		return err
 	}
-	owner := owner()
-	d.sup = supervisor.New(supervisor.ConfigFrom(cfg, owner), cfg.Cameras, stopped, supervisor.Deps{
+	d.sup = supervisor.New(supervisor.ConfigFrom(cfg, d.owner), cfg.Cameras, stopped, supervisor.Deps{
 		Log:      log,
 		Redactor: d.red,
 		OnEvent:  d.gap.CameraEvent,
@@ -128,33 +145,17 @@ func (d *daemon) build(ctx context.Context, hub *logring.Hub) error {
 			return d.cat.SetStopped(context.Background(), camera, stopped)
 		},
 	})
-	d.up = uploader.New(uploader.Config{
-		Bucket:           cfg.S3Config.S3Bucket,
-		Prefix:           cfg.S3Config.S3Path,
-		Concurrency:      cfg.S3Config.UploadConcurrency,
-		PartSize:         int64(cfg.S3Config.PartSizeMB) << 20,
-		PartConcurrency:  cfg.S3Config.PartConcurrency,
-		ClearAfterUpload: cfg.StorageConfig.ClearAfterUpload,
-	}, uploader.Deps{Log: log, Catalog: d.cat, S3: s3c, Redactor: d.red, OnUploaded: d.met.Uploaded, OnFailed: d.met.UploadFailed})
-	d.ret = retention.New(retention.Config{
-		SavePath:     cfg.StorageConfig.SavePath,
-		LimitBytes:   cfg.StorageConfig.LimitBytes(),
-		LowWater:     cfg.StorageConfig.LowWaterPercent / 100,
-		MinFreeBytes: int64(cfg.StorageConfig.MinFreeGB * 1e9),
-	}, retention.Deps{Log: log, Catalog: d.cat, KeyFor: d.keyFor, OnDelete: func(r catalog.Record, cause string) {
+	d.up = uploader.New(uploaderConfig(cfg), uploader.Deps{Log: log, Catalog: d.cat, S3: s3c, Redactor: d.red, OnUploaded: d.met.Uploaded, OnFailed: d.met.UploadFailed})
+	d.ret = retention.New(retentionConfig(cfg), retention.Deps{Log: log, Catalog: d.cat, KeyFor: d.keyFor, OnDelete: func(r catalog.Record, cause string) {
 		d.met.Deleted(r, cause)
 		d.gap.Deleted(r, cause)
 	}})
 
-	feeds := map[string]string{}
-	for _, c := range cfg.Cameras {
-		feeds[c.CameraName] = c.VideoFeedID
-	}
 	d.seg = segmenter.New(segmenter.Config{
 		SavePath:  cfg.StorageConfig.SavePath,
-		Owner:     owner,
+		Owner:     d.owner,
 		ProbePath: cfg.FFmpeg.ProbePath,
-		FeedIDs:   feeds,
+		FeedIDs:   feedIDs(cfg),
 	}, segmenter.Deps{Log: log, OnSegment: d.segmentClosed, OnQuarantine: d.gap.Quarantined})
 
 	d.api = api.New(api.Config{Listen: cfg.API.Listen, Token: cfg.API.Token, StopTimeout: cfg.FFmpeg.StopTimeout.Std() + 10*time.Second},
@@ -169,8 +170,85 @@ func (d *daemon) build(ctx context.Context, hub *logring.Hub) error {
 			Redactor:   d.red,
 			Ready:      d.ready,
 			Gaps:       d.gap.Gaps,
+			Reload:     d.reload,
 		})
 	return nil
+}
+
+func uploaderConfig(cfg *config.Config) uploader.Config {
+	return uploader.Config{
+		Bucket:           cfg.S3Config.S3Bucket,
+		Prefix:           cfg.S3Config.S3Path,
+		Concurrency:      cfg.S3Config.UploadConcurrency,
+		PartSize:         int64(cfg.S3Config.PartSizeMB) << 20,
+		PartConcurrency:  cfg.S3Config.PartConcurrency,
+		ClearAfterUpload: cfg.StorageConfig.ClearAfterUpload,
+	}
+}
+
+func retentionConfig(cfg *config.Config) retention.Config {
+	return retention.Config{
+		SavePath:     cfg.StorageConfig.SavePath,
+		LimitBytes:   cfg.StorageConfig.LimitBytes(),
+		LowWater:     cfg.StorageConfig.LowWaterPercent / 100,
+		MinFreeBytes: int64(cfg.StorageConfig.MinFreeGB * 1e9),
+	}
+}
+
+func feedIDs(cfg *config.Config) map[string]string {
+	ids := map[string]string{}
+	for _, c := range cfg.Cameras {
+		ids[c.CameraName] = c.VideoFeedID
+	}
+	return ids
+}
+
+// warnIfReadable warns when the config file, which holds secrets, can be
+// read by other users.
+func warnIfReadable(log zerolog.Logger, path string) {
+	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		log.Warn().Str("config", path).Str("mode", fi.Mode().Perm().String()).
+			Msg("the config file holds secrets and other users can read it: chmod 600 " + path)
+	}
+}
+
+// reload re-reads the config file and applies it: an invalid file is
+// rejected whole with nothing changed; cameras are added, removed and
+// restarted as the supervisor's Apply says; S3 and storage settings apply
+// from the next segment and the next decision.
+func (d *daemon) reload(ctx context.Context) (api.ReloadResult, error) {
+	d.reloadMu.Lock()
+	defer d.reloadMu.Unlock()
+	old := d.config()
+	cfg, err := config.Load(d.cfgPath, os.Getenv)
+	if err == nil && (cfg.StorageConfig.SavePath != old.StorageConfig.SavePath || cfg.StorageConfig.StateDir != old.StorageConfig.StateDir) {
+		err = errors.New("storageConfig.savePath and storageConfig.stateDir cannot change without a restart")
+	}
+	var client uploader.S3API
+	if err == nil && uploader.ClientConfigFrom(cfg) != uploader.ClientConfigFrom(old) {
+		client, err = uploader.NewClient(ctx, uploader.ClientConfigFrom(cfg))
+	}
+	if err != nil {
+		d.log.Error().Str("config", d.cfgPath).Msg("reload: config rejected, nothing changed: " + err.Error())
+		return api.ReloadResult{}, fmt.Errorf("%w: %v", api.ErrConfigRejected, err)
+	}
+	warnIfReadable(d.log, d.cfgPath)
+	d.red.Add(cfg.Secrets()...)
+	d.cfgPtr.Store(cfg)
+	stopped, err := d.cat.Stopped(ctx)
+	if err != nil {
+		return api.ReloadResult{}, err
+	}
+	d.seg.SetFeedIDs(feedIDs(cfg))
+	d.up.Reconfigure(uploaderConfig(cfg), client)
+	d.ret.Reconfigure(retentionConfig(cfg))
+	d.api.SetToken(cfg.API.Token)
+	applied := d.sup.Apply(cfg.Cameras, supervisor.ConfigFrom(cfg, d.owner), stopped)
+	if cfg.API.Listen != old.API.Listen || cfg.Log != old.Log {
+		d.log.Warn().Msg("reload: api.listen and log settings take effect at the next restart")
+	}
+	d.log.Info().Strs("added", applied.Added).Strs("removed", applied.Removed).Strs("changed", applied.Changed).Msg("config reloaded")
+	return api.ReloadResult{Added: applied.Added, Removed: applied.Removed, Changed: applied.Changed}, nil
 }
 
 // segmentClosed records a closed segment and wakes the uploader and
@@ -178,7 +256,7 @@ func (d *daemon) build(ctx context.Context, hub *logring.Hub) error {
 // start's reconciliation adds it.
 func (d *daemon) segmentClosed(seg segment.Segment) {
 	d.met.Segment(seg)
-	rel, err := filepath.Rel(d.cfg.StorageConfig.SavePath, seg.Path)
+	rel, err := filepath.Rel(d.config().StorageConfig.SavePath, seg.Path)
 	if err != nil {
 		d.log.Error().Err(err).Msg("segment outside savePath")
 		return
@@ -198,7 +276,7 @@ func (d *daemon) ready() error {
 	if !d.supRunning.Load() {
 		return errors.New("the camera supervisor is not running")
 	}
-	f, err := os.CreateTemp(d.cfg.StorageConfig.SavePath, ".ready-*")
+	f, err := os.CreateTemp(d.config().StorageConfig.SavePath, ".ready-*")
 	if err != nil {
 		return fmt.Errorf("savePath is not writable: %w", err)
 	}
@@ -239,8 +317,23 @@ func (d *daemon) run(ctx context.Context) error {
 		g.Add(func() error { return c.Run(cctx) }, func(error) { cancel() })
 	}
 
-	d.log.Info().Str("version", version).Str("config", d.cfgPath).Int("cameras", len(d.cfg.Cameras)).
-		Str("savePath", d.cfg.StorageConfig.SavePath).Msg("cctvd starting")
+	// SIGHUP reloads the config.
+	hupCtx, hupCancel := context.WithCancel(context.Background())
+	g.Add(func() error {
+		for {
+			select {
+			case <-d.hup:
+				d.log.Info().Msg("SIGHUP: reloading the config")
+				_, _ = d.reload(hupCtx) // logged by reload
+			case <-hupCtx.Done():
+				return nil
+			}
+		}
+	}, func(error) { hupCancel() })
+
+	cfg := d.config()
+	d.log.Info().Str("version", version).Str("config", d.cfgPath).Int("cameras", len(cfg.Cameras)).
+		Str("savePath", cfg.StorageConfig.SavePath).Msg("cctvd starting")
 	if err := g.Run(); err != nil {
 		d.log.Error().Err(err).Msg("cctvd stopped on error")
 		return err

@@ -27,9 +27,9 @@ type Options struct {
 	Redactor *redact.Redactor
 }
 
-// New returns the root logger and the redacting writer under it, whose
-// secrets can be swapped after a config reload.
-func New(o Options) (zerolog.Logger, *redact.Writer) {
+// New returns the root logger. Secrets added to o.Redactor later (a
+// config reload) are masked from then on.
+func New(o Options) zerolog.Logger {
 	level, err := zerolog.ParseLevel(o.Level)
 	if err != nil || o.Level == "" {
 		level = zerolog.InfoLevel
@@ -43,7 +43,7 @@ func New(o Options) (zerolog.Logger, *redact.Writer) {
 		writers = append(writers, o.Hub)
 	}
 	w := redact.NewWriter(o.Redactor, zerolog.MultiLevelWriter(writers...))
-	return zerolog.New(w).Level(zerolog.DebugLevel).With().Timestamp().Logger(), w
+	return zerolog.New(w).Level(zerolog.DebugLevel).With().Timestamp().Logger()
 }
 
 func isTerminal(w io.Writer) bool {

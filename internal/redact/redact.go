@@ -21,9 +21,12 @@ import (
 // Mask replaces what is removed.
 const Mask = "***"
 
-// Redactor removes a fixed set of secrets. The zero value and nil remove
-// only URL passwords. It is safe for concurrent use.
+// Redactor removes a set of secrets. The zero value and nil remove only
+// URL passwords. It is safe for concurrent use, and Add extends it in place,
+// so every holder of the pointer masks the secrets of a reloaded config.
 type Redactor struct {
+	mu       sync.RWMutex
+	secrets  []string
 	replacer *strings.Replacer
 }
 
@@ -34,6 +37,20 @@ var userinfoRe = regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.-]*://[^\s:/@'"]*:)[^\
 
 // New returns a Redactor for these secrets. Empty strings are ignored.
 func New(secrets ...string) *Redactor {
+	r := &Redactor{}
+	r.Add(secrets...)
+	return r
+}
+
+// Add masks more secrets from now on; the earlier ones stay masked.
+func (r *Redactor) Add(secrets ...string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.secrets = append(r.secrets, secrets...)
+	r.replacer = replacer(r.secrets)
+}
+
+func replacer(secrets []string) *strings.Replacer {
 	var forms []string
 	seen := map[string]bool{}
 	add := func(s string) {
@@ -61,7 +78,7 @@ func New(secrets ...string) *Redactor {
 		add(base64.StdEncoding.EncodeToString([]byte(s)))
 	}
 	if len(forms) == 0 {
-		return &Redactor{}
+		return nil
 	}
 	// Longest first, so a secret that contains another is masked whole.
 	slices.SortFunc(forms, func(a, b string) int { return len(b) - len(a) })
@@ -69,14 +86,20 @@ func New(secrets ...string) *Redactor {
 	for _, f := range forms {
 		pairs = append(pairs, f, Mask)
 	}
-	return &Redactor{replacer: strings.NewReplacer(pairs...)}
+	return strings.NewReplacer(pairs...)
 }
 
 // String returns s with every secret masked.
 func (r *Redactor) String(s string) string {
 	s = userinfoRe.ReplaceAllString(s, "${1}"+Mask+"@")
-	if r != nil && r.replacer != nil {
-		s = r.replacer.Replace(s)
+	if r == nil {
+		return s
+	}
+	r.mu.RLock()
+	rep := r.replacer
+	r.mu.RUnlock()
+	if rep != nil {
+		s = rep.Replace(s)
 	}
 	return s
 }
@@ -99,26 +122,15 @@ func jsonEscape(s string) string {
 // whole lines, so a secret is never split across two writes. It passes
 // zerolog's levels on when W is a zerolog.LevelWriter.
 type Writer struct {
-	mu sync.RWMutex
-	r  *Redactor
-	w  io.Writer
+	r *Redactor
+	w io.Writer
 }
 
 // NewWriter returns a Writer that masks with r and writes to w.
 func NewWriter(r *Redactor, w io.Writer) *Writer { return &Writer{r: r, w: w} }
 
-// SetRedactor swaps the secrets, as after a config reload.
-func (w *Writer) SetRedactor(r *Redactor) {
-	w.mu.Lock()
-	w.r = r
-	w.mu.Unlock()
-}
-
 func (w *Writer) mask(p []byte) []byte {
-	w.mu.RLock()
-	r := w.r
-	w.mu.RUnlock()
-	if out := r.String(string(p)); out != string(p) {
+	if out := w.r.String(string(p)); out != string(p) {
 		return []byte(out)
 	}
 	return p

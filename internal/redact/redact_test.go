@@ -69,3 +69,12 @@ func (l *levelRecorder) WriteLevel(lv zerolog.Level, p []byte) (int, error) {
 	l.level = lv
 	return l.w.Write(p)
 }
+
+func TestAddExtendsInPlace(t *testing.T) {
+	r := New("old-secret")
+	held := r // a component holding the pointer
+	r.Add("new-secret")
+	if got := held.String("old-secret new-secret"); got != "*** ***" {
+		t.Errorf("got %q", got)
+	}
+}
