@@ -96,6 +96,7 @@ type apiCamera struct {
 	Desired       string  `json:"desired"`
 	PID           int     `json:"pid"`
 	UptimeSeconds float64 `json:"uptimeSeconds"`
+	Mode          string  `json:"mode"`
 	Live          *struct {
 		FPS float64 `json:"fps"`
 	} `json:"live"`
