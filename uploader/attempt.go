@@ -22,7 +22,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/cctvd/cctvd/catalog"
-	"github.com/cctvd/cctvd/segment"
 )
 
 // S3API is what the uploader needs of an S3 client.
@@ -40,6 +39,10 @@ const (
 	MetaEnd    = "end"
 	MetaSHA256 = "sha256"
 )
+
+// MetaTimeLayout is the format of the start and end metadata: RFC 3339 in
+// UTC, to the millisecond.
+const MetaTimeLayout = "2006-01-02T15:04:05.000Z"
 
 // errVerify marks an object S3 accepted that does not match the local file.
 var errVerify = errors.New("verification failed")
@@ -143,8 +146,9 @@ func (a *attempter) put(ctx context.Context, r catalog.Record, f *os.File, size 
 	meta := map[string]string{
 		MetaCamera: r.Camera,
 		MetaFeedID: r.FeedID,
-		MetaStart:  segment.FormatTime(r.Start), // as in the name
-		MetaEnd:    segment.FormatTime(r.End),
+		// To the millisecond (names are rounded to the second).
+		MetaStart:  r.Start.UTC().Format(MetaTimeLayout),
+		MetaEnd:    r.End.UTC().Format(MetaTimeLayout),
 		MetaSHA256: sums.sha256,
 	}
 	if size < a.cfg.PartSize {

@@ -196,7 +196,7 @@ func (e *env) assertInBucket(r catalog.Record, local []byte) {
 	}
 	m := out.Metadata
 	if m[MetaCamera] != r.Camera || m[MetaFeedID] != r.FeedID || m[MetaSHA256] != hex.EncodeToString(sum[:]) ||
-		m[MetaStart] != segment.FormatTime(r.Start) || m[MetaEnd] != segment.FormatTime(r.End) {
+		m[MetaStart] != r.Start.Format(MetaTimeLayout) || m[MetaEnd] != r.End.Format(MetaTimeLayout) {
 		e.t.Errorf("%s: metadata %v", r.Key, m)
 	}
 }

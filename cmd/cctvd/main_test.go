@@ -30,6 +30,7 @@ import (
 	"github.com/cctvd/cctvd/internal/testenv"
 	"github.com/cctvd/cctvd/segment"
 	"github.com/cctvd/cctvd/staging"
+	"github.com/cctvd/cctvd/uploader"
 )
 
 // The daemon under test is this test binary itself: with CCTVD_TEST_MAIN=1
@@ -449,7 +450,7 @@ func TestEverySegmentReachesS3(t *testing.T) {
 		out.Body.Close()
 		info, _ := segment.Parse(filepath.Base(o.Key))
 		if got := hex.EncodeToString(h.Sum(nil)); got != sum || out.Metadata["sha256"] != sum || out.Metadata["camera"] != "door" ||
-			out.Metadata["feed-id"] != "f1" || out.Metadata["start"] != info.Start.Format(segment.TimeLayout) || out.Metadata["end"] != info.End.Format(segment.TimeLayout) {
+			out.Metadata["feed-id"] != "f1" || !metaMatchesName(out.Metadata, info) {
 			t.Errorf("%s: sha256 %s (local %s), metadata %v", o.Key, got, sum, out.Metadata)
 		}
 	}
@@ -590,4 +591,12 @@ func TestTinyLimit(t *testing.T) {
 			}
 		})
 	}
+}
+
+// metaMatchesName checks the object's start and end metadata (to the
+// millisecond) against its name's (to the second).
+func metaMatchesName(meta map[string]string, info segment.Info) bool {
+	start, err1 := time.Parse(uploader.MetaTimeLayout, meta["start"])
+	end, err2 := time.Parse(uploader.MetaTimeLayout, meta["end"])
+	return err1 == nil && err2 == nil && start.Round(time.Second).Equal(info.Start) && end.Round(time.Second).Equal(info.End)
 }
