@@ -302,3 +302,38 @@ func mustRead(t *testing.T, path string) []byte {
 	}
 	return b
 }
+
+// FuzzParse feeds arbitrary bytes to the decoder and validator: they must
+// return a config or an error, never panic, and a config they accept must
+// be valid and survive masking and parsing again.
+func FuzzParse(f *testing.F) {
+	for _, p := range []string{"testdata/design-note.json", "../config.example.json"} {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	f.Add([]byte(`{"cameras": [{"cameraName": "a_b", "resolution": "1x1"}]}`))
+	f.Add([]byte(`{"cameras": null, "s3Config": [], "api": {"listen": ":"}}`))
+	f.Add([]byte(`[]`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg, err := Parse(data, noEnv)
+		if err != nil {
+			if err.Error() == "" {
+				t.Fatal("an error without a message")
+			}
+			return
+		}
+		if err := cfg.Validate(); err != nil {
+			t.Fatalf("Parse accepted a config Validate rejects: %v", err)
+		}
+		masked, err := cfg.MaskedJSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Parse(masked, noEnv); err != nil {
+			t.Fatalf("the masked config does not parse: %v", err)
+		}
+	})
+}

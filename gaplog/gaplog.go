@@ -40,9 +40,9 @@ const (
 	CauseUnexplained   = "unexplained"
 )
 
-// Tolerance: holes shorter than this between segments are not gaps (the
+// Tolerance: holes this short between segments are not gaps (the
 // wall-clock estimate of segment times jitters by a fraction of a second).
-const Tolerance = 1500 * time.Millisecond
+const Tolerance = time.Second
 
 // Catalog is what the gap log needs of the catalog.
 type Catalog interface {

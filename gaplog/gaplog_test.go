@@ -60,7 +60,7 @@ func TestGapLog(t *testing.T) {
 		{"operator stop, the finalised segment, start", []step{start("a"), seg("a", 0, 10), {exit: supervisor.ReasonStopped, msg: "stopped by operator", exitAt: 12},
 			seg("a", 10, 12), start("b"), seg("b", 60, 70)},
 			[]string{"12-60 operator-stop"}},
-		{"restart too quick to leave a hole", []step{start("a"), seg("a", 0, 10), exit(supervisor.ReasonExited, 10), start("b"), seg("b", 11, 20)}, nil},
+		{"restart too quick to leave a hole", []step{start("a"), seg("a", 0, 10), exit(supervisor.ReasonExited, 10), start("b"), seg("b", 10.5, 20)}, nil},
 		{"unexplained hole", []step{start("a"), seg("a", 0, 10), seg("a", 15, 20)}, []string{"10-15 unexplained"}},
 		{"lost to retention", []step{start("a"), seg("a", 0, 10), {lost: [2]float64{0, 10}}, seg("a", 10, 20)}, []string{"0-10 retention"}},
 	}
