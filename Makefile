@@ -7,7 +7,17 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 export CCTVD_TOOLS ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/cctvd-tools
 
-.PHONY: all build deps test test-short demo bench drill fuzz vet clean
+# Installation layout; DESTDIR stages it (packaging).
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+DOCDIR ?= $(PREFIX)/share/doc/cctvd
+SYSCONFDIR ?= /etc
+SYSTEMDDIR ?= /lib/systemd/system
+SYSUSERSDIR ?= /usr/lib/sysusers.d
+TMPFILESDIR ?= /usr/lib/tmpfiles.d
+DIST ?= dist
+
+.PHONY: all build deps test demo bench drill fuzz vet install uninstall dist clean
 
 all: build
 
@@ -23,13 +33,69 @@ vet:
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 
-# test runs every test against real ffmpeg, a real RTSP camera and a real
-# MinIO, with the race detector, plus the fuzz targets' seed corpora.
+# test runs every test against real ffmpeg, real RTSP cameras and a real
+# MinIO, with the race detector: unit and pipeline tests, the fuzz targets'
+# seed corpora, the short continuity drill, install and dist.
 test: deps vet
-	$(GO) test -race -timeout 20m ./...
+	$(GO) test -race -timeout 25m ./...
 
 demo: deps build
 	scripts/demo.sh
 
+# drill: the full continuity drill (15 minutes) and a short fuzz run.
+drill: deps build
+	$(GO) test -run XXX -fuzz FuzzParse -fuzztime 30s ./config
+	$(GO) test -run XXX -fuzz FuzzParse -fuzztime 30s ./segment
+	$(GO) run ./cmd/drill -cctvd bin/cctvd -duration $(or $(DRILL_DURATION),15m) -report drill-report.txt
+
+# bench: measurements against the bare tools, one table (bench/results.md).
+bench: build
+	scripts/deps.sh --bench
+	$(GO) run ./cmd/bench -cctvd bin/cctvd -out bench/results.md
+
+# install: the binary, a systemd unit, its user and folders, and
+# /etc/cctvd/config.json from config.example.json (mode 0600, never
+# overwritten).
+install: build
+	install -D -m 0755 bin/cctvd $(DESTDIR)$(BINDIR)/cctvd
+	install -d -m 0755 $(DESTDIR)$(SYSTEMDDIR)
+	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@DOCDIR@|$(DOCDIR)|g' init/cctvd.service > $(DESTDIR)$(SYSTEMDDIR)/cctvd.service
+	chmod 0644 $(DESTDIR)$(SYSTEMDDIR)/cctvd.service
+	install -D -m 0644 init/cctvd.sysusers $(DESTDIR)$(SYSUSERSDIR)/cctvd.conf
+	install -D -m 0644 init/cctvd.tmpfiles $(DESTDIR)$(TMPFILESDIR)/cctvd.conf
+	install -D -m 0644 README.md $(DESTDIR)$(DOCDIR)/README.md
+	install -D -m 0644 config.example.json $(DESTDIR)$(DOCDIR)/config.example.json
+	install -D -m 0644 docs/openapi.yaml $(DESTDIR)$(DOCDIR)/openapi.yaml
+	install -d -m 0750 $(DESTDIR)$(SYSCONFDIR)/cctvd
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/cctvd/config.json ]; then \
+		echo "install: keeping the existing $(DESTDIR)$(SYSCONFDIR)/cctvd/config.json"; \
+	else install -m 0600 config.example.json $(DESTDIR)$(SYSCONFDIR)/cctvd/config.json; fi
+	@if [ -z "$(DESTDIR)" ] && command -v systemctl >/dev/null; then \
+		systemd-sysusers $(SYSUSERSDIR)/cctvd.conf && systemd-tmpfiles --create $(TMPFILESDIR)/cctvd.conf && \
+		chown root:cctvd $(SYSCONFDIR)/cctvd && chown cctvd:cctvd $(SYSCONFDIR)/cctvd/config.json && \
+		systemctl daemon-reload && echo "install: edit $(SYSCONFDIR)/cctvd/config.json, then: systemctl enable --now cctvd"; fi
+
+# uninstall removes what install put; never recordings, and not a config
+# that was edited.
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/cctvd $(DESTDIR)$(SYSTEMDDIR)/cctvd.service \
+		$(DESTDIR)$(SYSUSERSDIR)/cctvd.conf $(DESTDIR)$(TMPFILESDIR)/cctvd.conf
+	rm -rf $(DESTDIR)$(DOCDIR)
+	@if cmp -s config.example.json $(DESTDIR)$(SYSCONFDIR)/cctvd/config.json; then \
+		rm -f $(DESTDIR)$(SYSCONFDIR)/cctvd/config.json; \
+	elif [ -e $(DESTDIR)$(SYSCONFDIR)/cctvd/config.json ]; then \
+		echo "uninstall: keeping the edited $(DESTDIR)$(SYSCONFDIR)/cctvd/config.json"; fi
+	-rmdir $(DESTDIR)$(SYSCONFDIR)/cctvd 2>/dev/null
+	@if [ -z "$(DESTDIR)" ] && command -v systemctl >/dev/null; then systemctl daemon-reload; fi
+
+# dist: static binaries (CGO off) for linux/amd64 and linux/arm64, version
+# stamped, with their checksums.
+dist:
+	mkdir -p $(DIST)
+	for arch in amd64 arm64; do \
+		CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(DIST)/cctvd-$(VERSION)-linux-$$arch ./cmd/cctvd || exit 1; \
+	done
+	cd $(DIST) && sha256sum cctvd-$(VERSION)-linux-* > SHA256SUMS
+
 clean:
-	rm -rf bin dist demo-data
+	rm -rf bin dist demo-data drill-report.txt
