@@ -108,12 +108,14 @@ func Open(ctx context.Context, path, savePath string, now func() time.Time) (*Ca
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("catalog: %w", err)
 	}
-	dsn := path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(10000)&_txlock=immediate"
+	// A 2 MB page cache per connection (SQLite's default is 8 MB): the
+	// queue and retention read through indexes, and an NVR box is small.
+	dsn := path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(10000)&_pragma=cache_size(-2000)&_txlock=immediate"
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("catalog: open %s: %w", path, err)
 	}
-	db.SetMaxOpenConns(4)
+	db.SetMaxOpenConns(3)
 	c := &Catalog{db: db, savePath: savePath, now: now}
 	if err := c.migrate(ctx); err != nil {
 		db.Close()

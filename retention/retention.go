@@ -57,6 +57,9 @@ type Config struct {
 	Interval time.Duration
 	// CrossCheck is the period of the check against the disk. Default 1h.
 	CrossCheck time.Duration
+	// MinGap is the least time between two decisions: a burst of closed
+	// segments makes one decision. Default 1s.
+	MinGap time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -68,6 +71,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.CrossCheck <= 0 {
 		c.CrossCheck = time.Hour
+	}
+	if c.MinGap <= 0 {
+		c.MinGap = time.Second
 	}
 }
 
@@ -212,6 +218,11 @@ func (r *Retention) Run(ctx context.Context) error {
 			r.mu.Lock()
 			r.status.LastError = err.Error()
 			r.mu.Unlock()
+		}
+		select { // notifications during the gap wait for its end
+		case <-ctx.Done():
+			return nil
+		case <-time.After(cfg.MinGap):
 		}
 		select {
 		case <-ctx.Done():

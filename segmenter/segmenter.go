@@ -198,7 +198,7 @@ func (s *Segmenter) Run(ctx context.Context) error {
 						dirty[ev.Name] = true
 					}
 				}
-			} else {
+			} else if meaningful(ev) {
 				dirty[dir] = true
 			}
 			if !armed && len(dirty) > 0 {
@@ -222,6 +222,21 @@ func (s *Segmenter) Run(ctx context.Context) error {
 			s.processAll(w)
 		}
 	}
+}
+
+// meaningful says whether an event in a staging folder can change what
+// is closed: a segment created (the previous one is closed), the list
+// written, run metadata renamed into place, or a file removed. ffmpeg's
+// writes into the open segment, twice a second per camera, cannot.
+func meaningful(ev fsnotify.Event) bool {
+	kind, _, _ := staging.Classify(filepath.Base(ev.Name))
+	switch {
+	case ev.Has(fsnotify.Create), ev.Has(fsnotify.Remove), ev.Has(fsnotify.Rename):
+		return kind != staging.Other
+	case ev.Has(fsnotify.Write):
+		return kind == staging.List
+	}
+	return false
 }
 
 func (s *Segmenter) processAll(w *fsnotify.Watcher) {

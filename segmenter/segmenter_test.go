@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fsnotify/fsnotify"
 	"github.com/rs/zerolog"
 
 	"github.com/cctvd/cctvd/internal/testenv"
@@ -228,4 +229,26 @@ func headerOnly(t *testing.T, path string) {
 		t.Fatal("no moof box in the clip")
 	}
 	write(t, path, string(data[:i-4]))
+}
+
+func TestMeaningfulEvents(t *testing.T) {
+	tests := []struct {
+		name string
+		op   fsnotify.Op
+		want bool
+	}{
+		{"R_00001.mp4", fsnotify.Create, true}, // the next segment opened
+		{"R_00001.mp4", fsnotify.Write, false}, // ffmpeg writing the open segment
+		{"R.csv", fsnotify.Write, true},        // a segment listed
+		{"R.json", fsnotify.Create, true},      // metadata renamed into place
+		{"R.json.tmp", fsnotify.Write, false},  // metadata being written
+		{"R.json.tmp", fsnotify.Create, false},
+		{"R_00000.mp4", fsnotify.Remove, true},
+		{"notes.txt", fsnotify.Create, false},
+	}
+	for _, tt := range tests {
+		if got := meaningful(fsnotify.Event{Name: "/s/.staging/cam/" + tt.name, Op: tt.op}); got != tt.want {
+			t.Errorf("%s %v: %v, want %v", tt.name, tt.op, got, tt.want)
+		}
+	}
 }

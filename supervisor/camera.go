@@ -382,7 +382,7 @@ func (c *Camera) runOnce(ctx context.Context) Exit {
 			metaMu.Lock()
 			drift := meta.Epoch.Sub(epoch).Abs()
 			metaMu.Unlock()
-			if drift > 20*time.Millisecond {
+			if drift > 100*time.Millisecond { // names are to the second; each write wakes the segmenter
 				writeMeta(func(m *staging.Meta) { m.Epoch = epoch })
 			}
 		}

@@ -47,7 +47,7 @@ func Args(cam config.Camera, run staging.Run, enc Encoding) []string {
 	args := []string{
 		"-hide_banner", "-nostdin", "-nostats", "-y",
 		"-loglevel", "level+info",
-		"-progress", "pipe:1", "-stats_period", "0.5",
+		"-progress", "pipe:1", "-stats_period", "1",
 	}
 	u := cam.URL()
 	switch u.Scheme {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/feature/s3/manager"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
@@ -160,7 +161,7 @@ func (a *attempter) put(ctx context.Context, r catalog.Record, f *os.File, size 
 			ContentMD5:    aws.String(base64.StdEncoding.EncodeToString(sums.md5raw)),
 			ContentType:   aws.String("video/mp4"),
 			Metadata:      meta,
-		})
+		}, unsignedPayload)
 		if err != nil {
 			return "", fmt.Errorf("upload %s: %w", r.Key, err)
 		}
@@ -184,6 +185,7 @@ func (a *attempter) put(ctx context.Context, r catalog.Record, f *os.File, size 
 		// shutdown has cancelled; we abort ourselves with a fresh one.
 		m.LeavePartsOnError = true
 		m.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
+		m.ClientOptions = append(m.ClientOptions, unsignedPayload)
 	})
 	out, err := up.Upload(ctx, &s3.PutObjectInput{
 		Bucket:      aws.String(a.cfg.Bucket),
@@ -211,6 +213,14 @@ func (a *attempter) put(ctx context.Context, r catalog.Record, f *os.File, size 
 		return "", fmt.Errorf("upload %s: %w: ETag %s, expected %s", r.Key, errVerify, e, sums.multipartETag)
 	}
 	return etag, nil
+}
+
+// unsignedPayload signs requests without hashing their bodies: the file
+// was hashed already, a single PUT carries its Content-MD5 and a multipart
+// upload's ETag is checked against the parts' MD5s, so a third pass over
+// the bytes (SigV4's payload hash) would buy nothing.
+func unsignedPayload(o *s3.Options) {
+	o.APIOptions = append(o.APIOptions, v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware)
 }
 
 // recordingClient records a multipart upload's id as soon as S3 gives it.
@@ -316,18 +326,33 @@ type checksums struct {
 }
 
 // hashFile reads f once for its sha256, its MD5 and, when it is at least
-// partSize long, its multipart ETag, then rewinds it.
+// partSize long, its multipart ETag, then rewinds it. The sha256 is computed
+// beside the rest, on another core.
 func hashFile(f *os.File, size, partSize int64) (checksums, error) {
 	var c checksums
-	whole, sum := md5.New(), sha256.New()
+	whole := md5.New()
+	sha := make(chan []byte, 4)
+	shaDone := make(chan []byte)
+	go func() {
+		h := sha256.New()
+		for chunk := range sha {
+			h.Write(chunk)
+		}
+		shaDone <- h.Sum(nil)
+	}()
 	var parts []byte
 	var part hash.Hash
-	buf := make([]byte, 1<<20)
 	var inPart int64
 	multipart := size >= partSize
+	var readErr error
 	for {
-		n, err := f.Read(buf)
-		for p := buf[:n]; len(p) > 0; {
+		buf := make([]byte, 256<<10) // handed to the sha256 goroutine: a new one each time
+		n, err := io.ReadFull(f, buf)
+		data := buf[:n]
+		if n > 0 {
+			sha <- data
+		}
+		for p := data; len(p) > 0; {
 			chunk := p
 			if multipart {
 				if part == nil {
@@ -341,22 +366,27 @@ func hashFile(f *os.File, size, partSize int64) (checksums, error) {
 				}
 			}
 			whole.Write(chunk)
-			sum.Write(chunk)
 			p = p[len(chunk):]
 		}
-		if errors.Is(err, io.EOF) {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 			break
 		}
 		if err != nil {
-			return c, err
+			readErr = err
+			break
 		}
+	}
+	close(sha)
+	shaSum := <-shaDone
+	if readErr != nil {
+		return c, readErr
 	}
 	if part != nil {
 		parts = part.Sum(parts)
 	}
 	c.md5raw = whole.Sum(nil)
 	c.md5 = hex.EncodeToString(c.md5raw)
-	c.sha256 = hex.EncodeToString(sum.Sum(nil))
+	c.sha256 = hex.EncodeToString(shaSum)
 	if multipart {
 		m := md5.Sum(parts)
 		c.multipartETag = hex.EncodeToString(m[:]) + "-" + strconv.Itoa(len(parts)/md5.Size)

@@ -600,3 +600,29 @@ func metaMatchesName(meta map[string]string, info segment.Info) bool {
 	end, err2 := time.Parse(uploader.MetaTimeLayout, meta["end"])
 	return err1 == nil && err2 == nil && start.Round(time.Second).Equal(info.Start) && end.Round(time.Second).Equal(info.End)
 }
+
+// TestWarnsOnAReadableConfig: the config holds secrets; a config other
+// users can read is warned about at start. (The camera and S3 here are
+// closed ports on 127.0.0.1: nothing is needed to start.)
+func TestWarnsOnAReadableConfig(t *testing.T) {
+	cfg := fmt.Sprintf(`{
+  "cameras": [{"cameraName": "c", "ipAddress": "127.0.0.1", "rtspPort": 1, "frameRate": 1, "resolution": "640x360", "videoDuration": 10, "videoFeedId": "f"}],
+  "s3Config": {"s3Bucket": "b-b-b", "endpoint": "http://127.0.0.1:1"},
+  "awsCredentials": {"accessKeyId": "k", "secretAccessKey": "s3cret-value"},
+  "storageConfig": {"savePath": %q, "clearWhenFilePathReachGB": 1},
+  "api": {"listen": "127.0.0.1:0"},
+  "log": {"format": "json"}
+}`, t.TempDir())
+	path := filepath.Join(t.TempDir(), "config.json")
+	os.WriteFile(path, []byte(cfg), 0o644)
+	d := startDaemon(t, "run", "--config", path)
+	line, _ := d.await(0, 30*time.Second, func(m map[string]any) bool { return m["level"] == "warn" && m["config"] == path })
+	if !strings.Contains(fmt.Sprint(line["message"]), "chmod 600 "+path) {
+		t.Errorf("warning: %v", line["message"])
+	}
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	if err := d.wait(30 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	assertNoSecret(t, d.output(), "s3cret-value")
+}
