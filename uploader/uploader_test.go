@@ -487,7 +487,7 @@ func TestRetryDelay(t *testing.T) {
 	for _, tt := range []struct {
 		attempts int
 		want     time.Duration
-	}{{1, time.Second}, {2, 2 * time.Second}, {5, 16 * time.Second}, {9, 5 * time.Minute}, {40, 5 * time.Minute}} {
+	}{{1, time.Second}, {2, 2 * time.Second}, {5, 16 * time.Second}, {9, 256 * time.Second}, {10, 5 * time.Minute}, {40, 5 * time.Minute}} {
 		got := retryDelay(tt.attempts, time.Second, 5*time.Minute)
 		if got < tt.want*8/10 || got > tt.want*12/10 {
 			t.Errorf("retryDelay(%d) = %v, want %v ±20%%", tt.attempts, got, tt.want)

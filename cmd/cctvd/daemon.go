@@ -94,12 +94,17 @@ func runDaemon(ctx context.Context, cfg *config.Config, cfgPath string, stdout i
 	d := &daemon{cfgPath: cfgPath, log: log, red: red, owner: owner(), hup: hup}
 	d.cfgPtr.Store(cfg)
 	warnIfReadable(log, cfgPath)
-	d.cat, err = catalog.Open(ctx, filepath.Join(cfg.StorageConfig.StateDir, catalog.FileName), cfg.StorageConfig.SavePath, nil)
+	// Opening the catalog is not cut short by a signal: it may migrate.
+	d.cat, err = catalog.Open(context.WithoutCancel(ctx), filepath.Join(cfg.StorageConfig.StateDir, catalog.FileName), cfg.StorageConfig.SavePath, nil)
 	if err != nil {
 		return err
 	}
 	defer d.cat.Close()
 	if err := d.build(ctx, hub); err != nil {
+		if ctx.Err() != nil { // SIGINT/SIGTERM during start-up: a stop, not a failure
+			log.Info().Err(err).Msg("cctvd stopped during start-up")
+			return nil
+		}
 		return err
 	}
 	return d.run(ctx)

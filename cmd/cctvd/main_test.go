@@ -622,7 +622,7 @@ func TestWarnsOnAReadableConfig(t *testing.T) {
 	}
 	d.cmd.Process.Signal(syscall.SIGTERM)
 	if err := d.wait(30 * time.Second); err != nil {
-		t.Fatal(err)
+		t.Fatalf("%v\n%s", err, d.output())
 	}
 	assertNoSecret(t, d.output(), "s3cret-value")
 }
