@@ -44,8 +44,8 @@ demo: deps build
 
 # drill: the full continuity drill (15 minutes) and a short fuzz run.
 drill: deps build
-	$(GO) test -run XXX -fuzz FuzzParse -fuzztime 30s ./config
-	$(GO) test -run XXX -fuzz FuzzParse -fuzztime 30s ./segment
+	$(GO) test -run XXX -fuzz FuzzParse -fuzztime 30s -fuzzminimizetime 5s ./config
+	$(GO) test -run XXX -fuzz FuzzParse -fuzztime 30s -fuzzminimizetime 5s ./segment
 	$(GO) run ./cmd/drill -cctvd bin/cctvd -duration $(or $(DRILL_DURATION),15m) -report drill-report.txt
 
 # bench: measurements against the bare tools, one table (bench/results.md).

@@ -38,25 +38,8 @@ type pipeline struct {
 	sup      *supervisor.Supervisor
 	segs     map[string]chan closed // by camera
 	events   chan supervisor.Event
-	logs     *lockedBuffer
+	logs     *testenv.Buffer
 	cancel   func()
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // camera is a camera config pointing at the test camera's mount.
@@ -68,7 +51,7 @@ func camera(cam *testenv.Camera, name, mount, password string, fps float64, res 
 
 func startPipeline(t *testing.T, cams []config.Camera, tweak func(*supervisor.Config)) *pipeline {
 	t.Helper()
-	p := &pipeline{t: t, savePath: t.TempDir(), segs: map[string]chan closed{}, events: make(chan supervisor.Event, 1000), logs: &lockedBuffer{}}
+	p := &pipeline{t: t, savePath: t.TempDir(), segs: map[string]chan closed{}, events: make(chan supervisor.Event, 1000), logs: &testenv.Buffer{}}
 	var secrets []string
 	for _, c := range cams {
 		secrets = append(secrets, c.Password)

@@ -1,7 +1,6 @@
 package supervisor
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -21,6 +20,7 @@ import (
 	"github.com/cctvd/cctvd/config"
 	"github.com/cctvd/cctvd/internal/fakeclock"
 	"github.com/cctvd/cctvd/internal/redact"
+	"github.com/cctvd/cctvd/internal/testenv"
 )
 
 // The tests in this file run the test binary itself as a stand-in ffmpeg (a
@@ -105,28 +105,11 @@ type harness struct {
 	clock  *fakeclock.Clock
 	waits  <-chan time.Duration
 	events chan Event
-	logs   *syncBuffer
+	logs   *testenv.Buffer
 	dir    string
 	cancel context.CancelFunc
 	done   chan error
 	once   sync.Once
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // start runs a one-camera supervisor over the stand-in ffmpeg.
@@ -144,7 +127,7 @@ func start(t *testing.T, modes string, tweak func(*Config)) *harness {
 	t.Setenv("CCTVD_FAKE_FFMPEG", script)
 	t.Setenv("FAKE_FFMPEG_DIR", dir)
 	clock, waits := fakeclock.New(time.Date(2026, 1, 6, 12, 0, 0, 0, time.UTC), 1000)
-	h := &harness{t: t, clock: clock, waits: waits, events: make(chan Event, 1000), logs: &syncBuffer{}, dir: dir, done: make(chan error, 1)}
+	h := &harness{t: t, clock: clock, waits: waits, events: make(chan Event, 1000), logs: &testenv.Buffer{}, dir: dir, done: make(chan error, 1)}
 	cfg := Config{
 		SavePath: dir, Owner: "test", FFmpegPath: self,
 		StallTimeout: time.Hour, StopTimeout: 2 * time.Second,

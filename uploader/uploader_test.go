@@ -35,34 +35,17 @@ type env struct {
 	minio   *testenv.MinIO
 	save    string
 	cat     *catalog.Catalog
-	logs    *syncBuffer
+	logs    *testenv.Buffer
 	puts    atomic.Int64 // PutObject and CompleteMultipartUpload calls
 	secret  string
 	clientC ClientConfig
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	m := testenv.StartMinIO(t)
 	m.CreateBucket(bucket)
-	e := &env{t: t, minio: m, save: t.TempDir(), logs: &syncBuffer{}, secret: m.SecretKey}
+	e := &env{t: t, minio: m, save: t.TempDir(), logs: &testenv.Buffer{}, secret: m.SecretKey}
 	e.cat = e.openCatalog()
 	e.clientC = ClientConfig{Region: "us-east-1", Endpoint: m.Endpoint, PathStyle: true, AccessKeyID: m.AccessKey, SecretAccessKey: m.SecretKey, MaxAttempts: 3}
 	return e

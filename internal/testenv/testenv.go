@@ -18,6 +18,8 @@ type (
 	CameraOptions = fixture.CameraOptions
 	Probe         = fixture.Probe
 	Object        = fixture.Object
+	// Buffer is safe for concurrent use: a test's log output.
+	Buffer = fixture.Buffer
 )
 
 // RequireTools fails the test unless ffmpeg, ffprobe and the GStreamer
