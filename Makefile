@@ -17,7 +17,7 @@ SYSUSERSDIR ?= /usr/lib/sysusers.d
 TMPFILESDIR ?= /usr/lib/tmpfiles.d
 DIST ?= dist
 
-.PHONY: all build deps test demo bench drill fuzz vet install uninstall dist clean
+.PHONY: all build deps test demo bench drill vet install uninstall dist clean
 
 all: build
 
