@@ -4,7 +4,7 @@
 # second run installs nothing.
 #
 #   scripts/deps.sh            ffmpeg, GStreamer's RTSP server (the test camera), MinIO
-#   scripts/deps.sh --bench    also awscli and the like, for `make bench`
+#   scripts/deps.sh --bench    also awscli, the baseline of `make bench`
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -14,7 +14,7 @@ here="$(cd "$(dirname "$0")" && pwd)"
 pkgs=(ffmpeg python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base
       gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly gstreamer1.0-plugins-bad)
 if [[ "${1:-}" == "--bench" ]]; then
-  pkgs+=(awscli hyperfine)
+  pkgs+=(awscli)
 fi
 
 missing=()
