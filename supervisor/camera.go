@@ -13,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/cctvd/cctvd/config"
+	"github.com/cctvd/cctvd/internal/watch"
 	"github.com/cctvd/cctvd/staging"
 )
 
@@ -128,22 +129,21 @@ type Camera struct {
 	hwChecked bool
 	hwErr     error
 
-	mu        sync.Mutex
-	status    Status
+	status *watch.Value[Status]
+
+	mu        sync.Mutex // guards cancelRun, and the watchdog while a run lasts
 	cancelRun context.CancelCauseFunc
-	changed   chan struct{} // closed and replaced on every status change
 }
 
 func newCamera(cfg config.Camera, opts Config, deps Deps, desired bool) *Camera {
 	return &Camera{
-		cfg:     cfg,
-		opts:    opts,
-		deps:    deps,
-		log:     deps.Log.With().Str("component", "supervisor").Str("camera", cfg.CameraName).Logger(),
-		dir:     staging.CameraDir(opts.SavePath, cfg.CameraName),
-		wake:    make(chan struct{}, 1),
-		status:  Status{Camera: cfg.CameraName, State: Stopped, Since: deps.Now(), Desired: desired},
-		changed: make(chan struct{}),
+		cfg:    cfg,
+		opts:   opts,
+		deps:   deps,
+		log:    deps.Log.With().Str("component", "supervisor").Str("camera", cfg.CameraName).Logger(),
+		dir:    staging.CameraDir(opts.SavePath, cfg.CameraName),
+		wake:   make(chan struct{}, 1),
+		status: watch.New(Status{Camera: cfg.CameraName, State: Stopped, Since: deps.Now(), Desired: desired}),
 	}
 }
 
@@ -155,9 +155,7 @@ func (c *Camera) Config() config.Camera { return c.cfg }
 
 // Status returns a copy of the camera's state.
 func (c *Camera) Status() Status {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	s := c.status
+	s := c.status.Get()
 	if s.Progress != nil {
 		p := *s.Progress
 		s.Progress = &p
@@ -168,17 +166,15 @@ func (c *Camera) Status() Status {
 // Start makes the camera record. It returns at once; a camera waiting in
 // backoff tries again now.
 func (c *Camera) Start() {
-	c.mu.Lock()
-	c.status.Desired = true
-	c.mu.Unlock()
+	c.update(func(s *Status) { s.Desired = true })
 	c.poke()
 }
 
 // Stop stops recording: ffmpeg gets SIGINT and finalises its segment. Stop
 // returns once the camera is stopped or ctx ends.
 func (c *Camera) Stop(ctx context.Context) error {
-	c.mu.Lock()
-	c.status.Desired = false
+	c.mu.Lock() // with runOnce's check of Desired, so no run escapes the stop
+	c.update(func(s *Status) { s.Desired = false })
 	if c.cancelRun != nil {
 		c.cancelRun(errStopped)
 	}
@@ -189,19 +185,7 @@ func (c *Camera) Stop(ctx context.Context) error {
 
 // WaitFor returns once cond holds for the camera's status, or ctx ends.
 func (c *Camera) WaitFor(ctx context.Context, cond func(Status) bool) error {
-	for {
-		c.mu.Lock()
-		ok, ch := cond(c.status), c.changed
-		c.mu.Unlock()
-		if ok {
-			return nil
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
+	return c.status.WaitFor(ctx, cond)
 }
 
 func (c *Camera) poke() {
@@ -211,21 +195,15 @@ func (c *Camera) poke() {
 	}
 }
 
-// update changes the status under the lock and wakes waiters.
+// update changes the status, dates a change of state and wakes waiters.
 func (c *Camera) update(f func(s *Status)) {
-	c.mu.Lock()
-	c.updateLocked(f)
-	c.mu.Unlock()
-}
-
-func (c *Camera) updateLocked(f func(s *Status)) {
-	before := c.status.State
-	f(&c.status)
-	if c.status.State != before {
-		c.status.Since = c.deps.Now()
-	}
-	close(c.changed)
-	c.changed = make(chan struct{})
+	c.status.Update(func(s *Status) {
+		before := s.State
+		f(s)
+		if s.State != before {
+			s.Since = c.deps.Now()
+		}
+	})
 }
 
 func (c *Camera) emit(ev Event) {
@@ -235,11 +213,7 @@ func (c *Camera) emit(ev Event) {
 	}
 }
 
-func (c *Camera) desired() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.status.Desired
-}
+func (c *Camera) desired() bool { return c.status.Get().Desired }
 
 // Run supervises the camera until ctx ends, then stops ffmpeg gracefully
 // and returns once it has exited.
@@ -309,7 +283,7 @@ func (c *Camera) runOnce(ctx context.Context) Exit {
 	defer cancel(nil)
 	c.mu.Lock()
 	c.cancelRun = cancel
-	if !c.status.Desired { // stopped between the loop's check and here
+	if !c.desired() { // stopped between the loop's check and here
 		cancel(errStopped)
 	}
 	c.mu.Unlock()
@@ -366,7 +340,7 @@ func (c *Camera) runOnce(ctx context.Context) Exit {
 			epoch = estimator.add(now, p.OutTime)
 		}
 		became := false
-		c.updateLocked(func(s *Status) {
+		c.update(func(s *Status) {
 			s.Progress = &p
 			if advanced && s.State == Starting {
 				s.State, s.RecordingSince, s.LastError = Recording, now, ""
@@ -476,7 +450,7 @@ func (c *Camera) watch(ctx context.Context, cancel context.CancelCauseFunc, runI
 		c.mu.Lock()
 		stalled := wd.expired(now)
 		if stalled {
-			c.updateLocked(func(s *Status) { s.State = Stalled })
+			c.update(func(s *Status) { s.State = Stalled })
 		}
 		c.mu.Unlock()
 		if stalled {

@@ -29,6 +29,7 @@ import (
 
 	"github.com/cctvd/cctvd/catalog"
 	"github.com/cctvd/cctvd/internal/redact"
+	"github.com/cctvd/cctvd/internal/watch"
 )
 
 // Config is the uploader's configuration.
@@ -146,9 +147,7 @@ type Uploader struct {
 	cfg   Config // under setMu
 	s3    S3API  // under setMu
 
-	mu      sync.Mutex
-	status  Status
-	changed chan struct{} // closed and replaced on every status change
+	status *watch.Value[Status]
 }
 
 // New returns an Uploader.
@@ -157,9 +156,8 @@ func New(cfg Config, deps Deps) *Uploader {
 	if deps.Now == nil {
 		deps.Now = time.Now
 	}
-	u := &Uploader{cfg: cfg, s3: deps.S3, deps: deps, log: deps.Log.With().Str("component", "uploader").Logger(), wake: make(chan struct{}, 1), changed: make(chan struct{})}
-	u.status = Status{State: Idle, Since: deps.Now()}
-	return u
+	return &Uploader{cfg: cfg, s3: deps.S3, deps: deps, log: deps.Log.With().Str("component", "uploader").Logger(),
+		wake: make(chan struct{}, 1), status: watch.New(Status{State: Idle, Since: deps.Now()})}
 }
 
 // Reconfigure changes the settings (and, if s3 is not nil, the client)
@@ -196,38 +194,22 @@ func (u *Uploader) Notify() {
 }
 
 // Status returns the uploader's state.
-func (u *Uploader) Status() Status {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	return u.status
-}
+func (u *Uploader) Status() Status { return u.status.Get() }
 
 // WaitFor returns once cond holds for the status, or ctx ends.
 func (u *Uploader) WaitFor(ctx context.Context, cond func(Status) bool) error {
-	for {
-		u.mu.Lock()
-		ok, ch := cond(u.status), u.changed
-		u.mu.Unlock()
-		if ok {
-			return nil
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
+	return u.status.WaitFor(ctx, cond)
 }
 
-// updateLocked changes the status; mu must be held.
-func (u *Uploader) updateLocked(f func(*Status)) {
-	before := u.status.State
-	f(&u.status)
-	if u.status.State != before {
-		u.status.Since = u.deps.Now()
-	}
-	close(u.changed)
-	u.changed = make(chan struct{})
+// update changes the status, dates a change of state and wakes waiters.
+func (u *Uploader) update(f func(*Status)) {
+	u.status.Update(func(s *Status) {
+		before := s.State
+		f(s)
+		if s.State != before {
+			s.Since = u.deps.Now()
+		}
+	})
 }
 
 type result struct {
@@ -342,16 +324,16 @@ func (u *Uploader) finish(ctx context.Context, res result) (serviceDown bool) {
 	ctx = context.WithoutCancel(ctx) // record results even while stopping
 	r := res.rec
 	if res.err == nil {
-		u.mu.Lock()
-		if u.status.State == Failing {
-			u.log.Info().Msg("S3 uploads work again")
-		}
-		u.updateLocked(func(s *Status) {
+		var recovered bool
+		u.update(func(s *Status) {
+			recovered = s.State == Failing
 			s.Uploaded++
 			s.LastSuccess = u.deps.Now()
 			s.State, s.LastError = Uploading, ""
 		})
-		u.mu.Unlock()
+		if recovered {
+			u.log.Info().Msg("S3 uploads work again")
+		}
 		if u.deps.OnUploaded != nil {
 			u.deps.OnUploaded(r, res.took)
 		}
@@ -370,13 +352,12 @@ func (u *Uploader) finish(ctx context.Context, res result) (serviceDown bool) {
 	if err := u.deps.Catalog.MarkFailed(ctx, r.ID, msg, next); err != nil {
 		u.log.Error().Err(err).Msg("cannot record a failed upload")
 	}
-	u.mu.Lock()
-	changed := u.status.LastError != msg
-	u.updateLocked(func(s *Status) {
+	var changed bool
+	u.update(func(s *Status) {
+		changed = s.LastError != msg
 		s.Failures++
 		s.State, s.LastError = Failing, msg
 	})
-	u.mu.Unlock()
 	if changed { // once per change, not once per retry
 		u.log.Warn().Str("segment", r.Name()).Msg("upload failed: " + msg)
 	} else {
@@ -388,28 +369,18 @@ func (u *Uploader) finish(ctx context.Context, res result) (serviceDown bool) {
 	return service
 }
 
-func (u *Uploader) update(f func(*Status)) {
-	u.mu.Lock()
-	u.updateLocked(f)
-	u.mu.Unlock()
-}
-
 func (u *Uploader) setInFlight(n int) {
-	u.mu.Lock()
-	if u.status.InFlight != n {
-		u.updateLocked(func(s *Status) { s.InFlight = n })
+	if u.status.Get().InFlight != n { // only this loop changes it
+		u.update(func(s *Status) { s.InFlight = n })
 	}
-	u.mu.Unlock()
 }
 
 func (u *Uploader) setPaused(t time.Time) { u.update(func(s *Status) { s.PausedUntil = t }) }
 
 func (u *Uploader) idleIfHealthy() {
-	u.mu.Lock()
-	if u.status.State == Uploading {
-		u.updateLocked(func(s *Status) { s.State = Idle })
+	if u.status.Get().State == Uploading { // only Run's goroutine changes the state
+		u.update(func(s *Status) { s.State = Idle })
 	}
-	u.mu.Unlock()
 }
 
 // retryDelay is a segment's pause before attempt n+1 after n failures:
