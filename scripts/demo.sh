@@ -30,8 +30,15 @@ free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("12
 # 1. The cameras: GStreamer's RTSP server, one test pattern per mount.
 setsid /usr/bin/python3 scripts/testcam.py --mount /cam1=1920x1080@25 --mount /cam2=1280x720@25 \
   --user admin --password "$cam_password" --auth digest >"$data/testcam.out" 2>"$data/testcam.log" &
-pids+=($!)
-for _ in $(seq 100); do grep -q READY "$data/testcam.out" 2>/dev/null && break; sleep 0.1; done
+cam_pid=$!
+pids+=($cam_pid)
+# The camera builds its pipelines before it listens: one it cannot build
+# (an element not installed) makes it exit at once with the element's name.
+for _ in $(seq 100); do
+  grep -q READY "$data/testcam.out" 2>/dev/null && break
+  kill -0 "$cam_pid" 2>/dev/null || break
+  sleep 0.1
+done
 cam_port="$(sed -n 's/^READY port=//p' "$data/testcam.out")"
 [[ -n "$cam_port" ]] || { echo "demo: the test camera did not start:"; cat "$data/testcam.log"; exit 1; }
 

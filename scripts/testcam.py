@@ -10,6 +10,12 @@ Signals make it misbehave on purpose, for tests and the drill:
   SIGUSR2  resume the streams after a stall
   SIGTERM  exit (a "camera reboot" is SIGTERM then a new start on the same port)
 
+Every mount's pipeline is built once before the server listens: a
+pipeline that cannot be built (an element that is not installed) makes the
+camera exit 1 with the element's name, rather than answer 503 to every
+client. --list-elements prints the elements the pipelines use, one a line,
+without GStreamer (scripts/deps.sh checks them).
+
 Run it with Debian's /usr/bin/python3, which has the gi bindings:
   /usr/bin/python3 scripts/testcam.py --port 0 --mount /cam1=1280x720@25 \
       --user admin --password 'p@ss' --auth digest
@@ -17,17 +23,23 @@ Run it with Debian's /usr/bin/python3, which has the gi bindings:
 
 import argparse
 import base64
+import re
 import signal
 import sys
 
-import gi
-
-gi.require_version("Gst", "1.0")
-gi.require_version("GstRtsp", "1.0")
-gi.require_version("GstRtspServer", "1.0")
-from gi.repository import GLib, Gst, GstRtsp, GstRtspServer  # noqa: E402
-
 ROLE = "camera-user"
+
+# The test pattern's pipeline. The valve named "v" is the stall switch:
+# drop=true stops frames but keeps the RTSP session, TCP connection and RTCP
+# alive, like a hung camera.
+PIPELINE = (
+    "( videotestsrc is-live=true pattern={pattern} ! "
+    "video/x-raw,width={width},height={height},framerate={fps}/1 ! "
+    "clockoverlay time-format=\"%H:%M:%S\" ! "
+    "valve name=v drop=false ! "
+    "x264enc tune=zerolatency speed-preset=ultrafast key-int-max={gop} ! "
+    "rtph264pay name=pay0 pt=96 config-interval=1 )"
+)
 
 
 def parse_mount(spec):
@@ -43,31 +55,77 @@ def parse_mount(spec):
         raise argparse.ArgumentTypeError("mount must look like /path=WIDTHxHEIGHT@FPS: %r" % spec)
 
 
+def parse_launch_arg(spec):
+    """'/path=( videotestsrc ! ... )' -> ('/path', description)."""
+    path, _, desc = spec.partition("=")
+    if not path.startswith("/") or not desc:
+        raise argparse.ArgumentTypeError("launch must look like /path=PIPELINE: %r" % spec)
+    return path, desc
+
+
 def pipeline(width, height, fps, pattern):
-    # The valve named "v" is the stall switch: drop=true stops frames but
-    # keeps the RTSP session, TCP connection and RTCP alive, like a hung camera.
-    return (
-        "( videotestsrc is-live=true pattern=%s ! "
-        "video/x-raw,width=%d,height=%d,framerate=%d/1 ! "
-        "clockoverlay time-format=\"%%H:%%M:%%S\" ! "
-        "valve name=v drop=false ! "
-        "x264enc tune=zerolatency speed-preset=ultrafast key-int-max=%d ! "
-        "rtph264pay name=pay0 pt=96 config-interval=1 )"
-    ) % (pattern, width, height, fps, fps * 2)
+    return PIPELINE.format(pattern=pattern, width=width, height=height, fps=fps, gop=fps * 2)
+
+
+def elements(description):
+    """The element names of a gst-launch description, in order: the word
+    after "(" or "!" that is not a caps string."""
+    names = []
+    for m in re.finditer(r"(?:^|[!(])\s*([A-Za-z0-9_-]+)(?=[\s)!]|$)", description):
+        name = m.group(1)
+        if name not in names:
+            names.append(name)
+    return names
+
+
+def check_pipelines(Gst, GLib, launches):
+    """Builds each mount's pipeline once; returns an error line or None."""
+    for path, desc in launches:
+        try:
+            Gst.parse_launch_full(desc.strip().strip("()"), None, Gst.ParseFlags.FATAL_ERRORS)
+        except GLib.Error as e:
+            missing = [el for el in elements(desc) if Gst.ElementFactory.find(el) is None]
+            if missing:
+                return "testcam: mount %s: GStreamer element %s is not installed (%s)" % (
+                    path, ", ".join(missing), e.message)
+            return "testcam: mount %s: cannot build the pipeline: %s" % (path, e.message)
+    return None
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--address", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=0, help="0 picks a free port")
-    ap.add_argument("--mount", type=parse_mount, action="append", required=True)
+    ap.add_argument("--mount", type=parse_mount, action="append", default=[])
+    ap.add_argument("--launch", type=parse_launch_arg, action="append", default=[],
+                    help="/path=PIPELINE: a mount with its own gst-launch pipeline (payloader pay0)")
+    ap.add_argument("--list-elements", action="store_true",
+                    help="print the elements the test pattern's pipeline uses, and exit")
     ap.add_argument("--user", default="")
     ap.add_argument("--password", default="")
     ap.add_argument("--auth", choices=["none", "basic", "digest"], default="none")
     ap.add_argument("--pattern", default="ball")
     args = ap.parse_args()
+    if args.list_elements:
+        print("\n".join(elements(pipeline(2, 2, 1, args.pattern))))
+        return 0
+    if not args.mount and not args.launch:
+        ap.error("at least one --mount or --launch is needed")
+
+    import gi
+
+    gi.require_version("Gst", "1.0")
+    gi.require_version("GstRtsp", "1.0")
+    gi.require_version("GstRtspServer", "1.0")
+    from gi.repository import GLib, Gst, GstRtsp, GstRtspServer
 
     Gst.init(None)
+    launches = [(path, pipeline(w, h, fps, args.pattern)) for path, w, h, fps in args.mount] + args.launch
+    problem = check_pipelines(Gst, GLib, launches)
+    if problem:
+        print(problem, file=sys.stderr, flush=True)
+        return 1
+
     server = GstRtspServer.RTSPServer()
     server.set_address(args.address)
     server.set_service(str(args.port))
@@ -96,9 +154,9 @@ def main():
         media.connect("unprepared", lambda m: medias.remove(m) if m in medias else None)
 
     mounts = server.get_mount_points()
-    for path, width, height, fps in args.mount:
+    for path, desc in launches:
         factory = GstRtspServer.RTSPMediaFactory()
-        factory.set_launch(pipeline(width, height, fps, args.pattern))
+        factory.set_launch(desc)
         # Not shared: a shared media crashed once when two clients connected
         # at the same moment, and a new client's PLAY made others' timestamps
         # jump back.
