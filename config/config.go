@@ -37,6 +37,11 @@ type Config struct {
 	FFmpeg FFmpeg `json:"ffmpeg"`
 	// Log holds the daemon's log settings.
 	Log Log `json:"log"`
+	// DeclaredSecrets are more secrets to mask in logs, API responses and
+	// errors (a token inside a stream URL, say). Default none. Camera
+	// passwords, the AWS secret key, the API token and the credentials in
+	// a stream URL are secrets without being declared.
+	DeclaredSecrets []string `json:"secrets,omitempty"`
 }
 
 // Camera is one IP camera.
@@ -84,6 +89,9 @@ type Camera struct {
 	HWAccel string `json:"hwaccel,omitempty"`
 	// HWAccelDevice is the VAAPI/QSV render node. Default /dev/dri/renderD128.
 	HWAccelDevice string `json:"hwaccelDevice,omitempty"`
+	// DeclaredSecrets are more secrets of this camera to mask (see
+	// Config.DeclaredSecrets). Default none.
+	DeclaredSecrets []string `json:"secrets,omitempty"`
 }
 
 // S3Config says where segments go.
@@ -147,6 +155,17 @@ type API struct {
 	// every /api/ route. Default: read from the environment variable
 	// CCTVD_API_TOKEN, else none (then Listen must be a loopback address).
 	Token string `json:"token,omitempty"`
+	// AllowedHosts are host names, besides localhost, loopback and IP
+	// addresses and the listen host, that requests may name in their Host
+	// header (DNS rebinding protection), such as "nvr.local". Default none.
+	AllowedHosts []string `json:"allowedHosts,omitempty"`
+	// TLSCert and TLSKey are the PEM files of the API's TLS certificate
+	// and key, absolute paths; both or neither. A reload reads them again.
+	// Default: no TLS.
+	TLSCert string `json:"tlsCert,omitempty"`
+	TLSKey  string `json:"tlsKey,omitempty"`
+	// MetricsAuth requires the token on /metrics too. Default false.
+	MetricsAuth bool `json:"metricsAuth,omitempty"`
 }
 
 // FFmpeg holds the recorder's process settings.

@@ -155,6 +155,16 @@ func TestConfigErrors(t *testing.T) {
 			[]string{`awsCredentials.region: is required (or set s3Config.endpoint, which defaults it to us-east-1)`}},
 		{"open api without token", func(m map[string]any) { m["api"] = map[string]any{"listen": "0.0.0.0:8080"} },
 			[]string{`api.token: is required when api.listen (0.0.0.0:8080) is not a loopback address: set api.token or the CCTVD_API_TOKEN environment variable, or listen on 127.0.0.1`}},
+		{"empty declared secret", func(m map[string]any) { m["secrets"] = []any{"long-enough-secret", ""}; cam(m, 1)["secrets"] = []any{""} },
+			[]string{`cameras[1].secrets[0]: must not be empty`, `secrets[1]: must not be empty`}},
+		{"allowed host with a port", func(m map[string]any) { m["api"] = map[string]any{"allowedHosts": []any{"nvr.local", "nvr.local:8080"}} },
+			[]string{`api.allowedHosts[1]: "nvr.local:8080" is not a host name or IP address (no port, no scheme)`}},
+		{"tls cert without key", func(m map[string]any) { m["api"] = map[string]any{"tlsCert": "/etc/cctvd/api.crt"} },
+			[]string{`api.tlsKey: is required with api.tlsCert`}},
+		{"tls key relative", func(m map[string]any) { m["api"] = map[string]any{"tlsCert": "/etc/cctvd/api.crt", "tlsKey": "api.key"} },
+			[]string{`api.tlsKey: "api.key" must be an absolute path`}},
+		{"metrics auth without a token", func(m map[string]any) { m["api"] = map[string]any{"metricsAuth": true} },
+			[]string{`api.metricsAuth: needs a token: set api.token or the CCTVD_API_TOKEN environment variable`}},
 		{"bad stall timeout", func(m map[string]any) { m["ffmpeg"] = map[string]any{"stallTimeout": "soon"} },
 			[]string{`decode: "soon" is not a duration such as "15s"`}},
 		{"short stall timeout", func(m map[string]any) { m["ffmpeg"] = map[string]any{"stallTimeout": 0.2} },
@@ -278,6 +288,101 @@ func TestMaskedHidesEverySecret(t *testing.T) {
 	// The masked config still parses: check-config output can be reused.
 	if _, err := Parse(out, noEnv); err != nil {
 		t.Errorf("masked config does not parse: %v", err)
+	}
+}
+
+// TestStreamURLSecrets: the credentials a stream URL carries (userinfo, a
+// query token, an RTMP stream key) and the declared secrets are secrets:
+// in Secrets for the log redactor, masked in RedactedURL and in the
+// check-config dump, which still parses.
+func TestStreamURLSecrets(t *testing.T) {
+	tests := []struct {
+		name     string
+		cam      Camera
+		secrets  []string
+		redacted string
+	}{
+		{"query token", Camera{StreamURL: "rtsp://10.0.0.7/live?channel=1&token=tok-abc123"},
+			[]string{"tok-abc123"}, "rtsp://10.0.0.7/live?channel=1&token=***"},
+		{"short query password", Camera{StreamURL: "http://10.0.0.9/video.cgi?user=admin&pwd=12345"},
+			[]string{"12345"}, "http://10.0.0.9/video.cgi?user=admin&pwd=***"},
+		{"rtmp stream key", Camera{StreamURL: "rtmp://10.0.0.8/live/sk_9f8e7d"},
+			[]string{"sk_9f8e7d"}, "rtmp://10.0.0.8/live/***"},
+		{"rtmp app alone is no key", Camera{StreamURL: "rtmp://10.0.0.8/live"}, nil, "rtmp://10.0.0.8/live"},
+		{"userinfo", Camera{StreamURL: "rtsp://admin:12345@10.0.0.1/x"}, []string{"12345"}, "rtsp://admin:***@10.0.0.1/x"},
+		{"declared path segment", Camera{StreamURL: "https://10.0.0.10/s/abcdef123456/live.m3u8", DeclaredSecrets: []string{"abcdef123456"}},
+			[]string{"abcdef123456"}, "https://10.0.0.10/s/***/live.m3u8"},
+		{"declared short segment", Camera{StreamURL: "https://10.0.0.10/s/k1/live.m3u8", DeclaredSecrets: []string{"k1"}},
+			[]string{"k1"}, "https://10.0.0.10/s/***/live.m3u8"},
+		{"rtspPath query password", Camera{IPAddress: "10.0.0.6", RTSPPort: 554, RTSPPath: "/cam?channel=1&password=12345"},
+			[]string{"12345"}, "rtsp://10.0.0.6:554/cam?channel=1&password=***"},
+		{"camera password added to the url", Camera{StreamURL: "rtsp://10.0.0.7/h264", UserName: "u", Password: "pa ss"},
+			[]string{"pa ss"}, "rtsp://u:***@10.0.0.7/h264"},
+	}
+	base := mustRead(t, filepath.Join("testdata", "design-note.json"))
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := tt.cam.Secrets()
+			if strings.Join(got, "|") != strings.Join(tt.secrets, "|") {
+				t.Errorf("Secrets = %q, want %q", got, tt.secrets)
+			}
+			if r := tt.cam.RedactedURL(); r != tt.redacted {
+				t.Errorf("RedactedURL = %q, want %q", r, tt.redacted)
+			}
+			cfg, err := Parse(base, noEnv)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := tt.cam
+			c.CameraName, c.FrameRate, c.Resolution, c.VideoDuration, c.VideoFeedID = "cam", 2, "640x360", 10, "xx"
+			if c.RTSPPort == 0 {
+				c.RTSPPort, c.RTSPPath = 554, "/"
+			}
+			c.RTSPTransport, c.Mode = "tcp", ModeAuto
+			cfg.Cameras = []Camera{c}
+			if err := cfg.Validate(); err != nil {
+				t.Fatalf("test camera invalid: %v", err)
+			}
+			out, err := cfg.MaskedJSON()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range tt.secrets {
+				for _, line := range strings.Split(string(out), "\n") {
+					if strings.Contains(line, `"streamUrl"`) || strings.Contains(line, `"rtspPath"`) || strings.Contains(line, `"password"`) {
+						if strings.Contains(line, s) {
+							t.Errorf("check-config shows %q: %s", s, line)
+						}
+					}
+				}
+			}
+			if _, err := Parse(out, noEnv); err != nil {
+				t.Errorf("masked config does not parse: %v\n%s", err, out)
+			}
+		})
+	}
+}
+
+func TestDeclaredSecrets(t *testing.T) {
+	data := mustRead(t, filepath.Join("testdata", "design-note.json"))
+	var m map[string]any
+	json.Unmarshal(data, &m)
+	m["secrets"] = []any{"global-declared-1"}
+	m["cameras"].([]any)[0].(map[string]any)["secrets"] = []any{"camera-declared-1"}
+	data, _ = json.Marshal(m)
+	cfg, err := Parse(data, noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(cfg.Secrets(), "|")
+	for _, want := range []string{"global-declared-1", "camera-declared-1"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("Secrets %q lacks %q", got, want)
+		}
+	}
+	out, _ := cfg.MaskedJSON()
+	if strings.Contains(string(out), "declared-1") {
+		t.Errorf("check-config shows a declared secret:\n%s", out)
 	}
 }
 

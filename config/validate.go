@@ -77,7 +77,16 @@ func (c *Config) Validate() error {
 	if !slices.Contains(logFormats, c.Log.Format) {
 		v.add("log.format", "%q is not one of %s", c.Log.Format, strings.Join(logFormats, ", "))
 	}
+	validateSecrets(&v, "secrets", c.DeclaredSecrets)
 	return v.err()
+}
+
+func validateSecrets(v *validator, p string, secrets []string) {
+	for i, s := range secrets {
+		if s == "" {
+			v.add(fmt.Sprintf("%s[%d]", p, i), "must not be empty")
+		}
+	}
 }
 
 func (cam Camera) validate(v *validator, p string) {
@@ -157,6 +166,7 @@ func (cam Camera) validate(v *validator, p string) {
 	case cam.VideoDuration > MaxVideoDuration:
 		v.add(p+".videoDuration", "must be at most %d seconds (got %s)", MaxVideoDuration, num(cam.VideoDuration))
 	}
+	validateSecrets(v, p+".secrets", cam.DeclaredSecrets)
 	switch {
 	case cam.VideoFeedID == "":
 		v.add(p+".videoFeedId", "is required")
@@ -224,8 +234,27 @@ func (a API) validate(v *validator) {
 	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
 		v.add("api.listen", "%q has no valid port", a.Listen)
 	}
-	if a.Token == "" && !isLoopback(host) {
+	if a.Token == "" && !IsLoopback(host) {
 		v.add("api.token", "is required when api.listen (%s) is not a loopback address: set api.token or the %s environment variable, or listen on 127.0.0.1", a.Listen, TokenEnv)
+	}
+	for i, h := range a.AllowedHosts {
+		if !validHost(strings.TrimSuffix(h, ".")) {
+			v.add(fmt.Sprintf("api.allowedHosts[%d]", i), "%q is not a host name or IP address (no port, no scheme)", h)
+		}
+	}
+	switch {
+	case a.TLSCert != "" && a.TLSKey == "":
+		v.add("api.tlsKey", "is required with api.tlsCert")
+	case a.TLSCert == "" && a.TLSKey != "":
+		v.add("api.tlsCert", "is required with api.tlsKey")
+	}
+	for _, f := range []struct{ name, path string }{{"api.tlsCert", a.TLSCert}, {"api.tlsKey", a.TLSKey}} {
+		if f.path != "" && !filepath.IsAbs(f.path) {
+			v.add(f.name, "%q must be an absolute path", f.path)
+		}
+	}
+	if a.MetricsAuth && a.Token == "" {
+		v.add("api.metricsAuth", "needs a token: set api.token or the %s environment variable", TokenEnv)
 	}
 }
 
@@ -247,8 +276,8 @@ func (f FFmpeg) validate(v *validator) {
 	}
 }
 
-// isLoopback reports whether a listen host only accepts local connections.
-func isLoopback(host string) bool {
+// IsLoopback reports whether a listen host only accepts local connections.
+func IsLoopback(host string) bool {
 	if host == "localhost" {
 		return true
 	}
