@@ -155,13 +155,20 @@ func TestConfigErrors(t *testing.T) {
 			[]string{`awsCredentials.region: is required (or set s3Config.endpoint, which defaults it to us-east-1)`}},
 		{"open api without token", func(m map[string]any) { m["api"] = map[string]any{"listen": "0.0.0.0:8080"} },
 			[]string{`api.token: is required when api.listen (0.0.0.0:8080) is not a loopback address: set api.token or the CCTVD_API_TOKEN environment variable, or listen on 127.0.0.1`}},
-		{"empty declared secret", func(m map[string]any) { m["secrets"] = []any{"long-enough-secret", ""}; cam(m, 1)["secrets"] = []any{""} },
+		{"empty declared secret", func(m map[string]any) {
+			m["secrets"] = []any{"long-enough-secret", ""}
+			cam(m, 1)["secrets"] = []any{""}
+		},
 			[]string{`cameras[1].secrets[0]: must not be empty`, `secrets[1]: must not be empty`}},
-		{"allowed host with a port", func(m map[string]any) { m["api"] = map[string]any{"allowedHosts": []any{"nvr.local", "nvr.local:8080"}} },
+		{"allowed host with a port", func(m map[string]any) {
+			m["api"] = map[string]any{"allowedHosts": []any{"nvr.local", "nvr.local:8080"}}
+		},
 			[]string{`api.allowedHosts[1]: "nvr.local:8080" is not a host name or IP address (no port, no scheme)`}},
 		{"tls cert without key", func(m map[string]any) { m["api"] = map[string]any{"tlsCert": "/etc/cctvd/api.crt"} },
 			[]string{`api.tlsKey: is required with api.tlsCert`}},
-		{"tls key relative", func(m map[string]any) { m["api"] = map[string]any{"tlsCert": "/etc/cctvd/api.crt", "tlsKey": "api.key"} },
+		{"tls key relative", func(m map[string]any) {
+			m["api"] = map[string]any{"tlsCert": "/etc/cctvd/api.crt", "tlsKey": "api.key"}
+		},
 			[]string{`api.tlsKey: "api.key" must be an absolute path`}},
 		{"metrics auth without a token", func(m map[string]any) { m["api"] = map[string]any{"metricsAuth": true} },
 			[]string{`api.metricsAuth: needs a token: set api.token or the CCTVD_API_TOKEN environment variable`}},
