@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/cctvd/cctvd/internal/childenv"
 )
 
 // Errors from probeDuration.
@@ -32,6 +34,7 @@ func probeDuration(ffprobe, path string) (time.Duration, error) {
 	var stderr bytes.Buffer
 	cmd := exec.CommandContext(ctx, ffprobe, "-v", "error",
 		"-show_entries", "format=duration:stream=codec_type", "-of", "json", path)
+	cmd.Env = childenv.Minimal() // not the daemon's token or AWS credentials
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	var exitErr *exec.ExitError

@@ -327,7 +327,7 @@ func (c *Camera) runOnce(ctx context.Context) Exit {
 		}
 		return syscall.SIGINT // finalises the segment while data flows
 	})
-	stdout := newLineWriter(4096, func(line string) {
+	stdout := newLineWriter(4096, nil, func(line string) {
 		p, ok := parser.line(line)
 		if !ok {
 			return
@@ -361,8 +361,7 @@ func (c *Camera) runOnce(ctx context.Context) Exit {
 			}
 		}
 	})
-	stderr := newLineWriter(2048, func(line string) {
-		line = c.deps.Redactor.String(line)
+	stderr := newLineWriter(2048, c.deps.Redactor, func(line string) { // masked, then cut
 		tail = append(tail, line)
 		if len(tail) > 20 {
 			tail = tail[1:]

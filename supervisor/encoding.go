@@ -112,7 +112,9 @@ func hwAvailable(ffmpeg, hw, device string) error {
 			return errors.New("no NVIDIA device (/dev/nvidiactl)")
 		}
 	}
-	out, err := exec.Command(ffmpeg, "-hide_banner", "-encoders").Output()
+	cmd := exec.Command(ffmpeg, "-hide_banner", "-encoders")
+	cmd.Env = childEnv()
+	out, err := cmd.Output()
 	if err != nil {
 		return fmt.Errorf("ffmpeg -encoders: %w", err)
 	}

@@ -1,12 +1,14 @@
 package supervisor
 
 import (
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/cctvd/cctvd/config"
+	"github.com/cctvd/cctvd/internal/redact"
 	"github.com/cctvd/cctvd/staging"
 )
 
@@ -205,14 +207,49 @@ func TestArgs(t *testing.T) {
 
 func TestLineWriter(t *testing.T) {
 	var got []string
-	w := newLineWriter(8, func(s string) { got = append(got, s) })
+	w := newLineWriter(8, nil, func(s string) { got = append(got, s) })
 	for _, chunk := range []string{"ab", "c\nde\r\n", "\n", "0123456789", "xy"} {
 		w.Write([]byte(chunk))
 	}
 	w.flush()
-	want := []string{"abc", "de", "01234567", "89xy"}
+	// A line is cut, never split: its tail is not a line of its own.
+	want := []string{"abc", "de", "01234567"}
 	if !slices.Equal(got, want) {
 		t.Errorf("lines = %q, want %q", got, want)
+	}
+}
+
+// TestLineWriterMasksBeforeCutting: a password longer than the line limit
+// is masked whole before the line is cut, so no part of it is kept (the
+// issue's reproduction let 2,027 of its characters through). A line with
+// no end is cut at the hard limit without the beginning of a secret.
+func TestLineWriterMasksBeforeCutting(t *testing.T) {
+	password := strings.Repeat("Lq7", 1000) // 3000 characters
+	u := url.URL{Scheme: "rtsp", User: url.UserPassword("admin", password), Host: "10.0.0.1:554", Path: "/x"}
+	red := redact.New(password)
+	var got []string
+	w := newLineWriter(2048, red, func(s string) { got = append(got, s) })
+	w.Write([]byte("[info] Input #0, rtsp, from '" + u.String() + "':\n"))
+	w.Write([]byte("[error] " + strings.Repeat("x", 1000) + " " + password + " " + password + "\n"))
+	// No line end for longer than the hard limit, a secret across it.
+	long := strings.Repeat("y", lineHardMax-1500) + password + " tail"
+	w.Write([]byte(long[:lineHardMax-100]))
+	w.Write([]byte(long[lineHardMax-100:]))
+	w.Write([]byte(" more of the same line\nnext line\n"))
+	w.flush()
+	if len(got) != 4 {
+		t.Fatalf("%d lines, want 4: %q", len(got), got)
+	}
+	for _, l := range got {
+		if strings.Contains(l, "Lq7L") || len(l) > 2048 {
+			t.Errorf("line of %d bytes holds part of the password: %.120q", len(l), l)
+		}
+	}
+	if got[0] != "[info] Input #0, rtsp, from 'rtsp://admin:***@10.0.0.1:554/x':" {
+		t.Errorf("first line %q", got[0])
+	}
+	if got[3] != "next line" {
+		t.Errorf("the rest of the overlong line was not dropped: %q", got[3])
 	}
 }
 

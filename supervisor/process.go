@@ -8,6 +8,9 @@ import (
 	"os/exec"
 	"strings"
 	"syscall"
+
+	"github.com/cctvd/cctvd/internal/childenv"
+	"github.com/cctvd/cctvd/internal/redact"
 )
 
 // Causes of a run's cancellation: they choose the signal ffmpeg gets and
@@ -36,18 +39,10 @@ func configureProcess(cmd *exec.Cmd, sig func() syscall.Signal) {
 	}
 }
 
-// childEnv is the daemon's environment for ffmpeg, in UTC and without AWS
-// credentials, which ffmpeg has no use for.
-func childEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, "TZ=") || strings.HasPrefix(kv, "AWS_") {
-			continue
-		}
-		env = append(env, kv)
-	}
-	return append(env, "TZ=UTC")
-}
+// childEnv is ffmpeg's and ffprobe's environment: PATH and what hardware
+// acceleration needs, TZ=UTC, the C locale, and nothing else of the
+// daemon's (not the API token, not AWS credentials).
+func childEnv() []string { return childenv.Minimal() }
 
 // exitStatus returns the exit code (-1 when killed) and the signal, if any.
 func exitStatus(err error) (code int, signal string) {
@@ -136,16 +131,33 @@ func trimLevel(line string) string {
 	return line
 }
 
-// lineWriter splits a byte stream into lines (on \n or \r) and hands each
-// to fn. A line longer than max is cut. Write is called from one goroutine
-// at a time (os/exec's copier), so it needs no lock.
+// lineWriter splits a byte stream into lines (on \n or \r), masks each
+// whole line, then cuts it to max bytes and hands it to fn. Masking comes
+// first so that a cut never splits a secret into parts that no longer
+// match. A line with no end within hardMax bytes is masked as a cut line
+// (its tail that begins a secret goes too) and the rest of it, up to the
+// next line end, is dropped. Write is called from one goroutine at a time
+// (os/exec's copier), so it needs no lock.
 type lineWriter struct {
-	buf []byte
-	max int
-	fn  func(string)
+	buf      []byte
+	max      int
+	mask     func(string) string // nil: lines as they are
+	maskCut  func(string) string
+	fn       func(string)
+	skipping bool // dropping the rest of an overlong line
 }
 
-func newLineWriter(max int, fn func(string)) *lineWriter { return &lineWriter{max: max, fn: fn} }
+// lineHardMax bounds the bytes held for one line.
+const lineHardMax = 64 << 10
+
+// newLineWriter returns a lineWriter; red, if not nil, masks every line.
+func newLineWriter(max int, red *redact.Redactor, fn func(string)) *lineWriter {
+	w := &lineWriter{max: max, fn: fn}
+	if red != nil {
+		w.mask, w.maskCut = red.String, red.StringCut
+	}
+	return w
+}
 
 func (w *lineWriter) Write(p []byte) (int, error) {
 	w.buf = append(w.buf, p...)
@@ -154,25 +166,39 @@ func (w *lineWriter) Write(p []byte) (int, error) {
 		if i < 0 {
 			break
 		}
-		if i > 0 {
-			w.fn(string(w.buf[:min(i, w.max)]))
+		if i > 0 && !w.skipping {
+			w.emit(string(w.buf[:i]), w.mask)
 		}
+		w.skipping = false
 		w.buf = w.buf[i+1:]
 	}
-	for len(w.buf) > w.max { // a line too long: cut it in pieces
-		w.fn(string(w.buf[:w.max]))
-		w.buf = w.buf[w.max:]
+	if len(w.buf) > lineHardMax {
+		if !w.skipping {
+			w.emit(string(w.buf[:lineHardMax]), w.maskCut)
+		}
+		w.skipping = true
+		w.buf = w.buf[:0]
 	}
-	if cap(w.buf) > 4*w.max { // do not keep a burst's buffer
+	if cap(w.buf) > 2*lineHardMax { // do not keep a burst's buffer
 		w.buf = append([]byte(nil), w.buf...)
 	}
 	return len(p), nil
 }
 
+func (w *lineWriter) emit(line string, mask func(string) string) {
+	if mask != nil {
+		line = mask(line)
+	}
+	if len(line) > w.max {
+		line = line[:w.max]
+	}
+	w.fn(line)
+}
+
 // flush hands over a last line that had no newline.
 func (w *lineWriter) flush() {
-	if len(w.buf) > 0 {
-		w.fn(string(w.buf))
-		w.buf = w.buf[:0]
+	if len(w.buf) > 0 && !w.skipping {
+		w.emit(string(w.buf), w.mask)
 	}
+	w.buf, w.skipping = w.buf[:0], false
 }

@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/cctvd/cctvd/config"
 	"github.com/cctvd/cctvd/internal/fakeclock"
+	"github.com/cctvd/cctvd/internal/childenv"
 	"github.com/cctvd/cctvd/internal/redact"
 	"github.com/cctvd/cctvd/internal/testenv"
 )
@@ -26,18 +28,22 @@ import (
 // The tests in this file run the test binary itself as a stand-in ffmpeg (a
 // fake, for the supervisor's state machine only: the recording pipeline is
 // tested with real ffmpeg and a real camera in package segmenter and
-// cmd/cctvd). CCTVD_FAKE_FFMPEG names a file of comma-separated behaviours,
-// one per start; the last repeats.
+// cmd/cctvd), through a link named fakeName: the file "script" beside the
+// link holds comma-separated behaviours, one per start; the last repeats.
+// (Not an environment variable: ffmpeg gets a minimal environment.)
 func TestMain(m *testing.M) {
-	if script := os.Getenv("CCTVD_FAKE_FFMPEG"); script != "" {
-		os.Exit(fakeFFmpeg(script))
+	if filepath.Base(os.Args[0]) == fakeName {
+		os.Exit(fakeFFmpeg(filepath.Dir(os.Args[0])))
 	}
 	os.Exit(m.Run())
 }
 
+const fakeName = "fake-ffmpeg"
+
 const testPassword = "s3cr@t:/#%pw"
 
-func fakeFFmpeg(script string) int {
+func fakeFFmpeg(dir string) int {
+	script := filepath.Join(dir, "script")
 	data, _ := os.ReadFile(script)
 	modes := strings.Split(strings.TrimSpace(string(data)), ",")
 	counter := script + ".count"
@@ -49,6 +55,10 @@ func fakeFFmpeg(script string) int {
 
 	block := func(i int) {
 		fmt.Printf("frame=%d\nfps=2.0\nbitrate=  30.0kbits/s\nout_time_us=%d\nspeed=1.0x\nprogress=continue\n", i, i*500000)
+	}
+	if mode == "env" { // say what environment it got, then record
+		os.WriteFile(filepath.Join(dir, "env"), []byte(strings.Join(os.Environ(), "\n")), 0o644)
+		mode = "record"
 	}
 	switch mode {
 	case "exit0":
@@ -74,7 +84,7 @@ func fakeFFmpeg(script string) int {
 			select {
 			case s := <-sigs:
 				// Like ffmpeg: finalise, then exit 255.
-				os.WriteFile(filepath.Join(os.Getenv("FAKE_FFMPEG_DIR"), "finalised-"+s.String()), nil, 0o644)
+				os.WriteFile(filepath.Join(dir, "finalised-"+s.String()), nil, 0o644)
 				return 255
 			case <-time.After(20 * time.Millisecond): // pacing the stand-in stream
 			}
@@ -124,12 +134,14 @@ func start(t *testing.T, modes string, tweak func(*Config)) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv("CCTVD_FAKE_FFMPEG", script)
-	t.Setenv("FAKE_FFMPEG_DIR", dir)
+	fake := filepath.Join(dir, fakeName)
+	if err := os.Symlink(self, fake); err != nil {
+		t.Fatal(err)
+	}
 	clock, waits := fakeclock.New(time.Date(2026, 1, 6, 12, 0, 0, 0, time.UTC), 1000)
 	h := &harness{t: t, clock: clock, waits: waits, events: make(chan Event, 1000), logs: &testenv.Buffer{}, dir: dir, done: make(chan error, 1)}
 	cfg := Config{
-		SavePath: dir, Owner: "test", FFmpegPath: self,
+		SavePath: dir, Owner: "test", FFmpegPath: fake,
 		StallTimeout: time.Hour, StopTimeout: 2 * time.Second,
 	}
 	if tweak != nil {
@@ -360,6 +372,29 @@ func TestMissingFFmpegIsAnErrorInTheState(t *testing.T) {
 		t.Errorf("exit = %+v", ev.Exit)
 	}
 	h.pauses(1) // it backs off and tries again
+}
+
+// TestFFmpegGetsAMinimalEnvironment: none of the daemon's variables (the
+// API token, AWS credentials) reach ffmpeg, where other processes of the
+// service user could read them in /proc/<pid>/environ.
+func TestFFmpegGetsAMinimalEnvironment(t *testing.T) {
+	t.Setenv("CCTVD_API_TOKEN", "t0ken-s3cret-abc")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "aws-s3cret-key")
+	t.Setenv("TZ", "Europe/Paris")
+	h := start(t, "env", nil)
+	h.event(EventRecording)
+	env := strings.Split(readOr(filepath.Join(h.dir, "env"), ""), "\n")
+	for _, kv := range env {
+		name, _, _ := strings.Cut(kv, "=")
+		if !slices.Contains(append([]string{"TZ", "LANG", "LC_ALL"}, childenv.Passed...), name) {
+			t.Errorf("ffmpeg got %s", name)
+		}
+	}
+	for _, want := range []string{"TZ=UTC", "LANG=C", "LC_ALL=C", "PATH=" + os.Getenv("PATH")} {
+		if !slices.Contains(env, want) {
+			t.Errorf("ffmpeg's environment lacks %s: %q", want, env)
+		}
+	}
 }
 
 func TestUnknownCamera(t *testing.T) {
