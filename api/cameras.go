@@ -77,6 +77,7 @@ func (s *Server) camera(ctx context.Context, st supervisor.Status) Camera {
 	}
 	if cfg, err := s.deps.Supervisor.CameraConfig(st.Camera); err == nil {
 		cam.Config = cameraConfig(cfg)
+		cam.Config.Source = s.deps.Redactor.String(cam.Config.Source) // and the config's declared secrets
 	}
 	if last, err := s.deps.Catalog.Latest(ctx, st.Camera); err == nil {
 		r := recording(last)
@@ -119,7 +120,7 @@ func (s *Server) startCamera(c echo.Context) error {
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 5*time.Second)
 	defer cancel()
 	if err := s.deps.Supervisor.WaitFor(ctx, name, func(st supervisor.Status) bool { return st.State != supervisor.Stopped }); err != nil {
-		return apiError(http.StatusConflict, "camera %s did not start: is the daemon shutting down?", name)
+		return apiError(http.StatusConflict, "the camera did not start: is the daemon shutting down?")
 	}
 	st, err := s.deps.Supervisor.Status(name)
 	if err != nil {
@@ -136,7 +137,7 @@ func (s *Server) stopCamera(c echo.Context) error {
 	defer cancel()
 	if err := s.deps.Supervisor.Stop(ctx, name); err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
-			return apiError(http.StatusConflict, "camera %s is still stopping", name)
+			return apiError(http.StatusConflict, "the camera is still stopping")
 		}
 		return err
 	}

@@ -25,16 +25,9 @@ func (s *Server) cameraGaps(c echo.Context) error {
 	if _, err := s.deps.Supervisor.Status(name); err != nil {
 		return err
 	}
-	from, err := parseTime(c, "from")
+	from, to, err := timeRange(c)
 	if err != nil {
 		return err
-	}
-	to, err := parseTime(c, "to")
-	if err != nil {
-		return err
-	}
-	if !from.IsZero() && !to.IsZero() && !from.Before(to) {
-		return apiError(http.StatusBadRequest, "from must be before to")
 	}
 	gaps, err := s.deps.Gaps(c.Request().Context(), name, from, to)
 	if err != nil {

@@ -54,13 +54,13 @@ func (s *Server) serveLogs(c echo.Context, ring *logring.Ring) error {
 	if v := c.QueryParam("tail"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 || n > MaxTail {
-			return apiError(http.StatusBadRequest, "tail must be a whole number from 0 to %d, not %q", MaxTail, v)
+			return apiError(http.StatusBadRequest, fmt.Sprintf("tail must be a whole number from 0 to %d", MaxTail))
 		}
 		tail = n
 	}
 	follow, err := parseBool(c.QueryParam("follow"))
 	if err != nil {
-		return apiError(http.StatusBadRequest, "follow must be true or false, not %q", c.QueryParam("follow"))
+		return apiError(http.StatusBadRequest, "follow must be true or false")
 	}
 	lines := ring.Tail(tail)
 	if !follow {
@@ -70,8 +70,14 @@ func (s *Server) serveLogs(c echo.Context, ring *logring.Ring) error {
 		}
 		return c.JSON(http.StatusOK, map[string]any{"lines": out})
 	}
+	if n := s.followers.Add(1); n > int64(s.cfg.MaxFollowers) {
+		s.followers.Add(-1)
+		c.Response().Header().Set("Retry-After", "10")
+		return apiError(http.StatusTooManyRequests, fmt.Sprintf("too many log followers: at most %d at once", s.cfg.MaxFollowers))
+	}
+	defer s.followers.Add(-1)
 
-	w := c.Response()
+	w := s.streaming(c)
 	w.Header().Set(echo.HeaderContentType, "text/event-stream")
 	w.Header().Set(echo.HeaderCacheControl, "no-cache")
 	w.Header().Set("X-Accel-Buffering", "no")

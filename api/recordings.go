@@ -70,14 +70,8 @@ func (s *Server) listRecordings(c echo.Context) error {
 		}
 	}
 	var err error
-	if f.From, err = parseTime(c, "from"); err != nil {
+	if f.From, f.To, err = timeRange(c); err != nil {
 		return err
-	}
-	if f.To, err = parseTime(c, "to"); err != nil {
-		return err
-	}
-	if !f.From.IsZero() && !f.To.IsZero() && !f.From.Before(f.To) {
-		return apiError(http.StatusBadRequest, "from must be before to")
 	}
 	for _, p := range []struct {
 		name string
@@ -86,7 +80,7 @@ func (s *Server) listRecordings(c echo.Context) error {
 		if v := c.QueryParam(p.name); v != "" {
 			b, err := strconv.ParseBool(v)
 			if err != nil {
-				return apiError(http.StatusBadRequest, "%s must be true or false, not %q", p.name, v)
+				return apiError(http.StatusBadRequest, p.name+" must be true or false")
 			}
 			*p.dst = &b
 		}
@@ -94,7 +88,7 @@ func (s *Server) listRecordings(c echo.Context) error {
 	if v := c.QueryParam("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > MaxLimit {
-			return apiError(http.StatusBadRequest, "limit must be a whole number from 1 to %d, not %q", MaxLimit, v)
+			return apiError(http.StatusBadRequest, fmt.Sprintf("limit must be a whole number from 1 to %d", MaxLimit))
 		}
 		f.Limit = n
 	}
@@ -120,6 +114,43 @@ func (s *Server) listRecordings(c echo.Context) error {
 	return c.JSON(http.StatusOK, resp)
 }
 
+// Times outside [minTime, maxTime] are clamped: the catalog counts
+// nanoseconds in an int64, which ends in 2262.
+var (
+	minTime = time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC)
+	maxTime = time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)
+)
+
+// timeRange reads ?from= and ?to= (RFC 3339, each optional; zero when
+// absent) and clamps them: from before 1970 or to after 2200 is no bound
+// at all, from after 2200 or to before 1970 selects nothing.
+func timeRange(c echo.Context) (from, to time.Time, err error) {
+	if from, err = parseTime(c, "from"); err != nil {
+		return from, to, err
+	}
+	if to, err = parseTime(c, "to"); err != nil {
+		return from, to, err
+	}
+	if !from.IsZero() && !to.IsZero() && !from.Before(to) {
+		return from, to, apiError(http.StatusBadRequest, "from must be before to")
+	}
+	switch {
+	case from.IsZero():
+	case from.Before(minTime):
+		from = time.Time{}
+	case from.After(maxTime):
+		from = maxTime
+	}
+	switch {
+	case to.IsZero():
+	case to.After(maxTime):
+		to = time.Time{}
+	case to.Before(minTime):
+		to = minTime
+	}
+	return from, to, nil
+}
+
 func parseTime(c echo.Context, name string) (time.Time, error) {
 	v := c.QueryParam(name)
 	if v == "" {
@@ -127,7 +158,7 @@ func parseTime(c echo.Context, name string) (time.Time, error) {
 	}
 	t, err := time.Parse(time.RFC3339, v)
 	if err != nil {
-		return time.Time{}, apiError(http.StatusBadRequest, "%s must be an RFC 3339 time such as 2026-01-06T12:00:00Z, not %q", name, v)
+		return time.Time{}, apiError(http.StatusBadRequest, name+" must be an RFC 3339 time such as 2026-01-06T12:00:00Z")
 	}
 	return t, nil
 }
@@ -156,11 +187,11 @@ func decodeCursor(s string) (*catalog.Cursor, error) {
 func (s *Server) record(c echo.Context) (catalog.Record, error) {
 	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
 	if err != nil || id < 1 {
-		return catalog.Record{}, apiError(http.StatusBadRequest, "recording id must be a positive whole number, not %q", c.Param("id"))
+		return catalog.Record{}, apiError(http.StatusBadRequest, "recording id must be a positive whole number")
 	}
 	r, err := s.deps.Catalog.Get(c.Request().Context(), id)
 	if errors.Is(err, catalog.ErrNotFound) {
-		return r, apiError(http.StatusNotFound, "no recording %d", id)
+		return r, apiError(http.StatusNotFound, "no such recording")
 	}
 	return r, err
 }
@@ -181,11 +212,11 @@ func (s *Server) recordingFile(c echo.Context) error {
 		return err
 	}
 	if r.Local != catalog.Present {
-		return apiError(http.StatusNotFound, "recording %d is no longer on this box (%s); it is in S3 as %s", r.ID, r.DeleteCause, r.Key)
+		return apiError(http.StatusNotFound, fmt.Sprintf("the recording is no longer on this box (%s); it is in S3 as %s", r.DeleteCause, r.Key))
 	}
 	f, err := os.Open(r.Path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return apiError(http.StatusNotFound, "recording %d is no longer on this box", r.ID)
+		return apiError(http.StatusNotFound, "the recording is no longer on this box")
 	}
 	if err != nil {
 		return err
@@ -195,7 +226,7 @@ func (s *Server) recordingFile(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	w := c.Response()
+	w := s.streaming(c) // a big file to a slow client: bounded per write, not in all
 	w.Header().Set(echo.HeaderContentType, "video/mp4")
 	w.Header().Set(echo.HeaderContentDisposition, fmt.Sprintf("inline; filename=%q", r.Name()))
 	http.ServeContent(w, c.Request(), r.Name(), fi.ModTime(), f)

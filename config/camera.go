@@ -2,6 +2,7 @@ package config
 
 import (
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/url"
 	"slices"
@@ -208,6 +209,38 @@ func (c *Config) Secrets() []string {
 		s = append(s, c.API.Token)
 	}
 	return append(s, c.DeclaredSecrets...)
+}
+
+// ShortSecretFields names the configured secrets shorter than
+// redact.MinSubstringLen, which are masked only where they stand as
+// credentials (URLs, the config dump), not in free text.
+func (c *Config) ShortSecretFields() []string {
+	var out []string
+	short := func(path, s string) {
+		if s != "" && redact.IsShort(s) {
+			out = append(out, path)
+		}
+	}
+	for i, cam := range c.Cameras {
+		p := fmt.Sprintf("cameras[%d]", i)
+		short(p+".password", cam.Password)
+		for _, s := range cam.Secrets() {
+			if s != cam.Password && !slices.Contains(cam.DeclaredSecrets, s) {
+				short(p+".streamUrl", s)
+			}
+		}
+		for j, s := range cam.DeclaredSecrets {
+			short(fmt.Sprintf("%s.secrets[%d]", p, j), s)
+		}
+	}
+	if c.AWSCredentials != nil {
+		short("awsCredentials.secretAccessKey", c.AWSCredentials.SecretAccessKey)
+	}
+	short("api.token", c.API.Token)
+	for j, s := range c.DeclaredSecrets {
+		short(fmt.Sprintf("secrets[%d]", j), s)
+	}
+	return out
 }
 
 // Masked returns a deep copy of c with every secret replaced by Mask.

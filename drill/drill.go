@@ -260,6 +260,7 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 // api calls cctvd's API and decodes its JSON answer into v.
 func (d *drill) api(method, path string, v any) error {
 	req, _ := http.NewRequest(method, fmt.Sprintf("http://127.0.0.1:%d%s", d.apiPort, path), nil)
+	req.Header.Set("Content-Type", "application/json") // the API's guard against cross-site POSTs
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return err

@@ -45,6 +45,9 @@ func (c *client) do(method, path string, header map[string]string) (int, []byte,
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
+	if method == "POST" { // as README says scripts do: without a token, a web page could not
+		req.Header.Set("Content-Type", "application/json")
+	}
 	for k, v := range header {
 		req.Header.Set(k, v)
 	}

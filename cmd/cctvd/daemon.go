@@ -7,8 +7,10 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"os/user"
 	"path/filepath"
 	"runtime/debug"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -16,6 +18,7 @@ import (
 
 	oklog "github.com/oklog/run"
 	"github.com/rs/zerolog"
+	"golang.org/x/sys/unix"
 
 	"github.com/cctvd/cctvd/api"
 	"github.com/cctvd/cctvd/catalog"
@@ -94,6 +97,7 @@ func runDaemon(ctx context.Context, cfg *config.Config, cfgPath string, stdout i
 	d := &daemon{cfgPath: cfgPath, log: log, red: red, owner: owner(), hup: hup}
 	d.cfgPtr.Store(cfg)
 	warnIfReadable(log, cfgPath)
+	warnShortSecrets(log, cfg)
 	// Opening the catalog is not cut short by a signal: it may migrate.
 	d.cat, err = catalog.Open(context.WithoutCancel(ctx), filepath.Join(cfg.StorageConfig.StateDir, catalog.FileName), cfg.StorageConfig.SavePath, nil)
 	if err != nil {
@@ -169,7 +173,7 @@ func (d *daemon) build(ctx context.Context, hub *logring.Hub) error {
 		FeedIDs:   feedIDs(cfg),
 	}, segmenter.Deps{Log: log, OnSegment: d.segmentClosed, OnQuarantine: d.gap.Quarantined})
 
-	d.api = api.New(api.Config{Listen: cfg.API.Listen, Token: cfg.API.Token, StopTimeout: cfg.FFmpeg.StopTimeout.Std() + 10*time.Second},
+	d.api, err = api.New(api.Config{Listen: cfg.API.Listen, Settings: api.SettingsFrom(cfg.API), StopTimeout: cfg.FFmpeg.StopTimeout.Std() + 10*time.Second},
 		api.Deps{
 			Log:        log,
 			Supervisor: d.sup,
@@ -183,7 +187,7 @@ func (d *daemon) build(ctx context.Context, hub *logring.Hub) error {
 			Gaps:       d.gap.Gaps,
 			Reload:     d.reload,
 		})
-	return nil
+	return err
 }
 
 func uploaderConfig(cfg *config.Config) uploader.Config {
@@ -215,13 +219,51 @@ func feedIDs(cfg *config.Config) map[string]string {
 }
 
 // warnIfReadable warns when the config file, which holds secrets, can be
-// read by other users.
+// read by other users (a group other than the daemon's counts), or when
+// the daemon's own user could rewrite it (and with it the S3 credentials
+// it is given): make install leaves it root:cctvd 0640.
 func warnIfReadable(log zerolog.Logger, path string) {
-	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
-		log.Warn().Str("config", path).Str("mode", fi.Mode().Perm().String()).
-			Msg("the config file holds secrets and other users can read it: chmod 600 " + path)
+	fi, err := os.Stat(path)
+	if err != nil {
+		return
+	}
+	perm := fi.Mode().Perm()
+	st, _ := fi.Sys().(*syscall.Stat_t)
+	otherGroup := st == nil || int(st.Gid) != os.Getgid()
+	if perm&0o007 != 0 || perm&0o020 != 0 || (perm&0o040 != 0 && otherGroup) {
+		log.Warn().Str("config", path).Str("mode", perm.String()).
+			Msg("the config file holds secrets and other users can read it: chmod 600 " + path + " (or 640, owned by root with the group cctvd runs as)")
+	}
+	if st != nil && uid() != 0 && int(st.Uid) == uid() && perm&0o200 != 0 {
+		log.Warn().Str("config", path).
+			Msg("cctvd's own user can rewrite its config (and the credentials in it): chown root:" + groupName() + " " + path + "; chmod 640 " + path)
 	}
 }
+
+// uid is the daemon's user id; a variable for tests.
+var uid = os.Getuid
+
+func groupName() string {
+	if g, err := user.LookupGroupId(strconv.Itoa(os.Getgid())); err == nil {
+		return g.Name
+	}
+	return strconv.Itoa(os.Getgid())
+}
+
+// warnShortSecrets says which secrets are too short to be masked in free
+// text, and whether the API token is short enough to guess.
+func warnShortSecrets(log zerolog.Logger, cfg *config.Config) {
+	if fields := cfg.ShortSecretFields(); len(fields) > 0 {
+		log.Warn().Strs("fields", fields).Msgf("these secrets are shorter than %d characters: they are masked where they stand as credentials "+
+			"(URLs, the config dump), not in free text; a longer one is safer", redact.MinSubstringLen)
+	}
+	if t := cfg.API.Token; t != "" && len(t) < minTokenLen {
+		log.Warn().Msgf("api.token is shorter than %d characters, easy to guess: use a random one, such as the output of openssl rand -hex 16", minTokenLen)
+	}
+}
+
+// minTokenLen is the API token length below which a warning says so.
+const minTokenLen = 16
 
 // reload re-reads the config file and applies it: an invalid file is
 // rejected whole with nothing changed; cameras are added, removed and
@@ -235,6 +277,13 @@ func (d *daemon) reload(ctx context.Context) (api.ReloadResult, error) {
 	if err == nil && (cfg.StorageConfig.SavePath != old.StorageConfig.SavePath || cfg.StorageConfig.StateDir != old.StorageConfig.StateDir) {
 		err = errors.New("storageConfig.savePath and storageConfig.stateDir cannot change without a restart")
 	}
+	// The API's settings are checked against the API as it runs: a token
+	// is required while the listener bound at start is not loopback-only,
+	// whatever api.listen now says; the TLS pair is read again.
+	var commitAPI func()
+	if err == nil {
+		commitAPI, err = d.api.Prepare(api.SettingsFrom(cfg.API))
+	}
 	var client uploader.S3API
 	if err == nil && uploader.ClientConfigFrom(cfg) != uploader.ClientConfigFrom(old) {
 		client, err = uploader.NewClient(ctx, uploader.ClientConfigFrom(cfg))
@@ -244,6 +293,7 @@ func (d *daemon) reload(ctx context.Context) (api.ReloadResult, error) {
 		return api.ReloadResult{}, fmt.Errorf("%w: %v", api.ErrConfigRejected, err)
 	}
 	warnIfReadable(d.log, d.cfgPath)
+	warnShortSecrets(d.log, cfg)
 	d.red.Add(cfg.Secrets()...)
 	d.cfgPtr.Store(cfg)
 	stopped, err := d.cat.Stopped(ctx)
@@ -253,7 +303,7 @@ func (d *daemon) reload(ctx context.Context) (api.ReloadResult, error) {
 	d.seg.SetFeedIDs(feedIDs(cfg))
 	d.up.Reconfigure(uploaderConfig(cfg), client)
 	d.ret.Reconfigure(retentionConfig(cfg))
-	d.api.SetToken(cfg.API.Token)
+	commitAPI()
 	applied := d.sup.Apply(cfg.Cameras, supervisor.ConfigFrom(cfg, d.owner), stopped)
 	if cfg.API.Listen != old.API.Listen || cfg.Log != old.Log {
 		d.log.Warn().Msg("reload: api.listen and log settings take effect at the next restart")
@@ -281,18 +331,33 @@ func (d *daemon) segmentClosed(seg segment.Segment) {
 	d.ret.Notify()
 }
 
-// ready says why the daemon is not ready: savePath not writable, or the
-// supervisor not running.
+// ready says why the daemon is not ready: the supervisor not running, or
+// savePath not writable (access(2): no file is written per call, and the
+// path stays in the log, out of the answer).
 func (d *daemon) ready() error {
 	if !d.supRunning.Load() {
-		return errors.New("the camera supervisor is not running")
+		return &api.NotReadyError{Reason: "the camera supervisor is not running"}
 	}
-	f, err := os.CreateTemp(d.config().StorageConfig.SavePath, ".ready-*")
-	if err != nil {
-		return fmt.Errorf("savePath is not writable: %w", err)
+	savePath := d.config().StorageConfig.SavePath
+	if err := unix.Access(savePath, unix.W_OK); err != nil {
+		return &api.NotReadyError{Reason: "savePath is not writable", Err: fmt.Errorf("access %s: %w", savePath, err)}
 	}
-	f.Close()
-	return os.Remove(f.Name())
+	return nil
+}
+
+// guard turns a panic in an actor into an error, logged (so masked)
+// with its stack, that stops the daemon cleanly instead of printing the
+// panic raw on stderr.
+func (d *daemon) guard(name string, run func() error) func() error {
+	return func() (err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				d.log.Error().Str("component", name).Str("panic", fmt.Sprint(r)).Str("stack", string(debug.Stack())).Msg("panic")
+				err = fmt.Errorf("%s panicked: %s", name, d.red.String(fmt.Sprint(r)))
+			}
+		}()
+		return run()
+	}
 }
 
 // run runs every component as an actor: the first to return stops them
@@ -307,25 +372,28 @@ func (d *daemon) run(ctx context.Context) error {
 
 	supCtx, supCancel := context.WithCancel(context.Background())
 	supDone := make(chan struct{})
-	g.Add(func() error {
+	g.Add(d.guard("supervisor", func() error {
 		defer close(supDone)
 		d.supRunning.Store(true)
 		defer d.supRunning.Store(false)
 		return d.sup.Run(supCtx)
-	}, func(error) { supCancel() })
+	}), func(error) { supCancel() })
 
 	segCtx, segCancel := context.WithCancel(context.Background())
-	g.Add(func() error {
+	g.Add(d.guard("segmenter", func() error {
 		return d.seg.Run(segCtx)
-	}, func(error) {
+	}), func(error) {
 		supCancel()
 		<-supDone // the supervisor's last segments must be moved too
 		segCancel()
 	})
 
-	for _, c := range []interface{ Run(context.Context) error }{d.up, d.ret, d.api} {
+	for _, c := range []struct {
+		name string
+		run  func(context.Context) error
+	}{{"uploader", d.up.Run}, {"retention", d.ret.Run}, {"api", d.api.Run}} {
 		cctx, cancel := context.WithCancel(context.Background())
-		g.Add(func() error { return c.Run(cctx) }, func(error) { cancel() })
+		g.Add(d.guard(c.name, func() error { return c.run(cctx) }), func(error) { cancel() })
 	}
 
 	// SIGHUP reloads the config.
