@@ -54,8 +54,9 @@ bench: build
 	$(GO) run ./cmd/bench -cctvd bin/cctvd -out bench/results.md
 
 # install: the binary, a systemd unit, its user and folders, and
-# /etc/cctvd/config.json from config.example.json (mode 0600, never
-# overwritten).
+# /etc/cctvd/config.json from config.example.json (never overwritten),
+# root:cctvd 0640: the service reads it and cannot rewrite its own
+# credentials.
 install: build
 	install -D -m 0755 bin/cctvd $(DESTDIR)$(BINDIR)/cctvd
 	install -d -m 0755 $(DESTDIR)$(SYSTEMDDIR)
@@ -69,10 +70,11 @@ install: build
 	install -d -m 0750 $(DESTDIR)$(SYSCONFDIR)/cctvd
 	@if [ -e $(DESTDIR)$(SYSCONFDIR)/cctvd/config.json ]; then \
 		echo "install: keeping the existing $(DESTDIR)$(SYSCONFDIR)/cctvd/config.json"; \
-	else install -m 0600 config.example.json $(DESTDIR)$(SYSCONFDIR)/cctvd/config.json; fi
+	else install -m 0640 config.example.json $(DESTDIR)$(SYSCONFDIR)/cctvd/config.json; fi
 	@if [ -z "$(DESTDIR)" ] && command -v systemctl >/dev/null; then \
 		systemd-sysusers $(SYSUSERSDIR)/cctvd.conf && systemd-tmpfiles --create $(TMPFILESDIR)/cctvd.conf && \
-		chown root:cctvd $(SYSCONFDIR)/cctvd && chown cctvd:cctvd $(SYSCONFDIR)/cctvd/config.json && \
+		chown root:cctvd $(SYSCONFDIR)/cctvd $(SYSCONFDIR)/cctvd/config.json && chmod 0640 $(SYSCONFDIR)/cctvd/config.json && \
+		if [ -e $(SYSCONFDIR)/cctvd/environment ]; then chown root:cctvd $(SYSCONFDIR)/cctvd/environment && chmod 0640 $(SYSCONFDIR)/cctvd/environment; fi && \
 		systemctl daemon-reload && echo "install: edit $(SYSCONFDIR)/cctvd/config.json, then: systemctl enable --now cctvd"; fi
 
 # uninstall removes what install put; never recordings, and not a config

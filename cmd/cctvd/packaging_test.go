@@ -28,7 +28,7 @@ func TestMakeInstall(t *testing.T) {
 		"lib/systemd/system/cctvd.service": 0o644,
 		"usr/lib/sysusers.d/cctvd.conf":    0o644,
 		"usr/lib/tmpfiles.d/cctvd.conf":    0o644,
-		"etc/cctvd/config.json":            0o600,
+		"etc/cctvd/config.json":            0o640, // root:cctvd on a real install: readable, not writable, by the service
 		"usr/share/doc/cctvd/README.md":    0o644,
 	}
 	for rel, mode := range want {
@@ -39,7 +39,7 @@ func TestMakeInstall(t *testing.T) {
 	}
 	unit := readFile(t, filepath.Join(dest, "lib/systemd/system/cctvd.service"))
 	for _, line := range []string{"ExecStart=/usr/bin/cctvd run --config /etc/cctvd/config.json", "Restart=always", "User=cctvd",
-		"NoNewPrivileges=yes", "ProtectSystem=strict", "ReadWritePaths=/var/cctv/recordings", "KillSignal=SIGTERM", "KillMode=mixed"} {
+		"NoNewPrivileges=yes", "ProtectProc=invisible", "ProtectSystem=strict", "ReadWritePaths=/var/cctv/recordings", "KillSignal=SIGTERM", "KillMode=mixed"} {
 		if !strings.Contains(unit, line+"\n") {
 			t.Errorf("unit lacks %q", line)
 		}
@@ -60,7 +60,7 @@ func TestMakeInstall(t *testing.T) {
 	}
 
 	// A second install never overwrites the config.
-	os.WriteFile(filepath.Join(dest, "etc/cctvd/config.json"), []byte("edited"), 0o600)
+	os.WriteFile(filepath.Join(dest, "etc/cctvd/config.json"), []byte("edited"), 0o640)
 	makeTarget(t, "install", "DESTDIR="+dest, "PREFIX=/usr")
 	if readFile(t, filepath.Join(dest, "etc/cctvd/config.json")) != "edited" {
 		t.Error("install overwrote the config")
