@@ -24,6 +24,7 @@ package api
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
 	"crypto/tls"
 	"encoding/hex"
@@ -489,16 +490,17 @@ func route(c echo.Context) string {
 	return c.Request().Method + " (no route)"
 }
 
-// auth requires the bearer token, when there is one, in constant time.
+// auth requires the bearer token, when there is one, in constant time
+// (hashes compared, so not even the token's length shows).
 func (s *Server) auth(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		token := s.state.Load().token
 		if token == "" {
 			return next(c)
 		}
-		want := []byte("Bearer " + token)
-		got := []byte(c.Request().Header.Get(echo.HeaderAuthorization))
-		if subtle.ConstantTimeCompare(got, want) != 1 {
+		want := sha256.Sum256([]byte("Bearer " + token))
+		got := sha256.Sum256([]byte(c.Request().Header.Get(echo.HeaderAuthorization)))
+		if subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
 			return apiError(http.StatusUnauthorized, "missing or wrong bearer token")
 		}
 		return next(c)

@@ -85,6 +85,13 @@ func TestReloadKeepsTheTokenOnAnExposedAPI(t *testing.T) {
 	if code := status(t, http.DefaultClient, base+"/api/v1/cameras", ""); code != 401 {
 		t.Fatalf("before the reload, without the token: %d", code)
 	}
+	// The camera's short password is named, not shown.
+	short, _ := d.await(0, 10*time.Second, func(m map[string]any) bool {
+		return strings.HasPrefix(fmt.Sprint(m["message"]), "these secrets are shorter than 8 characters")
+	})
+	if fmt.Sprint(short["fields"]) != "[cameras[0].password]" {
+		t.Errorf("short secrets named: %v", short["fields"])
+	}
 
 	// The issue's reproduction: loopback, no token, SIGHUP.
 	writeFile(t, cfg, quietConfig(t, savePath, `{"listen": "127.0.0.1:0"}`))
