@@ -266,6 +266,7 @@ func testNoEcho(t *testing.T) {
 		"/api/v1/cameras/door/logs?follow=" + shortPassword,
 		"/api/v1/cameras/" + shortPassword + "/gaps",
 		"/api/v1/" + shortPassword,
+		"/api/v1/" + shortPassword + "x/unrouted",
 	} {
 		rec := e.do(request{method: "GET", path: path})
 		if rec.Code < 400 || rec.Code >= 500 {

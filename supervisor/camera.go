@@ -327,7 +327,7 @@ func (c *Camera) runOnce(ctx context.Context) Exit {
 		}
 		return syscall.SIGINT // finalises the segment while data flows
 	})
-	stdout := newLineWriter(4096, nil, func(line string) {
+	stdout := newLineWriter(4096, func(line string) {
 		p, ok := parser.line(line)
 		if !ok {
 			return
@@ -361,7 +361,7 @@ func (c *Camera) runOnce(ctx context.Context) Exit {
 			}
 		}
 	})
-	stderr := newLineWriter(2048, c.deps.Redactor, func(line string) { // masked, then cut
+	stderr := newLineWriter(2048, func(line string) { // masked, then cut: see masked below
 		tail = append(tail, line)
 		if len(tail) > 20 {
 			tail = tail[1:]
@@ -374,7 +374,7 @@ func (c *Camera) runOnce(ctx context.Context) Exit {
 			ev = log.Error()
 		}
 		ev.Str("source", "ffmpeg").Msg(line)
-	})
+	}).masked(c.deps.Redactor)
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 
 	if err := cmd.Start(); err != nil {

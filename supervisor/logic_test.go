@@ -207,7 +207,7 @@ func TestArgs(t *testing.T) {
 
 func TestLineWriter(t *testing.T) {
 	var got []string
-	w := newLineWriter(8, nil, func(s string) { got = append(got, s) })
+	w := newLineWriter(8, func(s string) { got = append(got, s) })
 	for _, chunk := range []string{"ab", "c\nde\r\n", "\n", "0123456789", "xy"} {
 		w.Write([]byte(chunk))
 	}
@@ -228,7 +228,7 @@ func TestLineWriterMasksBeforeCutting(t *testing.T) {
 	u := url.URL{Scheme: "rtsp", User: url.UserPassword("admin", password), Host: "10.0.0.1:554", Path: "/x"}
 	red := redact.New(password)
 	var got []string
-	w := newLineWriter(2048, red, func(s string) { got = append(got, s) })
+	w := newLineWriter(2048, func(s string) { got = append(got, s) }).masked(red)
 	w.Write([]byte("[info] Input #0, rtsp, from '" + u.String() + "':\n"))
 	w.Write([]byte("[error] " + strings.Repeat("x", 1000) + " " + password + " " + password + "\n"))
 	// No line end for longer than the hard limit, a secret across it.

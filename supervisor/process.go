@@ -134,7 +134,7 @@ func trimLevel(line string) string {
 // lineWriter splits a byte stream into lines (on \n or \r), masks each
 // whole line, then cuts it to max bytes and hands it to fn. Masking comes
 // first so that a cut never splits a secret into parts that no longer
-// match. A line with no end within hardMax bytes is masked as a cut line
+// match. A line with no end within lineHardMax bytes is masked as a cut line
 // (its tail that begins a secret goes too) and the rest of it, up to the
 // next line end, is dropped. Write is called from one goroutine at a time
 // (os/exec's copier), so it needs no lock.
@@ -150,12 +150,13 @@ type lineWriter struct {
 // lineHardMax bounds the bytes held for one line.
 const lineHardMax = 64 << 10
 
-// newLineWriter returns a lineWriter; red, if not nil, masks every line.
-func newLineWriter(max int, red *redact.Redactor, fn func(string)) *lineWriter {
-	w := &lineWriter{max: max, fn: fn}
-	if red != nil {
-		w.mask, w.maskCut = red.String, red.StringCut
-	}
+// newLineWriter returns a lineWriter that hands lines over as they are.
+func newLineWriter(max int, fn func(string)) *lineWriter { return &lineWriter{max: max, fn: fn} }
+
+// masked has w mask every line with red (a nil red masks URL passwords and
+// other credentials in credential positions).
+func (w *lineWriter) masked(red *redact.Redactor) *lineWriter {
+	w.mask, w.maskCut = red.String, red.StringCut
 	return w
 }
 
