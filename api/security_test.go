@@ -407,14 +407,14 @@ func testLimits(t *testing.T) {
 
 // Item 5: the write timeout bounds each write of a stream, not the stream.
 func testFollowerOutlivesWriteTimeout(t *testing.T) {
-	e := newEnv(t, Config{Listen: "127.0.0.1:0", Limits: Limits{WriteTimeout: 200 * time.Millisecond, ReadTimeout: 200 * time.Millisecond}}, nil)
+	e := newEnv(t, Config{Listen: "127.0.0.1:0", Limits: Limits{WriteTimeout: time.Second, ReadTimeout: time.Second}}, nil)
 	addr := serve(t, e.s)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	resp := follow(t, ctx, addr)
 	defer resp.Body.Close()
 	// Let both timeouts pass several times over: that is the point.
-	time.Sleep(time.Second)
+	time.Sleep(3 * time.Second)
 	e.hub.Write([]byte(`{"message":"after the timeouts"}` + "\n"))
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
@@ -428,7 +428,7 @@ func testFollowerOutlivesWriteTimeout(t *testing.T) {
 // Item 5: a big file to a client that reads steadily but slowly takes far
 // longer than the write timeout, and is not cut.
 func testDownloadOutlivesWriteTimeout(t *testing.T) {
-	e := newEnv(t, Config{Listen: "127.0.0.1:0", Limits: Limits{WriteTimeout: 200 * time.Millisecond}}, nil)
+	e := newEnv(t, Config{Listen: "127.0.0.1:0", Limits: Limits{WriteTimeout: time.Second}}, nil)
 	addr := serve(t, e.s)
 	const size = 32 << 20 // beyond what the loopback's socket buffers hold
 	os.MkdirAll(filepath.Dir(e.rec.Path), 0o755)
@@ -448,12 +448,12 @@ func testDownloadOutlivesWriteTimeout(t *testing.T) {
 		if err != nil {
 			break
 		}
-		time.Sleep(40 * time.Millisecond) // a slow reader: each pause well under the write timeout
+		time.Sleep(100 * time.Millisecond) // a slow reader: each pause well under the write timeout
 	}
 	if n != size {
 		t.Fatalf("got %d of %d bytes in %v", n, size, time.Since(start))
 	}
-	if took := time.Since(start); took < time.Second {
+	if took := time.Since(start); took < 2*time.Second {
 		t.Errorf("the download took only %v: the reader was not slow enough to test anything", took)
 	}
 }
