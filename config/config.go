@@ -147,6 +147,9 @@ type API struct {
 	// every /api/ route. Default: read from the environment variable
 	// CCTVD_API_TOKEN, else none (then Listen must be a loopback address).
 	Token string `json:"token,omitempty"`
+	// MaxExportRange is the longest range one export or spans request may
+	// cover (1m to 744h). Default "24h".
+	MaxExportRange Duration `json:"maxExportRange,omitempty"`
 }
 
 // FFmpeg holds the recorder's process settings.
@@ -230,6 +233,7 @@ const (
 	DefaultPartSizeMB        = 16
 	DefaultPartConcurrency   = 4
 	DefaultLowWaterPercent   = 95
+	DefaultMaxExportRange    = 24 * time.Hour
 	// TokenEnv is the environment variable read when api.token is empty.
 	TokenEnv = "CCTVD_API_TOKEN"
 	// StateDirName is the state folder's name inside savePath by default.
@@ -266,7 +270,7 @@ func Parse(data []byte, getenv func(string) string) (*Config, error) {
 // Default returns a Config holding every default, before decoding.
 func Default() *Config {
 	return &Config{
-		API: API{Listen: DefaultListen},
+		API: API{Listen: DefaultListen, MaxExportRange: Duration(DefaultMaxExportRange)},
 		FFmpeg: FFmpeg{
 			Path:         "ffmpeg",
 			ProbePath:    "ffprobe",
