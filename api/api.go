@@ -61,6 +61,8 @@ type Config struct {
 	Token string
 	// StopTimeout bounds how long a stop request waits for ffmpeg.
 	StopTimeout time.Duration
+	// MaxExportRange bounds a spans or export request's range. Default 24h.
+	MaxExportRange time.Duration
 }
 
 // Deps are the API's collaborators.
@@ -80,6 +82,8 @@ type Deps struct {
 	// Reload, if set, re-reads the config and applies it.
 	Reload func(ctx context.Context) (ReloadResult, error)
 	Now    func() time.Time
+	// Export, if set, serves spans and exports.
+	Export Exporter
 }
 
 // Server is the API server, one more component with Run.
@@ -129,6 +133,7 @@ func New(cfg Config, deps Deps) *Server {
 	if deps.Reload != nil {
 		v1.POST("/reload", s.reload)
 	}
+	s.exportRoutes(v1)
 	s.e = e
 	return s
 }

@@ -284,6 +284,9 @@ func (c *Clip) Name() string { return c.manifest.Export.File }
 // ETag is the clip's HTTP entity tag.
 func (c *Clip) ETag() string { return c.manifest.Export.ETag }
 
+// Requested is the range asked for (to the millisecond).
+func (c *Clip) Requested() Range { return c.manifest.Requested }
+
 // Duration is how long the clip plays.
 func (c *Clip) Duration() time.Duration { return c.file.Duration }
 
