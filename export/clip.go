@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -48,6 +49,9 @@ type Builder struct {
 	Version string
 	// Parallel is how many segments are read at once. Default 4.
 	Parallel int
+	// Distrust, if set, remembers local files found not to match what was
+	// recorded, across builds: their S3 copies are read instead.
+	Distrust *Distrust
 	Log      zerolog.Logger
 	Now      func() time.Time
 }
@@ -75,7 +79,7 @@ func (b *Builder) Build(ctx context.Context, req Request) (*Clip, error) {
 	if tmp == "" {
 		tmp = os.TempDir()
 	}
-	f := &fetcher{s3: b.S3, bucket: b.Bucket, tmp: tmp, log: b.Log}
+	f := &fetcher{s3: b.S3, bucket: b.Bucket, tmp: tmp, log: b.Log, distrust: b.Distrust}
 	opened, err := f.openAll(ctx, cands, cmpOr(b.Parallel, 4))
 	if err != nil {
 		return nil, err
@@ -173,17 +177,17 @@ func (b *Builder) lay(req Request, from, to time.Time, srcs []*source) (*Clip, e
 	}
 	join.Created = actual.From
 	join.Parts = parts
-	files := make(sourceFiles, len(used))
-	for i, s := range used {
-		files[i] = s.file
-	}
-	file, err := mp4.Build(join, files)
+	bt := &built{srcs: used, distrust: b.Distrust, log: b.Log}
+	bt.ctx, bt.cancel = context.WithCancel(context.Background())
+	file, err := mp4.Build(join, sourceReader{bt})
 	if errors.Is(err, mp4.ErrMixedFormats) { // checked above; kept for safety
 		return nil, fmt.Errorf("%w: %v", ErrFormatChange, err)
 	}
 	if err != nil {
+		bt.cancel()
 		return nil, fmt.Errorf("export: %w", err)
 	}
+	bt.file = file
 
 	now := time.Now
 	if b.Now != nil {
@@ -213,11 +217,29 @@ func (b *Builder) lay(req Request, from, to time.Time, srcs []*source) (*Clip, e
 			Name: s.Name, Key: s.Key, Uploaded: s.Uploaded, ETag: s.ETag, Bytes: s.bytes, SHA256: s.sha256, Read: s.read,
 			Start: s.Start, End: s.End, Used: span, ClipSeconds: file.Offsets[i].Seconds(), Note: s.note,
 		})
-		fp.Write([]byte(s.sha256))
+		fp.Write([]byte(s.identity()))
 		fp.Write(binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, uint64(p.First)), uint64(p.Last)))
 	}
 	m.Export.ETag = `"` + hex.EncodeToString(fp.Sum(nil))[:32] + `"`
-	return newClip(&built{file: file, files: files, manifest: m}), nil
+	bt.manifest = m
+	bt.verifyAhead()
+	return newClip(bt), nil
+}
+
+// identity names a source's bytes for the entity tag before they are
+// hashed: the recorded sha256, else the size and modification time.
+func (src *source) identity() string {
+	if src.SHA256 != "" {
+		return src.SHA256
+	}
+	if src.sha256 != "" {
+		return src.sha256
+	}
+	var mod int64
+	if fi, err := src.file.Stat(); err == nil {
+		mod = fi.ModTime().UnixNano()
+	}
+	return fmt.Sprintf("%s:%d:%d", src.Name, src.bytes, mod)
 }
 
 // segmentsOf returns the sources' segments, with the times read from them.
@@ -232,26 +254,71 @@ func segmentsOf(srcs []*source) []Segment {
 // mp4Layout versions the joined file's layout, in the entity tag.
 const mp4Layout = "cctvd-mp4/1"
 
-// sourceFiles reads the clip's sources.
-type sourceFiles []*os.File
-
-func (fs sourceFiles) ReadAt(src int, p []byte, off int64) (int, error) {
-	return fs[src].ReadAt(p, off)
-}
-
 // built is a laid-out clip, shared by its users.
 type built struct {
 	file     *mp4.File
-	files    sourceFiles
+	srcs     []*source
 	manifest Manifest
+	distrust *Distrust
+	log      zerolog.Logger
+	// ctx lives as long as the clip: the checks of local sources run in it.
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	// failed: a source did not match what was recorded; the clip cannot
+	// be read whole.
+	failed atomic.Bool
 
 	mu  sync.Mutex
 	sum string // the clip's sha256, once computed
 }
 
+// sourceReader reads a clip's sources, each checked before its first byte.
+type sourceReader struct{ b *built }
+
+func (r sourceReader) ReadAt(i int, p []byte, off int64) (int, error) {
+	if err := r.b.check(i); err != nil {
+		return 0, err
+	}
+	return r.b.srcs[i].file.ReadAt(p, off)
+}
+
+// check checks source i (once); a mismatch is remembered.
+func (b *built) check(i int) error {
+	src := b.srcs[i]
+	err := src.check(b.ctx)
+	if errors.Is(err, ErrMismatch) && !b.failed.Swap(true) {
+		b.distrust.add(src.Path)
+		b.log.Warn().Err(err).Str("segment", src.Name).Msg("export: a local file does not match what was recorded; the next try reads its S3 copy")
+	}
+	return err
+}
+
+// verifyAhead checks the local sources in the background, in order, two
+// at a time, so that a reader going through the clip rarely waits; a
+// reader that jumps ahead checks what it reads itself.
+func (b *built) verifyAhead() {
+	var next atomic.Int64
+	for range 2 {
+		b.wg.Add(1)
+		go func() {
+			defer b.wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(b.srcs) || b.ctx.Err() != nil || b.failed.Load() {
+					return
+				}
+				_ = b.check(i)
+			}
+		}()
+	}
+}
+
 func (b *built) close() {
-	for _, f := range b.files {
-		f.Close()
+	b.cancel()
+	b.wg.Wait()
+	for _, s := range b.srcs {
+		s.file.Close()
 	}
 }
 
@@ -327,6 +394,13 @@ func (c *Clip) Manifest(ctx context.Context) (Manifest, error) {
 	}
 	m := c.manifest
 	m.Export.SHA256 = c.sum
+	m.Sources = append([]ManifestSource(nil), m.Sources...)
+	for i, src := range c.srcs { // all checked already: the clip was read whole
+		if err := c.check(i); err != nil {
+			return Manifest{}, err
+		}
+		m.Sources[i].SHA256, m.Sources[i].Note = src.sha256, src.note
+	}
 	return m, nil
 }
 

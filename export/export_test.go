@@ -162,8 +162,9 @@ func TestClipAcrossAGap(t *testing.T) {
 }
 
 // TestChangedLocalFileIsReadFromS3: a local file that no longer matches
-// its recorded sha256 is not used; the S3 copy is, and the clip is the
-// same as from intact files.
+// its recorded sha256 is found out before any of its bytes is served: the
+// clip cannot be read (nothing half-written is left), and the next build
+// reads the S3 copy, making the same clip as from intact files.
 func TestChangedLocalFileIsReadFromS3(t *testing.T) {
 	b := newBox(t)
 	from, to := fx.recs[0].start, fx.recs[1].end
@@ -177,7 +178,22 @@ func TestChangedLocalFileIsReadFromS3(t *testing.T) {
 	data, _ := os.ReadFile(b.segs[1].Path)
 	data[len(data)/2] ^= 0xff // bit rot: same size, different bytes
 	os.WriteFile(b.segs[1].Path, data, 0o644)
-	clip, err := builder().Build(ctx, Request{Camera: "door", From: from, To: to, Segments: b.segs})
+
+	bld := builder()
+	bld.Distrust = &Distrust{}
+	clip, err := bld.Build(ctx, Request{Camera: "door", From: from, To: to, Segments: b.segs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "clip.mp4")
+	if _, err := clip.Save(path, false); !errors.Is(err, ErrMismatch) || !strings.Contains(err.Error(), b.segs[1].Name) {
+		t.Errorf("saving a clip of a changed file: %v, want ErrMismatch naming it", err)
+	}
+	clip.Close()
+	if entries, _ := os.ReadDir(filepath.Dir(path)); len(entries) != 0 {
+		t.Errorf("left behind: %v", entries)
+	}
+	clip, err = bld.Build(ctx, Request{Camera: "door", From: from, To: to, Segments: b.segs})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,8 +208,19 @@ func TestChangedLocalFileIsReadFromS3(t *testing.T) {
 	// Not uploaded and changed: nothing to fall back on.
 	segs := append([]Segment(nil), b.segs...)
 	segs[1].Uploaded = false
-	if _, err := builder().Build(ctx, Request{Camera: "door", From: from, To: to, Segments: segs}); !errors.Is(err, ErrMismatch) {
+	if _, err := bld.Build(ctx, Request{Camera: "door", From: from, To: to, Segments: segs}); !errors.Is(err, ErrMismatch) {
 		t.Errorf("a changed file S3 does not have: %v, want ErrMismatch", err)
+	}
+	// A file cut short is found out at once, by its size.
+	os.Truncate(b.segs[0].Path, b.segs[0].Bytes-1)
+	clip2, err := builder().Build(ctx, Request{Camera: "door", From: from, To: to, Segments: b.segs[:1]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, m = save(t, clip2)
+	clip2.Close()
+	if m.Sources[0].Read != ReadS3 || !strings.Contains(m.Sources[0].Note, "recorded") {
+		t.Errorf("a shorter local file: %+v", m.Sources[0])
 	}
 }
 
@@ -399,6 +426,28 @@ func TestService(t *testing.T) {
 	if n, err := clips[2].ReadAt(whole, 0); n != len(whole) || err != nil || sha(whole) != m.Export.SHA256 {
 		t.Errorf("read %d of %d: %v", n, len(whole), err)
 	}
+
+	// A local file changed since it was recorded: the clip fails to read
+	// it, and the next request builds it again from the S3 copy.
+	data, _ := os.ReadFile(b.segs[3].Path)
+	data[len(data)/3] ^= 0x10
+	os.WriteFile(b.segs[3].Path, data, 0o644)
+	first, err := svc.Clip(ctx, "door", b.segs[3].Start, b.segs[3].End)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := first.Manifest(ctx); !errors.Is(err, ErrMismatch) {
+		t.Errorf("a clip of a changed file: %v, want ErrMismatch", err)
+	}
+	first.Close()
+	again, err := svc.Clip(ctx, "door", b.segs[3].Start, b.segs[3].End)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, err := again.Manifest(ctx); err != nil || m.Sources[0].Read != ReadS3 || m.Sources[0].SHA256 != b.segs[3].SHA256 {
+		t.Errorf("the next request: %v %+v", err, m.Sources)
+	}
+	again.Close()
 
 	var nf *NoFootageError
 	_, err = svc.Clip(ctx, "door", b.segs[3].End.Add(time.Minute), b.segs[3].End.Add(2*time.Minute))

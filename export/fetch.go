@@ -26,37 +26,49 @@ import (
 // match what was recorded of it.
 var ErrMismatch = errors.New("does not match what was recorded")
 
-// source is an opened source of a clip: parsed, hashed, checked, its file
-// held open (so retention deleting it, or a download's temporary file
-// being unlinked, changes nothing while the clip is read).
+// source is an opened source of a clip: parsed and checked, its file held
+// open (so retention deleting it, or a download's temporary file being
+// unlinked, changes nothing while the clip is read).
 type source struct {
 	Segment
-	mp4    *mp4.Segment
-	file   *os.File
-	read   string // ReadLocal or ReadS3
+	mp4  *mp4.Segment
+	file *os.File
+	read string // ReadLocal or ReadS3
+	// sha256 and bytes are what was read. A local file's are known once
+	// check has run.
 	sha256 string
 	bytes  int64
 	// note says why a local file was not used, or what could not be
 	// checked.
 	note string
+	// A local file's bytes are hashed and checked once, before the clip
+	// serves any of them (package doc).
+	once    sync.Once
+	checked error
 }
 
 // fetcher opens sources, locally or from S3.
 type fetcher struct {
-	s3     S3API // nil: local files only
-	bucket string
-	tmp    string
-	log    zerolog.Logger
+	s3       S3API // nil: local files only
+	bucket   string
+	tmp      string
+	log      zerolog.Logger
+	distrust *Distrust
 }
 
-// open opens a source: its local file when it is there and matches what
-// was recorded, else its S3 object.
+// open opens a source: its local file when it is there, is as long as
+// recorded and not distrusted, else its S3 object.
 func (f *fetcher) open(ctx context.Context, s Segment) (*source, error) {
 	var note string
 	if s.Path != "" {
-		src, err := f.local(s)
-		if err == nil {
-			return src, nil
+		var err error
+		if f.distrust.has(s.Path) {
+			err = fmt.Errorf("%s: %w earlier in this run", s.Name, ErrMismatch)
+		} else {
+			var src *source
+			if src, err = f.local(s); err == nil {
+				return src, nil
+			}
 		}
 		if !s.Uploaded || f.s3 == nil {
 			return nil, err
@@ -77,32 +89,94 @@ func (f *fetcher) open(ctx context.Context, s Segment) (*source, error) {
 	return src, nil
 }
 
-// local opens, parses and hashes the local file in one pass.
+// local opens the local file and parses its headers; its bytes are hashed
+// and checked later, by check, before any is served.
 func (f *fetcher) local(s Segment) (*source, error) {
 	file, err := os.Open(s.Path)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", s.Name, err)
 	}
-	src := &source{Segment: s, file: file, read: ReadLocal}
-	h := sha256.New()
-	if err := src.parse(io.TeeReader(file, h), h); err != nil {
-		file.Close()
-		return nil, err
+	fi, err := file.Stat()
+	if err == nil && s.Bytes > 0 && fi.Size() != s.Bytes {
+		err = fmt.Errorf("%s: %w: %d bytes, %d recorded", s.Name, ErrMismatch, fi.Size(), s.Bytes)
 	}
-	switch {
-	case s.Bytes > 0 && src.bytes != s.Bytes:
-		err = fmt.Errorf("%s: %w: %d bytes, %d recorded", s.Name, ErrMismatch, src.bytes, s.Bytes)
-	case s.SHA256 != "" && src.sha256 != s.SHA256:
-		err = fmt.Errorf("%s: %w: sha256 %s, %s recorded", s.Name, ErrMismatch, src.sha256, s.SHA256)
+	var seg *mp4.Segment
+	if err == nil {
+		seg, err = mp4.ReadAt(file, fi.Size())
 	}
 	if err != nil {
 		file.Close()
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", s.Name, err)
 	}
-	if s.SHA256 == "" {
-		src.note = "no sha256 recorded yet (not uploaded): hashed at export"
+	return &source{Segment: s, mp4: seg, file: file, read: ReadLocal, bytes: fi.Size()}, nil
+}
+
+// check hashes a local source's file and compares it with what was
+// recorded; once, whoever asks first. An S3 source was checked as it was
+// downloaded.
+func (src *source) check(ctx context.Context) error {
+	if src.read != ReadLocal {
+		return nil
 	}
-	return src, nil
+	src.once.Do(func() {
+		h := sha256.New()
+		buf := chunks.Get().(*[]byte)
+		defer chunks.Put(buf)
+		var off int64
+		for off < src.bytes {
+			if err := ctx.Err(); err != nil {
+				src.checked = err
+				return
+			}
+			n, err := src.file.ReadAt((*buf)[:min(int64(len(*buf)), src.bytes-off)], off)
+			h.Write((*buf)[:n])
+			off += int64(n)
+			if err != nil && !(errors.Is(err, io.EOF) && off == src.bytes) {
+				src.checked = fmt.Errorf("read %s: %w", src.Name, err)
+				return
+			}
+		}
+		src.sha256 = hex.EncodeToString(h.Sum(nil))
+		if src.SHA256 != "" && src.sha256 != src.SHA256 {
+			src.checked = fmt.Errorf("%s: %w: sha256 %s, %s recorded", src.Name, ErrMismatch, src.sha256, src.SHA256)
+		}
+		if src.SHA256 == "" {
+			src.note = "no sha256 recorded yet (not uploaded): hashed at export"
+		}
+	})
+	return src.checked
+}
+
+// chunks are the buffers local sources are hashed through.
+var chunks = sync.Pool{New: func() any { b := make([]byte, 1<<20); return &b }}
+
+// Distrust remembers local files found not to match what was recorded of
+// them: the next clip reads their S3 copies. Safe for concurrent use; the
+// zero value is ready, a nil one remembers nothing.
+type Distrust struct {
+	mu    sync.Mutex
+	paths map[string]bool
+}
+
+func (d *Distrust) add(path string) {
+	if d == nil {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.paths == nil {
+		d.paths = map[string]bool{}
+	}
+	d.paths[path] = true
+}
+
+func (d *Distrust) has(path string) bool {
+	if d == nil {
+		return false
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.paths[path]
 }
 
 // remote downloads the S3 object into an unlinked temporary file, parsing
@@ -120,7 +194,7 @@ func (f *fetcher) remote(ctx context.Context, s Segment) (*source, error) {
 	os.Remove(file.Name()) // space freed when the clip closes it, even after a crash
 	src := &source{Segment: s, file: file, read: ReadS3}
 	h := sha256.New()
-	w := bufio.NewWriterSize(file, 1<<20)
+	w := bufio.NewWriterSize(file, 256<<10)
 	if err := src.parse(io.TeeReader(out.Body, io.MultiWriter(w, h)), h); err != nil {
 		file.Close()
 		return nil, fmt.Errorf("s3://%s/%s: %w", f.bucket, s.Key, err)
@@ -161,9 +235,18 @@ func (f *fetcher) remote(ctx context.Context, s Segment) (*source, error) {
 	return src, nil
 }
 
+// readers are the buffers sources are parsed through: reused, not one
+// new megabyte per segment.
+var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 1<<20) }}
+
 // parse reads the whole of r (the file, teed into h) as a segment.
 func (src *source) parse(r io.Reader, h hash.Hash) error {
-	br := bufio.NewReaderSize(r, 1<<20)
+	br := readers.Get().(*bufio.Reader)
+	br.Reset(r)
+	defer func() {
+		br.Reset(nil)
+		readers.Put(br)
+	}()
 	seg, n, err := mp4.Read(br)
 	if err != nil {
 		return fmt.Errorf("%s: %w", src.Name, err)

@@ -45,6 +45,10 @@ type Service struct {
 	deps ServiceDeps
 	log  zerolog.Logger
 
+	// distrust remembers local files that did not match: later clips read
+	// their S3 copies.
+	distrust Distrust
+
 	mu     sync.Mutex
 	s3     S3API
 	bucket string
@@ -118,10 +122,15 @@ func (s *Service) Clip(ctx context.Context, camera string, from, to time.Time) (
 		return nil, errors.New("export: shutting down")
 	}
 	e, ok := s.clips[key.String()]
+	if ok && e.failedLocked() { // a source did not match: build again, from S3
+		delete(s.clips, key.String())
+		ok = false
+	}
 	if !ok {
 		e = &entry{ready: make(chan struct{})}
 		s.clips[key.String()] = e
-		b := &Builder{S3: s.s3, Bucket: s.bucket, TempDir: s.cfg.TempDir, Version: s.cfg.Version, Log: s.log, Now: s.deps.Now}
+		b := &Builder{S3: s.s3, Bucket: s.bucket, TempDir: s.cfg.TempDir, Version: s.cfg.Version, Log: s.log, Now: s.deps.Now,
+			Distrust: &s.distrust}
 		// The build is not the request's: a player that gives up on the
 		// first request comes back with a Range request.
 		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.BuildTimeout)
@@ -167,6 +176,16 @@ func (s *Service) Clip(ctx context.Context, camera string, from, to time.Time) (
 		return nil, e.err
 	}
 	return &Clip{built: e.clip.built, release: func() { s.unref(key.String(), e) }}, nil
+}
+
+// failedLocked says whether a ready clip found a source not matching.
+func (e *entry) failedLocked() bool {
+	select {
+	case <-e.ready:
+		return e.err == nil && e.clip.failed.Load()
+	default:
+		return false
+	}
 }
 
 // unref drops a reference; the last one to a ready clip starts the keep

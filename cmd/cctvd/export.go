@@ -128,22 +128,29 @@ func runExport(ctx context.Context, args []string, stdout, stderr io.Writer, get
 		return errUsage
 	}
 	log := cliLogger(stderr)
-	var clip *export.Clip
-	if *fromS3 {
-		clip, err1 = exportFromBucket(ctx, *cfgPath, s3f, *camera, from, to, log, getenv)
-	} else {
-		clip, err1 = exportFromBox(ctx, cmpOr(*cfgPath, DefaultConfigPath), *camera, from, to, log, getenv)
+	distrust := &export.Distrust{}
+	for try := 0; ; try++ {
+		var clip *export.Clip
+		var err error
+		if *fromS3 {
+			clip, err = exportFromBucket(ctx, *cfgPath, s3f, *camera, from, to, log, distrust, getenv)
+		} else {
+			clip, err = exportFromBox(ctx, cmpOr(*cfgPath, DefaultConfigPath), *camera, from, to, log, distrust, getenv)
+		}
+		if err != nil {
+			return err
+		}
+		m, err := clip.Save(*out, *force)
+		clip.Close()
+		if errors.Is(err, export.ErrMismatch) && try == 0 && !*fromS3 {
+			continue // a local file no longer matches: again, with its S3 copy
+		}
+		if err != nil {
+			return err
+		}
+		printExport(stdout, *out, m)
+		return nil
 	}
-	if err1 != nil {
-		return err1
-	}
-	defer clip.Close()
-	m, err := clip.Save(*out, *force)
-	if err != nil {
-		return err
-	}
-	printExport(stdout, *out, m)
-	return nil
 }
 
 func cmpOr(a, b string) string {
@@ -155,7 +162,7 @@ func cmpOr(a, b string) string {
 
 // exportFromBox exports from the catalog and the local files, and S3 for
 // what is no longer on the box.
-func exportFromBox(ctx context.Context, path, camera string, from, to time.Time, log zerolog.Logger, getenv func(string) string) (*export.Clip, error) {
+func exportFromBox(ctx context.Context, path, camera string, from, to time.Time, log zerolog.Logger, distrust *export.Distrust, getenv func(string) string) (*export.Clip, error) {
 	cfg, err := config.Load(path, getenv)
 	if err != nil {
 		return nil, err
@@ -182,7 +189,7 @@ func exportFromBox(ctx context.Context, path, camera string, from, to time.Time,
 	if err != nil {
 		return nil, err
 	}
-	b := &export.Builder{S3: client, Bucket: cfg.S3Config.S3Bucket, Version: version, Log: log}
+	b := &export.Builder{S3: client, Bucket: cfg.S3Config.S3Bucket, Version: version, Log: log, Distrust: distrust}
 	clip, err := b.Build(ctx, export.Request{Camera: camera, From: from, To: to, Segments: segs, Gaps: gaps, Made: export.MadeOnBox})
 	if errors.Is(err, export.ErrNoFootage) {
 		return nil, export.Nearest(ctx, cat, camera, from, to)
@@ -191,7 +198,7 @@ func exportFromBox(ctx context.Context, path, camera string, from, to time.Time,
 }
 
 // exportFromBucket exports from the bucket alone.
-func exportFromBucket(ctx context.Context, path string, s3f *s3Flags, camera string, from, to time.Time, log zerolog.Logger, getenv func(string) string) (*export.Clip, error) {
+func exportFromBucket(ctx context.Context, path string, s3f *s3Flags, camera string, from, to time.Time, log zerolog.Logger, distrust *export.Distrust, getenv func(string) string) (*export.Clip, error) {
 	cfg, err := config.LoadS3(path, getenv, s3f.apply)
 	if err != nil {
 		if path == "" {
@@ -207,7 +214,7 @@ func exportFromBucket(ctx context.Context, path string, s3f *s3Flags, camera str
 	if err != nil {
 		return nil, err
 	}
-	b := &export.Builder{S3: client, Bucket: cfg.S3Config.S3Bucket, Version: version, Log: log}
+	b := &export.Builder{S3: client, Bucket: cfg.S3Config.S3Bucket, Version: version, Log: log, Distrust: distrust}
 	clip, err := b.Build(ctx, export.Request{Camera: camera, From: from, To: to, Segments: segs, Made: export.MadeFromBucket})
 	if errors.Is(err, export.ErrNoFootage) {
 		return nil, fmt.Errorf("no footage of %s in s3://%s/%s between %s and %s", camera, cfg.S3Config.S3Bucket,

@@ -64,6 +64,10 @@ func openAll(t *testing.T, paths []string) (files, []*Segment) {
 		if err != nil || n != fi.Size() {
 			t.Fatalf("%s: read %d of %d bytes: %v", p, n, fi.Size(), err)
 		}
+		// Reading the headers alone finds the same samples.
+		if hs, err := ReadAt(f, fi.Size()); err != nil || fmt.Sprint(hs) != fmt.Sprint(seg) {
+			t.Fatalf("%s: ReadAt differs from Read: %v", p, err)
+		}
 		fs, segs = append(fs, f), append(segs, seg)
 	}
 	return fs, segs
@@ -299,7 +303,7 @@ func TestTruncatedSegment(t *testing.T) {
 	data, _ := os.ReadFile(paths[0])
 	cut := filepath.Join(dir, "cut.mp4")
 	os.WriteFile(cut, data[:len(data)*2/3], 0o644) // mid-fragment, as after a power cut
-	fs, segs := openAll(t, []string{cut})
+	fs, segs := openAll(t, []string{cut})          // ReadAt too
 	s := segs[0]
 	if !s.Truncated || len(s.Samples) < 20 || len(s.Samples) >= 40 {
 		t.Fatalf("truncated %v, %d samples", s.Truncated, len(s.Samples))
@@ -339,6 +343,9 @@ func TestNotFragmented(t *testing.T) {
 	} {
 		if _, _, err := Read(bytes.NewReader(data)); !errors.Is(err, ErrFormat) {
 			t.Errorf("%s: %v, want ErrFormat", name, err)
+		}
+		if _, err := ReadAt(bytes.NewReader(data), int64(len(data))); !errors.Is(err, ErrFormat) {
+			t.Errorf("%s: ReadAt: %v, want ErrFormat", name, err)
 		}
 	}
 }

@@ -133,7 +133,12 @@ func Read(r io.Reader) (*Segment, int64, error) {
 		}
 		bodyLen := size - hlen
 		if typ != "moov" && typ != "moof" {
-			n, err := io.CopyN(io.Discard, r, bodyLen)
+			var n int64
+			if sk, ok := r.(skipper); ok {
+				n, err = sk.Skip(bodyLen)
+			} else {
+				n, err = io.CopyN(io.Discard, r, bodyLen)
+			}
 			off += n
 			if err == nil {
 				continue
@@ -188,6 +193,47 @@ func Read(r io.Reader) (*Segment, int64, error) {
 		return nil, off, fmt.Errorf("%w: no video samples", ErrFormat)
 	}
 	return seg, off, nil
+}
+
+// skipper passes over bytes without reading them.
+type skipper interface {
+	Skip(n int64) (int64, error)
+}
+
+// ReadAt parses the fragmented MP4 of size bytes that r reads, reading
+// only the box headers, the moov and the moofs: the media data is passed
+// over, not read.
+func ReadAt(r io.ReaderAt, size int64) (*Segment, error) {
+	seg, _, err := Read(&atReader{r: r, size: size})
+	return seg, err
+}
+
+// atReader reads an io.ReaderAt in order, and skips.
+type atReader struct {
+	r         io.ReaderAt
+	off, size int64
+}
+
+func (a *atReader) Read(p []byte) (int, error) {
+	if a.off >= a.size {
+		return 0, io.EOF
+	}
+	p = p[:min(int64(len(p)), a.size-a.off)]
+	n, err := a.r.ReadAt(p, a.off)
+	a.off += int64(n)
+	if n > 0 && errors.Is(err, io.EOF) {
+		err = nil
+	}
+	return n, err
+}
+
+func (a *atReader) Skip(n int64) (int64, error) {
+	k := min(n, a.size-a.off)
+	a.off += k
+	if k < n {
+		return k, io.EOF
+	}
+	return k, nil
 }
 
 // children calls fn for each box in b, with its type and body.
