@@ -222,6 +222,9 @@ func (b *Builder) lay(req Request, from, to time.Time, srcs []*source) (*Clip, e
 	}
 	m.Export.ETag = `"` + hex.EncodeToString(fp.Sum(nil))[:32] + `"`
 	bt.manifest = m
+	for _, s := range used {
+		s.mp4 = nil // the sample tables are in the file's header now
+	}
 	bt.verifyAhead()
 	return newClip(bt), nil
 }

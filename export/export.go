@@ -13,10 +13,13 @@
 // it and where the gaps were. The same segments and range always give the
 // same bytes, from the box or from the bucket.
 //
-// Every source is hashed (sha256) as it is read, and checked against what
-// the catalog or the object's metadata recorded: a local file that no
-// longer matches is read from S3 instead, an object that does not match
-// its own metadata fails the export.
+// Every source is hashed (sha256) and checked against what the catalog or
+// the object's metadata recorded. An S3 object is checked as it is
+// downloaded: one that does not match fails the export. A local file is
+// checked before any of its bytes is served, in the background ahead of
+// the reader, so the first byte does not wait for the whole range: one
+// that no longer matches fails the read, is remembered (Distrust), and the
+// next build reads its S3 copy.
 package export
 
 import (

@@ -55,13 +55,13 @@ func (t Track) SameFormat(o Track) bool {
 func (t Track) String() string { return fmt.Sprintf("%s %dx%d", t.Codec, t.Width, t.Height) }
 
 // Sample is one video frame of a segment, in decode order.
-type Sample struct {
+type Sample struct { // 32 bytes: its fields ordered by size
 	// Offset and Size locate its bytes in the file.
 	Offset int64
-	Size   uint32
 	// DTS is its decode time and Duration its decode duration, in
 	// timescale units; CTO is its composition offset.
 	DTS      int64
+	Size     uint32
 	Duration uint32
 	CTO      int32
 	// Sync marks a keyframe: decoding can start there.
