@@ -99,6 +99,8 @@ type Config struct {
 	Settings
 	// StopTimeout bounds how long a stop request waits for ffmpeg.
 	StopTimeout time.Duration
+	// MaxExportRange bounds a spans or export request's range. Default 24h.
+	MaxExportRange time.Duration
 	Limits
 }
 
@@ -172,6 +174,8 @@ type Deps struct {
 	// Reload, if set, re-reads the config and applies it.
 	Reload func(ctx context.Context) (ReloadResult, error)
 	Now    func() time.Time
+	// Export, if set, serves spans and exports.
+	Export Exporter
 }
 
 // NotReadyError says why the daemon is not ready: Reason, a fixed text, is
@@ -278,6 +282,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if deps.Reload != nil {
 		v1.POST("/reload", s.reload, s.sameOrigin)
 	}
+	s.exportRoutes(v1)
 	s.e = e
 	return s, nil
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/cctvd/cctvd/catalog"
+	"github.com/cctvd/cctvd/export"
 	"github.com/cctvd/cctvd/internal/redact"
 )
 
@@ -65,6 +66,7 @@ func allRoutes(t *testing.T) *Server {
 		Registry: prometheus.NewRegistry(),
 		Reload:   func(context.Context) (ReloadResult, error) { return ReloadResult{}, nil },
 		Gaps:     func(context.Context, string, time.Time, time.Time) ([]catalog.Gap, error) { return nil, nil },
+		Export:   export.NewService(export.ServiceConfig{}, export.ServiceDeps{}),
 	})
 }
 

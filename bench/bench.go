@@ -13,6 +13,8 @@
 //   - one retention decision with 10k and 100k catalog rows;
 //   - scale: the most copy-mode cameras recorded with every segment uploaded
 //     within one segment length of closing.
+//   - export: one hour of 10 s segments as one MP4 through the API, from
+//     local disk and from MinIO, against the bare ffmpeg concat.
 package bench
 
 import (
@@ -111,6 +113,7 @@ func Run(ctx context.Context, opts Options) ([]Row, error) {
 		{"modes", b.modes},
 		{"retention", b.retention},
 		{"scale", b.scale},
+		{"export", b.exportHour},
 	}
 	for _, s := range steps {
 		if opts.Only != "" && !strings.Contains(","+opts.Only+",", ","+s.name+",") {

@@ -43,9 +43,15 @@ type daemon struct {
 	events []event
 }
 
-// startDaemon runs cctvd over cams in dir, uploading to the bench's MinIO,
-// and waits until every camera records.
+// startDaemon runs cctvd over cams in dir, uploading to the bench's MinIO
+// and clearing each file once uploaded, and waits until every camera
+// records.
 func (b *bench) startDaemon(dir string, cams []camSpec, s3extra string) (*daemon, error) {
+	return b.startDaemonClearing(dir, cams, s3extra, true)
+}
+
+// startDaemonClearing is startDaemon with clearAfterUpload as given.
+func (b *bench) startDaemonClearing(dir string, cams []camSpec, s3extra string, clear bool) (*daemon, error) {
 	port, err := fixture.FreePort()
 	if err != nil {
 		return nil, err
@@ -59,11 +65,11 @@ func (b *bench) startDaemon(dir string, cams []camSpec, s3extra string) (*daemon
   "cameras": [%s],
   "s3Config": {"s3Bucket": "bench", "s3Path": %q, "endpoint": %q %s},
   "awsCredentials": {"accessKeyId": %q, "secretAccessKey": %q},
-  "storageConfig": {"savePath": %q, "clearAfterUpload": true, "clearWhenFilePathReachGB": 50},
+  "storageConfig": {"savePath": %q, "clearAfterUpload": %t, "clearWhenFilePathReachGB": 50},
   "api": {"listen": "127.0.0.1:%d"},
   "log": {"format": "json"}
 }`, strings.Join(cj, ",\n"), filepath.Base(dir), b.minio.Endpoint, s3extra, b.minio.AccessKey, b.minio.SecretKey,
-		filepath.Join(dir, "rec"), port)
+		filepath.Join(dir, "rec"), clear, port)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}

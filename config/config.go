@@ -166,6 +166,9 @@ type API struct {
 	TLSKey  string `json:"tlsKey,omitempty"`
 	// MetricsAuth requires the token on /metrics too. Default false.
 	MetricsAuth bool `json:"metricsAuth,omitempty"`
+	// MaxExportRange is the longest range one export or spans request may
+	// cover (1m to 744h). Default "24h".
+	MaxExportRange Duration `json:"maxExportRange,omitempty"`
 }
 
 // FFmpeg holds the recorder's process settings.
@@ -249,6 +252,7 @@ const (
 	DefaultPartSizeMB        = 16
 	DefaultPartConcurrency   = 4
 	DefaultLowWaterPercent   = 95
+	DefaultMaxExportRange    = 24 * time.Hour
 	// TokenEnv is the environment variable read when api.token is empty.
 	TokenEnv = "CCTVD_API_TOKEN"
 	// StateDirName is the state folder's name inside savePath by default.
@@ -285,7 +289,7 @@ func Parse(data []byte, getenv func(string) string) (*Config, error) {
 // Default returns a Config holding every default, before decoding.
 func Default() *Config {
 	return &Config{
-		API: API{Listen: DefaultListen},
+		API: API{Listen: DefaultListen, MaxExportRange: Duration(DefaultMaxExportRange)},
 		FFmpeg: FFmpeg{
 			Path:         "ffmpeg",
 			ProbePath:    "ffprobe",

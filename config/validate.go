@@ -70,6 +70,7 @@ func (c *Config) Validate() error {
 	}
 	c.StorageConfig.validate(&v)
 	c.API.validate(&v)
+	c.API.validateExport(&v)
 	c.FFmpeg.validate(&v)
 	if !slices.Contains(logLevels, c.Log.Level) {
 		v.add("log.level", "%q is not one of %s", c.Log.Level, strings.Join(logLevels, ", "))

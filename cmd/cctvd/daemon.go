@@ -23,6 +23,7 @@ import (
 	"github.com/cctvd/cctvd/api"
 	"github.com/cctvd/cctvd/catalog"
 	"github.com/cctvd/cctvd/config"
+	"github.com/cctvd/cctvd/export"
 	"github.com/cctvd/cctvd/gaplog"
 	"github.com/cctvd/cctvd/internal/lockfile"
 	"github.com/cctvd/cctvd/internal/logging"
@@ -54,6 +55,7 @@ type daemon struct {
 	up  *uploader.Uploader
 	ret *retention.Retention
 	gap *gaplog.Log
+	exp *export.Service
 	api *api.Server
 
 	supRunning atomic.Bool
@@ -173,7 +175,10 @@ func (d *daemon) build(ctx context.Context, hub *logring.Hub) error {
 		FeedIDs:   feedIDs(cfg),
 	}, segmenter.Deps{Log: log, OnSegment: d.segmentClosed, OnQuarantine: d.gap.Quarantined})
 
-	d.api, err = api.New(api.Config{Listen: cfg.API.Listen, Settings: api.SettingsFrom(cfg.API), StopTimeout: cfg.FFmpeg.StopTimeout.Std() + 10*time.Second},
+	d.exp = export.NewService(export.ServiceConfig{Bucket: cfg.S3Config.S3Bucket, Version: version},
+		export.ServiceDeps{Catalog: d.cat, S3: s3c, Log: log})
+	d.api, err = api.New(api.Config{Listen: cfg.API.Listen, Settings: api.SettingsFrom(cfg.API), StopTimeout: cfg.FFmpeg.StopTimeout.Std() + 10*time.Second,
+		MaxExportRange: cfg.API.MaxExportRange.Std()},
 		api.Deps{
 			Log:        log,
 			Supervisor: d.sup,
@@ -186,6 +191,7 @@ func (d *daemon) build(ctx context.Context, hub *logring.Hub) error {
 			Ready:      d.ready,
 			Gaps:       d.gap.Gaps,
 			Reload:     d.reload,
+			Export:     d.exp,
 		})
 	return err
 }
@@ -302,6 +308,8 @@ func (d *daemon) reload(ctx context.Context) (api.ReloadResult, error) {
 	}
 	d.seg.SetFeedIDs(feedIDs(cfg))
 	d.up.Reconfigure(uploaderConfig(cfg), client)
+	exportClient, _ := client.(export.S3API) // nil: the S3 settings did not change
+	d.exp.Reconfigure(cfg.S3Config.S3Bucket, exportClient)
 	d.ret.Reconfigure(retentionConfig(cfg))
 	commitAPI()
 	applied := d.sup.Apply(cfg.Cameras, supervisor.ConfigFrom(cfg, d.owner), stopped)
@@ -413,6 +421,7 @@ func (d *daemon) run(ctx context.Context) error {
 	cfg := d.config()
 	d.log.Info().Str("version", version).Str("config", d.cfgPath).Int("cameras", len(cfg.Cameras)).
 		Str("savePath", cfg.StorageConfig.SavePath).Msg("cctvd starting")
+	defer d.exp.Close() // after the API: clips no one reads any more
 	if err := g.Run(); err != nil {
 		d.log.Error().Err(err).Msg("cctvd stopped on error")
 		return err

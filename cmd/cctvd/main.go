@@ -4,6 +4,8 @@
 //
 //	cctvd run --config /etc/cctvd/config.json
 //	cctvd check-config --config /etc/cctvd/config.json
+//	cctvd export --config /etc/cctvd/config.json --camera door --from 2026-01-06T14:03:00Z --to 2026-01-06T14:11:00Z -o clip.mp4
+//	cctvd verify clip.json
 //	cctvd version
 package main
 
@@ -46,9 +48,11 @@ func main() {
 const usage = `usage:
   cctvd run [--config FILE]           record, upload and serve the API until SIGINT/SIGTERM
   cctvd check-config [--config FILE]  print the validated config with secrets masked, or its errors
+  cctvd export [--from-s3] ...        one MP4 of a camera's footage in a range, and its manifest
+  cctvd verify CLIP.json              check an export's sources against the bucket
   cctvd version                       print the version
 
-FILE defaults to ` + DefaultConfigPath + `.
+FILE defaults to ` + DefaultConfigPath + `. cctvd export --help says more of export and verify.
 `
 
 // run is main without the process: it returns instead of exiting.
@@ -66,6 +70,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		fmt.Fprint(stdout, usage)
 		return nil
 	case "run", "check-config":
+	case "export":
+		return runExport(ctx, args, stdout, stderr, getenv)
+	case "verify":
+		return runVerify(ctx, args, stdout, stderr, getenv)
 	default:
 		fmt.Fprintf(stderr, "cctvd: unknown command %q\n%s", cmd, usage)
 		return errUsage

@@ -1,0 +1,300 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/rs/zerolog"
+
+	"github.com/cctvd/cctvd/catalog"
+	"github.com/cctvd/cctvd/config"
+	"github.com/cctvd/cctvd/export"
+	"github.com/cctvd/cctvd/uploader"
+)
+
+const exportUsage = `usage:
+  cctvd export [--config FILE] --camera NAME --from TIME --to TIME -o CLIP.mp4 [--force]
+  cctvd export --from-s3 [--config FILE] [S3 FLAGS] --camera NAME --from TIME --to TIME -o CLIP.mp4 [--force]
+  cctvd verify [--config FILE] [S3 FLAGS] [--full] CLIP.json
+
+export writes one MP4 of the camera's footage in [--from, --to) and its
+manifest beside it (CLIP.json). From the box, it reads the catalog and the
+local files, and S3 for what is no longer on the box. With --from-s3 it
+reads the bucket alone (no catalog, no box): --config is optional and only
+its s3Config and awsCredentials are read; the S3 flags replace them.
+TIME is RFC 3339: 2026-01-06T14:03:00Z, or with an offset and fractional
+seconds (2026-01-06T15:03:00.5+01:00). Credentials come from the config's
+awsCredentials or, without them, from the AWS environment (AWS_ACCESS_KEY_ID,
+AWS_SECRET_ACCESS_KEY, AWS_PROFILE, ...).
+
+verify checks every source the manifest names against the bucket (size,
+ETag and sha256 metadata; the bytes hashed when those are not enough, or
+always with --full) and the clip beside the manifest; exit 1 naming what
+does not match.
+
+S3 FLAGS: --bucket, --prefix (s3Path), --endpoint, --region.
+`
+
+// s3Flags replace the config's S3 settings.
+type s3Flags struct {
+	bucket, prefix, endpoint, region *string
+}
+
+func addS3Flags(fs *flag.FlagSet) *s3Flags {
+	return &s3Flags{
+		bucket:   fs.String("bucket", "", "S3 bucket (replaces s3Config.s3Bucket)"),
+		prefix:   fs.String("prefix", "", "key prefix (replaces s3Config.s3Path)"),
+		endpoint: fs.String("endpoint", "", "S3-compatible endpoint URL (replaces s3Config.endpoint)"),
+		region:   fs.String("region", "", "region (replaces awsCredentials.region)"),
+	}
+}
+
+func (f *s3Flags) apply(c *config.Config) {
+	if *f.bucket != "" {
+		c.S3Config.S3Bucket = *f.bucket
+	}
+	if *f.prefix != "" {
+		c.S3Config.S3Path = *f.prefix
+	}
+	if *f.endpoint != "" {
+		c.S3Config.Endpoint = *f.endpoint
+	}
+}
+
+// client builds the S3 client of a config, with the region flag.
+func (f *s3Flags) client(ctx context.Context, cfg *config.Config) (*s3.Client, error) {
+	cc := uploader.ClientConfigFrom(cfg)
+	if *f.region != "" {
+		cc.Region = *f.region
+	}
+	return uploader.NewClient(ctx, cc)
+}
+
+// cliLogger logs warnings (a local file read from S3 instead) to stderr.
+func cliLogger(stderr io.Writer) zerolog.Logger {
+	return zerolog.New(zerolog.ConsoleWriter{Out: stderr, NoColor: true, PartsExclude: []string{zerolog.TimestampFieldName}}).Level(zerolog.WarnLevel)
+}
+
+func runExport(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	fs := flag.NewFlagSet("export", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, exportUsage) }
+	cfgPath := fs.String("config", "", "config file (default "+DefaultConfigPath+"; optional with --from-s3)")
+	camera := fs.String("camera", "", "camera name")
+	fromArg := fs.String("from", "", "start, RFC 3339")
+	toArg := fs.String("to", "", "end (excluded), RFC 3339")
+	out := fs.String("o", "", "the MP4 to write; its manifest goes beside it (.json)")
+	fromS3 := fs.Bool("from-s3", false, "read the bucket alone: no catalog, no box")
+	force := fs.Bool("force", false, "overwrite the MP4 and manifest if they exist")
+	s3f := addS3Flags(fs)
+	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+		return nil
+	} else if err != nil {
+		return errUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "cctvd export: unexpected argument %q\n%s", fs.Arg(0), exportUsage)
+		return errUsage
+	}
+	for _, req := range []struct{ name, v string }{{"--camera", *camera}, {"--from", *fromArg}, {"--to", *toArg}, {"-o", *out}} {
+		if req.v == "" {
+			fmt.Fprintf(stderr, "cctvd export: %s is required\n%s", req.name, exportUsage)
+			return errUsage
+		}
+	}
+	from, err1 := time.Parse(time.RFC3339Nano, *fromArg)
+	to, err2 := time.Parse(time.RFC3339Nano, *toArg)
+	switch {
+	case err1 != nil:
+		fmt.Fprintf(stderr, "cctvd export: --from %q is not an RFC 3339 time such as 2026-01-06T14:03:00Z\n", *fromArg)
+		return errUsage
+	case err2 != nil:
+		fmt.Fprintf(stderr, "cctvd export: --to %q is not an RFC 3339 time such as 2026-01-06T14:11:00Z\n", *toArg)
+		return errUsage
+	case !from.Before(to):
+		fmt.Fprintln(stderr, "cctvd export: --from must be before --to")
+		return errUsage
+	}
+	if !*fromS3 && (*s3f.bucket != "" || *s3f.prefix != "" || *s3f.endpoint != "" || *s3f.region != "") {
+		fmt.Fprintln(stderr, "cctvd export: --bucket, --prefix, --endpoint and --region go with --from-s3; from the box, the config says where S3 is")
+		return errUsage
+	}
+	log := cliLogger(stderr)
+	distrust := &export.Distrust{}
+	for try := 0; ; try++ {
+		var clip *export.Clip
+		var err error
+		if *fromS3 {
+			clip, err = exportFromBucket(ctx, *cfgPath, s3f, *camera, from, to, log, distrust, getenv)
+		} else {
+			clip, err = exportFromBox(ctx, cmpOr(*cfgPath, DefaultConfigPath), *camera, from, to, log, distrust, getenv)
+		}
+		if err != nil {
+			return err
+		}
+		m, err := clip.Save(*out, *force)
+		clip.Close()
+		if errors.Is(err, export.ErrMismatch) && try == 0 && !*fromS3 {
+			continue // a local file no longer matches: again, with its S3 copy
+		}
+		if err != nil {
+			return err
+		}
+		printExport(stdout, *out, m)
+		return nil
+	}
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// exportFromBox exports from the catalog and the local files, and S3 for
+// what is no longer on the box.
+func exportFromBox(ctx context.Context, path, camera string, from, to time.Time, log zerolog.Logger, distrust *export.Distrust, getenv func(string) string) (*export.Clip, error) {
+	cfg, err := config.Load(path, getenv)
+	if err != nil {
+		return nil, err
+	}
+	catPath := filepath.Join(cfg.StorageConfig.StateDir, catalog.FileName)
+	if _, err := os.Stat(catPath); errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("no catalog at %s: export from the bucket with --from-s3", catPath)
+	}
+	cat, err := catalog.Open(ctx, catPath, cfg.StorageConfig.SavePath, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer cat.Close()
+	segs, gaps, err := export.FromCatalog(ctx, cat, camera, from, to)
+	if err != nil {
+		return nil, err
+	}
+	if _, known := cfg.Camera(camera); !known && len(segs) == 0 {
+		if recs, _, err := cat.List(ctx, catalog.Filter{Camera: camera, Limit: 1}); err != nil || len(recs) == 0 {
+			return nil, fmt.Errorf("no camera %q in the config or the catalog", camera)
+		}
+	}
+	client, err := uploader.NewClient(ctx, uploader.ClientConfigFrom(cfg))
+	if err != nil {
+		return nil, err
+	}
+	b := &export.Builder{S3: client, Bucket: cfg.S3Config.S3Bucket, Version: version, Log: log, Distrust: distrust}
+	clip, err := b.Build(ctx, export.Request{Camera: camera, From: from, To: to, Segments: segs, Gaps: gaps, Made: export.MadeOnBox})
+	if errors.Is(err, export.ErrNoFootage) {
+		return nil, export.Nearest(ctx, cat, camera, from, to)
+	}
+	return clip, err
+}
+
+// exportFromBucket exports from the bucket alone.
+func exportFromBucket(ctx context.Context, path string, s3f *s3Flags, camera string, from, to time.Time, log zerolog.Logger, distrust *export.Distrust, getenv func(string) string) (*export.Clip, error) {
+	cfg, err := config.LoadS3(path, getenv, s3f.apply)
+	if err != nil {
+		if path == "" {
+			return nil, fmt.Errorf("%w (give --bucket, or --config FILE)", err)
+		}
+		return nil, err
+	}
+	client, err := s3f.client(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	segs, err := export.ListBucket(ctx, client, cfg.S3Config.S3Bucket, cfg.S3Config.S3Path, camera, from, to)
+	if err != nil {
+		return nil, err
+	}
+	b := &export.Builder{S3: client, Bucket: cfg.S3Config.S3Bucket, Version: version, Log: log, Distrust: distrust}
+	clip, err := b.Build(ctx, export.Request{Camera: camera, From: from, To: to, Segments: segs, Made: export.MadeFromBucket})
+	if errors.Is(err, export.ErrNoFootage) {
+		return nil, fmt.Errorf("no footage of %s in s3://%s/%s between %s and %s", camera, cfg.S3Config.S3Bucket,
+			uploader.Key(cfg.S3Config.S3Path, camera+"/"), from.Format(time.RFC3339), to.Format(time.RFC3339))
+	}
+	return clip, err
+}
+
+// printExport says what was written.
+func printExport(w io.Writer, path string, m export.Manifest) {
+	reads := map[string]int{}
+	for _, s := range m.Sources {
+		reads[s.Read]++
+	}
+	fmt.Fprintf(w, "%s: %s of footage, %s to %s, from %d segments (%d local, %d from S3)\n", path,
+		time.Duration(m.DurationSeconds*float64(time.Second)).Round(time.Millisecond), m.Actual.From.Format(time.RFC3339Nano),
+		m.Actual.To.Format(time.RFC3339Nano), len(m.Sources), reads[export.ReadLocal], reads[export.ReadS3])
+	for _, g := range m.Gaps {
+		fmt.Fprintf(w, "  gap %s to %s (%s): %s\n", g.Start.Format(time.RFC3339Nano), g.End.Format(time.RFC3339Nano),
+			time.Duration(g.Seconds*float64(time.Second)).Round(time.Millisecond), g.Cause)
+	}
+	fmt.Fprintf(w, "sha256 %s\nmanifest %s\n", m.Export.SHA256, export.ManifestPath(path))
+}
+
+// errVerifyFailed: something a manifest names does not match.
+var errVerifyFailed = errors.New("verify: the footage does not match its manifest")
+
+func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, exportUsage) }
+	cfgPath := fs.String("config", "", "config file: its s3Config and awsCredentials (optional)")
+	full := fs.Bool("full", false, "download and hash every source, even when its metadata matches")
+	s3f := addS3Flags(fs)
+	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+		return nil
+	} else if err != nil {
+		return errUsage
+	}
+	if fs.NArg() != 1 {
+		fmt.Fprintf(stderr, "cctvd verify: give one manifest (CLIP.json)\n%s", exportUsage)
+		return errUsage
+	}
+	path := fs.Arg(0)
+	m, err := export.ReadManifest(path)
+	if err != nil {
+		return err
+	}
+	cfg, err := config.LoadS3(*cfgPath, getenv, func(c *config.Config) {
+		if c.S3Config.S3Bucket == "" {
+			c.S3Config.S3Bucket = m.Bucket
+		}
+		s3f.apply(c)
+	})
+	if err != nil {
+		return err
+	}
+	client, err := s3f.client(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	checks, err := export.Verify(ctx, m, client, cfg.S3Config.S3Bucket, filepath.Dir(path), *full)
+	if err != nil {
+		return err
+	}
+	bad := 0
+	for _, c := range checks {
+		switch {
+		case c.OK:
+			fmt.Fprintf(stdout, "ok      %s (%s)\n", c.What, c.How)
+		case c.Skipped:
+			fmt.Fprintf(stdout, "skipped %s: %s\n", c.What, c.Problem)
+		default:
+			bad++
+			fmt.Fprintf(stdout, "FAILED  %s (%s): %s\n", c.What, c.How, c.Problem)
+		}
+	}
+	if bad > 0 {
+		return fmt.Errorf("%w: %d of %d checks failed", errVerifyFailed, bad, len(checks))
+	}
+	fmt.Fprintf(stdout, "%s: all %d sources match the bucket\n", path, len(m.Sources))
+	return nil
+}

@@ -1,0 +1,307 @@
+package export
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/rs/zerolog"
+
+	"github.com/cctvd/cctvd/internal/mp4"
+	"github.com/cctvd/cctvd/uploader"
+)
+
+// ErrMismatch is wrapped by the errors about a source whose bytes do not
+// match what was recorded of it.
+var ErrMismatch = errors.New("does not match what was recorded")
+
+// source is an opened source of a clip: parsed and checked, its file held
+// open (so retention deleting it, or a download's temporary file being
+// unlinked, changes nothing while the clip is read).
+type source struct {
+	Segment
+	mp4  *mp4.Segment
+	file *os.File
+	read string // ReadLocal or ReadS3
+	// sha256 and bytes are what was read. A local file's are known once
+	// check has run.
+	sha256 string
+	bytes  int64
+	// note says why a local file was not used, or what could not be
+	// checked.
+	note string
+	// A local file's bytes are hashed and checked once, before the clip
+	// serves any of them (package doc).
+	once    sync.Once
+	checked error
+}
+
+// fetcher opens sources, locally or from S3.
+type fetcher struct {
+	s3       S3API // nil: local files only
+	bucket   string
+	tmp      string
+	log      zerolog.Logger
+	distrust *Distrust
+}
+
+// open opens a source: its local file when it is there, is as long as
+// recorded and not distrusted, else its S3 object.
+func (f *fetcher) open(ctx context.Context, s Segment) (*source, error) {
+	var note string
+	if s.Path != "" {
+		var err error
+		if f.distrust.has(s.Path) {
+			err = fmt.Errorf("%s: %w earlier in this run", s.Name, ErrMismatch)
+		} else {
+			var src *source
+			if src, err = f.local(s); err == nil {
+				return src, nil
+			}
+		}
+		if !s.Uploaded || f.s3 == nil {
+			return nil, err
+		}
+		note = fmt.Sprintf("read from S3: the local file %v", err)
+		f.log.Warn().Err(err).Str("segment", s.Name).Msg("export: the local file cannot be used; reading the S3 copy")
+	}
+	if !s.Uploaded || f.s3 == nil {
+		return nil, fmt.Errorf("segment %s is neither on this box nor in S3", s.Name)
+	}
+	src, err := f.remote(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	if note != "" {
+		src.note = note
+	}
+	return src, nil
+}
+
+// local opens the local file and parses its headers; its bytes are hashed
+// and checked later, by check, before any is served.
+func (f *fetcher) local(s Segment) (*source, error) {
+	file, err := os.Open(s.Path)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", s.Name, err)
+	}
+	fi, err := file.Stat()
+	if err == nil && s.Bytes > 0 && fi.Size() != s.Bytes {
+		err = fmt.Errorf("%s: %w: %d bytes, %d recorded", s.Name, ErrMismatch, fi.Size(), s.Bytes)
+	}
+	var seg *mp4.Segment
+	if err == nil {
+		seg, err = mp4.ReadAt(file, fi.Size())
+	}
+	if err != nil {
+		file.Close()
+		return nil, fmt.Errorf("%s: %w", s.Name, err)
+	}
+	return &source{Segment: s, mp4: seg, file: file, read: ReadLocal, bytes: fi.Size()}, nil
+}
+
+// check hashes a local source's file and compares it with what was
+// recorded; once, whoever asks first. An S3 source was checked as it was
+// downloaded.
+func (src *source) check(ctx context.Context) error {
+	if src.read != ReadLocal {
+		return nil
+	}
+	src.once.Do(func() {
+		h := sha256.New()
+		buf := chunks.Get().(*[]byte)
+		defer chunks.Put(buf)
+		var off int64
+		for off < src.bytes {
+			if err := ctx.Err(); err != nil {
+				src.checked = err
+				return
+			}
+			n, err := src.file.ReadAt((*buf)[:min(int64(len(*buf)), src.bytes-off)], off)
+			h.Write((*buf)[:n])
+			off += int64(n)
+			if err != nil && !(errors.Is(err, io.EOF) && off == src.bytes) {
+				src.checked = fmt.Errorf("read %s: %w", src.Name, err)
+				return
+			}
+		}
+		src.sha256 = hex.EncodeToString(h.Sum(nil))
+		if src.SHA256 != "" && src.sha256 != src.SHA256 {
+			src.checked = fmt.Errorf("%s: %w: sha256 %s, %s recorded", src.Name, ErrMismatch, src.sha256, src.SHA256)
+		}
+		if src.SHA256 == "" {
+			src.note = "no sha256 recorded yet (not uploaded): hashed at export"
+		}
+	})
+	return src.checked
+}
+
+// chunks are the buffers local sources are hashed through.
+var chunks = sync.Pool{New: func() any { b := make([]byte, 1<<20); return &b }}
+
+// Distrust remembers local files found not to match what was recorded of
+// them: the next clip reads their S3 copies. Safe for concurrent use; the
+// zero value is ready, a nil one remembers nothing.
+type Distrust struct {
+	mu    sync.Mutex
+	paths map[string]bool
+}
+
+func (d *Distrust) add(path string) {
+	if d == nil {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.paths == nil {
+		d.paths = map[string]bool{}
+	}
+	d.paths[path] = true
+}
+
+func (d *Distrust) has(path string) bool {
+	if d == nil {
+		return false
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.paths[path]
+}
+
+// remote downloads the S3 object into an unlinked temporary file, parsing
+// and hashing it on the way, and checks it against its metadata.
+func (f *fetcher) remote(ctx context.Context, s Segment) (*source, error) {
+	out, err := f.s3.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(f.bucket), Key: aws.String(s.Key)})
+	if err != nil {
+		return nil, fmt.Errorf("get s3://%s/%s: %w", f.bucket, s.Key, err)
+	}
+	defer out.Body.Close()
+	file, err := os.CreateTemp(f.tmp, ".cctvd-export-*")
+	if err != nil {
+		return nil, fmt.Errorf("export: %w", err)
+	}
+	os.Remove(file.Name()) // space freed when the clip closes it, even after a crash
+	src := &source{Segment: s, file: file, read: ReadS3}
+	h := sha256.New()
+	w := bufio.NewWriterSize(file, 256<<10)
+	if err := src.parse(io.TeeReader(out.Body, io.MultiWriter(w, h)), h); err != nil {
+		file.Close()
+		return nil, fmt.Errorf("s3://%s/%s: %w", f.bucket, s.Key, err)
+	}
+	if err := w.Flush(); err != nil {
+		file.Close()
+		return nil, fmt.Errorf("export: save %s: %w", s.Name, err)
+	}
+	meta := out.Metadata
+	if st, err := time.Parse(uploader.MetaTimeLayout, meta[uploader.MetaStart]); err == nil {
+		src.Start = millis(st)
+	}
+	if en, err := time.Parse(uploader.MetaTimeLayout, meta[uploader.MetaEnd]); err == nil {
+		src.End = millis(en)
+	}
+	if id := meta[uploader.MetaFeedID]; id != "" {
+		src.FeedID = id
+	}
+	src.ETag = strings.Trim(aws.ToString(out.ETag), `"`)
+	recorded, what := meta[uploader.MetaSHA256], "its metadata"
+	if recorded == "" {
+		recorded, what = s.SHA256, "the catalog"
+	}
+	switch {
+	case out.ContentLength != nil && *out.ContentLength != src.bytes:
+		err = fmt.Errorf("s3://%s/%s: %w: read %d bytes of %d", f.bucket, s.Key, ErrMismatch, src.bytes, *out.ContentLength)
+	case s.Bytes > 0 && s.Bytes != src.bytes:
+		err = fmt.Errorf("s3://%s/%s: %w: %d bytes, %d recorded", f.bucket, s.Key, ErrMismatch, src.bytes, s.Bytes)
+	case recorded != "" && recorded != src.sha256:
+		err = fmt.Errorf("s3://%s/%s: %w: sha256 %s, %s says %s", f.bucket, s.Key, ErrMismatch, src.sha256, what, recorded)
+	case recorded == "":
+		src.note = "no sha256 recorded in the object's metadata: hashed at export"
+	}
+	if err != nil {
+		file.Close()
+		return nil, err
+	}
+	return src, nil
+}
+
+// readers are the buffers sources are parsed through: reused, not one
+// new megabyte per segment.
+var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 1<<20) }}
+
+// parse reads the whole of r (the file, teed into h) as a segment.
+func (src *source) parse(r io.Reader, h hash.Hash) error {
+	br := readers.Get().(*bufio.Reader)
+	br.Reset(r)
+	defer func() {
+		br.Reset(nil)
+		readers.Put(br)
+	}()
+	seg, n, err := mp4.Read(br)
+	if err != nil {
+		return fmt.Errorf("%s: %w", src.Name, err)
+	}
+	rest, err := io.Copy(io.Discard, br) // whatever follows: hashed too
+	if err != nil {
+		return fmt.Errorf("read %s: %w", src.Name, err)
+	}
+	src.mp4, src.bytes, src.sha256 = seg, n+rest, hex.EncodeToString(h.Sum(nil))
+	return nil
+}
+
+// openAll opens every segment, parallel at most n at a time; on an error
+// it closes what it opened.
+func (f *fetcher) openAll(ctx context.Context, segs []Segment, n int) ([]*source, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	out := make([]*source, len(segs))
+	errs := make([]error, len(segs))
+	sem := make(chan struct{}, max(1, n))
+	var wg sync.WaitGroup
+	for i, s := range segs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				errs[i] = ctx.Err()
+				return
+			}
+			defer func() { <-sem }()
+			if errs[i] = ctx.Err(); errs[i] != nil {
+				return
+			}
+			out[i], errs[i] = f.open(ctx, s)
+			if errs[i] != nil {
+				cancel()
+			}
+		}()
+	}
+	wg.Wait()
+	var first error
+	for _, err := range errs { // the first real error, not a cancellation it caused
+		if err != nil && (first == nil || errors.Is(first, context.Canceled)) {
+			first = err
+		}
+	}
+	if first != nil {
+		for _, s := range out {
+			if s != nil {
+				s.file.Close()
+			}
+		}
+		return nil, first
+	}
+	return out, nil
+}

@@ -1,0 +1,245 @@
+package export
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// ServiceConfig configures exports on the box.
+type ServiceConfig struct {
+	Bucket string
+	// TempDir holds downloaded segments (unlinked as they are created).
+	// Default: os.TempDir().
+	TempDir string
+	// Version is cctvd's, for manifests.
+	Version string
+	// Keep is how long a clip no one reads stays ready, so that a
+	// player's Range requests and the manifest do not rebuild it (nor
+	// download its S3 sources again). Default 2 minutes.
+	Keep time.Duration
+	// BuildTimeout bounds building one clip. Default 30 minutes.
+	BuildTimeout time.Duration
+}
+
+// ServiceDeps are the box exports' collaborators.
+type ServiceDeps struct {
+	Catalog Catalog
+	// S3 reads segments no longer on the box; nil when there is none.
+	S3  S3API
+	Log zerolog.Logger
+	Now func() time.Time
+}
+
+// Service makes a box's exports for the API: spans from the catalog and
+// the gap log, clips from local files and S3, each clip kept for a while
+// after its last reader, so that the Range requests of one player share
+// one build. Its methods are safe for concurrent use.
+type Service struct {
+	cfg  ServiceConfig
+	deps ServiceDeps
+	log  zerolog.Logger
+
+	// distrust remembers local files that did not match: later clips read
+	// their S3 copies.
+	distrust Distrust
+
+	mu     sync.Mutex
+	s3     S3API
+	bucket string
+	clips  map[string]*entry
+	closed bool
+}
+
+// entry is a clip being built or ready.
+type entry struct {
+	ready chan struct{}
+	clip  *Clip // the shared clip; its files close when evicted
+	err   error
+	refs  int
+	timer *time.Timer
+}
+
+// NewService returns the box's export service.
+func NewService(cfg ServiceConfig, deps ServiceDeps) *Service {
+	if cfg.Keep == 0 {
+		cfg.Keep = 2 * time.Minute
+	}
+	if cfg.BuildTimeout == 0 {
+		cfg.BuildTimeout = 30 * time.Minute
+	}
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
+	return &Service{cfg: cfg, deps: deps, log: deps.Log.With().Str("component", "export").Logger(),
+		s3: deps.S3, bucket: cfg.Bucket, clips: map[string]*entry{}}
+}
+
+// Reconfigure switches to another bucket or S3 client (after a reload);
+// clips already made keep theirs.
+func (s *Service) Reconfigure(bucket string, client S3API) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.bucket = bucket
+	if client != nil {
+		s.s3 = client
+	}
+}
+
+// Spans returns the camera's footage in [from, to): spans and gaps.
+func (s *Service) Spans(ctx context.Context, camera string, from, to time.Time) (Timeline, error) {
+	segs, gaps, err := FromCatalog(ctx, s.deps.Catalog, camera, from, to)
+	if err != nil {
+		return Timeline{}, err
+	}
+	return Spans(camera, segs, gaps, from, to), nil
+}
+
+// Clip returns the clip of the camera's footage in [from, to), building
+// it or sharing one being built or ready. A range without footage is a
+// *NoFootageError naming the nearest footage. Close the clip when done.
+func (s *Service) Clip(ctx context.Context, camera string, from, to time.Time) (*Clip, error) {
+	from, to = millis(from), millis(to)
+	segs, gaps, err := FromCatalog(ctx, s.deps.Catalog, camera, from, to)
+	if err != nil {
+		return nil, err
+	}
+	var key strings.Builder // the range and the state of its sources
+	fmt.Fprintf(&key, "%s|%d|%d", camera, from.UnixNano(), to.UnixNano())
+	for _, sg := range segs {
+		if sg.available() {
+			fmt.Fprintf(&key, "|%s:%d:%t:%t", sg.Name, sg.Bytes, sg.Path != "", sg.Uploaded)
+		}
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil, errors.New("export: shutting down")
+	}
+	e, ok := s.clips[key.String()]
+	if ok && e.failedLocked() { // a source did not match: build again, from S3
+		delete(s.clips, key.String())
+		ok = false
+	}
+	if !ok {
+		e = &entry{ready: make(chan struct{})}
+		s.clips[key.String()] = e
+		b := &Builder{S3: s.s3, Bucket: s.bucket, TempDir: s.cfg.TempDir, Version: s.cfg.Version, Log: s.log, Now: s.deps.Now,
+			Distrust: &s.distrust}
+		// The build is not the request's: a player that gives up on the
+		// first request comes back with a Range request.
+		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.BuildTimeout)
+		go func() {
+			defer cancel()
+			start := time.Now()
+			e.clip, e.err = b.Build(bctx, Request{Camera: camera, From: from, To: to, Segments: segs, Gaps: gaps, Made: MadeOnBox})
+			if errors.Is(e.err, ErrNoFootage) {
+				e.err = Nearest(bctx, s.deps.Catalog, camera, from, to)
+			}
+			if e.err == nil {
+				s.log.Info().Str("camera", camera).Time("from", from).Time("to", to).Int64("bytes", e.clip.Size()).
+					Dur("took", time.Since(start)).Msg("export ready")
+			}
+			close(e.ready)
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			switch {
+			case e.err != nil:
+				if s.clips[key.String()] == e {
+					delete(s.clips, key.String())
+				}
+			case e.refs == 0: // every requester gave up while it was built
+				s.idleLocked(key.String(), e)
+			}
+		}()
+	}
+	e.refs++
+	if e.timer != nil {
+		e.timer.Stop()
+		e.timer = nil
+	}
+	s.mu.Unlock()
+
+	select {
+	case <-e.ready:
+	case <-ctx.Done():
+		s.unref(key.String(), e)
+		return nil, ctx.Err()
+	}
+	if e.err != nil {
+		s.unref(key.String(), e)
+		return nil, e.err
+	}
+	return &Clip{built: e.clip.built, release: func() { s.unref(key.String(), e) }}, nil
+}
+
+// failedLocked says whether a ready clip found a source not matching.
+func (e *entry) failedLocked() bool {
+	select {
+	case <-e.ready:
+		return e.err == nil && e.clip.failed.Load()
+	default:
+		return false
+	}
+}
+
+// unref drops a reference; the last one to a ready clip starts the keep
+// timer (the build starts it for a clip all gave up on).
+func (s *Service) unref(key string, e *entry) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e.refs--
+	if e.refs > 0 {
+		return
+	}
+	select {
+	case <-e.ready:
+		if e.err == nil {
+			s.idleLocked(key, e)
+		}
+	default:
+	}
+}
+
+// idleLocked keeps an unused ready clip for cfg.Keep, then evicts it.
+func (s *Service) idleLocked(key string, e *entry) {
+	if s.closed {
+		s.evictLocked(key, e)
+		return
+	}
+	e.timer = time.AfterFunc(s.cfg.Keep, func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if e.refs == 0 {
+			s.evictLocked(key, e)
+		}
+	})
+}
+
+func (s *Service) evictLocked(key string, e *entry) {
+	if s.clips[key] == e {
+		delete(s.clips, key)
+	}
+	if e.clip != nil {
+		e.clip.Close()
+	}
+}
+
+// Close releases every clip no one reads; those being read are released
+// by their last reader.
+func (s *Service) Close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	for key, e := range s.clips {
+		if e.timer != nil { // ready and unused
+			e.timer.Stop()
+			s.evictLocked(key, e)
+		}
+	}
+}
