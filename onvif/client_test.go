@@ -333,4 +333,3 @@ func TestStandInRefusesPlainText(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
-
