@@ -49,7 +49,7 @@ type Choice struct {
 }
 
 // Choose picks the profile to record for a camera configured at w×h and
-// fps. It prefers a profile that can be recorded without transcoding (the
+// fps (w = 0: nothing configured, the largest profile). It prefers a profile that can be recorded without transcoding (the
 // highest frame rate among them); otherwise the least work to transcode
 // from: the smallest profile at least as large as configured and at least
 // as fast (the decoder's work grows with the pixels), and when no profile
@@ -78,6 +78,21 @@ func Choose(profiles []onvif.Profile, w, h int, fps float64) (Choice, bool) {
 		return Choice{}, false
 	}
 	area := func(p onvif.Profile) int { return p.Width * p.Height }
+	if w == 0 {
+		sort.SliceStable(cs, func(i, j int) bool {
+			a, b := cs[i], cs[j]
+			if area(a.p) != area(b.p) {
+				return area(a.p) > area(b.p)
+			}
+			if ac, bc := copyCodec(a.p.Encoding), copyCodec(b.p.Encoding); ac != bc {
+				return ac
+			}
+			return a.p.FPS > b.p.FPS
+		})
+		p := cs[0].p
+		return Choice{Profile: p, Copy: copyCodec(p.Encoding),
+			Why: fmt.Sprintf("%s %dx%d at %s fps: the largest profile", p.Encoding, p.Width, p.Height, fpsText(p.FPS))}, true
+	}
 	sort.SliceStable(cs, func(i, j int) bool {
 		a, b := cs[i], cs[j]
 		if a.copy != b.copy {

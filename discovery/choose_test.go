@@ -58,6 +58,10 @@ func TestChoose(t *testing.T) {
 			}
 		})
 	}
+	// Nothing configured (probe-camera without --resolution): the largest.
+	if got, _ := Choose([]onvif.Profile{sub360, main1080, jpeg360}, 0, 0, 0); got.Profile.Token != "main" || !got.Copy {
+		t.Errorf("without a configured size: chose %+v", got)
+	}
 	if _, ok := Choose([]onvif.Profile{audioOnly}, 640, 360, 5); ok {
 		t.Error("chose a profile without video")
 	}

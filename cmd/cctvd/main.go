@@ -4,6 +4,8 @@
 //
 //	cctvd run --config /etc/cctvd/config.json
 //	cctvd check-config --config /etc/cctvd/config.json
+//	cctvd probe-camera --ip 192.168.0.64 --user admin --resolution 1920x1080 --fps 2
+//	cctvd discover --interface eth0
 //	cctvd version
 package main
 
@@ -46,6 +48,13 @@ func main() {
 const usage = `usage:
   cctvd run [--config FILE]           record, upload and serve the API until SIGINT/SIGTERM
   cctvd check-config [--config FILE]  print the validated config with secrets masked, or its errors
+  cctvd probe-camera --ip A [--port N] [--onvif-port N] --user U [--password P]
+                     [--resolution WxH --fps F] [--discovery auto|onvif|paths]
+                                      what a camera offers (ONVIF profiles, stream URIs, known
+                                      paths) and what cctvd would record; the password may come
+                                      from `+PasswordEnv+` instead
+  cctvd discover [--interface IF] [--timeout 3s]
+                                      list the ONVIF devices that answer a WS-Discovery probe
   cctvd version                       print the version
 
 FILE defaults to ` + DefaultConfigPath + `.
@@ -65,6 +74,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
+	case "probe-camera":
+		return probeCamera(ctx, args, stdout, stderr, getenv)
+	case "discover":
+		return discover(ctx, args, stdout, stderr)
 	case "run", "check-config":
 	default:
 		fmt.Fprintf(stderr, "cctvd: unknown command %q\n%s", cmd, usage)
