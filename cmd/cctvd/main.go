@@ -52,7 +52,7 @@ const usage = `usage:
                      [--resolution WxH --fps F] [--discovery auto|onvif|paths]
                                       what a camera offers (ONVIF profiles, stream URIs, known
                                       paths) and what cctvd would record; the password may come
-                                      from `+PasswordEnv+` instead
+                                      from ` + PasswordEnv + ` instead
   cctvd discover [--interface IF] [--timeout 3s]
                                       list the ONVIF devices that answer a WS-Discovery probe
   cctvd version                       print the version
