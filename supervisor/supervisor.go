@@ -22,6 +22,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/cctvd/cctvd/config"
+	"github.com/cctvd/cctvd/discovery"
 	"github.com/cctvd/cctvd/internal/redact"
 )
 
@@ -108,6 +109,11 @@ type Deps struct {
 	// SaveStopped, if set, persists an operator's start or stop before it
 	// is carried out, so that it survives a restart.
 	SaveStopped func(camera string, stopped bool) error
+	// Finder finds the streams of cameras without a path. Default: package
+	// discovery at its default pace, one for every camera.
+	Finder StreamFinder
+	// Streams, if set, remembers found streams across restarts.
+	Streams StreamStore
 }
 
 // ErrUnknownCamera is returned for a camera name that is not configured.
@@ -141,6 +147,9 @@ func New(cfg Config, cams []config.Camera, stopped map[string]bool, deps Deps) *
 	}
 	if deps.After == nil {
 		deps.After = time.After
+	}
+	if deps.Finder == nil {
+		deps.Finder = DiscoveryFinder(discovery.New(discovery.Config{}))
 	}
 	s := &Supervisor{cfg: cfg, deps: deps, cameras: make(map[string]*handle, len(cams))}
 	for _, cam := range cams {
