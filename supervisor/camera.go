@@ -140,6 +140,8 @@ type Camera struct {
 	// remembered one was refused (then it is not read back).
 	stream     *Stream
 	rediscover bool
+	// discoveryRefused: the last discovery ended in a refused password.
+	discoveryRefused bool
 
 	status *watch.Value[Status]
 
@@ -271,6 +273,12 @@ func (c *Camera) Run(ctx context.Context) error {
 			// need a person, and many cameras lock out an address that
 			// keeps failing to log in: for those, back off all the way.
 			pause = c.opts.BackoffMaxTransient
+		}
+		if c.discoveryRefused {
+			// Discovery's refused logins (ONVIF and RTSP each) count toward
+			// the camera's lockout: wait long. A reload with a new password
+			// or a start through the API tries at once.
+			pause, c.discoveryRefused = max(pause, c.opts.DiscoveryAuthPause), false
 		}
 		next := c.deps.Now().Add(pause)
 		c.update(func(s *Status) { s.State, s.NextAttempt, s.PID = Backoff, next, 0 })

@@ -114,7 +114,8 @@ func (c *Camera) source(ctx context.Context, runID string) (config.Camera, *Exit
 }
 
 // discoveryFailed reports a discovery that found nothing as a failed run:
-// an auth or not-found reason backs off long, unreachable briefly.
+// not-found backs off long, unreachable briefly, and a refused password
+// waits DiscoveryAuthPause.
 func (c *Camera) discoveryFailed(ctx context.Context, runID string, err error) *Exit {
 	reason, msg := ReasonNotFound, c.deps.Redactor.String("discovery: "+err.Error())
 	switch {
@@ -125,7 +126,7 @@ func (c *Camera) discoveryFailed(ctx context.Context, runID string, err error) *
 		}
 		reason, msg = classify(cause, -1, "", nil, "")
 	case errors.Is(err, discovery.ErrAuth):
-		reason = ReasonAuth
+		reason, c.discoveryRefused = ReasonAuth, true
 	case errors.Is(err, discovery.ErrUnreachable):
 		reason = ReasonUnreachable
 	}

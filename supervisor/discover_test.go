@@ -3,6 +3,7 @@ package supervisor
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -203,8 +204,9 @@ func TestChangedAddressIsDiscoveredAgain(t *testing.T) {
 }
 
 // A refused password found by discovery: an auth error at the first
-// attempt, backoff all the way to a minute, ffmpeg never started.
-func TestDiscoveryAuthErrorBacksOffAllTheWay(t *testing.T) {
+// attempt, then five minutes between attempts (each may fail two logins,
+// and cameras lock out addresses that keep failing), ffmpeg never started.
+func TestDiscoveryAuthErrorWaitsLong(t *testing.T) {
 	finder := &scriptedFinder{script: []func(context.Context) (Stream, error){
 		failing(fmt.Errorf("rtsp /Streaming/Channels/101: RTSP 401 after a digest answer: %w", discovery.ErrAuth))}}
 	h := startDiscovering(t, "record", finder, &memStore{m: map[string]Stream{}})
@@ -212,11 +214,9 @@ func TestDiscoveryAuthErrorBacksOffAllTheWay(t *testing.T) {
 	if ev.Exit.Reason != ReasonAuth || finder.count() != 1 {
 		t.Fatalf("first exit %+v after %d discoveries, want auth after one", ev.Exit, finder.count())
 	}
-	got := h.pauses(8)
-	want := []time.Duration{1, 2, 4, 8, 16, 32, 60, 60}
-	for i, d := range got {
-		if !within(d, want[i]*time.Second) {
-			t.Errorf("pause %d = %v, want %ds ±20%%", i, d, want[i])
+	for i, d := range h.pauses(3) {
+		if d != 5*time.Minute {
+			t.Errorf("pause %d = %v, want 5m", i, d)
 		}
 	}
 	st := h.cam.Status()
@@ -228,6 +228,12 @@ func TestDiscoveryAuthErrorBacksOffAllTheWay(t *testing.T) {
 	}
 	if n := ffmpegStarts(h); n != 0 {
 		t.Errorf("ffmpeg started %d times without a stream", n)
+	}
+	// A start through the API tries at once, without waiting the pause.
+	n := finder.count()
+	h.sup.Start("cam1")
+	if err := h.cam.WaitFor(ctxT(t), func(Status) bool { return finder.count() > n }); err != nil {
+		t.Errorf("a start did not try again: %d discoveries", finder.count())
 	}
 }
 
@@ -279,4 +285,69 @@ func TestStopWhileDiscovering(t *testing.T) {
 	if st := h.cam.Status(); st.State != Stopped || st.DiscoveryError != "" {
 		t.Errorf("status %+v", st)
 	}
+}
+
+// Real discovery (package discovery against the real test camera, at a
+// fast pace for the test): a camera without ONVIF whose path no list knows
+// ends in a clear not-found error and waits; the other camera records.
+func TestUnknownPathIsAClearErrorOthersRecord(t *testing.T) {
+	testenv.RequireTools(t)
+	cam := testenv.StartCamera(t, testenv.CameraOptions{Mounts: map[string]string{"/vendor/secret/path": "320x180@5"},
+		User: "admin", Password: testPassword, Auth: "digest"})
+	dir := t.TempDir()
+	script := filepath.Join(dir, "script")
+	os.WriteFile(script, []byte("record"), 0o644)
+	self, _ := os.Executable()
+	t.Setenv("CCTVD_FAKE_FFMPEG", script)
+	t.Setenv("FAKE_FFMPEG_DIR", dir)
+
+	lost := discoveryCamera
+	lost.CameraName, lost.RTSPPort, lost.ONVIFPort = "lost", cam.Port, closedTCPPort(t)
+	other := discoveryCamera
+	other.CameraName, other.RTSPPath = "other", "/cam"
+	logs := &testenv.Buffer{}
+	sup := New(Config{SavePath: dir, Owner: "test", FFmpegPath: self, StallTimeout: time.Hour, StopTimeout: 2 * time.Second},
+		[]config.Camera{lost, other}, nil, Deps{
+			Log:      zerolog.New(redact.NewWriter(redact.New(testPassword), logs)),
+			Redactor: redact.New(testPassword),
+			Finder:   DiscoveryFinder(discovery.New(discovery.Config{PathInterval: time.Millisecond, PathBurst: 100})),
+		})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- sup.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	if err := sup.WaitFor(ctxT(t), "other", func(s Status) bool { return s.State == Recording }); err != nil {
+		t.Fatalf("the other camera does not record: %+v", mustStatus(sup, "other"))
+	}
+	if err := sup.WaitFor(ctxT(t), "lost", func(s Status) bool { return s.LastExit != nil && s.State == Backoff }); err != nil {
+		t.Fatalf("lost: %+v", mustStatus(sup, "lost"))
+	}
+	st := mustStatus(sup, "lost")
+	want := "discovery: none of the 20 known paths answered with video on port " + fmt.Sprint(cam.Port) + ": no stream found"
+	if st.LastExit.Reason != ReasonNotFound || !strings.HasPrefix(st.DiscoveryError, want) {
+		t.Errorf("lost: reason %s, discovery error %q; want not-found, %q", st.LastExit.Reason, st.DiscoveryError, want)
+	}
+	if !strings.Contains(st.DiscoveryError, "no ONVIF device service") {
+		t.Errorf("the error does not say ONVIF failed too: %q", st.DiscoveryError)
+	}
+	if mustStatus(sup, "other").State != Recording {
+		t.Error("the other camera stopped recording")
+	}
+	assertNoSecret(t, logs.String()+st.DiscoveryError)
+}
+
+func mustStatus(s *Supervisor, name string) Status {
+	st, _ := s.Status(name)
+	return st
+}
+
+func closedTCPPort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
 }

@@ -51,6 +51,10 @@ type Config struct {
 	// themselves (camera down, stall, exit), so recording resumes soon after
 	// the camera returns. Default 10s. Auth and path errors use BackoffMax.
 	BackoffMaxTransient time.Duration
+	// DiscoveryAuthPause is the least pause after discovery met a refused
+	// password (each discovery may fail a login twice: ONVIF, RTSP).
+	// Default 5 minutes.
+	DiscoveryAuthPause time.Duration
 }
 
 // ConfigFrom builds the supervisor's Config from the daemon's config.
@@ -78,6 +82,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.BackoffMaxTransient == 0 {
 		c.BackoffMaxTransient = 10 * time.Second
+	}
+	if c.DiscoveryAuthPause == 0 {
+		c.DiscoveryAuthPause = 5 * time.Minute
 	}
 	if c.StallTimeout == 0 {
 		c.StallTimeout = config.DefaultStallTimeout
