@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/cctvd/cctvd/internal/digestauth"
 )
 
 // DevicePath is the device service's path on every ONVIF device.
@@ -68,7 +70,12 @@ func New(cfg Config) *Client {
 		cfg.Timeout = 5 * time.Second
 	}
 	if cfg.HTTP == nil {
-		cfg.HTTP = &http.Client{Timeout: cfg.Timeout}
+		// Cameras are on the local network: never through a proxy from
+		// the environment; a few calls, no idle connections kept.
+		cfg.HTTP = &http.Client{Timeout: cfg.Timeout, Transport: &http.Transport{
+			DialContext:       (&net.Dialer{Timeout: cfg.Timeout}).DialContext,
+			DisableKeepAlives: true,
+		}}
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -377,33 +384,28 @@ func (c *Client) StreamURI(ctx context.Context, profileToken string) (string, er
 // resp. Errors name the action, never the password.
 func (c *Client) call(ctx context.Context, endpoint, action string, auth bool, req, resp any) error {
 	name := action[strings.LastIndexByte(action, '/')+1:]
-	var header []byte
-	if auth && c.cfg.User != "" {
-		c.mu.Lock()
-		now := c.cfg.Now().Add(c.offset)
-		c.mu.Unlock()
-		var err error
-		if header, err = securityHeader(c.cfg.User, c.cfg.Password, now); err != nil {
-			return fmt.Errorf("onvif %s: %w", name, err)
-		}
-	}
-	body, err := Envelope(header, req)
-	if err != nil {
-		return fmt.Errorf("onvif %s: %w", name, err)
-	}
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, bytes.NewReader(body))
+	hresp, err := c.post(ctx, endpoint, action, auth, req, "")
 	if err != nil {
 		return fmt.Errorf("onvif %s: %w", name, err)
 	}
-	hreq.Header.Set("Content-Type", `application/soap+xml; charset=utf-8; action="`+action+`"`)
-	hresp, err := c.cfg.HTTP.Do(hreq)
-	if err != nil {
-		return fmt.Errorf("onvif %s %s: %w", name, endpoint, unwrapURLError(err))
+	if hresp.StatusCode == http.StatusUnauthorized && auth && c.cfg.User != "" {
+		// Some devices also want HTTP authentication (ONVIF core allows
+		// HTTP Digest besides WS-Security): answer the challenge once.
+		if ch, ok := digestauth.Pick(digestauth.Parse(hresp.Header.Values("WWW-Authenticate"))); ok {
+			drain(hresp)
+			u, _ := url.Parse(endpoint)
+			authz, err := ch.Authorization(http.MethodPost, u.RequestURI(), c.cfg.User, c.cfg.Password, 1)
+			if err != nil {
+				return fmt.Errorf("onvif %s: HTTP 401: %w", name, err)
+			}
+			if hresp, err = c.post(ctx, endpoint, action, auth, req, authz); err != nil {
+				return fmt.Errorf("onvif %s: %w", name, err)
+			}
+		}
 	}
-	defer hresp.Body.Close()
-	defer func() { _, _ = io.Copy(io.Discard, io.LimitReader(hresp.Body, MaxMessage)) }() // drained, the connection is reused
+	defer drain(hresp)
 	switch hresp.StatusCode {
 	case http.StatusUnauthorized, http.StatusForbidden:
 		return fmt.Errorf("onvif %s: HTTP %d: %w", name, hresp.StatusCode, ErrAuth)
@@ -431,6 +433,44 @@ func (c *Client) call(ctx context.Context, endpoint, action string, auth bool, r
 		return fmt.Errorf("onvif %s: cannot read the answer: %w", name, err)
 	}
 	return nil
+}
+
+// post sends one SOAP request, with a fresh security header (and the HTTP
+// Authorization header authz, if not empty).
+func (c *Client) post(ctx context.Context, endpoint, action string, auth bool, req any, authz string) (*http.Response, error) {
+	var header []byte
+	if auth && c.cfg.User != "" {
+		c.mu.Lock()
+		now := c.cfg.Now().Add(c.offset)
+		c.mu.Unlock()
+		var err error
+		if header, err = securityHeader(c.cfg.User, c.cfg.Password, now); err != nil {
+			return nil, err
+		}
+	}
+	body, err := Envelope(header, req)
+	if err != nil {
+		return nil, err
+	}
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	hreq.Header.Set("Content-Type", `application/soap+xml; charset=utf-8; action="`+action+`"`)
+	if authz != "" {
+		hreq.Header.Set("Authorization", authz)
+	}
+	hresp, err := c.cfg.HTTP.Do(hreq)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", endpoint, unwrapURLError(err))
+	}
+	return hresp, nil
+}
+
+// drain reads what is left of a response and closes it.
+func drain(r *http.Response) {
+	_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, MaxMessage))
+	r.Body.Close()
 }
 
 // unwrapURLError drops net/http's *url.Error wrapper, which repeats the

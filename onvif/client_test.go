@@ -333,3 +333,31 @@ func TestStandInRefusesPlainText(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// A device that also wants HTTP Digest authentication: the client answers
+// the challenge once, with a fresh WS-Security header.
+func TestHTTPDigestToo(t *testing.T) {
+	d := startSim(t, onvifsim.Config{HTTPDigest: true})
+	c := newClient(d, simPassword)
+	if _, err := c.SyncClock(context.Background()); err != nil {
+		t.Fatal(err) // no authentication of either kind
+	}
+	if _, err := c.Profiles(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.StreamURI(context.Background(), "Profile_1"); err != nil {
+		t.Fatal(err)
+	}
+	if r := d.Rejections(); len(r) != 0 {
+		t.Errorf("rejections %q", r)
+	}
+
+	bad := newClient(d, "wrong")
+	_, err := bad.Profiles(context.Background())
+	if !errors.Is(err, ErrAuth) {
+		t.Fatalf("wrong password: err %v, want ErrAuth", err)
+	}
+	if r := d.Rejections(); len(r) != 1 || r[0] != "http digest: wrong response" {
+		t.Errorf("rejections %q, want one wrong HTTP digest (answered once, not retried)", r)
+	}
+}

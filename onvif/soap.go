@@ -3,8 +3,9 @@
 // answer gives the camera's clock offset; GetServices or GetCapabilities to
 // find the media service; GetDeviceInformation), the media service
 // (GetProfiles, GetStreamUri for RTP over RTSP), WS-Security UsernameToken
-// authentication with a password digest dated by the camera's clock, and
-// WS-Discovery probes for NetworkVideoTransmitters.
+// authentication with a password digest dated by the camera's clock (and
+// HTTP Digest as well when a device asks for it), and WS-Discovery probes
+// for NetworkVideoTransmitters.
 //
 // It is a small SOAP 1.2 client over net/http and encoding/xml, written from
 // the ONVIF device and media WSDLs (ver10) and the OASIS UsernameToken

@@ -14,10 +14,12 @@ package onvifsim
 
 import (
 	"bytes"
+	"crypto/md5"
 	"crypto/rand"
 	"crypto/sha1"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -84,6 +86,11 @@ type Config struct {
 	Scopes []string
 	// XAddrs, announced in ProbeMatches; default the device service URL.
 	XAddrs string
+	// HTTPDigest makes every call but GetSystemDateAndTime also need HTTP
+	// Digest authentication (RFC 2617, MD5, qop=auth), which ONVIF core
+	// allows besides WS-Security; a call without it gets 401 and a
+	// challenge.
+	HTTPDigest bool
 }
 
 // Device is a running stand-in.
@@ -95,6 +102,7 @@ type Device struct {
 	uuid string
 
 	mu         sync.Mutex
+	httpNonces map[string]bool      // HTTP Digest nonces issued
 	nonces     map[string]time.Time // accepted nonce → when it may be forgotten
 	calls      map[string]int       // operation → calls answered (not faults)
 	rejections []string
@@ -140,7 +148,7 @@ func New(cfg Config) *Device {
 		cfg.Scopes = []string{"onvif://www.onvif.org/type/video_encoder", "onvif://www.onvif.org/name/StandIn",
 			"onvif://www.onvif.org/hardware/onvifsim", "onvif://www.onvif.org/Profile/Streaming"}
 	}
-	return &Device{cfg: cfg, uuid: newUUID(), nonces: map[string]time.Time{}, calls: map[string]int{}}
+	return &Device{cfg: cfg, uuid: newUUID(), nonces: map[string]time.Time{}, httpNonces: map[string]bool{}, calls: map[string]int{}}
 }
 
 // Port is the HTTP port.
@@ -221,9 +229,21 @@ func (d *Device) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return
 	}
-	resp, op, err := d.handle(r.Host, body, ops, params["action"])
+	resp, op, err := d.handle(r, body, ops, params["action"])
 	if err != nil {
 		var f *fault
+		if errors.As(err, &f) && f.status == http.StatusUnauthorized {
+			nonce := newUUID()
+			d.mu.Lock()
+			d.httpNonces[nonce] = true
+			if f.reason != "" {
+				d.rejections = append(d.rejections, f.reason)
+			}
+			d.mu.Unlock()
+			w.Header().Set("WWW-Authenticate", `Digest realm="onvifsim", qop="auth", nonce="`+nonce+`", algorithm=MD5`)
+			http.Error(w, "HTTP Digest authentication required", http.StatusUnauthorized)
+			return
+		}
 		if !errors.As(err, &f) {
 			f = &fault{http.StatusInternalServerError, "Receiver", nil, err.Error()}
 		}
@@ -311,7 +331,7 @@ func bodyChildren(body []byte) (root xml.Name, children []xml.Name, err error) {
 	}
 }
 
-func (d *Device) handle(host string, body []byte, ops map[xml.Name]bool, action string) (string, string, error) {
+func (d *Device) handle(r *http.Request, body []byte, ops map[xml.Name]bool, action string) (string, string, error) {
 	root, children, err := bodyChildren(body)
 	switch {
 	case err != nil:
@@ -336,12 +356,17 @@ func (d *Device) handle(host string, body []byte, ops map[xml.Name]bool, action 
 	if err := xml.Unmarshal(body, &req); err != nil {
 		return "", "", &fault{http.StatusBadRequest, "Sender", []string{"InvalidArgs"}, "cannot read the request"}
 	}
+	if needsAuth && d.cfg.HTTPDigest {
+		if err := d.httpDigest(r); err != nil {
+			return "", "", err
+		}
+	}
 	if needsAuth {
 		if err := d.authenticate(&req); err != nil {
 			return "", "", err
 		}
 	}
-	resp, err := d.answer(host, op.Local, &req)
+	resp, err := d.answer(r.Host, op.Local, &req)
 	return resp, op.Local, err
 }
 
@@ -402,6 +427,65 @@ func (d *Device) authenticate(req *request) error {
 	}
 	d.nonces[key] = created.Add(2 * d.cfg.MaxAge)
 	return nil
+}
+
+// httpDigest checks an RFC 2617 Digest Authorization (MD5, qop=auth)
+// against a nonce the device issued. A missing header is a challenge (no
+// rejection recorded); a wrong one is a rejection.
+func (d *Device) httpDigest(r *http.Request) error {
+	h := r.Header.Get("Authorization")
+	if h == "" {
+		return &fault{status: http.StatusUnauthorized}
+	}
+	scheme, rest, _ := strings.Cut(h, " ")
+	if !strings.EqualFold(scheme, "Digest") {
+		return &fault{status: http.StatusUnauthorized, reason: "http digest: scheme " + scheme}
+	}
+	p := map[string]string{}
+	for _, part := range splitParams(rest) {
+		k, v, _ := strings.Cut(part, "=")
+		p[strings.ToLower(strings.TrimSpace(k))] = strings.Trim(strings.TrimSpace(v), `"`)
+	}
+	d.mu.Lock()
+	issued := d.httpNonces[p["nonce"]]
+	d.mu.Unlock()
+	md5hex := func(s string) string { x := md5.Sum([]byte(s)); return hex.EncodeToString(x[:]) }
+	ha1 := md5hex(d.cfg.User + ":onvifsim:" + d.cfg.Password)
+	ha2 := md5hex(r.Method + ":" + p["uri"])
+	want := md5hex(ha1 + ":" + p["nonce"] + ":" + p["nc"] + ":" + p["cnonce"] + ":auth:" + ha2)
+	switch {
+	case !issued:
+		return &fault{status: http.StatusUnauthorized, reason: "http digest: unknown nonce"}
+	case p["username"] != d.cfg.User || p["realm"] != "onvifsim":
+		return &fault{status: http.StatusUnauthorized, reason: "http digest: unknown user or realm"}
+	case p["uri"] != r.URL.RequestURI():
+		return &fault{status: http.StatusUnauthorized, reason: "http digest: uri does not match the request"}
+	case p["qop"] != "auth" || p["nc"] == "" || p["cnonce"] == "":
+		return &fault{status: http.StatusUnauthorized, reason: "http digest: qop=auth with nc and cnonce required"}
+	case subtle.ConstantTimeCompare([]byte(want), []byte(p["response"])) != 1:
+		return &fault{status: http.StatusUnauthorized, reason: "http digest: wrong response"}
+	}
+	return nil
+}
+
+// splitParams splits a header's comma-separated parameters, minding
+// quotes.
+func splitParams(s string) []string {
+	var out []string
+	var b strings.Builder
+	quoted := false
+	for _, c := range s {
+		switch {
+		case c == '"':
+			quoted = !quoted
+		case c == ',' && !quoted:
+			out = append(out, b.String())
+			b.Reset()
+			continue
+		}
+		b.WriteRune(c)
+	}
+	return append(out, b.String())
 }
 
 func (d *Device) answer(host, op string, req *request) (string, error) {
