@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/cctvd/cctvd/internal/digestauth"
@@ -37,7 +38,7 @@ type Description struct {
 // has a wrong password, and each further try counts toward its lockout.
 func describe(ctx context.Context, u *url.URL, user, password string, timeout time.Duration) (Description, error) {
 	d := net.Dialer{Timeout: timeout}
-	conn, err := d.DialContext(ctx, "tcp", u.Host)
+	conn, err := d.DialContext(ctx, "tcp", dialAddr(u))
 	if err != nil {
 		return Description{}, err
 	}
@@ -58,11 +59,18 @@ func describe(ctx context.Context, u *url.URL, user, password string, timeout ti
 		if authz != "" {
 			req += "Authorization: " + authz + "\r\n"
 		}
-		if _, err := io.WriteString(conn, req+"\r\n"); err != nil {
-			return desc, err
+		_, err := io.WriteString(conn, req+"\r\n")
+		var status int
+		var hdr textproto.MIMEHeader
+		var body []byte
+		if err == nil {
+			status, hdr, body, err = readResponse(r)
 		}
-		status, hdr, body, err := readResponse(r)
 		if err != nil {
+			if desc.Authenticated && closed(err) {
+				// Closed after its challenge without saying so.
+				return describeAgain(ctx, u, authz, timeout, desc)
+			}
 			return desc, err
 		}
 		desc.Status, desc.Server = status, hdr.Get("Server")
@@ -99,7 +107,7 @@ func describe(ctx context.Context, u *url.URL, user, password string, timeout ti
 // camera that closed the first after its challenge.
 func describeAgain(ctx context.Context, u *url.URL, authz string, timeout time.Duration, desc Description) (Description, error) {
 	d := net.Dialer{Timeout: timeout}
-	conn, err := d.DialContext(ctx, "tcp", u.Host)
+	conn, err := d.DialContext(ctx, "tcp", dialAddr(u))
 	if err != nil {
 		return desc, err
 	}
@@ -122,6 +130,23 @@ func describeAgain(ctx context.Context, u *url.URL, authz string, timeout time.D
 		desc.Video, desc.Codec = videoIn(body)
 	}
 	return desc, nil
+}
+
+// dialAddr is u's host and port, RTSP's default port when it has none.
+func dialAddr(u *url.URL) string {
+	if u.Port() != "" {
+		return u.Host
+	}
+	port := "554"
+	if u.Scheme == "rtsps" {
+		port = "322"
+	}
+	return net.JoinHostPort(u.Hostname(), port)
+}
+
+// closed says the camera closed the connection.
+func closed(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
 func schemes(chs []digestauth.Challenge) string {
