@@ -76,12 +76,14 @@ const (
 	DefaultPathBurst    = 3
 )
 
-// Attempt is one DESCRIBE of a known path, for reports.
+// Attempt is one step of a search, for reports: ONVIF (Path empty) or the
+// DESCRIBE of a known path.
 type Attempt struct {
 	Path   string
 	Vendor string
 	Result Description
-	Err    error
+	// Err is nil when the step found the stream.
+	Err error
 }
 
 // Target is a camera to find a stream for.
@@ -175,7 +177,8 @@ func (t *Target) defaults() {
 
 // Find finds the camera's stream: ONVIF, then the known paths (as Method
 // says). The error wraps ErrAuth, ErrNotFound or ErrUnreachable. report,
-// if set, hears each known-path attempt.
+// if set, hears an ONVIF failure that falls back to the paths, and each
+// known-path attempt.
 func (f *Finder) Find(ctx context.Context, t Target, report func(Attempt)) (Found, error) {
 	t.defaults()
 	var onvifErr error
@@ -188,6 +191,9 @@ func (f *Finder) Find(ctx context.Context, t Target, report func(Attempt)) (Foun
 			return Found{}, err
 		}
 		onvifErr = err
+		if report != nil {
+			report(Attempt{Vendor: "ONVIF", Err: err})
+		}
 	}
 	found, err := f.Paths(ctx, t, report)
 	if err == nil || onvifErr == nil {

@@ -88,9 +88,23 @@ func (a *attempts) paths() []string {
 	defer a.mu.Unlock()
 	var p []string
 	for _, x := range a.list {
-		p = append(p, x.Path)
+		if x.Path != "" { // the ONVIF step
+			p = append(p, x.Path)
+		}
 	}
 	return p
+}
+
+// onvifFailure is the ONVIF step's error, if it was reported.
+func (a *attempts) onvifFailure() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, x := range a.list {
+		if x.Path == "" {
+			return x.Err
+		}
+	}
+	return nil
 }
 
 // The design note's camera with the test camera's address and password, no
@@ -111,7 +125,7 @@ func TestKnownPathHikvision(t *testing.T) {
 	if p := a.paths(); len(p) != 1 {
 		t.Errorf("attempts %v, want one", p)
 	}
-	if r := a.list[0].Result; !r.Authenticated || r.Status != 200 || !r.Video || !strings.Contains(r.Server, "GStreamer") {
+	if r := a.list[0].Result; !r.Authenticated || r.Status != 200 || !r.Video || !strings.Contains(r.Server, "GStreamer") || a.list[0].Err != nil {
 		t.Errorf("description %+v", r)
 	}
 }
@@ -294,6 +308,9 @@ func TestFindWrongPasswordEverywhere(t *testing.T) {
 	}
 	if len(a.paths()) != 1 || len(d.Rejections()) != 1 {
 		t.Errorf("attempts %v, device rejections %q: want one each", a.paths(), d.Rejections())
+	}
+	if err := a.onvifFailure(); !errors.Is(err, ErrAuth) {
+		t.Errorf("ONVIF step reported %v, want ErrAuth", err)
 	}
 
 	// The ONVIF user differs from the RTSP one: ONVIF refuses, the known

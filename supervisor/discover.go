@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/cctvd/cctvd/config"
 	"github.com/cctvd/cctvd/discovery"
 )
@@ -32,7 +34,8 @@ type Stream struct {
 // Its errors wrap discovery.ErrAuth, discovery.ErrNotFound or
 // discovery.ErrUnreachable.
 type StreamFinder interface {
-	FindStream(ctx context.Context, cam config.Camera) (Stream, error)
+	// FindStream logs its steps to log.
+	FindStream(ctx context.Context, cam config.Camera, log zerolog.Logger) (Stream, error)
 }
 
 // StreamStore remembers found streams across restarts (the catalog).
@@ -49,13 +52,22 @@ func DiscoveryFinder(f *discovery.Finder) StreamFinder { return discoveryFinder{
 
 type discoveryFinder struct{ f *discovery.Finder }
 
-func (d discoveryFinder) FindStream(ctx context.Context, cam config.Camera) (Stream, error) {
+func (d discoveryFinder) FindStream(ctx context.Context, cam config.Camera, log zerolog.Logger) (Stream, error) {
 	w, h := cam.Size()
 	found, err := d.f.Find(ctx, discovery.Target{
 		Host: cam.IPAddress, RTSPPort: cam.RTSPPort, ONVIFPort: cam.ONVIFPort,
 		User: cam.UserName, Password: cam.Password,
 		Width: w, Height: h, FPS: cam.FrameRate, Method: cam.Discovery,
-	}, nil)
+	}, func(a discovery.Attempt) {
+		switch {
+		case a.Path == "":
+			log.Info().Err(a.Err).Msg("ONVIF found no stream; trying vendors' known paths")
+		case a.Err != nil:
+			log.Info().Str("path", a.Path).Str("vendor", a.Vendor).Int("status", a.Result.Status).Err(a.Err).Msg("known path tried")
+		default:
+			log.Info().Str("path", a.Path).Str("vendor", a.Vendor).Str("codec", a.Result.Codec).Msg("known path answers with video")
+		}
+	})
 	if err != nil {
 		return Stream{}, err
 	}
@@ -92,7 +104,7 @@ func (c *Camera) source(ctx context.Context, runID string) (config.Camera, *Exit
 	if fresh {
 		c.update(func(s *Status) { s.State, s.PID, s.Progress = Discovering, 0, nil })
 		c.log.Info().Str("discovery", c.cfg.Discovery).Msg("no rtspPath: looking for the camera's stream")
-		st, err := c.deps.Finder.FindStream(ctx, c.cfg)
+		st, err := c.deps.Finder.FindStream(ctx, c.cfg, c.log.With().Str("run", runID).Logger())
 		if err != nil {
 			return config.Camera{}, c.discoveryFailed(ctx, runID, err)
 		}

@@ -31,7 +31,7 @@ type scriptedFinder struct {
 	entered chan struct{}
 }
 
-func (f *scriptedFinder) FindStream(ctx context.Context, cam config.Camera) (Stream, error) {
+func (f *scriptedFinder) FindStream(ctx context.Context, cam config.Camera, _ zerolog.Logger) (Stream, error) {
 	f.mu.Lock()
 	step := f.script[min(f.calls, len(f.script)-1)]
 	f.calls++
@@ -330,6 +330,13 @@ func TestUnknownPathIsAClearErrorOthersRecord(t *testing.T) {
 	}
 	if !strings.Contains(st.DiscoveryError, "no ONVIF device service") {
 		t.Errorf("the error does not say ONVIF failed too: %q", st.DiscoveryError)
+	}
+	// The camera's log tells the search step by step.
+	for _, want := range []string{`"message":"ONVIF found no stream; trying vendors' known paths"`,
+		`"path":"/Streaming/Channels/101","vendor":"Hikvision (main stream)","status":404`} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("log lacks %s", want)
+		}
 	}
 	if mustStatus(sup, "other").State != Recording {
 		t.Error("the other camera stopped recording")
