@@ -34,6 +34,13 @@ type Camera struct {
 	LastSegment *Recording   `json:"lastSegment,omitempty"`
 	Live        *Live        `json:"live,omitempty"`
 	Config      CameraConfig `json:"config"`
+
+	// Source is where the stream comes from ("configured", or what
+	// discovery found), StreamURL the URL recorded (password masked),
+	// DiscoveryError why the last discovery found nothing.
+	Source         string `json:"source,omitempty"`
+	StreamURL      string `json:"streamUrl,omitempty"`
+	DiscoveryError string `json:"discoveryError,omitempty"`
 }
 
 // Live is ffmpeg's latest progress.
@@ -60,6 +67,7 @@ func (s *Server) camera(ctx context.Context, st supervisor.Status) Camera {
 	cam := Camera{
 		Name: st.Camera, State: st.State, Since: st.Since, PID: st.PID, Restarts: st.Restarts, Stalls: st.Stalls,
 		LastError: s.deps.Redactor.String(st.LastError), LastExit: st.LastExit, NextAttempt: st.NextAttempt, Desired: "running", Mode: st.Mode,
+		Source: st.Source, StreamURL: s.deps.Redactor.String(st.StreamURL), DiscoveryError: s.deps.Redactor.String(st.DiscoveryError),
 	}
 	if !st.Desired {
 		cam.Desired = "stopped"

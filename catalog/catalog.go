@@ -200,6 +200,16 @@ var migrations = []string{
 		detail   TEXT    NOT NULL DEFAULT ''
 	);
 	CREATE INDEX gaps_camera ON gaps(camera, start_ns);`,
+
+	// Streams found by discovery for cameras without a path (no
+	// credentials in uri): used again after a restart.
+	`CREATE TABLE streams (
+		camera   TEXT PRIMARY KEY,
+		key      TEXT    NOT NULL,
+		uri      TEXT    NOT NULL,
+		source   TEXT    NOT NULL,
+		found_ns INTEGER NOT NULL
+	);`,
 }
 
 func (c *Catalog) migrate(ctx context.Context) error {

@@ -31,6 +31,9 @@ func (cam Camera) URL() *url.URL {
 		return u
 	}
 	path, query, _ := strings.Cut(cam.RTSPPath, "?")
+	if path == "" {
+		path = DefaultRTSPPath
+	}
 	return &url.URL{
 		Scheme:   "rtsp",
 		User:     cam.userinfo(),

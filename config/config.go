@@ -68,7 +68,8 @@ type Camera struct {
 	// RTSPPort is the camera's RTSP port. Default 554.
 	RTSPPort int `json:"rtspPort,omitempty"`
 	// RTSPPath is the stream's path on the camera, such as
-	// "/Streaming/Channels/101". Default "/".
+	// "/Streaming/Channels/101". Default none: the stream is found by
+	// Discovery (or "/" with discovery off).
 	RTSPPath string `json:"rtspPath,omitempty"`
 	// StreamURL, when set, replaces ipAddress, rtspPort and rtspPath with a
 	// full URL (rtsp, rtsps, http, https, rtmp or file). userName and
@@ -92,6 +93,19 @@ type Camera struct {
 	// DeclaredSecrets are more secrets of this camera to mask (see
 	// Config.DeclaredSecrets). Default none.
 	DeclaredSecrets []string `json:"secrets,omitempty"`
+
+	// ONVIFPort is the camera's ONVIF (HTTP) port. Default 80.
+	ONVIFPort int `json:"onvifPort,omitempty"`
+	// Discovery finds the stream of a camera that has neither rtspPath nor
+	// streamUrl: "auto" (default: ONVIF, then vendors' well-known RTSP
+	// paths), "onvif", "paths", or "off" (record rtsp://ip:rtspPort/).
+	Discovery string `json:"discovery,omitempty"`
+}
+
+// NeedsDiscovery says whether the camera's stream must be found: no
+// rtspPath, no streamUrl, and discovery not off.
+func (cam Camera) NeedsDiscovery() bool {
+	return cam.RTSPPath == "" && cam.StreamURL == "" && cam.Discovery != DiscoveryOff
 }
 
 // S3Config says where segments go.
@@ -237,9 +251,20 @@ const (
 	ModeCopy      = "copy"
 )
 
+// Discovery methods (cameras[].discovery).
+const (
+	DiscoveryAuto  = "auto"
+	DiscoveryONVIF = "onvif"
+	DiscoveryPaths = "paths"
+	DiscoveryOff   = "off"
+)
+
 // Defaults for the optional settings.
 const (
-	DefaultRTSPPort          = 554
+	DefaultRTSPPort  = 554
+	DefaultONVIFPort = 80
+	// DefaultRTSPPath is the path of a camera without one when discovery
+	// is off.
 	DefaultRTSPPath          = "/"
 	DefaultRTSPTransport     = "tcp"
 	DefaultHWAccelDevice     = "/dev/dri/renderD128"
@@ -354,10 +379,16 @@ func (c *Config) normalize(getenv func(string) string) {
 		if cam.RTSPPort == 0 {
 			cam.RTSPPort = DefaultRTSPPort
 		}
-		if cam.RTSPPath == "" {
-			cam.RTSPPath = DefaultRTSPPath
-		} else if !strings.HasPrefix(cam.RTSPPath, "/") {
+		// An empty rtspPath stays empty: it means "discover" (URL uses
+		// DefaultRTSPPath when discovery is off).
+		if cam.RTSPPath != "" && !strings.HasPrefix(cam.RTSPPath, "/") {
 			cam.RTSPPath = "/" + cam.RTSPPath
+		}
+		if cam.ONVIFPort == 0 {
+			cam.ONVIFPort = DefaultONVIFPort
+		}
+		if cam.Discovery == "" {
+			cam.Discovery = DiscoveryAuto
 		}
 		if cam.RTSPTransport == "" {
 			cam.RTSPTransport = DefaultRTSPTransport

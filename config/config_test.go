@@ -34,6 +34,10 @@ func TestDesignNoteConfigLoadsAsWritten(t *testing.T) {
 	if got, want := c2.URL().String(), "rtsp://admin:password456@192.168.0.2:554/"; got != want {
 		t.Errorf("URL = %q, want %q", got, want)
 	}
+	// No path: the stream is discovered (ONVIF on port 80, then known paths).
+	if !c2.NeedsDiscovery() || c2.RTSPPath != "" || c2.Discovery != DiscoveryAuto || c2.ONVIFPort != DefaultONVIFPort {
+		t.Errorf("camera2 discovery: needs %v, path %q, discovery %q, onvifPort %d", c2.NeedsDiscovery(), c2.RTSPPath, c2.Discovery, c2.ONVIFPort)
+	}
 	if cfg.S3Config.S3Path != "recordings/2025" || *cfg.S3Config.ForcePathStyle {
 		t.Errorf("s3Config = %+v", cfg.S3Config)
 	}
@@ -55,6 +59,9 @@ func TestExampleConfigLoads(t *testing.T) {
 	}
 	if got, want := cfg.Cameras[0].URL().String(), "rtsp://admin:password123@192.168.0.1:554/Streaming/Channels/101"; got != want {
 		t.Errorf("URL = %q, want %q", got, want)
+	}
+	if cfg.Cameras[0].NeedsDiscovery() || !cfg.Cameras[1].NeedsDiscovery() {
+		t.Errorf("a camera with rtspPath must not be discovered, one without must be")
 	}
 }
 
@@ -131,6 +138,12 @@ func TestConfigErrors(t *testing.T) {
 			[]string{`cameras[0].hwaccel: "cuda" is not vaapi, qsv or nvenc`}},
 		{"bad port", func(m map[string]any) { cam(m, 0)["rtspPort"] = 70000 },
 			[]string{`cameras[0].rtspPort: 70000 is not a port number (1 to 65535)`}},
+		{"bad onvif port", func(m map[string]any) { cam(m, 0)["onvifPort"] = -80 },
+			[]string{`cameras[0].onvifPort: -80 is not a port number (1 to 65535)`}},
+		{"bad discovery", func(m map[string]any) { cam(m, 1)["discovery"] = "upnp" },
+			[]string{`cameras[1].discovery: "upnp" is not auto, onvif, paths or off`}},
+		{"misspelt discovery", func(m map[string]any) { cam(m, 1)["discover"] = "off" },
+			[]string{`cameras[1].discover: unknown field (did you mean "discovery"?)`}},
 		{"fractional port", func(m map[string]any) { cam(m, 0)["rtspPort"] = 55.4 },
 			[]string{`cameras[0].rtspPort: must be a whole number, not 55.4`}},
 		{"no cameras", func(m map[string]any) { m["cameras"] = []any{} },
@@ -239,6 +252,7 @@ func TestCameraURLEscapesCredentials(t *testing.T) {
 		{"delimiters", Camera{IPAddress: "10.0.0.5", UserName: "ad@min", Password: "p@ss:/#%word", RTSPPort: 8554, RTSPPath: "/live"},
 			"rtsp://ad%40min:p%40ss%3A%2F%23%25word@10.0.0.5:8554/live"},
 		{"no credentials", Camera{IPAddress: "cam.local", RTSPPort: 554, RTSPPath: "/"}, "rtsp://cam.local:554/"},
+		{"no path, discovery off", Camera{IPAddress: "cam.local", RTSPPort: 554, Discovery: DiscoveryOff}, "rtsp://cam.local:554/"},
 		{"user only", Camera{IPAddress: "::1", UserName: "viewer", RTSPPort: 554, RTSPPath: "/"}, "rtsp://viewer@[::1]:554/"},
 		{"query in path", Camera{IPAddress: "10.0.0.6", RTSPPort: 554, RTSPPath: "/cam/realmonitor?channel=1&subtype=0"},
 			"rtsp://10.0.0.6:554/cam/realmonitor?channel=1&subtype=0"},

@@ -129,6 +129,12 @@ func (cam Camera) validate(v *validator, p string) {
 	if cam.RTSPPort < 1 || cam.RTSPPort > 65535 {
 		v.add(p+".rtspPort", "%d is not a port number (1 to 65535)", cam.RTSPPort)
 	}
+	if cam.ONVIFPort < 1 || cam.ONVIFPort > 65535 {
+		v.add(p+".onvifPort", "%d is not a port number (1 to 65535)", cam.ONVIFPort)
+	}
+	if !slices.Contains([]string{DiscoveryAuto, DiscoveryONVIF, DiscoveryPaths, DiscoveryOff}, cam.Discovery) {
+		v.add(p+".discovery", "%q is not auto, onvif, paths or off", cam.Discovery)
+	}
 	if !slices.Contains([]string{ModeAuto, ModeTranscode, ModeCopy}, cam.Mode) {
 		v.add(p+".mode", "%q is not auto, transcode or copy", cam.Mode)
 	}

@@ -130,7 +130,7 @@ var (
 	descFree     = prometheus.NewDesc("cctvd_savepath_free_bytes", "Free bytes on savePath's filesystem.", nil, nil)
 )
 
-var states = []supervisor.StateName{supervisor.Starting, supervisor.Recording, supervisor.Backoff, supervisor.Stalled, supervisor.Stopped}
+var states = []supervisor.StateName{supervisor.Discovering, supervisor.Starting, supervisor.Recording, supervisor.Backoff, supervisor.Stalled, supervisor.Stopped}
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descUp, descState, descRestarts, descStalls, descFPS, descBacklog, descBacklogB, descOldest, descFailing, descUsed, descLimit, descFree} {

@@ -90,6 +90,14 @@ type Status struct {
 	Progress *Progress `json:"progress,omitempty"`
 	// Mode is how the current (or last) run records: copy or transcode.
 	Mode string `json:"mode,omitempty"`
+	// Source says where the stream comes from: "configured", or what
+	// discovery found (`onvif profile "mainStream"`, `known path
+	// /Streaming/Channels/101`). StreamURL is its URL, password masked.
+	Source    string `json:"source,omitempty"`
+	StreamURL string `json:"streamUrl,omitempty"`
+	// DiscoveryError is why the last discovery found nothing (masked),
+	// cleared when a stream is found.
+	DiscoveryError string `json:"discoveryError,omitempty"`
 }
 
 // EventKind names a camera event.
@@ -128,6 +136,12 @@ type Camera struct {
 	codec     string // the stream's codec, when copied
 	hwChecked bool
 	hwErr     error
+	// Run's goroutine only: the discovered stream in use, and whether the
+	// remembered one was refused (then it is not read back).
+	stream     *Stream
+	rediscover bool
+	// discoveryRefused: the last discovery ended in a refused password.
+	discoveryRefused bool
 
 	status *watch.Value[Status]
 
@@ -260,6 +274,12 @@ func (c *Camera) Run(ctx context.Context) error {
 			// keeps failing to log in: for those, back off all the way.
 			pause = c.opts.BackoffMaxTransient
 		}
+		if c.discoveryRefused {
+			// Discovery's refused logins (ONVIF and RTSP each) count toward
+			// the camera's lockout: wait long. A reload with a new password
+			// or a start through the API tries at once.
+			pause, c.discoveryRefused = max(pause, c.opts.DiscoveryAuthPause), false
+		}
 		next := c.deps.Now().Add(pause)
 		c.update(func(s *Status) { s.State, s.NextAttempt, s.PID = Backoff, next, 0 })
 		c.log.Info().Str("reason", string(exit.Reason)).Dur("pause", pause).Msg("restarting ffmpeg after a pause")
@@ -293,6 +313,10 @@ func (c *Camera) runOnce(ctx context.Context) Exit {
 		c.mu.Unlock()
 	}()
 
+	cam, failed := c.source(runCtx, run.ID)
+	if failed != nil {
+		return *failed
+	}
 	if err := os.MkdirAll(c.dir, 0o755); err != nil {
 		return c.failedStart(run.ID, "create staging folder: "+err.Error())
 	}
@@ -317,8 +341,8 @@ func (c *Camera) runOnce(ctx context.Context) Exit {
 		}
 	}
 
-	enc := c.encoding(runCtx)
-	cmd := exec.CommandContext(runCtx, c.opts.FFmpegPath, Args(c.cfg, run, enc)...)
+	enc := c.encoding(runCtx, cam)
+	cmd := exec.CommandContext(runCtx, c.opts.FFmpegPath, Args(cam, run, enc)...)
 	cmd.Env = childEnv()
 	cmd.WaitDelay = c.opts.StopTimeout
 	configureProcess(cmd, func() syscall.Signal {
@@ -386,7 +410,7 @@ func (c *Camera) runOnce(ctx context.Context) Exit {
 	c.update(func(s *Status) {
 		s.State, s.PID, s.RunID, s.RecordingSince, s.Progress, s.Mode = Starting, pid, run.ID, time.Time{}, nil, enc.Mode()
 	})
-	log.Info().Int("pid", pid).Str("url", c.cfg.RedactedURL()).Str("mode", enc.Mode()).Str("hwaccel", enc.HWAccel).Msg("ffmpeg started")
+	log.Info().Int("pid", pid).Str("url", cam.RedactedURL()).Str("mode", enc.Mode()).Str("hwaccel", enc.HWAccel).Msg("ffmpeg started")
 	c.emit(Event{Kind: EventStarted, At: started, RunID: run.ID})
 
 	watchDone := make(chan struct{})
@@ -413,6 +437,7 @@ func (c *Camera) runOnce(ctx context.Context) Exit {
 	} else if reason != ReasonStopped && reason != ReasonReconfigured {
 		c.decision = "" // never recorded: the stream may have changed; probe again
 	}
+	c.streamRefused(reason)
 	c.update(func(s *Status) {
 		s.LastExit, s.PID, s.Progress = &exit, 0, nil
 		if reason != ReasonStopped && reason != ReasonReconfigured {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cctvd/cctvd/config"
+	"github.com/cctvd/cctvd/discovery"
 )
 
 // StreamInfo is what ffprobe says of a camera's video stream.
@@ -87,17 +88,8 @@ func rate(s string) float64 {
 // MP4 holds, the configured resolution, at most the configured frame rate.
 func canCopy(cam config.Camera, s StreamInfo) (bool, string) {
 	w, h := cam.Size()
-	switch {
-	case s.Codec != "h264" && s.Codec != "hevc":
-		return false, "its codec " + s.Codec + " is not H.264 or H.265"
-	case s.Width != w || s.Height != h:
-		return false, fmt.Sprintf("it is %dx%d, not %s", s.Width, s.Height, cam.Resolution)
-	case s.FPS <= 0:
-		return false, "its frame rate is unknown"
-	case s.FPS > cam.FrameRate*1.01:
-		return false, fmt.Sprintf("its %s fps is above the configured %s", num(s.FPS), num(cam.FrameRate))
-	}
-	return true, ""
+	// One rule for the ONVIF profile choice and this decision.
+	return discovery.Copyable(s.Codec, s.Width, s.Height, s.FPS, w, h, cam.FrameRate)
 }
 
 // hwAvailable checks that an accelerator's device and encoder are there.
@@ -128,7 +120,7 @@ func hwAvailable(ffmpeg, hw, device string) error {
 // "auto", from what ffprobe finds, decided once and again after a run that
 // never recorded), and on which accelerator (checked once; software, with a
 // warning, when it is not there).
-func (c *Camera) encoding(ctx context.Context) Encoding {
+func (c *Camera) encoding(ctx context.Context, cam config.Camera) Encoding {
 	enc := Encoding{Preset: c.opts.Preset}
 	switch c.cfg.Mode {
 	case config.ModeCopy:
@@ -136,12 +128,12 @@ func (c *Camera) encoding(ctx context.Context) Encoding {
 		return enc
 	case config.ModeAuto:
 		if c.decision == "" {
-			info, err := probeStream(ctx, c.opts.ProbePath, c.cfg)
+			info, err := probeStream(ctx, c.opts.ProbePath, cam)
 			if err != nil {
 				c.log.Warn().Msg("cannot probe the stream, transcoding this time: " + c.deps.Redactor.String(err.Error()))
 				break
 			}
-			if ok, why := canCopy(c.cfg, info); ok {
+			if ok, why := canCopy(cam, info); ok {
 				c.decision, c.codec = "copy", info.Codec
 				c.log.Info().Str("stream", info.String()).Msg("the camera already sends what is configured: recording its stream as is (copy)")
 			} else {

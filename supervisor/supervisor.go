@@ -22,6 +22,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/cctvd/cctvd/config"
+	"github.com/cctvd/cctvd/discovery"
 	"github.com/cctvd/cctvd/internal/redact"
 )
 
@@ -50,6 +51,10 @@ type Config struct {
 	// themselves (camera down, stall, exit), so recording resumes soon after
 	// the camera returns. Default 10s. Auth and path errors use BackoffMax.
 	BackoffMaxTransient time.Duration
+	// DiscoveryAuthPause is the least pause after discovery met a refused
+	// password (each discovery may fail a login twice: ONVIF, RTSP).
+	// Default 5 minutes.
+	DiscoveryAuthPause time.Duration
 }
 
 // ConfigFrom builds the supervisor's Config from the daemon's config.
@@ -77,6 +82,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.BackoffMaxTransient == 0 {
 		c.BackoffMaxTransient = 10 * time.Second
+	}
+	if c.DiscoveryAuthPause == 0 {
+		c.DiscoveryAuthPause = 5 * time.Minute
 	}
 	if c.StallTimeout == 0 {
 		c.StallTimeout = config.DefaultStallTimeout
@@ -108,6 +116,11 @@ type Deps struct {
 	// SaveStopped, if set, persists an operator's start or stop before it
 	// is carried out, so that it survives a restart.
 	SaveStopped func(camera string, stopped bool) error
+	// Finder finds the streams of cameras without a path. Default: package
+	// discovery at its default pace, one for every camera.
+	Finder StreamFinder
+	// Streams, if set, remembers found streams across restarts.
+	Streams StreamStore
 }
 
 // ErrUnknownCamera is returned for a camera name that is not configured.
@@ -141,6 +154,9 @@ func New(cfg Config, cams []config.Camera, stopped map[string]bool, deps Deps) *
 	}
 	if deps.After == nil {
 		deps.After = time.After
+	}
+	if deps.Finder == nil {
+		deps.Finder = DiscoveryFinder(discovery.New(discovery.Config{}))
 	}
 	s := &Supervisor{cfg: cfg, deps: deps, cameras: make(map[string]*handle, len(cams))}
 	for _, cam := range cams {

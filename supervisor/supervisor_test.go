@@ -100,6 +100,21 @@ func fakeFFmpeg(dir string) int {
 	return 99
 }
 
+// standIn links the test binary into dir under fakeName: run through the
+// link, it is the stand-in ffmpeg reading dir/script.
+func standIn(t *testing.T, dir string) string {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fake := filepath.Join(dir, fakeName)
+	if err := os.Symlink(self, fake); err != nil {
+		t.Fatal(err)
+	}
+	return fake
+}
+
 func readOr(path, def string) string {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -130,14 +145,7 @@ func start(t *testing.T, modes string, tweak func(*Config)) *harness {
 	if err := os.WriteFile(script, []byte(modes), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	fake := filepath.Join(dir, fakeName)
-	if err := os.Symlink(self, fake); err != nil {
-		t.Fatal(err)
-	}
+	fake := standIn(t, dir)
 	clock, waits := fakeclock.New(time.Date(2026, 1, 6, 12, 0, 0, 0, time.UTC), 1000)
 	h := &harness{t: t, clock: clock, waits: waits, events: make(chan Event, 1000), logs: &testenv.Buffer{}, dir: dir, done: make(chan error, 1)}
 	cfg := Config{

@@ -161,6 +161,7 @@ func (d *daemon) build(ctx context.Context, hub *logring.Hub) error {
 		SaveStopped: func(camera string, stopped bool) error {
 			return d.cat.SetStopped(context.Background(), camera, stopped)
 		},
+		Streams: streamStore{d.cat}, // streams found by discovery, kept across restarts
 	})
 	d.up = uploader.New(uploaderConfig(cfg), uploader.Deps{Log: log, Catalog: d.cat, S3: s3c, Redactor: d.red, OnUploaded: d.met.Uploaded, OnFailed: d.met.UploadFailed})
 	d.ret = retention.New(retentionConfig(cfg), retention.Deps{Log: log, Catalog: d.cat, KeyFor: d.keyFor, OnDelete: func(r catalog.Record, cause string) {

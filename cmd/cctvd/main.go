@@ -6,6 +6,8 @@
 //	cctvd check-config --config /etc/cctvd/config.json
 //	cctvd export --config /etc/cctvd/config.json --camera door --from 2026-01-06T14:03:00Z --to 2026-01-06T14:11:00Z -o clip.mp4
 //	cctvd verify clip.json
+//	cctvd probe-camera --ip 192.168.0.64 --user admin --resolution 1920x1080 --fps 2
+//	cctvd discover --interface eth0
 //	cctvd version
 package main
 
@@ -50,6 +52,13 @@ const usage = `usage:
   cctvd check-config [--config FILE]  print the validated config with secrets masked, or its errors
   cctvd export [--from-s3] ...        one MP4 of a camera's footage in a range, and its manifest
   cctvd verify CLIP.json              check an export's sources against the bucket
+  cctvd probe-camera --ip A [--port N] [--onvif-port N] --user U [--password P]
+                     [--resolution WxH --fps F] [--discovery auto|onvif|paths]
+                                      what a camera offers (ONVIF profiles, stream URIs, known
+                                      paths) and what cctvd would record; the password may come
+                                      from ` + PasswordEnv + ` instead
+  cctvd discover [--interface IF] [--timeout 3s]
+                                      list the ONVIF devices that answer a WS-Discovery probe
   cctvd version                       print the version
 
 FILE defaults to ` + DefaultConfigPath + `. cctvd export --help says more of export and verify.
@@ -69,6 +78,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
+	case "probe-camera":
+		return probeCamera(ctx, args, stdout, stderr, getenv)
+	case "discover":
+		return discover(ctx, args, stdout, stderr)
 	case "run", "check-config":
 	case "export":
 		return runExport(ctx, args, stdout, stderr, getenv)

@@ -1,0 +1,169 @@
+package supervisor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/cctvd/cctvd/config"
+	"github.com/cctvd/cctvd/discovery"
+)
+
+// Discovering: the camera has no configured path and its stream is being
+// looked for (ONVIF, then known paths) before ffmpeg starts.
+const Discovering StateName = "discovering"
+
+// Stream is a stream discovery found for a camera.
+type Stream struct {
+	// Key says what the stream was found for (address, ports, user,
+	// discovery method, resolution and rate): a camera whose key changed
+	// is discovered again.
+	Key string
+	// URI is the stream's URL without credentials.
+	URI string
+	// Source says where it came from: `onvif profile "mainStream"`,
+	// `known path /Streaming/Channels/101`.
+	Source  string
+	FoundAt time.Time
+}
+
+// StreamFinder finds the stream of a camera configured without a path.
+// Its errors wrap discovery.ErrAuth, discovery.ErrNotFound or
+// discovery.ErrUnreachable.
+type StreamFinder interface {
+	// FindStream logs its steps to log.
+	FindStream(ctx context.Context, cam config.Camera, log zerolog.Logger) (Stream, error)
+}
+
+// StreamStore remembers found streams across restarts (the catalog).
+type StreamStore interface {
+	// Get returns the stream last found for the camera; ok is false when
+	// there is none.
+	Get(ctx context.Context, camera string) (s Stream, ok bool, err error)
+	Put(ctx context.Context, camera string, s Stream) error
+}
+
+// DiscoveryFinder is a StreamFinder over package discovery. One serves
+// every camera, so that known-path probing keeps its pace per address.
+func DiscoveryFinder(f *discovery.Finder) StreamFinder { return discoveryFinder{f} }
+
+type discoveryFinder struct{ f *discovery.Finder }
+
+func (d discoveryFinder) FindStream(ctx context.Context, cam config.Camera, log zerolog.Logger) (Stream, error) {
+	w, h := cam.Size()
+	found, err := d.f.Find(ctx, discovery.Target{
+		Host: cam.IPAddress, RTSPPort: cam.RTSPPort, ONVIFPort: cam.ONVIFPort,
+		User: cam.UserName, Password: cam.Password,
+		Width: w, Height: h, FPS: cam.FrameRate, Method: cam.Discovery,
+	}, func(a discovery.Attempt) {
+		switch {
+		case a.Path == "":
+			log.Info().Err(a.Err).Msg("ONVIF found no stream; trying vendors' known paths")
+		case a.Err != nil:
+			log.Info().Str("path", a.Path).Str("vendor", a.Vendor).Int("status", a.Result.Status).Err(a.Err).Msg("known path tried")
+		default:
+			log.Info().Str("path", a.Path).Str("vendor", a.Vendor).Str("codec", a.Result.Codec).Msg("known path answers with video")
+		}
+	})
+	if err != nil {
+		return Stream{}, err
+	}
+	return Stream{URI: found.URI, Source: found.Source}, nil
+}
+
+// streamKey is what a found stream depends on.
+func streamKey(cam config.Camera) string {
+	return fmt.Sprintf("%s|%d|%d|%s|%s|%s@%s", cam.IPAddress, cam.RTSPPort, cam.ONVIFPort, cam.UserName, cam.Discovery, cam.Resolution, num(cam.FrameRate))
+}
+
+// source returns the camera as this run records it: as configured, or with
+// the stream discovery found (remembered, found again after the camera
+// refused it). When discovery fails, it returns the exit to report.
+func (c *Camera) source(ctx context.Context, runID string) (config.Camera, *Exit) {
+	if !c.cfg.NeedsDiscovery() {
+		c.update(func(s *Status) { s.Source, s.StreamURL, s.DiscoveryError = "configured", c.cfg.RedactedURL(), "" })
+		return c.cfg, nil
+	}
+	key := streamKey(c.cfg)
+	if c.stream == nil && !c.rediscover && c.deps.Streams != nil {
+		st, ok, err := c.deps.Streams.Get(ctx, c.cfg.CameraName)
+		switch {
+		case err != nil:
+			c.log.Warn().Err(err).Msg("cannot read the stream found before; discovering it")
+		case ok && st.Key == key:
+			c.stream = &st
+			c.log.Info().Str("source", st.Source).Time("found", st.FoundAt).Msg("recording the stream found before")
+		case ok:
+			c.log.Info().Msg("the camera's address or settings changed since its stream was found: discovering it again")
+		}
+	}
+	fresh := c.stream == nil
+	if fresh {
+		c.update(func(s *Status) { s.State, s.PID, s.Progress = Discovering, 0, nil })
+		c.log.Info().Str("discovery", c.cfg.Discovery).Msg("no rtspPath: looking for the camera's stream")
+		st, err := c.deps.Finder.FindStream(ctx, c.cfg, c.log.With().Str("run", runID).Logger())
+		if err != nil {
+			return config.Camera{}, c.discoveryFailed(ctx, runID, err)
+		}
+		st.Key, st.FoundAt = key, c.deps.Now()
+		c.stream, c.rediscover, c.decision = &st, false, "" // a new stream: probe it again (mode auto)
+		if c.deps.Streams != nil {
+			if err := c.deps.Streams.Put(ctx, c.cfg.CameraName, st); err != nil {
+				c.log.Error().Err(err).Msg("cannot remember the stream found; it will be found again at the next start")
+			}
+		}
+	}
+	eff := c.cfg
+	eff.StreamURL = c.stream.URI
+	c.update(func(s *Status) { s.Source, s.StreamURL, s.DiscoveryError = c.stream.Source, eff.RedactedURL(), "" })
+	if fresh {
+		c.log.Info().Str("source", c.stream.Source).Str("url", eff.RedactedURL()).Msg("stream found")
+	}
+	return eff, nil
+}
+
+// discoveryFailed reports a discovery that found nothing as a failed run:
+// not-found backs off long, unreachable briefly, and a refused password
+// waits DiscoveryAuthPause.
+func (c *Camera) discoveryFailed(ctx context.Context, runID string, err error) *Exit {
+	reason, msg := ReasonNotFound, c.deps.Redactor.String("discovery: "+err.Error())
+	switch {
+	case ctx.Err() != nil: // a stop, a reload or the daemon's shutdown, as for a run
+		cause := context.Cause(ctx)
+		if cause == context.Canceled { // the daemon's context, without a cause of ours
+			cause = errShutdown
+		}
+		reason, msg = classify(cause, -1, "", nil, "")
+	case errors.Is(err, discovery.ErrAuth):
+		reason, c.discoveryRefused = ReasonAuth, true
+	case errors.Is(err, discovery.ErrUnreachable):
+		reason = ReasonUnreachable
+	}
+	exit := Exit{RunID: runID, At: c.deps.Now(), Code: -1, Reason: reason, Message: msg}
+	c.update(func(s *Status) {
+		s.LastExit = &exit
+		if reason != ReasonStopped && reason != ReasonReconfigured {
+			s.LastError, s.DiscoveryError = msg, msg
+		}
+	})
+	if reason != ReasonStopped && reason != ReasonReconfigured {
+		c.log.Warn().Str("reason", string(reason)).Msg("no stream found: " + msg)
+	} else {
+		c.log.Info().Str("reason", string(reason)).Msg("discovery ended: " + msg)
+	}
+	c.emit(Event{Kind: EventExited, At: exit.At, RunID: runID, Exit: &exit})
+	return &exit
+}
+
+// streamRefused forgets a discovered stream the camera refused (401, 404):
+// the next run finds it again.
+func (c *Camera) streamRefused(reason ExitReason) {
+	if c.stream == nil || (reason != ReasonAuth && reason != ReasonNotFound) {
+		return
+	}
+	c.log.Info().Str("reason", string(reason)).Msg("the camera refused the stream found before: it will be discovered again")
+	c.stream, c.rediscover = nil, true
+}
