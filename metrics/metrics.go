@@ -117,7 +117,9 @@ func (m *Metrics) UploadFailed(_ catalog.Record, err error) {
 func (m *Metrics) UploadConflict(catalog.Record) { m.conflicts.Inc() }
 
 // Quarantined counts a damaged file the uploader quarantined.
-func (m *Metrics) Quarantined(r catalog.Record, _ string, _ bool) { m.quarantined.WithLabelValues(r.Camera).Inc() }
+func (m *Metrics) Quarantined(r catalog.Record, _ string, _ bool) {
+	m.quarantined.WithLabelValues(r.Camera).Inc()
+}
 
 // Deleted counts a retention deletion.
 func (m *Metrics) Deleted(r catalog.Record, _ string) {
