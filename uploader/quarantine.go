@@ -154,8 +154,8 @@ func (a *attempter) quarantine(ctx context.Context, r catalog.Record, why string
 	if offsite {
 		ev = a.u.log.Warn()
 	}
-	ev.Str("segment", r.Name()).Str("file", dst).Bool("inS3", offsite).
-		Msg("damaged file moved to quarantine, not uploaded: " + why)
+	ev.Str("segment", r.Name()).Str("file", dst).Str("why", why).Bool("inS3", offsite).
+		Msg("damaged file moved to quarantine, not uploaded")
 	r.Path = dst
 	a.u.quarantined(r, why, offsite)
 	return errQuarantined
