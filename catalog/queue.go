@@ -14,7 +14,7 @@ import (
 // so a wall clock stepped back cannot stall the queue.
 func (c *Catalog) Due(ctx context.Context, limit int, skip map[int64]bool) ([]Record, error) {
 	var out []Record
-	page := max(limit+len(skip), 32)
+	page := min(max(limit+len(skip), 32), 512)
 	after := Cursor{StartNS: -1 << 63}
 	for len(out) < limit {
 		rows, err := c.many(ctx, `WHERE upload = 'pending' AND local = 'present' AND (start_ns, id) > (?, ?)

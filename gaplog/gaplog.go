@@ -285,6 +285,9 @@ func (l *Log) Deleted(r catalog.Record, cause string) {
 // quarantined before S3 had it: its interval is lost footage, a gap of its
 // own. (Call it only when S3 keeps no earlier upload of the segment.)
 func (l *Log) Corrupt(r catalog.Record, why string) {
+	if r.End.Sub(r.Start) < Tolerance { // a segment of no length: nothing lost
+		return
+	}
 	g := catalog.Gap{Camera: r.Camera, Start: r.Start, End: r.End, Cause: CauseCorrupt,
 		Detail: r.Name() + " is damaged (" + why + "); moved to quarantine, not uploaded"}
 	if _, err := l.deps.Catalog.AddGap(context.Background(), g); err != nil {

@@ -108,8 +108,9 @@ func (a *attempter) ship(ctx context.Context, r catalog.Record, f *os.File, size
 	keep := context.WithoutCancel(ctx)
 	checkFirst := r.VerifyRemote || a.server.noConditional.Load()
 	decoded := false
-	// At most: the key, the conflict key, each once more after a 501.
-	for range 4 {
+	// At most: a write and a look at the key, then at the conflict key,
+	// and a 501 on the way; the bound is a safety net.
+	for range 6 {
 		if checkFirst {
 			obj, found, err := a.head(ctx, r.Key)
 			if err != nil {

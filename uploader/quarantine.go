@@ -3,6 +3,7 @@ package uploader
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -42,10 +43,42 @@ func soundness(f *os.File, size, recorded int64) (string, error) {
 	if _, err := f.ReadAt(tail, size-int64(len(tail))); err != nil && !errors.Is(err, io.EOF) {
 		return "", err
 	}
-	if allZero(head[8:]) || allZero(tail) {
-		return "the file holds zeros where its video should be (data that never reached the disk)", nil
+	if allZero(tail) {
+		return "the file ends in zeros where its video should be (data that never reached the disk)", nil
 	}
-	return "", nil
+	return walkBoxes(head, size), nil
+}
+
+// walkBoxes walks the MP4's top-level boxes in head (the file's first
+// bytes; size is the file's) and says what is wrong: zeros where a box
+// should start (data a power cut kept from the disk), or the whole file
+// walked without a box that holds frames (mdat, or a fragment's moof): what
+// ffmpeg leaves when it opens a segment and writes nothing to it. A walk
+// that leaves head, or meets a box it cannot read, says nothing ("").
+func walkBoxes(head []byte, size int64) string {
+	var off int64
+	for off+8 <= int64(len(head)) {
+		if allZero(head[off : off+8]) {
+			return "the file holds zeros where its video should be (data that never reached the disk)"
+		}
+		n := int64(binary.BigEndian.Uint32(head[off:]))
+		switch typ := string(head[off+4 : off+8]); {
+		case typ == "mdat" || typ == "moof":
+			return ""
+		case n == 1 && off+16 <= int64(len(head)): // a 64-bit size follows
+			n = int64(binary.BigEndian.Uint64(head[off+8:]))
+		case n == 0: // to the end of the file
+			return ""
+		}
+		if n < 8 {
+			return ""
+		}
+		off += n
+	}
+	if off == size {
+		return "the file holds an MP4 header and no video frame"
+	}
+	return ""
 }
 
 func allZero(b []byte) bool {
@@ -133,7 +166,7 @@ func (a *attempter) quarantine(ctx context.Context, r catalog.Record, why string
 	cat := a.u.deps.Catalog
 	offsite := false
 	if r.VerifyRemote || r.MustDecode { // it may have gone up before
-		hctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		hctx, cancel := context.WithTimeout(keep, 10*time.Second) // even at shutdown: the answer decides a gap
 		obj, found, herr := a.head(hctx, r.Key)
 		cancel()
 		switch {

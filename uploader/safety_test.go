@@ -6,8 +6,10 @@ import (
 	"crypto/md5"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -239,6 +241,7 @@ func TestDamagedFilesAreQuarantinedNeverUploaded(t *testing.T) {
 	zeroTail := append(bytes.Clone(video), make([]byte, 70<<10)...)
 	notMP4 := mp4ish(50 << 10)
 	copy(notMP4, "garbage!")
+	headerOnly := video[:bytes.Index(video, []byte("moof"))-4] // ftyp and moov: opened, no frame written
 
 	// Closed in this run: the cheap check only.
 	empty := e.addFile("cam1", t0, nil)
@@ -247,6 +250,7 @@ func TestDamagedFilesAreQuarantinedNeverUploaded(t *testing.T) {
 	noFtyp := e.addFile("cam1", t0.Add(20*time.Second), notMP4)
 	zeros := e.addFile("cam1", t0.Add(30*time.Second), zeroTail)
 	good := e.addFile("cam1", t0.Add(40*time.Second), video)
+	noFrames := e.addFile("cam1", t0.Add(50*time.Second), headerOnly)
 
 	// Rebuilt from the disk (cctvd did not see them close): decoded too.
 	// An earlier upload of the empty one is in S3, as after a power cut
@@ -271,7 +275,7 @@ func TestDamagedFilesAreQuarantinedNeverUploaded(t *testing.T) {
 	var ev events
 	run := e.runWithEvents(Config{}, &ev)
 	run.await(t, 2, time.Minute) // good and rebuiltGood
-	bad := []catalog.Record{empty, short, noFtyp, zeros, undecodable, emptied}
+	bad := []catalog.Record{empty, short, noFtyp, zeros, noFrames, undecodable, emptied}
 	run.awaitStatus(t, time.Minute, func(s Status) bool { return s.Quarantined == uint64(len(bad)) })
 
 	for _, r := range []catalog.Record{good, rebuiltGood} {
@@ -284,7 +288,7 @@ func TestDamagedFilesAreQuarantinedNeverUploaded(t *testing.T) {
 	for _, q := range ev.quarantined {
 		whys[q.rec.ID], offsite[q.rec.ID] = q.why, q.offsite
 	}
-	wantWhy := map[int64]string{empty.ID: "empty", short.ID: "fewer than", noFtyp.ID: "not an MP4", zeros.ID: "zeros",
+	wantWhy := map[int64]string{empty.ID: "empty", short.ID: "fewer than", noFtyp.ID: "not an MP4", zeros.ID: "zeros", noFrames.ID: "no video frame",
 		undecodable.ID: "ffprobe decodes no video", emptied.ID: "empty"}
 	for _, r := range bad {
 		row, _ := e.cat.Get(ctx, r.ID)
@@ -319,5 +323,59 @@ func TestDamagedFilesAreQuarantinedNeverUploaded(t *testing.T) {
 	}
 	if st := run.u.Status(); st.Failures != 0 || st.Uploaded != 2 {
 		t.Errorf("status %+v", st)
+	}
+}
+
+func TestSoundness(t *testing.T) {
+	video := realMP4(t, "1")
+	moof := bytes.Index(video, []byte("moof")) - 4
+	box := func(typ string, size int) []byte {
+		b := make([]byte, size)
+		binary.BigEndian.PutUint32(b, uint32(size))
+		copy(b[4:], typ)
+		for i := 8; i < size; i++ {
+			b[i] = byte(i)
+		}
+		return b
+	}
+	join := func(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
+	ftyp := box("ftyp", 32)
+	big64 := join(ftyp, []byte{0, 0, 0, 1, 'f', 'r', 'e', 'e', 0, 0, 0, 0, 0, 0, 0, 24}, bytes.Repeat([]byte{7}, 8))
+	tests := []struct {
+		name     string
+		data     []byte
+		recorded int64
+		want     string // a part of the reason, "" for a sound file
+	}{
+		{"a real segment", video, int64(len(video)), ""},
+		{"a real segment, the catalog recorded less", video, 10, ""},
+		{"empty", nil, 0, "empty"},
+		{"shorter than it closed", video[:len(video)/2], int64(len(video)), "fewer than"},
+		{"not an MP4", box("moov", 100), 0, "not an MP4"},
+		{"zeros at the end", join(video, make([]byte, 70<<10)), 0, "zeros"},
+		{"only zeros after the ftyp box", join(ftyp, make([]byte, 1000)), 0, "zeros"},
+		{"header, no frame", video[:moof], 0, "no video frame"},
+		{"boxes without frames, a 64-bit size among them", big64, 0, "no video frame"},
+		{"mdat, not fragmented", join(ftyp, box("mdat", 500), box("moov", 100)), 0, ""},
+		{"a box to the end of the file", join(ftyp, []byte{0, 0, 0, 0, 'm', 'd', 'a', 't', 9, 9}), 0, ""},
+		{"a header bigger than 64 KiB, no frame", join(ftyp, box("moov", 70<<10)), 0, "no video frame"},
+		{"boxes past the first 64 KiB: cannot tell", join(ftyp, box("moov", 70<<10), box("mdat", 100)), 0, ""},
+		{"a box size that cannot be: cannot tell", join(ftyp, []byte{0, 0, 0, 3, 'f', 'r', 'e', 'e', 1}), 0, ""},
+	}
+	dir := t.TempDir()
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := filepath.Join(dir, fmt.Sprint(i))
+			os.WriteFile(p, tt.data, 0o644)
+			f, _ := os.Open(p)
+			defer f.Close()
+			why, err := soundness(f, int64(len(tt.data)), tt.recorded)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (tt.want == "") != (why == "") || !strings.Contains(why, tt.want) {
+				t.Errorf("soundness = %q, want %q", why, tt.want)
+			}
+		})
 	}
 }

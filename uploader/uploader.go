@@ -9,10 +9,11 @@
 // cannot stall them, and after a restart everything pending is due at once.
 //
 // Nothing damaged goes up: a file that is empty, shorter than when it
-// closed, not an MP4, ending in zeros or (for files cctvd did not see close
-// in this run: rows rebuilt from the disk, salvaged segments) without one
-// decodable frame is moved to savePath/.quarantine/<camera>/ instead, and
-// its interval reported as a gap unless S3 keeps an earlier upload of it.
+// closed, not an MP4, with zeros where its video should be, a bare header,
+// or (for files cctvd did not see close: rows rebuilt from the disk,
+// salvaged segments) without one frame ffprobe decodes is moved to
+// savePath/.quarantine/<camera>/ instead, and its interval reported as a
+// gap unless S3 keeps an earlier upload of it.
 //
 // Nothing in S3 is overwritten: every write is conditional (If-None-Match:
 // *). When S3 already holds the key, a HEAD compares it with the local file:
