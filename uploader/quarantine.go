@@ -76,10 +76,14 @@ func walkBoxes(head []byte, size int64) string {
 		off += n
 	}
 	if off == size {
-		return "the file holds an MP4 header and no video frame"
+		return whyNoFrame
 	}
 	return ""
 }
+
+// whyNoFrame: a segment ffmpeg opened and wrote no frame to (it stalled,
+// or exited): no footage in it was lost, the gap log has the cause.
+const whyNoFrame = "the file holds an MP4 header and no video frame"
 
 func allZero(b []byte) bool {
 	for _, c := range b {
@@ -183,9 +187,12 @@ func (a *attempter) quarantine(ctx context.Context, r catalog.Record, why string
 		// The file is safe in the quarantine; the next reconcile marks the row missing.
 		a.u.log.Error().Err(err).Str("segment", r.Name()).Msg("cannot record a quarantined file")
 	}
-	ev := a.u.log.Error()
-	if offsite {
-		ev = a.u.log.Warn()
+	ev := a.u.log.Error() // footage lost
+	switch {
+	case why == whyNoFrame:
+		ev = a.u.log.Info() // none was recorded
+	case offsite:
+		ev = a.u.log.Warn() // S3 has it
 	}
 	ev.Str("segment", r.Name()).Str("file", dst).Str("why", why).Bool("inS3", offsite).
 		Msg("damaged file moved to quarantine, not uploaded")
