@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/cctvd/cctvd/catalog"
@@ -121,12 +122,20 @@ func (a *attempter) decodable(ctx context.Context, r catalog.Record) (string, er
 func decodeFrames(ctx context.Context, ffprobe, path string) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	defer cancel()
-	var stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, ffprobe, "-v", "error", "-select_streams", "v:0", "-count_frames",
+	var stdout, stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, ffprobe, "-v", "error", "-threads", "1", "-select_streams", "v:0", "-count_frames",
 		"-show_entries", "stream=nb_read_frames", "-of", "default=noprint_wrappers=1:nokey=1", path)
-	cmd.Stderr = &stderr
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	cmd.Env = []string{} // it needs nothing of ours
-	out, err := cmd.Output()
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	err := cmd.Start()
+	if err == nil {
+		// Recording comes first: the decode gets one core at the lowest
+		// priority (best effort: it runs all the same if this fails).
+		_ = syscall.Setpriority(syscall.PRIO_PROCESS, cmd.Process.Pid, 19)
+		err = cmd.Wait()
+	}
+	out := stdout.Bytes()
 	if ctx.Err() != nil {
 		return 0, fmt.Errorf("ffprobe %s: %w", filepath.Base(path), ctx.Err())
 	}
