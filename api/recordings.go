@@ -36,13 +36,18 @@ type Recording struct {
 	Salvaged        bool                `json:"salvaged"`
 	Upload          catalog.UploadState `json:"upload"`
 	S3Key           string              `json:"s3Key"`
-	ETag            string              `json:"etag,omitempty"`
-	Attempts        int                 `json:"attempts"`
-	LastError       string              `json:"lastError,omitempty"`
-	UploadedAt      time.Time           `json:"uploadedAt,omitzero"`
-	Local           catalog.LocalState  `json:"local"`
-	DeletedAt       time.Time           `json:"deletedAt,omitzero"`
-	DeleteCause     string              `json:"deleteCause,omitempty"`
+	// ConflictKey: S3 held different content under this key, which was
+	// kept; the segment went up under s3Key beside it.
+	ConflictKey string `json:"conflictKey,omitempty"`
+	// Verified says how S3's copy was checked against the file.
+	Verified    string             `json:"verified,omitempty"`
+	ETag        string             `json:"etag,omitempty"`
+	Attempts    int                `json:"attempts"`
+	LastError   string             `json:"lastError,omitempty"`
+	UploadedAt  time.Time          `json:"uploadedAt,omitzero"`
+	Local       catalog.LocalState `json:"local"`
+	DeletedAt   time.Time          `json:"deletedAt,omitzero"`
+	DeleteCause string             `json:"deleteCause,omitempty"`
 	// File is the URL of the local file while it exists.
 	File string `json:"file,omitempty"`
 }
@@ -50,7 +55,7 @@ type Recording struct {
 func recording(r catalog.Record) Recording {
 	out := Recording{ID: r.ID, Camera: r.Camera, FeedID: r.FeedID, Name: r.Name(), Start: r.Start, End: r.End,
 		DurationSeconds: r.End.Sub(r.Start).Seconds(), Bytes: r.Bytes, SHA256: r.SHA256, Salvaged: r.Salvaged,
-		Upload: r.Upload, S3Key: r.Key, ETag: r.ETag, Attempts: r.Attempts, LastError: r.LastError, UploadedAt: r.UploadedAt,
+		Upload: r.Upload, S3Key: r.Key, ConflictKey: r.ConflictKey, Verified: r.Verified, ETag: r.ETag, Attempts: r.Attempts, LastError: r.LastError, UploadedAt: r.UploadedAt,
 		Local: r.Local, DeletedAt: r.DeletedAt, DeleteCause: r.DeleteCause}
 	if r.Local == catalog.Present {
 		out.File = fmt.Sprintf("/api/v1/recordings/%d/file", r.ID)

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"fmt"
@@ -26,12 +27,19 @@ const bigSize = 500 << 20
 // awscli, and read from the disk with O_DIRECT as the disk's limit.
 func (b *bench) throughput(ctx context.Context) error {
 	big := filepath.Join(b.opts.Work, "big.bin")
-	if fi, err := os.Stat(big); err != nil || fi.Size() != bigSize {
+	// An MP4's first box, then random bytes: the uploader sends nothing
+	// that does not start like an MP4.
+	ftyp := []byte("\x00\x00\x00\x20ftypisom\x00\x00\x02\x00isomiso2avc1mp41")
+	if fi, err := os.Stat(big); err != nil || fi.Size() != bigSize || !startsWith(big, ftyp) {
 		f, err := os.Create(big)
 		if err != nil {
 			return err
 		}
-		if _, err := io.CopyN(f, rand.Reader, bigSize); err != nil {
+		if _, err := f.Write(ftyp); err != nil {
+			f.Close()
+			return err
+		}
+		if _, err := io.CopyN(f, rand.Reader, bigSize-int64(len(ftyp))); err != nil {
 			f.Close()
 			return err
 		}
@@ -142,6 +150,18 @@ func (b *bench) uploadOnce(ctx context.Context, big string, part int64, concurre
 	case <-time.After(5 * time.Minute):
 		return 0, fmt.Errorf("upload not done: %+v", u.Status())
 	}
+}
+
+// startsWith says whether the file at path starts with prefix.
+func startsWith(path string, prefix []byte) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	head := make([]byte, len(prefix))
+	_, err = io.ReadFull(f, head)
+	return err == nil && bytes.Equal(head, prefix)
 }
 
 func (b *bench) deleteObject(key string) {

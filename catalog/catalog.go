@@ -43,12 +43,17 @@ const (
 	Present LocalState = "present"
 	Deleted LocalState = "deleted" // by clearAfterUpload or retention (DeleteCause says which)
 	Missing LocalState = "missing" // gone without cctvd deleting it
+	// Quarantined: the file is damaged (empty, shorter than it closed, no
+	// decodable video) and was moved to savePath/.quarantine/<camera>/,
+	// where Path now points; it is never uploaded.
+	Quarantined LocalState = "quarantined"
 )
 
 // Causes of local deletion, in Record.DeleteCause.
 const (
 	CauseClearAfterUpload = "clear-after-upload"
 	CauseVanished         = "vanished"
+	CauseCorrupt          = "corrupt" // quarantined by the uploader; LastError says why
 )
 
 // Record is one segment's row.
@@ -76,6 +81,17 @@ type Record struct {
 	// object may be there already (a row rebuilt from disk, or an attempt
 	// cut short by a crash).
 	VerifyRemote bool `json:"-"`
+	// ConflictKey, when set, is the key this segment belongs under, where
+	// S3 already held different content: that object was left as it was
+	// and the segment went up under Key instead.
+	ConflictKey string `json:"conflictKey,omitempty"`
+	// Verified says how S3's copy was checked against the local file
+	// (uploader.Verified*); empty for rows uploaded by cctvd v0.1.0.
+	Verified string `json:"verified,omitempty"`
+	// MustDecode asks the uploader to decode the file (ffprobe) before it
+	// goes up: cctvd did not see it close and fsync it (a row rebuilt from
+	// the disk, a salvaged segment, a row left pending by cctvd v0.1.0).
+	MustDecode bool `json:"-"`
 
 	Local       LocalState `json:"local"`
 	DeletedAt   time.Time  `json:"deletedAt,omitzero"`
@@ -210,6 +226,26 @@ var migrations = []string{
 		source   TEXT    NOT NULL,
 		found_ns INTEGER NOT NULL
 	);`,
+
+	// Uploads never overwrite different content (conflict_key: the key
+	// whose object was kept, s3_key then names where the segment went) and
+	// say how they were verified. must_decode: the uploader decodes the file
+	// before it goes up, as cctvd did not see it close: set by triggers for
+	// every row added with verify_remote (rebuilt from the disk) or salvaged,
+	// and every row that comes back present, whoever writes them; and for
+	// the rows v0.1.0 left waiting (it did not fsync segments). Rows of
+	// v0.1.0 keep their values otherwise; the new columns start empty.
+	`ALTER TABLE segments ADD COLUMN conflict_key TEXT NOT NULL DEFAULT '';
+	ALTER TABLE segments ADD COLUMN verified TEXT NOT NULL DEFAULT '';
+	ALTER TABLE segments ADD COLUMN must_decode INTEGER NOT NULL DEFAULT 0;
+	UPDATE segments SET must_decode = 1 WHERE upload != 'uploaded' AND local = 'present';
+	CREATE TRIGGER must_decode_insert AFTER INSERT ON segments WHEN NEW.verify_remote = 1 OR NEW.salvaged = 1 BEGIN
+		UPDATE segments SET must_decode = 1 WHERE id = NEW.id;
+	END;
+	CREATE TRIGGER must_decode_returned AFTER UPDATE OF local ON segments
+		WHEN OLD.local != 'present' AND NEW.local = 'present' AND NEW.upload != 'uploaded' BEGIN
+		UPDATE segments SET must_decode = 1 WHERE id = NEW.id;
+	END;`,
 }
 
 func (c *Catalog) migrate(ctx context.Context) error {
@@ -242,7 +278,7 @@ func (c *Catalog) migrate(ctx context.Context) error {
 
 const columns = `id, camera, feed_id, start_ns, end_ns, path, bytes, sha256, md5, salvaged,
 	upload, s3_key, etag, upload_id, attempts, next_attempt_ns, last_error, uploaded_ns, verify_remote,
-	local, deleted_ns, delete_cause, created_ns`
+	local, deleted_ns, delete_cause, created_ns, conflict_key, verified, must_decode`
 
 type scanner interface{ Scan(...any) error }
 
@@ -252,7 +288,7 @@ func (c *Catalog) scan(s scanner) (Record, error) {
 	var rel string
 	err := s.Scan(&r.ID, &r.Camera, &r.FeedID, &start, &end, &rel, &r.Bytes, &r.SHA256, &r.MD5, &r.Salvaged,
 		&r.Upload, &r.Key, &r.ETag, &r.UploadID, &r.Attempts, &next, &r.LastError, &uploaded, &r.VerifyRemote,
-		&r.Local, &deleted, &r.DeleteCause, &created)
+		&r.Local, &deleted, &r.DeleteCause, &created, &r.ConflictKey, &r.Verified, &r.MustDecode)
 	if err != nil {
 		return r, err
 	}

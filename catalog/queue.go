@@ -7,35 +7,38 @@ import (
 	"time"
 )
 
-// Due returns up to limit segments that wait for upload and whose next
-// attempt is due at now, oldest first, leaving out the ids in busy.
-func (c *Catalog) Due(ctx context.Context, now time.Time, limit int, busy map[int64]bool) ([]Record, error) {
-	rows, err := c.many(ctx, `WHERE upload = 'pending' AND local = 'present' AND next_attempt_ns <= ?
-		ORDER BY start_ns, id LIMIT ?`, toNS(now), limit+len(busy))
-	if err != nil {
-		return nil, err
-	}
-	out := rows[:0]
-	for _, r := range rows {
-		if !busy[r.ID] && len(out) < limit {
-			out = append(out, r)
+// Due returns up to limit segments that wait for upload, oldest first,
+// leaving out the ids in skip (uploads under way, segments in their
+// backoff). When a segment is due is the uploader's business, kept on the
+// monotonic clock: the catalog's next_attempt_ns is only for people to read,
+// so a wall clock stepped back cannot stall the queue.
+func (c *Catalog) Due(ctx context.Context, limit int, skip map[int64]bool) ([]Record, error) {
+	var out []Record
+	page := min(max(limit+len(skip), 32), 512)
+	after := Cursor{StartNS: -1 << 63}
+	for len(out) < limit {
+		rows, err := c.many(ctx, `WHERE upload = 'pending' AND local = 'present' AND (start_ns, id) > (?, ?)
+			ORDER BY start_ns, id LIMIT ?`, after.StartNS, after.ID, page)
+		if err != nil {
+			return nil, err
 		}
+		for _, r := range rows {
+			if !skip[r.ID] && len(out) < limit {
+				out = append(out, r)
+			}
+		}
+		if len(rows) < page {
+			break
+		}
+		last := rows[len(rows)-1]
+		after = Cursor{StartNS: toNS(last.Start), ID: last.ID}
 	}
 	return out, nil
 }
 
-// NextDue returns when the earliest pending segment becomes due, if any is
-// pending.
-func (c *Catalog) NextDue(ctx context.Context) (time.Time, bool, error) {
-	var ns sql.NullInt64
-	err := c.db.QueryRowContext(ctx, `SELECT MIN(next_attempt_ns) FROM segments WHERE upload = 'pending' AND local = 'present'`).Scan(&ns)
-	if err != nil {
-		return time.Time{}, false, fmt.Errorf("catalog: %w", err)
-	}
-	if !ns.Valid {
-		return time.Time{}, false, nil
-	}
-	return fromNS(ns.Int64), true, nil // zero: due at once
+// SetDecoded records that the file decoded fine: it need not be again.
+func (c *Catalog) SetDecoded(ctx context.Context, id int64) error {
+	return c.exec(ctx, "set decoded", `UPDATE segments SET must_decode = 0 WHERE id = ?`, id)
 }
 
 // StartAttempt marks an upload attempt as under way.
@@ -54,14 +57,36 @@ func (c *Catalog) SetUploadID(ctx context.Context, id int64, uploadID string) er
 	return c.exec(ctx, "set upload id", `UPDATE segments SET upload_id = ? WHERE id = ?`, uploadID, id)
 }
 
-// MarkUploaded records that S3 has the segment, verified, with this ETag.
-func (c *Catalog) MarkUploaded(ctx context.Context, id int64, etag string) error {
-	return c.exec(ctx, "mark uploaded", `UPDATE segments SET upload = 'uploaded', etag = ?, upload_id = '', last_error = '',
-		verify_remote = 0, uploaded_ns = ? WHERE id = ?`, etag, toNS(c.now()), id)
+// MarkUploaded records that S3 has the segment, with this ETag, verified
+// the way verified says.
+func (c *Catalog) MarkUploaded(ctx context.Context, id int64, etag, verified string) error {
+	return c.exec(ctx, "mark uploaded", `UPDATE segments SET upload = 'uploaded', etag = ?, verified = ?, upload_id = '',
+		last_error = '', verify_remote = 0, uploaded_ns = ? WHERE id = ?`, etag, verified, toNS(c.now()), id)
 }
 
-// MarkFailed puts a segment back in the queue after a failed attempt; it is
-// due again at next.
+// SetConflict records that S3 holds different content under the segment's
+// key: that key is kept in conflict_key (the first one, if this happens
+// again) and the segment goes up under key instead.
+func (c *Catalog) SetConflict(ctx context.Context, id int64, key string) error {
+	return c.exec(ctx, "set conflict", `UPDATE segments SET conflict_key = CASE WHEN conflict_key = '' THEN s3_key ELSE conflict_key END,
+		s3_key = ? WHERE id = ?`, key, id)
+}
+
+// MarkQuarantined records that the segment's file is damaged and was moved
+// to path (under savePath/.quarantine), and why. It is never uploaded.
+func (c *Catalog) MarkQuarantined(ctx context.Context, id int64, path, why string) error {
+	rel, err := c.rel(path)
+	if err != nil {
+		return err
+	}
+	return c.exec(ctx, "mark quarantined", `UPDATE segments SET local = 'quarantined', path = ?, upload_id = '',
+		upload = CASE WHEN upload = 'uploading' THEN 'pending' ELSE upload END,
+		deleted_ns = ?, delete_cause = ?, last_error = ? WHERE id = ?`, rel, toNS(c.now()), CauseCorrupt, why, id)
+}
+
+// MarkFailed puts a segment back in the queue after a failed attempt, to
+// be checked against S3 first; next is when the uploader means to try
+// again, for people to read (the uploader keeps the schedule itself).
 func (c *Catalog) MarkFailed(ctx context.Context, id int64, msg string, next time.Time) error {
 	return c.exec(ctx, "mark failed", `UPDATE segments SET upload = 'pending', last_error = ?, next_attempt_ns = ?,
 		verify_remote = 1 WHERE id = ?`, msg, toNS(next), id)

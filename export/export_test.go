@@ -367,7 +367,7 @@ func TestService(t *testing.T) {
 		if err := cat.SetChecksums(ctx, r.ID, s.SHA256, "x"); err != nil {
 			t.Fatal(err)
 		}
-		if err := cat.MarkUploaded(ctx, r.ID, s.ETag); err != nil {
+		if err := cat.MarkUploaded(ctx, r.ID, s.ETag, "test"); err != nil {
 			t.Fatal(err)
 		}
 		if i == 2 { // cleared after upload

@@ -9,7 +9,9 @@
 // at start-up: a daemon-down gap from the last footage of each camera. A
 // hole between segments with no event to explain it is logged as
 // "unexplained", and a segment retention deletes before S3 has it is a gap
-// of its own (cause retention): the footage is gone.
+// of its own (cause retention): the footage is gone. So is a segment whose
+// file turned out damaged (empty, truncated, undecodable) before S3 had it
+// (cause corrupt): the uploader quarantines it instead of uploading it.
 package gaplog
 
 import (
@@ -36,6 +38,7 @@ const (
 	CauseDaemonDown    = "daemon-down"
 	CauseRetention     = "retention"
 	CauseSalvageFailed = "salvage-failed"
+	CauseCorrupt       = "corrupt"
 	CauseReconfigured  = "reconfigured"
 	CauseUnexplained   = "unexplained"
 )
@@ -272,6 +275,21 @@ func (l *Log) Deleted(r catalog.Record, cause string) {
 	}
 	g := catalog.Gap{Camera: r.Camera, Start: r.Start, End: r.End, Cause: CauseRetention,
 		Detail: "deleted before S3 had it (" + cause + ")"}
+	if _, err := l.deps.Catalog.AddGap(context.Background(), g); err != nil {
+		l.log.Error().Err(err).Msg("cannot record gap")
+	}
+	l.closed(g)
+}
+
+// Corrupt takes a segment whose file the uploader found damaged and
+// quarantined before S3 had it: its interval is lost footage, a gap of its
+// own. (Call it only when S3 keeps no earlier upload of the segment.)
+func (l *Log) Corrupt(r catalog.Record, why string) {
+	if r.End.Sub(r.Start) < Tolerance { // a segment of no length: nothing lost
+		return
+	}
+	g := catalog.Gap{Camera: r.Camera, Start: r.Start, End: r.End, Cause: CauseCorrupt,
+		Detail: r.Name() + " is damaged (" + why + "); moved to quarantine, not uploaded"}
 	if _, err := l.deps.Catalog.AddGap(context.Background(), g); err != nil {
 		l.log.Error().Err(err).Msg("cannot record gap")
 	}

@@ -22,15 +22,17 @@ func at(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Seco
 
 // step is one thing that happens to camera "cam": a run starts, a segment
 // [from, to] in seconds of a run closes, a run exits with a reason at a
-// time, or retention deletes a segment S3 does not have.
+// time, retention deletes a segment S3 does not have, or the uploader
+// finds one damaged and quarantines it.
 type step struct {
-	start  string
-	run    string
-	seg    [2]float64
-	exit   supervisor.ExitReason
-	msg    string
-	exitAt float64
-	lost   [2]float64
+	start   string
+	run     string
+	seg     [2]float64
+	exit    supervisor.ExitReason
+	msg     string
+	exitAt  float64
+	lost    [2]float64
+	corrupt [2]float64
 }
 
 func start(run string) step                 { return step{start: run} }
@@ -63,6 +65,8 @@ func TestGapLog(t *testing.T) {
 		{"restart too quick to leave a hole", []step{start("a"), seg("a", 0, 10), exit(supervisor.ReasonExited, 10), start("b"), seg("b", 10.5, 20)}, nil},
 		{"unexplained hole", []step{start("a"), seg("a", 0, 10), seg("a", 15, 20)}, []string{"10-15 unexplained"}},
 		{"lost to retention", []step{start("a"), seg("a", 0, 10), {lost: [2]float64{0, 10}}, seg("a", 10, 20)}, []string{"0-10 retention"}},
+		{"damaged, quarantined", []step{start("a"), seg("a", 0, 10), seg("a", 10, 20), {corrupt: [2]float64{10, 20}}, seg("a", 20, 30)},
+			[]string{"10-20 corrupt"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -83,6 +87,8 @@ func TestGapLog(t *testing.T) {
 				case s.exit != "":
 					l.CameraEvent(supervisor.Event{Camera: "cam", Kind: supervisor.EventExited, At: at(s.exitAt), RunID: current,
 						Exit: &supervisor.Exit{Reason: s.exit, Message: s.msg}})
+				case s.corrupt != [2]float64{}:
+					l.Corrupt(catalog.Record{Camera: "cam", Start: at(s.corrupt[0]), End: at(s.corrupt[1]), Path: "/x/cam_x.mp4"}, "the file is empty")
 				case s.lost != [2]float64{}:
 					l.Deleted(catalog.Record{Camera: "cam", Start: at(s.lost[0]), End: at(s.lost[1]), Upload: catalog.Pending}, catalog.CauseSizeLimit)
 				default:

@@ -7,6 +7,7 @@ package metrics
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -37,6 +38,9 @@ type Metrics struct {
 	salvaged       *prometheus.CounterVec
 	uploads        prometheus.Counter
 	uploadFailures prometheus.Counter
+	verifyFailures prometheus.Counter
+	conflicts      prometheus.Counter
+	quarantined    *prometheus.CounterVec
 	uploadSeconds  prometheus.Histogram
 	deletions      *prometheus.CounterVec
 	gaps           *prometheus.CounterVec
@@ -61,6 +65,12 @@ func New(src Sources) *Metrics {
 			Help: "Segments uploaded to S3 and verified."}),
 		uploadFailures: prometheus.NewCounter(prometheus.CounterOpts{Name: "cctvd_upload_failures_total",
 			Help: "Failed upload attempts (each is retried)."}),
+		verifyFailures: prometheus.NewCounter(prometheus.CounterOpts{Name: "cctvd_upload_verification_failures_total",
+			Help: "Failed upload attempts where S3's copy did not match the local file (also in cctvd_upload_failures_total)."}),
+		conflicts: prometheus.NewCounter(prometheus.CounterOpts{Name: "cctvd_upload_conflicts_total",
+			Help: "Segments S3 held different content for under their key: that object was kept and the segment went up beside it."}),
+		quarantined: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cctvd_upload_quarantined_total",
+			Help: "Damaged segment files (empty, truncated, undecodable) moved to the quarantine instead of uploaded, by camera."}, []string{"camera"}),
 		uploadSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "cctvd_upload_duration_seconds",
 			Help: "Time to upload and verify one segment.", Buckets: prometheus.ExponentialBuckets(0.05, 2, 12)}),
 		deletions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cctvd_retention_deletions_total",
@@ -73,7 +83,8 @@ func New(src Sources) *Metrics {
 	for _, kind := range []string{"uploaded", "not_uploaded"} {
 		m.deletions.WithLabelValues(kind) // exported at 0 before the first deletion
 	}
-	reg.MustRegister(m.segments, m.segmentBytes, m.salvaged, m.uploads, m.uploadFailures, m.uploadSeconds, m.deletions,
+	reg.MustRegister(m.segments, m.segmentBytes, m.salvaged, m.uploads, m.uploadFailures, m.verifyFailures, m.conflicts, m.quarantined,
+		m.uploadSeconds, m.deletions,
 		m.gaps, m.gapSeconds, &stateCollector{src: src},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -95,7 +106,20 @@ func (m *Metrics) Uploaded(_ catalog.Record, took time.Duration) {
 }
 
 // UploadFailed counts a failed attempt.
-func (m *Metrics) UploadFailed(catalog.Record, error) { m.uploadFailures.Inc() }
+func (m *Metrics) UploadFailed(_ catalog.Record, err error) {
+	m.uploadFailures.Inc()
+	if errors.Is(err, uploader.ErrVerify) {
+		m.verifyFailures.Inc()
+	}
+}
+
+// UploadConflict counts a segment that went up beside different content.
+func (m *Metrics) UploadConflict(catalog.Record) { m.conflicts.Inc() }
+
+// Quarantined counts a damaged file the uploader quarantined.
+func (m *Metrics) Quarantined(r catalog.Record, _ string, _ bool) {
+	m.quarantined.WithLabelValues(r.Camera).Inc()
+}
 
 // Deleted counts a retention deletion.
 func (m *Metrics) Deleted(r catalog.Record, _ string) {

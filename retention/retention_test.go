@@ -64,7 +64,7 @@ func (e *env) add(start time.Time, size int, uploaded bool) catalog.Record {
 		e.t.Fatal(err)
 	}
 	if uploaded {
-		e.cat.MarkUploaded(ctx, r.ID, `"etag"`)
+		e.cat.MarkUploaded(ctx, r.ID, `"etag"`, "checksum-sha256")
 		r.Upload = catalog.Uploaded
 	}
 	e.recs = append(e.recs, r)
@@ -136,7 +136,7 @@ func TestDecide(t *testing.T) {
 				// Segments 5..9 are uploaded, 0..4 are not: uploaded ones
 				// go first although they are newer.
 				for i := 5; i < 10; i++ {
-					e.cat.MarkUploaded(context.Background(), e.recs[i].ID, `"x"`)
+					e.cat.MarkUploaded(context.Background(), e.recs[i].ID, `"x"`, "checksum-sha256")
 				}
 				tt.present, tt.warned = []int{0, 1, 2, 3, 4, 8, 9}, 0
 			}
@@ -314,7 +314,7 @@ func BenchmarkDecide(b *testing.B) {
 			// deletes about one segment (no file exists: the unlink's
 			// ENOENT is ignored, so this times the decision itself).
 			for i := 1; i <= rows/2; i++ {
-				cat.MarkUploaded(ctx, int64(i), "e")
+				cat.MarkUploaded(ctx, int64(i), "e", "checksum-sha256")
 			}
 			r := New(Config{SavePath: save, LimitBytes: int64(rows) * 1000, LowWater: 0.99999}, Deps{Log: zerolog.Nop(), Catalog: cat, Usage: plenty})
 			b.ResetTimer()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net"
+	"net/http"
 
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/smithy-go"
@@ -44,6 +45,9 @@ func classify(err error, bucket string) (msg string, service bool) {
 	if errors.As(err, &ne) && ne.Timeout() {
 		return "S3 timed out: " + err.Error(), true
 	}
+	if errors.Is(err, errConflictTwice) {
+		return err.Error(), false
+	}
 	var pe *fs.PathError
 	if errors.As(err, &pe) {
 		return "local file: " + pe.Error(), false
@@ -53,4 +57,25 @@ func classify(err error, bucket string) (msg string, service bool) {
 
 func isCanceled(err error) bool {
 	return errors.Is(err, context.Canceled)
+}
+
+// isPreconditionFailed: S3 refused a conditional write, the key is taken.
+func isPreconditionFailed(err error) bool {
+	var api smithy.APIError
+	if errors.As(err, &api) && api.ErrorCode() == "PreconditionFailed" {
+		return true
+	}
+	var resp *awshttp.ResponseError
+	return errors.As(err, &resp) && resp.HTTPStatusCode() == http.StatusPreconditionFailed
+}
+
+// isNotImplemented: the server does not implement something the request
+// asked for (for a conditional write: If-None-Match).
+func isNotImplemented(err error) bool {
+	var api smithy.APIError
+	if errors.As(err, &api) && api.ErrorCode() == "NotImplemented" {
+		return true
+	}
+	var resp *awshttp.ResponseError
+	return errors.As(err, &resp) && resp.HTTPStatusCode() == http.StatusNotImplemented
 }

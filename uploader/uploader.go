@@ -1,27 +1,45 @@
 // Package uploader ships every closed segment to S3, oldest first, and
 // only counts it uploaded once S3 has it verified.
 //
-// The queue is the catalog: a segment is pending until an attempt succeeds;
-// a failed attempt puts it back with its own backoff (1s doubling to 5min),
+// The queue is the catalog: a segment is pending until an attempt succeeds.
+// A failed attempt puts it back with its own backoff (1s doubling to 5min),
 // and a failure of S3 itself (unreachable, wrong credentials, no bucket)
 // also pauses the whole queue with a backoff, so a long outage never spins.
-// Nothing local is deleted here except, with clearAfterUpload, a file S3 has
-// verified.
+// Both are kept in memory on the monotonic clock: a wall clock stepped back
+// cannot stall them, and after a restart everything pending is due at once.
 //
-// Small files go up in one PutObject with Content-MD5, the open file as the
-// body; files of a part size or more go up as multipart uploads through the
-// SDK's upload manager, which sends parts straight from the file. Either
-// way the result is verified: the ETag against the MD5 (or the multipart
-// ETag) computed locally, then a HEAD for the size and the sha256 in the
-// object's metadata. A multipart upload's id is kept in the catalog the
-// moment S3 gives it, so one cut short by a crash is aborted at the next
-// start and no orphan parts stay on the server.
+// Nothing damaged goes up: a file that is empty, shorter than when it
+// closed, not an MP4, with zeros where its video should be, a bare header,
+// or (for files cctvd did not see close: rows rebuilt from the disk,
+// salvaged segments) without one frame ffprobe decodes is moved to
+// savePath/.quarantine/<camera>/ instead, and its interval reported as a
+// gap unless S3 keeps an earlier upload of it.
+//
+// Nothing in S3 is overwritten: every write is conditional (If-None-Match:
+// *). When S3 already holds the key, a HEAD compares it with the local file:
+// the same content (a retry after a lost answer, a rebuilt catalog) counts
+// as uploaded without sending it again; different content is kept, and the
+// segment goes up beside it as <name>.conflict-<sha256 prefix>.mp4, logged,
+// counted and recorded in the catalog. A server that does not implement
+// conditional writes (501) gets a HEAD before every write instead.
+//
+// Verification compares a checksum S3 computed from the bytes it received
+// with the local file's: SHA-256 of the whole object for a single PutObject,
+// the full-object CRC-64/NVME for a multipart upload (every part carrying its
+// own CRC, precomputed, so the SDK never falls back to aws-chunked
+// trailers). Only a server that keeps no checksums is checked by its ETag
+// against the local MD5 (or multipart ETag), which SSE-KMS would break. A
+// HEAD then confirms the size and the sha256 metadata. A multipart upload's
+// id is kept in the catalog the moment S3 gives it, so one cut short by a
+// crash is aborted at the next start and no orphan parts stay on the server.
 package uploader
 
 import (
 	"context"
+	"errors"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
@@ -37,10 +55,16 @@ type Config struct {
 	Bucket string
 	// Prefix is s3Path: keys are Prefix/<camera>/<YYYY-MM-DD>/<file>.
 	Prefix string
+	// SavePath is the recordings folder; damaged files go to its
+	// .quarantine folder.
+	SavePath string
+	// ProbePath is ffprobe, which decodes the files cctvd did not see close
+	// in this run before they go up. Default "ffprobe".
+	ProbePath string
 	// Concurrency is how many segments go up at once. Default 2.
 	Concurrency int
-	// PartSize: files this big or bigger go up as multipart uploads in
-	// parts of this size. Default 16 MiB.
+	// PartSize: files bigger than this go up as multipart uploads in parts
+	// of this size. Default 16 MiB.
 	PartSize int64
 	// PartConcurrency is how many parts of one file go up at once. Default 4.
 	PartConcurrency int
@@ -55,6 +79,9 @@ type Config struct {
 }
 
 func (c *Config) setDefaults() {
+	if c.ProbePath == "" {
+		c.ProbePath = "ffprobe"
+	}
 	if c.Concurrency <= 0 {
 		c.Concurrency = 2
 	}
@@ -85,13 +112,15 @@ func Key(prefix, rel string) string {
 
 // Catalog is what the uploader needs of the catalog.
 type Catalog interface {
-	Due(ctx context.Context, now time.Time, limit int, busy map[int64]bool) ([]catalog.Record, error)
-	NextDue(ctx context.Context) (time.Time, bool, error)
+	Due(ctx context.Context, limit int, skip map[int64]bool) ([]catalog.Record, error)
+	SetDecoded(ctx context.Context, id int64) error
 	StartAttempt(ctx context.Context, id int64) error
 	SetChecksums(ctx context.Context, id int64, sha256, md5 string) error
 	SetUploadID(ctx context.Context, id int64, uploadID string) error
-	MarkUploaded(ctx context.Context, id int64, etag string) error
+	SetConflict(ctx context.Context, id int64, key string) error
+	MarkUploaded(ctx context.Context, id int64, etag, verified string) error
 	MarkFailed(ctx context.Context, id int64, msg string, next time.Time) error
+	MarkQuarantined(ctx context.Context, id int64, path, why string) error
 	Requeue(ctx context.Context, id int64) error
 	MarkLocalDeleted(ctx context.Context, id int64, cause string) error
 	Interrupted(ctx context.Context) ([]catalog.Record, error)
@@ -103,12 +132,20 @@ type Deps struct {
 	Catalog  Catalog
 	S3       S3API
 	Redactor *redact.Redactor
-	// Now is the clock; time.Now by default.
-	Now func() time.Time
+	// Clock is the time; the machine's clock by default.
+	Clock Clock
 	// OnUploaded, if set, is called after each verified upload.
 	OnUploaded func(r catalog.Record, took time.Duration)
 	// OnFailed, if set, is called after each failed attempt.
 	OnFailed func(r catalog.Record, err error)
+	// OnConflict, if set, is called when S3 holds different content under
+	// a segment's key: r.ConflictKey is that key (its object is kept) and
+	// r.Key where the segment goes instead.
+	OnConflict func(r catalog.Record)
+	// OnQuarantined, if set, is called when a damaged file was moved to the
+	// quarantine instead of going up; offsite says S3 keeps an earlier
+	// upload of the segment, so its footage is not lost.
+	OnQuarantined func(r catalog.Record, why string, offsite bool)
 }
 
 // State is the uploader's health, as the API shows it.
@@ -129,9 +166,15 @@ type Status struct {
 	LastError   string    `json:"lastError,omitempty"`
 	LastSuccess time.Time `json:"lastSuccess,omitzero"`
 	InFlight    int       `json:"inFlight"`
-	// Uploaded and Failures count attempts since the daemon started.
-	Uploaded uint64 `json:"uploaded"`
-	Failures uint64 `json:"failures"`
+	// Uploaded and Failures count attempts since the daemon started;
+	// VerifyFailures are the failures where S3's copy did not match.
+	Uploaded       uint64 `json:"uploaded"`
+	Failures       uint64 `json:"failures"`
+	VerifyFailures uint64 `json:"verifyFailures"`
+	// Conflicts counts segments that went up beside different content S3
+	// held under their key; Quarantined, damaged files never uploaded.
+	Conflicts   uint64 `json:"conflicts"`
+	Quarantined uint64 `json:"quarantined"`
 	// PausedUntil: after S3 itself failed, no attempt starts before this.
 	PausedUntil time.Time `json:"pausedUntil,omitzero"`
 }
@@ -139,25 +182,35 @@ type Status struct {
 // Uploader ships segments. Run owns the queue; Status, Notify and
 // Reconfigure may be called from anywhere.
 type Uploader struct {
-	deps Deps
-	log  zerolog.Logger
-	wake chan struct{}
+	deps  Deps
+	clock Clock
+	log   zerolog.Logger
+	wake  chan struct{}
 
-	setMu sync.Mutex
-	cfg   Config // under setMu
-	s3    S3API  // under setMu
+	setMu  sync.Mutex
+	cfg    Config       // under setMu
+	s3     S3API        // under setMu
+	server *serverState // under setMu: what was learnt of s3's server
 
 	status *watch.Value[Status]
+}
+
+// serverState is what the uploader learnt of one client's server.
+type serverState struct {
+	noConditional atomic.Bool // it answered 501 to If-None-Match
+	noChecksums   atomic.Bool // it answered an upload without a checksum
+	weakVerify    atomic.Bool // an upload could be checked by size and metadata only
 }
 
 // New returns an Uploader.
 func New(cfg Config, deps Deps) *Uploader {
 	cfg.setDefaults()
-	if deps.Now == nil {
-		deps.Now = time.Now
+	if deps.Clock == nil {
+		deps.Clock = systemClock{origin: time.Now()}
 	}
-	return &Uploader{cfg: cfg, s3: deps.S3, deps: deps, log: deps.Log.With().Str("component", "uploader").Logger(),
-		wake: make(chan struct{}, 1), status: watch.New(Status{State: Idle, Since: deps.Now()})}
+	return &Uploader{cfg: cfg, s3: deps.S3, server: &serverState{}, deps: deps, clock: deps.Clock,
+		log:  deps.Log.With().Str("component", "uploader").Logger(),
+		wake: make(chan struct{}, 1), status: watch.New(Status{State: Idle, Since: deps.Clock.Now()})}
 }
 
 // Reconfigure changes the settings (and, if s3 is not nil, the client)
@@ -167,7 +220,7 @@ func (u *Uploader) Reconfigure(cfg Config, s3 S3API) {
 	u.setMu.Lock()
 	u.cfg = cfg
 	if s3 != nil {
-		u.s3 = s3
+		u.s3, u.server = s3, &serverState{}
 	}
 	u.setMu.Unlock()
 	u.Notify()
@@ -182,7 +235,7 @@ func (u *Uploader) settings() Config {
 func (u *Uploader) attempter() *attempter {
 	u.setMu.Lock()
 	defer u.setMu.Unlock()
-	return &attempter{u: u, cfg: u.cfg, s3: u.s3}
+	return &attempter{u: u, cfg: u.cfg, s3: u.s3, server: u.server}
 }
 
 // Notify tells the uploader a segment was added. It never blocks.
@@ -207,7 +260,7 @@ func (u *Uploader) update(f func(*Status)) {
 		before := s.State
 		f(s)
 		if s.State != before {
-			s.Since = u.deps.Now()
+			s.Since = u.clock.Now()
 		}
 	})
 }
@@ -227,20 +280,35 @@ func (u *Uploader) Run(ctx context.Context) error {
 	upCtx, upCancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer upCancel()
 	busy := map[int64]bool{}
+	// notBefore: each segment's end of backoff, on the monotonic clock.
+	notBefore := map[int64]time.Duration{}
 	done := make(chan result)
 	cfg := u.settings()
 	pause := &backoff.ExponentialBackOff{InitialInterval: cfg.RetryInitial, RandomizationFactor: 0.2, Multiplier: 2, MaxInterval: cfg.RetryMax}
 	pause.Reset()
-	var pausedUntil time.Time
+	var pausedUntil time.Duration // monotonic; 0: not paused
+	paused := false
 
 	for {
 		cfg = u.settings()
-		now := u.deps.Now()
-		if free := cfg.Concurrency - len(busy); free > 0 && !now.Before(pausedUntil) {
-			if !pausedUntil.IsZero() {
+		now := u.clock.Mono()
+		for id, t := range notBefore {
+			if t <= now {
+				delete(notBefore, id)
+			}
+		}
+		if free := cfg.Concurrency - len(busy); free > 0 && (!paused || now >= pausedUntil) {
+			if paused {
 				free = 1 // after a pause, one attempt probes S3 first
 			}
-			recs, err := u.deps.Catalog.Due(ctx, now, free, busy)
+			skip := make(map[int64]bool, len(busy)+len(notBefore))
+			for id := range busy {
+				skip[id] = true
+			}
+			for id := range notBefore {
+				skip[id] = true
+			}
+			recs, err := u.deps.Catalog.Due(ctx, free, skip)
 			if err != nil && ctx.Err() == nil {
 				u.log.Error().Err(err).Msg("cannot read the upload queue")
 			}
@@ -248,9 +316,9 @@ func (u *Uploader) Run(ctx context.Context) error {
 				busy[r.ID] = true
 				a := u.attempter()
 				go func() {
-					start := u.deps.Now()
+					start := u.clock.Mono()
 					err := a.attempt(upCtx, r)
-					done <- result{rec: r, err: err, took: u.deps.Now().Sub(start)}
+					done <- result{rec: r, err: err, took: u.clock.Mono() - start}
 				}()
 			}
 		}
@@ -259,45 +327,47 @@ func (u *Uploader) Run(ctx context.Context) error {
 			u.idleIfHealthy()
 		}
 
-		wait := u.nextWake(ctx, pausedUntil, len(busy) < cfg.Concurrency)
+		wait := nextWake(now, pausedUntil, paused, notBefore, len(busy) < cfg.Concurrency)
 		select {
 		case <-ctx.Done():
 			u.drain(busy, done, upCancel, cfg.ShutdownGrace)
 			return nil
 		case <-u.wake:
-		case <-wait:
+		case <-u.clock.After(wait):
 		case res := <-done:
 			delete(busy, res.rec.ID)
-			if u.finish(ctx, res) {
-				pausedUntil = u.deps.Now().Add(pause.NextBackOff())
-				u.setPaused(pausedUntil)
+			serviceDown, retryIn := u.finish(ctx, res)
+			now := u.clock.Mono()
+			if retryIn > 0 {
+				notBefore[res.rec.ID] = now + retryIn
+			}
+			if serviceDown {
+				d := pause.NextBackOff()
+				pausedUntil, paused = now+d, true
+				u.setPaused(u.clock.Now().Add(d))
 			} else if res.err == nil {
 				pause.Reset()
-				pausedUntil = time.Time{}
-				u.setPaused(pausedUntil)
+				pausedUntil, paused = 0, false
+				u.setPaused(time.Time{})
 			}
 		}
 	}
 }
 
-// nextWake returns a channel that fires when the queue should be looked at
-// again without a notification: the end of a pause, or the next segment's
+// nextWake is how long the loop may sleep before it must look at the queue
+// again without a notification: to the end of a pause, or of the earliest
 // backoff. It never sleeps more than a minute, as a safety net.
-func (u *Uploader) nextWake(ctx context.Context, pausedUntil time.Time, canStart bool) <-chan time.Time {
-	now := u.deps.Now()
+func nextWake(now, pausedUntil time.Duration, paused bool, notBefore map[int64]time.Duration, canStart bool) time.Duration {
 	wait := time.Minute
 	switch {
-	case now.Before(pausedUntil):
-		wait = pausedUntil.Sub(now)
+	case paused && now < pausedUntil:
+		wait = pausedUntil - now
 	case canStart:
-		if next, ok, err := u.deps.Catalog.NextDue(ctx); err == nil && ok {
-			wait = min(wait, max(next.Sub(now), 0))
+		for _, t := range notBefore {
+			wait = min(wait, t-now)
 		}
 	}
-	if wait <= 0 {
-		wait = 10 * time.Millisecond // due now but not picked: busy rows; look again soon
-	}
-	return time.After(wait)
+	return max(wait, 10*time.Millisecond)
 }
 
 // drain waits for uploads under way, for ShutdownGrace, then cuts them short.
@@ -305,7 +375,7 @@ func (u *Uploader) drain(busy map[int64]bool, done chan result, cancel context.C
 	if len(busy) > 0 {
 		u.log.Info().Int("uploads", len(busy)).Dur("grace", graceFor).Msg("finishing uploads under way")
 	}
-	grace := time.After(graceFor)
+	grace := time.After(graceFor) // a real bound on the shutdown, whatever the clock
 	for len(busy) > 0 {
 		select {
 		case res := <-done:
@@ -319,8 +389,9 @@ func (u *Uploader) drain(busy map[int64]bool, done chan result, cancel context.C
 }
 
 // finish records an attempt's result. It reports whether S3 itself failed,
-// which pauses the queue.
-func (u *Uploader) finish(ctx context.Context, res result) (serviceDown bool) {
+// which pauses the queue, and how long the segment waits before its next
+// attempt (0: it need not wait).
+func (u *Uploader) finish(ctx context.Context, res result) (serviceDown bool, retryIn time.Duration) {
 	ctx = context.WithoutCancel(ctx) // record results even while stopping
 	r := res.rec
 	if res.err == nil {
@@ -328,7 +399,7 @@ func (u *Uploader) finish(ctx context.Context, res result) (serviceDown bool) {
 		u.update(func(s *Status) {
 			recovered = s.State == Failing
 			s.Uploaded++
-			s.LastSuccess = u.deps.Now()
+			s.LastSuccess = u.clock.Now()
 			s.State, s.LastError = Uploading, ""
 		})
 		if recovered {
@@ -337,25 +408,33 @@ func (u *Uploader) finish(ctx context.Context, res result) (serviceDown bool) {
 		if u.deps.OnUploaded != nil {
 			u.deps.OnUploaded(r, res.took)
 		}
-		return false
+		return false, 0
+	}
+	if errors.Is(res.err, errQuarantined) { // recorded and reported by the attempt
+		return false, 0
 	}
 	if isCanceled(res.err) {
 		if err := u.deps.Catalog.Requeue(ctx, r.ID); err != nil {
 			u.log.Error().Err(err).Msg("cannot requeue an interrupted upload")
 		}
-		return false
+		return false, 0
 	}
 	cfg := u.settings()
 	msg, service := classify(res.err, cfg.Bucket)
 	msg = u.deps.Redactor.String(msg)
-	next := u.deps.Now().Add(retryDelay(r.Attempts+1, cfg.RetryInitial, cfg.RetryMax))
-	if err := u.deps.Catalog.MarkFailed(ctx, r.ID, msg, next); err != nil {
+	retryIn = retryDelay(r.Attempts+1, cfg.RetryInitial, cfg.RetryMax)
+	// The catalog gets the wall-clock time for people to read; the schedule
+	// itself is the caller's, on the monotonic clock.
+	if err := u.deps.Catalog.MarkFailed(ctx, r.ID, msg, u.clock.Now().Add(retryIn)); err != nil {
 		u.log.Error().Err(err).Msg("cannot record a failed upload")
 	}
 	var changed bool
 	u.update(func(s *Status) {
 		changed = s.LastError != msg
 		s.Failures++
+		if errors.Is(res.err, ErrVerify) {
+			s.VerifyFailures++
+		}
 		s.State, s.LastError = Failing, msg
 	})
 	if changed { // once per change, not once per retry
@@ -366,7 +445,7 @@ func (u *Uploader) finish(ctx context.Context, res result) (serviceDown bool) {
 	if u.deps.OnFailed != nil {
 		u.deps.OnFailed(r, res.err)
 	}
-	return service
+	return service, retryIn
 }
 
 func (u *Uploader) setInFlight(n int) {
@@ -380,6 +459,22 @@ func (u *Uploader) setPaused(t time.Time) { u.update(func(s *Status) { s.PausedU
 func (u *Uploader) idleIfHealthy() {
 	if u.status.Get().State == Uploading { // only Run's goroutine changes the state
 		u.update(func(s *Status) { s.State = Idle })
+	}
+}
+
+// conflicted counts and reports a segment diverted beside different content.
+func (u *Uploader) conflicted(r catalog.Record) {
+	u.update(func(s *Status) { s.Conflicts++ })
+	if u.deps.OnConflict != nil {
+		u.deps.OnConflict(r)
+	}
+}
+
+// quarantined counts and reports a damaged file moved to the quarantine.
+func (u *Uploader) quarantined(r catalog.Record, why string, offsite bool) {
+	u.update(func(s *Status) { s.Quarantined++ })
+	if u.deps.OnQuarantined != nil {
+		u.deps.OnQuarantined(r, why, offsite)
 	}
 }
 

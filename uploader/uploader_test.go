@@ -3,10 +3,13 @@ package uploader
 import (
 	"bytes"
 	"context"
+	"crypto/md5"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"hash/crc64"
 	"io"
 	"os"
 	"path/filepath"
@@ -87,6 +90,14 @@ type running struct {
 // run starts an uploader over the env's catalog.
 func (e *env) run(cfg Config, cc ClientConfig) *running {
 	e.t.Helper()
+	r := e.runStopped(cfg, cc)
+	r.start(e.t)
+	return r
+}
+
+// runStopped makes an uploader over the env's catalog without starting it.
+func (e *env) runStopped(cfg Config, cc ClientConfig) *running {
+	e.t.Helper()
 	client, err := NewClient(context.Background(), cc)
 	if err != nil {
 		e.t.Fatal(err)
@@ -97,7 +108,12 @@ func (e *env) run(cfg Config, cc ClientConfig) *running {
 	if cfg.Prefix == "" {
 		cfg.Prefix = "rec/2025"
 	}
-	cfg.RetryInitial, cfg.RetryMax = 50*time.Millisecond, 500*time.Millisecond
+	if cfg.SavePath == "" {
+		cfg.SavePath = e.save
+	}
+	if cfg.RetryInitial == 0 {
+		cfg.RetryInitial, cfg.RetryMax = 50*time.Millisecond, 500*time.Millisecond
+	}
 	r := &running{done: make(chan struct{}), ok: make(chan catalog.Record, 100)}
 	r.u = New(cfg, Deps{
 		Log:        zerolog.New(redact.NewWriter(redact.New(e.secret), e.logs)),
@@ -106,11 +122,15 @@ func (e *env) run(cfg Config, cc ClientConfig) *running {
 		Redactor:   redact.New(e.secret),
 		OnUploaded: func(rec catalog.Record, _ time.Duration) { r.ok <- rec },
 	})
+	return r
+}
+
+// start runs the uploader until the test ends.
+func (r *running) start(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
 	go func() { defer close(r.done); r.u.Run(ctx) }()
-	e.t.Cleanup(r.stop)
-	return r
+	t.Cleanup(r.stop)
 }
 
 func (r *running) stop() {
@@ -145,19 +165,43 @@ func (r *running) awaitStatus(t *testing.T, timeout time.Duration, cond func(Sta
 	return r.u.Status()
 }
 
-// addSegment writes a file of size random bytes and adds it to the catalog.
-func (e *env) addSegment(camera string, start time.Time, size int) catalog.Record {
-	e.t.Helper()
-	end := start.Add(10 * time.Second)
-	rel := segment.RelDir(camera, start) + "/" + segment.Name(camera, "xx", start, end, 0)
-	p := filepath.Join(e.save, rel)
-	os.MkdirAll(filepath.Dir(p), 0o755)
+// mp4Head is an MP4 file's first box (ftyp), which the uploader's cheap
+// check looks for: files of random bytes after it pass that check, and only
+// files cctvd did not see close are decoded (those tests use real video).
+var mp4Head = []byte("\x00\x00\x00\x20ftypisom\x00\x00\x02\x00isomiso2avc1mp41")
+
+// mp4ish returns size bytes: an ftyp box, then random bytes.
+func mp4ish(size int) []byte {
 	data := make([]byte, size)
 	rand.Read(data)
+	copy(data, mp4Head)
+	return data
+}
+
+// segmentPath is where a segment of camera starting at start lives.
+func (e *env) segmentPath(camera string, start time.Time) (rel, path string) {
+	rel = segment.RelDir(camera, start) + "/" + segment.Name(camera, "xx", start, start.Add(10*time.Second), 0)
+	return rel, filepath.Join(e.save, rel)
+}
+
+// addSegment writes a file of size bytes (an ftyp box, then random bytes)
+// and adds it to the catalog.
+func (e *env) addSegment(camera string, start time.Time, size int) catalog.Record {
+	e.t.Helper()
+	return e.addFile(camera, start, mp4ish(size))
+}
+
+// addFile writes data as a segment and adds it to the catalog, as the
+// segmenter does when it sees a segment close.
+func (e *env) addFile(camera string, start time.Time, data []byte) catalog.Record {
+	e.t.Helper()
+	rel, p := e.segmentPath(camera, start)
+	os.MkdirAll(filepath.Dir(p), 0o755)
 	if err := os.WriteFile(p, data, 0o644); err != nil {
 		e.t.Fatal(err)
 	}
-	r, err := e.cat.Add(context.Background(), segment.Segment{Camera: camera, FeedID: "xx", Start: start, End: end, Path: p, Size: int64(size)}, Key("rec/2025", rel))
+	r, err := e.cat.Add(context.Background(), segment.Segment{Camera: camera, FeedID: "xx", Start: start, End: start.Add(10 * time.Second),
+		Path: p, Size: int64(len(data))}, Key("rec/2025", rel))
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -437,8 +481,9 @@ func TestHashFile(t *testing.T) {
 		parts    string
 	}{
 		{"below the part size", 1000, 4096, ""},
-		{"exactly one part", 4096, 4096, "-1"},
+		{"exactly the part size: one PUT", 4096, 4096, ""},
 		{"parts and a remainder", 10000, 4096, "-3"},
+		{"parts and no remainder", 8192, 4096, "-2"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -448,16 +493,38 @@ func TestHashFile(t *testing.T) {
 			os.WriteFile(p, data, 0o644)
 			f, _ := os.Open(p)
 			defer f.Close()
-			c, err := hashFile(f, int64(tt.size), tt.partSize)
+			part := partSize(int64(tt.size), tt.partSize)
+			c, err := hashFile(f, int64(tt.size), part)
 			if err != nil {
 				t.Fatal(err)
 			}
 			sum := sha256.Sum256(data)
-			if c.sha256 != hex.EncodeToString(sum[:]) {
+			if c.sha256 != hex.EncodeToString(sum[:]) || c.sha256b64 != base64.StdEncoding.EncodeToString(sum[:]) {
 				t.Error("sha256 differs")
 			}
 			if !strings.HasSuffix(c.multipartETag, tt.parts) || (tt.parts == "") != (c.multipartETag == "") {
 				t.Errorf("multipart ETag %q, want suffix %q", c.multipartETag, tt.parts)
+			}
+			if m := md5.Sum(data); (part == 0) != (c.md5 == hex.EncodeToString(m[:])) {
+				t.Errorf("MD5 %q for part size %d", c.md5, part)
+			}
+			// S3's CRC-64/NVME: the whole file's, combined from the parts',
+			// equals one computed over the bytes; each part's, over its bytes.
+			if c.crc64b64 != crc64Base64(crc64.Checksum(data, crc64NVME)) {
+				t.Errorf("whole-file CRC-64/NVME %s", c.crc64b64)
+			}
+			step := part
+			if step == 0 {
+				step = int64(tt.size)
+			}
+			for i := range c.partCRC64 {
+				p := data[int64(i)*step : min(int64(i+1)*step, int64(tt.size))]
+				if c.partCRC64[i] != crc64Base64(crc64.Checksum(p, crc64NVME)) {
+					t.Errorf("part %d CRC", i+1)
+				}
+			}
+			if want := (int64(tt.size) + step - 1) / step; int64(len(c.partCRC64)) != want {
+				t.Errorf("%d part CRCs, want %d", len(c.partCRC64), want)
 			}
 			if pos, _ := f.Seek(0, io.SeekCurrent); pos != 0 {
 				t.Error("file not rewound")

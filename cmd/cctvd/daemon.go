@@ -163,7 +163,14 @@ func (d *daemon) build(ctx context.Context, hub *logring.Hub) error {
 		},
 		Streams: streamStore{d.cat}, // streams found by discovery, kept across restarts
 	})
-	d.up = uploader.New(uploaderConfig(cfg), uploader.Deps{Log: log, Catalog: d.cat, S3: s3c, Redactor: d.red, OnUploaded: d.met.Uploaded, OnFailed: d.met.UploadFailed})
+	d.up = uploader.New(uploaderConfig(cfg), uploader.Deps{Log: log, Catalog: d.cat, S3: s3c, Redactor: d.red,
+		OnUploaded: d.met.Uploaded, OnFailed: d.met.UploadFailed, OnConflict: d.met.UploadConflict,
+		OnQuarantined: func(r catalog.Record, why string, offsite bool) {
+			d.met.Quarantined(r, why, offsite)
+			if !offsite { // S3 keeps no earlier upload: the footage is lost
+				d.gap.Corrupt(r, why)
+			}
+		}})
 	d.ret = retention.New(retentionConfig(cfg), retention.Deps{Log: log, Catalog: d.cat, KeyFor: d.keyFor, OnDelete: func(r catalog.Record, cause string) {
 		d.met.Deleted(r, cause)
 		d.gap.Deleted(r, cause)
@@ -201,6 +208,8 @@ func uploaderConfig(cfg *config.Config) uploader.Config {
 	return uploader.Config{
 		Bucket:           cfg.S3Config.S3Bucket,
 		Prefix:           cfg.S3Config.S3Path,
+		SavePath:         cfg.StorageConfig.SavePath,
+		ProbePath:        cfg.FFmpeg.ProbePath,
 		Concurrency:      cfg.S3Config.UploadConcurrency,
 		PartSize:         int64(cfg.S3Config.PartSizeMB) << 20,
 		PartConcurrency:  cfg.S3Config.PartConcurrency,

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"cmp"
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -472,10 +471,7 @@ func TestKilledMidUploadLeavesNoOrphans(t *testing.T) {
 	start := time.Date(2026, 1, 6, 12, 0, 0, 0, time.UTC)
 	name := segment.Name("door", "f1", start, start.Add(10*time.Minute), 0)
 	big := filepath.Join(s.savePath, segment.RelDir("door", start), name)
-	os.MkdirAll(filepath.Dir(big), 0o755)
-	f, _ := os.Create(big)
-	io.CopyN(f, rand.Reader, 200<<20)
-	f.Close()
+	writeVideo(t, big, 200<<20)
 	key := "rec/2025/door/2026-01-06/" + name
 	cfg := s.writeConfig(t)
 

@@ -18,6 +18,8 @@ type (
 	CameraOptions = fixture.CameraOptions
 	Probe         = fixture.Probe
 	Object        = fixture.Object
+	MinIOOptions  = fixture.MinIOOptions
+	BucketOptions = fixture.BucketOptions
 	// Buffer is safe for concurrent use: a test's log output.
 	Buffer = fixture.Buffer
 )
@@ -100,8 +102,15 @@ type MinIO struct {
 // StartMinIO starts a MinIO server and stops it when the test ends.
 func StartMinIO(t testing.TB) *MinIO {
 	t.Helper()
+	return StartMinIOWith(t, MinIOOptions{})
+}
+
+// StartMinIOWith starts a MinIO server of the variant opts says and stops
+// it when the test ends.
+func StartMinIOWith(t testing.TB, opts MinIOOptions) *MinIO {
+	t.Helper()
 	ClearAWSEnv(t)
-	m, err := fixture.StartMinIO(t.TempDir())
+	m, err := fixture.StartMinIOWith(t.TempDir(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,6 +130,14 @@ func (m *MinIO) Start() {
 func (m *MinIO) CreateBucket(name string) {
 	m.t.Helper()
 	if err := m.MinIO.CreateBucket(name); err != nil {
+		m.t.Fatal(err)
+	}
+}
+
+// CreateBucketWith creates a bucket of the variant opts says.
+func (m *MinIO) CreateBucketWith(name string, opts BucketOptions) {
+	m.t.Helper()
+	if err := m.MinIO.CreateBucketWith(name, opts); err != nil {
 		m.t.Fatal(err)
 	}
 }

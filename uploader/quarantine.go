@@ -1,0 +1,250 @@
+package uploader
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/cctvd/cctvd/catalog"
+	"github.com/cctvd/cctvd/segmenter"
+)
+
+// edge is how much of each end of a file the cheap check reads.
+const edge = 64 << 10
+
+// soundness is the cheap check every file passes before it goes up: it
+// says why a file must not (empty, shorter than the catalog recorded when
+// it closed, not an MP4, zeros where the video should be: data a power cut
+// kept from the disk), or "" when it may.
+func soundness(f *os.File, size, recorded int64) (string, error) {
+	switch {
+	case size == 0:
+		return "the file is empty", nil
+	case size < recorded:
+		return fmt.Sprintf("the file has %d bytes, fewer than the %d it had when it closed", size, recorded), nil
+	}
+	head := make([]byte, min(size, edge))
+	if _, err := f.ReadAt(head, 0); err != nil && !errors.Is(err, io.EOF) {
+		return "", err
+	}
+	if len(head) < 8 || string(head[4:8]) != "ftyp" {
+		return "the file is not an MP4 (no ftyp box at its start)", nil
+	}
+	tail := make([]byte, min(size, edge))
+	if _, err := f.ReadAt(tail, size-int64(len(tail))); err != nil && !errors.Is(err, io.EOF) {
+		return "", err
+	}
+	if allZero(tail) {
+		return "the file ends in zeros where its video should be (data that never reached the disk)", nil
+	}
+	return walkBoxes(head, size), nil
+}
+
+// walkBoxes walks the MP4's top-level boxes in head (the file's first
+// bytes; size is the file's) and says what is wrong: zeros where a box
+// should start (data a power cut kept from the disk), or the whole file
+// walked without a box that holds frames (mdat, or a fragment's moof): what
+// ffmpeg leaves when it opens a segment and writes nothing to it. A walk
+// that leaves head, or meets a box it cannot read, says nothing ("").
+func walkBoxes(head []byte, size int64) string {
+	var off int64
+	for off+8 <= int64(len(head)) {
+		if allZero(head[off : off+8]) {
+			return "the file holds zeros where its video should be (data that never reached the disk)"
+		}
+		n := int64(binary.BigEndian.Uint32(head[off:]))
+		switch typ := string(head[off+4 : off+8]); {
+		case typ == "mdat" || typ == "moof":
+			return ""
+		case n == 1 && off+16 <= int64(len(head)): // a 64-bit size follows
+			n = int64(binary.BigEndian.Uint64(head[off+8:]))
+		case n == 0: // to the end of the file
+			return ""
+		}
+		if n < 8 {
+			return ""
+		}
+		off += n
+	}
+	if off == size {
+		return whyNoFrame
+	}
+	return ""
+}
+
+// whyNoFrame: a segment ffmpeg opened and wrote no frame to (it stalled,
+// or exited): no footage in it was lost, the gap log has the cause.
+const whyNoFrame = "the file holds an MP4 header and no video frame"
+
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return len(b) > 0
+}
+
+// errUndecodable: ffprobe decodes no frame of the file.
+var errUndecodable = errors.New("no decodable video")
+
+// decodable decodes r's file with ffprobe when cctvd did not see it close
+// (r.MustDecode: rebuilt from the disk, salvaged), and says why it must not
+// go up, or "".
+func (a *attempter) decodable(ctx context.Context, r catalog.Record) (string, error) {
+	if !r.MustDecode {
+		return "", nil
+	}
+	frames, err := decodeFrames(ctx, a.cfg.ProbePath, r.Path)
+	if errors.Is(err, errUndecodable) {
+		return "ffprobe decodes no video in the file: " + err.Error(), nil
+	}
+	if err != nil {
+		return "", err
+	}
+	a.u.log.Debug().Str("segment", r.Name()).Int("frames", frames).Msg("decoded before upload")
+	return "", a.u.deps.Catalog.SetDecoded(context.WithoutCancel(ctx), r.ID)
+}
+
+// decodeFrames has ffprobe decode every frame of the file's first video
+// stream and returns how many decode. A file ffprobe rejects, or with no
+// frame, wraps errUndecodable; ffprobe failing to run does not.
+func decodeFrames(ctx context.Context, ffprobe, path string) (int, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, ffprobe, "-v", "error", "-threads", "1", "-select_streams", "v:0", "-count_frames",
+		"-show_entries", "stream=nb_read_frames", "-of", "default=noprint_wrappers=1:nokey=1", path)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	cmd.Env = []string{} // it needs nothing of ours
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	err := cmd.Start()
+	if err == nil {
+		// Recording comes first: the decode gets one core at the lowest
+		// priority (best effort: it runs all the same if this fails).
+		_ = syscall.Setpriority(syscall.PRIO_PROCESS, cmd.Process.Pid, 19)
+		err = cmd.Wait()
+	}
+	out := stdout.Bytes()
+	if ctx.Err() != nil {
+		return 0, fmt.Errorf("ffprobe %s: %w", filepath.Base(path), ctx.Err())
+	}
+	var exitErr *exec.ExitError
+	if errors.As(err, &exitErr) {
+		return 0, fmt.Errorf("%s: %w", firstLine(stderr.String()), errUndecodable)
+	}
+	if err != nil { // ffprobe could not run: not the file's fault
+		return 0, fmt.Errorf("ffprobe %s: %w", filepath.Base(path), err)
+	}
+	frames, _ := strconv.Atoi(strings.TrimSpace(string(out)))
+	if frames <= 0 {
+		msg := "no video frame"
+		if s := firstLine(stderr.String()); s != "" {
+			msg += " (" + s + ")"
+		}
+		return 0, fmt.Errorf("%s: %w", msg, errUndecodable)
+	}
+	return frames, nil
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
+	if len(s) > 200 {
+		s = s[:200]
+	}
+	return s
+}
+
+// quarantine moves a damaged file to savePath/.quarantine/<camera>/ (never
+// deletes it), records it in the catalog and reports it. When S3 keeps an
+// object cctvd uploaded earlier under the segment's key (a rebuilt row
+// whose file a power cut emptied), that object is the segment's copy: it is
+// recorded as uploaded, and nothing of the footage is lost.
+func (a *attempter) quarantine(ctx context.Context, r catalog.Record, why string) error {
+	keep := context.WithoutCancel(ctx)
+	dst, err := a.moveToQuarantine(r)
+	if err != nil {
+		return fmt.Errorf("quarantine %s: %w", r.Name(), err)
+	}
+	cat := a.u.deps.Catalog
+	offsite := false
+	if r.VerifyRemote || r.MustDecode { // it may have gone up before
+		hctx, cancel := context.WithTimeout(keep, 10*time.Second) // even at shutdown: the answer decides a gap
+		obj, found, herr := a.head(hctx, r.Key)
+		cancel()
+		switch {
+		case herr != nil:
+			a.u.log.Warn().Err(herr).Str("segment", r.Name()).Msg("cannot ask S3 whether it keeps an earlier upload of a damaged file; counting its footage as lost")
+		case found && obj.size > 0 && obj.sha256Meta != "" && obj.camera == r.Camera:
+			offsite = true
+			if err := cat.MarkUploaded(keep, r.ID, obj.etag, VerifiedEarlier); err != nil {
+				a.u.log.Error().Err(err).Msg("cannot record the earlier upload")
+			}
+		}
+	}
+	if err := cat.MarkQuarantined(keep, r.ID, dst, why); err != nil {
+		// The file is safe in the quarantine; the next reconcile marks the row missing.
+		a.u.log.Error().Err(err).Str("segment", r.Name()).Msg("cannot record a quarantined file")
+	}
+	ev := a.u.log.Error() // footage lost
+	switch {
+	case why == whyNoFrame:
+		ev = a.u.log.Info() // none was recorded
+	case offsite:
+		ev = a.u.log.Warn() // S3 has it
+	}
+	ev.Str("segment", r.Name()).Str("file", dst).Str("why", why).Bool("inS3", offsite).
+		Msg("damaged file moved to quarantine, not uploaded")
+	r.Path = dst
+	a.u.quarantined(r, why, offsite)
+	return errQuarantined
+}
+
+// moveToQuarantine renames r's file into savePath/.quarantine/<camera>/,
+// under a name no other file there has, and syncs both folders.
+func (a *attempter) moveToQuarantine(r catalog.Record) (string, error) {
+	if a.cfg.SavePath == "" {
+		return "", errors.New("no savePath to quarantine into")
+	}
+	dir := filepath.Join(a.cfg.SavePath, segmenter.QuarantineDir, r.Camera)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	name := r.Name()
+	ext := filepath.Ext(name)
+	dst := filepath.Join(dir, name)
+	for n := 1; ; n++ {
+		if _, err := os.Lstat(dst); errors.Is(err, os.ErrNotExist) {
+			break
+		}
+		dst = filepath.Join(dir, strings.TrimSuffix(name, ext)+"."+strconv.Itoa(n)+ext)
+	}
+	if err := os.Rename(r.Path, dst); err != nil {
+		return "", err
+	}
+	for _, d := range []string{dir, filepath.Dir(r.Path)} {
+		if err := syncDir(d); err != nil {
+			return dst, err
+		}
+	}
+	return dst, nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}

@@ -1,0 +1,331 @@
+package uploader
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/aws/aws-sdk-go-v2/feature/s3/manager"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/cctvd/cctvd/catalog"
+)
+
+// S3API is what the uploader needs of an S3 client.
+type S3API interface {
+	manager.UploadAPIClient
+	HeadObject(ctx context.Context, in *s3.HeadObjectInput, opts ...func(*s3.Options)) (*s3.HeadObjectOutput, error)
+	ListMultipartUploads(ctx context.Context, in *s3.ListMultipartUploadsInput, opts ...func(*s3.Options)) (*s3.ListMultipartUploadsOutput, error)
+}
+
+// Object metadata keys (x-amz-meta-*).
+const (
+	MetaCamera = "camera"
+	MetaFeedID = "feed-id"
+	MetaStart  = "start"
+	MetaEnd    = "end"
+	MetaSHA256 = "sha256"
+)
+
+// MetaTimeLayout is the format of the start and end metadata: RFC 3339 in
+// UTC, to the millisecond.
+const MetaTimeLayout = "2006-01-02T15:04:05.000Z"
+
+// partSize is the part size of a multipart upload of size bytes, 0 for a
+// file that goes up in one PutObject (no bigger than the configured part
+// size). Like the SDK's upload manager, it grows the parts of a file that
+// would need more than S3's 10,000.
+func partSize(size, configured int64) int64 {
+	if size <= configured {
+		return 0
+	}
+	if size/configured >= int64(manager.MaxUploadParts) {
+		return size/int64(manager.MaxUploadParts) + 1
+	}
+	return configured
+}
+
+// put sends the file under r.Key, with If-None-Match: * when conditional:
+// one PutObject up to the part size, a multipart upload above. It returns
+// the ETag and how S3's answer was checked against the local file: the
+// checksum S3 computed, or, from a server that keeps none, the ETag.
+func (a *attempter) put(ctx context.Context, r catalog.Record, f *os.File, size int64, sums checksums, conditional bool) (etag, how string, err error) {
+	meta := map[string]string{
+		MetaCamera: r.Camera,
+		MetaFeedID: r.FeedID,
+		// To the millisecond (names are rounded to the second).
+		MetaStart:  r.Start.UTC().Format(MetaTimeLayout),
+		MetaEnd:    r.End.UTC().Format(MetaTimeLayout),
+		MetaSHA256: sums.sha256,
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil { // an earlier write of this attempt read it
+		return "", "", fmt.Errorf("rewind %s: %w", r.Name(), err)
+	}
+	var ifNoneMatch *string
+	if conditional {
+		ifNoneMatch = aws.String("*")
+	}
+	if sums.partSize == 0 {
+		out, err := a.s3.PutObject(ctx, &s3.PutObjectInput{
+			Bucket:        aws.String(a.cfg.Bucket),
+			Key:           aws.String(r.Key),
+			Body:          f, // seekable: the SDK rewinds it to retry
+			ContentLength: aws.Int64(size),
+			ContentMD5:    aws.String(base64.StdEncoding.EncodeToString(sums.md5raw)),
+			// Precomputed, so sent as a header (never an aws-chunked
+			// trailer, which MinIO over HTTPS refuses above 16 MiB).
+			ChecksumAlgorithm: types.ChecksumAlgorithmSha256,
+			ChecksumSHA256:    aws.String(sums.sha256b64),
+			ContentType:       aws.String("video/mp4"),
+			Metadata:          meta,
+			IfNoneMatch:       ifNoneMatch,
+		}, unsignedPayload)
+		if err != nil {
+			return "", "", fmt.Errorf("upload %s: %w", r.Key, err)
+		}
+		etag = aws.ToString(out.ETag)
+		how, err = a.checkAnswer(r.Key, aws.ToString(out.ChecksumSHA256), sums.sha256b64, VerifiedSHA256, etag, sums.md5, out.ServerSideEncryption)
+		return etag, how, err
+	}
+
+	keep := context.WithoutCancel(ctx)
+	client := &recordingClient{S3API: a.s3, partCRC64: sums.partCRC64, created: func(id string) {
+		if err := a.u.deps.Catalog.SetUploadID(keep, r.ID, id); err != nil {
+			a.u.log.Error().Err(err).Msg("cannot record the multipart upload id")
+		}
+	}}
+	up := manager.NewUploader(client, func(m *manager.Uploader) {
+		m.PartSize = sums.partSize
+		m.Concurrency = a.cfg.PartConcurrency
+		// The manager would abort with the request's context, which a
+		// shutdown has cancelled; we abort ourselves with a fresh one.
+		m.LeavePartsOnError = true
+		m.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
+		m.ClientOptions = append(m.ClientOptions, unsignedPayload)
+	})
+	// The manager copies these fields by name: the algorithm to
+	// CreateMultipartUpload and to every UploadPart (whose value
+	// recordingClient fills in), the full-object CRC and If-None-Match to
+	// CompleteMultipartUpload, where S3 checks the CRC it combined from the
+	// parts' against it. PutObjectInput has no ChecksumType: recordingClient
+	// sets FULL_OBJECT on the create and the complete.
+	out, err := up.Upload(ctx, &s3.PutObjectInput{
+		Bucket:            aws.String(a.cfg.Bucket),
+		Key:               aws.String(r.Key),
+		Body:              f, // an io.ReaderAt: parts are read from the file, not buffered
+		ContentType:       aws.String("video/mp4"),
+		Metadata:          meta,
+		ChecksumAlgorithm: types.ChecksumAlgorithmCrc64nvme,
+		ChecksumCRC64NVME: aws.String(sums.crc64b64),
+		IfNoneMatch:       ifNoneMatch,
+	})
+	if err != nil {
+		var mu manager.MultiUploadFailure
+		if errors.As(err, &mu) {
+			if aerr := a.abort(ctx, r.Key, mu.UploadID()); aerr != nil {
+				a.u.log.Warn().Err(aerr).Str("segment", r.Name()).Msg("cannot abort the multipart upload yet; will retry")
+			} else if cerr := a.u.deps.Catalog.SetUploadID(keep, r.ID, ""); cerr != nil {
+				a.u.log.Error().Err(cerr).Msg("cannot clear the multipart upload id")
+			}
+		}
+		return "", "", fmt.Errorf("upload %s: %w", r.Key, err)
+	}
+	if err := a.u.deps.Catalog.SetUploadID(keep, r.ID, ""); err != nil {
+		return "", "", err
+	}
+	etag = aws.ToString(out.ETag)
+	how, err = a.checkAnswer(r.Key, aws.ToString(out.ChecksumCRC64NVME), sums.crc64b64, VerifiedCRC64NVME, etag, sums.multipartETag, out.ServerSideEncryption)
+	return etag, how, err
+}
+
+// checkAnswer compares S3's answer to an upload with the local file: the
+// checksum it computed when it has one (method names it); otherwise, from
+// a server that keeps no checksums, the ETag against wantETag, unless the
+// object is encrypted with KMS or a customer key, whose ETag is no MD5 (then
+// only the HEAD that follows can check the size and metadata).
+func (a *attempter) checkAnswer(key, got, want, method, etag, wantETag string, sse types.ServerSideEncryption) (string, error) {
+	if got != "" {
+		if got != want {
+			return "", fmt.Errorf("upload %s: %w: S3's checksum %s, the file's %s", key, ErrVerify, got, want)
+		}
+		return method, nil
+	}
+	if !a.server.noChecksums.Swap(true) {
+		a.u.log.Info().Msg("this S3 server returns no checksums: uploads are verified by their ETag")
+	}
+	e := strings.Trim(etag, `"`)
+	switch {
+	case e == wantETag:
+		return VerifiedETag, nil
+	case sse == types.ServerSideEncryptionAwsKms || sse == types.ServerSideEncryptionAwsKmsDsse || !looksLikeETag(e, wantETag):
+		return VerifiedMetadata, nil
+	}
+	return "", fmt.Errorf("upload %s: %w: ETag %s, the file's %s", key, ErrVerify, e, wantETag)
+}
+
+// looksLikeETag says whether etag has the form of want (an MD5 in hex, or
+// a multipart ETag "<md5>-<parts>"): a server whose ETags are something
+// else cannot be checked by them.
+func looksLikeETag(etag, want string) bool {
+	h, parts, multipart := strings.Cut(etag, "-")
+	_, _, wantMultipart := strings.Cut(want, "-")
+	return isMD5Hex(h) && multipart == wantMultipart && (!multipart || parts != "")
+}
+
+// unsignedPayload signs requests without hashing their bodies: the file
+// was hashed already and every body carries its checksum (and a single PUT
+// its Content-MD5), so a third pass over the bytes (SigV4's payload hash)
+// would buy nothing.
+func unsignedPayload(o *s3.Options) {
+	o.APIOptions = append(o.APIOptions, v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware)
+}
+
+// recordingClient records a multipart upload's id as soon as S3 gives it,
+// asks for a full-object checksum, and gives every part its CRC-64/NVME,
+// computed when the file was hashed, so the SDK sends it as a header and
+// computes nothing.
+type recordingClient struct {
+	S3API
+	created   func(uploadID string)
+	partCRC64 []string // base64, by part number - 1
+}
+
+func (c *recordingClient) CreateMultipartUpload(ctx context.Context, in *s3.CreateMultipartUploadInput, opts ...func(*s3.Options)) (*s3.CreateMultipartUploadOutput, error) {
+	in.ChecksumType = types.ChecksumTypeFullObject
+	out, err := c.S3API.CreateMultipartUpload(ctx, in, opts...)
+	if err == nil {
+		c.created(aws.ToString(out.UploadId))
+	}
+	return out, err
+}
+
+func (c *recordingClient) UploadPart(ctx context.Context, in *s3.UploadPartInput, opts ...func(*s3.Options)) (*s3.UploadPartOutput, error) {
+	n := int(aws.ToInt32(in.PartNumber))
+	if in.ChecksumAlgorithm != types.ChecksumAlgorithmCrc64nvme || n < 1 || n > len(c.partCRC64) {
+		return nil, fmt.Errorf("upload part %d: no precomputed checksum for it", n)
+	}
+	in.ChecksumCRC64NVME = aws.String(c.partCRC64[n-1])
+	return c.S3API.UploadPart(ctx, in, opts...)
+}
+
+func (c *recordingClient) CompleteMultipartUpload(ctx context.Context, in *s3.CompleteMultipartUploadInput, opts ...func(*s3.Options)) (*s3.CompleteMultipartUploadOutput, error) {
+	in.ChecksumType = types.ChecksumTypeFullObject
+	return c.S3API.CompleteMultipartUpload(ctx, in, opts...)
+}
+
+// remoteObject is what a HEAD says of an object.
+type remoteObject struct {
+	size       int64
+	etag       string
+	sha256Meta string // the sha256 metadata cctvd writes
+	camera     string
+	// Checksums S3 keeps, base64; checksumSHA256 may be composite ("-N").
+	checksumSHA256, checksumCRC64 string
+}
+
+// matches says whether the object holds the local file's content, and how
+// that was told: by a full-object checksum S3 keeps, else by the sha256
+// metadata. An object with neither is not known to match.
+func (o remoteObject) matches(size int64, sums checksums) (how string, same bool) {
+	if o.size != size || (o.sha256Meta != "" && o.sha256Meta != sums.sha256) {
+		return "", false
+	}
+	switch {
+	case o.checksumSHA256 != "" && !strings.Contains(o.checksumSHA256, "-"):
+		return VerifiedSHA256, o.checksumSHA256 == sums.sha256b64
+	case o.checksumCRC64 != "":
+		return VerifiedCRC64NVME, o.checksumCRC64 == sums.crc64b64
+	case o.sha256Meta != "":
+		return VerifiedMetadata, true // an object uploaded without a checksum (cctvd v0.1.0)
+	}
+	return "", false
+}
+
+// head asks S3 for an object and the checksums it keeps of it.
+func (a *attempter) head(ctx context.Context, key string) (remoteObject, bool, error) {
+	out, err := a.s3.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(a.cfg.Bucket), Key: aws.String(key),
+		ChecksumMode: types.ChecksumModeEnabled})
+	var nf *types.NotFound
+	if errors.As(err, &nf) {
+		return remoteObject{}, false, nil
+	}
+	if err != nil {
+		return remoteObject{}, false, fmt.Errorf("check %s: %w", key, err)
+	}
+	return remoteObject{size: aws.ToInt64(out.ContentLength), etag: aws.ToString(out.ETag), sha256Meta: out.Metadata[MetaSHA256],
+		camera: out.Metadata[MetaCamera], checksumSHA256: aws.ToString(out.ChecksumSHA256), checksumCRC64: aws.ToString(out.ChecksumCRC64NVME)}, true, nil
+}
+
+// abort aborts one multipart upload, with a fresh context so that a
+// shutdown does not leave its parts on the server.
+func (a *attempter) abort(ctx context.Context, key, uploadID string) error {
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	_, err := a.s3.AbortMultipartUpload(actx, &s3.AbortMultipartUploadInput{
+		Bucket: aws.String(a.cfg.Bucket), Key: aws.String(key), UploadId: aws.String(uploadID),
+	})
+	var nsu *types.NoSuchUpload
+	if err != nil && !errors.As(err, &nsu) {
+		return fmt.Errorf("abort multipart upload of %s: %w", key, err)
+	}
+	a.u.log.Info().Str("key", key).Msg("aborted an unfinished multipart upload")
+	return nil
+}
+
+// abortStale aborts every multipart upload of key left on the server.
+// (MinIO lists them only with the exact key as the prefix.)
+func (a *attempter) abortStale(ctx context.Context, key string) error {
+	out, err := a.s3.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String(a.cfg.Bucket), Prefix: aws.String(key)})
+	if err != nil {
+		return fmt.Errorf("list multipart uploads of %s: %w", key, err)
+	}
+	for _, up := range out.Uploads {
+		if aws.ToString(up.Key) != key {
+			continue
+		}
+		if err := a.abort(ctx, key, aws.ToString(up.UploadId)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// cleanUpInterrupted deals with uploads a crash cut short: it aborts their
+// multipart uploads, if S3 answers now; otherwise each is dealt with at its
+// next attempt.
+func (u *Uploader) cleanUpInterrupted(ctx context.Context) {
+	recs, err := u.deps.Catalog.Interrupted(ctx)
+	if err != nil {
+		u.log.Error().Err(err).Msg("cannot read interrupted uploads")
+		return
+	}
+	if len(recs) == 0 {
+		return
+	}
+	u.log.Info().Int("segments", len(recs)).Msg("uploads were interrupted by the last stop; they will be checked and redone")
+	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	a := u.attempter()
+	for _, r := range recs {
+		if r.UploadID != "" {
+			if err := a.abort(cctx, r.Key, r.UploadID); err != nil {
+				u.log.Warn().Err(err).Str("segment", r.Name()).Msg("cannot abort an interrupted multipart upload yet")
+				continue
+			}
+			if err := u.deps.Catalog.SetUploadID(ctx, r.ID, ""); err != nil {
+				u.log.Error().Err(err).Msg("cannot clear the multipart upload id")
+			}
+		}
+		if err := a.abortStale(cctx, r.Key); err != nil {
+			u.log.Warn().Err(err).Str("segment", r.Name()).Msg("cannot list interrupted multipart uploads yet")
+		}
+	}
+}
