@@ -138,6 +138,10 @@ function enter(cameras) {
 function every(period, signal, fn) {
   const run = async () => {
     if (signal.aborted) return;
+    if (document.hidden) { // a tab in the background costs the box nothing
+      setTimeout(run, period);
+      return;
+    }
     try {
       await fn(signal);
       banner('');
@@ -176,7 +180,7 @@ function updateCameras(cameras) {
     if (!card) {
       card = new Card(cam.name);
       cards.set(cam.name, card);
-      if (session) card.loadSpans(session.abort.signal);
+      if (session) card.loadSpans(session.abort.signal).catch(() => { /* the next poll says why */ });
     }
     if (list.children[i] !== card.el) list.insertBefore(card.el, list.children[i] || null);
     card.update(cam);
@@ -208,18 +212,18 @@ class Card {
     const id = `cam-${name.replace(/[^A-Za-z0-9-]/g, '_')}`;
     this.timeline = new Timeline(name, { onPlay: (t, note) => player.play(name, t, note) });
     this.timeline.range = range;
-    const f = (label) => {
+    const facts = [];
+    const f = (label, wide = false) => {
       const dd = h('dd', { text: '—' });
-      return [h('div', { class: 'fact' }, h('dt', { text: label }), dd), dd];
+      facts.push(h('div', { class: wide ? 'fact wide' : 'fact' }, h('dt', { text: label }), dd));
+      return dd;
     };
-    const [fMode, this.fMode] = f('Mode');
-    const [fLive, this.fLive] = f('Live');
-    const [fRec, this.fRec] = f('Records');
-    const [fRestarts, this.fRestarts] = f('Restarts · stalls');
-    const [fSeg, this.fSeg] = f('Last segment');
-    const [fSource, this.fSource] = f('Stream');
-    fSeg.classList.add('wide');
-    fSource.classList.add('wide');
+    this.fMode = f('Mode');
+    this.fLive = f('Live');
+    this.fRec = f('Records');
+    this.fRestarts = f('Restarts · stalls');
+    this.fSeg = f('Last segment', true);
+    this.fSource = f('Stream', true);
     this.img = h('img', { alt: '', hidden: true });
     this.thumbNote = h('span', { class: 'thumb-note', text: 'No still yet' });
     this.thumbTime = h('span', { class: 'thumb-time', hidden: true });
@@ -236,7 +240,7 @@ class Card {
       h('div', { class: 'thumb' }, this.img, this.thumbNote, this.thumbTime),
       h('div', { class: 'cam-body' },
         h('header', { class: 'cam-head' }, h('h3', { id: `${id}-name`, text: name }), this.stateEl, this.since),
-        h('dl', { class: 'facts' }, fMode, fLive, fRec, fRestarts, fSeg, fSource),
+        h('dl', { class: 'facts' }, facts),
         this.error,
         h('div', { class: 'cam-actions' }, this.stopBtn, this.startBtn, this.logBtn, this.result),
         this.answerBox),
@@ -266,7 +270,8 @@ class Card {
     setText(this.fMode, cam.mode || '—');
     const live = cam.live;
     setText(this.fLive, cam.state === 'recording' && live
-      ? `${fmt.num(live.fps)} fps · ${fmt.kbps(live.bitrateKbps)} · ${fmt.num(live.speed, 2)}×${live.dropFrames ? ` · ${live.dropFrames} dropped` : ''}`
+      ? [`${fmt.num(live.fps)} fps`, live.bitrateKbps > 0 ? fmt.kbps(live.bitrateKbps) : '', `speed ${fmt.num(live.speed, 2)}×`,
+        live.dropFrames ? `${live.dropFrames} dropped` : ''].filter(Boolean).join(' · ')
       : '—');
     const c = cam.config || {};
     setText(this.fRec, `${(c.resolution || '?').replace('x', '×')} @ ${fmt.num(c.frameRate, 2)} fps · ${fmt.duration(c.videoDuration || 0)} files · feed ${c.videoFeedId || '?'}`);
@@ -352,7 +357,7 @@ class Card {
     try {
       const { status, body } = await api.json('POST', `/api/v1/cameras/${api.enc(this.name)}/${what}`);
       this.result.className = 'result ok';
-      setText(this.result, `${what === 'stop' ? 'Stopped' : 'Started'}: HTTP ${status}, state ${body.state}, desired ${body.desired}`);
+      setText(this.result, `${fmt.time(new Date())} ${what === 'stop' ? 'Stopped' : 'Started'}: HTTP ${status}, state ${body.state}, desired ${body.desired}`);
       this.showAnswer(body);
       this.update(body);
       if (session) {
@@ -362,7 +367,7 @@ class Card {
     } catch (e) {
       if (e.status === 401) { refused(); return; }
       this.result.className = 'result bad';
-      setText(this.result, `${what === 'stop' ? 'Stop' : 'Start'} failed: ${e.status ? `HTTP ${e.status}: ` : ''}${e.message}`);
+      setText(this.result, `${fmt.time(new Date())} ${what === 'stop' ? 'Stop' : 'Start'} failed: ${e.status ? `HTTP ${e.status}: ` : ''}${e.message}`);
       this.showAnswer(e.body);
     } finally {
       this.busy = false;
@@ -449,7 +454,6 @@ $('#signin-form').addEventListener('submit', signIn);
 $('#logout').addEventListener('click', () => signOut('Logged out: this tab no longer holds the token.'));
 $('#tz').addEventListener('click', () => setTZ(!fmt.isUTC()));
 for (const b of document.querySelectorAll('#zoom button')) b.addEventListener('click', () => setRange(Number(b.dataset.range)));
-$('#log-daemon').addEventListener('click', () => log.open(''));
 setText($('#host'), location.host);
 setRange(range);
 setTZ(fmt.isUTC());

@@ -8,7 +8,8 @@ import { $, h, setText } from './dom.js';
 import * as fmt from './format.js';
 
 export const MAX = 500;
-const TAIL = 200;
+const TAIL = 300;
+const LEVELS = { trace: 0, debug: 1, info: 2, warn: 3, error: 4, fatal: 5, panic: 6 };
 const KNOWN = new Set(['time', 'level', 'message', 'component', 'camera', 'source', 'error']);
 
 function sleep(ms, signal) {
@@ -30,7 +31,9 @@ export class LogPanel {
     this.lastSeq = 0;
     this.lastTime = 0;
     this.abort = null;
+    this.level = $('#log-level');
     this.source.addEventListener('change', () => this.restart());
+    this.level.addEventListener('change', () => { if (this.abort) this.restart(); });
     this.pauseBtn.addEventListener('click', () => this.setPaused(!this.paused));
     $('#log-clear').addEventListener('click', () => { this.lines.replaceChildren(); this.pending = []; this.status(); });
     fmt.onTZChange(() => {
@@ -141,6 +144,8 @@ export class LogPanel {
     }
     if (seq) this.lastSeq = seq;
     if (t) this.lastTime = t;
+    const min = LEVELS[this.level.value] ?? 0;
+    if (entry && (LEVELS[entry.level] ?? LEVELS.info) < min) return;
     this.pendingOrAppend([{ seq, entry, text: ev.data }]);
   }
 
@@ -176,7 +181,7 @@ function render({ seq, entry, text }) {
   const level = String(entry.level || 'info');
   const who = [entry.source === 'ffmpeg' ? 'ffmpeg' : entry.component, entry.camera].filter(Boolean).join(' · ');
   const kv = Object.entries(entry)
-    .filter(([k]) => !KNOWN.has(k) && !(k === 'source' && entry.source === 'ffmpeg'))
+    .filter(([k]) => !KNOWN.has(k))
     .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
     .join('  ');
   return h('div', { class: `ll lvl-${level}`, 'data-seq': seq },

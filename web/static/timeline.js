@@ -89,7 +89,10 @@ export class Timeline {
       if (t >= Date.parse(s.start) && t < Date.parse(s.end)) return { kind: 'span', span: s };
     }
     for (const g of this.data.gaps) {
-      if (t >= Date.parse(g.start) && t < Date.parse(g.end)) return { kind: 'gap', gap: g };
+      if (t >= Date.parse(g.start) && t < Date.parse(g.end)) {
+        const piece = (g.causes || []).find((c) => t >= Date.parse(c.start) && t < Date.parse(c.end));
+        return { kind: 'gap', gap: g, piece };
+      }
     }
     return null;
   }
@@ -108,8 +111,10 @@ export class Timeline {
     if (what.kind === 'live') return `${when}: recording now (the open segment plays once it closes)`;
     if (what.kind === 'span') return `${when}: footage, ${where(what.span).text}`;
     const g = what.gap;
-    const cause = CAUSES[g.cause] || g.cause;
-    return `${when}: no footage ${fmt.time(g.start)}–${fmt.time(g.end)} (${fmt.duration(g.seconds)}): ${cause}${g.detail ? ` — ${g.detail}` : ''}`;
+    const c = what.piece || { cause: 'unknown' };
+    const cause = CAUSES[c.cause] || c.cause;
+    const span = what.piece ? `${fmt.time(c.start)}–${fmt.time(c.end)}` : `${fmt.time(g.start)}–${fmt.time(g.end)}`;
+    return `${when}: no footage ${span}: ${cause}${c.detail ? ` — ${c.detail}` : ''}`;
   }
 
   timeAt(clientX) {
@@ -148,7 +153,7 @@ export class Timeline {
     const spans = this.data ? this.data.spans : [];
     if (what && what.kind === 'gap') {
       const next = spans.find((s) => Date.parse(s.start) >= Date.parse(what.gap.end) - 1000);
-      const cause = CAUSES[what.gap.cause] || what.gap.cause;
+      const cause = CAUSES[what.piece ? what.piece.cause : 'unknown'] || what.piece.cause;
       if (next) {
         this.onPlay(Date.parse(next.start), `No footage at ${fmt.time(t)} (${cause}): playing from the next footage.`);
         return;
@@ -212,8 +217,12 @@ export class Timeline {
         const gs = Date.parse(g.start);
         const ge = Date.parse(g.end);
         if (ge <= start || gs >= end) continue;
-        if (g.cause !== 'unknown') gaps++;
-        add(gs, ge, `gap gap-${CSS.escape(g.cause)}`);
+        add(gs, ge, 'gap gap-unknown');
+        for (const c of g.causes || []) {
+          if (Date.parse(c.end) <= start) continue;
+          gaps++;
+          add(Date.parse(c.start), Date.parse(c.end), `gap gap-${CSS.escape(c.cause)}`);
+        }
       }
       for (const s of this.data.spans) {
         const ss = Date.parse(s.start);
@@ -235,7 +244,7 @@ export class Timeline {
 
     const label = this.range >= 3600 ? `${this.range / 3600} h` : `${this.range / 60} min`;
     setText(this.caption, this.data
-      ? `Last ${label}: ${fmt.duration(footage / 1000)} of footage${gaps ? `, ${gaps} gap${gaps > 1 ? 's' : ''} with a cause` : ''}`
+      ? `Last ${label}: ${fmt.duration(footage / 1000)} of footage${gaps ? `, ${gaps} logged gap${gaps > 1 ? 's' : ''}` : ''}`
       : `Last ${label}: loading…`);
 
     const step = tickStep(this.range) * 1000;
