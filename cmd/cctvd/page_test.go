@@ -333,6 +333,30 @@ func TestPage(t *testing.T) {
 	if clock := p.text("#player-clock"); clock == "" {
 		p.fail("no wall clock under the video")
 	}
+
+	// README's picture, as the page looks now (-screenshot).
+	if *screenshot != "" {
+		p.wait("the clip playing on", `document.querySelector('#video').currentTime > 1.5`, 30*time.Second)
+		pageEval[bool](p, `document.activeElement.blur(), true`) // as it looks, not as it was clicked
+		p.do("the mouse away", chromedp.MouseEvent("mouseMoved", 1, 1))
+		png, err := chromedp.Run(p.ctx, chromedp.FullScreenshot(100))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(*screenshot, png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("screenshot: %s", *screenshot)
+	}
+	// Dark colours, as the browser prefers them: readable too (the state
+	// badge's text differs from its background).
+	p.do("dark colours", colourScheme("dark"))
+	if same := pageEval[bool](p, `(() => { const b = document.querySelector('[data-camera="door"] .state');
+		const s = getComputedStyle(b); return s.color === s.backgroundColor || getComputedStyle(document.body).backgroundColor !== 'rgb(13, 17, 23)'; })()`); same {
+		p.fail("dark colours are not applied, or a state badge is unreadable")
+	}
+	p.do("light colours", colourScheme(""))
+
 	// From the keyboard too: the timeline is reachable, Home puts its
 	// cursor at the window's start (before any footage), Enter plays from
 	// the next footage.
@@ -344,25 +368,6 @@ func TestPage(t *testing.T) {
 	p.wait("that clip playing", `(() => { const v = document.querySelector('#video'); return !v.paused && v.currentTime > 0.5; })()`, 60*time.Second)
 	p.noErrors()
 
-	if *screenshot != "" {
-		p.wait("the clip playing on", `document.querySelector('#video').currentTime > 1.5`, 30*time.Second)
-		png, err := chromedp.Run(p.ctx, chromedp.FullScreenshot(100))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(*screenshot, png, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("screenshot: %s", *screenshot)
-		dark := strings.TrimSuffix(*screenshot, ".png") + "-dark.png"
-		p.do("dark colours", colourScheme("dark"))
-		if png, err := chromedp.Run(p.ctx, chromedp.FullScreenshot(100)); err == nil {
-			os.WriteFile(dark, png, 0o644)
-			t.Logf("dark screenshot: %s", dark)
-		}
-		p.do("light colours", colourScheme(""))
-	}
-
 	// A phone-width screen: nothing wider than the screen, the buttons there.
 	p.do("a phone-width window", chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile))
 	p.wait("the page laid out for a phone", `document.documentElement.scrollWidth <= window.innerWidth`, 10*time.Second)
@@ -370,12 +375,17 @@ func TestPage(t *testing.T) {
 			const r = e.getBoundingClientRect(); return r.width > 0 && (r.left < 0 || r.right > window.innerWidth + 0.5); }).map(e => e.outerHTML.slice(0, 80))`); len(off) > 0 {
 		p.fail("on a phone, these stick out of the screen: %v", off)
 	}
-	if *screenshot != "" {
+	if *screenshot != "" { // beside it, the page on a phone
+		pageEval[bool](p, `document.activeElement.blur(), window.scrollTo(0, 0), true`)
 		phone := strings.TrimSuffix(*screenshot, ".png") + "-phone.png"
-		if png, err := chromedp.Run(p.ctx, chromedp.CaptureScreenshot()); err == nil {
-			os.WriteFile(phone, png, 0o644)
-			t.Logf("phone screenshot: %s", phone)
+		png, err := chromedp.Run(p.ctx, chromedp.CaptureScreenshot())
+		if err != nil {
+			t.Fatal(err)
 		}
+		if err := os.WriteFile(phone, png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("phone screenshot: %s", phone)
 	}
 
 	// Logout forgets the token and what was shown.

@@ -14,6 +14,10 @@ import { Timeline } from './timeline.js';
 const POLL_CAMERAS = 2000;
 const POLL_STATUS = 5000;
 const POLL_SPANS = 60000;
+// A still is asked for at most this often per camera, and only while its
+// card is on screen: each new still is an ffmpeg run on the box.
+const STILL_EVERY = 30000;
+const SPANS_AFTER_SEGMENT = 10000;
 
 const STATES = {
   recording: 'Recording',
@@ -27,6 +31,14 @@ const STATES = {
 let session = null; // {abort: AbortController} while signed in
 let range = Number(sessionStorage.getItem('cctvd.range')) || 86400;
 const cards = new Map(); // camera name -> Card
+
+// seen tells each card whether it is on screen.
+const seen = new IntersectionObserver((entries) => {
+  for (const e of entries) {
+    const card = cards.get(e.target.dataset.camera);
+    if (card) card.setVisible(e.isIntersecting);
+  }
+});
 
 const log = new LogPanel({ onUnauthorized: () => refused() });
 const player = new Player({ spansOf: (name) => cards.get(name)?.timeline.data });
@@ -166,7 +178,7 @@ async function pollStatus(signal) {
 }
 
 async function pollSpans(signal) {
-  await Promise.all([...cards.values()].map((c) => c.loadSpans(signal)));
+  await Promise.all([...cards.values()].filter((c) => c.visible && Date.now() - c.spansAt > POLL_SPANS - 5000).map((c) => c.loadSpans(signal)));
 }
 
 function updateCameras(cameras) {
@@ -180,7 +192,7 @@ function updateCameras(cameras) {
     if (!card) {
       card = new Card(cam.name);
       cards.set(cam.name, card);
-      if (session) card.loadSpans(session.abort.signal).catch(() => { /* the next poll says why */ });
+      seen.observe(card.el);
     }
     if (list.children[i] !== card.el) list.insertBefore(card.el, list.children[i] || null);
     card.update(cam);
@@ -208,6 +220,10 @@ class Card {
     this.snapID = null;
     this.snapURL = '';
     this.snapBusy = false;
+    this.snapAt = 0;
+    this.spansAt = 0;
+    this.spansSeg = null;
+    this.visible = false;
     this.busy = false;
     const id = `cam-${name.replace(/[^A-Za-z0-9-]/g, '_')}`;
     this.timeline = new Timeline(name, { onPlay: (t, note) => player.play(name, t, note) });
@@ -247,7 +263,29 @@ class Card {
       this.timeline.el);
   }
 
+  setVisible(v) {
+    this.visible = v;
+    if (v && this.cam) this.update(this.cam);
+  }
+
+  // refresh loads what is due while the card is on screen: the timeline
+  // (every minute, and soon after a new segment), the still (for a newer
+  // segment, at most every STILL_EVERY).
+  refresh() {
+    if (!session || !this.visible) return;
+    const signal = session.abort.signal;
+    const now = Date.now();
+    const seg = this.cam && this.cam.lastSegment;
+    const spansDue = now - this.spansAt > POLL_SPANS || (seg && seg.id !== this.spansSeg && now - this.spansAt > SPANS_AFTER_SEGMENT);
+    if (spansDue && !this.spansBusy) {
+      this.spansSeg = seg ? seg.id : null;
+      this.loadSpans(signal).catch(() => { /* the next poll says why */ });
+    }
+    if (seg && seg.id !== this.snapID && !this.snapBusy && now - this.snapAt > STILL_EVERY) this.loadStill(seg.id, signal);
+  }
+
   destroy() {
+    seen.unobserve(this.el);
     if (this.snapURL) URL.revokeObjectURL(this.snapURL);
     this.snapURL = '';
     this.el.remove();
@@ -301,12 +339,13 @@ class Card {
     }
     this.timeline.setLive(cam.state === 'recording' && cam.uptimeSeconds > 0 ? now - cam.uptimeSeconds * 1000 : 0);
     this.timeline.render();
-    if (seg && seg.id !== this.snapID && !this.snapBusy && session) this.loadStill(seg.id, session.abort.signal);
-    if (!seg && this.snapID === null) this.thumbNote.textContent = 'No footage yet';
+    if (!seg && this.snapID === null) setText(this.thumbNote, 'No footage yet');
+    this.refresh();
   }
 
   async loadStill(id, signal) {
     this.snapBusy = true;
+    this.snapAt = Date.now();
     try {
       const { blob, headers } = await api.blob(`/api/v1/cameras/${api.enc(this.name)}/snapshot.jpg`, { signal, accept: 'image/jpeg', cache: 'no-cache' });
       if (signal.aborted) return;
@@ -337,6 +376,8 @@ class Card {
 
   async loadSpans(signal) {
     const to = Date.now();
+    this.spansAt = to;
+    this.spansBusy = true;
     const q = `from=${api.enc(fmt.iso(to - 86400 * 1000))}&to=${api.enc(fmt.iso(to))}`;
     try {
       const { body } = await api.json('GET', `/api/v1/cameras/${api.enc(this.name)}/spans?${q}`, { signal });
@@ -344,6 +385,8 @@ class Card {
     } catch (e) {
       if (e.status === 404) return; // removed meanwhile
       throw e;
+    } finally {
+      this.spansBusy = false;
     }
   }
 

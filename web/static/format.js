@@ -15,9 +15,13 @@ export function setUTC(v) {
 
 export function onTZChange(fn) { tzListeners.add(fn); }
 
-// zoneName is the time zone the page shows: "UTC" or the local offset.
+// zoneName is the time zone the page shows: "UTC", or "local, UTC+01:00".
 export function zoneName() {
   if (utc) return 'UTC';
+  return `local, ${offsetName()}`;
+}
+
+function offsetName() {
   const off = -new Date().getTimezoneOffset();
   const sign = off < 0 ? '−' : '+';
   const a = Math.abs(off);

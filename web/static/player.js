@@ -110,7 +110,7 @@ export class Player {
       left -= d;
       at = p.end;
     }
-    setText(this.clock, `${fmt.dateTime(at)} ${fmt.zoneName()}`);
+    setText(this.clock, `${fmt.dateTime(at)} (${fmt.zoneName()})`);
   }
 
   release() {

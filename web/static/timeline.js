@@ -110,11 +110,11 @@ export class Timeline {
     if (!what) return `${when}: nothing known`;
     if (what.kind === 'live') return `${when}: recording now (the open segment plays once it closes)`;
     if (what.kind === 'span') return `${when}: footage, ${where(what.span).text}`;
-    const g = what.gap;
-    const c = what.piece || { cause: 'unknown' };
-    const cause = CAUSES[c.cause] || c.cause;
-    const span = what.piece ? `${fmt.time(c.start)}–${fmt.time(c.end)}` : `${fmt.time(g.start)}–${fmt.time(g.end)}`;
-    return `${when}: no footage ${span}: ${cause}${c.detail ? ` — ${c.detail}` : ''}`;
+    const c = what.piece;
+    if (!c) return `${when}: no footage (no cause logged)`;
+    const secs = (Date.parse(c.end) - Date.parse(c.start)) / 1000;
+    return `${when}: no footage, ${CAUSES[c.cause] || c.cause}${c.detail ? ` (${c.detail})` : ''}: ` +
+      `${fmt.dateTime(c.start)} to ${fmt.time(c.end)}, ${fmt.duration(secs)}`;
   }
 
   timeAt(clientX) {
@@ -153,9 +153,9 @@ export class Timeline {
     const spans = this.data ? this.data.spans : [];
     if (what && what.kind === 'gap') {
       const next = spans.find((s) => Date.parse(s.start) >= Date.parse(what.gap.end) - 1000);
-      const cause = CAUSES[what.piece ? what.piece.cause : 'unknown'] || what.piece.cause;
+      const why = what.piece ? ` (${CAUSES[what.piece.cause] || what.piece.cause})` : '';
       if (next) {
-        this.onPlay(Date.parse(next.start), `No footage at ${fmt.time(t)} (${cause}): playing from the next footage.`);
+        this.onPlay(Date.parse(next.start), `No footage at ${fmt.time(t)}${why}: playing from the next footage.`);
         return;
       }
     }
