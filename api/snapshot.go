@@ -35,6 +35,9 @@ func (s *Server) cameraSnapshot(c echo.Context) error {
 		return apiError(http.StatusNotFound, "no camera by that name, configured or recorded")
 	}
 	img, err := s.deps.Snapshots.Get(c.Request().Context(), name)
+	if err != nil && c.Request().Context().Err() != nil {
+		return nil // the client left while waiting: nothing to answer, nothing wrong
+	}
 	if errors.Is(err, snapshot.ErrNoSegment) {
 		return apiError(http.StatusNotFound, "the camera has no closed segment on this box")
 	}

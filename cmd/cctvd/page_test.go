@@ -330,6 +330,8 @@ func TestPage(t *testing.T) {
 	p.do("click the timeline", chromedp.MouseClickXY(xy[0], xy[1]))
 	p.wait("the clip playing", `(() => { const v = document.querySelector('#video');
 		return v.src.startsWith('blob:') && !v.paused && v.currentTime > 0.5; })()`, 60*time.Second)
+	at := pageEval[float64](p, `document.querySelector('#video').currentTime`)
+	p.wait("the clip playing on", fmt.Sprintf(`document.querySelector('#video').currentTime > %f`, at+0.5), 30*time.Second)
 	if clock := p.text("#player-clock"); clock == "" {
 		p.fail("no wall clock under the video")
 	}
@@ -386,6 +388,17 @@ func TestPage(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Logf("phone screenshot: %s", phone)
+	}
+
+	// The log keeps at most 500 lines in the page: 700 more, through the
+	// page's own log module, leave the newest 500.
+	if got := pageEval[string](p, `(async () => { const { LogPanel, MAX } = await import('/ui/log.js');
+		const panel = new LogPanel({ onUnauthorized() {} });
+		const lines = []; for (let i = 1; i <= 700; i++) lines.push({ seq: 1000000 + i, entry: { level: 'info', message: 'line ' + i }, text: '' });
+		panel.append(lines);
+		const box = document.querySelector('#log-lines');
+		return MAX + ' ' + box.querySelectorAll('.ll').length + ' ' + !!box.querySelector('[data-seq="1000700"]') + ' ' + !!box.querySelector('[data-seq="1000200"]'); })()`); got != "500 500 true false" {
+		p.fail("the log after 700 more lines: %q, want 500 lines, the newest kept", got)
 	}
 
 	// Logout forgets the token and what was shown.
