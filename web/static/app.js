@@ -94,6 +94,7 @@ async function signIn(e) {
     const { body } = await api.json('GET', '/api/v1/cameras');
     input.value = '';
     enter(body.cameras || []);
+    $('#main').focus(); // the focus leaves the form that is gone
   } catch (ex) {
     api.setToken('');
     err.hidden = false;
@@ -297,6 +298,7 @@ class Card {
     this.el.dataset.state = cam.state;
     this.el.dataset.desired = cam.desired;
     this.stateEl.className = `state st-${cam.state}`;
+    setAttr(this.stateEl, 'title', `state ${cam.state}, desired ${cam.desired}`);
     setText(this.stateEl.lastChild, STATES[cam.state] || cam.state);
     let since = fmt.isSet(cam.since) ? `for ${fmt.duration((now - Date.parse(cam.since)) / 1000)} · since ${fmt.dateTime(cam.since)}` : '';
     if (cam.state === 'backoff' && fmt.isSet(cam.nextAttempt)) {

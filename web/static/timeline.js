@@ -251,6 +251,7 @@ export class Timeline {
     const off = fmt.isUTC() ? 0 : -new Date(end).getTimezoneOffset() * 60000;
     const ticks = [];
     for (let t = Math.ceil((start + off) / step) * step - off; t < end; t += step) {
+      if (pct(t) < 3 || pct(t) > 97) continue; // a label cut by the edge
       const el = h('span', { text: fmt.hm(t) });
       el.style.left = `${pct(t)}%`;
       ticks.push(el);
