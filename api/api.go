@@ -1,7 +1,8 @@
 // Package api is cctvd's REST API on echo v4: cameras with their live
-// state, start and stop, log tails (and Server-Sent Events to follow them),
-// recordings from the catalog with their files, the daemon's status,
-// health, readiness and Prometheus metrics.
+// state and stills, start and stop, log tails (and Server-Sent Events to
+// follow them), recordings from the catalog with their files, the daemon's
+// status, health, readiness and Prometheus metrics; and the page on the
+// box (package web) at "/".
 //
 // Every /api/ route needs "Authorization: Bearer <token>" when a token is
 // configured; /healthz and /readyz stay open, and /metrics too unless
@@ -176,6 +177,8 @@ type Deps struct {
 	Now    func() time.Time
 	// Export, if set, serves spans and exports.
 	Export Exporter
+	// Snapshots, if set, serves the cameras' stills.
+	Snapshots Snapshots
 }
 
 // NotReadyError says why the daemon is not ready: Reason, a fixed text, is
@@ -259,6 +262,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	e.HTTPErrorHandler = s.errorHandler
 	e.Use(s.recover, s.accessLog, s.hostCheck, s.bodyLimit)
 
+	s.pageRoutes(e)
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
 	if deps.Registry != nil {
@@ -281,6 +285,9 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	v1.GET("/status", s.status)
 	if deps.Reload != nil {
 		v1.POST("/reload", s.reload, s.sameOrigin)
+	}
+	if deps.Snapshots != nil {
+		v1.GET("/cameras/:name/snapshot.jpg", s.cameraSnapshot)
 	}
 	s.exportRoutes(v1)
 	s.e = e

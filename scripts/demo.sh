@@ -81,6 +81,7 @@ cat <<EOF
   segments  $data/recordings/<camera>/<YYYY-MM-DD>/<camera>_xx_<start>_<end>.mp4
             (camera1: 20 s at 2 fps 1920x1080, camera2: 10 s at 5 fps 1280x720)
   S3        bucket $bucket at $endpoint, keys recordings/demo/<camera>/<day>/<file>
+  page      http://127.0.0.1:$api_port/ (no token in the demo)
   API       http://127.0.0.1:$api_port/api/v1/cameras
   list S3   curl --aws-sigv4 aws:amz:us-east-1:s3 --user '$s3_user:$s3_secret' \\
               '$endpoint/$bucket?list-type=2&prefix=recordings%2Fdemo%2F'

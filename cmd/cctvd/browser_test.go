@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -66,18 +68,40 @@ func (b *browser) state() videoState {
 	return s
 }
 
-// fail saves a screenshot as a test artifact, then fails the test.
+// fail saves a screenshot as a test artifact, then fails the test naming
+// it.
 func (b *browser) fail(format string, args ...any) {
 	b.t.Helper()
 	ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
 	defer cancel()
 	if png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100) /* 100: PNG */); err == nil {
-		path := filepath.Join(b.t.ArtifactDir(), "browser.png")
+		path := filepath.Join(artifactDir(b.t), "browser.png")
 		if err := os.WriteFile(path, png, 0o644); err == nil {
 			format += "\n(screenshot: " + path + ")"
 		}
 	}
 	b.t.Fatalf(format, args...)
+}
+
+// artifactDir is where a failing test leaves its artifacts: the test's
+// artifact folder with go test -artifacts; otherwise a folder under
+// $TMPDIR that is kept (t.ArtifactDir's is removed with the test, and
+// the failure message would name a folder that is gone).
+func artifactDir(t *testing.T) string {
+	if f := flag.Lookup("test.artifacts"); f != nil && f.Value.String() == "true" {
+		return t.ArtifactDir()
+	}
+	name := strings.Map(func(r rune) rune {
+		if r == '/' || r == ' ' {
+			return '_'
+		}
+		return r
+	}, t.Name())
+	dir, err := os.MkdirTemp("", "cctvd-"+name+"-")
+	if err != nil {
+		return os.TempDir()
+	}
+	return dir
 }
 
 // await waits until the JavaScript condition holds, or fails.

@@ -33,6 +33,7 @@ import (
 	"github.com/cctvd/cctvd/retention"
 	"github.com/cctvd/cctvd/segment"
 	"github.com/cctvd/cctvd/segmenter"
+	"github.com/cctvd/cctvd/snapshot"
 	"github.com/cctvd/cctvd/supervisor"
 	"github.com/cctvd/cctvd/uploader"
 )
@@ -56,6 +57,7 @@ type daemon struct {
 	ret *retention.Retention
 	gap *gaplog.Log
 	exp *export.Service
+	snp *snapshot.Service
 	api *api.Server
 
 	supRunning atomic.Bool
@@ -185,6 +187,7 @@ func (d *daemon) build(ctx context.Context, hub *logring.Hub) error {
 
 	d.exp = export.NewService(export.ServiceConfig{Bucket: cfg.S3Config.S3Bucket, Version: version},
 		export.ServiceDeps{Catalog: d.cat, S3: s3c, Log: log})
+	d.snp = snapshot.New(snapshotConfig(cfg), snapshot.Deps{Catalog: d.cat, Log: log})
 	d.api, err = api.New(api.Config{Listen: cfg.API.Listen, Settings: api.SettingsFrom(cfg.API), StopTimeout: cfg.FFmpeg.StopTimeout.Std() + 10*time.Second,
 		MaxExportRange: cfg.API.MaxExportRange.Std()},
 		api.Deps{
@@ -200,8 +203,14 @@ func (d *daemon) build(ctx context.Context, hub *logring.Hub) error {
 			Gaps:       d.gap.Gaps,
 			Reload:     d.reload,
 			Export:     d.exp,
+			Snapshots:  d.snp,
 		})
 	return err
+}
+
+// snapshotConfig: the cameras' stills are made by the configured ffmpeg.
+func snapshotConfig(cfg *config.Config) snapshot.Config {
+	return snapshot.Config{FFmpegPath: cfg.FFmpeg.Path}
 }
 
 func uploaderConfig(cfg *config.Config) uploader.Config {
@@ -321,6 +330,7 @@ func (d *daemon) reload(ctx context.Context) (api.ReloadResult, error) {
 	exportClient, _ := client.(export.S3API) // nil: the S3 settings did not change
 	d.exp.Reconfigure(cfg.S3Config.S3Bucket, exportClient)
 	d.ret.Reconfigure(retentionConfig(cfg))
+	d.snp.Reconfigure(snapshotConfig(cfg))
 	commitAPI()
 	applied := d.sup.Apply(cfg.Cameras, supervisor.ConfigFrom(cfg, d.owner), stopped)
 	if cfg.API.Listen != old.API.Listen || cfg.Log != old.Log {

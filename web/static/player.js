@@ -1,0 +1,133 @@
+// player.js: plays a minute of a camera's footage from an instant. The
+// clip is an export (GET /api/v1/cameras/{name}/export?from=&to=), fetched
+// with the bearer token as a Blob and played from its blob: URL: a <video>
+// cannot send the header, and the token never goes into a URL. Gaps are
+// skipped in the clip; the wall clock under the video follows the spans.
+
+import * as api from './api.js';
+import { $, h, icon, setText } from './dom.js';
+import * as fmt from './format.js';
+
+export const CLIP_MS = 60 * 1000;
+
+export class Player {
+  // spansOf(camera) returns the camera's timeline data, if loaded.
+  constructor({ spansOf }) {
+    this.spansOf = spansOf;
+    this.panel = $('#player');
+    this.video = $('#video');
+    this.title = $('#player-what');
+    this.clock = $('#player-clock');
+    this.status = $('#player-status');
+    this.download = $('#player-download');
+    this.url = '';
+    this.abort = null;
+    this.camera = '';
+    this.from = 0;
+    this.pieces = [];
+    $('#player-close').addEventListener('click', () => this.close());
+    $('#player-prev').addEventListener('click', () => this.play(this.camera, this.from - CLIP_MS));
+    $('#player-next').addEventListener('click', () => this.play(this.camera, this.from + CLIP_MS));
+    this.video.addEventListener('timeupdate', () => this.tick());
+    this.video.addEventListener('error', () => {
+      if (this.video.getAttribute('src')) this.say('The browser cannot play this clip.', true);
+    });
+    fmt.onTZChange(() => { if (this.camera) this.heading(); this.tick(); });
+  }
+
+  say(text, bad = false, ...extra) {
+    this.status.replaceChildren(text, ...extra);
+    this.status.classList.toggle('bad', bad);
+  }
+
+  heading() {
+    setText(this.title, `${this.camera} · ${fmt.dateTime(this.from)} – ${fmt.time(this.from + CLIP_MS)}`);
+  }
+
+  // play loads the clip of [t, t + 1 min) of the camera and plays it.
+  async play(camera, t, note = '') {
+    if (this.abort) this.abort.abort();
+    const ac = new AbortController();
+    this.abort = ac;
+    this.camera = camera;
+    this.from = Math.floor(t);
+    const to = this.from + CLIP_MS;
+    this.panel.hidden = false;
+    this.heading();
+    this.say(`${note ? `${note} ` : ''}Loading the clip…`);
+    this.panel.scrollIntoView({ block: 'nearest' });
+    const q = `from=${api.enc(fmt.iso(this.from))}&to=${api.enc(fmt.iso(to))}`;
+    try {
+      const { blob, headers } = await api.blob(`/api/v1/cameras/${api.enc(camera)}/export?${q}`, { signal: ac.signal, accept: 'video/mp4' });
+      if (ac.signal.aborted) return;
+      this.release();
+      this.url = URL.createObjectURL(blob);
+      this.video.src = this.url;
+      this.download.href = this.url;
+      const cd = /filename="([^"]+)"/.exec(headers.get('Content-Disposition') || '');
+      this.download.download = cd ? cd[1] : `${camera}.mp4`;
+      this.download.hidden = false;
+      this.pieces = this.layout(camera, this.from, to);
+      const footage = this.pieces.reduce((n, p) => n + (p.end - p.start), 0);
+      const skipped = this.pieces.length > 1 ? `, ${this.pieces.length - 1} gap${this.pieces.length > 2 ? 's' : ''} skipped` : '';
+      this.say(`${note ? `${note} ` : ''}${footage ? `${fmt.duration(footage / 1000)} of footage` : 'Clip'}${skipped} · ${fmt.bytes(blob.size)}.`);
+      this.video.play().catch(() => { /* the controls are there */ });
+    } catch (e) {
+      if (e.name === 'AbortError') return;
+      const b = e.body || {};
+      if (e.status === 404 && (b.before || b.after)) {
+        const near = b.after || b.before;
+        const btn = h('button', { class: 'btn small', type: 'button', onclick: () => this.play(camera, Date.parse(near.from)) },
+          icon('play'), `Play ${fmt.dateTime(near.from)}`);
+        this.say(`No footage in this minute. The nearest ${b.after ? 'after' : 'before'} it starts at ${fmt.dateTime(near.from)}.`, false, ' ', btn);
+        return;
+      }
+      this.say(`${e.status ? `HTTP ${e.status}: ` : ''}${e.message}`, true);
+    }
+  }
+
+  // layout: the footage of [from, to) as the clip plays it, gaps skipped.
+  layout(camera, from, to) {
+    const data = this.spansOf(camera);
+    if (!data) return [];
+    const out = [];
+    for (const s of data.spans) {
+      const a = Math.max(from, Date.parse(s.start));
+      const b = Math.min(to, Date.parse(s.end));
+      if (b > a) out.push({ start: a, end: b });
+    }
+    return out;
+  }
+
+  // tick shows the wall-clock time of the frame playing.
+  tick() {
+    if (!this.url) { setText(this.clock, ''); return; }
+    let left = this.video.currentTime * 1000;
+    let at = this.from + left;
+    for (const p of this.pieces) {
+      const d = p.end - p.start;
+      if (left <= d) { at = p.start + left; break; }
+      left -= d;
+      at = p.end;
+    }
+    setText(this.clock, `${fmt.dateTime(at)} (${fmt.zoneName()})`);
+  }
+
+  release() {
+    if (this.url) URL.revokeObjectURL(this.url);
+    this.url = '';
+  }
+
+  close() {
+    if (this.abort) this.abort.abort();
+    this.video.pause();
+    this.video.removeAttribute('src');
+    this.video.load();
+    this.release();
+    this.download.hidden = true;
+    this.download.removeAttribute('href');
+    this.camera = '';
+    this.panel.hidden = true;
+    setText(this.clock, '');
+  }
+}
