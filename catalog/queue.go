@@ -7,11 +7,26 @@ import (
 	"time"
 )
 
+// Queries of the upload queue (named, so that a test can check each one's
+// plan uses an index).
+const (
+	qDue = `WHERE upload = 'pending' AND local = 'present' AND next_attempt_ns <= ?
+		ORDER BY start_ns, id LIMIT ?`
+	qNextDue = `SELECT MIN(next_attempt_ns) FROM segments WHERE upload = 'pending' AND local = 'present'`
+	// Two index searches (the queue index, the partial index of upload
+	// ids), not a scan of every row.
+	qInterrupted = `WHERE id IN (SELECT id FROM segments WHERE upload = 'uploading'
+		UNION SELECT id FROM segments INDEXED BY segments_upload_id WHERE upload_id != '') ORDER BY id`
+	// The states spelt out, so that the queue index finds the rows waiting
+	// instead of every present file being read.
+	qBacklog = `SELECT COUNT(*), COALESCE(SUM(bytes), 0), MIN(start_ns) FROM segments
+		WHERE upload IN ('pending', 'uploading') AND local = 'present'`
+)
+
 // Due returns up to limit segments that wait for upload and whose next
 // attempt is due at now, oldest first, leaving out the ids in busy.
 func (c *Catalog) Due(ctx context.Context, now time.Time, limit int, busy map[int64]bool) ([]Record, error) {
-	rows, err := c.many(ctx, `WHERE upload = 'pending' AND local = 'present' AND next_attempt_ns <= ?
-		ORDER BY start_ns, id LIMIT ?`, toNS(now), limit+len(busy))
+	rows, err := c.many(ctx, qDue, toNS(now), limit+len(busy))
 	if err != nil {
 		return nil, err
 	}
@@ -28,9 +43,9 @@ func (c *Catalog) Due(ctx context.Context, now time.Time, limit int, busy map[in
 // pending.
 func (c *Catalog) NextDue(ctx context.Context) (time.Time, bool, error) {
 	var ns sql.NullInt64
-	err := c.db.QueryRowContext(ctx, `SELECT MIN(next_attempt_ns) FROM segments WHERE upload = 'pending' AND local = 'present'`).Scan(&ns)
+	err := c.db.QueryRowContext(ctx, qNextDue).Scan(&ns)
 	if err != nil {
-		return time.Time{}, false, fmt.Errorf("catalog: %w", err)
+		return time.Time{}, false, c.check(fmt.Errorf("catalog: %w", err))
 	}
 	if !ns.Valid {
 		return time.Time{}, false, nil
@@ -84,7 +99,7 @@ func (c *Catalog) MarkLocalDeleted(ctx context.Context, id int64, cause string) 
 // in the queue to be checked against S3 first. Their UploadID, if any,
 // names a multipart upload to abort.
 func (c *Catalog) Interrupted(ctx context.Context) ([]Record, error) {
-	rows, err := c.many(ctx, `WHERE upload = 'uploading' OR upload_id != ''`)
+	rows, err := c.many(ctx, qInterrupted)
 	if err != nil {
 		return nil, err
 	}
@@ -106,10 +121,9 @@ type Backlog struct {
 func (c *Catalog) Backlog(ctx context.Context) (Backlog, error) {
 	var b Backlog
 	var oldest sql.NullInt64
-	err := c.db.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(SUM(bytes), 0), MIN(start_ns) FROM segments
-		WHERE upload != 'uploaded' AND local = 'present'`).Scan(&b.Count, &b.Bytes, &oldest)
+	err := c.db.QueryRowContext(ctx, qBacklog).Scan(&b.Count, &b.Bytes, &oldest)
 	if err != nil {
-		return b, fmt.Errorf("catalog: backlog: %w", err)
+		return b, c.check(fmt.Errorf("catalog: backlog: %w", err))
 	}
 	if oldest.Valid {
 		b.Oldest = time.Unix(0, oldest.Int64).UTC()
