@@ -180,19 +180,22 @@ func (r *Rebuilder) Run(ctx context.Context) error {
 		Msg("rebuilding the catalog from S3: every object whose local file is gone gets a row")
 	r.setState(Running, "")
 	pause := r.cfg.RetryInitial
-	lastErr := ""
+	failing := false
 	for {
 		next, done, err := r.page(ctx, cursor)
 		if ctx.Err() != nil {
 			return nil
 		}
 		if err != nil {
-			msg := err.Error()
-			if msg != lastErr { // once per change, not once per retry
+			// Once per outage, not once per retry (each error message
+			// differs, by its request id if nothing else).
+			if failing {
+				r.log.Debug().Err(err).Dur("retryIn", pause).Msg("rebuild from S3: failed again")
+			} else {
 				r.log.Warn().Err(err).Dur("retryIn", pause).Msg("rebuild from S3 paused: S3 or the catalog failed; retrying")
-				lastErr = msg
 			}
-			r.setState(Waiting, msg)
+			failing = true
+			r.setState(Waiting, err.Error())
 			select {
 			case <-ctx.Done():
 				return nil
@@ -201,9 +204,9 @@ func (r *Rebuilder) Run(ctx context.Context) error {
 			pause = min(pause*2, r.cfg.RetryMax)
 			continue
 		}
-		if lastErr != "" {
+		if failing {
 			r.log.Info().Msg("rebuild from S3 resumed")
-			lastErr = ""
+			failing = false
 		}
 		pause = r.cfg.RetryInitial
 		r.setState(Running, "")
