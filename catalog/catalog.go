@@ -21,6 +21,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -150,6 +151,9 @@ func OpenWith(ctx context.Context, o Options) (*Catalog, error) {
 	if err := os.MkdirAll(filepath.Dir(o.Path), 0o755); err != nil {
 		return nil, fmt.Errorf("catalog: %w", err)
 	}
+	if err := checkHeader(o.Path); err != nil {
+		return nil, fmt.Errorf("catalog %s: %w", o.Path, err)
+	}
 	// A 2 MB page cache per connection (SQLite's default is 8 MB): the
 	// queue and retention read through indexes, and an NVR box is small.
 	dsn := o.Path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(10000)&_pragma=cache_size(-2000)&_txlock=immediate"
@@ -169,6 +173,31 @@ func OpenWith(ctx context.Context, o Options) (*Catalog, error) {
 	}
 	c.onCorrupt = o.OnCorrupt // from here on: found while running
 	return c, nil
+}
+
+// sqliteHeader starts every SQLite database file.
+const sqliteHeader = "SQLite format 3\x00"
+
+// checkHeader finds a file that is not a database before SQLite opens it:
+// SQLite would reset the -wal beside it, which is kept for inspection.
+func checkHeader(path string) error {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	head := make([]byte, len(sqliteHeader))
+	n, err := io.ReadFull(f, head)
+	if n == 0 && (errors.Is(err, io.EOF)) {
+		return nil // empty: SQLite makes it a database
+	}
+	if string(head[:n]) != sqliteHeader {
+		return fmt.Errorf("%w: not an SQLite database", ErrCorrupt)
+	}
+	return nil
 }
 
 // firstRead reads each table once: a file that is not a database, or whose
