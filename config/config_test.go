@@ -43,6 +43,9 @@ func TestDesignNoteConfigLoadsAsWritten(t *testing.T) {
 	if cfg.StorageConfig.LimitBytes() != 100e9 {
 		t.Errorf("LimitBytes = %d", cfg.StorageConfig.LimitBytes())
 	}
+	if cfg.StorageConfig.CatalogDays() != 30 {
+		t.Errorf("catalogRetentionDays default = %d", cfg.StorageConfig.CatalogDays())
+	}
 	if cfg.API.Listen != DefaultListen || cfg.FFmpeg.StallTimeout.Std() != DefaultStallTimeout {
 		t.Errorf("defaults not applied: %+v %+v", cfg.API, cfg.FFmpeg)
 	}
@@ -55,6 +58,21 @@ func TestExampleConfigLoads(t *testing.T) {
 	}
 	if got, want := cfg.Cameras[0].URL().String(), "rtsp://admin:password123@192.168.0.1:554/Streaming/Channels/101"; got != want {
 		t.Errorf("URL = %q, want %q", got, want)
+	}
+	if cfg.StorageConfig.CatalogDays() != DefaultCatalogRetentionDays {
+		t.Errorf("catalogRetentionDays = %d", cfg.StorageConfig.CatalogDays())
+	}
+}
+
+func TestCatalogRetentionZeroKeepsRows(t *testing.T) {
+	data := strings.Replace(string(mustRead(t, filepath.Join("testdata", "design-note.json"))),
+		`"clearAfterUpload": false,`, `"clearAfterUpload": false, "catalogRetentionDays": 0,`, 1)
+	cfg, err := Parse([]byte(data), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.StorageConfig.CatalogDays() != 0 {
+		t.Errorf("catalogRetentionDays 0 read as %d", cfg.StorageConfig.CatalogDays())
 	}
 }
 
@@ -141,6 +159,12 @@ func TestConfigErrors(t *testing.T) {
 			[]string{`storageConfig.savePath: is required`}},
 		{"relative save path", func(m map[string]any) { m["storageConfig"].(map[string]any)["savePath"] = "rec" },
 			[]string{`storageConfig.savePath: "rec" must be an absolute path`}},
+		{"negative catalog retention", func(m map[string]any) { m["storageConfig"].(map[string]any)["catalogRetentionDays"] = -1 },
+			[]string{`storageConfig.catalogRetentionDays: must be 0 (keep every row) or a number of days up to 36500 (got -1)`}},
+		{"catalog retention of centuries", func(m map[string]any) { m["storageConfig"].(map[string]any)["catalogRetentionDays"] = 40000 },
+			[]string{`storageConfig.catalogRetentionDays: must be 0 (keep every row) or a number of days up to 36500 (got 40000)`}},
+		{"fractional catalog retention", func(m map[string]any) { m["storageConfig"].(map[string]any)["catalogRetentionDays"] = 1.5 },
+			[]string{`storageConfig.catalogRetentionDays: must be a whole number, not 1.5`}},
 		{"bad bucket", func(m map[string]any) { m["s3Config"].(map[string]any)["s3Bucket"] = "My_Bucket" },
 			[]string{`s3Config.s3Bucket: "My_Bucket" is not a bucket name (3 to 63 lower-case letters, digits, '.' and '-')`}},
 		{"bad endpoint", func(m map[string]any) { m["s3Config"].(map[string]any)["endpoint"] = "minio:9000" },

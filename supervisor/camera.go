@@ -48,6 +48,7 @@ const (
 	ReasonUnreachable  ExitReason = "unreachable"  // refused, timed out, no route
 	ReasonExited       ExitReason = "exited"       // any other exit, code 0 included
 	ReasonStartFailed  ExitReason = "start-failed" // ffmpeg could not be started
+	ReasonStorage      ExitReason = "storage"      // savePath's disk went missing (ErrStorageUnavailable)
 )
 
 // Exit describes how one ffmpeg run ended.
@@ -244,7 +245,7 @@ func (c *Camera) Run(ctx context.Context) error {
 			c.update(func(s *Status) { s.Restarts++ })
 		}
 		exit := c.runOnce(ctx)
-		if exit.Reason == ReasonStopped || exit.Reason == ReasonReconfigured {
+		if exit.Reason == ReasonStopped || exit.Reason == ReasonReconfigured || exit.Reason == ReasonStorage {
 			failed = false
 			continue
 		}
