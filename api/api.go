@@ -33,6 +33,7 @@ import (
 	"github.com/cctvd/cctvd/retention"
 	"github.com/cctvd/cctvd/supervisor"
 	"github.com/cctvd/cctvd/uploader"
+	"github.com/cctvd/cctvd/volume"
 )
 
 // Supervisor is what the API needs of the camera supervisor.
@@ -79,7 +80,11 @@ type Deps struct {
 	Gaps func(ctx context.Context, camera string, from, to time.Time) ([]catalog.Gap, error)
 	// Reload, if set, re-reads the config and applies it.
 	Reload func(ctx context.Context) (ReloadResult, error)
-	Now    func() time.Time
+	// Volume and CatalogState, if set, say whether savePath is the
+	// expected disk and whether the catalog is usable, for /api/v1/status.
+	Volume       func() volume.Status
+	CatalogState func() CatalogStatus
+	Now          func() time.Time
 }
 
 // Server is the API server, one more component with Run.
@@ -209,6 +214,10 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 		code, msg = http.StatusNotFound, err.Error()
 	case errors.Is(err, catalog.ErrNotFound):
 		code, msg = http.StatusNotFound, err.Error()
+	case errors.Is(err, catalog.ErrUnavailable):
+		// Recording goes on; the catalog is being opened or rebuilt.
+		c.Response().Header().Set("Retry-After", "10")
+		code, msg = http.StatusServiceUnavailable, catalog.ErrUnavailable.Error()
 	default:
 		s.log.Error().Err(err).Str("path", c.Request().URL.Path).Msg("API request failed")
 		msg = err.Error()

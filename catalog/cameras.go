@@ -31,6 +31,9 @@ func ReadStopped(ctx context.Context, path string) (map[string]bool, error) {
 	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
 		return map[string]bool{}, nil
 	}
+	if err := checkHeader(path); err != nil { // before SQLite touches its -wal
+		return nil, fmt.Errorf("catalog %s: %w", path, err)
+	}
 	db, err := sql.Open("sqlite", path+"?_pragma=busy_timeout(2000)")
 	if err != nil {
 		return nil, fmt.Errorf("catalog: open %s: %w", path, err)

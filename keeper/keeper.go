@@ -32,6 +32,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -143,6 +144,7 @@ type Keeper struct {
 	deps   Deps
 	log    zerolog.Logger
 	status *watch.Value[Status]
+	days   atomic.Int64 // RetentionDays; a reload changes it
 
 	mu  sync.RWMutex // held for reading by every call on cat
 	cat *catalog.Catalog
@@ -163,9 +165,14 @@ func New(cfg Config, deps Deps) *Keeper {
 	if deps.KeyFor == nil {
 		deps.KeyFor = func(rel string) string { return rel }
 	}
-	return &Keeper{cfg: cfg, deps: deps, log: deps.Log.With().Str("component", "catalog").Logger(),
+	k := &Keeper{cfg: cfg, deps: deps, log: deps.Log.With().Str("component", "catalog").Logger(),
 		status: watch.New(Status{State: Opening, Since: deps.Now()})}
+	k.days.Store(int64(cfg.RetentionDays))
+	return k
 }
+
+// SetRetentionDays changes RetentionDays from the next pruning on.
+func (k *Keeper) SetRetentionDays(days int) { k.days.Store(int64(days)) }
 
 // Status returns the catalog's state.
 func (k *Keeper) Status() Status {
@@ -434,10 +441,11 @@ func (k *Keeper) maintain(ctx context.Context, cat *catalog.Catalog, reserve *ca
 	} else if created {
 		k.log.Info().Str("reserve", reserve.Path()).Msg("the catalog's reserve file is back")
 	}
-	if k.cfg.RetentionDays <= 0 {
+	days := k.days.Load()
+	if days <= 0 {
 		return
 	}
-	before := k.deps.Now().Add(-time.Duration(k.cfg.RetentionDays) * 24 * time.Hour)
+	before := k.deps.Now().Add(-time.Duration(days) * 24 * time.Hour)
 	start := k.deps.Now()
 	res, err := cat.Prune(ctx, before)
 	k.status.Update(func(st *Status) {
