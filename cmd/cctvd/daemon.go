@@ -161,6 +161,16 @@ func (d *daemon) build(ctx context.Context, hub *logring.Hub) error {
 		FeedIDs:   feedIDs(cfg),
 	}, segmenter.Deps{Log: log, OnSegment: d.segmentClosed, OnQuarantine: d.quarantined})
 
+	// When the disk is there, the cameras operators stopped are known
+	// before the API answers.
+	if d.vol.Check().State == volume.OK {
+		if err := os.MkdirAll(st.StateDir, 0o755); err != nil {
+			return fmt.Errorf("create %s: %w", st.StateDir, err)
+		}
+		d.loadDesired(ctx)
+		d.sup.Restore(d.stopped())
+	}
+
 	d.api = api.New(api.Config{Listen: cfg.API.Listen, Token: cfg.API.Token, StopTimeout: cfg.FFmpeg.StopTimeout.Std() + 10*time.Second},
 		api.Deps{
 			Log:          log,

@@ -59,7 +59,7 @@ func (d *daemon) runStage(ctx context.Context) error {
 		return fmt.Errorf("another cctvd uses this savePath: %w", err)
 	}
 	defer lock.Release()
-	d.loadDesired(ctx)
+	d.loadDesired(ctx) // again: the disk may have come back since
 	d.sup.Restore(d.stopped())
 
 	supCtx, supCancel := context.WithCancelCause(context.Background())
