@@ -245,7 +245,7 @@ func (c *Camera) Run(ctx context.Context) error {
 			c.update(func(s *Status) { s.Restarts++ })
 		}
 		exit := c.runOnce(ctx)
-		if exit.Reason == ReasonStopped || exit.Reason == ReasonReconfigured || exit.Reason == ReasonStorage {
+		if exit.Reason == ReasonStopped || exit.Reason == ReasonReconfigured || (exit.Reason == ReasonStorage && ctx.Err() != nil) {
 			failed = false
 			continue
 		}
@@ -294,6 +294,11 @@ func (c *Camera) runOnce(ctx context.Context) Exit {
 		c.mu.Unlock()
 	}()
 
+	if c.deps.Gate != nil {
+		if err := c.deps.Gate(); err != nil {
+			return c.held(run.ID, err)
+		}
+	}
 	if err := os.MkdirAll(c.dir, 0o755); err != nil {
 		return c.failedStart(run.ID, "create staging folder: "+err.Error())
 	}
@@ -461,6 +466,20 @@ func (c *Camera) watch(ctx context.Context, cancel context.CancelCauseFunc, runI
 			return
 		}
 	}
+}
+
+// held reports a start the Gate refused.
+func (c *Camera) held(runID string, err error) Exit {
+	msg := c.deps.Redactor.String(err.Error())
+	reason := ReasonStartFailed
+	if errors.Is(err, ErrStorageUnavailable) {
+		reason = ReasonStorage
+	}
+	exit := Exit{RunID: runID, At: c.deps.Now(), Code: -1, Reason: reason, Message: msg}
+	c.update(func(s *Status) { s.LastExit, s.LastError, s.PID = &exit, msg, 0 })
+	c.log.Warn().Msg("ffmpeg not started: " + msg)
+	c.emit(Event{Kind: EventExited, At: exit.At, RunID: runID, Exit: &exit})
+	return exit
 }
 
 func (c *Camera) failedStart(runID, msg string) Exit {

@@ -108,6 +108,13 @@ type Deps struct {
 	// SaveStopped, if set, persists an operator's start or stop before it
 	// is carried out, so that it survives a restart.
 	SaveStopped func(camera string, stopped bool) error
+	// Gate, if set, is asked before each ffmpeg start; an error holds the
+	// start, and the camera waits as after a failed start. The daemon checks
+	// there that savePath is still its recordings disk, so that an ffmpeg
+	// restarted after its disk vanished never records onto the filesystem
+	// under the mount point. An error wrapping ErrStorageUnavailable is
+	// reported with ReasonStorage.
+	Gate func() error
 }
 
 // ErrUnknownCamera is returned for a camera name that is not configured.

@@ -48,7 +48,7 @@ type Config struct {
 	SavePath string
 	// AnchorDir holds the anchor (see AnchorDir); "" for none.
 	AnchorDir string
-	// Poll is the period of the checks. Default 5s.
+	// Poll is the period of the checks. Default 2s.
 	Poll time.Duration
 }
 
@@ -75,7 +75,7 @@ type Guard struct {
 // New returns a Guard.
 func New(cfg Config, deps Deps) *Guard {
 	if cfg.Poll <= 0 {
-		cfg.Poll = 5 * time.Second
+		cfg.Poll = 2 * time.Second
 	}
 	if deps.Now == nil {
 		deps.Now = time.Now

@@ -153,6 +153,7 @@ func (d *daemon) build(ctx context.Context, hub *logring.Hub) error {
 		Redactor:    d.red,
 		OnEvent:     d.cameraEvent,
 		SaveStopped: d.saveStopped,
+		Gate:        d.gate,
 	})
 	d.seg = segmenter.New(segmenter.Config{
 		SavePath:  st.SavePath,
@@ -274,6 +275,16 @@ func (d *daemon) reload(ctx context.Context) (api.ReloadResult, error) {
 	}
 	d.log.Info().Strs("added", applied.Added).Strs("removed", applied.Removed).Strs("changed", applied.Changed).Msg("config reloaded")
 	return api.ReloadResult{Added: applied.Added, Removed: applied.Removed, Changed: applied.Changed}, nil
+}
+
+// gate checks, before each ffmpeg start, that savePath is still cctvd's
+// disk: a restart right after the disk vanished (before the next poll)
+// must not record onto the filesystem under the mount point.
+func (d *daemon) gate() error {
+	if st := d.vol.Check(); st.State != volume.OK {
+		return fmt.Errorf("%w: %s", supervisor.ErrStorageUnavailable, st.Message)
+	}
+	return nil
 }
 
 // stopped returns the cameras operators stopped, as far as they are known.
