@@ -10,8 +10,8 @@ import (
 
 // PruneResult says what Prune removed.
 type PruneResult struct {
-	Segments int64
-	Gaps     int64
+	Segments int64 `json:"segments"`
+	Gaps     int64 `json:"gaps"`
 }
 
 const (

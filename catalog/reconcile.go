@@ -18,13 +18,13 @@ import (
 type ReconcileResult struct {
 	// Added counts files on disk the catalog lacked (now pending, to be
 	// checked against S3 before upload).
-	Added int
+	Added int `json:"added"`
 	// Missing counts rows whose file is gone without cctvd deleting it.
-	Missing int
+	Missing int `json:"missing"`
 	// Returned counts rows marked deleted or missing whose file is back.
-	Returned int
+	Returned int `json:"returned"`
 	// Ignored counts files under camera folders that are not segments.
-	Ignored int
+	Ignored int `json:"ignored"`
 }
 
 const (
