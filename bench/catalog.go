@@ -140,7 +140,7 @@ func (b *bench) catalogStartup(ctx context.Context) error {
 		Target: "≤ 60 MB", Met: met(rss <= 60)})
 	pruned := med("1M", func(s startup) float64 { return float64(s.pruned) })
 	b.add(Row{Name: "first prune after the upgrade (rows older than 30 days, in the background)",
-		Value: fmt.Sprintf("%.0f rows in %.1f s", pruned, med("1M", secs(func(s startup) time.Duration { return s.pruneTook }))),
+		Value:    fmt.Sprintf("%.0f rows in %.1f s", pruned, med("1M", secs(func(s startup) time.Duration { return s.pruneTook }))),
 		Baseline: "-", Ratio: "-", Target: "-", Met: "-"})
 	b.add(Row{Name: fmt.Sprintf("full check of the %d-row catalog (quick_check; in the background, 2 min after start, then daily)", bigRows),
 		Value: fmt.Sprintf("%.1f s", median(checks)), Baseline: "-", Ratio: "-", Target: "-", Met: "-"})
