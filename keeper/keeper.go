@@ -250,8 +250,8 @@ type opened struct {
 // open opens the catalog, moving a corrupt one (or one of a newer cctvd)
 // aside and creating a new one in its place.
 func (k *Keeper) open(ctx context.Context) (*opened, bool, error) {
-	_, statErr := os.Stat(k.cfg.Path)
-	fresh := errors.Is(statErr, fs.ErrNotExist)
+	fi, statErr := os.Stat(k.cfg.Path)
+	fresh := errors.Is(statErr, fs.ErrNotExist) || (statErr == nil && fi.Size() == 0)
 	o, err := k.openOnce(ctx)
 	if catalog.IsCorrupt(err) || errors.Is(err, catalog.ErrNewerSchema) {
 		if merr := k.moveAside(err); merr != nil {
