@@ -294,3 +294,26 @@ func TestPruneRuns(t *testing.T) {
 		t.Errorf("pruned row: %v", err)
 	}
 }
+
+// TestNewerCatalogIsMovedAside: a catalog written by a newer cctvd (after a
+// downgrade) is kept aside under its own name, and recording's catalog is
+// rebuilt, rather than uploads and retention stopping for good.
+func TestNewerCatalogIsMovedAside(t *testing.T) {
+	e := newEnv(t)
+	c, err := catalog.Open(context.Background(), e.path, e.save, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	db, _ := sql.Open("sqlite", e.path)
+	if _, err := db.Exec(`PRAGMA user_version = 999`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	k := e.keeper(Config{})
+	run(t, k)
+	st := waitReady(t, k, 1)
+	if !st.Fresh || !strings.HasPrefix(filepath.Base(st.MovedAside[0]), "catalog.db.newer-") {
+		t.Errorf("status %+v", st)
+	}
+}
