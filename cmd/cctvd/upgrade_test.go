@@ -27,7 +27,7 @@ func buildRelease(t *testing.T, tag string) string {
 	archive := exec.Command("sh", "-c", fmt.Sprintf("git archive %s | tar -x -C %s", tag, src))
 	archive.Dir = root
 	if out, err := archive.CombinedOutput(); err != nil {
-		t.Fatalf("git archive %s: %v %s", tag, err, out)
+		t.Fatalf("git archive %s (the test needs the release's tag: git fetch --tags): %v %s", tag, err, out)
 	}
 	bin := filepath.Join(t.TempDir(), "cctvd-"+tag)
 	build := exec.Command("go", "build", "-o", bin, "./cmd/cctvd")
