@@ -55,6 +55,7 @@ import (
 	"github.com/cctvd/cctvd/retention"
 	"github.com/cctvd/cctvd/supervisor"
 	"github.com/cctvd/cctvd/uploader"
+	"github.com/cctvd/cctvd/volume"
 )
 
 // Supervisor is what the API needs of the camera supervisor.
@@ -174,11 +175,15 @@ type Deps struct {
 	Gaps func(ctx context.Context, camera string, from, to time.Time) ([]catalog.Gap, error)
 	// Reload, if set, re-reads the config and applies it.
 	Reload func(ctx context.Context) (ReloadResult, error)
-	Now    func() time.Time
 	// Export, if set, serves spans and exports.
 	Export Exporter
 	// Snapshots, if set, serves the cameras' stills.
 	Snapshots Snapshots
+	// Volume and CatalogState, if set, say whether savePath is the
+	// expected disk and whether the catalog is usable, for /api/v1/status.
+	Volume       func() volume.Status
+	CatalogState func() CatalogStatus
+	Now func() time.Time
 }
 
 // NotReadyError says why the daemon is not ready: Reason, a fixed text, is
@@ -475,6 +480,10 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 		code, msg = http.StatusNotFound, "no such camera"
 	case errors.Is(err, catalog.ErrNotFound):
 		code, msg = http.StatusNotFound, "no such recording"
+	case errors.Is(err, catalog.ErrUnavailable):
+		// Recording goes on; the catalog is being opened or rebuilt.
+		c.Response().Header().Set("Retry-After", "10")
+		code, msg = http.StatusServiceUnavailable, catalog.ErrUnavailable.Error()
 	default:
 		id = newID()
 		s.log.Error().Err(err).Str("id", id).Str("route", route(c)).Msg("API request failed")

@@ -90,7 +90,7 @@ func (s *Server) camera(ctx context.Context, st supervisor.Status) Camera {
 	if last, err := s.deps.Catalog.Latest(ctx, st.Camera); err == nil {
 		r := recording(last)
 		cam.LastSegment = &r
-	} else if !errors.Is(err, catalog.ErrNotFound) {
+	} else if !errors.Is(err, catalog.ErrNotFound) && !errors.Is(err, catalog.ErrUnavailable) {
 		s.log.Warn().Err(err).Msg("cannot read the last segment")
 	}
 	return cam

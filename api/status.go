@@ -1,21 +1,39 @@
 package api
 
 import (
+	"errors"
 	"net/http"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/cctvd/cctvd/catalog"
+	"github.com/cctvd/cctvd/keeper"
+	"github.com/cctvd/cctvd/rebuild"
 	"github.com/cctvd/cctvd/retention"
 	"github.com/cctvd/cctvd/uploader"
+	"github.com/cctvd/cctvd/volume"
 )
 
 // Status is the daemon's state as a whole.
 type Status struct {
 	Uploader uploader.Status  `json:"uploader"`
-	Backlog  Backlog          `json:"backlog"`
+	Backlog  Backlog          `json:"backlog"` // zero while the catalog is not available
 	Storage  retention.Status `json:"storage"`
 	Cameras  map[string]int   `json:"cameras"` // count by state
+	// Volume says whether savePath is cctvd's recordings disk: recording
+	// waits while it is not.
+	Volume *volume.Status `json:"volume,omitempty"`
+	// Catalog says whether the catalog is usable: uploads and retention
+	// wait while it is not.
+	Catalog *CatalogStatus `json:"catalog,omitempty"`
+}
+
+// CatalogStatus is the catalog's state and the progress of its rebuild
+// from S3, if one runs.
+type CatalogStatus struct {
+	keeper.Status
+	RebuildFromS3 *rebuild.Status `json:"rebuildFromS3,omitempty"`
 }
 
 // Backlog is what waits for upload.
@@ -38,12 +56,21 @@ func (s *Server) status(c echo.Context) error {
 		st.Storage.LastError = s.deps.Redactor.String(st.Storage.LastError)
 	}
 	b, err := s.deps.Catalog.Backlog(c.Request().Context())
-	if err != nil {
+	if err != nil && !errors.Is(err, catalog.ErrUnavailable) {
 		return err
 	}
 	st.Backlog = Backlog{Segments: b.Count, Bytes: b.Bytes, Oldest: b.Oldest}
 	if !b.Oldest.IsZero() {
 		st.Backlog.OldestAgeSeconds = s.deps.Now().Sub(b.Oldest).Seconds()
+	}
+	if s.deps.Volume != nil {
+		v := s.deps.Volume()
+		st.Volume = &v
+	}
+	if s.deps.CatalogState != nil {
+		cs := s.deps.CatalogState()
+		cs.LastError = s.deps.Redactor.String(cs.LastError)
+		st.Catalog = &cs
 	}
 	st.Cameras = map[string]int{}
 	for _, cs := range s.deps.Supervisor.Statuses() {

@@ -11,6 +11,8 @@
 //     and against reading the file;
 //   - ffmpeg CPU per camera-minute by mode, against the cheapest correct line;
 //   - one retention decision with 10k and 100k catalog rows;
+//   - start-up (to the API, to recording, to ready) and peak RSS with a
+//     million-row catalog, and with a garbage one, against an empty one;
 //   - scale: the most copy-mode cameras recorded with every segment uploaded
 //     within one segment length of closing.
 //   - export: one hour of 10 s segments as one MP4 through the API, from
@@ -112,6 +114,7 @@ func Run(ctx context.Context, opts Options) ([]Row, error) {
 		{"throughput", b.throughput},
 		{"modes", b.modes},
 		{"retention", b.retention},
+		{"catalog", b.catalogStartup},
 		{"scale", b.scale},
 		{"export", b.exportHour},
 	}

@@ -4,10 +4,16 @@
 // the recordings API's source.
 //
 // It is an SQLite database (modernc.org/sqlite, pure Go, so the binary stays
-// static) in WAL mode, in the state folder. The disk stays the truth for
-// what exists locally: Reconcile, run at start-up, adds files the catalog
-// lacks and marks rows whose file vanished, so a lost or stale catalog is
-// rebuilt rather than trusted.
+// static) in WAL mode, in the state folder. It is a cache: the disk stays
+// the truth for what exists locally and S3 for what is uploaded. Reconcile,
+// run at start-up and hourly, adds files the catalog lacks and marks rows
+// whose file vanished, walking the disk one day folder at a time, so its
+// memory does not grow with the number of rows. A catalog SQLite finds
+// corrupt is moved aside (MoveAside, never deleted) and rebuilt; a write
+// that fails on a full filesystem releases a reserve file kept beside the
+// database and is tried once more; rows of footage no longer on the local
+// disk are pruned after an age (Prune), so the catalog stays bounded for
+// years.
 package catalog
 
 import (
@@ -15,11 +21,15 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/rs/zerolog"
 	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
 
 	"github.com/cctvd/cctvd/segment"
@@ -108,40 +118,193 @@ var ErrNotFound = errors.New("no such recording")
 // Catalog is the segment database. It is safe for concurrent use.
 type Catalog struct {
 	db       *sql.DB
+	path     string
 	savePath string
 	now      func() time.Time
+	reserve  *Reserve
+	log      zerolog.Logger
+
+	corruptOnce sync.Once
+	onCorrupt   func(error)
 }
 
 // FileName is the catalog's file name inside the state folder.
 const FileName = "catalog.db"
 
+// Options say how to open a catalog.
+type Options struct {
+	// Path is the database file.
+	Path string
+	// SavePath is the recordings folder; rows hold paths relative to it.
+	SavePath string
+	// Now is the clock; time.Now by default.
+	Now func() time.Time
+	// Reserve, if set, is released when a write fails because the
+	// filesystem is full, and the write is tried once more.
+	Reserve *Reserve
+	// OnCorrupt, if set, is called once, from the goroutine that found it,
+	// when a query finds the database corrupt: the catalog should be
+	// closed, moved aside and rebuilt.
+	OnCorrupt func(error)
+	// Log receives the catalog's own warnings (a released reserve).
+	Log zerolog.Logger
+}
+
 // Open opens (creating if needed) the catalog at path for recordings under
 // savePath.
 func Open(ctx context.Context, path, savePath string, now func() time.Time) (*Catalog, error) {
-	if now == nil {
-		now = time.Now
+	return OpenWith(ctx, Options{Path: path, SavePath: savePath, Now: now})
+}
+
+// OpenWith opens (creating if needed) the catalog, migrates it and reads
+// each table once, so that a damaged or foreign file is found here: the
+// error then satisfies IsCorrupt (or wraps ErrNewerSchema for a catalog of
+// a newer cctvd) and the caller can MoveAside the file and open a new one.
+func OpenWith(ctx context.Context, o Options) (*Catalog, error) {
+	if o.Now == nil {
+		o.Now = time.Now
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(o.Path), 0o755); err != nil {
 		return nil, fmt.Errorf("catalog: %w", err)
+	}
+	if err := checkHeader(o.Path); err != nil {
+		return nil, fmt.Errorf("catalog %s: %w", o.Path, err)
 	}
 	// A 2 MB page cache per connection (SQLite's default is 8 MB): the
 	// queue and retention read through indexes, and an NVR box is small.
-	dsn := path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(10000)&_pragma=cache_size(-2000)&_txlock=immediate"
+	dsn := o.Path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(10000)&_pragma=cache_size(-2000)&_txlock=immediate"
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
-		return nil, fmt.Errorf("catalog: open %s: %w", path, err)
+		return nil, fmt.Errorf("catalog: open %s: %w", o.Path, err)
 	}
 	db.SetMaxOpenConns(3)
-	c := &Catalog{db: db, savePath: savePath, now: now}
-	if err := c.migrate(ctx); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("catalog %s: %w", path, err)
+	c := &Catalog{db: db, path: o.Path, savePath: o.SavePath, now: o.Now, reserve: o.Reserve, log: o.Log}
+	err = c.write(func() error { return c.migrate(ctx) })
+	if err == nil {
+		err = c.firstRead(ctx)
 	}
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("catalog %s: %w", o.Path, err)
+	}
+	c.onCorrupt = o.OnCorrupt // from here on: found while running
 	return c, nil
+}
+
+// sqliteHeader starts every SQLite database file.
+const sqliteHeader = "SQLite format 3\x00"
+
+// checkHeader finds a file that is not a database before SQLite opens it:
+// SQLite would reset the -wal beside it, which is kept for inspection.
+func checkHeader(path string) error {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	head := make([]byte, len(sqliteHeader))
+	n, err := io.ReadFull(f, head)
+	if n == 0 && (errors.Is(err, io.EOF)) {
+		return nil // empty: SQLite makes it a database
+	}
+	if string(head[:n]) != sqliteHeader {
+		return fmt.Errorf("%w: not an SQLite database", ErrCorrupt)
+	}
+	return nil
+}
+
+// firstRead reads each table once: a file that is not a database, or whose
+// schema or first pages are damaged, fails here rather than later.
+func (c *Catalog) firstRead(ctx context.Context) error {
+	for _, q := range []string{
+		`SELECT COUNT(*) FROM totals`,
+		`SELECT COALESCE(MAX(id), 0) FROM segments`,
+		`SELECT COUNT(*) FROM (SELECT path FROM segments ORDER BY path DESC LIMIT 1)`,
+		`SELECT COALESCE(MAX(id), 0) FROM gaps`,
+		`SELECT COUNT(*) FROM cameras`,
+		`SELECT COUNT(*) FROM state`,
+	} {
+		var n int64
+		if err := c.db.QueryRowContext(ctx, q).Scan(&n); err != nil {
+			return fmt.Errorf("first read: %w", err)
+		}
+	}
+	return nil
 }
 
 // Close closes the database.
 func (c *Catalog) Close() error { return c.db.Close() }
+
+// Path is the database file.
+func (c *Catalog) Path() string { return c.path }
+
+// check passes err through, and reports a corrupt database once.
+func (c *Catalog) check(err error) error {
+	if err != nil && IsCorrupt(err) && c.onCorrupt != nil {
+		c.corruptOnce.Do(func() { c.onCorrupt(err) })
+	}
+	return err
+}
+
+// write runs a write; when it fails because the filesystem is full, it
+// releases the reserve and runs it once more.
+func (c *Catalog) write(fn func() error) error {
+	err := fn()
+	if IsFull(err) && c.reserve != nil && c.reserve.Release() {
+		c.log.Warn().Err(err).Str("reserve", c.reserve.Path()).Int64("bytes", c.reserve.Size()).
+			Msg("the catalog's filesystem is full: released the reserve so the catalog can record the deletions that free space")
+		err = fn()
+	}
+	return c.check(err)
+}
+
+// QuickCheck runs SQLite's quick_check over the whole file. It reads every
+// page, so it runs in the background; a damaged file returns an error that
+// satisfies IsCorrupt.
+func (c *Catalog) QuickCheck(ctx context.Context) error {
+	rows, err := c.db.QueryContext(ctx, `PRAGMA quick_check`)
+	if err != nil {
+		return c.check(fmt.Errorf("catalog: quick_check: %w", err))
+	}
+	defer rows.Close()
+	var problems []string
+	for rows.Next() {
+		var line string
+		if err := rows.Scan(&line); err != nil {
+			return c.check(fmt.Errorf("catalog: quick_check: %w", err))
+		}
+		if line != "ok" && len(problems) < 5 {
+			problems = append(problems, line)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return c.check(fmt.Errorf("catalog: quick_check: %w", err))
+	}
+	if len(problems) > 0 {
+		return c.check(fmt.Errorf("catalog: quick_check: %w: %s", ErrCorrupt, strings.Join(problems, "; ")))
+	}
+	return nil
+}
+
+// MoveAside renames a catalog that cannot be used (and its -wal and -shm
+// files) to path.<why>-<UTC time>, keeping it for inspection, never
+// deleting it; it returns the new name of the database file. The catalog
+// must be closed.
+func MoveAside(path, why string, now time.Time) (string, error) {
+	stamp := now.UTC().Format("20060102T150405.000Z")
+	dst := fmt.Sprintf("%s.%s-%s", path, why, stamp)
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		err := os.Rename(path+suffix, dst+suffix)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return "", fmt.Errorf("catalog: move %s aside: %w", path+suffix, err)
+		}
+	}
+	syncDir(filepath.Dir(path))
+	return dst, nil
+}
 
 var migrations = []string{
 	`CREATE TABLE segments (
@@ -246,6 +409,23 @@ var migrations = []string{
 		WHEN OLD.local != 'present' AND NEW.local = 'present' AND NEW.upload != 'uploaded' BEGIN
 		UPDATE segments SET must_decode = 1 WHERE id = NEW.id;
 	END;`,
+
+	// Every start-up query and every pass over the catalog reads through an
+	// index, so start-up time does not grow with the number of rows: the
+	// present files by path (reconcile walks them day folder by day
+	// folder), multipart uploads under way (a partial index: almost no row
+	// has one), and gaps by end (open gaps, pruning).
+	`CREATE INDEX segments_present_path ON segments(path) WHERE local = 'present';
+	CREATE INDEX segments_upload_id ON segments(upload_id) WHERE upload_id != '';
+	CREATE INDEX gaps_end ON gaps(end_ns);
+	CREATE INDEX cameras_stopped ON cameras(camera) WHERE stopped = 1;`,
+
+	// Small facts about the catalog itself, such as the progress of a
+	// rebuild from S3.
+	`CREATE TABLE state (
+		key   TEXT PRIMARY KEY,
+		value TEXT NOT NULL
+	) WITHOUT ROWID;`,
 }
 
 func (c *Catalog) migrate(ctx context.Context) error {
@@ -254,7 +434,7 @@ func (c *Catalog) migrate(ctx context.Context) error {
 		return err
 	}
 	if version > len(migrations) {
-		return fmt.Errorf("schema version %d is newer than this cctvd (%d)", version, len(migrations))
+		return fmt.Errorf("%w: schema version %d, this cctvd knows %d", ErrNewerSchema, version, len(migrations))
 	}
 	for i := version; i < len(migrations); i++ {
 		tx, err := c.db.BeginTx(ctx, nil)
@@ -327,9 +507,12 @@ func (c *Catalog) Add(ctx context.Context, seg segment.Segment, key string) (Rec
 	if err != nil {
 		return Record{}, err
 	}
-	_, err = c.db.ExecContext(ctx, `INSERT INTO segments (camera, feed_id, start_ns, end_ns, path, bytes, salvaged, s3_key, created_ns)
+	err = c.write(func() error {
+		_, err := c.db.ExecContext(ctx, `INSERT INTO segments (camera, feed_id, start_ns, end_ns, path, bytes, salvaged, s3_key, created_ns)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(path) DO NOTHING`,
-		seg.Camera, seg.FeedID, toNS(seg.Start), toNS(seg.End), rel, seg.Size, seg.Salvaged, key, toNS(c.now()))
+			seg.Camera, seg.FeedID, toNS(seg.Start), toNS(seg.End), rel, seg.Size, seg.Salvaged, key, toNS(c.now()))
+		return err
+	})
 	if err != nil {
 		return Record{}, fmt.Errorf("catalog: add %s: %w", rel, err)
 	}
@@ -339,6 +522,10 @@ func (c *Catalog) Add(ctx context.Context, seg segment.Segment, key string) (Rec
 // AddMany records many closed segments in one transaction, as Add does
 // one by one.
 func (c *Catalog) AddMany(ctx context.Context, segs []segment.Segment, keyFor func(rel string) string) error {
+	return c.write(func() error { return c.addMany(ctx, segs, keyFor) })
+}
+
+func (c *Catalog) addMany(ctx context.Context, segs []segment.Segment, keyFor func(rel string) string) error {
 	tx, err := c.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("catalog: add: %w", err)
@@ -386,7 +573,7 @@ func (c *Catalog) one(ctx context.Context, where string, args ...any) (Record, e
 		return r, ErrNotFound
 	}
 	if err != nil {
-		return r, fmt.Errorf("catalog: %w", err)
+		return r, c.check(fmt.Errorf("catalog: %w", err))
 	}
 	return r, nil
 }
@@ -394,22 +581,26 @@ func (c *Catalog) one(ctx context.Context, where string, args ...any) (Record, e
 func (c *Catalog) many(ctx context.Context, query string, args ...any) ([]Record, error) {
 	rows, err := c.db.QueryContext(ctx, `SELECT `+columns+` FROM segments `+query, args...)
 	if err != nil {
-		return nil, fmt.Errorf("catalog: %w", err)
+		return nil, c.check(fmt.Errorf("catalog: %w", err))
 	}
 	defer rows.Close()
 	var out []Record
 	for rows.Next() {
 		r, err := c.scan(rows)
 		if err != nil {
-			return nil, fmt.Errorf("catalog: %w", err)
+			return nil, c.check(fmt.Errorf("catalog: %w", err))
 		}
 		out = append(out, r)
 	}
-	return out, rows.Err()
+	return out, c.check(rows.Err())
 }
 
 func (c *Catalog) exec(ctx context.Context, what, query string, args ...any) error {
-	if _, err := c.db.ExecContext(ctx, query, args...); err != nil {
+	err := c.write(func() error {
+		_, err := c.db.ExecContext(ctx, query, args...)
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("catalog: %s: %w", what, err)
 	}
 	return nil

@@ -20,12 +20,19 @@ type Gap struct {
 
 // AddGap records a gap; an open one has a zero End.
 func (c *Catalog) AddGap(ctx context.Context, g Gap) (int64, error) {
-	res, err := c.db.ExecContext(ctx, `INSERT INTO gaps (camera, start_ns, end_ns, cause, detail) VALUES (?, ?, ?, ?, ?)`,
-		g.Camera, toNS(g.Start), toNS(g.End), g.Cause, g.Detail)
+	var id int64
+	err := c.write(func() error {
+		res, err := c.db.ExecContext(ctx, `INSERT INTO gaps (camera, start_ns, end_ns, cause, detail) VALUES (?, ?, ?, ?, ?)`,
+			g.Camera, toNS(g.Start), toNS(g.End), g.Cause, g.Detail)
+		if err == nil {
+			id, err = res.LastInsertId()
+		}
+		return err
+	})
 	if err != nil {
 		return 0, fmt.Errorf("catalog: add gap: %w", err)
 	}
-	return res.LastInsertId()
+	return id, nil
 }
 
 // UpdateGap rewrites a gap's start, end, cause and detail.
@@ -39,9 +46,11 @@ func (c *Catalog) DeleteGap(ctx context.Context, id int64) error {
 	return c.exec(ctx, "delete gap", `DELETE FROM gaps WHERE id = ?`, id)
 }
 
+const qOpenGaps = `WHERE end_ns = 0 ORDER BY start_ns`
+
 // OpenGaps returns the gaps still open, by camera.
 func (c *Catalog) OpenGaps(ctx context.Context) (map[string]Gap, error) {
-	gaps, err := c.gaps(ctx, `WHERE end_ns = 0 ORDER BY start_ns`)
+	gaps, err := c.gaps(ctx, qOpenGaps)
 	if err != nil {
 		return nil, err
 	}
@@ -68,7 +77,7 @@ func (c *Catalog) Gaps(ctx context.Context, camera string, from, to time.Time) (
 func (c *Catalog) gaps(ctx context.Context, where string, args ...any) ([]Gap, error) {
 	rows, err := c.db.QueryContext(ctx, `SELECT id, camera, start_ns, end_ns, cause, detail FROM gaps `+where, args...)
 	if err != nil {
-		return nil, fmt.Errorf("catalog: gaps: %w", err)
+		return nil, c.check(fmt.Errorf("catalog: gaps: %w", err))
 	}
 	defer rows.Close()
 	var out []Gap
@@ -76,10 +85,10 @@ func (c *Catalog) gaps(ctx context.Context, where string, args ...any) ([]Gap, e
 		var g Gap
 		var start, end int64
 		if err := rows.Scan(&g.ID, &g.Camera, &start, &end, &g.Cause, &g.Detail); err != nil {
-			return nil, fmt.Errorf("catalog: gaps: %w", err)
+			return nil, c.check(fmt.Errorf("catalog: gaps: %w", err))
 		}
 		g.Start, g.End = fromNS(start), fromNS(end)
 		out = append(out, g)
 	}
-	return out, rows.Err()
+	return out, c.check(rows.Err())
 }

@@ -7,6 +7,21 @@ import (
 	"time"
 )
 
+// Queries of the upload queue (named, so that a test can check each one's
+// plan uses an index).
+const (
+	qDue = `WHERE upload = 'pending' AND local = 'present' AND (start_ns, id) > (?, ?)
+			ORDER BY start_ns, id LIMIT ?`
+	// Two index searches (the queue index, the partial index of upload
+	// ids), not a scan of every row.
+	qInterrupted = `WHERE id IN (SELECT id FROM segments WHERE upload = 'uploading'
+		UNION SELECT id FROM segments INDEXED BY segments_upload_id WHERE upload_id != '') ORDER BY id`
+	// The states spelt out, so that the queue index finds the rows waiting
+	// instead of every present file being read.
+	qBacklog = `SELECT COUNT(*), COALESCE(SUM(bytes), 0), MIN(start_ns) FROM segments
+		WHERE upload IN ('pending', 'uploading') AND local = 'present'`
+)
+
 // Due returns up to limit segments that wait for upload, oldest first,
 // leaving out the ids in skip (uploads under way, segments in their
 // backoff). When a segment is due is the uploader's business, kept on the
@@ -17,8 +32,7 @@ func (c *Catalog) Due(ctx context.Context, limit int, skip map[int64]bool) ([]Re
 	page := min(max(limit+len(skip), 32), 512)
 	after := Cursor{StartNS: -1 << 63}
 	for len(out) < limit {
-		rows, err := c.many(ctx, `WHERE upload = 'pending' AND local = 'present' AND (start_ns, id) > (?, ?)
-			ORDER BY start_ns, id LIMIT ?`, after.StartNS, after.ID, page)
+		rows, err := c.many(ctx, qDue, after.StartNS, after.ID, page)
 		if err != nil {
 			return nil, err
 		}
@@ -109,7 +123,7 @@ func (c *Catalog) MarkLocalDeleted(ctx context.Context, id int64, cause string) 
 // in the queue to be checked against S3 first. Their UploadID, if any,
 // names a multipart upload to abort.
 func (c *Catalog) Interrupted(ctx context.Context) ([]Record, error) {
-	rows, err := c.many(ctx, `WHERE upload = 'uploading' OR upload_id != ''`)
+	rows, err := c.many(ctx, qInterrupted)
 	if err != nil {
 		return nil, err
 	}
@@ -131,10 +145,9 @@ type Backlog struct {
 func (c *Catalog) Backlog(ctx context.Context) (Backlog, error) {
 	var b Backlog
 	var oldest sql.NullInt64
-	err := c.db.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(SUM(bytes), 0), MIN(start_ns) FROM segments
-		WHERE upload != 'uploaded' AND local = 'present'`).Scan(&b.Count, &b.Bytes, &oldest)
+	err := c.db.QueryRowContext(ctx, qBacklog).Scan(&b.Count, &b.Bytes, &oldest)
 	if err != nil {
-		return b, fmt.Errorf("catalog: backlog: %w", err)
+		return b, c.check(fmt.Errorf("catalog: backlog: %w", err))
 	}
 	if oldest.Valid {
 		b.Oldest = time.Unix(0, oldest.Int64).UTC()

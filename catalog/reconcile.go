@@ -2,8 +2,12 @@ package catalog
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 
@@ -14,120 +18,270 @@ import (
 type ReconcileResult struct {
 	// Added counts files on disk the catalog lacked (now pending, to be
 	// checked against S3 before upload).
-	Added int
+	Added int `json:"added"`
 	// Missing counts rows whose file is gone without cctvd deleting it.
-	Missing int
+	Missing int `json:"missing"`
 	// Returned counts rows marked deleted or missing whose file is back.
-	Returned int
+	Returned int `json:"returned"`
 	// Ignored counts files under camera folders that are not segments.
-	Ignored int
+	Ignored int `json:"ignored"`
 }
+
+const (
+	// qDayRows reads one day folder's rows, a range of the path index.
+	qDayRows = `SELECT path, local FROM segments WHERE path >= ? AND path < ? ORDER BY path`
+	// qNextPresent finds the next present row from a path on, through the
+	// partial index of present paths (named: without statistics SQLite
+	// would pick the index on local and sort every present row).
+	qNextPresent = `SELECT path FROM segments INDEXED BY segments_present_path
+		WHERE local = 'present' AND path >= ? ORDER BY path LIMIT 1`
+)
+
+// reconcileBatch is how many changes one transaction of Reconcile holds.
+const reconcileBatch = 1000
 
 // Reconcile makes the catalog agree with the disk: every segment file under
 // savePath/<camera>/<day>/ gets a row (keyed by keyFor(its path relative to
-// savePath)), and a row whose file is gone is marked missing. Run it at
-// start-up, before anything else writes segments.
+// savePath)), a row whose file is back is present again (to be checked
+// against S3 before any upload), and a row whose file is gone is marked
+// missing.
+//
+// Its memory does not grow with the catalog: it walks the disk one day
+// folder at a time and compares each with the rows of that folder (a range
+// of the path index), then finds the present rows of folders that are gone
+// by skipping through the index of present paths one day folder at a time.
+// It may run while segments are being added: a day's rows are read before
+// its folder is listed, so a segment added in between is left alone.
 func (c *Catalog) Reconcile(ctx context.Context, keyFor func(rel string) string) (ReconcileResult, error) {
-	var res ReconcileResult
-	known := map[string]LocalState{}
-	rows, err := c.db.QueryContext(ctx, `SELECT path, local FROM segments`)
-	if err != nil {
-		return res, fmt.Errorf("catalog: reconcile: %w", err)
+	r := &reconciler{c: c, keyFor: keyFor, now: toNS(c.now())}
+	if err := r.walk(ctx); err != nil {
+		return r.res, fmt.Errorf("catalog: reconcile: %w", err)
 	}
-	for rows.Next() {
-		var rel string
-		var local LocalState
-		if err := rows.Scan(&rel, &local); err != nil {
-			rows.Close()
-			return res, fmt.Errorf("catalog: reconcile: %w", err)
-		}
-		known[rel] = local
+	if err := r.gone(ctx); err != nil {
+		return r.res, fmt.Errorf("catalog: reconcile: %w", err)
 	}
-	rows.Close()
+	if err := r.flush(ctx); err != nil {
+		return r.res, fmt.Errorf("catalog: reconcile: %w", err)
+	}
+	return r.res, nil
+}
 
-	type found struct {
-		rel  string
-		info segment.Info
-		size int64
-	}
-	var add []found
-	var back []string
-	seen := map[string]bool{}
-	cameras, err := os.ReadDir(c.savePath)
+type reconciler struct {
+	c      *Catalog
+	keyFor func(rel string) string
+	now    int64
+	res    ReconcileResult
+	ops    []reconcileOp // not yet committed
+}
+
+type reconcileOp struct {
+	kind int // opAdd, opReturned, opMissing, opMissingDay
+	rel  string
+	info segment.Info
+	size int64
+}
+
+const (
+	opAdd = iota
+	opReturned
+	opMissing
+	opMissingDay // every present row under the folder rel
+)
+
+// walk compares every day folder on disk with its rows.
+func (r *reconciler) walk(ctx context.Context) error {
+	save := r.c.savePath
+	cameras, err := os.ReadDir(save)
 	if err != nil {
-		return res, fmt.Errorf("catalog: reconcile: %w", err)
+		return err
 	}
 	for _, cam := range cameras {
 		if !cam.IsDir() || strings.HasPrefix(cam.Name(), ".") {
 			continue
 		}
-		days, err := os.ReadDir(filepath.Join(c.savePath, cam.Name()))
+		days, err := os.ReadDir(filepath.Join(save, cam.Name()))
 		if err != nil {
-			return res, fmt.Errorf("catalog: reconcile: %w", err)
+			return err
 		}
 		for _, day := range days {
 			if !day.IsDir() {
 				continue
 			}
-			files, err := os.ReadDir(filepath.Join(c.savePath, cam.Name(), day.Name()))
-			if err != nil {
-				return res, fmt.Errorf("catalog: reconcile: %w", err)
-			}
-			for _, f := range files {
-				info, err := segment.Parse(f.Name())
-				if err != nil || f.IsDir() || info.Camera != cam.Name() {
-					res.Ignored++
-					continue
-				}
-				rel := cam.Name() + "/" + day.Name() + "/" + f.Name()
-				seen[rel] = true
-				local, ok := known[rel]
-				switch {
-				case !ok:
-					fi, err := f.Info()
-					if err != nil {
-						continue // vanished while we looked
-					}
-					add = append(add, found{rel, info, fi.Size()})
-				case local != Present:
-					back = append(back, rel)
-				}
+			if err := r.day(ctx, cam.Name(), day.Name()); err != nil {
+				return err
 			}
 		}
 	}
+	return nil
+}
 
-	tx, err := c.db.BeginTx(ctx, nil)
+type knownRow struct {
+	rel   string
+	local LocalState
+}
+
+// day reconciles one day folder: a merge of its sorted listing with its
+// rows sorted by path.
+func (r *reconciler) day(ctx context.Context, camera, day string) error {
+	prefix := camera + "/" + day + "/"
+	rows, err := r.rowsUnder(ctx, prefix)
 	if err != nil {
-		return res, fmt.Errorf("catalog: reconcile: %w", err)
+		return err
 	}
-	defer tx.Rollback()
-	now := toNS(c.now())
-	for _, f := range add {
-		_, err := tx.ExecContext(ctx, `INSERT INTO segments (camera, feed_id, start_ns, end_ns, path, bytes, s3_key, verify_remote, created_ns)
-			VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?) ON CONFLICT(path) DO NOTHING`,
-			f.info.Camera, f.info.FeedID, toNS(f.info.Start), toNS(f.info.End), f.rel, f.size, keyFor(f.rel), now)
-		if err != nil {
-			return res, fmt.Errorf("catalog: reconcile: add %s: %w", f.rel, err)
+	files, err := os.ReadDir(filepath.Join(r.c.savePath, camera, day)) // sorted by name
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil // gone since listed: the second pass sees to its rows
 		}
-		res.Added++
+		return err
 	}
-	for _, rel := range back {
-		if _, err := tx.ExecContext(ctx, `UPDATE segments SET local = 'present', deleted_ns = 0, delete_cause = '', verify_remote = 1 WHERE path = ?`, rel); err != nil {
-			return res, fmt.Errorf("catalog: reconcile: %w", err)
+	i := 0
+	for _, f := range files {
+		info, perr := segment.Parse(f.Name())
+		if perr != nil || f.IsDir() || info.Camera != camera {
+			r.res.Ignored++
+			continue
 		}
-		res.Returned++
-	}
-	for rel, local := range known {
-		if local == Present && !seen[rel] {
-			if _, err := tx.ExecContext(ctx, `UPDATE segments SET local = 'missing', deleted_ns = ?, delete_cause = ? WHERE path = ?`,
-				now, CauseVanished, rel); err != nil {
-				return res, fmt.Errorf("catalog: reconcile: %w", err)
+		rel := prefix + f.Name()
+		for ; i < len(rows) && rows[i].rel < rel; i++ {
+			r.vanished(rows[i])
+		}
+		if i < len(rows) && rows[i].rel == rel {
+			if rows[i].local != Present {
+				r.add(reconcileOp{kind: opReturned, rel: rel})
 			}
-			res.Missing++
+			i++
+		} else {
+			fi, err := f.Info()
+			if err != nil {
+				continue // vanished while we looked
+			}
+			r.add(reconcileOp{kind: opAdd, rel: rel, info: info, size: fi.Size()})
+		}
+		if err := r.maybeFlush(ctx); err != nil {
+			return err
 		}
 	}
-	if err := tx.Commit(); err != nil {
-		return res, fmt.Errorf("catalog: reconcile: %w", err)
+	for ; i < len(rows); i++ {
+		r.vanished(rows[i])
 	}
-	return res, nil
+	return r.maybeFlush(ctx)
+}
+
+func (r *reconciler) vanished(k knownRow) {
+	if k.local == Present {
+		r.add(reconcileOp{kind: opMissing, rel: k.rel})
+	}
+}
+
+// rowsUnder returns the rows whose path starts with prefix (one day
+// folder), sorted by path.
+func (r *reconciler) rowsUnder(ctx context.Context, prefix string) ([]knownRow, error) {
+	rows, err := r.c.db.QueryContext(ctx, qDayRows, prefix, prefixEnd(prefix))
+	if err != nil {
+		return nil, r.c.check(err)
+	}
+	defer rows.Close()
+	var out []knownRow
+	for rows.Next() {
+		var k knownRow
+		if err := rows.Scan(&k.rel, &k.local); err != nil {
+			return nil, r.c.check(err)
+		}
+		out = append(out, k)
+	}
+	return out, r.c.check(rows.Err())
+}
+
+// prefixEnd is the least string greater than every string that starts with
+// prefix, which ends in '/': the same string ending in '0', the next byte.
+func prefixEnd(prefix string) string {
+	return prefix[:len(prefix)-1] + "0"
+}
+
+// gone marks missing the present rows of day folders that no longer
+// exist: it visits the present paths in order, one day folder at a time.
+func (r *reconciler) gone(ctx context.Context) error {
+	cursor := ""
+	for {
+		var rel string
+		err := r.c.db.QueryRowContext(ctx, qNextPresent, cursor).Scan(&rel)
+		if err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				return nil
+			}
+			return r.c.check(err)
+		}
+		dir := path.Dir(rel) + "/"
+		if _, err := os.Stat(filepath.Join(r.c.savePath, filepath.FromSlash(dir))); errors.Is(err, fs.ErrNotExist) {
+			r.add(reconcileOp{kind: opMissingDay, rel: dir})
+			if err := r.flush(ctx); err != nil { // committed before the cursor passes it
+				return err
+			}
+		}
+		cursor = prefixEnd(dir)
+	}
+}
+
+func (r *reconciler) add(op reconcileOp) { r.ops = append(r.ops, op) }
+
+func (r *reconciler) maybeFlush(ctx context.Context) error {
+	if len(r.ops) < reconcileBatch {
+		return nil
+	}
+	return r.flush(ctx)
+}
+
+// flush commits the pending changes in one transaction.
+func (r *reconciler) flush(ctx context.Context) error {
+	if len(r.ops) == 0 {
+		return nil
+	}
+	var res ReconcileResult
+	err := r.c.write(func() error {
+		res = ReconcileResult{}
+		tx, err := r.c.db.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		defer tx.Rollback()
+		for _, op := range r.ops {
+			switch op.kind {
+			case opAdd:
+				_, err = tx.ExecContext(ctx, `INSERT INTO segments (camera, feed_id, start_ns, end_ns, path, bytes, s3_key, verify_remote, created_ns)
+					VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?) ON CONFLICT(path) DO NOTHING`,
+					op.info.Camera, op.info.FeedID, toNS(op.info.Start), toNS(op.info.End), op.rel, op.size, r.keyFor(op.rel), r.now)
+				res.Added++
+			case opReturned:
+				_, err = tx.ExecContext(ctx, `UPDATE segments SET local = 'present', deleted_ns = 0, delete_cause = '', verify_remote = 1
+					WHERE path = ? AND local != 'present'`, op.rel)
+				res.Returned++
+			case opMissing:
+				_, err = tx.ExecContext(ctx, `UPDATE segments SET local = 'missing', deleted_ns = ?, delete_cause = ?
+					WHERE path = ? AND local = 'present'`, r.now, CauseVanished, op.rel)
+				res.Missing++
+			case opMissingDay:
+				var n int64
+				var out sql.Result
+				out, err = tx.ExecContext(ctx, `UPDATE segments SET local = 'missing', deleted_ns = ?, delete_cause = ?
+					WHERE local = 'present' AND path >= ? AND path < ?`, r.now, CauseVanished, op.rel, prefixEnd(op.rel))
+				if err == nil {
+					n, err = out.RowsAffected()
+					res.Missing += int(n)
+				}
+			}
+			if err != nil {
+				return fmt.Errorf("%s: %w", op.rel, err)
+			}
+		}
+		return tx.Commit()
+	})
+	if err != nil {
+		return err
+	}
+	r.res.Added += res.Added
+	r.res.Returned += res.Returned
+	r.res.Missing += res.Missing
+	r.ops = r.ops[:0]
+	return nil
 }

@@ -18,12 +18,18 @@ type Totals struct {
 	Count int64 `json:"count"`
 }
 
+const (
+	qTotals            = `SELECT present_bytes, present_count FROM totals WHERE id = 1`
+	qRetentionUploaded = `WHERE upload = 'uploaded' AND local = 'present' ORDER BY start_ns, id LIMIT ?`
+	qRetentionOthers   = `WHERE local = 'present' AND upload != 'uploaded' ORDER BY start_ns, id LIMIT ?`
+)
+
 // Totals reads the running totals (one row, kept by triggers).
 func (c *Catalog) Totals(ctx context.Context) (Totals, error) {
 	var t Totals
-	err := c.db.QueryRowContext(ctx, `SELECT present_bytes, present_count FROM totals WHERE id = 1`).Scan(&t.Bytes, &t.Count)
+	err := c.db.QueryRowContext(ctx, qTotals).Scan(&t.Bytes, &t.Count)
 	if err != nil {
-		return t, fmt.Errorf("catalog: totals: %w", err)
+		return t, c.check(fmt.Errorf("catalog: totals: %w", err))
 	}
 	return t, nil
 }
@@ -33,11 +39,11 @@ func (c *Catalog) Totals(ctx context.Context) (Totals, error) {
 // no uploaded one is left, the others oldest first. Both walks use an index,
 // so the cost does not grow with the number of rows.
 func (c *Catalog) RetentionCandidates(ctx context.Context, n int) ([]Record, error) {
-	out, err := c.many(ctx, `WHERE upload = 'uploaded' AND local = 'present' ORDER BY start_ns, id LIMIT ?`, n)
+	out, err := c.many(ctx, qRetentionUploaded, n)
 	if err != nil || len(out) == n {
 		return out, err
 	}
-	more, err := c.many(ctx, `WHERE local = 'present' AND upload != 'uploaded' ORDER BY start_ns, id LIMIT ?`, n-len(out))
+	more, err := c.many(ctx, qRetentionOthers, n-len(out))
 	return append(out, more...), err
 }
 

@@ -159,6 +159,19 @@ type StorageConfig struct {
 	// recordings are deleted even under the size limit, so recording never
 	// stops on a full disk. Default 1 GB, or 5% of a smaller filesystem.
 	MinFreeGB float64 `json:"minFreeGB,omitempty"`
+	// CatalogRetentionDays: the catalog's rows of segments no longer on the
+	// local disk (uploaded, or lost), and its closed gaps, are pruned once
+	// this many days old, so that the catalog stays small for years.
+	// 0 keeps them forever. Default 30.
+	CatalogRetentionDays *int `json:"catalogRetentionDays,omitempty"`
+}
+
+// CatalogDays is CatalogRetentionDays with its default.
+func (s StorageConfig) CatalogDays() int {
+	if s.CatalogRetentionDays == nil {
+		return DefaultCatalogRetentionDays
+	}
+	return *s.CatalogRetentionDays
 }
 
 // API is the REST API.
@@ -278,6 +291,10 @@ const (
 	DefaultPartConcurrency   = 4
 	DefaultLowWaterPercent   = 95
 	DefaultMaxExportRange    = 24 * time.Hour
+	// DefaultCatalogRetentionDays is storageConfig.catalogRetentionDays's default.
+	DefaultCatalogRetentionDays = 30
+	// MaxCatalogRetentionDays bounds storageConfig.catalogRetentionDays (100 years).
+	MaxCatalogRetentionDays = 36500
 	// TokenEnv is the environment variable read when api.token is empty.
 	TokenEnv = "CCTVD_API_TOKEN"
 	// StateDirName is the state folder's name inside savePath by default.

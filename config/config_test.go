@@ -47,6 +47,9 @@ func TestDesignNoteConfigLoadsAsWritten(t *testing.T) {
 	if cfg.StorageConfig.LimitBytes() != 100e9 {
 		t.Errorf("LimitBytes = %d", cfg.StorageConfig.LimitBytes())
 	}
+	if cfg.StorageConfig.CatalogDays() != 30 {
+		t.Errorf("catalogRetentionDays default = %d", cfg.StorageConfig.CatalogDays())
+	}
 	if cfg.API.Listen != DefaultListen || cfg.FFmpeg.StallTimeout.Std() != DefaultStallTimeout {
 		t.Errorf("defaults not applied: %+v %+v", cfg.API, cfg.FFmpeg)
 	}
@@ -62,6 +65,21 @@ func TestExampleConfigLoads(t *testing.T) {
 	}
 	if cfg.Cameras[0].NeedsDiscovery() || !cfg.Cameras[1].NeedsDiscovery() {
 		t.Errorf("a camera with rtspPath must not be discovered, one without must be")
+	}
+	if cfg.StorageConfig.CatalogDays() != DefaultCatalogRetentionDays {
+		t.Errorf("catalogRetentionDays = %d", cfg.StorageConfig.CatalogDays())
+	}
+}
+
+func TestCatalogRetentionZeroKeepsRows(t *testing.T) {
+	data := strings.Replace(string(mustRead(t, filepath.Join("testdata", "design-note.json"))),
+		`"clearAfterUpload": false,`, `"clearAfterUpload": false, "catalogRetentionDays": 0,`, 1)
+	cfg, err := Parse([]byte(data), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.StorageConfig.CatalogDays() != 0 {
+		t.Errorf("catalogRetentionDays 0 read as %d", cfg.StorageConfig.CatalogDays())
 	}
 }
 
@@ -154,6 +172,12 @@ func TestConfigErrors(t *testing.T) {
 			[]string{`storageConfig.savePath: is required`}},
 		{"relative save path", func(m map[string]any) { m["storageConfig"].(map[string]any)["savePath"] = "rec" },
 			[]string{`storageConfig.savePath: "rec" must be an absolute path`}},
+		{"negative catalog retention", func(m map[string]any) { m["storageConfig"].(map[string]any)["catalogRetentionDays"] = -1 },
+			[]string{`storageConfig.catalogRetentionDays: must be 0 (keep every row) or a number of days up to 36500 (got -1)`}},
+		{"catalog retention of centuries", func(m map[string]any) { m["storageConfig"].(map[string]any)["catalogRetentionDays"] = 40000 },
+			[]string{`storageConfig.catalogRetentionDays: must be 0 (keep every row) or a number of days up to 36500 (got 40000)`}},
+		{"fractional catalog retention", func(m map[string]any) { m["storageConfig"].(map[string]any)["catalogRetentionDays"] = 1.5 },
+			[]string{`storageConfig.catalogRetentionDays: must be a whole number, not 1.5`}},
 		{"bad bucket", func(m map[string]any) { m["s3Config"].(map[string]any)["s3Bucket"] = "My_Bucket" },
 			[]string{`s3Config.s3Bucket: "My_Bucket" is not a bucket name (3 to 63 lower-case letters, digits, '.' and '-')`}},
 		{"bad endpoint", func(m map[string]any) { m["s3Config"].(map[string]any)["endpoint"] = "minio:9000" },
@@ -360,6 +384,7 @@ func TestStreamURLSecrets(t *testing.T) {
 				c.RTSPPort, c.RTSPPath = 554, "/"
 			}
 			c.RTSPTransport, c.Mode = "tcp", ModeAuto
+			c.ONVIFPort, c.Discovery = DefaultONVIFPort, DiscoveryAuto
 			cfg.Cameras = []Camera{c}
 			if err := cfg.Validate(); err != nil {
 				t.Fatalf("test camera invalid: %v", err)

@@ -41,6 +41,7 @@ const (
 	CauseCorrupt       = "corrupt"
 	CauseReconfigured  = "reconfigured"
 	CauseUnexplained   = "unexplained"
+	CauseStorage       = "storage-unavailable" // savePath's disk was missing
 )
 
 // Tolerance: holes this short between segments are not gaps (the
@@ -144,6 +145,8 @@ func causeOf(e *supervisor.Exit) string {
 		return CauseStartFailed
 	case supervisor.ReasonReconfigured:
 		return CauseReconfigured
+	case supervisor.ReasonStorage:
+		return CauseStorage
 	case supervisor.ReasonStopped:
 		if e.Message == "daemon shut down" {
 			return CauseDaemonDown
@@ -181,7 +184,7 @@ func (l *Log) CameraEvent(ev supervisor.Event) {
 	}
 	cause := causeOf(ev.Exit)
 	if st.open != nil {
-		if specific(st.open.Cause, cause) || cause == CauseOperatorStop || cause == CauseDaemonDown || cause == CauseReconfigured {
+		if specific(st.open.Cause, cause) || cause == CauseOperatorStop || cause == CauseDaemonDown || cause == CauseReconfigured || cause == CauseStorage {
 			st.open.Cause, st.open.Detail = cause, ev.Exit.Message
 			l.update(ctx, st.open)
 		}

@@ -67,6 +67,10 @@ func TestGapLog(t *testing.T) {
 		{"lost to retention", []step{start("a"), seg("a", 0, 10), {lost: [2]float64{0, 10}}, seg("a", 10, 20)}, []string{"0-10 retention"}},
 		{"damaged, quarantined", []step{start("a"), seg("a", 0, 10), seg("a", 10, 20), {corrupt: [2]float64{10, 20}}, seg("a", 20, 30)},
 			[]string{"10-20 corrupt"}},
+		{"the disk went: ffmpeg died on it, then was held until it came back",
+			[]step{start("a"), seg("a", 0, 10), exit(supervisor.ReasonExited, 11), start("b"), exit(supervisor.ReasonStorage, 12),
+				start("c"), seg("c", 40, 50)},
+			[]string{"10-40 storage-unavailable"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

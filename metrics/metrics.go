@@ -14,11 +14,20 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/cctvd/cctvd/catalog"
+	"github.com/cctvd/cctvd/keeper"
 	"github.com/cctvd/cctvd/retention"
 	"github.com/cctvd/cctvd/segment"
 	"github.com/cctvd/cctvd/supervisor"
 	"github.com/cctvd/cctvd/uploader"
+	"github.com/cctvd/cctvd/volume"
 )
+
+func boolValue(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
 
 // Sources are the components whose state is read at scrape time.
 type Sources struct {
@@ -26,7 +35,11 @@ type Sources struct {
 	Uploader  func() uploader.Status
 	Retention func() retention.Status
 	Backlog   func(ctx context.Context) (catalog.Backlog, error)
-	Now       func() time.Time
+	// Volume and Catalog, if set, say whether savePath is cctvd's disk
+	// and whether the catalog is usable.
+	Volume  func() volume.Status
+	Catalog func() keeper.Status
+	Now     func() time.Time
 }
 
 // Metrics holds the counters the components' events feed.
@@ -152,12 +165,17 @@ var (
 	descUsed     = prometheus.NewDesc("cctvd_savepath_bytes", "Bytes cctvd holds in savePath (segments, being written, quarantined).", nil, nil)
 	descLimit    = prometheus.NewDesc("cctvd_savepath_limit_bytes", "clearWhenFilePathReachGB in bytes.", nil, nil)
 	descFree     = prometheus.NewDesc("cctvd_savepath_free_bytes", "Free bytes on savePath's filesystem.", nil, nil)
+	descVolume   = prometheus.NewDesc("cctvd_savepath_volume_ok", "1 while savePath is cctvd's recordings disk; 0 while it is missing (recording waits).", nil, nil)
+	descCatalog  = prometheus.NewDesc("cctvd_catalog_ready", "1 while the catalog is usable; 0 while it is opened, rebuilt or unavailable (uploads and retention wait).", nil, nil)
+	descMoved    = prometheus.NewDesc("cctvd_catalog_moved_aside_total", "Corrupt catalogs moved aside and rebuilt since the daemon started.", nil, nil)
+	descHeld     = prometheus.NewDesc("cctvd_catalog_held_operations", "Operations waiting for the catalog to be usable.", nil, nil)
 )
 
 var states = []supervisor.StateName{supervisor.Discovering, supervisor.Starting, supervisor.Recording, supervisor.Backoff, supervisor.Stalled, supervisor.Stopped}
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descUp, descState, descRestarts, descStalls, descFPS, descBacklog, descBacklogB, descOldest, descFailing, descUsed, descLimit, descFree} {
+	for _, d := range []*prometheus.Desc{descUp, descState, descRestarts, descStalls, descFPS, descBacklog, descBacklogB, descOldest, descFailing, descUsed, descLimit, descFree,
+		descVolume, descCatalog, descMoved, descHeld} {
 		ch <- d
 	}
 }
@@ -205,6 +223,15 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 			failing = 1
 		}
 		ch <- prometheus.MustNewConstMetric(descFailing, prometheus.GaugeValue, failing)
+	}
+	if c.src.Volume != nil {
+		ch <- prometheus.MustNewConstMetric(descVolume, prometheus.GaugeValue, boolValue(c.src.Volume().State == volume.OK))
+	}
+	if c.src.Catalog != nil {
+		s := c.src.Catalog()
+		ch <- prometheus.MustNewConstMetric(descCatalog, prometheus.GaugeValue, boolValue(s.State == keeper.Ready))
+		ch <- prometheus.MustNewConstMetric(descMoved, prometheus.CounterValue, float64(len(s.MovedAside)))
+		ch <- prometheus.MustNewConstMetric(descHeld, prometheus.GaugeValue, float64(s.Held))
 	}
 	if c.src.Retention != nil {
 		r := c.src.Retention()

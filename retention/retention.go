@@ -20,6 +20,13 @@
 // goes only when no uploaded one is left and the limit still holds; each
 // such deletion is a warning, a counter and a cause in the catalog. A
 // segment being written is never touched: it is not in the catalog yet.
+//
+// A deletion is recorded in the catalog before the file is unlinked. On a
+// full filesystem the catalog first gives back its reserve file to make
+// that write possible; if it still cannot write, uploaded segments (and
+// only those: S3 has them) are unlinked without the record, the freed
+// space lets the catalog write again, and the next decision reconciles the
+// catalog with the disk.
 package retention
 
 import (
@@ -147,6 +154,9 @@ type Retention struct {
 	wake  chan struct{}
 
 	otherBytes int64 // quarantine, from the last cross-check (Run's goroutine only)
+	// repair: files were unlinked without their record (a full disk); the
+	// next decision reconciles the catalog first.
+	repair bool
 
 	mu     sync.Mutex
 	status Status
@@ -243,6 +253,14 @@ const batch = 64
 // recordings.
 func (r *Retention) Decide(ctx context.Context) error {
 	cfg := r.config()
+	if r.repair {
+		res, err := r.deps.Catalog.Reconcile(ctx, r.deps.KeyFor)
+		if err != nil {
+			return fmt.Errorf("repair the catalog after deleting unrecorded files: %w", err)
+		}
+		r.repair = false
+		r.log.Info().Int("missing", res.Missing).Msg("catalog repaired after files were deleted on a full disk")
+	}
 	used, usage, err := r.measure(ctx)
 	if err != nil {
 		return err
@@ -303,7 +321,10 @@ func (r *Retention) Decide(ctx context.Context) error {
 			ids[i] = c.ID
 		}
 		if err := r.deps.Catalog.MarkDeleted(ctx, ids, cause); err != nil {
-			return err
+			if !catalog.IsFull(err) {
+				return err
+			}
+			return r.unrecorded(ctx, cands, cause, err)
 		}
 		for _, c := range cands {
 			if err := r.remove(ctx, c, cause); err != nil {
@@ -313,6 +334,37 @@ func (r *Retention) Decide(ctx context.Context) error {
 			}
 		}
 	}
+	return nil
+}
+
+// unrecorded deletes, on a full disk where the catalog cannot record the
+// deletions, the uploaded segments among cands, without their record, and
+// has the next decision repair the catalog from the disk.
+func (r *Retention) unrecorded(ctx context.Context, cands []catalog.Record, cause string, markErr error) error {
+	var n int
+	for _, c := range cands {
+		if c.Upload != catalog.Uploaded {
+			continue // only with a durable record: S3 does not have it
+		}
+		if err := os.Remove(c.Path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			r.log.Error().Err(err).Str("segment", c.Name()).Msg("cannot delete recording")
+			continue
+		}
+		_ = os.Remove(filepath.Dir(c.Path))
+		n++
+		r.mu.Lock()
+		r.status.DeletedUploaded++
+		r.mu.Unlock()
+		if r.deps.OnDelete != nil {
+			r.deps.OnDelete(c, cause)
+		}
+	}
+	if n == 0 {
+		return fmt.Errorf("the disk is full and the catalog cannot record deletions, and no uploaded recording is left to delete without a record: %w", markErr)
+	}
+	r.repair = true
+	r.log.Error().Err(markErr).Int("deleted", n).
+		Msg("the disk is full and the catalog cannot record deletions: deleted uploaded recordings without their record; the catalog is repaired from the disk next")
 	return nil
 }
 

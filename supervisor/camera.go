@@ -48,6 +48,7 @@ const (
 	ReasonUnreachable  ExitReason = "unreachable"  // refused, timed out, no route
 	ReasonExited       ExitReason = "exited"       // any other exit, code 0 included
 	ReasonStartFailed  ExitReason = "start-failed" // ffmpeg could not be started
+	ReasonStorage      ExitReason = "storage"      // savePath's disk went missing (ErrStorageUnavailable)
 )
 
 // Exit describes how one ffmpeg run ended.
@@ -258,7 +259,7 @@ func (c *Camera) Run(ctx context.Context) error {
 			c.update(func(s *Status) { s.Restarts++ })
 		}
 		exit := c.runOnce(ctx)
-		if exit.Reason == ReasonStopped || exit.Reason == ReasonReconfigured {
+		if exit.Reason == ReasonStopped || exit.Reason == ReasonReconfigured || (exit.Reason == ReasonStorage && ctx.Err() != nil) {
 			failed = false
 			continue
 		}
@@ -313,6 +314,11 @@ func (c *Camera) runOnce(ctx context.Context) Exit {
 		c.mu.Unlock()
 	}()
 
+	if c.deps.Gate != nil {
+		if err := c.deps.Gate(); err != nil {
+			return c.held(run.ID, err)
+		}
+	}
 	cam, failed := c.source(runCtx, run.ID)
 	if failed != nil {
 		return *failed
@@ -484,6 +490,20 @@ func (c *Camera) watch(ctx context.Context, cancel context.CancelCauseFunc, runI
 			return
 		}
 	}
+}
+
+// held reports a start the Gate refused.
+func (c *Camera) held(runID string, err error) Exit {
+	msg := c.deps.Redactor.String(err.Error())
+	reason := ReasonStartFailed
+	if errors.Is(err, ErrStorageUnavailable) {
+		reason = ReasonStorage
+	}
+	exit := Exit{RunID: runID, At: c.deps.Now(), Code: -1, Reason: reason, Message: msg}
+	c.update(func(s *Status) { s.LastExit, s.LastError, s.PID = &exit, msg, 0 })
+	c.log.Warn().Msg("ffmpeg not started: " + msg)
+	c.emit(Event{Kind: EventExited, At: exit.At, RunID: runID, Exit: &exit})
+	return exit
 }
 
 func (c *Camera) failedStart(runID, msg string) Exit {

@@ -116,7 +116,7 @@ func startDiscovering(t *testing.T, modes string, finder StreamFinder, store Str
 		Streams:  store,
 	})
 	h.cam, _ = h.sup.Camera("cam1")
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancelCause(context.Background())
 	h.cancel = cancel
 	go func() { h.done <- h.sup.Run(ctx) }()
 	t.Cleanup(h.stop)

@@ -124,6 +124,7 @@ func TestClassify(t *testing.T) {
 	}{
 		{"operator stop", errStopped, 255, "", nil, ReasonStopped, "stopped by operator"},
 		{"shutdown", errShutdown, 255, "", nil, ReasonStopped, "daemon shut down"},
+		{"disk gone", ErrStorageUnavailable, 255, "", nil, ReasonStorage, "stopped: savePath's disk is not available"},
 		{"stall", errStalled, -1, "killed", nil, ReasonStalled, "stalled: no new frames for 15s"},
 		{"401", nil, 1, "", []string{"[rtsp @ 0x1] [error] method DESCRIBE failed: 401 Unauthorized", "[error] rtsp://a:***@h/x: Server returned 401 Unauthorized (authorization failed)"},
 			ReasonAuth, "camera refused the credentials: rtsp://a:***@h/x: Server returned 401 Unauthorized (authorization failed)"},

@@ -13,6 +13,11 @@ import (
 	"github.com/cctvd/cctvd/internal/redact"
 )
 
+// ErrStorageUnavailable is the cause to cancel Run's context with when
+// savePath's disk went missing: each ffmpeg is stopped as at a shutdown and
+// its exit is reported with ReasonStorage.
+var ErrStorageUnavailable = errors.New("savePath's disk is not available")
+
 // Causes of a run's cancellation: they choose the signal ffmpeg gets and
 // how its exit is reported.
 var (
@@ -68,6 +73,8 @@ func classify(cause error, code int, signal string, tail []string, stallTimeout 
 		return ReasonStopped, "stopped by operator"
 	case errors.Is(cause, errShutdown):
 		return ReasonStopped, "daemon shut down"
+	case errors.Is(cause, ErrStorageUnavailable):
+		return ReasonStorage, "stopped: " + ErrStorageUnavailable.Error()
 	case errors.Is(cause, errRemoved), errors.Is(cause, errReconfigured):
 		return ReasonReconfigured, cause.Error()
 	case errors.Is(cause, errStalled):

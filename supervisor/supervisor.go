@@ -121,6 +121,13 @@ type Deps struct {
 	Finder StreamFinder
 	// Streams, if set, remembers found streams across restarts.
 	Streams StreamStore
+	// Gate, if set, is asked before each ffmpeg start; an error holds the
+	// start, and the camera waits as after a failed start. The daemon checks
+	// there that savePath is still its recordings disk, so that an ffmpeg
+	// restarted after its disk vanished never records onto the filesystem
+	// under the mount point. An error wrapping ErrStorageUnavailable is
+	// reported with ReasonStorage.
+	Gate func() error
 }
 
 // ErrUnknownCamera is returned for a camera name that is not configured.
@@ -165,8 +172,22 @@ func New(cfg Config, cams []config.Camera, stopped map[string]bool, deps Deps) *
 	return s
 }
 
+// Restore sets which cameras an operator stopped, as read back from where
+// those choices are kept, without saving them again (SaveStopped is not
+// called). Call it while Run is not running: before it, or between two runs.
+func (s *Supervisor) Restore(stopped map[string]bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for name, h := range s.cameras {
+		want := !stopped[name]
+		h.cam.update(func(st *Status) { st.Desired = want })
+	}
+}
+
 // Run supervises every camera until ctx ends, then stops every ffmpeg
 // gracefully (each finalises its segment) and returns once all have exited.
+// It may run again after it returned (the daemon stops recording while
+// savePath's disk is missing, and starts again when it is back).
 func (s *Supervisor) Run(ctx context.Context) error {
 	s.mu.Lock()
 	s.runCtx = ctx

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -132,9 +133,10 @@ type harness struct {
 	events chan Event
 	logs   *testenv.Buffer
 	dir    string
-	cancel context.CancelFunc
+	cancel context.CancelCauseFunc
 	done   chan error
 	once   sync.Once
+	gate   atomic.Pointer[error] // what the Gate answers; nil: go ahead
 }
 
 // start runs a one-camera supervisor over the stand-in ffmpeg.
@@ -163,19 +165,30 @@ func start(t *testing.T, modes string, tweak func(*Config)) *harness {
 		Now:      clock.Now,
 		After:    clock.After,
 		OnEvent:  func(ev Event) { h.events <- ev },
+		Gate: func() error {
+			if err := h.gate.Load(); err != nil {
+				return *err
+			}
+			return nil
+		},
 	})
 	h.cam, _ = h.sup.Camera("cam1")
-	ctx, cancel := context.WithCancel(context.Background())
-	h.cancel = cancel
-	go func() { h.done <- h.sup.Run(ctx) }()
+	h.run()
 	t.Cleanup(h.stop)
 	return h
+}
+
+// run runs the supervisor (again).
+func (h *harness) run() {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	h.cancel, h.once = cancel, sync.Once{}
+	go func() { h.done <- h.sup.Run(ctx) }()
 }
 
 // stop shuts the supervisor down and waits for Run to return.
 func (h *harness) stop() {
 	h.once.Do(func() {
-		h.cancel()
+		h.cancel(nil)
 		select {
 		case <-h.done:
 		case <-time.After(20 * time.Second):
@@ -363,6 +376,44 @@ func TestShutdownWaitsForFFmpeg(t *testing.T) {
 	if st := h.cam.Status(); st.State != Stopped || st.LastExit.Message != "daemon shut down" {
 		t.Errorf("after shutdown: %+v", st)
 	}
+}
+
+// TestDiskGoneThenBack: Run cancelled because savePath's disk went reports
+// the exit as such; Run again, with the gate refusing, starts no ffmpeg and
+// backs off; once the gate opens, the camera records again. Restore sets
+// the operators' choices without saving them.
+func TestDiskGoneThenBack(t *testing.T) {
+	h := start(t, "record", nil)
+	h.event(EventRecording)
+	h.once.Do(func() { h.cancel(ErrStorageUnavailable) })
+	<-h.done
+	ev := h.event(EventExited)
+	if ev.Exit.Reason != ReasonStorage || h.cam.Status().State != Stopped || h.cam.Status().LastError == "" {
+		t.Fatalf("exit %+v, status %+v", ev.Exit, h.cam.Status())
+	}
+	if _, err := os.Stat(filepath.Join(h.dir, "finalised-interrupt")); err != nil {
+		t.Error("ffmpeg was not stopped with SIGINT (its segment finalised)")
+	}
+
+	h.sup.Restore(map[string]bool{"cam1": true})
+	if h.cam.Status().Desired {
+		t.Error("Restore did not stop the camera")
+	}
+	h.sup.Restore(nil)
+	refused := fmt.Errorf("%w: test", ErrStorageUnavailable)
+	h.gate.Store(&refused)
+	started := strings.Count(h.logs.String(), "ffmpeg started")
+	h.run()
+	ev = h.event(EventExited)
+	if ev.Exit.Reason != ReasonStorage || !strings.Contains(ev.Exit.Message, "test") {
+		t.Errorf("held start: %+v", ev.Exit)
+	}
+	if strings.Count(h.logs.String(), "ffmpeg started") != started {
+		t.Error("ffmpeg started though the gate refused")
+	}
+	h.gate.Store(nil)
+	h.pauses(1) // it waits, then tries again
+	h.event(EventRecording)
 }
 
 func TestExitCodeIsRecorded(t *testing.T) {

@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	oklog "github.com/oklog/run"
 	"github.com/rs/zerolog"
 	"golang.org/x/sys/unix"
@@ -25,40 +26,63 @@ import (
 	"github.com/cctvd/cctvd/config"
 	"github.com/cctvd/cctvd/export"
 	"github.com/cctvd/cctvd/gaplog"
-	"github.com/cctvd/cctvd/internal/lockfile"
+	"github.com/cctvd/cctvd/internal/desired"
 	"github.com/cctvd/cctvd/internal/logging"
 	"github.com/cctvd/cctvd/internal/logring"
 	"github.com/cctvd/cctvd/internal/redact"
+	"github.com/cctvd/cctvd/keeper"
 	"github.com/cctvd/cctvd/metrics"
+	"github.com/cctvd/cctvd/rebuild"
 	"github.com/cctvd/cctvd/retention"
 	"github.com/cctvd/cctvd/segment"
 	"github.com/cctvd/cctvd/segmenter"
 	"github.com/cctvd/cctvd/snapshot"
 	"github.com/cctvd/cctvd/supervisor"
 	"github.com/cctvd/cctvd/uploader"
+	"github.com/cctvd/cctvd/volume"
 )
 
 // daemon holds every component, built explicitly from the config.
+//
+// What it runs comes up in three rings. The API, the metrics and the volume
+// guard run from the start. Recording (the supervisor and the segmenter)
+// runs while savePath is cctvd's recordings disk, and stops while it is
+// missing. The catalog is opened beside recording, never before it: until
+// it is usable, closed segments stay on disk and wait (with the camera
+// events for the gap log) in the keeper's queue, and what needs the catalog
+// (uploads, retention, the rebuild from S3) starts once it is.
 type daemon struct {
 	cfgPath string
 	log     zerolog.Logger
 	red     *redact.Redactor
 	owner   string
+	getenv  func(string) string
 
 	cfgPtr   atomic.Pointer[config.Config] // replaced by a reload
 	reloadMu sync.Mutex
 	hup      chan os.Signal
 
-	cat *catalog.Catalog
-	met *metrics.Metrics
-	sup *supervisor.Supervisor
-	seg *segmenter.Segmenter
-	up  *uploader.Uploader
-	ret *retention.Retention
-	gap *gaplog.Log
-	exp *export.Service
-	snp *snapshot.Service
-	api *api.Server
+	met  *metrics.Metrics
+	vol  *volume.Guard
+	keep *keeper.Keeper
+	sup  *supervisor.Supervisor
+	seg  *segmenter.Segmenter
+	gap  *gaplog.Log
+	exp  *export.Service
+	snp  *snapshot.Service
+	api  *api.Server
+
+	// desired holds the cameras operators stopped; loaded from the state
+	// folder when recording starts (it may be on savePath's disk).
+	desired atomic.Pointer[desired.Store]
+
+	// What runs while the catalog is usable, and the S3 client.
+	partsMu    sync.Mutex
+	s3c        *s3.Client
+	up         *uploader.Uploader
+	ret        *retention.Retention
+	reb        *rebuild.Rebuilder
+	gapStarted bool // Run's stage goroutine only
 
 	supRunning atomic.Bool
 }
@@ -66,10 +90,10 @@ type daemon struct {
 // runDaemon builds every component from the config and runs them under ctx.
 // On interrupt they stop in pipeline order: the supervisor first (every
 // ffmpeg finalises its segment), then the segmenter (which moves those last
-// segments and records them in the catalog), so nothing recorded is left
-// behind; the uploader gets a grace period for uploads under way, and what
-// it does not finish is uploaded after the next start.
-func runDaemon(ctx context.Context, cfg *config.Config, cfgPath string, stdout io.Writer) error {
+// segments and records them in the catalog), then the catalog's users (the
+// uploader gets a grace period for uploads under way; what it does not
+// finish is uploaded after the next start), then the catalog.
+func runDaemon(ctx context.Context, cfg *config.Config, cfgPath string, stdout io.Writer, getenv func(string) string) error {
 	// SIGHUP reloads the config; caught from the start, so that one sent
 	// during start-up does not kill the daemon.
 	hup := make(chan os.Signal, 1)
@@ -87,27 +111,10 @@ func runDaemon(ctx context.Context, cfg *config.Config, cfgPath string, stdout i
 	zerolog.TimeFieldFormat = time.RFC3339Nano
 	zerolog.DurationFieldUnit, zerolog.DurationFieldInteger = time.Second, false
 
-	for _, dir := range []string{cfg.StorageConfig.SavePath, cfg.StorageConfig.StateDir} {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return fmt.Errorf("create %s: %w", dir, err)
-		}
-	}
-	lock, err := lockfile.Acquire(filepath.Join(cfg.StorageConfig.StateDir, "lock"))
-	if err != nil {
-		return fmt.Errorf("another cctvd uses this savePath: %w", err)
-	}
-	defer lock.Release()
-
-	d := &daemon{cfgPath: cfgPath, log: log, red: red, owner: owner(), hup: hup}
+	d := &daemon{cfgPath: cfgPath, log: log, red: red, owner: owner(), hup: hup, getenv: getenv}
 	d.cfgPtr.Store(cfg)
 	warnIfReadable(log, cfgPath)
 	warnShortSecrets(log, cfg)
-	// Opening the catalog is not cut short by a signal: it may migrate.
-	d.cat, err = catalog.Open(context.WithoutCancel(ctx), filepath.Join(cfg.StorageConfig.StateDir, catalog.FileName), cfg.StorageConfig.SavePath, nil)
-	if err != nil {
-		return err
-	}
-	defer d.cat.Close()
 	if err := d.build(ctx, hub); err != nil {
 		if ctx.Err() != nil { // SIGINT/SIGTERM during start-up: a stop, not a failure
 			log.Info().Err(err).Msg("cctvd stopped during start-up")
@@ -124,86 +131,77 @@ func (d *daemon) config() *config.Config { return d.cfgPtr.Load() }
 // the current s3Path.
 func (d *daemon) keyFor(rel string) string { return uploader.Key(d.config().S3Config.S3Path, rel) }
 
-// build makes every component from the config.
+// build makes every component from the config. Nothing here touches
+// savePath: it may be an empty folder where a disk should be.
 func (d *daemon) build(ctx context.Context, hub *logring.Hub) error {
 	cfg, log := d.config(), d.log
-	rec, err := d.cat.Reconcile(ctx, d.keyFor)
-	if err != nil {
-		return err
-	}
-	log.Info().Int("added", rec.Added).Int("missing", rec.Missing).Int("returned", rec.Returned).Msg("catalog reconciled with the disk")
-	stopped, err := d.cat.Stopped(ctx)
-	if err != nil {
-		return err
-	}
-
+	st := cfg.StorageConfig
 	s3c, err := uploader.NewClient(ctx, uploader.ClientConfigFrom(cfg))
 	if err != nil {
 		return err
 	}
+	d.s3c = s3c
+	d.vol = volume.New(volume.Config{SavePath: st.SavePath, AnchorDir: volume.AnchorDir(st.SavePath, st.StateDir, d.getenv)},
+		volume.Deps{Log: log})
+	d.keep = keeper.New(keeper.Config{Path: filepath.Join(st.StateDir, catalog.FileName), SavePath: st.SavePath,
+		RetentionDays: st.CatalogDays()},
+		keeper.Deps{Log: log, KeyFor: d.keyFor, Ready: d.catalogReady, Use: d.useCatalog})
 	// Metrics read the components at scrape time, after they exist.
 	d.met = metrics.New(metrics.Sources{
 		Cameras:   func() []supervisor.Status { return d.sup.Statuses() },
-		Uploader:  func() uploader.Status { return d.up.Status() },
-		Retention: func() retention.Status { return d.ret.Status() },
-		Backlog:   d.cat.Backlog,
+		Uploader:  d.uploaderStatus,
+		Retention: d.retentionStatus,
+		Backlog:   d.keep.Backlog,
+		Volume:    d.vol.Status,
+		Catalog:   d.keep.Status,
 	})
-	d.gap = gaplog.New(gaplog.Deps{Log: log, Catalog: d.cat, OnClosed: d.met.Gap})
-	var names []string
-	for _, c := range cfg.Cameras {
-		names = append(names, c.CameraName)
-	}
-	if err := d.gap.Start(ctx, names); err != nil {
-		return err
-	}
-	d.sup = supervisor.New(supervisor.ConfigFrom(cfg, d.owner), cfg.Cameras, stopped, supervisor.Deps{
-		Log:      log,
-		Redactor: d.red,
-		OnEvent:  d.gap.CameraEvent,
-		SaveStopped: func(camera string, stopped bool) error {
-			return d.cat.SetStopped(context.Background(), camera, stopped)
-		},
-		Streams: streamStore{d.cat}, // streams found by discovery, kept across restarts
+	d.gap = gaplog.New(gaplog.Deps{Log: log, Catalog: d.keep, OnClosed: d.met.Gap})
+	d.sup = supervisor.New(supervisor.ConfigFrom(cfg, d.owner), cfg.Cameras, nil, supervisor.Deps{
+		Log:         log,
+		Redactor:    d.red,
+		OnEvent:     d.cameraEvent,
+		SaveStopped: d.saveStopped,
+		Gate:        d.gate,
+		Streams:     streamStore{d.keep}, // streams found by discovery, kept across restarts
 	})
-	d.up = uploader.New(uploaderConfig(cfg), uploader.Deps{Log: log, Catalog: d.cat, S3: s3c, Redactor: d.red,
-		OnUploaded: d.met.Uploaded, OnFailed: d.met.UploadFailed, OnConflict: d.met.UploadConflict,
-		OnQuarantined: func(r catalog.Record, why string, offsite bool) {
-			d.met.Quarantined(r, why, offsite)
-			if !offsite { // S3 keeps no earlier upload: the footage is lost
-				d.gap.Corrupt(r, why)
-			}
-		}})
-	d.ret = retention.New(retentionConfig(cfg), retention.Deps{Log: log, Catalog: d.cat, KeyFor: d.keyFor, OnDelete: func(r catalog.Record, cause string) {
-		d.met.Deleted(r, cause)
-		d.gap.Deleted(r, cause)
-	}})
-
 	d.seg = segmenter.New(segmenter.Config{
-		SavePath:  cfg.StorageConfig.SavePath,
+		SavePath:  st.SavePath,
 		Owner:     d.owner,
 		ProbePath: cfg.FFmpeg.ProbePath,
 		FeedIDs:   feedIDs(cfg),
-	}, segmenter.Deps{Log: log, OnSegment: d.segmentClosed, OnQuarantine: d.gap.Quarantined})
+	}, segmenter.Deps{Log: log, OnSegment: d.segmentClosed, OnQuarantine: d.quarantined})
+
+	// When the disk is there, the cameras operators stopped are known
+	// before the API answers.
+	if d.vol.Check().State == volume.OK {
+		if err := os.MkdirAll(st.StateDir, 0o755); err != nil {
+			return fmt.Errorf("create %s: %w", st.StateDir, err)
+		}
+		d.loadDesired(ctx)
+		d.sup.Restore(d.stopped())
+	}
 
 	d.exp = export.NewService(export.ServiceConfig{Bucket: cfg.S3Config.S3Bucket, Version: version},
-		export.ServiceDeps{Catalog: d.cat, S3: s3c, Log: log})
-	d.snp = snapshot.New(snapshotConfig(cfg), snapshot.Deps{Catalog: d.cat, Log: log})
+		export.ServiceDeps{Catalog: d.keep, S3: s3c, Log: log})
+	d.snp = snapshot.New(snapshotConfig(cfg), snapshot.Deps{Catalog: d.keep, Log: log})
 	d.api, err = api.New(api.Config{Listen: cfg.API.Listen, Settings: api.SettingsFrom(cfg.API), StopTimeout: cfg.FFmpeg.StopTimeout.Std() + 10*time.Second,
 		MaxExportRange: cfg.API.MaxExportRange.Std()},
 		api.Deps{
-			Log:        log,
-			Supervisor: d.sup,
-			Catalog:    d.cat,
-			Logs:       hub,
-			Uploader:   d.up.Status,
-			Retention:  d.ret.Status,
-			Registry:   d.met.Registry,
-			Redactor:   d.red,
-			Ready:      d.ready,
-			Gaps:       d.gap.Gaps,
-			Reload:     d.reload,
-			Export:     d.exp,
-			Snapshots:  d.snp,
+			Log:          log,
+			Supervisor:   d.sup,
+			Catalog:      d.keep,
+			Logs:         hub,
+			Uploader:     d.uploaderStatus,
+			Retention:    d.retentionStatus,
+			Registry:     d.met.Registry,
+			Redactor:     d.red,
+			Ready:        d.ready,
+			Gaps:         d.gap.Gaps,
+			Reload:       d.reload,
+			Volume:       d.vol.Status,
+			CatalogState: d.catalogStatus,
+			Export:       d.exp,
+			Snapshots:    d.snp,
 		})
 	return err
 }
@@ -217,12 +215,12 @@ func uploaderConfig(cfg *config.Config) uploader.Config {
 	return uploader.Config{
 		Bucket:           cfg.S3Config.S3Bucket,
 		Prefix:           cfg.S3Config.S3Path,
-		SavePath:         cfg.StorageConfig.SavePath,
-		ProbePath:        cfg.FFmpeg.ProbePath,
 		Concurrency:      cfg.S3Config.UploadConcurrency,
 		PartSize:         int64(cfg.S3Config.PartSizeMB) << 20,
 		PartConcurrency:  cfg.S3Config.PartConcurrency,
 		ClearAfterUpload: cfg.StorageConfig.ClearAfterUpload,
+		SavePath:         cfg.StorageConfig.SavePath,
+		ProbePath:        cfg.FFmpeg.ProbePath,
 	}
 }
 
@@ -298,7 +296,7 @@ func (d *daemon) reload(ctx context.Context) (api.ReloadResult, error) {
 	d.reloadMu.Lock()
 	defer d.reloadMu.Unlock()
 	old := d.config()
-	cfg, err := config.Load(d.cfgPath, os.Getenv)
+	cfg, err := config.Load(d.cfgPath, d.getenv)
 	if err == nil && (cfg.StorageConfig.SavePath != old.StorageConfig.SavePath || cfg.StorageConfig.StateDir != old.StorageConfig.StateDir) {
 		err = errors.New("storageConfig.savePath and storageConfig.stateDir cannot change without a restart")
 	}
@@ -309,7 +307,7 @@ func (d *daemon) reload(ctx context.Context) (api.ReloadResult, error) {
 	if err == nil {
 		commitAPI, err = d.api.Prepare(api.SettingsFrom(cfg.API))
 	}
-	var client uploader.S3API
+	var client *s3.Client
 	if err == nil && uploader.ClientConfigFrom(cfg) != uploader.ClientConfigFrom(old) {
 		client, err = uploader.NewClient(ctx, uploader.ClientConfigFrom(cfg))
 	}
@@ -321,18 +319,31 @@ func (d *daemon) reload(ctx context.Context) (api.ReloadResult, error) {
 	warnShortSecrets(d.log, cfg)
 	d.red.Add(cfg.Secrets()...)
 	d.cfgPtr.Store(cfg)
-	stopped, err := d.cat.Stopped(ctx)
-	if err != nil {
-		return api.ReloadResult{}, err
-	}
 	d.seg.SetFeedIDs(feedIDs(cfg))
-	d.up.Reconfigure(uploaderConfig(cfg), client)
-	exportClient, _ := client.(export.S3API) // nil: the S3 settings did not change
+	d.keep.SetRetentionDays(cfg.StorageConfig.CatalogDays())
+	d.partsMu.Lock()
+	if client != nil {
+		d.s3c = client
+	}
+	if d.up != nil {
+		var s3api uploader.S3API
+		if client != nil {
+			s3api = client
+		}
+		d.up.Reconfigure(uploaderConfig(cfg), s3api)
+	}
+	if d.ret != nil {
+		d.ret.Reconfigure(retentionConfig(cfg))
+	}
+	d.partsMu.Unlock()
+	var exportClient export.S3API // nil: the S3 settings did not change
+	if client != nil {
+		exportClient = client
+	}
 	d.exp.Reconfigure(cfg.S3Config.S3Bucket, exportClient)
-	d.ret.Reconfigure(retentionConfig(cfg))
 	d.snp.Reconfigure(snapshotConfig(cfg))
 	commitAPI()
-	applied := d.sup.Apply(cfg.Cameras, supervisor.ConfigFrom(cfg, d.owner), stopped)
+	applied := d.sup.Apply(cfg.Cameras, supervisor.ConfigFrom(cfg, d.owner), d.stopped())
 	if cfg.API.Listen != old.API.Listen || cfg.Log != old.Log {
 		d.log.Warn().Msg("reload: api.listen and log settings take effect at the next restart")
 	}
@@ -340,9 +351,36 @@ func (d *daemon) reload(ctx context.Context) (api.ReloadResult, error) {
 	return api.ReloadResult{Added: applied.Added, Removed: applied.Removed, Changed: applied.Changed}, nil
 }
 
-// segmentClosed records a closed segment and wakes the uploader and
-// retention. If the catalog write fails, the file stays on disk and the next
-// start's reconciliation adds it.
+// gate checks, before each ffmpeg start, that savePath is still cctvd's
+// disk: a restart right after the disk vanished (before the next poll)
+// must not record onto the filesystem under the mount point.
+func (d *daemon) gate() error {
+	if st := d.vol.Check(); st.State != volume.OK {
+		return fmt.Errorf("%w: %s", supervisor.ErrStorageUnavailable, st.Message)
+	}
+	return nil
+}
+
+// stopped returns the cameras operators stopped, as far as they are known.
+func (d *daemon) stopped() map[string]bool {
+	if s := d.desired.Load(); s != nil {
+		return s.Stopped()
+	}
+	return map[string]bool{}
+}
+
+// saveStopped persists an operator's start or stop, before it is carried out.
+func (d *daemon) saveStopped(camera string, stopped bool) error {
+	s := d.desired.Load()
+	if s == nil {
+		return errors.New("the state folder is not available yet: savePath's disk is missing")
+	}
+	return s.Set(camera, stopped)
+}
+
+// segmentClosed records a closed segment, now or once the catalog is
+// usable, and wakes the uploader and retention. If the catalog write
+// fails, the file stays on disk and the next reconciliation adds it.
 func (d *daemon) segmentClosed(seg segment.Segment) {
 	d.met.Segment(seg)
 	rel, err := filepath.Rel(d.config().StorageConfig.SavePath, seg.Path)
@@ -350,27 +388,95 @@ func (d *daemon) segmentClosed(seg segment.Segment) {
 		d.log.Error().Err(err).Msg("segment outside savePath")
 		return
 	}
-	if _, err := d.cat.Add(context.Background(), seg, d.keyFor(filepath.ToSlash(rel))); err != nil {
-		d.log.Error().Err(err).Str("segment", seg.Name()).Msg("cannot record segment in the catalog")
-		return
-	}
-	d.gap.Segment(seg)
-	d.up.Notify()
-	d.ret.Notify()
+	key := d.keyFor(filepath.ToSlash(rel))
+	d.keep.Do(func(cat *catalog.Catalog) {
+		if _, err := cat.Add(context.Background(), seg, key); err != nil {
+			d.log.Error().Err(err).Str("segment", seg.Name()).Msg("cannot record segment in the catalog")
+			return
+		}
+		d.gap.Segment(seg)
+		d.partsMu.Lock()
+		up, ret := d.up, d.ret
+		d.partsMu.Unlock()
+		if up != nil {
+			up.Notify()
+		}
+		if ret != nil {
+			ret.Notify()
+		}
+	})
 }
 
-// ready says why the daemon is not ready: the supervisor not running, or
-// savePath not writable (access(2): no file is written per call, and the
-// path stays in the log, out of the answer).
+// cameraEvent passes the supervisor's events to the gap log, in order with
+// the segments, once the catalog is usable.
+func (d *daemon) cameraEvent(ev supervisor.Event) {
+	d.keep.Do(func(*catalog.Catalog) { d.gap.CameraEvent(ev) })
+}
+
+func (d *daemon) quarantined(camera, file string) {
+	d.keep.Do(func(*catalog.Catalog) { d.gap.Quarantined(camera, file) })
+}
+
+func (d *daemon) uploaderStatus() uploader.Status {
+	d.partsMu.Lock()
+	up := d.up
+	d.partsMu.Unlock()
+	if up == nil {
+		return uploader.Status{State: uploader.Idle}
+	}
+	return up.Status()
+}
+
+func (d *daemon) retentionStatus() retention.Status {
+	d.partsMu.Lock()
+	ret := d.ret
+	d.partsMu.Unlock()
+	if ret == nil {
+		return retention.Status{LimitBytes: d.config().StorageConfig.LimitBytes()}
+	}
+	return ret.Status()
+}
+
+func (d *daemon) catalogStatus() api.CatalogStatus {
+	cs := api.CatalogStatus{Status: d.keep.Status()}
+	d.partsMu.Lock()
+	reb := d.reb
+	d.partsMu.Unlock()
+	if reb != nil {
+		if st := reb.Status(); st.State != rebuild.Idle {
+			cs.RebuildFromS3 = &st
+		}
+	}
+	return cs
+}
+
+// ready says why the daemon is not ready: savePath's disk missing or not
+// writable (access(2): no file is written per call), the supervisor not
+// running, or the catalog not usable. Reasons are fixed texts; details,
+// which may name paths, go to the log only.
 func (d *daemon) ready() error {
+	if v := d.vol.Status(); v.State != volume.OK {
+		return &api.NotReadyError{Reason: "savePath's disk is " + string(v.State), Err: textErr(v.Message)}
+	}
 	if !d.supRunning.Load() {
 		return &api.NotReadyError{Reason: "the camera supervisor is not running"}
+	}
+	if k := d.keep.Status(); k.State != keeper.Ready {
+		return &api.NotReadyError{Reason: "the catalog is " + string(k.State), Err: textErr(k.LastError)}
 	}
 	savePath := d.config().StorageConfig.SavePath
 	if err := unix.Access(savePath, unix.W_OK); err != nil {
 		return &api.NotReadyError{Reason: "savePath is not writable", Err: fmt.Errorf("access %s: %w", savePath, err)}
 	}
 	return nil
+}
+
+// textErr is msg as an error, nil when empty.
+func textErr(msg string) error {
+	if msg == "" {
+		return nil
+	}
+	return errors.New(msg)
 }
 
 // guard turns a panic in an actor into an error, logged (so masked)
@@ -389,7 +495,8 @@ func (d *daemon) guard(name string, run func() error) func() error {
 }
 
 // run runs every component as an actor: the first to return stops them
-// all, in pipeline order.
+// all. Recording and the catalog run inside the storage actor, which
+// stops them in pipeline order.
 func (d *daemon) run(ctx context.Context) error {
 	var g oklog.Group
 	sigCtx, sigCancel := context.WithCancel(ctx)
@@ -398,28 +505,13 @@ func (d *daemon) run(ctx context.Context) error {
 		return nil
 	}, func(error) { sigCancel() })
 
-	supCtx, supCancel := context.WithCancel(context.Background())
-	supDone := make(chan struct{})
-	g.Add(d.guard("supervisor", func() error {
-		defer close(supDone)
-		d.supRunning.Store(true)
-		defer d.supRunning.Store(false)
-		return d.sup.Run(supCtx)
-	}), func(error) { supCancel() })
-
-	segCtx, segCancel := context.WithCancel(context.Background())
-	g.Add(d.guard("segmenter", func() error {
-		return d.seg.Run(segCtx)
-	}), func(error) {
-		supCancel()
-		<-supDone // the supervisor's last segments must be moved too
-		segCancel()
-	})
+	stCtx, stCancel := context.WithCancel(context.Background())
+	g.Add(d.guard("storage", func() error { return d.storage(stCtx) }), func(error) { stCancel() })
 
 	for _, c := range []struct {
 		name string
 		run  func(context.Context) error
-	}{{"uploader", d.up.Run}, {"retention", d.ret.Run}, {"api", d.api.Run}} {
+	}{{"volume", d.vol.Run}, {"api", d.api.Run}} {
 		cctx, cancel := context.WithCancel(context.Background())
 		g.Add(d.guard(c.name, func() error { return c.run(cctx) }), func(error) { cancel() })
 	}
@@ -438,10 +530,10 @@ func (d *daemon) run(ctx context.Context) error {
 		}
 	}, func(error) { hupCancel() })
 
+	defer d.exp.Close() // after the API: clips no one reads any more
 	cfg := d.config()
 	d.log.Info().Str("version", version).Str("config", d.cfgPath).Int("cameras", len(cfg.Cameras)).
 		Str("savePath", cfg.StorageConfig.SavePath).Msg("cctvd starting")
-	defer d.exp.Close() // after the API: clips no one reads any more
 	if err := g.Run(); err != nil {
 		d.log.Error().Err(err).Msg("cctvd stopped on error")
 		return err

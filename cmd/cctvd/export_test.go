@@ -27,15 +27,6 @@ import (
 // every segment and there is none between.
 const exportGOP = 3 * time.Second
 
-// apiRecording is a catalog row as the API lists it.
-type apiRecording struct {
-	Name   string    `json:"name"`
-	Start  time.Time `json:"start"`
-	End    time.Time `json:"end"`
-	Upload string    `json:"upload"`
-	Local  string    `json:"local"`
-}
-
 func recordings(c *client) []apiRecording {
 	var list struct {
 		Recordings []apiRecording `json:"recordings"`

@@ -113,5 +113,5 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		fmt.Fprintf(stdout, "%s\n", out)
 		return nil
 	}
-	return runDaemon(ctx, cfg, *path, stdout)
+	return runDaemon(ctx, cfg, *path, stdout, getenv)
 }

@@ -62,9 +62,15 @@ func startDaemon(t *testing.T, args ...string) *proc {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return startBinary(t, exec.Command(self), append(os.Environ(), "CCTVD_TEST_MAIN=1", "CCTVD_TEST_ARGS="+strings.Join(args, " ")))
+}
+
+// startBinary runs cmd with env and collects its output.
+func startBinary(t *testing.T, cmd *exec.Cmd, env []string) *proc {
+	t.Helper()
 	d := &proc{t: t, added: make(chan struct{}, 1), exit: make(chan error, 1)}
-	d.cmd = exec.Command(self)
-	d.cmd.Env = append(os.Environ(), "CCTVD_TEST_MAIN=1", "CCTVD_TEST_ARGS="+strings.Join(args, " "))
+	d.cmd = cmd
+	d.cmd.Env = env
 	stdout, _ := d.cmd.StdoutPipe()
 	d.cmd.Stderr = &lockedWriter{d: d}
 	if err := d.cmd.Start(); err != nil {

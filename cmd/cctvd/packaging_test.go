@@ -39,7 +39,8 @@ func TestMakeInstall(t *testing.T) {
 	}
 	unit := readFile(t, filepath.Join(dest, "lib/systemd/system/cctvd.service"))
 	for _, line := range []string{"ExecStart=/usr/bin/cctvd run --config /etc/cctvd/config.json", "Restart=always", "User=cctvd",
-		"NoNewPrivileges=yes", "ProtectProc=invisible", "ProtectSystem=strict", "ReadWritePaths=/var/cctv/recordings", "KillSignal=SIGTERM", "KillMode=mixed"} {
+		"NoNewPrivileges=yes", "ProtectProc=invisible", "ProtectSystem=strict", "ReadWritePaths=/var/cctv/recordings", "KillSignal=SIGTERM", "KillMode=mixed",
+		"RequiresMountsFor=/var/cctv/recordings", "StateDirectory=cctvd"} {
 		if !strings.Contains(unit, line+"\n") {
 			t.Errorf("unit lacks %q", line)
 		}

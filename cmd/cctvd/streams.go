@@ -3,17 +3,32 @@ package main
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/cctvd/cctvd/catalog"
+	"github.com/cctvd/cctvd/keeper"
 	"github.com/cctvd/cctvd/supervisor"
 )
 
 // streamStore keeps the streams discovery finds in the catalog, for the
-// supervisor.
-type streamStore struct{ cat *catalog.Catalog }
+// supervisor. The catalog opens beside recording, within a second as a
+// rule: a camera that needs its stream waits that long for it rather than
+// discover again (which costs the camera login attempts); a catalog that
+// is not usable by then costs one discovery, never recording.
+type streamStore struct{ keep *keeper.Keeper }
+
+// streamWait bounds the wait for the catalog.
+const streamWait = 5 * time.Second
+
+func (s streamStore) ready(ctx context.Context) {
+	wctx, cancel := context.WithTimeout(ctx, streamWait)
+	defer cancel()
+	_ = s.keep.WaitFor(wctx, func(st keeper.Status) bool { return st.State == keeper.Ready })
+}
 
 func (s streamStore) Get(ctx context.Context, camera string) (supervisor.Stream, bool, error) {
-	st, err := s.cat.Stream(ctx, camera)
+	s.ready(ctx)
+	st, err := s.keep.Stream(ctx, camera)
 	if errors.Is(err, catalog.ErrNotFound) {
 		return supervisor.Stream{}, false, nil
 	}
@@ -24,5 +39,6 @@ func (s streamStore) Get(ctx context.Context, camera string) (supervisor.Stream,
 }
 
 func (s streamStore) Put(ctx context.Context, camera string, st supervisor.Stream) error {
-	return s.cat.PutStream(ctx, catalog.Stream{Camera: camera, Key: st.Key, URI: st.URI, Source: st.Source, FoundAt: st.FoundAt})
+	s.ready(ctx)
+	return s.keep.PutStream(ctx, catalog.Stream{Camera: camera, Key: st.Key, URI: st.URI, Source: st.Source, FoundAt: st.FoundAt})
 }

@@ -1,0 +1,94 @@
+package keeper
+
+import (
+	"context"
+	"time"
+
+	"github.com/cctvd/cctvd/catalog"
+)
+
+// The catalog's reading (and gap-log) methods, answered while the catalog
+// is available and catalog.ErrUnavailable otherwise. The keeper is what
+// the API, the metrics and the gap log hold instead of the catalog, which
+// comes and goes.
+
+// List is catalog.List.
+func (k *Keeper) List(ctx context.Context, f catalog.Filter) ([]catalog.Record, *catalog.Cursor, error) {
+	type page struct {
+		recs []catalog.Record
+		next *catalog.Cursor
+	}
+	p, err := with(k, func(c *catalog.Catalog) (page, error) {
+		recs, next, err := c.List(ctx, f)
+		return page{recs, next}, err
+	})
+	return p.recs, p.next, err
+}
+
+// Get is catalog.Get.
+func (k *Keeper) Get(ctx context.Context, id int64) (catalog.Record, error) {
+	return with(k, func(c *catalog.Catalog) (catalog.Record, error) { return c.Get(ctx, id) })
+}
+
+// Latest is catalog.Latest.
+func (k *Keeper) Latest(ctx context.Context, camera string) (catalog.Record, error) {
+	return with(k, func(c *catalog.Catalog) (catalog.Record, error) { return c.Latest(ctx, camera) })
+}
+
+// Backlog is catalog.Backlog.
+func (k *Keeper) Backlog(ctx context.Context) (catalog.Backlog, error) {
+	return with(k, func(c *catalog.Catalog) (catalog.Backlog, error) { return c.Backlog(ctx) })
+}
+
+// AddGap is catalog.AddGap.
+func (k *Keeper) AddGap(ctx context.Context, g catalog.Gap) (int64, error) {
+	return with(k, func(c *catalog.Catalog) (int64, error) { return c.AddGap(ctx, g) })
+}
+
+// UpdateGap is catalog.UpdateGap.
+func (k *Keeper) UpdateGap(ctx context.Context, g catalog.Gap) error {
+	_, err := with(k, func(c *catalog.Catalog) (struct{}, error) { return struct{}{}, c.UpdateGap(ctx, g) })
+	return err
+}
+
+// DeleteGap is catalog.DeleteGap.
+func (k *Keeper) DeleteGap(ctx context.Context, id int64) error {
+	_, err := with(k, func(c *catalog.Catalog) (struct{}, error) { return struct{}{}, c.DeleteGap(ctx, id) })
+	return err
+}
+
+// OpenGaps is catalog.OpenGaps.
+func (k *Keeper) OpenGaps(ctx context.Context) (map[string]catalog.Gap, error) {
+	return with(k, func(c *catalog.Catalog) (map[string]catalog.Gap, error) { return c.OpenGaps(ctx) })
+}
+
+// Gaps is catalog.Gaps.
+func (k *Keeper) Gaps(ctx context.Context, camera string, from, to time.Time) ([]catalog.Gap, error) {
+	return with(k, func(c *catalog.Catalog) ([]catalog.Gap, error) { return c.Gaps(ctx, camera, from, to) })
+}
+
+// InRange is catalog.InRange (exports).
+func (k *Keeper) InRange(ctx context.Context, camera string, from, to time.Time) ([]catalog.Record, error) {
+	return with(k, func(c *catalog.Catalog) ([]catalog.Record, error) { return c.InRange(ctx, camera, from, to) })
+}
+
+// Before is catalog.Before (exports).
+func (k *Keeper) Before(ctx context.Context, camera string, t time.Time) (catalog.Record, error) {
+	return with(k, func(c *catalog.Catalog) (catalog.Record, error) { return c.Before(ctx, camera, t) })
+}
+
+// After is catalog.After (exports).
+func (k *Keeper) After(ctx context.Context, camera string, t time.Time) (catalog.Record, error) {
+	return with(k, func(c *catalog.Catalog) (catalog.Record, error) { return c.After(ctx, camera, t) })
+}
+
+// Stream is catalog.Stream (the streams discovery found).
+func (k *Keeper) Stream(ctx context.Context, camera string) (catalog.Stream, error) {
+	return with(k, func(c *catalog.Catalog) (catalog.Stream, error) { return c.Stream(ctx, camera) })
+}
+
+// PutStream is catalog.PutStream.
+func (k *Keeper) PutStream(ctx context.Context, s catalog.Stream) error {
+	_, err := with(k, func(c *catalog.Catalog) (struct{}, error) { return struct{}{}, c.PutStream(ctx, s) })
+	return err
+}
