@@ -2,6 +2,11 @@
 // stands still until the test advances it, and the test can see each wait
 // a component starts, so backoff pauses and watchdog timeouts are checked
 // without sleeping.
+//
+// Like the machine's clocks it has two faces: a wall clock (Now), which a
+// test can step as an operator's `date` or an NTP correction does (Step),
+// and a monotonic clock (Mono) that only Advance moves. Waits (After) run
+// on the monotonic clock, as time.After does.
 package fakeclock
 
 import (
@@ -9,17 +14,19 @@ import (
 	"time"
 )
 
-// Clock is a manual clock. Its Now and After replace time.Now and time.After.
+// Clock is a manual clock. Its Now, Mono and After replace time.Now, a
+// monotonic reading and time.After.
 type Clock struct {
 	mu      sync.Mutex
 	now     time.Time
+	mono    time.Duration
 	waiters []waiter
 	// Waits receives the duration of every After call, if not nil.
 	waits chan time.Duration
 }
 
 type waiter struct {
-	at time.Time
+	at time.Duration // on the monotonic clock
 	ch chan time.Time
 }
 
@@ -30,22 +37,29 @@ func New(start time.Time, buffer int) (*Clock, <-chan time.Duration) {
 	return c, c.waits
 }
 
-// Now returns the clock's time.
+// Now returns the wall clock's time.
 func (c *Clock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.now
 }
 
-// After returns a channel that receives the time once the clock has been
-// advanced by d.
+// Mono returns the monotonic clock: the time advanced since New.
+func (c *Clock) Mono() time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.mono
+}
+
+// After returns a channel that receives the wall time once the clock has
+// been advanced by d.
 func (c *Clock) After(d time.Duration) <-chan time.Time {
 	c.mu.Lock()
 	ch := make(chan time.Time, 1)
 	if d <= 0 {
 		ch <- c.now
 	} else {
-		c.waiters = append(c.waiters, waiter{at: c.now.Add(d), ch: ch})
+		c.waiters = append(c.waiters, waiter{at: c.mono + d, ch: ch})
 	}
 	c.mu.Unlock()
 	select {
@@ -55,18 +69,27 @@ func (c *Clock) After(d time.Duration) <-chan time.Time {
 	return ch
 }
 
-// Advance moves the clock forward and fires every wait that is due.
+// Advance lets d pass on both clocks and fires every wait that is due.
 func (c *Clock) Advance(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.now = c.now.Add(d)
+	c.mono += d
 	keep := c.waiters[:0]
 	for _, w := range c.waiters {
-		if !w.at.After(c.now) {
+		if w.at <= c.mono {
 			w.ch <- c.now
 		} else {
 			keep = append(keep, w)
 		}
 	}
 	c.waiters = keep
+}
+
+// Step moves the wall clock alone by d (negative: back), as `date -s` or
+// an NTP step does; no time passes and no wait fires.
+func (c *Clock) Step(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
 }
