@@ -301,13 +301,13 @@ func (c *Camera) runOnce(ctx context.Context) Exit {
 	}
 
 	var (
-		tail      []string // last stderr lines, redacted
-		parser    progressParser
-		estimator = epochEstimator{window: 30 * time.Second}
-		wd        = newWatchdog(c.opts.StallTimeout, c.deps.Mono())
+		tail        []string // last stderr lines, redacted
+		parser      progressParser
+		estimator   = epochEstimator{window: 30 * time.Second}
+		wd          = newWatchdog(c.opts.StallTimeout, c.deps.Mono())
 		recording   time.Duration // monotonic time of the first frame
 		isRecording bool
-		metaMu    sync.Mutex // progress and exit both write meta
+		metaMu      sync.Mutex // progress and exit both write meta
 	)
 	writeMeta := func(update func(*staging.Meta)) {
 		metaMu.Lock()
