@@ -137,6 +137,11 @@ type StorageConfig struct {
 	// recordings are deleted even under the size limit, so recording never
 	// stops on a full disk. Default 1 GB, or 5% of a smaller filesystem.
 	MinFreeGB float64 `json:"minFreeGB,omitempty"`
+	// SyncInterval is how often the segment each ffmpeg is writing is
+	// flushed to disk (fdatasync): a power cut loses at most about this
+	// much of it. Default "2s"; "0" leaves it to the kernel (up to about
+	// 30 s lost).
+	SyncInterval Duration `json:"syncInterval"`
 }
 
 // API is the REST API.
@@ -230,6 +235,7 @@ const (
 	DefaultPartSizeMB        = 16
 	DefaultPartConcurrency   = 4
 	DefaultLowWaterPercent   = 95
+	DefaultSyncInterval      = 2 * time.Second
 	// TokenEnv is the environment variable read when api.token is empty.
 	TokenEnv = "CCTVD_API_TOKEN"
 	// StateDirName is the state folder's name inside savePath by default.
@@ -266,7 +272,8 @@ func Parse(data []byte, getenv func(string) string) (*Config, error) {
 // Default returns a Config holding every default, before decoding.
 func Default() *Config {
 	return &Config{
-		API: API{Listen: DefaultListen},
+		StorageConfig: StorageConfig{SyncInterval: Duration(DefaultSyncInterval)},
+		API:           API{Listen: DefaultListen},
 		FFmpeg: FFmpeg{
 			Path:         "ffmpeg",
 			ProbePath:    "ffprobe",
