@@ -19,6 +19,7 @@ import (
 
 	"github.com/cctvd/cctvd/api"
 	"github.com/cctvd/cctvd/catalog"
+	"github.com/cctvd/cctvd/clockstep"
 	"github.com/cctvd/cctvd/config"
 	"github.com/cctvd/cctvd/gaplog"
 	"github.com/cctvd/cctvd/internal/lockfile"
@@ -39,6 +40,10 @@ type daemon struct {
 	log     zerolog.Logger
 	red     *redact.Redactor
 	owner   string
+	// now is the wall clock (names, records); mono a clock that never
+	// steps (watchdogs, the stream's epoch, clock-step detection).
+	now  func() time.Time
+	mono func() time.Duration
 
 	cfgPtr   atomic.Pointer[config.Config] // replaced by a reload
 	reloadMu sync.Mutex
@@ -52,6 +57,7 @@ type daemon struct {
 	ret *retention.Retention
 	gap *gaplog.Log
 	api *api.Server
+	clk *clockstep.Detector
 
 	supRunning atomic.Bool
 }
@@ -62,7 +68,7 @@ type daemon struct {
 // segments and records them in the catalog), so nothing recorded is left
 // behind; the uploader gets a grace period for uploads under way, and what
 // it does not finish is uploaded after the next start.
-func runDaemon(ctx context.Context, cfg *config.Config, cfgPath string, stdout io.Writer) error {
+func runDaemon(ctx context.Context, cfg *config.Config, cfgPath string, stdout io.Writer, now func() time.Time) error {
 	// SIGHUP reloads the config; caught from the start, so that one sent
 	// during start-up does not kill the daemon.
 	hup := make(chan os.Signal, 1)
@@ -91,11 +97,11 @@ func runDaemon(ctx context.Context, cfg *config.Config, cfgPath string, stdout i
 	}
 	defer lock.Release()
 
-	d := &daemon{cfgPath: cfgPath, log: log, red: red, owner: owner(), hup: hup}
+	d := &daemon{cfgPath: cfgPath, log: log, red: red, owner: owner(), hup: hup, now: now, mono: clockstep.BootTime}
 	d.cfgPtr.Store(cfg)
 	warnIfReadable(log, cfgPath)
 	// Opening the catalog is not cut short by a signal: it may migrate.
-	d.cat, err = catalog.Open(context.WithoutCancel(ctx), filepath.Join(cfg.StorageConfig.StateDir, catalog.FileName), cfg.StorageConfig.SavePath, nil)
+	d.cat, err = catalog.Open(context.WithoutCancel(ctx), filepath.Join(cfg.StorageConfig.StateDir, catalog.FileName), cfg.StorageConfig.SavePath, d.now)
 	if err != nil {
 		return err
 	}
@@ -139,8 +145,9 @@ func (d *daemon) build(ctx context.Context, hub *logring.Hub) error {
 		Uploader:  func() uploader.Status { return d.up.Status() },
 		Retention: func() retention.Status { return d.ret.Status() },
 		Backlog:   d.cat.Backlog,
+		Now:       d.now,
 	})
-	d.gap = gaplog.New(gaplog.Deps{Log: log, Catalog: d.cat, OnClosed: d.met.Gap})
+	d.gap = gaplog.New(gaplog.Deps{Log: log, Catalog: d.cat, OnClosed: d.met.Gap, Now: d.now})
 	var names []string
 	for _, c := range cfg.Cameras {
 		names = append(names, c.CameraName)
@@ -151,23 +158,35 @@ func (d *daemon) build(ctx context.Context, hub *logring.Hub) error {
 	d.sup = supervisor.New(supervisor.ConfigFrom(cfg, d.owner), cfg.Cameras, stopped, supervisor.Deps{
 		Log:      log,
 		Redactor: d.red,
+		Now:      d.now,
+		Mono:     d.mono,
 		OnEvent:  d.gap.CameraEvent,
 		SaveStopped: func(camera string, stopped bool) error {
 			return d.cat.SetStopped(context.Background(), camera, stopped)
 		},
 	})
-	d.up = uploader.New(uploaderConfig(cfg), uploader.Deps{Log: log, Catalog: d.cat, S3: s3c, Redactor: d.red, OnUploaded: d.met.Uploaded, OnFailed: d.met.UploadFailed})
-	d.ret = retention.New(retentionConfig(cfg), retention.Deps{Log: log, Catalog: d.cat, KeyFor: d.keyFor, OnDelete: func(r catalog.Record, cause string) {
+	d.up = uploader.New(uploaderConfig(cfg), uploader.Deps{Log: log, Catalog: d.cat, S3: s3c, Redactor: d.red, OnUploaded: d.met.Uploaded, OnFailed: d.met.UploadFailed,
+		Now: d.now})
+	d.ret = retention.New(retentionConfig(cfg), retention.Deps{Log: log, Catalog: d.cat, KeyFor: d.keyFor, Now: d.now, OnDelete: func(r catalog.Record, cause string) {
 		d.met.Deleted(r, cause)
 		d.gap.Deleted(r, cause)
 	}})
 
+	syncEvery := cfg.StorageConfig.SyncInterval.Std()
+	if syncEvery == 0 {
+		syncEvery = -1 // off
+	}
 	d.seg = segmenter.New(segmenter.Config{
-		SavePath:  cfg.StorageConfig.SavePath,
-		Owner:     d.owner,
-		ProbePath: cfg.FFmpeg.ProbePath,
-		FeedIDs:   feedIDs(cfg),
-	}, segmenter.Deps{Log: log, OnSegment: d.segmentClosed, OnQuarantine: d.gap.Quarantined})
+		SavePath:     cfg.StorageConfig.SavePath,
+		Owner:        d.owner,
+		ProbePath:    cfg.FFmpeg.ProbePath,
+		FeedIDs:      feedIDs(cfg),
+		SyncInterval: syncEvery,
+	}, segmenter.Deps{Log: log, OnSegment: d.segmentClosed, OnQuarantine: d.gap.Quarantined, NameTaken: d.nameTaken, Now: d.now})
+	d.clk = clockstep.New(clockstep.Config{}, clockstep.Deps{Log: log, Now: d.now, Mono: d.mono, OnStep: func(s clockstep.Step) {
+		d.met.ClockStep(s)
+		d.gap.ClockStep(s)
+	}})
 
 	d.api = api.New(api.Config{Listen: cfg.API.Listen, Token: cfg.API.Token, StopTimeout: cfg.FFmpeg.StopTimeout.Std() + 10*time.Second},
 		api.Deps{
@@ -272,13 +291,30 @@ func (d *daemon) segmentClosed(seg segment.Segment) {
 		d.log.Error().Err(err).Msg("segment outside savePath")
 		return
 	}
-	if _, err := d.cat.Add(context.Background(), seg, d.keyFor(filepath.ToSlash(rel))); err != nil {
+	if _, err := d.cat.Add(context.Background(), seg, d.keyFor(filepath.ToSlash(rel))); errors.Is(err, catalog.ErrPathTaken) {
+		// The segmenter asks the catalog before it names a file, so this is
+		// a bug: never let the new file pass for the old row.
+		d.log.Error().Err(err).Str("segment", seg.Name()).
+			Msg("BUG: a new segment got the name of a catalog row; it is not recorded, the file stays on disk for reconcile")
+		return
+	} else if err != nil {
 		d.log.Error().Err(err).Str("segment", seg.Name()).Msg("cannot record segment in the catalog")
 		return
 	}
 	d.gap.Segment(seg)
 	d.up.Notify()
 	d.ret.Notify()
+}
+
+// nameTaken says whether the catalog already holds a segment path. When
+// the catalog cannot say, the name is taken as free: the rename never
+// replaces a file, and Add refuses a path a row holds.
+func (d *daemon) nameTaken(rel string) bool {
+	taken, err := d.cat.PathTaken(context.Background(), rel)
+	if err != nil {
+		d.log.Error().Err(err).Str("path", rel).Msg("cannot check a segment name against the catalog")
+	}
+	return taken
 }
 
 // ready says why the daemon is not ready: savePath not writable, or the
@@ -323,7 +359,7 @@ func (d *daemon) run(ctx context.Context) error {
 		segCancel()
 	})
 
-	for _, c := range []interface{ Run(context.Context) error }{d.up, d.ret, d.api} {
+	for _, c := range []interface{ Run(context.Context) error }{d.up, d.ret, d.api, d.clk} {
 		cctx, cancel := context.WithCancel(context.Background())
 		g.Add(func() error { return c.Run(cctx) }, func(error) { cancel() })
 	}

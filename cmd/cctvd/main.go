@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/cctvd/cctvd/config"
 )
@@ -31,7 +32,7 @@ var errUsage = errors.New("usage")
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv, time.Now)
 	stop()
 	switch {
 	case err == nil:
@@ -51,8 +52,9 @@ const usage = `usage:
 FILE defaults to ` + DefaultConfigPath + `.
 `
 
-// run is main without the process: it returns instead of exiting.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+// run is main without the process: it returns instead of exiting. now is
+// the wall clock the daemon names segments and records times on.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string, now func() time.Time) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return errUsage
@@ -92,5 +94,5 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		fmt.Fprintf(stdout, "%s\n", out)
 		return nil
 	}
-	return runDaemon(ctx, cfg, *path, stdout)
+	return runDaemon(ctx, cfg, *path, stdout, now)
 }
