@@ -44,8 +44,9 @@ type daemon struct {
 }
 
 // startDaemon runs cctvd over cams in dir, uploading to the bench's MinIO,
-// and waits until every camera records.
-func (b *bench) startDaemon(dir string, cams []camSpec, s3extra string) (*daemon, error) {
+// and waits until every camera records. s3extra and storageExtra are more
+// members of s3Config and storageConfig, each preceded by a comma.
+func (b *bench) startDaemon(dir string, cams []camSpec, s3extra string, storageExtra ...string) (*daemon, error) {
 	port, err := fixture.FreePort()
 	if err != nil {
 		return nil, err
@@ -59,11 +60,11 @@ func (b *bench) startDaemon(dir string, cams []camSpec, s3extra string) (*daemon
   "cameras": [%s],
   "s3Config": {"s3Bucket": "bench", "s3Path": %q, "endpoint": %q %s},
   "awsCredentials": {"accessKeyId": %q, "secretAccessKey": %q},
-  "storageConfig": {"savePath": %q, "clearAfterUpload": true, "clearWhenFilePathReachGB": 50},
+  "storageConfig": {"savePath": %q, "clearAfterUpload": true, "clearWhenFilePathReachGB": 50 %s},
   "api": {"listen": "127.0.0.1:%d"},
   "log": {"format": "json"}
 }`, strings.Join(cj, ",\n"), filepath.Base(dir), b.minio.Endpoint, s3extra, b.minio.AccessKey, b.minio.SecretKey,
-		filepath.Join(dir, "rec"), port)
+		filepath.Join(dir, "rec"), strings.Join(storageExtra, ""), port)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}

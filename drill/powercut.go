@@ -46,6 +46,7 @@ import (
 
 	"github.com/cctvd/cctvd/catalog"
 	"github.com/cctvd/cctvd/internal/fixture"
+	"github.com/cctvd/cctvd/internal/loopfs"
 	"github.com/cctvd/cctvd/segment"
 	"github.com/cctvd/cctvd/staging"
 )
@@ -177,8 +178,8 @@ type powercut struct {
 	names   []string
 	cfgPath string
 	save    string
-	outer   *loopFS
-	disk    *loopFS
+	outer   *loopfs.FS
+	disk    *loopfs.FS
 	frozen  bool
 
 	mu      sync.Mutex
@@ -264,18 +265,18 @@ func (p *powercut) setup() error {
 	}
 	// The outer filesystem holds the disk images, and is frozen at a cut.
 	outerImg := filepath.Join(p.opts.WorkDir, "outer.img")
-	if err := mkfsImage(outerImg, 4<<30); err != nil {
+	if err := loopfs.MkfsImage(outerImg, 4<<30); err != nil {
 		return err
 	}
 	var err error
-	if p.outer, err = mountImage(outerImg, filepath.Join(p.opts.WorkDir, "outer")); err != nil {
+	if p.outer, err = loopfs.Mount(outerImg, filepath.Join(p.opts.WorkDir, "outer")); err != nil {
 		return err
 	}
-	disk := filepath.Join(p.outer.dir, "disk-0.img")
-	if err := mkfsImage(disk, 256<<20); err != nil {
+	disk := filepath.Join(p.outer.Dir, "disk-0.img")
+	if err := loopfs.MkfsImage(disk, 256<<20); err != nil {
 		return err
 	}
-	if p.disk, err = mountImage(disk, p.save); err != nil {
+	if p.disk, err = loopfs.Mount(disk, p.save); err != nil {
 		return err
 	}
 	if p.minio, err = fixture.StartMinIO(filepath.Join(p.opts.WorkDir, "minio")); err != nil {
@@ -316,7 +317,7 @@ func (p *powercut) setup() error {
 // drill made, whatever state a failure left.
 func (p *powercut) cleanup() {
 	if p.frozen {
-		command("fsfreeze", "-u", p.outer.dir)
+		p.outer.Thaw()
 		p.frozen = false
 	}
 	p.mu.Lock()
@@ -332,10 +333,10 @@ func (p *powercut) cleanup() {
 	if p.minio != nil {
 		p.minio.Stop()
 	}
-	if err := p.disk.unmount(); err != nil {
+	if err := p.disk.Unmount(); err != nil {
 		p.logf("cleanup: %v", err)
 	}
-	if err := p.outer.unmount(); err != nil {
+	if err := p.outer.Unmount(); err != nil {
 		p.logf("cleanup: %v", err)
 	}
 	if p.log != nil {
@@ -501,7 +502,7 @@ func (p *powercut) cutOnce(ctx context.Context, n int) error {
 	}
 	res.Before = len(before)
 
-	out, err := command("e2fsck", "-fy", img)
+	out, err := loopfs.Run("e2fsck", "-fy", img)
 	var exit *exec.ExitError
 	if errors.As(err, &exit) {
 		res.Fsck = exit.ExitCode()
@@ -513,12 +514,12 @@ func (p *powercut) cutOnce(ctx context.Context, n int) error {
 		return nil
 	}
 	// The copy becomes the box's disk, inside the freezable filesystem.
-	disk := filepath.Join(p.outer.dir, fmt.Sprintf("disk-%d.img", n))
-	if _, err := command("cp", "--sparse=always", img, disk); err != nil {
+	disk := filepath.Join(p.outer.Dir, fmt.Sprintf("disk-%d.img", n))
+	if _, err := loopfs.Run("cp", "--sparse=always", img, disk); err != nil {
 		return err
 	}
 	os.Remove(img)
-	if p.disk, err = mountImage(disk, p.save); err != nil {
+	if p.disk, err = loopfs.Mount(disk, p.save); err != nil {
 		return err
 	}
 	p.checkDisk(&res, evs)
@@ -562,15 +563,15 @@ func (p *powercut) cut(img string) (time.Time, error) {
 	for _, q := range append([]int{pid}, tree...) {
 		syscall.Kill(q, syscall.SIGSTOP)
 	}
-	if _, err := command("fsfreeze", "-f", p.outer.dir); err != nil {
+	if err := p.outer.Freeze(); err != nil {
 		return at, err
 	}
 	p.frozen = true
-	_, cpErr := command("cp", "--sparse=always", p.disk.image, img)
+	_, cpErr := loopfs.Run("cp", "--sparse=always", p.disk.Image, img)
 	for _, q := range append([]int{pid}, append(tree, descendants(pid)...)...) {
 		syscall.Kill(q, syscall.SIGKILL)
 	}
-	if _, err := command("fsfreeze", "-u", p.outer.dir); err != nil {
+	if err := p.outer.Thaw(); err != nil {
 		return at, err
 	}
 	p.frozen = false
@@ -579,7 +580,7 @@ func (p *powercut) cut(img string) (time.Time, error) {
 	}
 	<-exited
 	waitGone(tree, 10*time.Second)
-	if err := p.disk.unmount(); err != nil {
+	if err := p.disk.Unmount(); err != nil {
 		return at, err
 	}
 	p.disk = nil

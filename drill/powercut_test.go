@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/cctvd/cctvd/internal/loopfs"
 )
 
 // TestPowerCut is the power-cut drill's short form, in `make test`: one
@@ -17,16 +19,16 @@ func TestPowerCut(t *testing.T) {
 	dir := t.TempDir()
 	t.Cleanup(func() {
 		// Nothing of the drill may outlive it, even when it failed.
-		if m := mountsUnder(dir); len(m) > 0 {
+		if m := loopfs.MountsUnder(dir); len(m) > 0 {
 			t.Errorf("mounts left behind: %v", m)
 			for i := len(m) - 1; i >= 0; i-- {
-				command("umount", "-l", m[i])
+				loopfs.Run("umount", "-l", m[i])
 			}
 		}
-		if l := loopsOf(dir); len(l) > 0 {
+		if l := loopfs.LoopsOf(dir); len(l) > 0 {
 			t.Errorf("loop devices left behind: %v", l)
 			for _, dev := range l {
-				command("losetup", "-d", dev)
+				loopfs.Run("losetup", "-d", dev)
 			}
 		}
 	})
