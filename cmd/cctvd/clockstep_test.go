@@ -155,7 +155,7 @@ func TestClockStepBackLosesNothing(t *testing.T) {
 		switch {
 		case g.Cause == gaplog.CauseClockStep:
 			steps++
-			if d := g.End.Sub(g.Start); (d - time.Hour).Abs() > 3*time.Second || (g.End.Sub(stepAt)).Abs() > 3*time.Second {
+			if d := g.End.Sub(g.Start); (d-time.Hour).Abs() > 3*time.Second || (g.End.Sub(stepAt)).Abs() > 3*time.Second {
 				t.Errorf("clock-step entry %v to %v, want the hour before the step", g.Start, g.End)
 			}
 		case g.Cause == gaplog.CauseUnexplained:
@@ -214,4 +214,3 @@ func (d *proc) all(match func(map[string]any) bool) []map[string]any {
 	}
 	return out
 }
-
