@@ -274,8 +274,8 @@ func (d *daemon) reload(ctx context.Context) (api.ReloadResult, error) {
 	d.ret.Reconfigure(retentionConfig(cfg))
 	d.api.SetToken(cfg.API.Token)
 	applied := d.sup.Apply(cfg.Cameras, supervisor.ConfigFrom(cfg, d.owner), stopped)
-	if cfg.API.Listen != old.API.Listen || cfg.Log != old.Log {
-		d.log.Warn().Msg("reload: api.listen and log settings take effect at the next restart")
+	if cfg.API.Listen != old.API.Listen || cfg.Log != old.Log || cfg.StorageConfig.SyncInterval != old.StorageConfig.SyncInterval {
+		d.log.Warn().Msg("reload: api.listen, storageConfig.syncInterval and log settings take effect at the next restart")
 	}
 	d.log.Info().Strs("added", applied.Added).Strs("removed", applied.Removed).Strs("changed", applied.Changed).Msg("config reloaded")
 	return api.ReloadResult{Added: applied.Added, Removed: applied.Removed, Changed: applied.Changed}, nil
