@@ -17,10 +17,10 @@ import (
 	"github.com/cctvd/cctvd/staging"
 )
 
-// TestFinished reads a segment's box structure: only a file ffmpeg wrote to
-// its end (the trailer, mfra, last) is finished; any shorter prefix of it,
-// even one cut at a box boundary, is not.
-func TestFinished(t *testing.T) {
+// TestBoxes reads a segment's box structure: only a file ffmpeg wrote to
+// its end (the trailer, mfra, last) is whole; any shorter prefix of it,
+// even one cut at a box boundary, is not; a header alone holds no fragment.
+func TestBoxes(t *testing.T) {
 	testenv.RequireTools(t)
 	dir := t.TempDir()
 	whole := filepath.Join(dir, "whole.mp4")
@@ -33,27 +33,37 @@ func TestFinished(t *testing.T) {
 	if mfra < 0 {
 		t.Fatal("the clip has no mfra box")
 	}
+	all := strings.Count(string(data), "moof") // the clip: one fragment a second
+	if all < 3 {
+		t.Fatalf("the clip has %d fragments", all)
+	}
 	tests := []struct {
-		name string
-		keep int
-		want bool
+		name      string
+		keep      int
+		fragments int
+		whole     bool
 	}{
-		{"whole", len(data), true},
-		{"empty", 0, false},
-		{"a box header cut", 5, false},
-		{"header only", strings.Index(string(data), "moof") - 4, false},
-		{"cut inside a fragment", len(data) * 6 / 10, false},
-		{"every fragment, no trailer", mfra, false},
-		{"trailer cut", len(data) - 3, false},
+		{"whole", len(data), all, true},
+		{"empty", 0, 0, false},
+		{"a box header cut", 5, 0, false},
+		{"header only", strings.Index(string(data), "moof") - 4, 0, false},
+		{"every fragment, no trailer", mfra, all, false},
+		{"trailer cut", len(data) - 3, all, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			p := filepath.Join(dir, strings.ReplaceAll(tt.name, " ", "-")+".mp4")
 			write(t, p, string(data[:tt.keep]))
-			if got, err := finished(p); err != nil || got != tt.want {
-				t.Errorf("finished(%d of %d bytes) = %v, %v; want %v", tt.keep, len(data), got, err, tt.want)
+			if n, whole, err := boxes(p); err != nil || n != tt.fragments || whole != tt.whole {
+				t.Errorf("boxes(%d of %d bytes) = %d fragments, whole %v, %v; want %d, %v", tt.keep, len(data), n, whole, err, tt.fragments, tt.whole)
 			}
 		})
+	}
+	// Cut inside a fragment: the fragments before it, not whole.
+	p := filepath.Join(dir, "cut.mp4")
+	write(t, p, string(data[:len(data)*6/10]))
+	if n, whole, err := boxes(p); err != nil || whole || n < 1 || n >= all {
+		t.Errorf("cut inside a fragment: %d fragments, whole %v, %v", n, whole, err)
 	}
 }
 
@@ -219,4 +229,29 @@ func keys[V any](m map[string]V) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// TestListedSegmentWithoutFramesIsNotReported: ffmpeg can list a segment it
+// closed before its first fragment (a run ending at once); a file with no
+// frame is removed, never cataloged and uploaded as a recording.
+func TestListedSegmentWithoutFramesIsNotReported(t *testing.T) {
+	testenv.RequireTools(t)
+	savePath := t.TempDir()
+	dir := staging.CameraDir(savePath, "cam1")
+	os.MkdirAll(dir, 0o755)
+	run := staging.Run{Dir: dir, ID: "20260106T120000-000000000"}
+	headerOnly(t, run.SegmentPath(0))
+	makeClip(t, run.SegmentPath(1), 1)
+	write(t, run.ListPath(), run.ID+"_00000.mp4,0.000000,0.200000\n")
+	staging.WriteMeta(run.MetaPath(), staging.Meta{RunID: run.ID, Camera: "cam1", FeedID: "f1", Owner: "me", PID: os.Getpid(),
+		Epoch: time.Date(2026, 1, 6, 12, 0, 0, 0, time.UTC)})
+	var got []segment.Segment
+	s := New(Config{SavePath: savePath, Owner: "me"}, Deps{Log: zerolog.Nop(), OnSegment: func(sg segment.Segment) { got = append(got, sg) }})
+	s.processDir(dir)
+	if len(got) != 0 {
+		t.Errorf("reported %+v", got)
+	}
+	if _, err := os.Stat(run.SegmentPath(0)); !os.IsNotExist(err) {
+		t.Errorf("the frameless segment is still there: %v", err)
+	}
 }

@@ -530,6 +530,9 @@ func (s *Segmenter) finalize(log zerolog.Logger, run staging.Run, meta staging.M
 	if fi.Size() == 0 {
 		return removeEmpty(log, src)
 	}
+	if fragments, _, err := boxes(src); err == nil && fragments == 0 {
+		return removeEmpty(log, src) // a header, no frame: nothing to keep or upload
+	}
 	ws, we := wallTimes(meta, start, end, fi.ModTime())
 	seg := segment.Segment{Camera: meta.Camera, FeedID: meta.FeedID, Start: ws.UTC(), End: we.UTC(), Size: fi.Size(),
 		Salvaged: salvaged, Run: run.ID, Epoch: meta.Epoch}
@@ -622,14 +625,14 @@ func (s *Segmenter) move(log zerolog.Logger, src string, seg segment.Segment) (s
 // short file never takes the name, and the S3 key, of the whole one.
 func (s *Segmenter) finalizeListed(log zerolog.Logger, run staging.Run, meta staging.Meta, st *runState, r row) error {
 	src := filepath.Join(run.Dir, r.file)
-	done, err := finished(src)
+	_, whole, err := boxes(src)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	if done {
+	if whole {
 		return s.finalize(log, run, meta, st, r.file, r.start, r.end, false)
 	}
 	log.Warn().Str("file", r.file).Msg("a listed segment is not whole on disk (power cut?): salvaging what it holds")
