@@ -2,6 +2,7 @@ package segmenter
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -253,5 +254,40 @@ func TestListedSegmentWithoutFramesIsNotReported(t *testing.T) {
 	}
 	if _, err := os.Stat(run.SegmentPath(0)); !os.IsNotExist(err) {
 		t.Errorf("the frameless segment is still there: %v", err)
+	}
+}
+
+// TestProbeDuration: what salvage makes of a file ffmpeg did not close: a
+// duration when at least its first frame decodes; no frames when its first
+// fragment was cut short (ffprobe still reports a duration for it) or
+// absent; no video when it is not an MP4 at all.
+func TestProbeDuration(t *testing.T) {
+	testenv.RequireTools(t)
+	dir := t.TempDir()
+	clip := filepath.Join(dir, "clip.mp4")
+	makeClip(t, clip, 3)
+	data, _ := os.ReadFile(clip)
+	moof := strings.Index(string(data), "moof") - 4
+	second := strings.Index(string(data[moof+8:]), "moof") + moof + 8 - 4
+	tests := []struct {
+		name    string
+		content string
+		want    error
+	}{
+		{"whole", string(data), nil},
+		{"two fragments and a half", string(data[:len(data)*8/10]), nil},
+		{"first fragment cut short", string(data[:moof+(second-moof)/2]), ErrNoFrames},
+		{"header only", string(data[:moof]), ErrNoFrames},
+		{"not a video", "junk junk junk", ErrNoVideo},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := filepath.Join(dir, strings.ReplaceAll(tt.name, " ", "-")+".mp4")
+			write(t, p, tt.content)
+			d, err := probeDuration("ffprobe", p)
+			if !errors.Is(err, tt.want) || (tt.want == nil && d <= 0) {
+				t.Errorf("probeDuration = %v, %v; want %v", d, err, tt.want)
+			}
+		})
 	}
 }
