@@ -29,6 +29,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -608,7 +609,7 @@ func (p *powercut) checkDisk(res *CutResult, evs []pcEvent) {
 		defer cat.Close()
 	}
 	p.mu.Lock()
-	live := maps(p.live)
+	live := maps.Clone(p.live)
 	p.mu.Unlock()
 	for name, e := range closed {
 		old := e.Time.Before(res.At.Add(-ClosedBefore))
@@ -659,14 +660,6 @@ func (p *powercut) checkDisk(res *CutResult, evs []pcEvent) {
 		}
 		return nil
 	})
-}
-
-func maps(m map[string]string) map[string]string {
-	out := make(map[string]string, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
 }
 
 // wholeProblem says what is wrong with a segment on the copy, "" when it
