@@ -25,14 +25,15 @@ import (
 // data: after a power cut the final name holds 0 bytes.
 
 // datasync flushes a file's data, and the metadata needed to read it back
-// (its size), to the disk.
+// (its size), to the disk. On a filesystem that cannot flush (cannotSync),
+// there is nothing more to do: Run warns about it once.
 func datasync(path string) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	if err := unix.Fdatasync(int(f.Fd())); err != nil {
+	if err := unix.Fdatasync(int(f.Fd())); err != nil && !cannotSync(err) {
 		return &os.PathError{Op: "fdatasync", Path: path, Err: err}
 	}
 	return nil
@@ -45,8 +46,29 @@ func syncDir(dir string) error {
 		return err
 	}
 	defer d.Close()
-	if err := d.Sync(); err != nil {
+	if err := d.Sync(); err != nil && !cannotSync(err) {
 		return fmt.Errorf("sync folder %s: %w", dir, err)
+	}
+	return nil
+}
+
+// cannotSync says an fsync failed because the filesystem does not do it
+// (some FUSE and network filesystems), not because the disk failed: a
+// segment there can only be as durable as the filesystem makes it, and
+// refusing to name it would leave it in staging for good.
+func cannotSync(err error) bool {
+	return errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.ENOTSUP)
+}
+
+// checkSync warns once when savePath's filesystem cannot flush.
+func checkSync(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := unix.Fsync(int(d.Fd())); cannotSync(err) {
+		return err
 	}
 	return nil
 }

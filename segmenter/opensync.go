@@ -140,7 +140,7 @@ func (s *Segmenter) syncRound(st *syncState) {
 		close(results)
 	}()
 	for r := range results {
-		if r.err != nil && !st.failed[r.path] {
+		if r.err != nil && !cannotSync(r.err) && !st.failed[r.path] {
 			st.failed[r.path] = true
 			s.log.Error().Err(r.err).Str("file", r.path).Msg("cannot flush the segment being written to disk: a power cut may lose more of it")
 		}

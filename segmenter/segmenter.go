@@ -189,6 +189,10 @@ func (s *Segmenter) Run(ctx context.Context) error {
 	if err := mkdirDurable(s.cfg.SavePath, staging.DirName); err != nil {
 		return fmt.Errorf("segmenter: %w", err)
 	}
+	if err := checkSync(s.cfg.SavePath); err != nil {
+		s.log.Warn().Err(err).Str("savePath", s.cfg.SavePath).
+			Msg("savePath's filesystem cannot flush files to disk: a power cut may lose or empty recent segments")
+	}
 	syncCtx, stopSync := context.WithCancel(context.Background())
 	var syncWG sync.WaitGroup
 	syncWG.Go(func() { s.syncOpen(syncCtx) })
