@@ -42,10 +42,12 @@ test: deps vet
 demo: deps build
 	scripts/demo.sh
 
-# drill: the full continuity drill (15 minutes) and a short fuzz run.
+# drill: the full continuity drill (15 minutes), the power-cut drill (5
+# cuts, two cameras; needs root and loop devices) and a short fuzz run.
 drill: deps build
 	$(GO) test -run XXX -fuzz FuzzParse -fuzztime 30s -fuzzminimizetime 5s ./config
 	$(GO) test -run XXX -fuzz FuzzParse -fuzztime 30s -fuzzminimizetime 5s ./segment
+	$(GO) run ./cmd/drill -cctvd bin/cctvd -powercut $(or $(POWERCUT_CUTS),5) -cameras 2 -report powercut-report.txt
 	$(GO) run ./cmd/drill -cctvd bin/cctvd -duration $(or $(DRILL_DURATION),15m) -report drill-report.txt
 
 # bench: measurements against the bare tools, one table (bench/results.md).
@@ -100,4 +102,4 @@ dist:
 	cd $(DIST) && sha256sum cctvd-$(VERSION)-linux-* > SHA256SUMS
 
 clean:
-	rm -rf bin dist demo-data drill-report.txt
+	rm -rf bin dist demo-data drill-report.txt powercut-report.txt

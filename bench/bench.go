@@ -5,6 +5,8 @@
 //   - supervisor overhead: cctvd's own CPU and peak RSS with 16 and 64
 //     copy-mode cameras (looping local files), against the same ffmpeg
 //     command lines run bare;
+//   - the cost of flushing open segments every 2 s (power-cut loss bound):
+//     cctvd's CPU and the disk's writes and flushes, against it off;
 //   - close-to-S3 latency: from ffmpeg closing a ~10 MB segment to the
 //     object verified in MinIO, p50 and p99;
 //   - upload throughput of one 500 MB file: cctvd's uploader against awscli
@@ -110,6 +112,7 @@ func Run(ctx context.Context, opts Options) ([]Row, error) {
 		fn   func(context.Context) error
 	}{
 		{"overhead", b.overhead},
+		{"sync", b.openSync},
 		{"latency", b.latency},
 		{"throughput", b.throughput},
 		{"modes", b.modes},

@@ -45,13 +45,14 @@ type daemon struct {
 
 // startDaemon runs cctvd over cams in dir, uploading to the bench's MinIO
 // and clearing each file once uploaded, and waits until every camera
-// records.
-func (b *bench) startDaemon(dir string, cams []camSpec, s3extra string) (*daemon, error) {
-	return b.startDaemonClearing(dir, cams, s3extra, true)
+// records. s3extra and storageExtra are more members of s3Config and
+// storageConfig, each preceded by a comma.
+func (b *bench) startDaemon(dir string, cams []camSpec, s3extra string, storageExtra ...string) (*daemon, error) {
+	return b.startDaemonClearing(dir, cams, s3extra, true, storageExtra...)
 }
 
 // startDaemonClearing is startDaemon with clearAfterUpload as given.
-func (b *bench) startDaemonClearing(dir string, cams []camSpec, s3extra string, clear bool) (*daemon, error) {
+func (b *bench) startDaemonClearing(dir string, cams []camSpec, s3extra string, clear bool, storageExtra ...string) (*daemon, error) {
 	port, err := fixture.FreePort()
 	if err != nil {
 		return nil, err
@@ -65,11 +66,11 @@ func (b *bench) startDaemonClearing(dir string, cams []camSpec, s3extra string, 
   "cameras": [%s],
   "s3Config": {"s3Bucket": "bench", "s3Path": %q, "endpoint": %q %s},
   "awsCredentials": {"accessKeyId": %q, "secretAccessKey": %q},
-  "storageConfig": {"savePath": %q, "clearAfterUpload": %t, "clearWhenFilePathReachGB": 50},
+  "storageConfig": {"savePath": %q, "clearAfterUpload": %t, "clearWhenFilePathReachGB": 50 %s},
   "api": {"listen": "127.0.0.1:%d"},
   "log": {"format": "json"}
 }`, strings.Join(cj, ",\n"), filepath.Base(dir), b.minio.Endpoint, s3extra, b.minio.AccessKey, b.minio.SecretKey,
-		filepath.Join(dir, "rec"), clear, port)
+		filepath.Join(dir, "rec"), clear, strings.Join(storageExtra, ""), port)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}

@@ -4,16 +4,18 @@
 // the recordings API's source.
 //
 // It is an SQLite database (modernc.org/sqlite, pure Go, so the binary stays
-// static) in WAL mode, in the state folder. It is a cache: the disk stays
-// the truth for what exists locally and S3 for what is uploaded. Reconcile,
-// run at start-up and hourly, adds files the catalog lacks and marks rows
-// whose file vanished, walking the disk one day folder at a time, so its
-// memory does not grow with the number of rows. A catalog SQLite finds
-// corrupt is moved aside (MoveAside, never deleted) and rebuilt; a write
-// that fails on a full filesystem releases a reserve file kept beside the
-// database and is tried once more; rows of footage no longer on the local
-// disk are pruned after an age (Prune), so the catalog stays bounded for
-// years.
+// static) in WAL mode, in the state folder, with synchronous=FULL: every
+// commit is on the disk when it returns, so a row that justifies deleting a
+// file (uploaded, deleted) survives a power cut that the unlink survives.
+// It is a cache: the disk stays the truth for what exists locally and S3
+// for what is uploaded. Reconcile, run at start-up and hourly, adds files
+// the catalog lacks and marks rows whose file vanished, walking the disk
+// one day folder at a time, so its memory does not grow with the number of
+// rows. A catalog SQLite finds corrupt is moved aside (MoveAside, never
+// deleted) and rebuilt; a write that fails on a full filesystem releases a
+// reserve file kept beside the database and is tried once more; rows of
+// footage no longer on the local disk are pruned after an age (Prune), so
+// the catalog stays bounded for years.
 package catalog
 
 import (
@@ -115,6 +117,12 @@ func (r Record) Name() string { return filepath.Base(r.Path) }
 // ErrNotFound is returned for an id the catalog does not hold.
 var ErrNotFound = errors.New("no such recording")
 
+// ErrPathTaken is returned by Add for a path a row already holds: a new
+// file is never recorded as an old row (which may say uploaded, or
+// deleted). The segmenter asks PathTaken before it names a file, so this
+// should not happen.
+var ErrPathTaken = errors.New("path already recorded")
+
 // Catalog is the segment database. It is safe for concurrent use.
 type Catalog struct {
 	db       *sql.DB
@@ -172,7 +180,10 @@ func OpenWith(ctx context.Context, o Options) (*Catalog, error) {
 	}
 	// A 2 MB page cache per connection (SQLite's default is 8 MB): the
 	// queue and retention read through indexes, and an NVR box is small.
-	dsn := o.Path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(10000)&_pragma=cache_size(-2000)&_txlock=immediate"
+	// synchronous(FULL): in WAL mode, NORMAL may roll back the last commits
+	// at a power cut, and some of them (uploaded, deleted) precede an
+	// unlink. FULL syncs the WAL at each commit (BenchmarkAdd: the cost).
+	dsn := o.Path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(10000)&_pragma=cache_size(-2000)&_txlock=immediate"
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("catalog: open %s: %w", o.Path, err)
@@ -500,15 +511,20 @@ func (c *Catalog) rel(path string) (string, error) {
 	return filepath.ToSlash(rel), nil
 }
 
-// Add records a closed segment, to be uploaded under key. Adding a path
-// already recorded changes nothing and returns the existing row.
+// Add records a closed segment, to be uploaded under key. A path a row
+// already holds is ErrPathTaken, and changes nothing, unless that row is
+// Reconcile's record of this very file (present, same size and times, to
+// be checked against S3), added between the file's rename and this call:
+// then that row is returned.
 func (c *Catalog) Add(ctx context.Context, seg segment.Segment, key string) (Record, error) {
 	rel, err := c.rel(seg.Path)
 	if err != nil {
 		return Record{}, err
 	}
+	var res sql.Result
 	err = c.write(func() error {
-		_, err := c.db.ExecContext(ctx, `INSERT INTO segments (camera, feed_id, start_ns, end_ns, path, bytes, salvaged, s3_key, created_ns)
+		var err error
+		res, err = c.db.ExecContext(ctx, `INSERT INTO segments (camera, feed_id, start_ns, end_ns, path, bytes, salvaged, s3_key, created_ns)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(path) DO NOTHING`,
 			seg.Camera, seg.FeedID, toNS(seg.Start), toNS(seg.End), rel, seg.Size, seg.Salvaged, key, toNS(c.now()))
 		return err
@@ -516,7 +532,40 @@ func (c *Catalog) Add(ctx context.Context, seg segment.Segment, key string) (Rec
 	if err != nil {
 		return Record{}, fmt.Errorf("catalog: add %s: %w", rel, err)
 	}
-	return c.one(ctx, `WHERE path = ?`, rel)
+	if n, err := res.RowsAffected(); err != nil {
+		return Record{}, fmt.Errorf("catalog: add %s: %w", rel, err)
+	} else if n == 1 {
+		id, err := res.LastInsertId()
+		if err != nil {
+			return Record{}, fmt.Errorf("catalog: add %s: %w", rel, err)
+		}
+		return c.Get(ctx, id)
+	}
+	old, err := c.one(ctx, `WHERE path = ?`, rel)
+	if err != nil {
+		return Record{}, err
+	}
+	// The path was free on disk when the segmenter renamed the file there
+	// (it never replaces one): a row saying present, not uploaded, to be
+	// checked, with this size, was made from this file.
+	if old.Local == Present && old.Upload != Uploaded && old.VerifyRemote && old.Bytes == seg.Size {
+		return old, nil
+	}
+	return Record{}, fmt.Errorf("catalog: add %s: %w (row %d: %s, %s)", rel, ErrPathTaken, old.ID, old.Upload, old.Local)
+}
+
+// PathTaken says whether a row, in any state, holds the path rel (relative
+// to savePath, slash-separated). It reads the path's unique index.
+func (c *Catalog) PathTaken(ctx context.Context, rel string) (bool, error) {
+	var one int
+	err := c.db.QueryRowContext(ctx, `SELECT 1 FROM segments WHERE path = ?`, rel).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("catalog: %w", err)
+	}
+	return true, nil
 }
 
 // AddMany records many closed segments in one transaction, as Add does

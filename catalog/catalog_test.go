@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"os"
@@ -40,7 +41,7 @@ func writeSegment(t *testing.T, save, camera string, start time.Time, size int) 
 
 func key(rel string) string { return "rec/" + rel }
 
-func TestAddIsIdempotentAndRoundTrips(t *testing.T) {
+func TestAddRoundTripsAndRefusesATakenPath(t *testing.T) {
 	c, save := open(t)
 	ctx := context.Background()
 	seg := writeSegment(t, save, "cam1", t0, 100)
@@ -49,19 +50,88 @@ func TestAddIsIdempotentAndRoundTrips(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	again, err := c.Add(ctx, seg, "rec/other.mp4")
-	if err != nil || again.ID != r.ID || again.Key != "rec/x.mp4" {
-		t.Fatalf("second Add = %+v, %v; want the first row unchanged", again, err)
-	}
 	if r.Path != seg.Path || !r.Start.Equal(seg.Start) || !r.End.Equal(seg.End) || r.Bytes != 100 || !r.Salvaged ||
-		r.Upload != Pending || r.Local != Present || r.Camera != "cam1" || r.FeedID != "xx" || !r.CreatedAt.Equal(t0) {
+		r.Upload != Pending || r.Local != Present || r.Camera != "cam1" || r.FeedID != "xx" || !r.CreatedAt.Equal(t0) || r.Key != "rec/x.mp4" {
 		t.Errorf("row = %+v", r)
+	}
+	// The same path again: an error, and the first row unchanged.
+	if again, err := c.Add(ctx, seg, "rec/other.mp4"); !errors.Is(err, ErrPathTaken) {
+		t.Fatalf("second Add = %+v, %v; want ErrPathTaken", again, err)
+	}
+	// A clock stepped back: a new file under the name of one uploaded and
+	// deleted long ago is never recorded as that old row.
+	c.MarkUploaded(ctx, r.ID, "etag", "test")
+	c.MarkLocalDeleted(ctx, r.ID, CauseClearAfterUpload)
+	newer := seg
+	newer.Size, newer.Salvaged = 300, false
+	if got, err := c.Add(ctx, newer, "rec/x.mp4"); !errors.Is(err, ErrPathTaken) {
+		t.Fatalf("Add over an uploaded, deleted row = %+v, %v; want ErrPathTaken", got, err)
+	}
+	if back, _ := c.Get(ctx, r.ID); back.Bytes != 100 || back.Upload != Uploaded || back.Local != Deleted || back.Key != "rec/x.mp4" {
+		t.Errorf("the old row changed: %+v", back)
+	}
+	rel, _ := filepath.Rel(save, seg.Path)
+	for path, want := range map[string]bool{filepath.ToSlash(rel): true, "cam1/2026-01-06/cam1_xx_20260106T120000Z_20260106T120010Z-1.mp4": false} {
+		if got, err := c.PathTaken(ctx, path); err != nil || got != want {
+			t.Errorf("PathTaken(%s) = %v, %v; want %v", path, got, err, want)
+		}
 	}
 	if _, err := c.Get(ctx, 999); !errors.Is(err, ErrNotFound) {
 		t.Errorf("Get(999) = %v", err)
 	}
 	if _, err := c.Add(ctx, segment.Segment{Path: "/elsewhere/x.mp4"}, "k"); err == nil {
 		t.Error("a path outside savePath was accepted")
+	}
+}
+
+// TestAddAfterReconcileFoundTheFile: the hourly reconcile can find a file
+// between its rename and its Add; Add then returns reconcile's row of that
+// same file, not an error.
+func TestAddAfterReconcileFoundTheFile(t *testing.T) {
+	c, save := open(t)
+	ctx := context.Background()
+	seg := writeSegment(t, save, "cam1", t0.Add(500*time.Millisecond), 4321)
+	if _, err := c.Reconcile(ctx, key); err != nil {
+		t.Fatal(err)
+	}
+	r, err := c.Add(ctx, seg, "rec/x.mp4")
+	if err != nil || r.Bytes != 4321 || r.Local != Present || !r.VerifyRemote {
+		t.Fatalf("Add after reconcile = %+v, %v", r, err)
+	}
+	// Not when the row says something else of the file (another size).
+	seg.Size = 1
+	if _, err := c.Add(ctx, seg, "rec/x.mp4"); !errors.Is(err, ErrPathTaken) {
+		t.Errorf("Add of another size = %v, want ErrPathTaken", err)
+	}
+}
+
+// BenchmarkAdd is the cost of recording one segment, each commit synced
+// (synchronous=FULL) as cctvd runs it, against NORMAL, which can roll back
+// the last commits at a power cut. On the disk of t.TempDir() (set TMPDIR
+// to measure another).
+func BenchmarkAdd(b *testing.B) {
+	for _, sync := range []string{"FULL", "NORMAL"} {
+		b.Run("synchronous="+sync, func(b *testing.B) {
+			save := b.TempDir()
+			c, err := Open(context.Background(), filepath.Join(save, ".cctvd", FileName), save, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer c.Close()
+			c.db.SetMaxOpenConns(1) // the pragma below holds for this one connection
+			if _, err := c.db.Exec("PRAGMA synchronous = " + sync); err != nil {
+				b.Fatal(err)
+			}
+			ctx := context.Background()
+			b.ResetTimer()
+			for i := range b.N {
+				start := t0.Add(time.Duration(i) * 10 * time.Second)
+				p := filepath.Join(save, segment.RelDir("cam1", start), segment.Name("cam1", "xx", start, start.Add(10*time.Second), 0))
+				if _, err := c.Add(ctx, segment.Segment{Camera: "cam1", FeedID: "xx", Start: start, End: start.Add(10 * time.Second), Path: p, Size: 1e6}, "k"); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 
@@ -150,12 +220,13 @@ func TestReconcile(t *testing.T) {
 	kept := writeSegment(t, save, "cam1", t0, 10)
 	vanished := writeSegment(t, save, "cam1", t0.Add(10*time.Second), 10)
 	returned := writeSegment(t, save, "cam2", t0, 10)
+	var r Record
 	for _, s := range []segment.Segment{kept, vanished, returned} {
-		if _, err := c.Add(ctx, s, "k"); err != nil {
+		var err error
+		if r, err = c.Add(ctx, s, "k"); err != nil {
 			t.Fatal(err)
 		}
 	}
-	r, _ := c.Add(ctx, returned, "k")
 	c.MarkLocalDeleted(ctx, r.ID, "retention")
 	os.Remove(vanished.Path)
 	unknown := writeSegment(t, save, "cam3", t0.Add(time.Hour), 77)
@@ -267,5 +338,34 @@ func TestStoppedCamerasPersist(t *testing.T) {
 	got, err := c.Stopped(ctx)
 	if err != nil || len(got) != 1 || !got["cam1"] {
 		t.Errorf("Stopped = %v %v", got, err)
+	}
+}
+
+// TestEveryCommitIsSynced: every connection of the pool runs with
+// synchronous=FULL (2), so no commit that precedes an unlink can be rolled
+// back by a power cut.
+func TestEveryCommitIsSynced(t *testing.T) {
+	c, _ := open(t)
+	ctx := context.Background()
+	var conns []*sql.Conn
+	for range 3 { // the pool's size: each is a new connection
+		conn, err := c.db.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, conn)
+		var mode, journal string
+		if err := conn.QueryRowContext(ctx, `PRAGMA synchronous`).Scan(&mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := conn.QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&journal); err != nil {
+			t.Fatal(err)
+		}
+		if mode != "2" || journal != "wal" {
+			t.Errorf("connection %d: synchronous=%s journal_mode=%s, want 2 (FULL) and wal", len(conns), mode, journal)
+		}
+	}
+	for _, conn := range conns {
+		conn.Close()
 	}
 }

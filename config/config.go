@@ -164,6 +164,11 @@ type StorageConfig struct {
 	// this many days old, so that the catalog stays small for years.
 	// 0 keeps them forever. Default 30.
 	CatalogRetentionDays *int `json:"catalogRetentionDays,omitempty"`
+	// SyncInterval is how often the segment each ffmpeg is writing is
+	// flushed to disk (fdatasync): a power cut loses at most about this
+	// much of it. Default "2s"; "0" leaves it to the kernel (up to about
+	// 30 s lost).
+	SyncInterval Duration `json:"syncInterval"`
 }
 
 // CatalogDays is CatalogRetentionDays with its default.
@@ -295,6 +300,7 @@ const (
 	DefaultCatalogRetentionDays = 30
 	// MaxCatalogRetentionDays bounds storageConfig.catalogRetentionDays (100 years).
 	MaxCatalogRetentionDays = 36500
+	DefaultSyncInterval     = 2 * time.Second
 	// TokenEnv is the environment variable read when api.token is empty.
 	TokenEnv = "CCTVD_API_TOKEN"
 	// StateDirName is the state folder's name inside savePath by default.
@@ -331,7 +337,8 @@ func Parse(data []byte, getenv func(string) string) (*Config, error) {
 // Default returns a Config holding every default, before decoding.
 func Default() *Config {
 	return &Config{
-		API: API{Listen: DefaultListen, MaxExportRange: Duration(DefaultMaxExportRange)},
+		StorageConfig: StorageConfig{SyncInterval: Duration(DefaultSyncInterval)},
+		API:           API{Listen: DefaultListen, MaxExportRange: Duration(DefaultMaxExportRange)},
 		FFmpeg: FFmpeg{
 			Path:         "ffmpeg",
 			ProbePath:    "ffprobe",

@@ -213,6 +213,14 @@ func TestConfigErrors(t *testing.T) {
 			[]string{`decode: "soon" is not a duration such as "15s"`}},
 		{"short stall timeout", func(m map[string]any) { m["ffmpeg"] = map[string]any{"stallTimeout": 0.2} },
 			[]string{`ffmpeg.stallTimeout: must be at least 1s (got 200ms)`}},
+		{"frames too rare for the stall watchdog", func(m map[string]any) { cam(m, 0)["frameRate"] = 0.05 },
+			[]string{`cameras[0].frameRate: 0.05 fps is one frame every 20s, not well below ffmpeg.stallTimeout (15s): raise frameRate or ffmpeg.stallTimeout`}},
+		{"frames too rare for a shorter stall timeout", func(m map[string]any) {
+			cam(m, 1)["frameRate"] = 0.3
+			m["ffmpeg"] = map[string]any{"stallTimeout": "9s"}
+		}, []string{`cameras[1].frameRate: 0.3 fps is one frame every 3.333s, not well below ffmpeg.stallTimeout (9s): raise frameRate or ffmpeg.stallTimeout`}},
+		{"bad sync interval", func(m map[string]any) { m["storageConfig"].(map[string]any)["syncInterval"] = "10ms" },
+			[]string{`storageConfig.syncInterval: must be 0 (off) or from 100ms to 1m (got 10ms)`}},
 		{"bad log level", func(m map[string]any) { m["log"] = map[string]any{"level": "loud"} },
 			[]string{`log.level: "loud" is not one of debug, info, warn, error`}},
 		{"several problems at once", func(m map[string]any) {

@@ -47,6 +47,7 @@ func (c *Config) Validate() error {
 	for i, cam := range c.Cameras {
 		p := fmt.Sprintf("cameras[%d]", i)
 		cam.validate(&v, p)
+		cam.validateAgainstStall(&v, p, c.FFmpeg.StallTimeout.Std())
 		if cam.CameraName != "" {
 			key := strings.ToLower(cam.CameraName)
 			if j, dup := seen[key]; dup {
@@ -184,6 +185,22 @@ func (cam Camera) validate(v *validator, p string) {
 	}
 }
 
+// MinFramesPerStall: the stall watchdog restarts a stream whose frames stop
+// for ffmpeg.stallTimeout, so a frame must come at least this many times
+// within it, or a healthy slow stream is restarted forever.
+const MinFramesPerStall = 3
+
+func (cam Camera) validateAgainstStall(v *validator, p string, stall time.Duration) {
+	if cam.FrameRate <= 0 || cam.FrameRate > MaxFrameRate || stall < time.Second {
+		return // reported on its own
+	}
+	every := time.Duration(float64(time.Second) / cam.FrameRate)
+	if every*MinFramesPerStall > stall {
+		v.add(p+".frameRate", "%s fps is one frame every %s, not well below ffmpeg.stallTimeout (%s): raise frameRate or ffmpeg.stallTimeout",
+			num(cam.FrameRate), every.Round(time.Millisecond), stall)
+	}
+}
+
 func (s S3Config) validate(v *validator) {
 	switch {
 	case s.S3Bucket == "":
@@ -232,6 +249,9 @@ func (s StorageConfig) validate(v *validator) {
 	}
 	if d := s.CatalogRetentionDays; d != nil && (*d < 0 || *d > MaxCatalogRetentionDays) {
 		v.add("storageConfig.catalogRetentionDays", "must be 0 (keep every row) or a number of days up to %d (got %d)", MaxCatalogRetentionDays, *d)
+	}
+	if d := s.SyncInterval.Std(); d != 0 && (d < 100*time.Millisecond || d > time.Minute) {
+		v.add("storageConfig.syncInterval", "must be 0 (off) or from 100ms to 1m (got %s)", d)
 	}
 }
 

@@ -52,3 +52,29 @@ func TestIntervals(t *testing.T) {
 		t.Errorf("measure(intersect) = %v, want 6", got)
 	}
 }
+
+// TestResumedAt: a fault's recovery is the start of the next stretch of
+// footage, not of a segment that began a moment before the fault (the
+// last of the run it ended).
+func TestResumedAt(t *testing.T) {
+	at := func(s float64) time.Time { return time.Unix(1000, 0).Add(time.Duration(s * float64(time.Second))) }
+	seg := func(from, to float64) object { return object{camera: "c", start: at(from), end: at(to)} }
+	tests := []struct {
+		name  string
+		found []object
+		fault float64
+		want  float64
+		ok    bool
+	}{
+		{"killed 0.3 s into a segment, back 2 s later", []object{seg(0, 4), seg(4, 8), seg(8, 8.3), seg(10.3, 14)}, 8.3, 10.3, true},
+		{"killed mid-segment, back later", []object{seg(0, 4), seg(4, 6), seg(9, 13)}, 6, 9, true},
+		{"footage never stopped", []object{seg(0, 4), seg(4, 8), seg(8, 12)}, 6, 6, true},
+		{"never back", []object{seg(0, 4), seg(4, 6)}, 6, 0, false},
+	}
+	for _, tt := range tests {
+		got, ok := resumedAt(tt.found, "c", at(tt.fault))
+		if ok != tt.ok || (ok && !got.Equal(at(tt.want))) {
+			t.Errorf("%s: resumed %v, %v; want %v, %v", tt.name, got.Sub(at(0)).Seconds(), ok, tt.want, tt.ok)
+		}
+	}
+}

@@ -271,16 +271,29 @@ func (d *drill) recoveries(found []object) {
 	}
 }
 
-// resumedAt is the start of a camera's first footage after t (allowing
-// for the estimate of wall-clock times).
+// resumedAt is when a camera's footage resumed after a fault cleared at t:
+// the start of the first stretch of footage that goes on past t (allowing a
+// second for the estimate of wall-clock times), or t itself when footage
+// never stopped. Stretches, not objects: the last segment of the run a
+// fault ended can start just before it (a kill a moment after a segment
+// boundary) and is no resumption.
 func resumedAt(found []object, cam string, t time.Time) (time.Time, bool) {
-	var best time.Time
+	var ivs []interval
 	for _, o := range found {
-		if o.camera == cam && !o.start.Before(t.Add(-time.Second)) && (best.IsZero() || o.start.Before(best)) {
-			best = o.start
+		if o.camera == cam {
+			ivs = append(ivs, interval{o.start, o.end})
 		}
 	}
-	return best, !best.IsZero()
+	for _, iv := range merge(ivs) {
+		if !iv.to.After(t.Add(time.Second)) {
+			continue // ended before the fault cleared
+		}
+		if iv.from.Before(t) {
+			return t, true // footage went on through it
+		}
+		return iv.from, true
+	}
+	return time.Time{}, false
 }
 
 // continuity measures one camera's footage in S3 over its window, from its

@@ -12,16 +12,25 @@
 // of its own (cause retention): the footage is gone. So is a segment whose
 // file turned out damaged (empty, truncated, undecodable) before S3 had it
 // (cause corrupt): the uploader quarantines it instead of uploading it.
+//
+// A step of the wall clock is an entry of its own (cause clock-step): a step
+// forward leaves a hole in the names' timeline with no footage missing, a
+// step back makes names repeat an interval. Segments of one run named on
+// either side of a step are compared on the new clock (their run's epoch
+// moved by the step), so a step is never an "unexplained" or a negative gap.
 package gaplog
 
 import (
 	"context"
+	"fmt"
+	"sort"
 	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/cctvd/cctvd/catalog"
+	"github.com/cctvd/cctvd/clockstep"
 	"github.com/cctvd/cctvd/segment"
 	"github.com/cctvd/cctvd/supervisor"
 )
@@ -40,6 +49,7 @@ const (
 	CauseSalvageFailed = "salvage-failed"
 	CauseCorrupt       = "corrupt"
 	CauseReconfigured  = "reconfigured"
+	CauseClockStep     = "clock-step"
 	CauseUnexplained   = "unexplained"
 	CauseStorage       = "storage-unavailable" // savePath's disk was missing
 )
@@ -85,6 +95,10 @@ type camState struct {
 	// ended, are the last footage of an ended run.
 	latest      string
 	latestEnded bool
+	// The run and epoch of the newest segment: a later segment of the same
+	// run with another epoch was named on a stepped clock.
+	lastRun   string
+	lastEpoch time.Time
 }
 
 // New returns a gap log.
@@ -221,6 +235,14 @@ func (l *Log) Segment(seg segment.Segment) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	st := l.cam(seg.Camera)
+	if seg.Run != "" && seg.Run == st.lastRun && !seg.Epoch.IsZero() && !st.lastEpoch.IsZero() {
+		if shift := seg.Epoch.Sub(st.lastEpoch); shift.Abs() >= Tolerance {
+			// The wall clock stepped between this run's two segments: the
+			// footage goes on, on the new clock. Compare there.
+			st.lastEnd = st.lastEnd.Add(shift)
+		}
+	}
+	st.lastRun, st.lastEpoch = seg.Run, seg.Epoch
 	prevEnd := st.lastEnd
 	if seg.End.After(st.lastEnd) {
 		st.lastEnd = seg.End
@@ -267,6 +289,51 @@ func (l *Log) closed(g catalog.Gap) {
 		Float64("seconds", d.Seconds()).Msg("gap in the footage")
 	if l.deps.OnClosed != nil {
 		l.deps.OnClosed(g.Camera, g.Cause, d)
+	}
+}
+
+// ClockStep takes a step of the wall clock. Every camera that has recorded
+// gets a clock-step entry: forward, the interval the names skip (from the
+// old clock's time to the new one's); back, the interval they repeat. An
+// open gap is cut at the step, each part on its own clock, so no interval
+// mixes the two clocks.
+func (l *Log) ClockStep(step clockstep.Step) {
+	ctx := context.Background()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	names := make([]string, 0, len(l.cams))
+	for name := range l.cams {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, cam := range names {
+		st := l.cams[cam]
+		if st.open == nil && st.lastEnd.IsZero() {
+			continue // no footage yet: nothing on either clock
+		}
+		if g := st.open; g != nil {
+			cause, detail := g.Cause, g.Detail
+			l.closeLocked(ctx, st, step.From())
+			l.openLocked(ctx, cam, st, step.At, cause, detail)
+		}
+		g := catalog.Gap{Camera: cam, Cause: CauseClockStep}
+		if step.Size > 0 {
+			g.Start, g.End = step.From(), step.At
+			g.Detail = fmt.Sprintf("the wall clock stepped forward by %v: names skip this interval; no footage is missing", step.Size)
+		} else {
+			g.Start, g.End = step.At, step.From()
+			g.Detail = fmt.Sprintf("the wall clock stepped back by %v: names repeat this interval; footage recorded after the step is named on the new clock", -step.Size)
+		}
+		if _, err := l.deps.Catalog.AddGap(ctx, g); err != nil {
+			l.log.Error().Err(err).Str("camera", cam).Msg("cannot record gap")
+			continue
+		}
+		if step.Size > 0 {
+			l.closed(g) // a hole in the timeline
+		} else {
+			l.log.Info().Str("camera", cam).Str("cause", g.Cause).Time("from", g.Start).Time("to", g.End).
+				Msg("names repeat an interval (the clock stepped back)")
+		}
 	}
 }
 

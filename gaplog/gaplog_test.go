@@ -12,6 +12,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/cctvd/cctvd/catalog"
+	"github.com/cctvd/cctvd/clockstep"
 	"github.com/cctvd/cctvd/segment"
 	"github.com/cctvd/cctvd/supervisor"
 )
@@ -22,21 +23,33 @@ func at(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Seco
 
 // step is one thing that happens to camera "cam": a run starts, a segment
 // [from, to] in seconds of a run closes, a run exits with a reason at a
-// time, retention deletes a segment S3 does not have, or the uploader
-// finds one damaged and quarantines it.
+// time, retention deletes a segment S3 does not have, the uploader finds
+// one damaged and quarantines it, or the wall clock steps.
 type step struct {
 	start   string
 	run     string
 	seg     [2]float64
+	epoch   *float64 // the segment's run epoch, if known
 	exit    supervisor.ExitReason
 	msg     string
 	exitAt  float64
 	lost    [2]float64
 	corrupt [2]float64
+	clock   [2]float64 // a clock step: seen at [0] (new clock) by [1]
 }
 
 func start(run string) step                 { return step{start: run} }
 func seg(run string, from, to float64) step { return step{run: run, seg: [2]float64{from, to}} }
+
+// segE is a segment of a run whose stream time 0 was at epoch (seconds
+// from t0, on the clock the segment was named on).
+func segE(run string, from, to, epoch float64) step {
+	return step{run: run, seg: [2]float64{from, to}, epoch: &epoch}
+}
+
+// clock is a step of the wall clock by seconds, seen at at (new clock).
+func clock(at, by float64) step { return step{clock: [2]float64{at, by}} }
+
 func exit(reason supervisor.ExitReason, at float64) step {
 	return step{exit: reason, exitAt: at, msg: string(reason)}
 }
@@ -73,54 +86,101 @@ func TestGapLog(t *testing.T) {
 			[]string{"10-40 storage-unavailable"}},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			cat := openCatalog(t)
-			var closed []string
-			l := New(Deps{Log: zerolog.Nop(), Catalog: cat, OnClosed: func(c, cause string, d time.Duration) {
-				closed = append(closed, fmt.Sprintf("%s %v", cause, d))
-			}})
-			if err := l.Start(context.Background(), []string{"cam"}); err != nil {
-				t.Fatal(err)
+		t.Run(tt.name, func(t *testing.T) { checkSteps(t, tt.steps, tt.want, 0) })
+	}
+}
+
+// TestGapLogAcrossClockSteps: the run's epoch moves with the wall clock
+// (the supervisor derives it anew at each progress block), so segments on
+// either side of a step abut on the new clock; the step itself is a
+// clock-step entry.
+func TestGapLogAcrossClockSteps(t *testing.T) {
+	tests := []struct {
+		name  string
+		steps []step
+		want  []string
+		// uncounted: entries not reported to OnClosed (names repeating
+		// after a step back are no missing footage)
+		uncounted int
+	}{
+		{"clock stepped back an hour mid-run", []step{start("a"), segE("a", 0, 10, 0), segE("a", 10, 20, 0), clock(22-3600, -3600),
+			segE("a", 20-3600, 30-3600, -3600), segE("a", 30-3600, 40-3600, -3600)},
+			[]string{"-3578-22 clock-step"}, 1},
+		{"clock stepped forward an hour mid-run", []step{start("a"), segE("a", 0, 10, 0), clock(3612, 3600),
+			segE("a", 3610, 3620, 3600), segE("a", 3620, 3630, 3600)},
+			[]string{"12-3612 clock-step"}, 0},
+		{"the step is seen after the first segment named on the new clock", []step{start("a"), segE("a", 0, 10, 0),
+			segE("a", 10-3600, 20-3600, -3600), clock(21-3600, -3600), segE("a", 20-3600, 30-3600, -3600)},
+			[]string{"-3579-21 clock-step"}, 1},
+		{"a hole after a step is still a hole", []step{start("a"), segE("a", 0, 10, 0), clock(12-3600, -3600),
+			segE("a", 15-3600, 20-3600, -3600)},
+			[]string{"-3590--3585 unexplained", "-3588-12 clock-step"}, 1},
+		{"a gap open across a step back is cut, each part on its clock", []step{start("a"), segE("a", 0, 10, 0), exit(supervisor.ReasonStalled, 12),
+			clock(20-3600, -3600), start("b"), segE("b", 30-3600, 40-3600, 30-3600)},
+			[]string{"-3580--3570 stall", "-3580-20 clock-step", "10-20 stall"}, 1},
+		{"no footage yet: nothing to mark", []step{clock(100, 3600), start("a"), segE("a", 100, 110, 100)}, nil, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { checkSteps(t, tt.steps, tt.want, tt.uncounted) })
+	}
+}
+
+// checkSteps plays steps on a new gap log and checks its gaps against want
+// ("start-end cause", seconds from t0; end "open"), and that every closed
+// one but uncounted was reported to OnClosed.
+func checkSteps(t *testing.T, steps []step, want []string, uncounted int) {
+	t.Helper()
+	cat := openCatalog(t)
+	var closed []string
+	l := New(Deps{Log: zerolog.Nop(), Catalog: cat, OnClosed: func(c, cause string, d time.Duration) {
+		closed = append(closed, fmt.Sprintf("%s %v", cause, d))
+	}})
+	if err := l.Start(context.Background(), []string{"cam"}); err != nil {
+		t.Fatal(err)
+	}
+	current := "" // the run an exit belongs to: the last started
+	for _, s := range steps {
+		switch {
+		case s.start != "":
+			current = s.start
+			l.CameraEvent(supervisor.Event{Camera: "cam", Kind: supervisor.EventStarted, RunID: s.start})
+		case s.exit != "":
+			l.CameraEvent(supervisor.Event{Camera: "cam", Kind: supervisor.EventExited, At: at(s.exitAt), RunID: current,
+				Exit: &supervisor.Exit{Reason: s.exit, Message: s.msg}})
+		case s.corrupt != [2]float64{}:
+			l.Corrupt(catalog.Record{Camera: "cam", Start: at(s.corrupt[0]), End: at(s.corrupt[1]), Path: "/x/cam_x.mp4"}, "the file is empty")
+		case s.lost != [2]float64{}:
+			l.Deleted(catalog.Record{Camera: "cam", Start: at(s.lost[0]), End: at(s.lost[1]), Upload: catalog.Pending}, catalog.CauseSizeLimit)
+		case s.clock != [2]float64{}:
+			l.ClockStep(clockstep.Step{At: at(s.clock[0]), Size: time.Duration(s.clock[1] * float64(time.Second))})
+		default:
+			sg := segment.Segment{Camera: "cam", Start: at(s.seg[0]), End: at(s.seg[1]), Run: s.run}
+			if s.epoch != nil {
+				sg.Epoch = at(*s.epoch)
 			}
-			current := "" // the run an exit belongs to: the last started
-			for _, s := range tt.steps {
-				switch {
-				case s.start != "":
-					current = s.start
-					l.CameraEvent(supervisor.Event{Camera: "cam", Kind: supervisor.EventStarted, RunID: s.start})
-				case s.exit != "":
-					l.CameraEvent(supervisor.Event{Camera: "cam", Kind: supervisor.EventExited, At: at(s.exitAt), RunID: current,
-						Exit: &supervisor.Exit{Reason: s.exit, Message: s.msg}})
-				case s.corrupt != [2]float64{}:
-					l.Corrupt(catalog.Record{Camera: "cam", Start: at(s.corrupt[0]), End: at(s.corrupt[1]), Path: "/x/cam_x.mp4"}, "the file is empty")
-				case s.lost != [2]float64{}:
-					l.Deleted(catalog.Record{Camera: "cam", Start: at(s.lost[0]), End: at(s.lost[1]), Upload: catalog.Pending}, catalog.CauseSizeLimit)
-				default:
-					l.Segment(segment.Segment{Camera: "cam", Start: at(s.seg[0]), End: at(s.seg[1]), Run: s.run})
-				}
-			}
-			gaps, _ := l.Gaps(context.Background(), "cam", time.Time{}, time.Time{})
-			var got []string
-			for _, g := range gaps {
-				end := "open"
-				if !g.End.IsZero() {
-					end = fmt.Sprint(g.End.Sub(t0).Seconds())
-				}
-				got = append(got, fmt.Sprintf("%v-%s %s", g.Start.Sub(t0).Seconds(), end, g.Cause))
-			}
-			if strings.Join(got, "; ") != strings.Join(tt.want, "; ") {
-				t.Errorf("gaps %q, want %q", got, tt.want)
-			}
-			wantClosed := 0
-			for _, w := range tt.want {
-				if !strings.Contains(w, "open") {
-					wantClosed++
-				}
-			}
-			if len(closed) != wantClosed {
-				t.Errorf("OnClosed called %d times (%v), want %d", len(closed), closed, wantClosed)
-			}
-		})
+			l.Segment(sg)
+		}
+	}
+	gaps, _ := l.Gaps(context.Background(), "cam", time.Time{}, time.Time{})
+	var got []string
+	for _, g := range gaps {
+		end := "open"
+		if !g.End.IsZero() {
+			end = fmt.Sprint(g.End.Sub(t0).Seconds())
+		}
+		got = append(got, fmt.Sprintf("%v-%s %s", g.Start.Sub(t0).Seconds(), end, g.Cause))
+	}
+	if strings.Join(got, "; ") != strings.Join(want, "; ") {
+		t.Errorf("gaps %q, want %q", got, want)
+	}
+	wantClosed := -uncounted
+	for _, w := range want {
+		if !strings.Contains(w, "open") {
+			wantClosed++
+		}
+	}
+	if len(closed) != wantClosed {
+		t.Errorf("OnClosed called %d times (%v), want %d", len(closed), closed, wantClosed)
 	}
 }
 

@@ -92,3 +92,8 @@ func (k *Keeper) PutStream(ctx context.Context, s catalog.Stream) error {
 	_, err := with(k, func(c *catalog.Catalog) (struct{}, error) { return struct{}{}, c.PutStream(ctx, s) })
 	return err
 }
+
+// PathTaken is catalog.PathTaken (segment names unique against the catalog).
+func (k *Keeper) PathTaken(ctx context.Context, rel string) (bool, error) {
+	return with(k, func(c *catalog.Catalog) (bool, error) { return c.PathTaken(ctx, rel) })
+}

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/cctvd/cctvd/catalog"
+	"github.com/cctvd/cctvd/clockstep"
 	"github.com/cctvd/cctvd/keeper"
 	"github.com/cctvd/cctvd/retention"
 	"github.com/cctvd/cctvd/segment"
@@ -58,6 +59,7 @@ type Metrics struct {
 	deletions      *prometheus.CounterVec
 	gaps           *prometheus.CounterVec
 	gapSeconds     *prometheus.CounterVec
+	clockSteps     *prometheus.CounterVec
 }
 
 // New builds the metrics on a new registry.
@@ -92,13 +94,18 @@ func New(src Sources) *Metrics {
 			Help: "Intervals without footage while a camera should have been recording, by camera and cause."}, []string{"camera", "cause"}),
 		gapSeconds: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cctvd_gap_seconds_total",
 			Help: "Seconds without footage while a camera should have been recording, by camera and cause."}, []string{"camera", "cause"}),
+		clockSteps: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cctvd_clock_steps_total",
+			Help: "Steps of the wall clock (more than 2 s off the time that passed), by direction: forward or back."}, []string{"direction"}),
+	}
+	for _, dir := range []string{"forward", "back"} {
+		m.clockSteps.WithLabelValues(dir)
 	}
 	for _, kind := range []string{"uploaded", "not_uploaded"} {
 		m.deletions.WithLabelValues(kind) // exported at 0 before the first deletion
 	}
 	reg.MustRegister(m.segments, m.segmentBytes, m.salvaged, m.uploads, m.uploadFailures, m.verifyFailures, m.conflicts, m.quarantined,
 		m.uploadSeconds, m.deletions,
-		m.gaps, m.gapSeconds, &stateCollector{src: src},
+		m.gaps, m.gapSeconds, m.clockSteps, &stateCollector{src: src},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -148,6 +155,9 @@ func (m *Metrics) Gap(camera, cause string, d time.Duration) {
 	m.gaps.WithLabelValues(camera, cause).Inc()
 	m.gapSeconds.WithLabelValues(camera, cause).Add(d.Seconds())
 }
+
+// ClockStep counts a step of the wall clock.
+func (m *Metrics) ClockStep(s clockstep.Step) { m.clockSteps.WithLabelValues(s.Direction()).Inc() }
 
 // stateCollector reads the components' state at scrape time.
 type stateCollector struct{ src Sources }

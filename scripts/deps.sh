@@ -74,6 +74,7 @@ caps+=(
   "bin mkfs.ext4 e2fsprogs"
   "bin e2fsck e2fsprogs"
   "bin losetup mount"
+  "bin fsfreeze util-linux"
   "bin mount mount"
   "bin ip iproute2"
   "bin chromium chromium"

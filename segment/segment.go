@@ -43,6 +43,12 @@ type Segment struct {
 	Salvaged bool
 	// Run is the id of the ffmpeg run that recorded it.
 	Run string
+	// Epoch is the wall-clock time of the run's stream time 0 that Start
+	// and End were computed from; zero when they come from the file's
+	// modification time. Within a run it moves only when the wall clock
+	// steps, so two segments of one run whose epochs differ were named on
+	// two different clocks.
+	Epoch time.Time
 }
 
 // Duration is End - Start.

@@ -20,20 +20,22 @@ var (
 	// ErrNoVideo: the file is not a playable video (corrupt, truncated
 	// before its header). It is quarantined.
 	ErrNoVideo = errors.New("no playable video")
-	// ErrNoFrames: a valid header and not one frame, as when ffmpeg opened
-	// the segment and died before its first fragment. There is no footage
-	// in it to keep.
+	// ErrNoFrames: a valid header and not one frame that decodes, as when
+	// ffmpeg opened the segment and died before its first fragment was
+	// written whole. There is no footage in it to keep.
 	ErrNoFrames = errors.New("no frames")
 )
 
-// probeDuration asks ffprobe how long a (possibly truncated) segment plays.
-// A fragmented MP4 cut by a kill reads up to its last complete fragment.
+// probeDuration asks ffprobe how long a (possibly truncated) segment plays,
+// and decodes its first frame: a fragmented MP4 cut inside its first
+// fragment has a duration and not one frame that plays.
 func probeDuration(ffprobe, path string) (time.Duration, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, ffprobe, "-v", "error",
-		"-show_entries", "format=duration:stream=codec_type", "-of", "json", path)
+	cmd := exec.CommandContext(ctx, ffprobe, "-v", "error", "-select_streams", "v:0",
+		"-read_intervals", "%+#1", "-count_frames",
+		"-show_entries", "format=duration:stream=codec_type,nb_read_frames", "-of", "json", path)
 	cmd.Env = childenv.Minimal() // not the daemon's token or AWS credentials
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -46,7 +48,8 @@ func probeDuration(ffprobe, path string) (time.Duration, error) {
 	}
 	var res struct {
 		Streams []struct {
-			CodecType string `json:"codec_type"`
+			CodecType    string `json:"codec_type"`
+			NbReadFrames string `json:"nb_read_frames"`
 		} `json:"streams"`
 		Format struct {
 			Duration string `json:"duration"`
@@ -55,12 +58,16 @@ func probeDuration(ffprobe, path string) (time.Duration, error) {
 	if err := json.Unmarshal(out, &res); err != nil {
 		return 0, fmt.Errorf("ffprobe %s: %w", path, err)
 	}
-	video := false
+	video, frames := false, false
 	for _, st := range res.Streams {
 		video = video || st.CodecType == "video"
+		frames = frames || (st.NbReadFrames != "" && st.NbReadFrames != "0")
 	}
 	if !video {
 		return 0, fmt.Errorf("ffprobe %s: %w", path, ErrNoVideo)
+	}
+	if !frames {
+		return 0, fmt.Errorf("ffprobe %s: the first frame does not decode: %w", path, ErrNoFrames)
 	}
 	secs, err := strconv.ParseFloat(res.Format.Duration, 64)
 	if err != nil || secs <= 0 {

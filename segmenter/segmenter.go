@@ -17,8 +17,18 @@
 // watchdog, the daemon killed, a power cut) leaves that file behind; it is
 // salvaged: probed with ffprobe, named from its real content and reported
 // like any other. At start-up every run left by an earlier daemon is
-// salvaged the same way. A file that cannot be salvaged (no video in it) is
-// moved to savePath/.quarantine/<camera>/ and logged, never deleted.
+// salvaged the same way; a segment such a run had listed is checked first,
+// since a power cut can leave it shorter than ffmpeg wrote it. A file that
+// cannot be salvaged (no video in it) is moved to
+// savePath/.quarantine/<camera>/ and logged, never deleted.
+//
+// Durability: a segment's data is flushed to disk before its rename, the
+// folders are synced after it, and only then is it reported (see
+// durable.go). The segment each ffmpeg is still writing is flushed every
+// SyncInterval by a goroutine of its own, so a power cut loses at most about
+// that much of it. A final name is never one the catalog already holds
+// (Deps.NameTaken), even for a file long deleted: a wall clock stepped back
+// repeats times.
 package segmenter
 
 import (
@@ -42,7 +52,6 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 	"github.com/rs/zerolog"
-	"golang.org/x/sys/unix"
 
 	"github.com/cctvd/cctvd/segment"
 	"github.com/cctvd/cctvd/staging"
@@ -71,6 +80,10 @@ type Config struct {
 	// OrphanKill: an ffmpeg left by a dead daemon that is still running
 	// this long after it was first seen is killed. Default 15s.
 	OrphanKill time.Duration
+	// SyncInterval is how often the segments ffmpeg is writing are flushed
+	// to disk. Default 2s; negative: never (the kernel flushes within
+	// about 30 s).
+	SyncInterval time.Duration
 }
 
 // Deps are the segmenter's collaborators.
@@ -80,6 +93,10 @@ type Deps struct {
 	OnSegment func(segment.Segment)
 	// OnQuarantine, if set, hears of every file that could not be salvaged.
 	OnQuarantine func(camera, file string)
+	// NameTaken, if set, says whether a segment path (relative to
+	// savePath, slash-separated) is already recorded, in any state: such a
+	// name gets the next "-N" suffix even when no file holds it any more.
+	NameTaken func(rel string) bool
 	// Now is the clock; time.Now by default.
 	Now func() time.Time
 }
@@ -91,6 +108,7 @@ type Segmenter struct {
 	deps Deps
 	log  zerolog.Logger
 	runs map[string]*runState // by staging dir + run id
+	open openSet              // the segments being written, for syncOpen
 
 	feedMu  sync.Mutex
 	feedIDs map[string]string
@@ -101,6 +119,16 @@ type runState struct {
 	pending     []row // listed, not yet moved (waiting for the next segment)
 	lastEnd     map[int]float64
 	orphanSince time.Time
+	// moved holds files renamed whose rename is not yet durable (a folder
+	// sync failed): they are reported once it is.
+	moved map[string]movedFile
+}
+
+// movedFile is a file renamed out of staging, not yet reported.
+type movedFile struct {
+	seg        segment.Segment // a segment, or
+	quarantine string          // the file's path in quarantine
+	seconds    float64
 }
 
 // row is one line of ffmpeg's segment list.
@@ -123,6 +151,9 @@ func New(cfg Config, deps Deps) *Segmenter {
 	}
 	if cfg.ProbePath == "" {
 		cfg.ProbePath = "ffprobe"
+	}
+	if cfg.SyncInterval == 0 {
+		cfg.SyncInterval = DefaultSyncInterval
 	}
 	if deps.Now == nil {
 		deps.Now = time.Now
@@ -155,9 +186,18 @@ func (s *Segmenter) feedID(camera string) string {
 // supervisor first.
 func (s *Segmenter) Run(ctx context.Context) error {
 	root := staging.Root(s.cfg.SavePath)
-	if err := os.MkdirAll(root, 0o755); err != nil {
+	if err := mkdirDurable(s.cfg.SavePath, staging.DirName); err != nil {
 		return fmt.Errorf("segmenter: %w", err)
 	}
+	if err := checkSync(s.cfg.SavePath); err != nil {
+		s.log.Warn().Err(err).Str("savePath", s.cfg.SavePath).
+			Msg("savePath's filesystem cannot flush files to disk: a power cut may lose or empty recent segments")
+	}
+	syncCtx, stopSync := context.WithCancel(context.Background())
+	var syncWG sync.WaitGroup
+	syncWG.Go(func() { s.syncOpen(syncCtx) })
+	defer syncWG.Wait()
+	defer stopSync()
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
 		return fmt.Errorf("segmenter: %w", err)
@@ -326,8 +366,15 @@ func (s *Segmenter) processRun(dir, id string, files *runFiles) {
 	key := filepath.Join(dir, id)
 	st := s.runs[key]
 	if st == nil {
-		st = &runState{lastEnd: map[int]float64{}}
+		st = &runState{lastEnd: map[int]float64{}, moved: map[string]movedFile{}}
 		s.runs[key] = st
+	}
+	// Renames made durable only now are reported first, in order.
+	for _, file := range sortedKeys(st.moved) {
+		if err := s.publish(log, run, st, file); err != nil {
+			log.Error().Err(err).Str("file", file).Msg("segment renamed but not yet durable; will retry")
+			return
+		}
 	}
 	meta, err := staging.ReadMeta(run.MetaPath())
 	hasMeta := err == nil
@@ -341,7 +388,10 @@ func (s *Segmenter) processRun(dir, id string, files *runFiles) {
 		log.Error().Err(err).Msg("cannot read segment list")
 	}
 
-	ended := !hasMeta || meta.Exited || meta.Owner != s.cfg.Owner
+	// A run this daemon did not start was left by an earlier one (a crash,
+	// a kill, a power cut): what it listed may not all have reached the disk.
+	foreign := !hasMeta || meta.Owner != s.cfg.Owner
+	ended := foreign || meta.Exited
 	if ended && hasMeta && !meta.Exited && meta.PID > 0 && processRunning(meta.PID, id) {
 		// An ffmpeg of a daemon that died is finishing (it got SIGTERM by
 		// Pdeathsig). Wait for it, within bounds, before salvaging.
@@ -357,24 +407,37 @@ func (s *Segmenter) processRun(dir, id string, files *runFiles) {
 	}
 
 	have := map[int]bool{}
+	newest := -1
 	for _, i := range files.segs {
 		have[i] = true
+		newest = max(newest, i)
+	}
+	if !ended && newest >= 0 {
+		s.open.set(key, run.SegmentPath(newest))
+	} else {
+		s.open.set(key, "")
 	}
 	failed := false
 	keep := st.pending[:0]
 	for _, r := range st.pending {
-		if !ended && !have[r.index+1] {
-			keep = append(keep, r) // still open, or closing
+		if failed || (!ended && !have[r.index+1]) {
+			keep = append(keep, r) // still open or closing, or after a failure (order)
 			continue
 		}
-		if err := s.finalize(log, run, meta, r.file, r.start, r.end, false); err != nil {
+		var err error
+		if foreign {
+			err = s.finalizeListed(log, run, meta, st, r)
+		} else {
+			err = s.finalize(log, run, meta, st, r.file, r.start, r.end, false)
+		}
+		if err != nil {
 			log.Error().Err(err).Str("file", r.file).Msg("cannot move segment; will retry")
 			keep, failed = append(keep, r), true
 		}
 		delete(have, r.index)
 	}
 	st.pending = keep
-	if !ended {
+	if !ended || failed {
 		return
 	}
 	// Whatever is left of an ended run was never listed: salvage it.
@@ -382,9 +445,10 @@ func (s *Segmenter) processRun(dir, id string, files *runFiles) {
 		if err := s.salvage(log, run, meta, st, i); err != nil {
 			log.Error().Err(err).Int("segment", i).Msg("cannot salvage segment; will retry")
 			failed = true
+			break
 		}
 	}
-	if failed {
+	if failed || len(st.moved) > 0 {
 		return // keep the run's list and metadata for the next pass
 	}
 	for _, p := range []string{run.ListPath(), run.MetaPath()} {
@@ -456,9 +520,9 @@ func wallTimes(meta staging.Meta, start, end float64, mtime time.Time) (time.Tim
 	return s, s.Add(d)
 }
 
-// finalize moves a closed segment to its final name and reports it. A
-// file already moved is not an error.
-func (s *Segmenter) finalize(log zerolog.Logger, run staging.Run, meta staging.Meta, file string, start, end float64, salvaged bool) error {
+// finalize moves a closed segment to its final name, durably, and reports
+// it. A file already moved is not an error.
+func (s *Segmenter) finalize(log zerolog.Logger, run staging.Run, meta staging.Meta, st *runState, file string, start, end float64, salvaged bool) error {
 	src := filepath.Join(run.Dir, file)
 	fi, err := os.Stat(src)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -470,18 +534,54 @@ func (s *Segmenter) finalize(log zerolog.Logger, run staging.Run, meta staging.M
 	if fi.Size() == 0 {
 		return removeEmpty(log, src)
 	}
+	if fragments, _, err := boxes(src); err == nil && fragments == 0 {
+		return removeEmpty(log, src) // a header, no frame: nothing to keep or upload
+	}
 	ws, we := wallTimes(meta, start, end, fi.ModTime())
-	seg := segment.Segment{Camera: meta.Camera, FeedID: meta.FeedID, Start: ws.UTC(), End: we.UTC(), Size: fi.Size(), Salvaged: salvaged, Run: run.ID}
-	dst, err := s.move(src, seg)
+	seg := segment.Segment{Camera: meta.Camera, FeedID: meta.FeedID, Start: ws.UTC(), End: we.UTC(), Size: fi.Size(),
+		Salvaged: salvaged, Run: run.ID, Epoch: meta.Epoch}
+	// 1. Its bytes on the disk before it has a name that says it is done.
+	if err := datasync(src); err != nil {
+		return err
+	}
+	dst, err := s.move(log, src, seg)
 	if err != nil {
 		return err
 	}
 	seg.Path = dst
+	st.moved[file] = movedFile{seg: seg, seconds: end - start}
+	return s.publish(log, run, st, file)
+}
+
+// publish makes a rename durable (both folders synced) and only then
+// reports the file; until it succeeds the file stays in st.moved.
+func (s *Segmenter) publish(log zerolog.Logger, run staging.Run, st *runState, file string) error {
+	m := st.moved[file]
+	dst := m.quarantine
+	if dst == "" {
+		dst = m.seg.Path
+	}
+	if err := syncDir(filepath.Dir(dst)); err != nil {
+		return err
+	}
+	if err := syncDir(run.Dir); err != nil {
+		return err
+	}
+	delete(st.moved, file)
+	if m.quarantine != "" {
+		log.Error().Str("file", m.quarantine).Msg("segment cannot be salvaged; moved to quarantine")
+		if s.deps.OnQuarantine != nil {
+			s.deps.OnQuarantine(filepath.Base(run.Dir), file)
+		}
+		return nil
+	}
+	seg := m.seg
 	ev := log.Info()
-	if salvaged {
+	if seg.Salvaged {
 		ev = log.Warn()
 	}
-	ev.Str("segment", filepath.Base(dst)).Float64("seconds", math.Round((end-start)*1000)/1000).Int64("bytes", seg.Size).Bool("salvaged", salvaged).Msg("segment closed")
+	ev.Str("segment", filepath.Base(seg.Path)).Float64("seconds", math.Round(m.seconds*1000)/1000).Int64("bytes", seg.Size).
+		Bool("salvaged", seg.Salvaged).Msg("segment closed")
 	s.deps.OnSegment(seg)
 	return nil
 }
@@ -496,60 +596,67 @@ func removeEmpty(log zerolog.Logger, path string) error {
 	return nil
 }
 
-// move renames src into its final folder without overwriting anything.
-func (s *Segmenter) move(src string, seg segment.Segment) (string, error) {
-	dir := filepath.Join(s.cfg.SavePath, segment.RelDir(seg.Camera, seg.Start))
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+// move renames src into its final folder under a name no file and no
+// catalog row holds, without overwriting anything.
+func (s *Segmenter) move(log zerolog.Logger, src string, seg segment.Segment) (string, error) {
+	relDir := segment.RelDir(seg.Camera, seg.Start)
+	if err := mkdirDurable(s.cfg.SavePath, relDir); err != nil {
 		return "", err
 	}
+	dir := filepath.Join(s.cfg.SavePath, relDir)
 	for seq := 0; seq < 1000; seq++ {
-		dst := filepath.Join(dir, segment.Name(seg.Camera, seg.FeedID, seg.Start, seg.End, seq))
-		err := renameNoReplace(src, dst)
+		name := segment.Name(seg.Camera, seg.FeedID, seg.Start, seg.End, seq)
+		if s.deps.NameTaken != nil && s.deps.NameTaken(relDir+"/"+name) {
+			log.Info().Str("name", name).Msg("name already in the catalog (a clock stepped back?): taking the next suffix")
+			continue
+		}
+		err := renameNoReplace(src, filepath.Join(dir, name))
 		if errors.Is(err, fs.ErrExist) {
 			continue
 		}
 		if err != nil {
 			return "", err
 		}
-		syncDir(dir)
-		syncDir(filepath.Dir(src))
-		return dst, nil
+		return filepath.Join(dir, name), nil
 	}
 	return "", fmt.Errorf("move %s: too many segments named alike", src)
 }
 
-// renameNoReplace renames atomically and fails with fs.ErrExist rather than
-// replace an existing file.
-func renameNoReplace(src, dst string) error {
-	err := unix.Renameat2(unix.AT_FDCWD, src, unix.AT_FDCWD, dst, unix.RENAME_NOREPLACE)
-	if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS) {
-		// The filesystem cannot do it atomically; only this goroutine
-		// creates final names, so checking first is safe.
-		if _, err := os.Lstat(dst); err == nil {
-			return fs.ErrExist
-		}
-		return os.Rename(src, dst)
-	}
-	if errors.Is(err, unix.EEXIST) {
-		return fs.ErrExist
+// finalizeListed finalizes a segment that a run left by an earlier daemon
+// listed as closed. ffmpeg had written it whole, but a power cut may have
+// kept only part of it on the disk, under a list row that says it is
+// whole: such a file is salvaged (named from what it really holds), so a
+// short file never takes the name, and the S3 key, of the whole one.
+func (s *Segmenter) finalizeListed(log zerolog.Logger, run staging.Run, meta staging.Meta, st *runState, r row) error {
+	src := filepath.Join(run.Dir, r.file)
+	_, whole, err := boxes(src)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
 	}
 	if err != nil {
-		return &os.LinkError{Op: "rename", Old: src, New: dst, Err: err}
+		return err
 	}
-	return nil
-}
-
-// syncDir makes a rename in dir durable.
-func syncDir(dir string) {
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		d.Close()
+	if whole {
+		return s.finalize(log, run, meta, st, r.file, r.start, r.end, false)
 	}
+	log.Warn().Str("file", r.file).Msg("a listed segment is not whole on disk (power cut?): salvaging what it holds")
+	return s.salvageFile(log, run, meta, st, r.file, r.start, true)
 }
 
 // salvage recovers segment i of an ended run that ffmpeg never listed.
 func (s *Segmenter) salvage(log zerolog.Logger, run staging.Run, meta staging.Meta, st *runState, i int) error {
-	file := staging.SegmentName(run.ID, i)
+	// The open segment starts where the previous listed one ended.
+	start, known := 0.0, i == 0
+	if prev, ok := st.lastEnd[i-1]; ok {
+		start, known = prev, true
+	}
+	return s.salvageFile(log, run, meta, st, staging.SegmentName(run.ID, i), start, known)
+}
+
+// salvageFile probes a segment ffmpeg did not close (or that did not reach
+// the disk whole) and names it from what it holds, starting at stream time
+// start when known, else ending at its modification time.
+func (s *Segmenter) salvageFile(log zerolog.Logger, run staging.Run, meta staging.Meta, st *runState, file string, start float64, known bool) error {
 	src := filepath.Join(run.Dir, file)
 	fi, err := os.Stat(src)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -566,37 +673,42 @@ func (s *Segmenter) salvage(log zerolog.Logger, run staging.Run, meta staging.Me
 		return removeEmpty(log, src)
 	}
 	if errors.Is(err, ErrNoVideo) {
-		return s.quarantine(log, run, file, err)
+		return s.quarantine(log, run, st, file, err)
 	}
 	if err != nil {
 		return err
 	}
-	// The open segment starts where the previous listed one ended.
-	start, known := 0.0, i == 0
-	if prev, ok := st.lastEnd[i-1]; ok {
-		start, known = prev, true
-	}
 	if !known {
 		meta.Epoch = time.Time{} // stream start unknown: name it from its mtime
 	}
-	return s.finalize(log, run, meta, file, start, start+dur.Seconds(), true)
+	return s.finalize(log, run, meta, st, file, start, start+dur.Seconds(), true)
 }
 
-// quarantine moves a file that cannot be salvaged out of the way.
-func (s *Segmenter) quarantine(log zerolog.Logger, run staging.Run, file string, why error) error {
-	dir := filepath.Join(s.cfg.SavePath, QuarantineDir, filepath.Base(run.Dir))
-	dst := filepath.Join(dir, file)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+// quarantine moves a file that cannot be salvaged out of the way, durably
+// and without replacing an earlier one, then reports it.
+func (s *Segmenter) quarantine(log zerolog.Logger, run staging.Run, st *runState, file string, why error) error {
+	src := filepath.Join(run.Dir, file)
+	rel := QuarantineDir + "/" + filepath.Base(run.Dir)
+	if err := datasync(src); err != nil {
 		return fmt.Errorf("quarantine %s: %w", file, err)
 	}
-	if err := os.Rename(filepath.Join(run.Dir, file), dst); err != nil {
+	if err := mkdirDurable(s.cfg.SavePath, rel); err != nil {
 		return fmt.Errorf("quarantine %s: %w", file, err)
 	}
-	log.Error().Err(why).Str("file", dst).Msg("segment cannot be salvaged; moved to quarantine")
-	if s.deps.OnQuarantine != nil {
-		s.deps.OnQuarantine(filepath.Base(run.Dir), file)
+	dst := filepath.Join(s.cfg.SavePath, rel, file)
+	for n := 1; ; n++ {
+		err := renameNoReplace(src, dst)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, fs.ErrExist) || n > 1000 {
+			return fmt.Errorf("quarantine %s: %w", file, err)
+		}
+		dst = filepath.Join(s.cfg.SavePath, rel, fmt.Sprintf("%s.%d", file, n))
 	}
-	return nil
+	log.Warn().Err(why).Str("file", file).Msg("no playable video in the segment")
+	st.moved[file] = movedFile{quarantine: dst}
+	return s.publish(log, run, st, file)
 }
 
 func sortedKeys[V any, K interface{ ~string | ~int }](m map[K]V) []K {

@@ -114,8 +114,9 @@ type Meta struct {
 	ExitedAt time.Time `json:"exitedAt,omitzero"`
 }
 
-// WriteMeta writes m to path atomically (temporary file, fsync, rename), so
-// a reader or a crash never sees half of it.
+// WriteMeta writes m to path atomically (temporary file, fsync, rename,
+// folder fsync), so a reader or a crash never sees half of it, and after a
+// power cut the run's epoch is there to name what it recorded.
 func WriteMeta(path string, m Meta) error {
 	data, err := json.Marshal(m)
 	if err != nil {
@@ -140,7 +141,19 @@ func WriteMeta(path string, m Meta) error {
 		os.Remove(tmp)
 		return fmt.Errorf("write run meta %s: %w", path, err)
 	}
+	if err := syncDir(filepath.Dir(path)); err != nil {
+		return fmt.Errorf("write run meta %s: %w", path, err)
+	}
 	return nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }
 
 // ErrNoMeta is returned by ReadMeta when the run has no metadata file.

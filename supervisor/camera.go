@@ -331,12 +331,13 @@ func (c *Camera) runOnce(ctx context.Context) Exit {
 	}
 
 	var (
-		tail      []string // last stderr lines, redacted
-		parser    progressParser
-		estimator = epochEstimator{window: 30 * time.Second}
-		wd        = newWatchdog(c.opts.StallTimeout, started)
-		recording time.Time
-		metaMu    sync.Mutex // progress and exit both write meta
+		tail        []string // last stderr lines, redacted
+		parser      progressParser
+		estimator   = epochEstimator{window: 30 * time.Second}
+		wd          = newWatchdog(c.opts.StallTimeout, c.deps.Mono())
+		recording   time.Duration // monotonic time of the first frame
+		isRecording bool
+		metaMu      sync.Mutex // progress and exit both write meta
 	)
 	writeMeta := func(update func(*staging.Meta)) {
 		metaMu.Lock()
@@ -362,19 +363,19 @@ func (c *Camera) runOnce(ctx context.Context) Exit {
 		if !ok {
 			return
 		}
-		now := c.deps.Now()
+		now, mono := c.deps.Now(), c.deps.Mono()
 		var epoch time.Time
 		c.mu.Lock()
-		advanced := wd.observe(p, now)
+		advanced := wd.observe(p, mono)
 		if advanced && p.Frame > 0 {
-			epoch = estimator.add(now, p.OutTime)
+			epoch = wallEpoch(now, mono, estimator.add(mono, p.OutTime))
 		}
 		became := false
 		c.update(func(s *Status) {
 			s.Progress = &p
 			if advanced && s.State == Starting {
 				s.State, s.RecordingSince, s.LastError = Recording, now, ""
-				recording, became = now, true
+				recording, isRecording, became = mono, true, true
 			}
 		})
 		c.mu.Unlock()
@@ -384,9 +385,12 @@ func (c *Camera) runOnce(ctx context.Context) Exit {
 		}
 		if !epoch.IsZero() {
 			metaMu.Lock()
-			drift := meta.Epoch.Sub(epoch).Abs()
+			prev := meta.Epoch
 			metaMu.Unlock()
-			if drift > 100*time.Millisecond { // names are to the second; each write wakes the segmenter
+			if drift := prev.Sub(epoch).Abs(); drift > 100*time.Millisecond { // names are to the second; each write wakes the segmenter
+				if drift > time.Second && !prev.IsZero() {
+					log.Info().Time("from", prev).Time("to", epoch).Msg("the stream's start moved on the wall clock (a clock step): the next segments are named on the new time")
+				}
 				writeMeta(func(m *staging.Meta) { m.Epoch = epoch })
 			}
 		}
@@ -438,8 +442,8 @@ func (c *Camera) runOnce(ctx context.Context) Exit {
 	code, sig := exitStatus(err)
 	reason, msg := classify(cause, code, sig, tail, c.opts.StallTimeout.String())
 	exit := Exit{RunID: run.ID, At: ended, Code: code, Signal: sig, Reason: reason, Message: msg}
-	if !recording.IsZero() {
-		exit.Recorded = ended.Sub(recording)
+	if isRecording {
+		exit.Recorded = c.deps.Mono() - recording
 	} else if reason != ReasonStopped && reason != ReasonReconfigured {
 		c.decision = "" // never recorded: the stream may have changed; probe again
 	}
@@ -467,7 +471,7 @@ func (c *Camera) runOnce(ctx context.Context) Exit {
 func (c *Camera) watch(ctx context.Context, cancel context.CancelCauseFunc, runID string, wd *watchdog, done <-chan struct{}) {
 	for {
 		c.mu.Lock()
-		wait := wd.deadline().Sub(c.deps.Now())
+		wait := wd.deadline() - c.deps.Mono()
 		c.mu.Unlock()
 		select {
 		case <-done:
@@ -478,7 +482,7 @@ func (c *Camera) watch(ctx context.Context, cancel context.CancelCauseFunc, runI
 		}
 		now := c.deps.Now()
 		c.mu.Lock()
-		stalled := wd.expired(now)
+		stalled := wd.expired(c.deps.Mono())
 		if stalled {
 			c.update(func(s *Status) { s.State = Stalled })
 		}

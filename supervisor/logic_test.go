@@ -51,10 +51,10 @@ progress=end`
 }
 
 func TestWatchdog(t *testing.T) {
-	t0 := time.Unix(1000, 0)
-	sec := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Second) }
+	t0 := 1000 * time.Second // monotonic
+	sec := func(n int) time.Duration { return t0 + time.Duration(n)*time.Second }
 	type step struct {
-		at       time.Time
+		at       time.Duration
 		frame    int64
 		outTime  time.Duration
 		advanced bool
@@ -62,9 +62,9 @@ func TestWatchdog(t *testing.T) {
 	tests := []struct {
 		name      string
 		steps     []step
-		checkAt   time.Time
+		checkAt   time.Duration
 		expired   bool
-		wantUntil time.Time
+		wantUntil time.Duration
 	}{
 		{"no progress at all", nil, sec(15), true, sec(15)},
 		{"no progress yet", nil, sec(14), false, sec(15)},
@@ -82,33 +82,61 @@ func TestWatchdog(t *testing.T) {
 				}
 			}
 			if got := w.expired(tt.checkAt); got != tt.expired {
-				t.Errorf("expired(%v) = %v, want %v", tt.checkAt.Sub(t0), got, tt.expired)
+				t.Errorf("expired(%v) = %v, want %v", tt.checkAt-t0, got, tt.expired)
 			}
-			if got := w.deadline(); !got.Equal(tt.wantUntil) {
-				t.Errorf("deadline = %v, want %v", got.Sub(t0), tt.wantUntil.Sub(t0))
+			if got := w.deadline(); got != tt.wantUntil {
+				t.Errorf("deadline = %v, want %v", got-t0, tt.wantUntil-t0)
 			}
 		})
 	}
 }
 
 func TestEpochEstimator(t *testing.T) {
-	t0 := time.Unix(5000, 0)
-	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
 	e := epochEstimator{window: 30 * time.Second}
 	// Probing delays the first blocks by a second; then blocks arrive in real time.
-	if got := e.add(at(1500), 500*time.Millisecond); !got.Equal(at(1000)) {
-		t.Errorf("first estimate = %v", got.Sub(t0))
+	if got := e.add(ms(1500), ms(500)); got != ms(1000) {
+		t.Errorf("first estimate = %v", got)
 	}
-	if got := e.add(at(2000), 1500*time.Millisecond); !got.Equal(at(500)) {
-		t.Errorf("second estimate = %v, want the earlier, smaller offset", got.Sub(t0))
+	if got := e.add(ms(2000), ms(1500)); got != ms(500) {
+		t.Errorf("second estimate = %v, want the earlier, smaller offset", got)
 	}
-	if got := e.add(at(3000), 2400*time.Millisecond); !got.Equal(at(500)) {
-		t.Errorf("a late block must not move the estimate: %v", got.Sub(t0))
+	if got := e.add(ms(3000), ms(2400)); got != ms(500) {
+		t.Errorf("a late block must not move the estimate: %v", got)
 	}
 	// A camera clock slower than ours: after the window, the old minimum
 	// is forgotten and the estimate follows.
-	if got := e.add(at(40000), 39000*time.Millisecond); !got.Equal(at(1000)) {
-		t.Errorf("estimate after the window = %v, want 1s", got.Sub(t0))
+	if got := e.add(ms(40000), ms(39000)); got != ms(1000) {
+		t.Errorf("estimate after the window = %v, want 1s", got)
+	}
+}
+
+// TestEpochFollowsAClockStep: blocks arrive every second in real time; the
+// wall clock steps back an hour, later forward 90 minutes. The wall-clock
+// epoch moves with each step at the very next block, by the step's size,
+// and by nothing else; the estimate itself (monotonic) does not move.
+func TestEpochFollowsAClockStep(t *testing.T) {
+	wall0 := time.Date(2026, 1, 6, 12, 0, 0, 0, time.UTC)
+	e := epochEstimator{window: 30 * time.Second}
+	var offset time.Duration // the wall clock's steps so far
+	var want time.Time
+	for i := 1; i <= 100; i++ {
+		switch i {
+		case 40:
+			offset -= time.Hour
+		case 70:
+			offset += 90 * time.Minute
+		}
+		mono := 10*time.Second + time.Duration(i)*time.Second
+		wall := wall0.Add(mono).Add(offset)
+		got := wallEpoch(wall, mono, e.add(mono, time.Duration(i)*time.Second-200*time.Millisecond))
+		want = wall0.Add(10*time.Second + 200*time.Millisecond).Add(offset)
+		if !got.Equal(want) {
+			t.Fatalf("block %d (clock stepped by %v): epoch %v, want %v", i, offset, got, want)
+		}
+	}
+	if want.Sub(wall0) != 30*time.Minute+10200*time.Millisecond {
+		t.Errorf("final epoch %v after the wall clock's net 30 min forward", want)
 	}
 }
 

@@ -75,56 +75,69 @@ func (p *progressParser) line(s string) (Progress, bool) {
 	return Progress{}, false
 }
 
-// epochEstimator finds the wall-clock time of stream time 0 from progress
-// blocks stamped on arrival: a block that reports out_time T arriving at A
-// says the stream started at A - T, or earlier if the block was delayed.
-// The smallest recent value is the best estimate; the window lets it follow
-// a camera whose clock runs slower than ours.
+// epochEstimator finds when stream time 0 was, from progress blocks
+// stamped on arrival: a block that reports out_time T arriving at A says the
+// stream started at A - T, or earlier if the block was delayed. The
+// smallest recent value is the best estimate; the window lets it follow a
+// camera whose clock runs slower than ours.
+//
+// It works on the monotonic clock, which never steps: the wall-clock epoch
+// is derived from it at each block (wallEpoch), so when the wall clock
+// steps, the epoch, and the names of the segments still to close, follow
+// the new time at the next block instead of keeping the old clock for the
+// window's length or mixing both.
 type epochEstimator struct {
 	window  time.Duration
 	samples []epochSample
 }
 
 type epochSample struct {
-	at    time.Time
-	epoch time.Time
+	at    time.Duration // arrival, monotonic
+	epoch time.Duration // arrival - out_time, monotonic
 }
 
-// add records a block and returns the current estimate.
-func (e *epochEstimator) add(arrival time.Time, outTime time.Duration) time.Time {
+// add records a block that reported outTime and arrived at mono, and
+// returns the current estimate of stream time 0 on the monotonic clock.
+func (e *epochEstimator) add(mono, outTime time.Duration) time.Duration {
 	cut := 0
-	for cut < len(e.samples) && arrival.Sub(e.samples[cut].at) > e.window {
+	for cut < len(e.samples) && mono-e.samples[cut].at > e.window {
 		cut++
 	}
-	e.samples = append(e.samples[cut:], epochSample{at: arrival, epoch: arrival.Add(-outTime)})
+	e.samples = append(e.samples[cut:], epochSample{at: mono, epoch: mono - outTime})
 	best := e.samples[0].epoch
 	for _, s := range e.samples[1:] {
-		if s.epoch.Before(best) {
-			best = s.epoch
-		}
+		best = min(best, s.epoch)
 	}
 	return best
 }
 
-// watchdog tells when progress has stopped advancing for too long.
+// wallEpoch converts a monotonic epoch to the wall clock, through a pair of
+// readings of both clocks taken together. The result carries no monotonic
+// reading, so comparing two epochs compares wall-clock times.
+func wallEpoch(wall time.Time, mono, epoch time.Duration) time.Time {
+	return wall.Round(0).Add(epoch - mono)
+}
+
+// watchdog tells when progress has stopped advancing for too long. Its
+// times are on the monotonic clock: a step of the wall clock is no stall.
 type watchdog struct {
 	timeout     time.Duration
 	frame       int64
 	outTime     time.Duration
-	lastAdvance time.Time
+	lastAdvance time.Duration
 }
 
-func newWatchdog(timeout time.Duration, now time.Time) *watchdog {
-	return &watchdog{timeout: timeout, frame: -1, outTime: -1, lastAdvance: now}
+func newWatchdog(timeout, mono time.Duration) *watchdog {
+	return &watchdog{timeout: timeout, frame: -1, outTime: -1, lastAdvance: mono}
 }
 
 // observe records a block and reports whether it advanced frame or out_time.
-func (w *watchdog) observe(p Progress, now time.Time) bool {
+func (w *watchdog) observe(p Progress, mono time.Duration) bool {
 	if p.Frame > w.frame || p.OutTime > w.outTime {
 		advanced := w.frame >= 0 || p.Frame > 0 || p.OutTime > 0
 		w.frame, w.outTime = max(w.frame, p.Frame), max(w.outTime, p.OutTime)
 		if advanced {
-			w.lastAdvance = now
+			w.lastAdvance = mono
 		}
 		return advanced
 	}
@@ -132,7 +145,7 @@ func (w *watchdog) observe(p Progress, now time.Time) bool {
 }
 
 // deadline is when the stream counts as stalled if nothing advances.
-func (w *watchdog) deadline() time.Time { return w.lastAdvance.Add(w.timeout) }
+func (w *watchdog) deadline() time.Duration { return w.lastAdvance + w.timeout }
 
 // expired reports whether the deadline has passed.
-func (w *watchdog) expired(now time.Time) bool { return !now.Before(w.deadline()) }
+func (w *watchdog) expired(mono time.Duration) bool { return mono >= w.deadline() }

@@ -108,8 +108,12 @@ type Deps struct {
 	Log zerolog.Logger
 	// Redactor masks secrets in ffmpeg's output and in error messages.
 	Redactor *redact.Redactor
-	// Now and After are the clock; time.Now and time.After by default.
-	Now   func() time.Time
+	// Now is the wall clock (names, states' times); time.Now by default.
+	Now func() time.Time
+	// Mono is a clock that never steps, for the stall watchdog and the
+	// stream's epoch; by default the monotonic reading of Now's times.
+	Mono func() time.Duration
+	// After waits on the clock that never steps; time.After by default.
 	After func(time.Duration) <-chan time.Time
 	// OnEvent, if set, is called for every camera event. It must not block.
 	OnEvent func(Event)
@@ -164,6 +168,11 @@ func New(cfg Config, cams []config.Camera, stopped map[string]bool, deps Deps) *
 	}
 	if deps.Finder == nil {
 		deps.Finder = DiscoveryFinder(discovery.New(discovery.Config{}))
+	}
+	if deps.Mono == nil {
+		// time.Now's readings carry the monotonic clock, which Sub uses.
+		now, base := deps.Now, deps.Now()
+		deps.Mono = func() time.Duration { return now().Sub(base) }
 	}
 	s := &Supervisor{cfg: cfg, deps: deps, cameras: make(map[string]*handle, len(cams))}
 	for _, cam := range cams {

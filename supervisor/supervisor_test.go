@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fsnotify/fsnotify"
 	"github.com/rs/zerolog"
 
 	"github.com/cctvd/cctvd/config"
@@ -24,6 +25,7 @@ import (
 	"github.com/cctvd/cctvd/internal/fakeclock"
 	"github.com/cctvd/cctvd/internal/redact"
 	"github.com/cctvd/cctvd/internal/testenv"
+	"github.com/cctvd/cctvd/staging"
 )
 
 // The tests in this file run the test binary itself as a stand-in ffmpeg (a
@@ -163,6 +165,7 @@ func start(t *testing.T, modes string, tweak func(*Config)) *harness {
 		Log:      zerolog.New(redact.NewWriter(redact.New(testPassword), h.logs)),
 		Redactor: redact.New(testPassword),
 		Now:      clock.Now,
+		Mono:     clock.Mono,
 		After:    clock.After,
 		OnEvent:  func(ev Event) { h.events <- ev },
 		Gate: func() error {
@@ -476,4 +479,54 @@ func ctxT(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// TestStreamEpochFollowsAWallClockStep: while ffmpeg records, the wall
+// clock steps back an hour, then forward two. The run's epoch in its
+// metadata (from which the segmenter names segments) follows each step at
+// once, and the camera goes on recording: no stall, no restart.
+func TestStreamEpochFollowsAWallClockStep(t *testing.T) {
+	h := start(t, "record", nil)
+	h.event(EventRecording)
+	run := staging.Run{Dir: staging.CameraDir(h.dir, "cam1"), ID: h.cam.Status().RunID}
+	first := h.awaitMeta(run, "an epoch", func(m staging.Meta) bool { return !m.Epoch.IsZero() }).Epoch
+	// The stand-in's stream time runs ahead of the frozen fake clock, so
+	// the estimate creeps back by half a second a block: allow a minute.
+	near := func(want time.Time) func(staging.Meta) bool {
+		return func(m staging.Meta) bool { d := m.Epoch.Sub(want); return d <= 0 && d > -time.Minute }
+	}
+	h.clock.StepWall(-time.Hour)
+	h.awaitMeta(run, "the epoch an hour earlier", near(first.Add(-time.Hour)))
+	h.clock.StepWall(2 * time.Hour)
+	h.awaitMeta(run, "the epoch an hour later", near(first.Add(time.Hour)))
+	if st := h.cam.Status(); st.State != Recording || st.Restarts != 0 || st.Stalls != 0 || st.RunID != run.ID {
+		t.Errorf("after the steps: %+v", st)
+	}
+}
+
+// awaitMeta waits, on fsnotify events, until the run's metadata satisfies cond.
+func (h *harness) awaitMeta(run staging.Run, what string, cond func(staging.Meta) bool) staging.Meta {
+	h.t.Helper()
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer w.Close()
+	if err := w.Add(run.Dir); err != nil {
+		h.t.Fatal(err)
+	}
+	deadline := time.After(20 * time.Second)
+	var m staging.Meta
+	for {
+		if m, err = staging.ReadMeta(run.MetaPath()); err == nil && cond(m) {
+			return m
+		}
+		select {
+		case <-w.Events:
+		case err := <-w.Errors:
+			h.t.Fatal(err)
+		case <-deadline:
+			h.t.Fatalf("run metadata never showed %s: %+v (%v)", what, m, err)
+		}
+	}
 }

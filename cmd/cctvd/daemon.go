@@ -23,6 +23,7 @@ import (
 
 	"github.com/cctvd/cctvd/api"
 	"github.com/cctvd/cctvd/catalog"
+	"github.com/cctvd/cctvd/clockstep"
 	"github.com/cctvd/cctvd/config"
 	"github.com/cctvd/cctvd/export"
 	"github.com/cctvd/cctvd/gaplog"
@@ -57,6 +58,10 @@ type daemon struct {
 	red     *redact.Redactor
 	owner   string
 	getenv  func(string) string
+	// now is the wall clock (names, records); mono a clock that never
+	// steps (watchdogs, the stream's epoch, retries, clock-step detection).
+	now  func() time.Time
+	mono func() time.Duration
 
 	cfgPtr   atomic.Pointer[config.Config] // replaced by a reload
 	reloadMu sync.Mutex
@@ -71,6 +76,7 @@ type daemon struct {
 	exp  *export.Service
 	snp  *snapshot.Service
 	api  *api.Server
+	clk  *clockstep.Detector
 
 	// desired holds the cameras operators stopped; loaded from the state
 	// folder when recording starts (it may be on savePath's disk).
@@ -93,7 +99,7 @@ type daemon struct {
 // segments and records them in the catalog), then the catalog's users (the
 // uploader gets a grace period for uploads under way; what it does not
 // finish is uploaded after the next start), then the catalog.
-func runDaemon(ctx context.Context, cfg *config.Config, cfgPath string, stdout io.Writer, getenv func(string) string) error {
+func runDaemon(ctx context.Context, cfg *config.Config, cfgPath string, stdout io.Writer, getenv func(string) string, now func() time.Time) error {
 	// SIGHUP reloads the config; caught from the start, so that one sent
 	// during start-up does not kill the daemon.
 	hup := make(chan os.Signal, 1)
@@ -111,7 +117,8 @@ func runDaemon(ctx context.Context, cfg *config.Config, cfgPath string, stdout i
 	zerolog.TimeFieldFormat = time.RFC3339Nano
 	zerolog.DurationFieldUnit, zerolog.DurationFieldInteger = time.Second, false
 
-	d := &daemon{cfgPath: cfgPath, log: log, red: red, owner: owner(), hup: hup, getenv: getenv}
+	d := &daemon{cfgPath: cfgPath, log: log, red: red, owner: owner(), hup: hup, getenv: getenv,
+		now: now, mono: clockstep.BootTime}
 	d.cfgPtr.Store(cfg)
 	warnIfReadable(log, cfgPath)
 	warnShortSecrets(log, cfg)
@@ -145,7 +152,7 @@ func (d *daemon) build(ctx context.Context, hub *logring.Hub) error {
 		volume.Deps{Log: log})
 	d.keep = keeper.New(keeper.Config{Path: filepath.Join(st.StateDir, catalog.FileName), SavePath: st.SavePath,
 		RetentionDays: st.CatalogDays()},
-		keeper.Deps{Log: log, KeyFor: d.keyFor, Ready: d.catalogReady, Use: d.useCatalog})
+		keeper.Deps{Log: log, Now: d.now, KeyFor: d.keyFor, Ready: d.catalogReady, Use: d.useCatalog})
 	// Metrics read the components at scrape time, after they exist.
 	d.met = metrics.New(metrics.Sources{
 		Cameras:   func() []supervisor.Status { return d.sup.Statuses() },
@@ -154,22 +161,34 @@ func (d *daemon) build(ctx context.Context, hub *logring.Hub) error {
 		Backlog:   d.keep.Backlog,
 		Volume:    d.vol.Status,
 		Catalog:   d.keep.Status,
+		Now:       d.now,
 	})
-	d.gap = gaplog.New(gaplog.Deps{Log: log, Catalog: d.keep, OnClosed: d.met.Gap})
+	d.gap = gaplog.New(gaplog.Deps{Log: log, Catalog: d.keep, OnClosed: d.met.Gap, Now: d.now})
 	d.sup = supervisor.New(supervisor.ConfigFrom(cfg, d.owner), cfg.Cameras, nil, supervisor.Deps{
 		Log:         log,
 		Redactor:    d.red,
+		Now:         d.now,
+		Mono:        d.mono,
 		OnEvent:     d.cameraEvent,
 		SaveStopped: d.saveStopped,
 		Gate:        d.gate,
 		Streams:     streamStore{d.keep}, // streams found by discovery, kept across restarts
 	})
+	syncEvery := st.SyncInterval.Std()
+	if syncEvery == 0 {
+		syncEvery = -1 // off
+	}
 	d.seg = segmenter.New(segmenter.Config{
-		SavePath:  st.SavePath,
-		Owner:     d.owner,
-		ProbePath: cfg.FFmpeg.ProbePath,
-		FeedIDs:   feedIDs(cfg),
-	}, segmenter.Deps{Log: log, OnSegment: d.segmentClosed, OnQuarantine: d.quarantined})
+		SavePath:     st.SavePath,
+		Owner:        d.owner,
+		ProbePath:    cfg.FFmpeg.ProbePath,
+		FeedIDs:      feedIDs(cfg),
+		SyncInterval: syncEvery,
+	}, segmenter.Deps{Log: log, OnSegment: d.segmentClosed, OnQuarantine: d.quarantined, NameTaken: d.nameTaken, Now: d.now})
+	d.clk = clockstep.New(clockstep.Config{}, clockstep.Deps{Log: log, Now: d.now, Mono: d.mono, OnStep: func(s clockstep.Step) {
+		d.met.ClockStep(s)
+		d.keep.Do(func(*catalog.Catalog) { d.gap.ClockStep(s) })
+	}})
 
 	// When the disk is there, the cameras operators stopped are known
 	// before the API answers.
@@ -344,8 +363,8 @@ func (d *daemon) reload(ctx context.Context) (api.ReloadResult, error) {
 	d.snp.Reconfigure(snapshotConfig(cfg))
 	commitAPI()
 	applied := d.sup.Apply(cfg.Cameras, supervisor.ConfigFrom(cfg, d.owner), d.stopped())
-	if cfg.API.Listen != old.API.Listen || cfg.Log != old.Log {
-		d.log.Warn().Msg("reload: api.listen and log settings take effect at the next restart")
+	if cfg.API.Listen != old.API.Listen || cfg.Log != old.Log || cfg.StorageConfig.SyncInterval != old.StorageConfig.SyncInterval {
+		d.log.Warn().Msg("reload: api.listen, storageConfig.syncInterval and log settings take effect at the next restart")
 	}
 	d.log.Info().Strs("added", applied.Added).Strs("removed", applied.Removed).Strs("changed", applied.Changed).Msg("config reloaded")
 	return api.ReloadResult{Added: applied.Added, Removed: applied.Removed, Changed: applied.Changed}, nil
@@ -390,7 +409,13 @@ func (d *daemon) segmentClosed(seg segment.Segment) {
 	}
 	key := d.keyFor(filepath.ToSlash(rel))
 	d.keep.Do(func(cat *catalog.Catalog) {
-		if _, err := cat.Add(context.Background(), seg, key); err != nil {
+		if _, err := cat.Add(context.Background(), seg, key); errors.Is(err, catalog.ErrPathTaken) {
+			// The segmenter asks the catalog before it names a file, so this
+			// is a bug: never let the new file pass for the old row.
+			d.log.Error().Err(err).Str("segment", seg.Name()).
+				Msg("BUG: a new segment got the name of a catalog row; it is not recorded, the file stays on disk for reconcile")
+			return
+		} else if err != nil {
 			d.log.Error().Err(err).Str("segment", seg.Name()).Msg("cannot record segment in the catalog")
 			return
 		}
@@ -405,6 +430,18 @@ func (d *daemon) segmentClosed(seg segment.Segment) {
 			ret.Notify()
 		}
 	})
+}
+
+// nameTaken says whether the catalog already holds a segment path. When
+// the catalog cannot say (not open yet, or failing), the name is taken as
+// free: the rename never replaces a file, and Add refuses a path a row
+// holds, leaving the file on disk for reconcile.
+func (d *daemon) nameTaken(rel string) bool {
+	taken, err := d.keep.PathTaken(context.Background(), rel)
+	if err != nil && !errors.Is(err, catalog.ErrUnavailable) {
+		d.log.Error().Err(err).Str("path", rel).Msg("cannot check a segment name against the catalog")
+	}
+	return taken
 }
 
 // cameraEvent passes the supervisor's events to the gap log, in order with
@@ -511,7 +548,7 @@ func (d *daemon) run(ctx context.Context) error {
 	for _, c := range []struct {
 		name string
 		run  func(context.Context) error
-	}{{"volume", d.vol.Run}, {"api", d.api.Run}} {
+	}{{"volume", d.vol.Run}, {"api", d.api.Run}, {"clockstep", d.clk.Run}} {
 		cctx, cancel := context.WithCancel(context.Background())
 		g.Add(d.guard(c.name, func() error { return c.run(cctx) }), func(error) { cancel() })
 	}

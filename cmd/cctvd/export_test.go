@@ -210,7 +210,7 @@ func TestExportEndToEnd(t *testing.T) {
 		out := filepath.Join(t.TempDir(), "cli.mp4")
 		var stdout, stderr bytes.Buffer
 		err := run(context.Background(), []string{"export", "--config", cfg, "--camera", "door",
-			"--from", from.Format(time.RFC3339Nano), "--to", to.Format(time.RFC3339Nano), "-o", out}, &stdout, &stderr, os.Getenv)
+			"--from", from.Format(time.RFC3339Nano), "--to", to.Format(time.RFC3339Nano), "-o", out}, &stdout, &stderr, os.Getenv, time.Now)
 		if err != nil {
 			t.Fatalf("%v\n%s%s", err, stdout.String(), stderr.String())
 		}
@@ -290,7 +290,7 @@ func TestExportEndToEnd(t *testing.T) {
 	t.Run("from S3 alone, catalog removed", func(t *testing.T) {
 		var stdout, stderr bytes.Buffer
 		args := []string{"export", "--config", cfg, "--camera", "door", "--from", from.Format(time.RFC3339Nano), "--to", to.Format(time.RFC3339Nano), "-o", clip}
-		err := run(context.Background(), args, &stdout, &stderr, os.Getenv)
+		err := run(context.Background(), args, &stdout, &stderr, os.Getenv, time.Now)
 		if err == nil || !strings.Contains(err.Error(), "--from-s3") {
 			t.Errorf("from the box without its catalog: %v, want a pointer to --from-s3", err)
 		}
@@ -299,7 +299,7 @@ func TestExportEndToEnd(t *testing.T) {
 		t.Setenv("AWS_SECRET_ACCESS_KEY", s.minio.SecretKey)
 		args = []string{"export", "--from-s3", "--bucket", "test-bucket", "--prefix", "rec/2025", "--endpoint", s.minio.Endpoint,
 			"--region", "us-east-1", "--camera", "door", "--from", from.Format(time.RFC3339Nano), "--to", to.Format(time.RFC3339Nano), "-o", clip}
-		if err := run(context.Background(), args, &stdout, &stderr, os.Getenv); err != nil {
+		if err := run(context.Background(), args, &stdout, &stderr, os.Getenv, time.Now); err != nil {
 			t.Fatalf("%v\n%s%s", err, stdout.String(), stderr.String())
 		}
 		m, err := export.ReadManifest(filepath.Join(dir, "s3.json"))
@@ -309,7 +309,7 @@ func TestExportEndToEnd(t *testing.T) {
 		if m.Made != export.MadeFromBucket || m.Export.SHA256 != apiSum || fileSHA(t, clip) != apiSum || len(m.Sources) != 3 {
 			t.Errorf("from the bucket alone: made %s, sha256 %s, want the box's %s; %d sources\n%s", m.Made, m.Export.SHA256, apiSum, len(m.Sources), stdout.String())
 		}
-		if err := run(context.Background(), args, &stdout, &stderr, os.Getenv); err == nil || !strings.Contains(err.Error(), "exists") {
+		if err := run(context.Background(), args, &stdout, &stderr, os.Getenv, time.Now); err == nil || !strings.Contains(err.Error(), "exists") {
 			t.Errorf("exporting over an earlier export: %v", err)
 		}
 	})
@@ -317,7 +317,7 @@ func TestExportEndToEnd(t *testing.T) {
 	t.Run("verify", func(t *testing.T) {
 		manifest := filepath.Join(dir, "s3.json")
 		var stdout, stderr bytes.Buffer
-		if err := run(context.Background(), []string{"verify", "--config", cfg, manifest}, &stdout, &stderr, os.Getenv); err != nil {
+		if err := run(context.Background(), []string{"verify", "--config", cfg, manifest}, &stdout, &stderr, os.Getenv, time.Now); err != nil {
 			t.Fatalf("verify an intact export: %v\n%s%s", err, stdout.String(), stderr.String())
 		}
 		if n := strings.Count(stdout.String(), "ok "); n != 4 {
@@ -342,7 +342,7 @@ func TestExportEndToEnd(t *testing.T) {
 			t.Fatal(err)
 		}
 		stdout.Reset()
-		err = run(ctx, []string{"verify", "--config", cfg, manifest}, &stdout, &stderr, os.Getenv)
+		err = run(ctx, []string{"verify", "--config", cfg, manifest}, &stdout, &stderr, os.Getenv, time.Now)
 		if !errors.Is(err, errVerifyFailed) || !strings.Contains(stdout.String(), "FAILED  s3://test-bucket/"+victim.Key) ||
 			strings.Count(stdout.String(), "FAILED") != 1 || obj.Metadata[uploader.MetaSHA256] != victim.SHA256 {
 			t.Errorf("verify after one object changed: %v\n%s", err, stdout.String())

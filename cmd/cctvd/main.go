@@ -20,6 +20,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/cctvd/cctvd/config"
 )
@@ -35,7 +36,7 @@ var errUsage = errors.New("usage")
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv, time.Now)
 	stop()
 	switch {
 	case err == nil:
@@ -64,8 +65,9 @@ const usage = `usage:
 FILE defaults to ` + DefaultConfigPath + `. cctvd export --help says more of export and verify.
 `
 
-// run is main without the process: it returns instead of exiting.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+// run is main without the process: it returns instead of exiting. now is
+// the wall clock the daemon names segments and records times on.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string, now func() time.Time) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return errUsage
@@ -113,5 +115,5 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		fmt.Fprintf(stdout, "%s\n", out)
 		return nil
 	}
-	return runDaemon(ctx, cfg, *path, stdout, getenv)
+	return runDaemon(ctx, cfg, *path, stdout, getenv, now)
 }

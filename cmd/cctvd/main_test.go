@@ -252,7 +252,7 @@ func awaitStagingGrowth(t *testing.T, savePath, camera string, n int64) string {
 
 func TestCheckConfig(t *testing.T) {
 	var out, errOut bytes.Buffer
-	err := run(context.Background(), []string{"check-config", "--config", "../../config/testdata/design-note.json"}, &out, &errOut, func(string) string { return "" })
+	err := run(context.Background(), []string{"check-config", "--config", "../../config/testdata/design-note.json"}, &out, &errOut, func(string) string { return "" }, time.Now)
 	if err != nil {
 		t.Fatalf("design note's config: %v %s", err, errOut.String())
 	}
@@ -265,13 +265,13 @@ func TestCheckConfig(t *testing.T) {
 		t.Errorf("check-config output:\n%s", out.String())
 	}
 	out.Reset()
-	if err := run(context.Background(), []string{"check-config", "--config", "../../config.example.json"}, &out, &errOut, func(string) string { return "" }); err != nil {
+	if err := run(context.Background(), []string{"check-config", "--config", "../../config.example.json"}, &out, &errOut, func(string) string { return "" }, time.Now); err != nil {
 		t.Fatalf("config.example.json: %v", err)
 	}
 
 	bad := filepath.Join(t.TempDir(), "bad.json")
 	os.WriteFile(bad, []byte(strings.Replace(readFile(t, "../../config/testdata/design-note.json"), `"1280x720"`, `"1280*720"`, 1)), 0o600)
-	err = run(context.Background(), []string{"check-config", "--config", bad}, &out, &errOut, func(string) string { return "" })
+	err = run(context.Background(), []string{"check-config", "--config", bad}, &out, &errOut, func(string) string { return "" }, time.Now)
 	if err == nil || !strings.Contains(err.Error(), `cameras[1].resolution: "1280*720" is not WIDTHxHEIGHT`) {
 		t.Errorf("bad config: %v", err)
 	}
@@ -280,15 +280,15 @@ func TestCheckConfig(t *testing.T) {
 func TestCommandLine(t *testing.T) {
 	var out, errOut bytes.Buffer
 	noenv := func(string) string { return "" }
-	if err := run(context.Background(), []string{"version"}, &out, &errOut, noenv); err != nil || !strings.HasPrefix(out.String(), "cctvd ") {
+	if err := run(context.Background(), []string{"version"}, &out, &errOut, noenv, time.Now); err != nil || !strings.HasPrefix(out.String(), "cctvd ") {
 		t.Errorf("version: %v %q", err, out.String())
 	}
 	for _, args := range [][]string{nil, {"frobnicate"}, {"run", "extra"}, {"run", "--bogus"}} {
-		if err := run(context.Background(), args, &out, &errOut, noenv); !errors.Is(err, errUsage) {
+		if err := run(context.Background(), args, &out, &errOut, noenv, time.Now); !errors.Is(err, errUsage) {
 			t.Errorf("%q: err = %v, want a usage error", args, err)
 		}
 	}
-	if err := run(context.Background(), []string{"run", "--config", "/nonexistent.json"}, &out, &errOut, noenv); err == nil || !strings.Contains(err.Error(), "no such file") {
+	if err := run(context.Background(), []string{"run", "--config", "/nonexistent.json"}, &out, &errOut, noenv, time.Now); err == nil || !strings.Contains(err.Error(), "no such file") {
 		t.Errorf("missing config: %v", err)
 	}
 }

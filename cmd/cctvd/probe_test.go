@@ -60,7 +60,7 @@ func runCLI(t *testing.T, env map[string]string, args ...string) (string, string
 	var stdout, stderr bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	err := run(ctx, args, &stdout, &stderr, func(k string) string { return env[k] })
+	err := run(ctx, args, &stdout, &stderr, func(k string) string { return env[k] }, time.Now)
 	return stdout.String(), stderr.String(), err
 }
 

@@ -1,7 +1,9 @@
-// Command drill runs cctvd's continuity drill (package drill) and prints
-// its report; it exits 1 when a check fails.
+// Command drill runs cctvd's continuity drill or, with -powercut, its
+// power-cut drill (package drill) and prints the report; it exits 1 when a
+// check fails.
 //
 //	go run ./cmd/drill -cctvd bin/cctvd -duration 15m
+//	go run ./cmd/drill -cctvd bin/cctvd -powercut 5 -cameras 2
 package main
 
 import (
@@ -32,7 +34,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	bin := fs.String("cctvd", "bin/cctvd", "the cctvd binary under test")
 	dur := fs.Duration("duration", 15*time.Minute, "recording time; faults are spread over it")
-	cams := fs.Int("cameras", 3, "cameras (at least 3)")
+	cams := fs.Int("cameras", 3, "cameras (at least 3; the power-cut drill: any)")
+	cuts := fs.Int("powercut", 0, "run the power-cut drill with this many cuts instead of the continuity drill")
 	seg := fs.Int("segment", 4, "videoDuration, seconds")
 	work := fs.String("work", "", "work folder (default: a new temporary one, removed after)")
 	report := fs.String("report", "", "also write the report to this file")
@@ -48,7 +51,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		defer os.RemoveAll(tmp)
 		dir = tmp
 	}
-	r, err := drill.Run(ctx, drill.Options{Binary: *bin, Duration: *dur, Cameras: *cams, Segment: *seg, WorkDir: dir, Progress: stderr})
+	var r interface {
+		Write(io.Writer)
+		OK() bool
+	}
+	var err error
+	if *cuts > 0 {
+		r, err = drill.RunPowerCut(ctx, drill.PowerCutOptions{Binary: *bin, Cuts: *cuts, Cameras: *cams, Segment: *seg, WorkDir: dir, Progress: stderr})
+	} else {
+		r, err = drill.Run(ctx, drill.Options{Binary: *bin, Duration: *dur, Cameras: *cams, Segment: *seg, WorkDir: dir, Progress: stderr})
+	}
 	if err != nil {
 		return err
 	}

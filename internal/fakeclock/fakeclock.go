@@ -14,7 +14,8 @@ import (
 	"time"
 )
 
-// Clock is a manual clock. Its Now and After replace time.Now and time.After.
+// Clock is a manual clock. Its Now, Mono and After replace time.Now, a
+// monotonic reading and time.After.
 type Clock struct {
 	mu      sync.Mutex
 	now     time.Time     // the wall clock
