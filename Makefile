@@ -47,13 +47,13 @@ demo: deps build
 drill: deps build
 	$(GO) test -run XXX -fuzz FuzzParse -fuzztime 30s -fuzzminimizetime 5s ./config
 	$(GO) test -run XXX -fuzz FuzzParse -fuzztime 30s -fuzzminimizetime 5s ./segment
-	$(GO) run ./cmd/drill -cctvd bin/cctvd -powercut $(or $(POWERCUT_CUTS),5) -cameras 2 -report powercut-report.txt
-	$(GO) run ./cmd/drill -cctvd bin/cctvd -duration $(or $(DRILL_DURATION),15m) -report drill-report.txt
+	$(GO) run ./tools/cmd/drill -cctvd bin/cctvd -powercut $(or $(POWERCUT_CUTS),5) -cameras 2 -report powercut-report.txt
+	$(GO) run ./tools/cmd/drill -cctvd bin/cctvd -duration $(or $(DRILL_DURATION),15m) -report drill-report.txt
 
-# bench: measurements against the bare tools, one table (bench/results.md).
+# bench: measurements against the bare tools, one table (tools/bench/results.md).
 bench: build
 	scripts/deps.sh --bench
-	$(GO) run ./cmd/bench -cctvd bin/cctvd -out bench/results.md
+	$(GO) run ./tools/cmd/bench -cctvd bin/cctvd -out tools/bench/results.md
 
 # install: the binary, a systemd unit, its user and folders, and
 # /etc/cctvd/config.json from config.example.json (never overwritten),

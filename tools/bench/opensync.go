@@ -6,7 +6,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/cctvd/cctvd/internal/loopfs"
+	"github.com/cctvd/cctvd/tools/internal/loopfs"
 )
 
 // openSync: what flushing the segments ffmpeg is writing every 2 s (the

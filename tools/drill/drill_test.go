@@ -14,7 +14,7 @@ import (
 func TestShortDrill(t *testing.T) {
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "cctvd")
-	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/cctvd").CombinedOutput(); err != nil {
+	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/cctvd").CombinedOutput(); err != nil {
 		t.Fatalf("build cctvd: %v: %s", err, out)
 	}
 	r, err := Run(context.Background(), Options{Binary: bin, Duration: 4 * time.Minute, WorkDir: filepath.Join(dir, "work"), Progress: testWriter{t}})

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"os/exec"
 
-	"github.com/cctvd/cctvd/internal/loopfs"
+	"github.com/cctvd/cctvd/tools/internal/loopfs"
 )
 
 // ErrCannotCut: this machine cannot simulate a power cut (not root, no

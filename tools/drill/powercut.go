@@ -47,7 +47,7 @@ import (
 
 	"github.com/cctvd/cctvd/catalog"
 	"github.com/cctvd/cctvd/internal/fixture"
-	"github.com/cctvd/cctvd/internal/loopfs"
+	"github.com/cctvd/cctvd/tools/internal/loopfs"
 	"github.com/cctvd/cctvd/segment"
 	"github.com/cctvd/cctvd/staging"
 )

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cctvd/cctvd/internal/loopfs"
+	"github.com/cctvd/cctvd/tools/internal/loopfs"
 )
 
 // TestPowerCut is the power-cut drill's short form, in `make test`: one
@@ -33,7 +33,7 @@ func TestPowerCut(t *testing.T) {
 		}
 	})
 	bin := filepath.Join(dir, "cctvd")
-	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/cctvd").CombinedOutput(); err != nil {
+	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/cctvd").CombinedOutput(); err != nil {
 		t.Fatalf("build cctvd: %v: %s", err, out)
 	}
 	r, err := RunPowerCut(context.Background(), PowerCutOptions{Binary: bin, WorkDir: filepath.Join(dir, "work"), Progress: testWriter{t}})

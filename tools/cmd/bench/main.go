@@ -1,7 +1,7 @@
 // Command bench runs cctvd's benchmarks (package bench) and prints one
 // table, also written to a file.
 //
-//	go run ./cmd/bench -cctvd bin/cctvd -out bench/results.md
+//	go run ./tools/cmd/bench -cctvd bin/cctvd -out tools/bench/results.md
 package main
 
 import (
@@ -14,7 +14,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/cctvd/cctvd/bench"
+	"github.com/cctvd/cctvd/tools/bench"
 )
 
 func main() {
@@ -31,7 +31,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	bin := fs.String("cctvd", "bin/cctvd", "the cctvd binary")
-	out := fs.String("out", "bench/results.md", "write the table here too")
+	out := fs.String("out", "tools/bench/results.md", "write the table here too")
 	work := fs.String("work", "", "work folder (default: a new temporary one, removed after)")
 	repeats := fs.Int("repeats", 3, "runs per measurement (medians)")
 	only := fs.String("only", "", "run only these steps (comma-separated: overhead,sync,latency,throughput,modes,retention,catalog,scale,export)")

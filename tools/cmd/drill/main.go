@@ -2,8 +2,8 @@
 // power-cut drill (package drill) and prints the report; it exits 1 when a
 // check fails.
 //
-//	go run ./cmd/drill -cctvd bin/cctvd -duration 15m
-//	go run ./cmd/drill -cctvd bin/cctvd -powercut 5 -cameras 2
+//	go run ./tools/cmd/drill -cctvd bin/cctvd -duration 15m
+//	go run ./tools/cmd/drill -cctvd bin/cctvd -powercut 5 -cameras 2
 package main
 
 import (
@@ -16,7 +16,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/cctvd/cctvd/drill"
+	"github.com/cctvd/cctvd/tools/drill"
 )
 
 func main() {
