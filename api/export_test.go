@@ -16,6 +16,7 @@ import (
 	"github.com/cctvd/cctvd/catalog"
 	"github.com/cctvd/cctvd/export"
 	"github.com/cctvd/cctvd/internal/redact"
+	"github.com/cctvd/cctvd/layout"
 	"github.com/cctvd/cctvd/segment"
 )
 
@@ -26,7 +27,7 @@ func exportServer(t *testing.T) *Server {
 	t.Helper()
 	ctx := context.Background()
 	save := t.TempDir()
-	cat, err := catalog.Open(ctx, filepath.Join(save, ".cctvd", catalog.FileName), save, nil)
+	cat, err := catalog.Open(ctx, filepath.Join(save, ".cctvd", layout.CatalogName), save, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,7 +35,7 @@ func exportServer(t *testing.T) *Server {
 	t0 := time.Date(2026, 1, 6, 14, 0, 0, 0, time.UTC)
 	for _, start := range []time.Time{t0, t0.Add(time.Minute)} {
 		end := start.Add(10 * time.Second)
-		p := filepath.Join(save, segment.RelDir("door", start), segment.Name("door", "f1", start, end, 0))
+		p := filepath.Join(save, layout.DayRel("door", start), segment.Name("door", "f1", start, end, 0))
 		os.MkdirAll(filepath.Dir(p), 0o755)
 		os.WriteFile(p, []byte("x"), 0o644)
 		if _, err := cat.Add(ctx, segment.Segment{Camera: "door", FeedID: "f1", Start: start, End: end, Path: p, Size: 1}, "k"); err != nil {

@@ -32,6 +32,7 @@ import (
 	"github.com/cctvd/cctvd/internal/logring"
 	"github.com/cctvd/cctvd/internal/redact"
 	"github.com/cctvd/cctvd/internal/testenv"
+	"github.com/cctvd/cctvd/layout"
 	"github.com/cctvd/cctvd/segment"
 	"github.com/cctvd/cctvd/supervisor"
 	"github.com/cctvd/cctvd/uploader"
@@ -72,7 +73,7 @@ func newEnv(t *testing.T, cfg Config, tweak func(*Deps)) *env {
 	t.Cleanup(func() { e.cat.Close() })
 	start := time.Date(2026, 1, 6, 12, 0, 0, 0, time.UTC)
 	seg := segment.Segment{Camera: "door", FeedID: "f1", Start: start, End: start.Add(10 * time.Second), Size: 3,
-		Path: filepath.Join(dir, segment.RelDir("door", start), segment.Name("door", "f1", start, start.Add(10*time.Second), 0))}
+		Path: filepath.Join(dir, layout.DayRel("door", start), segment.Name("door", "f1", start, start.Add(10*time.Second), 0))}
 	if e.rec, err = e.cat.Add(context.Background(), seg, "rec/door/x.mp4"); err != nil {
 		t.Fatal(err)
 	}

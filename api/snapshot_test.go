@@ -17,6 +17,7 @@ import (
 	"github.com/cctvd/cctvd/catalog"
 	"github.com/cctvd/cctvd/internal/redact"
 	"github.com/cctvd/cctvd/internal/testenv"
+	"github.com/cctvd/cctvd/layout"
 	"github.com/cctvd/cctvd/segment"
 	"github.com/cctvd/cctvd/snapshot"
 )
@@ -30,7 +31,7 @@ func TestSnapshotRoute(t *testing.T) {
 	testenv.RequireTools(t)
 	ctx := context.Background()
 	save := t.TempDir()
-	cat, err := catalog.Open(ctx, filepath.Join(save, ".cctvd", catalog.FileName), save, nil)
+	cat, err := catalog.Open(ctx, filepath.Join(save, ".cctvd", layout.CatalogName), save, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,7 +39,7 @@ func TestSnapshotRoute(t *testing.T) {
 	add := func(camera string, start time.Time, lavfi string) catalog.Record {
 		t.Helper()
 		end := start.Add(3 * time.Second)
-		p := filepath.Join(save, segment.RelDir(camera, start), segment.Name(camera, "f1", start, end, 0))
+		p := filepath.Join(save, layout.DayRel(camera, start), segment.Name(camera, "f1", start, end, 0))
 		testenv.MakeSegment(t, p, lavfi)
 		fi, _ := os.Stat(p)
 		r, err := cat.Add(ctx, segment.Segment{Camera: camera, FeedID: "f1", Start: start, End: end, Path: p, Size: fi.Size()}, "k")

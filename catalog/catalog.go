@@ -34,6 +34,7 @@ import (
 	"github.com/rs/zerolog"
 	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
 
+	"github.com/cctvd/cctvd/layout"
 	"github.com/cctvd/cctvd/segment"
 )
 
@@ -135,9 +136,6 @@ type Catalog struct {
 	corruptOnce sync.Once
 	onCorrupt   func(error)
 }
-
-// FileName is the catalog's file name inside the state folder.
-const FileName = "catalog.db"
 
 // Options say how to open a catalog.
 type Options struct {
@@ -305,8 +303,7 @@ func (c *Catalog) QuickCheck(ctx context.Context) error {
 // deleting it; it returns the new name of the database file. The catalog
 // must be closed.
 func MoveAside(path, why string, now time.Time) (string, error) {
-	stamp := now.UTC().Format("20060102T150405.000Z")
-	dst := fmt.Sprintf("%s.%s-%s", path, why, stamp)
+	dst := layout.Aside(path, why, now)
 	for _, suffix := range []string{"", "-wal", "-shm"} {
 		err := os.Rename(path+suffix, dst+suffix)
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cctvd/cctvd/layout"
 	"github.com/cctvd/cctvd/segment"
 )
 
@@ -18,7 +19,7 @@ var t0 = time.Date(2026, 1, 6, 12, 0, 0, 0, time.UTC)
 func open(t *testing.T) (*Catalog, string) {
 	t.Helper()
 	save := t.TempDir()
-	c, err := Open(context.Background(), filepath.Join(save, ".cctvd", FileName), save, func() time.Time { return t0 })
+	c, err := Open(context.Background(), filepath.Join(save, ".cctvd", layout.CatalogName), save, func() time.Time { return t0 })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,7 +31,7 @@ func open(t *testing.T) (*Catalog, string) {
 func writeSegment(t *testing.T, save, camera string, start time.Time, size int) segment.Segment {
 	t.Helper()
 	end := start.Add(10 * time.Second)
-	dir := filepath.Join(save, segment.RelDir(camera, start))
+	dir := filepath.Join(save, layout.DayRel(camera, start))
 	os.MkdirAll(dir, 0o755)
 	p := filepath.Join(dir, segment.Name(camera, "xx", start, end, 0))
 	if err := os.WriteFile(p, make([]byte, size), 0o644); err != nil {
@@ -113,7 +114,7 @@ func BenchmarkAdd(b *testing.B) {
 	for _, sync := range []string{"FULL", "NORMAL"} {
 		b.Run("synchronous="+sync, func(b *testing.B) {
 			save := b.TempDir()
-			c, err := Open(context.Background(), filepath.Join(save, ".cctvd", FileName), save, nil)
+			c, err := Open(context.Background(), filepath.Join(save, ".cctvd", layout.CatalogName), save, nil)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -126,7 +127,7 @@ func BenchmarkAdd(b *testing.B) {
 			b.ResetTimer()
 			for i := range b.N {
 				start := t0.Add(time.Duration(i) * 10 * time.Second)
-				p := filepath.Join(save, segment.RelDir("cam1", start), segment.Name("cam1", "xx", start, start.Add(10*time.Second), 0))
+				p := filepath.Join(save, layout.DayRel("cam1", start), segment.Name("cam1", "xx", start, start.Add(10*time.Second), 0))
 				if _, err := c.Add(ctx, segment.Segment{Camera: "cam1", FeedID: "xx", Start: start, End: start.Add(10 * time.Second), Path: p, Size: 1e6}, "k"); err != nil {
 					b.Fatal(err)
 				}
@@ -262,7 +263,7 @@ func TestReconcile(t *testing.T) {
 
 func TestCatalogSurvivesReopen(t *testing.T) {
 	save := t.TempDir()
-	path := filepath.Join(save, ".cctvd", FileName)
+	path := filepath.Join(save, ".cctvd", layout.CatalogName)
 	ctx := context.Background()
 	c, err := Open(ctx, path, save, nil)
 	if err != nil {

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/cctvd/cctvd/layout"
 )
 
 func TestDueSkipsAcrossPages(t *testing.T) {
@@ -91,7 +93,7 @@ const v010Migrations = 4
 // kept with its values, and the new columns start empty.
 func TestUpgradeFromV010(t *testing.T) {
 	save := t.TempDir()
-	path := filepath.Join(save, ".cctvd", FileName)
+	path := filepath.Join(save, ".cctvd", layout.CatalogName)
 	os.MkdirAll(filepath.Dir(path), 0o755)
 	db, err := sql.Open("sqlite", path)
 	if err != nil {

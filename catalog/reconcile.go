@@ -9,8 +9,8 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"strings"
 
+	"github.com/cctvd/cctvd/layout"
 	"github.com/cctvd/cctvd/segment"
 )
 
@@ -96,7 +96,7 @@ func (r *reconciler) walk(ctx context.Context) error {
 		return err
 	}
 	for _, cam := range cameras {
-		if !cam.IsDir() || strings.HasPrefix(cam.Name(), ".") {
+		if !cam.IsDir() || !layout.IsCameraDir(cam.Name()) {
 			continue
 		}
 		days, err := os.ReadDir(filepath.Join(save, cam.Name()))

@@ -14,9 +14,6 @@ import (
 // DefaultReserveBytes is the size of the reserve file.
 const DefaultReserveBytes = 8 << 20
 
-// ReserveName is the reserve file's name in the state folder.
-const ReserveName = "catalog.reserve"
-
 // Reserve is a file of allocated blocks kept beside the catalog, so that
 // on a full filesystem SQLite can still commit: releasing it gives back
 // its blocks for the writes that record a deletion before the deletion

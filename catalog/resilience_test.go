@@ -18,6 +18,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/cctvd/cctvd/layout"
 	"github.com/cctvd/cctvd/segment"
 )
 
@@ -34,7 +35,7 @@ func filledCatalog(t *testing.T, save, path string, n int) int64 {
 	for i := range segs {
 		start := t0.Add(time.Duration(i) * 10 * time.Second)
 		segs[i] = segment.Segment{Camera: "cam1", FeedID: "xx", Start: start, End: start.Add(10 * time.Second),
-			Path: filepath.Join(save, segment.RelDir("cam1", start), segment.Name("cam1", "xx", start, start.Add(10*time.Second), 0)), Size: 1000}
+			Path: filepath.Join(save, layout.DayRel("cam1", start), segment.Name("cam1", "xx", start, start.Add(10*time.Second), 0)), Size: 1000}
 	}
 	if err := c.AddMany(ctx, segs, key); err != nil {
 		t.Fatal(err)
@@ -70,7 +71,7 @@ func TestCorruptionIsFound(t *testing.T) {
 	ctx := context.Background()
 	t.Run("garbage", func(t *testing.T) {
 		save := t.TempDir()
-		path := filepath.Join(save, FileName)
+		path := filepath.Join(save, layout.CatalogName)
 		junk := make([]byte, 64<<10)
 		rand.Read(junk)
 		os.WriteFile(path, junk, 0o644)
@@ -81,7 +82,7 @@ func TestCorruptionIsFound(t *testing.T) {
 	})
 	// One catalog of 3 000 rows, copied for each case.
 	tmplSave := t.TempDir()
-	tmpl := filepath.Join(tmplSave, FileName)
+	tmpl := filepath.Join(tmplSave, layout.CatalogName)
 	size := filledCatalog(t, tmplSave, tmpl, 3000)
 	good, err := os.ReadFile(tmpl)
 	if err != nil {
@@ -90,7 +91,7 @@ func TestCorruptionIsFound(t *testing.T) {
 	for _, page := range []int{0, 1, 2, 3, 10, 40, 100} {
 		t.Run(fmt.Sprintf("page %d overwritten", page), func(t *testing.T) {
 			save := t.TempDir()
-			path := filepath.Join(save, FileName)
+			path := filepath.Join(save, layout.CatalogName)
 			os.WriteFile(path, good, 0o644)
 			if int64(page+1)*4096 > size {
 				t.Fatalf("the catalog has only %d pages", size/4096)
@@ -111,7 +112,7 @@ func TestCorruptionIsFound(t *testing.T) {
 	}
 	t.Run("intact", func(t *testing.T) {
 		save := t.TempDir()
-		path := filepath.Join(save, FileName)
+		path := filepath.Join(save, layout.CatalogName)
 		os.WriteFile(path, good, 0o644)
 		c, err := Open(ctx, path, save, nil)
 		if err != nil {
@@ -129,7 +130,7 @@ func TestCorruptionIsFound(t *testing.T) {
 func TestCorruptionFoundWhileRunningIsReported(t *testing.T) {
 	ctx := context.Background()
 	save := t.TempDir()
-	path := filepath.Join(save, FileName)
+	path := filepath.Join(save, layout.CatalogName)
 	size := filledCatalog(t, save, path, 3000)
 	calls := 0
 	c, err := OpenWith(ctx, Options{Path: path, SavePath: save, OnCorrupt: func(error) { calls++ }})
@@ -154,7 +155,7 @@ func TestCorruptionFoundWhileRunningIsReported(t *testing.T) {
 
 func TestMoveAsideKeepsEveryFile(t *testing.T) {
 	dir := t.TempDir()
-	path := filepath.Join(dir, FileName)
+	path := filepath.Join(dir, layout.CatalogName)
 	for _, s := range []string{"", "-wal", "-shm"} {
 		os.WriteFile(path+s, []byte("x"+s), 0o644)
 	}
@@ -183,7 +184,7 @@ func TestMoveAsideKeepsEveryFile(t *testing.T) {
 
 func TestNewerSchemaIsNamed(t *testing.T) {
 	save := t.TempDir()
-	path := filepath.Join(save, FileName)
+	path := filepath.Join(save, layout.CatalogName)
 	c, err := Open(context.Background(), path, save, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -235,9 +236,9 @@ func TestFullDiskReleasesTheReserve(t *testing.T) {
 			mnt := mountTmpfs(t, "24m")
 			save := filepath.Join(mnt, "rec")
 			var logs bytes.Buffer
-			opts := Options{Path: filepath.Join(save, ".cctvd", FileName), SavePath: save, Log: zerolog.New(&logs)}
+			opts := Options{Path: filepath.Join(save, ".cctvd", layout.CatalogName), SavePath: save, Log: zerolog.New(&logs)}
 			if withReserve {
-				opts.Reserve = NewReserve(filepath.Join(save, ".cctvd", ReserveName), 2<<20)
+				opts.Reserve = NewReserve(filepath.Join(save, ".cctvd", layout.ReserveName), 2<<20)
 			}
 			c, err := OpenWith(ctx, opts)
 			if err != nil {
@@ -302,8 +303,8 @@ func TestReconcileOnAFullDisk(t *testing.T) {
 	ctx := context.Background()
 	mnt := mountTmpfs(t, "24m")
 	save := filepath.Join(mnt, "rec")
-	res := NewReserve(filepath.Join(save, ".cctvd", ReserveName), 2<<20)
-	c, err := OpenWith(ctx, Options{Path: filepath.Join(save, ".cctvd", FileName), SavePath: save, Reserve: res})
+	res := NewReserve(filepath.Join(save, ".cctvd", layout.ReserveName), 2<<20)
+	c, err := OpenWith(ctx, Options{Path: filepath.Join(save, ".cctvd", layout.CatalogName), SavePath: save, Reserve: res})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -347,7 +348,7 @@ func TestReconcileFoldersGone(t *testing.T) {
 	if err := c.AddMany(ctx, segs, key); err != nil {
 		t.Fatal(err)
 	}
-	os.RemoveAll(filepath.Join(save, "cam1", t0.Add(day).Format(segment.DayLayout)))
+	os.RemoveAll(filepath.Join(save, "cam1", t0.Add(day).Format(layout.DayFormat)))
 	os.RemoveAll(filepath.Join(save, "cam2"))
 	res, err := c.Reconcile(ctx, key)
 	if err != nil {
@@ -442,7 +443,7 @@ func TestPruneInBatches(t *testing.T) {
 	for i := range segs {
 		start := t0.Add(time.Duration(i) * time.Second)
 		segs[i] = segment.Segment{Camera: "cam1", FeedID: "xx", Start: start, End: start.Add(time.Second),
-			Path: filepath.Join(save, segment.RelDir("cam1", start), segment.Name("cam1", "xx", start, start.Add(time.Second), 0)), Size: 1}
+			Path: filepath.Join(save, layout.DayRel("cam1", start), segment.Name("cam1", "xx", start, start.Add(time.Second), 0)), Size: 1}
 	}
 	c.AddMany(ctx, segs, key)
 	c.exec(ctx, "all gone", `UPDATE segments SET upload = 'uploaded', local = 'deleted'`)

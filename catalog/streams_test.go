@@ -6,12 +6,14 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/cctvd/cctvd/layout"
 )
 
 func TestStreamsPersist(t *testing.T) {
 	ctx := context.Background()
 	save := t.TempDir()
-	path := filepath.Join(save, ".cctvd", FileName)
+	path := filepath.Join(save, ".cctvd", layout.CatalogName)
 	c, err := Open(ctx, path, save, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -18,6 +18,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/cctvd/cctvd/layout"
 )
 
 // Config is the whole of config.json.
@@ -303,8 +305,6 @@ const (
 	DefaultSyncInterval     = 2 * time.Second
 	// TokenEnv is the environment variable read when api.token is empty.
 	TokenEnv = "CCTVD_API_TOKEN"
-	// StateDirName is the state folder's name inside savePath by default.
-	StateDirName = ".cctvd"
 )
 
 // Load reads, decodes, normalises and validates the file at path.
@@ -444,7 +444,7 @@ func (c *Config) normalize(getenv func(string) string) {
 	if c.StorageConfig.SavePath != "" {
 		c.StorageConfig.SavePath = filepath.Clean(c.StorageConfig.SavePath)
 		if c.StorageConfig.StateDir == "" && filepath.IsAbs(c.StorageConfig.SavePath) {
-			c.StorageConfig.StateDir = filepath.Join(c.StorageConfig.SavePath, StateDirName)
+			c.StorageConfig.StateDir = layout.DefaultStateDir(c.StorageConfig.SavePath)
 		}
 	}
 	if c.StorageConfig.LowWaterPercent == 0 {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/cctvd/cctvd/catalog"
 	"github.com/cctvd/cctvd/internal/testenv"
+	"github.com/cctvd/cctvd/layout"
 	"github.com/cctvd/cctvd/segment"
 )
 
@@ -351,7 +352,7 @@ func TestVerify(t *testing.T) {
 func TestService(t *testing.T) {
 	b := newBox(t)
 	ctx := context.Background()
-	cat, err := catalog.Open(ctx, filepath.Join(b.save, ".cctvd", catalog.FileName), b.save, nil)
+	cat, err := catalog.Open(ctx, filepath.Join(b.save, ".cctvd", layout.CatalogName), b.save, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/cctvd/cctvd/internal/fixture"
 	"github.com/cctvd/cctvd/internal/mp4"
+	"github.com/cctvd/cctvd/layout"
 	"github.com/cctvd/cctvd/segment"
 	"github.com/cctvd/cctvd/uploader"
 )
@@ -146,7 +147,7 @@ func newBox(t *testing.T) *box {
 	b := &box{save: t.TempDir(), prefix: "t/" + strings.ReplaceAll(t.Name(), "/", "-")}
 	for _, r := range fx.recs {
 		name := segment.Name("door", "f1", r.start, r.end, 0)
-		rel := segment.RelDir("door", r.start) + "/" + name
+		rel := layout.DayRel("door", r.start) + "/" + name
 		path := filepath.Join(b.save, filepath.FromSlash(rel))
 		os.MkdirAll(filepath.Dir(path), 0o755)
 		if err := os.WriteFile(path, r.data, 0o644); err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/cctvd/cctvd/catalog"
+	"github.com/cctvd/cctvd/layout"
 	"github.com/cctvd/cctvd/segment"
 	"github.com/cctvd/cctvd/uploader"
 )
@@ -79,7 +80,7 @@ func ListBucket(ctx context.Context, api S3API, bucket, prefix, camera string, f
 	var out []Segment
 	first := from.UTC().Truncate(24*time.Hour).AddDate(0, 0, -1)
 	for day := first; day.Before(to); day = day.AddDate(0, 0, 1) {
-		dir := uploader.Key(strings.Trim(prefix, "/"), camera+"/"+day.Format(segment.DayLayout)) + "/"
+		dir := uploader.Key(strings.Trim(prefix, "/"), layout.DayRel(camera, day)) + "/"
 		p := s3.NewListObjectsV2Paginator(api, &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(dir)})
 		for p.HasMorePages() {
 			page, err := p.NextPage(ctx)

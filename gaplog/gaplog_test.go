@@ -13,6 +13,7 @@ import (
 
 	"github.com/cctvd/cctvd/catalog"
 	"github.com/cctvd/cctvd/clockstep"
+	"github.com/cctvd/cctvd/layout"
 	"github.com/cctvd/cctvd/segment"
 	"github.com/cctvd/cctvd/supervisor"
 )
@@ -189,10 +190,10 @@ func checkSteps(t *testing.T, steps []step, want []string, uncounted int) {
 func TestDaemonDownIsFoundAtStart(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	p := filepath.Join(dir, segment.RelDir("cam", t0), segment.Name("cam", "x", t0, at(10), 0))
+	p := filepath.Join(dir, layout.DayRel("cam", t0), segment.Name("cam", "x", t0, at(10), 0))
 	os.MkdirAll(filepath.Dir(p), 0o755)
 	os.WriteFile(p, []byte("x"), 0o644)
-	cat2, _ := catalog.Open(ctx, filepath.Join(dir, ".cctvd", catalog.FileName), dir, nil)
+	cat2, _ := catalog.Open(ctx, filepath.Join(dir, ".cctvd", layout.CatalogName), dir, nil)
 	defer cat2.Close()
 	cat2.Add(ctx, segment.Segment{Camera: "cam", FeedID: "x", Start: t0, End: at(10), Path: p, Size: 1}, "k")
 	l := New(Deps{Log: zerolog.Nop(), Catalog: cat2})
@@ -213,7 +214,7 @@ func TestDaemonDownIsFoundAtStart(t *testing.T) {
 func openCatalog(t *testing.T) *catalog.Catalog {
 	t.Helper()
 	dir := t.TempDir()
-	c, err := catalog.Open(context.Background(), filepath.Join(dir, catalog.FileName), dir, nil)
+	c, err := catalog.Open(context.Background(), filepath.Join(dir, layout.CatalogName), dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

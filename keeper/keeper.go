@@ -30,7 +30,6 @@ import (
 	"errors"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -39,6 +38,7 @@ import (
 
 	"github.com/cctvd/cctvd/catalog"
 	"github.com/cctvd/cctvd/internal/watch"
+	"github.com/cctvd/cctvd/layout"
 )
 
 // Config is the keeper's configuration.
@@ -271,7 +271,7 @@ func (k *Keeper) open(ctx context.Context) (*opened, bool, error) {
 }
 
 func (k *Keeper) openOnce(ctx context.Context) (*opened, error) {
-	reserve := catalog.NewReserve(filepath.Join(filepath.Dir(k.cfg.Path), catalog.ReserveName), k.cfg.ReserveBytes)
+	reserve := catalog.NewReserve(layout.Reserve(k.cfg.Path), k.cfg.ReserveBytes)
 	sig := make(chan error, 1)
 	opts := catalog.Options{Path: k.cfg.Path, SavePath: k.cfg.SavePath, Now: k.deps.Now, Reserve: reserve, Log: k.log,
 		OnCorrupt: func(err error) {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/cctvd/cctvd/catalog"
 	"github.com/cctvd/cctvd/internal/testenv"
+	"github.com/cctvd/cctvd/layout"
 	"github.com/cctvd/cctvd/segment"
 )
 
@@ -34,7 +35,7 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	save := t.TempDir()
-	return &env{t: t, save: save, path: filepath.Join(save, ".cctvd", catalog.FileName), logs: &testenv.Buffer{},
+	return &env{t: t, save: save, path: filepath.Join(save, ".cctvd", layout.CatalogName), logs: &testenv.Buffer{},
 		used: make(chan struct{}, 10)}
 }
 
@@ -90,7 +91,7 @@ func waitReady(t *testing.T, k *Keeper, n int) Status {
 func writeSegment(t *testing.T, save string, start time.Time) segment.Segment {
 	t.Helper()
 	end := start.Add(10 * time.Second)
-	p := filepath.Join(save, segment.RelDir("cam1", start), segment.Name("cam1", "xx", start, end, 0))
+	p := filepath.Join(save, layout.DayRel("cam1", start), segment.Name("cam1", "xx", start, end, 0))
 	os.MkdirAll(filepath.Dir(p), 0o755)
 	if err := os.WriteFile(p, []byte("data"), 0o644); err != nil {
 		t.Fatal(err)

@@ -33,6 +33,7 @@ import (
 
 	"github.com/cctvd/cctvd/catalog"
 	"github.com/cctvd/cctvd/internal/watch"
+	"github.com/cctvd/cctvd/layout"
 	"github.com/cctvd/cctvd/segment"
 	"github.com/cctvd/cctvd/uploader"
 )
@@ -311,7 +312,7 @@ func parseKey(key, prefix string) (candidate, bool) {
 		return candidate{}, false
 	}
 	info, err := segment.Parse(parts[2])
-	if err != nil || info.Camera != parts[0] || path.Dir(rel) != segment.RelDir(info.Camera, info.Start) {
+	if err != nil || info.Camera != parts[0] || path.Dir(rel) != layout.DayRel(info.Camera, info.Start) {
 		return candidate{}, false
 	}
 	return candidate{key: key, rel: rel, info: info}, true

@@ -17,6 +17,7 @@ import (
 
 	"github.com/cctvd/cctvd/catalog"
 	"github.com/cctvd/cctvd/internal/testenv"
+	"github.com/cctvd/cctvd/layout"
 	"github.com/cctvd/cctvd/segment"
 	"github.com/cctvd/cctvd/uploader"
 )
@@ -42,7 +43,7 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	save := t.TempDir()
-	cat, err := catalog.Open(context.Background(), filepath.Join(t.TempDir(), catalog.FileName), save, func() time.Time { return now })
+	cat, err := catalog.Open(context.Background(), filepath.Join(t.TempDir(), layout.CatalogName), save, func() time.Time { return now })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +76,7 @@ func (e *env) rebuilder(pageSize int32) *Rebuilder {
 }
 
 func relOf(camera string, start time.Time) string {
-	return segment.RelDir(camera, start) + "/" + segment.Name(camera, "f1", start, start.Add(10*time.Second), 0)
+	return layout.DayRel(camera, start) + "/" + segment.Name(camera, "f1", start, start.Add(10*time.Second), 0)
 }
 
 // TestRebuildFromS3 lists the bucket page by page (two keys a page) and

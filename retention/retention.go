@@ -43,9 +43,8 @@ import (
 	"github.com/shirou/gopsutil/v4/disk"
 
 	"github.com/cctvd/cctvd/catalog"
+	"github.com/cctvd/cctvd/layout"
 	"github.com/cctvd/cctvd/segment"
-	"github.com/cctvd/cctvd/segmenter"
-	"github.com/cctvd/cctvd/staging"
 )
 
 // Config is retention's configuration.
@@ -217,7 +216,7 @@ func (r *Retention) Status() Status {
 // cross-check is an hour later.)
 func (r *Retention) Run(ctx context.Context) error {
 	cfg := r.config()
-	r.otherBytes = dirBytes(filepath.Join(cfg.SavePath, segmenter.QuarantineDir), 2)
+	r.otherBytes = dirBytes(layout.Quarantine(cfg.SavePath), 2)
 	tick := time.NewTicker(cfg.Interval)
 	defer tick.Stop()
 	check := time.NewTicker(cfg.CrossCheck)
@@ -403,7 +402,7 @@ func (r *Retention) measure(ctx context.Context) (int64, Usage, error) {
 		return 0, Usage{}, err
 	}
 	save := r.config().SavePath
-	used := t.Bytes + dirBytes(staging.Root(save), 2) + r.otherBytes
+	used := t.Bytes + dirBytes(layout.Staging(save), 2) + r.otherBytes
 	u, err := r.deps.Usage(ctx, save)
 	if err != nil {
 		return 0, Usage{}, err
@@ -416,7 +415,7 @@ func (r *Retention) measure(ctx context.Context) (int64, Usage, error) {
 // reconciles the catalog with the disk.
 func (r *Retention) crossCheck(ctx context.Context) {
 	save := r.config().SavePath
-	r.otherBytes = dirBytes(filepath.Join(save, segmenter.QuarantineDir), 2)
+	r.otherBytes = dirBytes(layout.Quarantine(save), 2)
 	var onDisk int64
 	var files int64
 	entries, _ := os.ReadDir(save)

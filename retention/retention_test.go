@@ -17,6 +17,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/cctvd/cctvd/catalog"
+	"github.com/cctvd/cctvd/layout"
 	"github.com/cctvd/cctvd/segment"
 	"github.com/cctvd/cctvd/staging"
 )
@@ -38,7 +39,7 @@ func newEnv(t *testing.T, save string, n, size, uploaded int) *env {
 	if save == "" {
 		save = t.TempDir()
 	}
-	cat, err := catalog.Open(context.Background(), filepath.Join(t.TempDir(), catalog.FileName), save, nil)
+	cat, err := catalog.Open(context.Background(), filepath.Join(t.TempDir(), layout.CatalogName), save, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +54,7 @@ func newEnv(t *testing.T, save string, n, size, uploaded int) *env {
 func (e *env) add(start time.Time, size int, uploaded bool) catalog.Record {
 	e.t.Helper()
 	end := start.Add(10 * time.Second)
-	p := filepath.Join(e.save, segment.RelDir("cam1", start), segment.Name("cam1", "xx", start, end, 0))
+	p := filepath.Join(e.save, layout.DayRel("cam1", start), segment.Name("cam1", "xx", start, end, 0))
 	os.MkdirAll(filepath.Dir(p), 0o755)
 	if err := os.WriteFile(p, bytes.Repeat([]byte{1}, size), 0o644); err != nil {
 		e.t.Fatal(err)
@@ -193,7 +194,7 @@ func TestEmptyDayFoldersAreRemoved(t *testing.T) {
 
 func TestStagingCountsButIsNeverTouched(t *testing.T) {
 	e := newEnv(t, "", 5, 1000, 5)
-	dir := staging.CameraDir(e.save, "cam1")
+	dir := layout.StagingDir(e.save, "cam1")
 	os.MkdirAll(dir, 0o755)
 	open := filepath.Join(dir, staging.SegmentName("R", 0))
 	os.WriteFile(open, make([]byte, 3000), 0o644)
@@ -295,7 +296,7 @@ func BenchmarkDecide(b *testing.B) {
 		b.Run(fmt.Sprintf("rows=%d", rows), func(b *testing.B) {
 			save := b.TempDir()
 			ctx := context.Background()
-			cat, err := catalog.Open(ctx, filepath.Join(b.TempDir(), catalog.FileName), save, nil)
+			cat, err := catalog.Open(ctx, filepath.Join(b.TempDir(), layout.CatalogName), save, nil)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -304,7 +305,7 @@ func BenchmarkDecide(b *testing.B) {
 			for i := range segs {
 				start := t0.Add(time.Duration(i) * 10 * time.Second)
 				segs[i] = segment.Segment{Camera: "cam1", FeedID: "xx", Start: start, End: start.Add(10 * time.Second),
-					Path: filepath.Join(save, segment.RelDir("cam1", start), segment.Name("cam1", "xx", start, start.Add(10*time.Second), 0)), Size: 1000}
+					Path: filepath.Join(save, layout.DayRel("cam1", start), segment.Name("cam1", "xx", start, start.Add(10*time.Second), 0)), Size: 1000}
 			}
 			if err := cat.AddMany(ctx, segs, func(rel string) string { return rel }); err != nil {
 				b.Fatal(err)
@@ -343,10 +344,10 @@ func fullDisk(t *testing.T, n int, reserve bool) (*env, *catalog.Reserve) {
 	}
 	t.Cleanup(func() { syscall.Unmount(mnt, syscall.MNT_DETACH) })
 	save := filepath.Join(mnt, "rec")
-	opts := catalog.Options{Path: filepath.Join(save, ".cctvd", catalog.FileName), SavePath: save}
+	opts := catalog.Options{Path: filepath.Join(save, ".cctvd", layout.CatalogName), SavePath: save}
 	var res *catalog.Reserve
 	if reserve {
-		res = catalog.NewReserve(filepath.Join(save, ".cctvd", catalog.ReserveName), 2<<20)
+		res = catalog.NewReserve(filepath.Join(save, ".cctvd", layout.ReserveName), 2<<20)
 		opts.Reserve = res
 	}
 	cat, err := catalog.OpenWith(context.Background(), opts)

@@ -24,9 +24,6 @@ const TimeLayout = "20060102T150405Z"
 // Ext is the container's extension.
 const Ext = ".mp4"
 
-// DayLayout names the day folders: savePath/<camera>/<YYYY-MM-DD>/.
-const DayLayout = "2006-01-02"
-
 // Segment is one closed recording file.
 type Segment struct {
 	Camera string
@@ -78,12 +75,6 @@ func Name(camera, feedID string, start, end time.Time, seq int) string {
 
 // FormatTime writes t as in names: UTC, rounded to the nearest second.
 func FormatTime(t time.Time) string { return t.UTC().Round(time.Second).Format(TimeLayout) }
-
-// RelDir is the folder of a segment relative to savePath: <camera>/<YYYY-MM-DD>,
-// the day being the start's, in UTC.
-func RelDir(camera string, start time.Time) string {
-	return camera + "/" + start.UTC().Round(time.Second).Format(DayLayout)
-}
 
 // Info is what a file name says.
 type Info struct {

@@ -31,14 +31,6 @@ func TestName(t *testing.T) {
 	}
 }
 
-func TestRelDirUsesUTCDay(t *testing.T) {
-	// 23:30 on the 5th in UTC-5 is 04:30 on the 6th in UTC.
-	start := time.Date(2026, 1, 5, 23, 30, 0, 0, time.FixedZone("EST", -5*3600))
-	if got := RelDir("camera1", start); got != "camera1/2026-01-06" {
-		t.Errorf("RelDir = %q", got)
-	}
-}
-
 func TestParse(t *testing.T) {
 	start := time.Date(2026, 1, 6, 12, 0, 0, 0, time.UTC)
 	tests := []struct {

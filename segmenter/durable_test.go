@@ -14,6 +14,7 @@ import (
 
 	"github.com/cctvd/cctvd/catalog"
 	"github.com/cctvd/cctvd/internal/testenv"
+	"github.com/cctvd/cctvd/layout"
 	"github.com/cctvd/cctvd/segment"
 	"github.com/cctvd/cctvd/staging"
 )
@@ -76,7 +77,7 @@ func TestBoxes(t *testing.T) {
 func TestListedButNotWholeIsSalvaged(t *testing.T) {
 	testenv.RequireTools(t)
 	savePath := t.TempDir()
-	dir := staging.CameraDir(savePath, "cam1")
+	dir := layout.StagingDir(savePath, "cam1")
 	os.MkdirAll(dir, 0o755)
 	epoch := time.Date(2026, 1, 6, 12, 0, 0, 0, time.UTC)
 	run := staging.Run{Dir: dir, ID: "20260106T120000-000000000"}
@@ -119,18 +120,18 @@ func TestNamesAvoidTheCatalogAndFollowTheEpoch(t *testing.T) {
 	testenv.RequireTools(t)
 	ctx := context.Background()
 	savePath := t.TempDir()
-	cat, err := catalog.Open(ctx, filepath.Join(savePath, ".cctvd", catalog.FileName), savePath, nil)
+	cat, err := catalog.Open(ctx, filepath.Join(savePath, ".cctvd", layout.CatalogName), savePath, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cat.Close()
-	dir := staging.CameraDir(savePath, "cam1")
+	dir := layout.StagingDir(savePath, "cam1")
 	os.MkdirAll(dir, 0o755)
 	epoch := time.Date(2026, 1, 6, 12, 0, 0, 0, time.UTC)
 	stepped := epoch.Add(-time.Hour)
 	for seq := range 2 { // an hour ago: recorded, uploaded, deleted
 		start := stepped.Add(4 * time.Second)
-		p := filepath.Join(savePath, segment.RelDir("cam1", start), segment.Name("cam1", "f1", start, start.Add(4*time.Second), seq))
+		p := filepath.Join(savePath, layout.DayRel("cam1", start), segment.Name("cam1", "f1", start, start.Add(4*time.Second), seq))
 		r, err := cat.Add(ctx, segment.Segment{Camera: "cam1", FeedID: "f1", Start: start, End: start.Add(4 * time.Second), Path: p, Size: 10}, "k")
 		if err != nil {
 			t.Fatal(err)
@@ -189,7 +190,7 @@ func TestNamesAvoidTheCatalogAndFollowTheEpoch(t *testing.T) {
 // closed ones, not those of a run that ended.
 func TestSyncRoundFlushesTheNewestSegmentOfLiveRuns(t *testing.T) {
 	savePath := t.TempDir()
-	dir := staging.CameraDir(savePath, "cam1")
+	dir := layout.StagingDir(savePath, "cam1")
 	os.MkdirAll(dir, 0o755)
 	live := staging.Run{Dir: dir, ID: "20260106T120000-000000000"}
 	ended := staging.Run{Dir: dir, ID: "20260106T110000-000000000"}
@@ -238,7 +239,7 @@ func keys[V any](m map[string]V) []string {
 func TestListedSegmentWithoutFramesIsNotReported(t *testing.T) {
 	testenv.RequireTools(t)
 	savePath := t.TempDir()
-	dir := staging.CameraDir(savePath, "cam1")
+	dir := layout.StagingDir(savePath, "cam1")
 	os.MkdirAll(dir, 0o755)
 	run := staging.Run{Dir: dir, ID: "20260106T120000-000000000"}
 	headerOnly(t, run.SegmentPath(0))

@@ -16,8 +16,8 @@ import (
 	"github.com/cctvd/cctvd/config"
 	"github.com/cctvd/cctvd/internal/redact"
 	"github.com/cctvd/cctvd/internal/testenv"
+	"github.com/cctvd/cctvd/layout"
 	"github.com/cctvd/cctvd/segment"
-	"github.com/cctvd/cctvd/staging"
 	"github.com/cctvd/cctvd/supervisor"
 )
 
@@ -285,7 +285,7 @@ func TestRecoversFromStallKillAndCameraRestart(t *testing.T) {
 	testenv.ProbeFile(t, s.seg.Path)
 
 	p.cancel()
-	entries, _ := os.ReadDir(staging.CameraDir(p.savePath, "cam"))
+	entries, _ := os.ReadDir(layout.StagingDir(p.savePath, "cam"))
 	if len(entries) != 0 {
 		t.Errorf("staging not empty after shutdown: %v", entries)
 	}

@@ -53,12 +53,10 @@ import (
 	"github.com/fsnotify/fsnotify"
 	"github.com/rs/zerolog"
 
+	"github.com/cctvd/cctvd/layout"
 	"github.com/cctvd/cctvd/segment"
 	"github.com/cctvd/cctvd/staging"
 )
-
-// QuarantineDir is where files that cannot be salvaged go, inside savePath.
-const QuarantineDir = ".quarantine"
 
 // Config is the segmenter's configuration.
 type Config struct {
@@ -185,8 +183,8 @@ func (s *Segmenter) feedID(camera string) string {
 // finalised by a stopping ffmpeg are moved, and returns. Stop the
 // supervisor first.
 func (s *Segmenter) Run(ctx context.Context) error {
-	root := staging.Root(s.cfg.SavePath)
-	if err := mkdirDurable(s.cfg.SavePath, staging.DirName); err != nil {
+	root := layout.Staging(s.cfg.SavePath)
+	if err := mkdirDurable(s.cfg.SavePath, layout.StagingName); err != nil {
 		return fmt.Errorf("segmenter: %w", err)
 	}
 	if err := checkSync(s.cfg.SavePath); err != nil {
@@ -292,7 +290,7 @@ func (s *Segmenter) processAll(w *fsnotify.Watcher) {
 
 // cameraDirs lists the camera staging folders and makes sure each is watched.
 func (s *Segmenter) cameraDirs(w *fsnotify.Watcher) ([]string, error) {
-	root := staging.Root(s.cfg.SavePath)
+	root := layout.Staging(s.cfg.SavePath)
 	entries, err := os.ReadDir(root)
 	if err != nil {
 		return nil, fmt.Errorf("segmenter: %w", err)
@@ -599,7 +597,7 @@ func removeEmpty(log zerolog.Logger, path string) error {
 // move renames src into its final folder under a name no file and no
 // catalog row holds, without overwriting anything.
 func (s *Segmenter) move(log zerolog.Logger, src string, seg segment.Segment) (string, error) {
-	relDir := segment.RelDir(seg.Camera, seg.Start)
+	relDir := layout.DayRel(seg.Camera, seg.Start)
 	if err := mkdirDurable(s.cfg.SavePath, relDir); err != nil {
 		return "", err
 	}
@@ -688,7 +686,7 @@ func (s *Segmenter) salvageFile(log zerolog.Logger, run staging.Run, meta stagin
 // and without replacing an earlier one, then reports it.
 func (s *Segmenter) quarantine(log zerolog.Logger, run staging.Run, st *runState, file string, why error) error {
 	src := filepath.Join(run.Dir, file)
-	rel := QuarantineDir + "/" + filepath.Base(run.Dir)
+	rel := layout.QuarantineRel(filepath.Base(run.Dir))
 	if err := datasync(src); err != nil {
 		return fmt.Errorf("quarantine %s: %w", file, err)
 	}

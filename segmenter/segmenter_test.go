@@ -16,6 +16,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/cctvd/cctvd/internal/testenv"
+	"github.com/cctvd/cctvd/layout"
 	"github.com/cctvd/cctvd/segment"
 	"github.com/cctvd/cctvd/staging"
 )
@@ -76,7 +77,7 @@ func makeClip(t *testing.T, path string, seconds int) {
 func TestSalvagesWhatAnEarlierDaemonLeft(t *testing.T) {
 	testenv.RequireTools(t)
 	savePath := t.TempDir()
-	dir := staging.CameraDir(savePath, "cam1")
+	dir := layout.StagingDir(savePath, "cam1")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +134,7 @@ func TestSalvagesWhatAnEarlierDaemonLeft(t *testing.T) {
 	}
 	// The junk is quarantined, not deleted; the empty and frameless files
 	// and the runs' bookkeeping are gone; staging is empty.
-	if _, err := os.Stat(filepath.Join(savePath, QuarantineDir, "cam1", "20260107T000600-000000000_00000.mp4")); err != nil {
+	if _, err := os.Stat(filepath.Join(savePath, layout.QuarantineName, "cam1", "20260107T000600-000000000_00000.mp4")); err != nil {
 		t.Errorf("junk not quarantined: %v", err)
 	}
 	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
@@ -146,7 +147,7 @@ func TestSalvagesWhatAnEarlierDaemonLeft(t *testing.T) {
 func TestWaitsForAnOrphanFFmpegThenKillsIt(t *testing.T) {
 	testenv.RequireTools(t)
 	savePath := t.TempDir()
-	dir := staging.CameraDir(savePath, "cam1")
+	dir := layout.StagingDir(savePath, "cam1")
 	os.MkdirAll(dir, 0o755)
 	run := staging.Run{Dir: dir, ID: "20260106T120000-000000000"}
 	makeClip(t, run.SegmentPath(0), 2)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/cctvd/cctvd/catalog"
 	"github.com/cctvd/cctvd/internal/testenv"
+	"github.com/cctvd/cctvd/layout"
 	"github.com/cctvd/cctvd/segment"
 )
 
@@ -31,7 +32,7 @@ func newEnv(t *testing.T) *env {
 	t.Helper()
 	testenv.RequireTools(t)
 	save := t.TempDir()
-	cat, err := catalog.Open(context.Background(), filepath.Join(save, ".cctvd", catalog.FileName), save, nil)
+	cat, err := catalog.Open(context.Background(), filepath.Join(save, ".cctvd", layout.CatalogName), save, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +45,7 @@ func newEnv(t *testing.T) *env {
 func (e *env) add(camera string, start time.Time, lavfi string) catalog.Record {
 	e.t.Helper()
 	end := start.Add(3 * time.Second)
-	p := filepath.Join(e.save, segment.RelDir(camera, start), segment.Name(camera, "f1", start, end, 0))
+	p := filepath.Join(e.save, layout.DayRel(camera, start), segment.Name(camera, "f1", start, end, 0))
 	if lavfi == "" {
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			e.t.Fatal(err)

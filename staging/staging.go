@@ -8,8 +8,8 @@
 //	savePath/.staging/<camera>/<run>.csv       ffmpeg's segment list: file,start,end per closed segment
 //	savePath/.staging/<camera>/<run>_00000.mp4 the segments, numbered from 0
 //
-// The folder is inside savePath, so moving a segment out of it is an atomic
-// rename on the same filesystem.
+// The folder (layout.StagingDir) is inside savePath, so moving a segment out
+// of it is an atomic rename on the same filesystem.
 package staging
 
 import (
@@ -22,15 +22,6 @@ import (
 	"strings"
 	"time"
 )
-
-// DirName is the staging folder's name inside savePath.
-const DirName = ".staging"
-
-// Root is savePath's staging folder.
-func Root(savePath string) string { return filepath.Join(savePath, DirName) }
-
-// CameraDir is one camera's staging folder.
-func CameraDir(savePath, camera string) string { return filepath.Join(Root(savePath), camera) }
 
 // Run names the files of one ffmpeg run.
 type Run struct {

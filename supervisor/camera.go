@@ -14,6 +14,7 @@ import (
 
 	"github.com/cctvd/cctvd/config"
 	"github.com/cctvd/cctvd/internal/watch"
+	"github.com/cctvd/cctvd/layout"
 	"github.com/cctvd/cctvd/staging"
 )
 
@@ -156,7 +157,7 @@ func newCamera(cfg config.Camera, opts Config, deps Deps, desired bool) *Camera 
 		opts:   opts,
 		deps:   deps,
 		log:    deps.Log.With().Str("component", "supervisor").Str("camera", cfg.CameraName).Logger(),
-		dir:    staging.CameraDir(opts.SavePath, cfg.CameraName),
+		dir:    layout.StagingDir(opts.SavePath, cfg.CameraName),
 		wake:   make(chan struct{}, 1),
 		status: watch.New(Status{Camera: cfg.CameraName, State: Stopped, Since: deps.Now(), Desired: desired}),
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/cctvd/cctvd/internal/fakeclock"
 	"github.com/cctvd/cctvd/internal/redact"
 	"github.com/cctvd/cctvd/internal/testenv"
+	"github.com/cctvd/cctvd/layout"
 	"github.com/cctvd/cctvd/staging"
 )
 
@@ -488,7 +489,7 @@ func ctxT(t *testing.T) context.Context {
 func TestStreamEpochFollowsAWallClockStep(t *testing.T) {
 	h := start(t, "record", nil)
 	h.event(EventRecording)
-	run := staging.Run{Dir: staging.CameraDir(h.dir, "cam1"), ID: h.cam.Status().RunID}
+	run := staging.Run{Dir: layout.StagingDir(h.dir, "cam1"), ID: h.cam.Status().RunID}
 	first := h.awaitMeta(run, "an epoch", func(m staging.Meta) bool { return !m.Epoch.IsZero() }).Epoch
 	// The stand-in's stream time runs ahead of the frozen fake clock, so
 	// the estimate creeps back by half a second a block: allow a minute.

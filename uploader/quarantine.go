@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/cctvd/cctvd/catalog"
-	"github.com/cctvd/cctvd/segmenter"
+	"github.com/cctvd/cctvd/layout"
 )
 
 // edge is how much of each end of a file the cheap check reads.
@@ -216,7 +216,7 @@ func (a *attempter) moveToQuarantine(r catalog.Record) (string, error) {
 	if a.cfg.SavePath == "" {
 		return "", errors.New("no savePath to quarantine into")
 	}
-	dir := filepath.Join(a.cfg.SavePath, segmenter.QuarantineDir, r.Camera)
+	dir := layout.QuarantineDir(a.cfg.SavePath, r.Camera)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}

@@ -24,7 +24,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/cctvd/cctvd/catalog"
-	"github.com/cctvd/cctvd/segmenter"
+	"github.com/cctvd/cctvd/layout"
 )
 
 // realMP4 records seconds of a test pattern with ffmpeg as the segment
@@ -292,7 +292,7 @@ func TestDamagedFilesAreQuarantinedNeverUploaded(t *testing.T) {
 		undecodable.ID: "ffprobe decodes no video", emptied.ID: "empty"}
 	for _, r := range bad {
 		row, _ := e.cat.Get(ctx, r.ID)
-		q := filepath.Join(e.save, segmenter.QuarantineDir, r.Camera, r.Name())
+		q := filepath.Join(e.save, layout.QuarantineName, r.Camera, r.Name())
 		if row.Local != catalog.Quarantined || row.DeleteCause != catalog.CauseCorrupt || row.Path != q || !strings.Contains(row.LastError, wantWhy[r.ID]) {
 			t.Errorf("row %s: local %s cause %s path %s error %q", r.Name(), row.Local, row.DeleteCause, row.Path, row.LastError)
 		}

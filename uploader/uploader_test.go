@@ -26,6 +26,7 @@ import (
 	"github.com/cctvd/cctvd/catalog"
 	"github.com/cctvd/cctvd/internal/redact"
 	"github.com/cctvd/cctvd/internal/testenv"
+	"github.com/cctvd/cctvd/layout"
 	"github.com/cctvd/cctvd/segment"
 )
 
@@ -55,7 +56,7 @@ func newEnv(t *testing.T) *env {
 }
 
 func (e *env) openCatalog() *catalog.Catalog {
-	c, err := catalog.Open(context.Background(), filepath.Join(e.save, ".cctvd", catalog.FileName), e.save, nil)
+	c, err := catalog.Open(context.Background(), filepath.Join(e.save, ".cctvd", layout.CatalogName), e.save, nil)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -180,7 +181,7 @@ func mp4ish(size int) []byte {
 
 // segmentPath is where a segment of camera starting at start lives.
 func (e *env) segmentPath(camera string, start time.Time) (rel, path string) {
-	rel = segment.RelDir(camera, start) + "/" + segment.Name(camera, "xx", start, start.Add(10*time.Second), 0)
+	rel = layout.DayRel(camera, start) + "/" + segment.Name(camera, "xx", start, start.Add(10*time.Second), 0)
 	return rel, filepath.Join(e.save, rel)
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/cctvd/cctvd/internal/watch"
+	"github.com/cctvd/cctvd/layout"
 )
 
 // State says whether savePath is the expected disk.
@@ -170,7 +171,7 @@ func (g *Guard) evaluate(prev State) Status {
 		if info, err = identify(save); err != nil {
 			markerErr = err
 		} else {
-			markerErr = readJSON(filepath.Join(save, MarkerName), &marker)
+			markerErr = readJSON(layout.Marker(save), &marker)
 		}
 	}
 	out.Filesystem = info.id
@@ -201,7 +202,7 @@ func (g *Guard) evaluate(prev State) Status {
 			info = i
 		}
 		id = Identity{ID: newID(), Created: g.deps.Now().UTC(), Filesystem: info.id, FSType: info.fsType, Device: info.device, UUID: uuidOf(info.device)}
-		if err := writeJSON(filepath.Join(save, MarkerName), id); err != nil {
+		if err := writeJSON(layout.Marker(save), id); err != nil {
 			return Status{SavePath: save, State: Unreadable, Message: fmt.Sprintf("cannot write the volume marker: %v", err), Filesystem: info.id}
 		}
 		what := "first start: savePath is now marked as cctvd's recordings volume"
@@ -270,7 +271,7 @@ func decide(expected *Identity, saveExists bool, markerErr error, marker Identit
 	case markerErr == nil && marker.ID != "":
 		return decision{state: OK}
 	case markerErr == nil:
-		return decision{state: Unreadable, msg: "savePath's volume marker has no id; delete " + MarkerName + " to mark savePath anew"}
+		return decision{state: Unreadable, msg: "savePath's volume marker has no id; delete " + layout.MarkerName + " to mark savePath anew"}
 	default:
 		return decision{state: Unreadable, msg: fmt.Sprintf("cannot read savePath's volume marker: %v", markerErr)}
 	}

@@ -37,9 +37,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// MarkerName is the identity marker's name in savePath.
-const MarkerName = ".cctvd-volume"
-
 // AnchorName is the name of the file, outside savePath, that remembers the
 // marker expected in savePath.
 const AnchorName = "volume.json"

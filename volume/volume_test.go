@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/cctvd/cctvd/layout"
 )
 
 func TestDecide(t *testing.T) {
@@ -101,7 +103,7 @@ func TestGuardFirstStartUpgradeAndMissingDisk(t *testing.T) {
 		t.Fatalf("first start: %+v", st)
 	}
 	var m Identity
-	if err := readJSON(filepath.Join(save, MarkerName), &m); err != nil || m.ID != st.ID || m.Filesystem == "" {
+	if err := readJSON(filepath.Join(save, layout.MarkerName), &m); err != nil || m.ID != st.ID || m.Filesystem == "" {
 		t.Fatalf("marker %+v %v", m, err)
 	}
 	var a anchor
@@ -145,7 +147,7 @@ func TestGuardFirstStartUpgradeAndMissingDisk(t *testing.T) {
 		t.Fatalf("disk back: %+v", st)
 	}
 	// Another cctvd volume in its place is not recorded on.
-	os.WriteFile(filepath.Join(save, MarkerName), []byte(`{"id":"someone-else"}`), 0o644)
+	os.WriteFile(filepath.Join(save, layout.MarkerName), []byte(`{"id":"someone-else"}`), 0o644)
 	if st := g3.Check(); st.State != Foreign {
 		t.Fatalf("foreign volume: %+v", st)
 	}

@@ -13,7 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/cctvd/cctvd/catalog"
+	"github.com/cctvd/cctvd/layout"
 	"github.com/cctvd/cctvd/segment"
 )
 
@@ -107,7 +107,7 @@ func TestGarbageCatalog(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return filepath.Join(s.savePath, segment.RelDir(info.Camera, info.Start), name)
+		return filepath.Join(s.savePath, layout.DayRel(info.Camera, info.Start), name)
 	}
 	gone := uploaded[:2] // deleted locally after upload
 	for _, name := range gone {
@@ -119,7 +119,7 @@ func TestGarbageCatalog(t *testing.T) {
 	if len(before) < 4 {
 		t.Fatalf("only %d objects in the bucket", len(before))
 	}
-	dbPath := filepath.Join(s.savePath, ".cctvd", catalog.FileName)
+	dbPath := filepath.Join(s.savePath, ".cctvd", layout.CatalogName)
 	garbage := make([]byte, 64<<10)
 	rand.Read(garbage)
 	if err := os.WriteFile(dbPath, garbage, 0o644); err != nil {
@@ -205,7 +205,7 @@ func TestCorruptPageRecordsAndRebuilds(t *testing.T) {
 	d := startDaemon(t, "run", "--config", cfg)
 	awaitUploads(d, 0, 2, 60*time.Second)
 	stop(t, d)
-	dbPath := filepath.Join(s.savePath, ".cctvd", catalog.FileName)
+	dbPath := filepath.Join(s.savePath, ".cctvd", layout.CatalogName)
 	f, err := os.OpenFile(dbPath, os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/cctvd/cctvd/catalog"
 	"github.com/cctvd/cctvd/gaplog"
+	"github.com/cctvd/cctvd/layout"
 	"github.com/cctvd/cctvd/segment"
 )
 
@@ -61,7 +62,7 @@ func TestClockStepBackLosesNothing(t *testing.T) {
 
 	// An hour ago, on the clock about to be set: every name of the next
 	// minute, recorded, uploaded and deleted.
-	cat, err := catalog.Open(context.Background(), filepath.Join(s.savePath, ".cctvd", catalog.FileName), s.savePath, nil)
+	cat, err := catalog.Open(context.Background(), filepath.Join(s.savePath, ".cctvd", layout.CatalogName), s.savePath, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +73,7 @@ func TestClockStepBackLosesNothing(t *testing.T) {
 		start := back.Add(time.Duration(sec) * time.Second)
 		for dur := 1; dur <= 3; dur++ {
 			end := start.Add(time.Duration(dur) * time.Second)
-			rel := segment.RelDir("door", start) + "/" + segment.Name("door", "f1", start, end, 0)
+			rel := layout.DayRel("door", start) + "/" + segment.Name("door", "f1", start, end, 0)
 			r, err := cat.Add(context.Background(), segment.Segment{Camera: "door", FeedID: "f1", Start: start, End: end,
 				Path: filepath.Join(s.savePath, rel), Size: 1000}, "rec/2025/"+rel)
 			if err != nil {
@@ -132,7 +133,7 @@ func TestClockStepBackLosesNothing(t *testing.T) {
 	for _, l := range closed {
 		name := l["segment"].(string)
 		info, _ := segment.Parse(name)
-		path := filepath.Join(s.savePath, segment.RelDir("door", info.Start), name)
+		path := filepath.Join(s.savePath, layout.DayRel("door", info.Start), name)
 		r, err := cat.ByPath(context.Background(), path)
 		if err != nil {
 			t.Errorf("%s: %v", name, err)

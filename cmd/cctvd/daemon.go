@@ -32,6 +32,7 @@ import (
 	"github.com/cctvd/cctvd/internal/logring"
 	"github.com/cctvd/cctvd/internal/redact"
 	"github.com/cctvd/cctvd/keeper"
+	"github.com/cctvd/cctvd/layout"
 	"github.com/cctvd/cctvd/metrics"
 	"github.com/cctvd/cctvd/rebuild"
 	"github.com/cctvd/cctvd/retention"
@@ -150,7 +151,7 @@ func (d *daemon) build(ctx context.Context, hub *logring.Hub) error {
 	d.s3c = s3c
 	d.vol = volume.New(volume.Config{SavePath: st.SavePath, AnchorDir: volume.AnchorDir(st.SavePath, st.StateDir, d.getenv)},
 		volume.Deps{Log: log})
-	d.keep = keeper.New(keeper.Config{Path: filepath.Join(st.StateDir, catalog.FileName), SavePath: st.SavePath,
+	d.keep = keeper.New(keeper.Config{Path: layout.Catalog(st.StateDir), SavePath: st.SavePath,
 		RetentionDays: st.CatalogDays()},
 		keeper.Deps{Log: log, Now: d.now, KeyFor: d.keyFor, Ready: d.catalogReady, Use: d.useCatalog})
 	// Metrics read the components at scrape time, after they exist.

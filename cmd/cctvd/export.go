@@ -17,6 +17,7 @@ import (
 	"github.com/cctvd/cctvd/catalog"
 	"github.com/cctvd/cctvd/config"
 	"github.com/cctvd/cctvd/export"
+	"github.com/cctvd/cctvd/layout"
 	"github.com/cctvd/cctvd/uploader"
 )
 
@@ -167,7 +168,7 @@ func exportFromBox(ctx context.Context, path, camera string, from, to time.Time,
 	if err != nil {
 		return nil, err
 	}
-	catPath := filepath.Join(cfg.StorageConfig.StateDir, catalog.FileName)
+	catPath := layout.Catalog(cfg.StorageConfig.StateDir)
 	if _, err := os.Stat(catPath); errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("no catalog at %s: export from the bucket with --from-s3", catPath)
 	}

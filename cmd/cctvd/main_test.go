@@ -27,6 +27,7 @@ import (
 	"github.com/fsnotify/fsnotify"
 
 	"github.com/cctvd/cctvd/internal/testenv"
+	"github.com/cctvd/cctvd/layout"
 	"github.com/cctvd/cctvd/segment"
 	"github.com/cctvd/cctvd/staging"
 	"github.com/cctvd/cctvd/uploader"
@@ -221,7 +222,7 @@ func (s *setup) writeConfig(t *testing.T) string {
 // camera's staging folder holds at least n bytes: frames are on disk.
 func awaitStagingGrowth(t *testing.T, savePath, camera string, n int64) string {
 	t.Helper()
-	dir := staging.CameraDir(savePath, camera)
+	dir := layout.StagingDir(savePath, camera)
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
 		t.Fatal(err)
@@ -311,12 +312,12 @@ func TestSIGTERMFinalisesTheOpenSegment(t *testing.T) {
 	if err != nil || line["salvaged"] != false {
 		t.Fatalf("closed %q salvaged=%v: %v", name, line["salvaged"], err)
 	}
-	path := filepath.Join(savePath, segment.RelDir("door", info.Start), name)
+	path := filepath.Join(savePath, layout.DayRel("door", info.Start), name)
 	p := testenv.ProbeFile(t, path)
 	if p.Frames == 0 || (p.Duration-info.End.Sub(info.Start)).Abs() > 1500*time.Millisecond {
 		t.Errorf("%s: %+v", name, p)
 	}
-	if entries, _ := os.ReadDir(staging.CameraDir(savePath, "door")); len(entries) != 0 {
+	if entries, _ := os.ReadDir(layout.StagingDir(savePath, "door")); len(entries) != 0 {
 		t.Errorf("staging not empty after SIGTERM: %v", entries)
 	}
 	assertNoSecret(t, d.output(), s.minio.SecretKey)
@@ -365,7 +366,7 @@ func TestKillNineThenRestart(t *testing.T) {
 			t.Errorf("power cut: salvaged = %v", line["salvaged"])
 		}
 		t.Logf("power cut %v: %s salvaged=%v", powerCut, line["segment"], line["salvaged"])
-		p := testenv.ProbeFile(t, filepath.Join(savePath, segment.RelDir("door", info.Start), name))
+		p := testenv.ProbeFile(t, filepath.Join(savePath, layout.DayRel("door", info.Start), name))
 		if p.Frames == 0 {
 			t.Errorf("%s holds no frames", name)
 		}
@@ -476,7 +477,7 @@ func TestKilledMidUploadLeavesNoOrphans(t *testing.T) {
 	s.logLevel = "debug"
 	start := time.Date(2026, 1, 6, 12, 0, 0, 0, time.UTC)
 	name := segment.Name("door", "f1", start, start.Add(10*time.Minute), 0)
-	big := filepath.Join(s.savePath, segment.RelDir("door", start), name)
+	big := filepath.Join(s.savePath, layout.DayRel("door", start), name)
 	writeVideo(t, big, 200<<20)
 	key := "rec/2025/door/2026-01-06/" + name
 	cfg := s.writeConfig(t)

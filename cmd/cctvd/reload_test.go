@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cctvd/cctvd/internal/testenv"
+	"github.com/cctvd/cctvd/layout"
 	"github.com/cctvd/cctvd/segment"
 )
 
@@ -184,7 +185,7 @@ func TestPassthrough(t *testing.T) {
 			t.Errorf("%s: mode %q, want %q", name, cam.Mode, w.mode)
 		}
 		info, _ := segment.Parse(closed[name])
-		p := testenv.ProbeFile(t, filepath.Join(s.savePath, segment.RelDir(name, info.Start), closed[name]))
+		p := testenv.ProbeFile(t, filepath.Join(s.savePath, layout.DayRel(name, info.Start), closed[name]))
 		if p.FPS < w.fps*0.9 || p.FPS > w.fps*1.1 || p.Width != 640 || p.Height != 360 {
 			t.Errorf("%s: %+v, want %v fps 640x360", name, p, w.fps)
 		}

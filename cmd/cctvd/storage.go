@@ -5,13 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
 	"github.com/cctvd/cctvd/catalog"
 	"github.com/cctvd/cctvd/internal/desired"
 	"github.com/cctvd/cctvd/internal/lockfile"
+	"github.com/cctvd/cctvd/layout"
 	"github.com/cctvd/cctvd/rebuild"
 	"github.com/cctvd/cctvd/retention"
 	"github.com/cctvd/cctvd/supervisor"
@@ -54,7 +54,7 @@ func (d *daemon) runStage(ctx context.Context) error {
 	if err := os.MkdirAll(st.StateDir, 0o755); err != nil {
 		return fmt.Errorf("create %s: %w", st.StateDir, err)
 	}
-	lock, err := lockfile.Acquire(filepath.Join(st.StateDir, "lock"))
+	lock, err := lockfile.Acquire(layout.Lock(st.StateDir))
 	if err != nil {
 		return fmt.Errorf("another cctvd uses this savePath: %w", err)
 	}
@@ -112,13 +112,13 @@ func (d *daemon) runStage(ctx context.Context) error {
 // cannot be read is taken as "none stopped": every camera records.
 func (d *daemon) loadDesired(ctx context.Context) {
 	st := d.config().StorageConfig
-	store, exists, err := desired.Load(filepath.Join(st.StateDir, desired.FileName))
+	store, exists, err := desired.Load(layout.Desired(st.StateDir))
 	if err != nil {
 		d.log.Error().Err(err).Msg("cannot read which cameras an operator stopped; every camera records")
 	}
 	if !exists {
 		rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		stopped, err := catalog.ReadStopped(rctx, filepath.Join(st.StateDir, catalog.FileName))
+		stopped, err := catalog.ReadStopped(rctx, layout.Catalog(st.StateDir))
 		cancel()
 		if err != nil {
 			d.log.Warn().Err(err).Msg("cannot read from the catalog which cameras an operator stopped; every camera records")
@@ -127,7 +127,7 @@ func (d *daemon) loadDesired(ctx context.Context) {
 		if err := store.Replace(stopped); err != nil {
 			d.log.Error().Err(err).Msg("cannot save which cameras an operator stopped")
 		} else if len(stopped) > 0 {
-			d.log.Info().Int("stopped", len(stopped)).Msg("read the cameras an operator stopped from the catalog; they are kept in " + desired.FileName + " from now on")
+			d.log.Info().Int("stopped", len(stopped)).Msg("read the cameras an operator stopped from the catalog; they are kept in " + layout.DesiredName + " from now on")
 		}
 	}
 	d.desired.Store(store)

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cctvd/cctvd/catalog"
 	"github.com/cctvd/cctvd/internal/testenv"
+	"github.com/cctvd/cctvd/layout"
 )
 
 // previousRelease is the release boxes in the field run.
@@ -81,7 +81,7 @@ func TestUpgradeFromPreviousRelease(t *testing.T) {
 	awaitUploads(d, 0, 3, 90*time.Second)
 	stop(t, d)
 
-	dbPath := filepath.Join(s.savePath, ".cctvd", catalog.FileName)
+	dbPath := filepath.Join(s.savePath, ".cctvd", layout.CatalogName)
 	rowsBefore, versionBefore := catalogRows(t, dbPath)
 	bucketBefore := bucketState(t, s, "rec/2025/")
 	if len(rowsBefore) < 3 || len(bucketBefore) < 3 {

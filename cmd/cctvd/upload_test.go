@@ -16,8 +16,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/cctvd/cctvd/layout"
 	"github.com/cctvd/cctvd/segment"
-	"github.com/cctvd/cctvd/segmenter"
 )
 
 // writeVideo writes a real MP4 (two seconds of a test pattern, as ffmpeg's
@@ -54,7 +54,7 @@ func writeVideo(t *testing.T, path string, size int64) {
 func TestDamagedAndConflictingSegments(t *testing.T) {
 	s := newSetup(t, 60)
 	start := time.Date(2026, 1, 6, 12, 0, 0, 0, time.UTC)
-	dir := filepath.Join(s.savePath, segment.RelDir("door", start))
+	dir := filepath.Join(s.savePath, layout.DayRel("door", start))
 	emptied := segment.Name("door", "f1", start, start.Add(10*time.Minute), 0)
 	other := segment.Name("door", "f1", start.Add(10*time.Minute), start.Add(20*time.Minute), 0)
 	os.MkdirAll(dir, 0o755)
@@ -154,7 +154,7 @@ func TestDamagedAndConflictingSegments(t *testing.T) {
 	for _, o := range s.minio.List("test-bucket", "rec/2025/door/2026-01-06/"+strings.TrimSuffix(emptied, ".mp4")) {
 		t.Errorf("the empty file went up: %+v", o)
 	}
-	if _, err := os.Stat(filepath.Join(s.savePath, segmenter.QuarantineDir, "door", emptied)); err != nil {
+	if _, err := os.Stat(filepath.Join(s.savePath, layout.QuarantineName, "door", emptied)); err != nil {
 		t.Errorf("not in the quarantine: %v", err)
 	}
 }

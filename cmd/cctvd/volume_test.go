@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cctvd/cctvd/layout"
 	"github.com/cctvd/cctvd/segment"
 	"github.com/cctvd/cctvd/volume"
 )
@@ -19,7 +20,7 @@ func relPath(name string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return filepath.Join(segment.RelDir(info.Camera, info.Start), name), nil
+	return filepath.Join(layout.DayRel(info.Camera, info.Start), name), nil
 }
 
 // ext4Disk is an ext4 filesystem in an image file, mounted through a loop
@@ -116,7 +117,7 @@ func TestMissingDiskIsNotRecordedOn(t *testing.T) {
 	d := start()
 	line, _ := d.await(0, 60*time.Second, msgIs("segment closed"))
 	stop(t, d)
-	if _, err := os.Stat(filepath.Join(disk.mnt, volume.MarkerName)); err != nil {
+	if _, err := os.Stat(filepath.Join(disk.mnt, layout.MarkerName)); err != nil {
 		t.Fatalf("no marker: %v", err)
 	}
 	if _, err := os.Stat(filepath.Join(anchorDir, volume.AnchorName)); err != nil {

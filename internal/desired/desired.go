@@ -20,9 +20,6 @@ import (
 	"sync"
 )
 
-// FileName is the file's name in the state folder.
-const FileName = "cameras.json"
-
 // file is the file's content.
 type file struct {
 	// Stopped lists the cameras an operator stopped.
@@ -119,7 +116,7 @@ func (s *Store) save() error {
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(s.path), FileName+".tmp-*")
+	tmp, err := os.CreateTemp(filepath.Dir(s.path), filepath.Base(s.path)+".tmp-*")
 	if err != nil {
 		return fmt.Errorf("desired camera states: %w", err)
 	}

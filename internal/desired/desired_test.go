@@ -4,10 +4,12 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/cctvd/cctvd/layout"
 )
 
 func TestStoreSurvivesReload(t *testing.T) {
-	path := filepath.Join(t.TempDir(), FileName)
+	path := filepath.Join(t.TempDir(), layout.DesiredName)
 	s, exists, err := Load(path)
 	if err != nil || exists || len(s.Stopped()) != 0 {
 		t.Fatalf("no file: %v %v %v", s.Stopped(), exists, err)
@@ -34,7 +36,7 @@ func TestStoreSurvivesReload(t *testing.T) {
 }
 
 func TestUnreadableFileMeansRecording(t *testing.T) {
-	path := filepath.Join(t.TempDir(), FileName)
+	path := filepath.Join(t.TempDir(), layout.DesiredName)
 	os.WriteFile(path, []byte("{garbage"), 0o644)
 	s, exists, err := Load(path)
 	if err == nil || !exists || len(s.Stopped()) != 0 {
@@ -50,7 +52,7 @@ func TestUnreadableFileMeansRecording(t *testing.T) {
 
 func TestFailedSaveChangesNothing(t *testing.T) {
 	dir := t.TempDir()
-	s, _, _ := Load(filepath.Join(dir, "gone", FileName)) // its folder does not exist
+	s, _, _ := Load(filepath.Join(dir, "gone", layout.DesiredName)) // its folder does not exist
 	if err := s.Set("door", true); err == nil {
 		t.Fatal("saved into a missing folder")
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/cctvd/cctvd/catalog"
 	"github.com/cctvd/cctvd/internal/fixture"
+	"github.com/cctvd/cctvd/layout"
 	"github.com/cctvd/cctvd/segment"
 )
 
@@ -81,7 +82,7 @@ func (b *bench) catalogStartup(ctx context.Context) error {
 			if err := linkTree(tmplRec, rec); err != nil {
 				return err
 			}
-			return copyFile(tmplDB, filepath.Join(rec, ".cctvd", catalog.FileName))
+			return copyFile(tmplDB, layout.Catalog(layout.DefaultStateDir(rec)))
 		}},
 		{"garbage", func(rec string) error {
 			if err := linkTree(tmplRec, rec); err != nil {
@@ -89,7 +90,7 @@ func (b *bench) catalogStartup(ctx context.Context) error {
 			}
 			junk := make([]byte, 64<<10)
 			rand.Read(junk)
-			return os.WriteFile(filepath.Join(rec, ".cctvd", catalog.FileName), junk, 0o644)
+			return os.WriteFile(layout.Catalog(layout.DefaultStateDir(rec)), junk, 0o644)
 		}},
 	}
 	res := map[string][]startup{}
@@ -157,7 +158,7 @@ func (b *bench) catalogStartup(ctx context.Context) error {
 // recursive CTE, and the last day's files (1 kB each) beside it.
 func generateCatalog(base string, now time.Time) (dbPath, rec string, err error) {
 	rec = filepath.Join(base, "template", "rec")
-	dbPath = filepath.Join(base, "template", catalog.FileName)
+	dbPath = layout.Catalog(filepath.Join(base, "template"))
 	os.RemoveAll(filepath.Join(base, "template"))
 	cat, err := catalog.Open(context.Background(), dbPath, rec, nil)
 	if err != nil {
@@ -202,7 +203,7 @@ func generateCatalog(base string, now time.Time) (dbPath, rec string, err error)
 	for c := range bigCameras {
 		cam := fmt.Sprintf("cam%02d", c)
 		for t := first.Add(time.Duration(perCamera-1) * time.Minute); !t.Before(present); t = t.Add(-time.Minute) {
-			p := filepath.Join(rec, segment.RelDir(cam, t), segment.Name(cam, "bench", t, t.Add(time.Minute), 0))
+			p := layout.SegmentPath(rec, cam, t, segment.Name(cam, "bench", t, t.Add(time.Minute), 0))
 			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 				return "", "", err
 			}
@@ -237,7 +238,7 @@ func linkTree(src, dst string) error {
 	if out, err := exec.Command("cp", "-al", src, dst).CombinedOutput(); err != nil {
 		return fmt.Errorf("cp -al: %v: %s", err, out)
 	}
-	return os.MkdirAll(filepath.Join(dst, ".cctvd"), 0o755)
+	return os.MkdirAll(layout.DefaultStateDir(dst), 0o755)
 }
 
 func copyFile(src, dst string) error {

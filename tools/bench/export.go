@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/cctvd/cctvd/layout"
 	"github.com/cctvd/cctvd/segment"
 )
 
@@ -47,7 +48,7 @@ func (b *bench) exportHour(ctx context.Context) error {
 	var files []string
 	for i := range n {
 		start := t0.Add(time.Duration(i) * dur)
-		p := filepath.Join(rec, segment.RelDir(camera, start), segment.Name(camera, "bench", start, start.Add(dur), 0))
+		p := layout.SegmentPath(rec, camera, start, segment.Name(camera, "bench", start, start.Add(dur), 0))
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			return err
 		}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 
+	"github.com/cctvd/cctvd/layout"
 	"github.com/cctvd/cctvd/staging"
 )
 
@@ -38,7 +39,7 @@ func (b *bench) latency(ctx context.Context) error {
 	}
 	defer w.Close()
 	for _, c := range cams {
-		if err := w.Add(staging.CameraDir(filepath.Join(dir, "rec"), c.Name)); err != nil {
+		if err := w.Add(layout.StagingDir(filepath.Join(dir, "rec"), c.Name)); err != nil {
 			return err
 		}
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/cctvd/cctvd/catalog"
+	"github.com/cctvd/cctvd/layout"
 	"github.com/cctvd/cctvd/segment"
 	"github.com/cctvd/cctvd/uploader"
 )
@@ -116,13 +117,13 @@ func (b *bench) uploadOnce(ctx context.Context, big string, part int64, concurre
 	}
 	defer os.RemoveAll(save)
 	start := time.Date(2026, 1, 6, 12, 0, rep, 0, time.UTC)
-	rel := segment.RelDir("big", start) + "/" + segment.Name("big", "bench", start, start.Add(time.Hour), 0)
+	rel := layout.SegmentRel("big", start, segment.Name("big", "bench", start, start.Add(time.Hour), 0))
 	p := filepath.Join(save, rel)
 	os.MkdirAll(filepath.Dir(p), 0o755)
 	if err := os.Link(big, p); err != nil {
 		return 0, err
 	}
-	cat, err := catalog.Open(ctx, filepath.Join(save, ".cctvd", catalog.FileName), save, nil)
+	cat, err := catalog.Open(ctx, layout.Catalog(layout.DefaultStateDir(save)), save, nil)
 	if err != nil {
 		return 0, err
 	}

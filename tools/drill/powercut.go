@@ -47,9 +47,9 @@ import (
 
 	"github.com/cctvd/cctvd/catalog"
 	"github.com/cctvd/cctvd/internal/fixture"
-	"github.com/cctvd/cctvd/tools/internal/loopfs"
+	"github.com/cctvd/cctvd/layout"
 	"github.com/cctvd/cctvd/segment"
-	"github.com/cctvd/cctvd/staging"
+	"github.com/cctvd/cctvd/tools/internal/loopfs"
 )
 
 // PowerCutOptions configure a power-cut drill.
@@ -462,7 +462,7 @@ func (p *powercut) segmentPath(camera, name string) string {
 	if err != nil {
 		return filepath.Join(p.save, camera, name)
 	}
-	return filepath.Join(p.save, segment.RelDir(camera, info.Start), name)
+	return layout.SegmentPath(p.save, camera, info.Start, name)
 }
 
 // cutOnce records, cuts the power, checks the disk, restarts cctvd on it
@@ -602,7 +602,7 @@ func (p *powercut) checkDisk(res *CutResult, evs []pcEvent) {
 			}
 		}
 	}
-	cat, err := catalog.Open(context.Background(), filepath.Join(p.save, ".cctvd", catalog.FileName), p.save, nil)
+	cat, err := catalog.Open(context.Background(), layout.Catalog(layout.DefaultStateDir(p.save)), p.save, nil)
 	if err != nil {
 		p.fail("cut %d: the catalog does not open after the cut: %v", res.N, err)
 	} else {
@@ -725,7 +725,7 @@ func (p *powercut) awaitRestartSettled(cutRuns map[string]string) error {
 	for {
 		left := 0
 		for cam, run := range cutRuns {
-			entries, _ := os.ReadDir(staging.CameraDir(p.save, cam))
+			entries, _ := os.ReadDir(layout.StagingDir(p.save, cam))
 			for _, e := range entries {
 				if strings.HasPrefix(e.Name(), run) {
 					left++
@@ -887,7 +887,7 @@ func (p *powercut) measureLoss(res *CutResult, cutRuns map[string]string, after 
 			if err != nil {
 				continue
 			}
-			o, ok := after[prefix+"/"+segment.RelDir(cam, info.Start)+"/"+e.Segment]
+			o, ok := after[prefix+"/"+layout.SegmentRel(cam, info.Start, e.Segment)]
 			if !ok {
 				p.fail("cut %d: %s, of the run the cut stopped, is not in S3", res.N, e.Segment)
 				continue

@@ -1,0 +1,120 @@
+// Package layout owns every path cctvd uses under savePath and in its state
+// folder: the names and the functions that build them. Every other package
+// asks it, so a new folder or a rename is one change here.
+//
+//	savePath/
+//	  <camera>/<YYYY-MM-DD>/<segment>.mp4   closed segments (package segment names them; the day is the start's, in UTC)
+//	  .staging/<camera>/                    what ffmpeg writes, run by run (package staging)
+//	  .quarantine/<camera>/                 files that cannot be salvaged or must not be uploaded: kept, never deleted
+//	  .cctvd-volume                         savePath's identity marker (package volume)
+//	stateDir/ (default savePath/.cctvd)
+//	  catalog.db, -wal, -shm                the catalog (package catalog)
+//	  catalog.db.<why>-<time>               a catalog moved aside (corrupt, or of a newer cctvd): kept, never deleted
+//	  catalog.reserve                       space the catalog gives back on a full disk
+//	  lock                                  one cctvd per savePath
+//	  cameras.json                          the cameras operators stopped (package internal/desired)
+//
+// Folders inside savePath whose name starts with "." are cctvd's own; every
+// other folder is a camera's.
+package layout
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// The names.
+const (
+	// StagingName is the staging folder's name in savePath.
+	StagingName = ".staging"
+	// QuarantineName is the quarantine folder's name in savePath.
+	QuarantineName = ".quarantine"
+	// MarkerName is savePath's identity marker.
+	MarkerName = ".cctvd-volume"
+	// StateName is the state folder's name in savePath, its default place.
+	StateName = ".cctvd"
+	// CatalogName is the catalog's file in the state folder.
+	CatalogName = "catalog.db"
+	// ReserveName is the catalog's reserve file, beside it.
+	ReserveName = "catalog.reserve"
+	// LockName is the lock file in the state folder.
+	LockName = "lock"
+	// DesiredName is the file of the cameras operators stopped, in the
+	// state folder.
+	DesiredName = "cameras.json"
+	// DayFormat names the day folders: <camera>/<YYYY-MM-DD>.
+	DayFormat = "2006-01-02"
+)
+
+// Staging is savePath's staging folder.
+func Staging(savePath string) string { return filepath.Join(savePath, StagingName) }
+
+// StagingDir is one camera's staging folder.
+func StagingDir(savePath, camera string) string { return filepath.Join(Staging(savePath), camera) }
+
+// Quarantine is savePath's quarantine folder.
+func Quarantine(savePath string) string { return filepath.Join(savePath, QuarantineName) }
+
+// QuarantineRel is one camera's quarantine folder relative to savePath,
+// slash-separated.
+func QuarantineRel(camera string) string { return QuarantineName + "/" + camera }
+
+// QuarantineDir is one camera's quarantine folder.
+func QuarantineDir(savePath, camera string) string {
+	return filepath.Join(savePath, filepath.FromSlash(QuarantineRel(camera)))
+}
+
+// Marker is savePath's identity marker.
+func Marker(savePath string) string { return filepath.Join(savePath, MarkerName) }
+
+// DefaultStateDir is the state folder when the config names none.
+func DefaultStateDir(savePath string) string { return filepath.Join(savePath, StateName) }
+
+// Catalog is the catalog's file in the state folder.
+func Catalog(stateDir string) string { return filepath.Join(stateDir, CatalogName) }
+
+// Reserve is the reserve file beside the catalog at catalogPath.
+func Reserve(catalogPath string) string { return filepath.Join(filepath.Dir(catalogPath), ReserveName) }
+
+// Lock is the lock file in the state folder.
+func Lock(stateDir string) string { return filepath.Join(stateDir, LockName) }
+
+// Desired is the file of the cameras operators stopped, in the state folder.
+func Desired(stateDir string) string { return filepath.Join(stateDir, DesiredName) }
+
+// Aside is where the catalog at catalogPath goes when it is moved aside
+// for why ("corrupt", "newer") at t: catalog.db.corrupt-20260106T120000.000Z.
+func Aside(catalogPath, why string, t time.Time) string {
+	return fmt.Sprintf("%s.%s-%s", catalogPath, why, t.UTC().Format("20060102T150405.000Z"))
+}
+
+// Day is the day folder's name of a segment starting at start: its UTC day,
+// the start rounded to the second as in the segment's name.
+func Day(start time.Time) string { return start.UTC().Round(time.Second).Format(DayFormat) }
+
+// DayRel is the folder of a segment relative to savePath, slash-separated:
+// <camera>/<YYYY-MM-DD>. It is also the segment's key below s3Path.
+func DayRel(camera string, start time.Time) string { return camera + "/" + Day(start) }
+
+// DayDir is the folder of a segment under savePath.
+func DayDir(savePath, camera string, start time.Time) string {
+	return filepath.Join(savePath, camera, Day(start))
+}
+
+// SegmentRel is a segment's path relative to savePath, slash-separated:
+// what the catalog records, and the key below s3Path.
+func SegmentRel(camera string, start time.Time, name string) string {
+	return DayRel(camera, start) + "/" + name
+}
+
+// SegmentPath is a segment's path under savePath.
+func SegmentPath(savePath, camera string, start time.Time, name string) string {
+	return filepath.Join(DayDir(savePath, camera, start), name)
+}
+
+// IsCameraDir says whether a folder in savePath named name holds a
+// camera's segments, rather than being cctvd's own (staging, quarantine,
+// the default state folder).
+func IsCameraDir(name string) bool { return !strings.HasPrefix(name, ".") }
