@@ -34,6 +34,7 @@ import (
 	"github.com/rs/zerolog"
 	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
 
+	"github.com/cctvd/cctvd/internal/durable"
 	"github.com/cctvd/cctvd/layout"
 	"github.com/cctvd/cctvd/segment"
 )
@@ -310,7 +311,7 @@ func MoveAside(path, why string, now time.Time) (string, error) {
 			return "", fmt.Errorf("catalog: move %s aside: %w", path+suffix, err)
 		}
 	}
-	syncDir(filepath.Dir(path))
+	_ = durable.SyncDir(filepath.Dir(path)) // moved either way; the new catalog is synced as it is written
 	return dst, nil
 }
 

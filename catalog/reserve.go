@@ -9,6 +9,8 @@ import (
 	"sync"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/cctvd/cctvd/internal/durable"
 )
 
 // DefaultReserveBytes is the size of the reserve file.
@@ -83,7 +85,7 @@ func (r *Reserve) Ensure() (bool, error) {
 		os.Remove(tmp)
 		return false, fmt.Errorf("catalog reserve: %w", err)
 	}
-	syncDir(filepath.Dir(r.path))
+	_ = durable.SyncDir(filepath.Dir(r.path)) // the reserve is there either way
 	return true, nil
 }
 
@@ -125,12 +127,4 @@ func (r *Reserve) Released() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.released
-}
-
-// syncDir fsyncs a folder, so that a rename or a new file in it is durable.
-func syncDir(dir string) {
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
 }

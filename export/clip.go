@@ -20,6 +20,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/cctvd/cctvd/catalog"
+	"github.com/cctvd/cctvd/internal/durable"
 	"github.com/cctvd/cctvd/internal/mp4"
 	"github.com/cctvd/cctvd/segment"
 )
@@ -423,8 +424,8 @@ func (c *Clip) Save(path string, overwrite bool) (Manifest, error) {
 			}
 		}
 	}
-	err := writeAtomic(path, func(f *os.File) error {
-		_, err := c.WriteTo(f)
+	err := writeAtomic(path, func(w io.Writer) error {
+		_, err := c.WriteTo(w)
 		return err
 	})
 	if err != nil {
@@ -439,42 +440,17 @@ func (c *Clip) Save(path string, overwrite bool) (Manifest, error) {
 	if err != nil {
 		return m, err
 	}
-	return m, writeAtomic(mpath, func(f *os.File) error {
-		_, err := f.Write(append(data, '\n'))
+	return m, writeAtomic(mpath, func(w io.Writer) error {
+		_, err := w.Write(append(data, '\n'))
 		return err
 	})
 }
 
 // writeAtomic writes path through a temporary file beside it: write,
 // fsync, rename, fsync the folder.
-func writeAtomic(path string, write func(*os.File) error) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
-	if err != nil {
+func writeAtomic(path string, write func(io.Writer) error) error {
+	if err := durable.Write(path, 0o644, write); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
-	}
-	defer os.Remove(f.Name()) // after a failure; gone after the rename
-	if err := write(f); err != nil {
-		f.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := f.Chmod(0o644); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
 	}
 	return nil
 }

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/cctvd/cctvd/internal/durable"
 )
 
 // DefaultSyncInterval is how often the segments ffmpeg is writing are
@@ -140,13 +142,13 @@ func (s *Segmenter) syncRound(st *syncState) {
 		close(results)
 	}()
 	for r := range results {
-		if r.err != nil && !cannotSync(r.err) && !st.failed[r.path] {
+		if r.err != nil && !durable.CannotSync(r.err) && !st.failed[r.path] {
 			st.failed[r.path] = true
 			s.log.Error().Err(r.err).Str("file", r.path).Msg("cannot flush the segment being written to disk: a power cut may lose more of it")
 		}
 	}
 	for d := range newDirs {
-		if err := syncDir(d); err != nil {
+		if err := durable.SyncDir(d); err != nil {
 			s.log.Error().Err(err).Msg("cannot sync a staging folder")
 		}
 	}

@@ -23,8 +23,8 @@
 // savePath/.quarantine/<camera>/ and logged, never deleted.
 //
 // Durability: a segment's data is flushed to disk before its rename, the
-// folders are synced after it, and only then is it reported (see
-// durable.go). The segment each ffmpeg is still writing is flushed every
+// folders are synced after it, and only then is it reported (see package
+// internal/durable). The segment each ffmpeg is still writing is flushed every
 // SyncInterval by a goroutine of its own, so a power cut loses at most about
 // that much of it. A final name is never one the catalog already holds
 // (Deps.NameTaken), even for a file long deleted: a wall clock stepped back
@@ -53,6 +53,7 @@ import (
 	"github.com/fsnotify/fsnotify"
 	"github.com/rs/zerolog"
 
+	"github.com/cctvd/cctvd/internal/durable"
 	"github.com/cctvd/cctvd/layout"
 	"github.com/cctvd/cctvd/segment"
 	"github.com/cctvd/cctvd/staging"
@@ -184,10 +185,10 @@ func (s *Segmenter) feedID(camera string) string {
 // supervisor first.
 func (s *Segmenter) Run(ctx context.Context) error {
 	root := layout.Staging(s.cfg.SavePath)
-	if err := mkdirDurable(s.cfg.SavePath, layout.StagingName); err != nil {
+	if err := durable.MkdirAll(s.cfg.SavePath, layout.StagingName); err != nil {
 		return fmt.Errorf("segmenter: %w", err)
 	}
-	if err := checkSync(s.cfg.SavePath); err != nil {
+	if err := durable.Check(s.cfg.SavePath); err != nil {
 		s.log.Warn().Err(err).Str("savePath", s.cfg.SavePath).
 			Msg("savePath's filesystem cannot flush files to disk: a power cut may lose or empty recent segments")
 	}
@@ -539,7 +540,7 @@ func (s *Segmenter) finalize(log zerolog.Logger, run staging.Run, meta staging.M
 	seg := segment.Segment{Camera: meta.Camera, FeedID: meta.FeedID, Start: ws.UTC(), End: we.UTC(), Size: fi.Size(),
 		Salvaged: salvaged, Run: run.ID, Epoch: meta.Epoch}
 	// 1. Its bytes on the disk before it has a name that says it is done.
-	if err := datasync(src); err != nil {
+	if err := durable.Datasync(src); err != nil {
 		return err
 	}
 	dst, err := s.move(log, src, seg)
@@ -559,10 +560,10 @@ func (s *Segmenter) publish(log zerolog.Logger, run staging.Run, st *runState, f
 	if dst == "" {
 		dst = m.seg.Path
 	}
-	if err := syncDir(filepath.Dir(dst)); err != nil {
+	if err := durable.SyncDir(filepath.Dir(dst)); err != nil {
 		return err
 	}
-	if err := syncDir(run.Dir); err != nil {
+	if err := durable.SyncDir(run.Dir); err != nil {
 		return err
 	}
 	delete(st.moved, file)
@@ -598,7 +599,7 @@ func removeEmpty(log zerolog.Logger, path string) error {
 // catalog row holds, without overwriting anything.
 func (s *Segmenter) move(log zerolog.Logger, src string, seg segment.Segment) (string, error) {
 	relDir := layout.DayRel(seg.Camera, seg.Start)
-	if err := mkdirDurable(s.cfg.SavePath, relDir); err != nil {
+	if err := durable.MkdirAll(s.cfg.SavePath, relDir); err != nil {
 		return "", err
 	}
 	dir := filepath.Join(s.cfg.SavePath, relDir)
@@ -608,7 +609,7 @@ func (s *Segmenter) move(log zerolog.Logger, src string, seg segment.Segment) (s
 			log.Info().Str("name", name).Msg("name already in the catalog (a clock stepped back?): taking the next suffix")
 			continue
 		}
-		err := renameNoReplace(src, filepath.Join(dir, name))
+		err := durable.RenameNoReplace(src, filepath.Join(dir, name))
 		if errors.Is(err, fs.ErrExist) {
 			continue
 		}
@@ -687,15 +688,15 @@ func (s *Segmenter) salvageFile(log zerolog.Logger, run staging.Run, meta stagin
 func (s *Segmenter) quarantine(log zerolog.Logger, run staging.Run, st *runState, file string, why error) error {
 	src := filepath.Join(run.Dir, file)
 	rel := layout.QuarantineRel(filepath.Base(run.Dir))
-	if err := datasync(src); err != nil {
+	if err := durable.Datasync(src); err != nil {
 		return fmt.Errorf("quarantine %s: %w", file, err)
 	}
-	if err := mkdirDurable(s.cfg.SavePath, rel); err != nil {
+	if err := durable.MkdirAll(s.cfg.SavePath, rel); err != nil {
 		return fmt.Errorf("quarantine %s: %w", file, err)
 	}
 	dst := filepath.Join(s.cfg.SavePath, rel, file)
 	for n := 1; ; n++ {
-		err := renameNoReplace(src, dst)
+		err := durable.RenameNoReplace(src, dst)
 		if err == nil {
 			break
 		}

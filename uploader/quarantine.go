@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/cctvd/cctvd/catalog"
+	"github.com/cctvd/cctvd/internal/durable"
 	"github.com/cctvd/cctvd/layout"
 )
 
@@ -233,18 +234,9 @@ func (a *attempter) moveToQuarantine(r catalog.Record) (string, error) {
 		return "", err
 	}
 	for _, d := range []string{dir, filepath.Dir(r.Path)} {
-		if err := syncDir(d); err != nil {
+		if err := durable.SyncDir(d); err != nil {
 			return dst, err
 		}
 	}
 	return dst, nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
