@@ -13,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/cctvd/cctvd/catalog"
+	"github.com/cctvd/cctvd/internal/media"
 	"github.com/cctvd/cctvd/internal/testenv"
 	"github.com/cctvd/cctvd/layout"
 	"github.com/cctvd/cctvd/segment"
@@ -277,15 +278,15 @@ func TestProbeDuration(t *testing.T) {
 	}{
 		{"whole", string(data), nil},
 		{"two fragments and a half", string(data[:len(data)*8/10]), nil},
-		{"first fragment cut short", string(data[:moof+(second-moof)/2]), ErrNoFrames},
-		{"header only", string(data[:moof]), ErrNoFrames},
-		{"not a video", "junk junk junk", ErrNoVideo},
+		{"first fragment cut short", string(data[:moof+(second-moof)/2]), media.ErrNoFrames},
+		{"header only", string(data[:moof]), media.ErrNoFrames},
+		{"not a video", "junk junk junk", media.ErrNoVideo},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			p := filepath.Join(dir, strings.ReplaceAll(tt.name, " ", "-")+".mp4")
 			write(t, p, tt.content)
-			d, err := probeDuration("ffprobe", p)
+			d, err := media.Duration(context.Background(), "ffprobe", p)
 			if !errors.Is(err, tt.want) || (tt.want == nil && d <= 0) {
 				t.Errorf("probeDuration = %v, %v; want %v", d, err, tt.want)
 			}

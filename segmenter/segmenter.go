@@ -47,13 +47,13 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
 	"github.com/rs/zerolog"
 
 	"github.com/cctvd/cctvd/internal/durable"
+	"github.com/cctvd/cctvd/internal/media"
 	"github.com/cctvd/cctvd/layout"
 	"github.com/cctvd/cctvd/segment"
 	"github.com/cctvd/cctvd/staging"
@@ -390,8 +390,8 @@ func (s *Segmenter) processRun(dir, id string, files *runFiles) {
 	// A run this daemon did not start was left by an earlier one (a crash,
 	// a kill, a power cut): what it listed may not all have reached the disk.
 	foreign := !hasMeta || meta.Owner != s.cfg.Owner
-	ended := foreign || meta.Exited
-	if ended && hasMeta && !meta.Exited && meta.PID > 0 && processRunning(meta.PID, id) {
+	ended := !hasMeta || meta.Ended(s.cfg.Owner)
+	if foreign && !ended {
 		// An ffmpeg of a daemon that died is finishing (it got SIGTERM by
 		// Pdeathsig). Wait for it, within bounds, before salvaging.
 		now := s.deps.Now()
@@ -400,9 +400,10 @@ func (s *Segmenter) processRun(dir, id string, files *runFiles) {
 			log.Warn().Int("pid", meta.PID).Msg("ffmpeg left by an earlier daemon is still running; waiting for it")
 		} else if now.Sub(st.orphanSince) > s.cfg.OrphanKill {
 			log.Warn().Int("pid", meta.PID).Msg("killing ffmpeg left by an earlier daemon")
-			_ = syscall.Kill(-meta.PID, syscall.SIGKILL)
+			if err := meta.Kill(); err != nil {
+				log.Error().Err(err).Int("pid", meta.PID).Msg("cannot kill ffmpeg left by an earlier daemon")
+			}
 		}
-		ended = false
 	}
 
 	have := map[int]bool{}
@@ -667,11 +668,11 @@ func (s *Segmenter) salvageFile(log zerolog.Logger, run staging.Run, meta stagin
 	if fi.Size() == 0 {
 		return removeEmpty(log, src)
 	}
-	dur, err := probeDuration(s.cfg.ProbePath, src)
-	if errors.Is(err, ErrNoFrames) {
+	dur, err := media.Duration(context.Background(), s.cfg.ProbePath, src)
+	if errors.Is(err, media.ErrNoFrames) {
 		return removeEmpty(log, src)
 	}
-	if errors.Is(err, ErrNoVideo) {
+	if errors.Is(err, media.ErrNoVideo) {
 		return s.quarantine(log, run, st, file, err)
 	}
 	if err != nil {

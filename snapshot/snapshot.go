@@ -6,24 +6,19 @@
 package snapshot
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
-	"os/exec"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/cctvd/cctvd/catalog"
-	"github.com/cctvd/cctvd/internal/childenv"
+	"github.com/cctvd/cctvd/internal/media"
 )
 
 // Catalog is what snapshots need of the catalog.
@@ -35,7 +30,7 @@ type Catalog interface {
 type Config struct {
 	// FFmpegPath is the ffmpeg binary. Default "ffmpeg".
 	FFmpegPath string
-	// Timeout bounds one ffmpeg. Default 10s.
+	// Timeout bounds one ffmpeg. Default media.StillTimeout.
 	Timeout time.Duration
 	// MaxConcurrent is the most ffmpegs making stills at once. Default 2.
 	MaxConcurrent int
@@ -48,7 +43,7 @@ func (c *Config) setDefaults() {
 		c.FFmpegPath = "ffmpeg"
 	}
 	if c.Timeout <= 0 {
-		c.Timeout = 10 * time.Second
+		c.Timeout = media.StillTimeout
 	}
 	if c.MaxConcurrent <= 0 {
 		c.MaxConcurrent = 2
@@ -76,9 +71,6 @@ type Image struct {
 
 // ErrNoSegment: the camera has no closed segment on disk.
 var ErrNoSegment = errors.New("snapshot: no segment of this camera on disk")
-
-// maxJPEG bounds what is read of ffmpeg's output.
-const maxJPEG = 16 << 20
 
 // Service makes and keeps the stills. It is safe for concurrent use.
 type Service struct {
@@ -218,56 +210,6 @@ func (s *Service) make(ctx context.Context, path string) ([]byte, error) {
 	s.runs.Add(1)
 
 	cfg := s.config()
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.Timeout)
-	defer cancel()
-	cmd := exec.CommandContext(rctx, cfg.FFmpegPath, Args(path, cfg.MaxWidth)...)
-	cmd.Env = childenv.Minimal() // not the daemon's token or AWS credentials
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = time.Second
-	out := &limited{max: maxJPEG}
-	var stderr limited
-	stderr.max = 2048
-	cmd.Stdout, cmd.Stderr = out, &stderr
-	err := cmd.Run()
-	switch {
-	case rctx.Err() != nil:
-		return nil, fmt.Errorf("ffmpeg still of %s: not done within %v", path, cfg.Timeout)
-	case err != nil:
-		return nil, fmt.Errorf("ffmpeg still of %s: %w: %s", path, err, strings.TrimSpace(stderr.String()))
-	case out.over:
-		return nil, fmt.Errorf("ffmpeg still of %s: more than %d bytes", path, maxJPEG)
-	}
-	b := out.Bytes()
-	if len(b) < 4 || b[0] != 0xFF || b[1] != 0xD8 {
-		return nil, fmt.Errorf("ffmpeg still of %s: no JPEG (%d bytes): %s", path, len(b), strings.TrimSpace(stderr.String()))
-	}
-	return b, nil
-}
-
-// Args is ffmpeg's command line for the still of the segment at path: the
-// first frame of its last second (-sseof; from the start of a shorter
-// segment), scaled down to maxWidth, as one JPEG on stdout.
-func Args(path string, maxWidth int) []string {
-	return []string{"-hide_banner", "-nostdin", "-loglevel", "error",
-		"-sseof", "-1", "-i", path,
-		"-map", "0:v:0", "-frames:v", "1",
-		"-vf", "scale=w='min(iw," + strconv.Itoa(maxWidth) + ")':h=-2",
-		"-c:v", "mjpeg", "-q:v", "5", "-f", "image2pipe", "-"}
-}
-
-// limited keeps the first max bytes written to it and notes the rest.
-type limited struct {
-	bytes.Buffer
-	max  int
-	over bool
-}
-
-func (l *limited) Write(p []byte) (int, error) {
-	if room := l.max - l.Len(); len(p) > room {
-		l.over = true
-		l.Buffer.Write(p[:max(room, 0)])
-		return len(p), nil
-	}
-	return l.Buffer.Write(p)
+	// Once started it runs to its own deadline, even if the caller left.
+	return media.Still(context.WithoutCancel(ctx), cfg.FFmpegPath, path, cfg.MaxWidth, cfg.Timeout)
 }

@@ -13,6 +13,7 @@
 package staging
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,6 +21,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/cctvd/cctvd/internal/durable"
@@ -117,6 +119,45 @@ func WriteMeta(path string, m Meta) error {
 	}
 	if err := durable.WriteFile(path, data, 0o644); err != nil {
 		return fmt.Errorf("write run meta %s: %w", path, err)
+	}
+	return nil
+}
+
+// Ended says whether the run's files are final: nothing writes to them any
+// more. That is the contract between the supervisor, which runs ffmpeg, and
+// the segmenter, which must not name or salvage a file still being written.
+// A run of the daemon owner has ended once its metadata says so (the
+// supervisor writes Exited after ffmpeg's exit). A run of another daemon
+// (one that crashed, was killed, or lost power) has ended once its ffmpeg is
+// gone: the kernel sends it SIGTERM when its daemon dies (Pdeathsig), and it
+// may take a moment to finalise its segment.
+func (m Meta) Ended(owner string) bool {
+	return m.Exited || (m.Owner != owner && !m.Alive())
+}
+
+// Alive says whether the run's ffmpeg is running: its pid is alive and its
+// command line names the run, so a pid reused by another process is not
+// mistaken for it.
+func (m Meta) Alive() bool {
+	if m.PID <= 0 || m.RunID == "" {
+		return false
+	}
+	cmdline, err := os.ReadFile("/proc/" + strconv.Itoa(m.PID) + "/cmdline")
+	if err != nil {
+		return false
+	}
+	return bytes.Contains(cmdline, []byte(m.RunID))
+}
+
+// Kill ends a leftover run: SIGKILL to its ffmpeg's process group (the
+// supervisor starts each ffmpeg as a group of its own). For a run whose
+// daemon is gone and whose ffmpeg does not finish by itself.
+func (m Meta) Kill() error {
+	if !m.Alive() {
+		return nil
+	}
+	if err := syscall.Kill(-m.PID, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+		return fmt.Errorf("kill the ffmpeg of run %s: %w", m.RunID, err)
 	}
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/cctvd/cctvd/config"
+	"github.com/cctvd/cctvd/internal/media"
 	"github.com/cctvd/cctvd/internal/watch"
 	"github.com/cctvd/cctvd/layout"
 	"github.com/cctvd/cctvd/staging"
@@ -351,7 +352,7 @@ func (c *Camera) runOnce(ctx context.Context) Exit {
 
 	enc := c.encoding(runCtx, cam)
 	cmd := exec.CommandContext(runCtx, c.opts.FFmpegPath, Args(cam, run, enc)...)
-	cmd.Env = childEnv()
+	cmd.Env = media.Env() // not the daemon's token or AWS credentials
 	cmd.WaitDelay = c.opts.StopTimeout
 	configureProcess(cmd, func() syscall.Signal {
 		if errors.Is(context.Cause(runCtx), errStalled) {

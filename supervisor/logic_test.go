@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"context"
 	"net/url"
 	"slices"
 	"strings"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cctvd/cctvd/config"
+	"github.com/cctvd/cctvd/internal/media"
 	"github.com/cctvd/cctvd/internal/redact"
 	"github.com/cctvd/cctvd/staging"
 )
@@ -285,16 +287,16 @@ func TestLineWriterMasksBeforeCutting(t *testing.T) {
 func TestCanCopy(t *testing.T) {
 	cam := config.Camera{Resolution: "1280x720", FrameRate: 25}
 	tests := []struct {
-		info StreamInfo
+		info media.StreamInfo
 		ok   bool
 		why  string
 	}{
-		{StreamInfo{"h264", 1280, 720, 25}, true, ""},
-		{StreamInfo{"hevc", 1280, 720, 15}, true, ""},
-		{StreamInfo{"h264", 1920, 1080, 25}, false, "it is 1920x1080, not 1280x720"},
-		{StreamInfo{"h264", 1280, 720, 30}, false, "its 30 fps is above the configured 25"},
-		{StreamInfo{"mjpeg", 1280, 720, 25}, false, "its codec mjpeg is not H.264 or H.265"},
-		{StreamInfo{"h264", 1280, 720, 0}, false, "its frame rate is unknown"},
+		{media.StreamInfo{Codec: "h264", Width: 1280, Height: 720, FPS: 25}, true, ""},
+		{media.StreamInfo{Codec: "hevc", Width: 1280, Height: 720, FPS: 15}, true, ""},
+		{media.StreamInfo{Codec: "h264", Width: 1920, Height: 1080, FPS: 25}, false, "it is 1920x1080, not 1280x720"},
+		{media.StreamInfo{Codec: "h264", Width: 1280, Height: 720, FPS: 30}, false, "its 30 fps is above the configured 25"},
+		{media.StreamInfo{Codec: "mjpeg", Width: 1280, Height: 720, FPS: 25}, false, "its codec mjpeg is not H.264 or H.265"},
+		{media.StreamInfo{Codec: "h264", Width: 1280, Height: 720, FPS: 0}, false, "its frame rate is unknown"},
 	}
 	for _, tt := range tests {
 		ok, why := canCopy(cam, tt.info)
@@ -302,13 +304,13 @@ func TestCanCopy(t *testing.T) {
 			t.Errorf("canCopy(%v) = %v %q, want %v %q", tt.info, ok, why, tt.ok, tt.why)
 		}
 	}
-	if r := rate("30000/1001"); r < 29.97 || r > 29.98 {
+	if r := media.Rate("30000/1001"); r < 29.97 || r > 29.98 {
 		t.Errorf("rate = %v", r)
 	}
 }
 
 func TestHWAccelFallsBackWhenMissing(t *testing.T) {
-	if err := hwAvailable("ffmpeg", "vaapi", "/nonexistent/renderD128"); err == nil || !strings.Contains(err.Error(), "no device") {
+	if err := hwAvailable(context.Background(), "ffmpeg", "vaapi", "/nonexistent/renderD128"); err == nil || !strings.Contains(err.Error(), "no device") {
 		t.Errorf("hwAvailable with no device = %v", err)
 	}
 }

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/cctvd/cctvd/internal/childenv"
 	"github.com/cctvd/cctvd/internal/redact"
 )
 
@@ -43,11 +42,6 @@ func configureProcess(cmd *exec.Cmd, sig func() syscall.Signal) {
 		return err
 	}
 }
-
-// childEnv is ffmpeg's and ffprobe's environment: PATH and what hardware
-// acceleration needs, TZ=UTC, the C locale, and nothing else of the
-// daemon's (not the API token, not AWS credentials).
-func childEnv() []string { return childenv.Minimal() }
 
 // exitStatus returns the exit code (-1 when killed) and the signal, if any.
 func exitStatus(err error) (code int, signal string) {

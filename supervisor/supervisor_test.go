@@ -21,8 +21,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/cctvd/cctvd/config"
-	"github.com/cctvd/cctvd/internal/childenv"
 	"github.com/cctvd/cctvd/internal/fakeclock"
+	"github.com/cctvd/cctvd/internal/media"
 	"github.com/cctvd/cctvd/internal/redact"
 	"github.com/cctvd/cctvd/internal/testenv"
 	"github.com/cctvd/cctvd/layout"
@@ -449,7 +449,7 @@ func TestFFmpegGetsAMinimalEnvironment(t *testing.T) {
 	env := strings.Split(readOr(filepath.Join(h.dir, "env"), ""), "\n")
 	for _, kv := range env {
 		name, _, _ := strings.Cut(kv, "=")
-		if !slices.Contains(append([]string{"TZ", "LANG", "LC_ALL"}, childenv.Passed...), name) {
+		if !slices.Contains(append([]string{"TZ", "LANG", "LC_ALL"}, media.Passed...), name) {
 			t.Errorf("ffmpeg got %s", name)
 		}
 	}

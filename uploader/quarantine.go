@@ -1,22 +1,20 @@
 package uploader
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/cctvd/cctvd/catalog"
 	"github.com/cctvd/cctvd/internal/durable"
+	"github.com/cctvd/cctvd/internal/media"
 	"github.com/cctvd/cctvd/layout"
 )
 
@@ -96,9 +94,6 @@ func allZero(b []byte) bool {
 	return len(b) > 0
 }
 
-// errUndecodable: ffprobe decodes no frame of the file.
-var errUndecodable = errors.New("no decodable video")
-
 // decodable decodes r's file with ffprobe when cctvd did not see it close
 // (r.MustDecode: rebuilt from the disk, salvaged), and says why it must not
 // go up, or "".
@@ -106,8 +101,8 @@ func (a *attempter) decodable(ctx context.Context, r catalog.Record) (string, er
 	if !r.MustDecode {
 		return "", nil
 	}
-	frames, err := decodeFrames(ctx, a.cfg.ProbePath, r.Path)
-	if errors.Is(err, errUndecodable) {
+	frames, err := media.Frames(ctx, a.cfg.ProbePath, r.Path)
+	if errors.Is(err, media.ErrUndecodable) {
 		return "ffprobe decodes no video in the file: " + err.Error(), nil
 	}
 	if err != nil {
@@ -115,55 +110,6 @@ func (a *attempter) decodable(ctx context.Context, r catalog.Record) (string, er
 	}
 	a.u.log.Debug().Str("segment", r.Name()).Int("frames", frames).Msg("decoded before upload")
 	return "", a.u.deps.Catalog.SetDecoded(context.WithoutCancel(ctx), r.ID)
-}
-
-// decodeFrames has ffprobe decode every frame of the file's first video
-// stream and returns how many decode. A file ffprobe rejects, or with no
-// frame, wraps errUndecodable; ffprobe failing to run does not.
-func decodeFrames(ctx context.Context, ffprobe, path string) (int, error) {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
-	defer cancel()
-	var stdout, stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, ffprobe, "-v", "error", "-threads", "1", "-select_streams", "v:0", "-count_frames",
-		"-show_entries", "stream=nb_read_frames", "-of", "default=noprint_wrappers=1:nokey=1", path)
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	cmd.Env = []string{} // it needs nothing of ours
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	err := cmd.Start()
-	if err == nil {
-		// Recording comes first: the decode gets one core at the lowest
-		// priority (best effort: it runs all the same if this fails).
-		_ = syscall.Setpriority(syscall.PRIO_PROCESS, cmd.Process.Pid, 19)
-		err = cmd.Wait()
-	}
-	out := stdout.Bytes()
-	if ctx.Err() != nil {
-		return 0, fmt.Errorf("ffprobe %s: %w", filepath.Base(path), ctx.Err())
-	}
-	var exitErr *exec.ExitError
-	if errors.As(err, &exitErr) {
-		return 0, fmt.Errorf("%s: %w", firstLine(stderr.String()), errUndecodable)
-	}
-	if err != nil { // ffprobe could not run: not the file's fault
-		return 0, fmt.Errorf("ffprobe %s: %w", filepath.Base(path), err)
-	}
-	frames, _ := strconv.Atoi(strings.TrimSpace(string(out)))
-	if frames <= 0 {
-		msg := "no video frame"
-		if s := firstLine(stderr.String()); s != "" {
-			msg += " (" + s + ")"
-		}
-		return 0, fmt.Errorf("%s: %w", msg, errUndecodable)
-	}
-	return frames, nil
-}
-
-func firstLine(s string) string {
-	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
-	if len(s) > 200 {
-		s = s[:200]
-	}
-	return s
 }
 
 // quarantine moves a damaged file to savePath/.quarantine/<camera>/ (never

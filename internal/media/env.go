@@ -1,9 +1,4 @@
-// Package childenv builds the environment of the programs cctvd runs
-// (ffmpeg, ffprobe): a minimal one, so that none of the daemon's own
-// variables (the API token, AWS credentials, whatever the service manager
-// set) reaches a child, where other processes of the same user could read
-// it from /proc/<pid>/environ.
-package childenv
+package media
 
 import "os"
 
@@ -15,9 +10,13 @@ const DefaultPath = "/usr/local/bin:/usr/bin:/bin"
 // encoding needs to find its driver and device.
 var Passed = []string{"PATH", "HOME", "LD_LIBRARY_PATH", "LIBVA_DRIVER_NAME", "LIBVA_DRIVERS_PATH", "CUDA_VISIBLE_DEVICES"}
 
-// Minimal returns the environment for a child: the Passed variables the
-// daemon has, TZ=UTC, and the C locale; nothing else.
-func Minimal() []string { return minimal(os.Getenv) }
+// Env returns the environment of every ffmpeg and ffprobe cctvd runs, the
+// recording ffmpeg included: the Passed variables the daemon has, TZ=UTC,
+// and the C locale; nothing else. None of the daemon's own variables (the
+// API token, AWS credentials, whatever the service manager set) reaches a
+// child, where other processes of the same user could read it from
+// /proc/<pid>/environ.
+func Env() []string { return minimal(os.Getenv) }
 
 func minimal(getenv func(string) string) []string {
 	env := make([]string, 0, len(Passed)+3)

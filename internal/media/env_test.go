@@ -1,4 +1,4 @@
-package childenv
+package media
 
 import (
 	"slices"

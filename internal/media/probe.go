@@ -1,21 +1,16 @@
-package segmenter
+package media
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/cctvd/cctvd/internal/childenv"
 )
 
-// Errors from probeDuration.
+// Errors from Duration.
 var (
 	// ErrNoVideo: the file is not a playable video (corrupt, truncated
 	// before its header). It is quarantined.
@@ -26,27 +21,20 @@ var (
 	ErrNoFrames = errors.New("no frames")
 )
 
-// probeDuration asks ffprobe how long a (possibly truncated) segment plays,
+// Duration asks ffprobe how long a (possibly truncated) segment plays,
 // and decodes its first frame: a fragmented MP4 cut inside its first
 // fragment has a duration and not one frame that plays.
-func probeDuration(ffprobe, path string) (time.Duration, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	var stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, ffprobe, "-v", "error", "-select_streams", "v:0",
+func Duration(ctx context.Context, ffprobe, path string) (time.Duration, error) {
+	res, err := job{bin: ffprobe, timeout: SalvageTimeout, args: []string{"-v", "error", "-select_streams", "v:0",
 		"-read_intervals", "%+#1", "-count_frames",
-		"-show_entries", "format=duration:stream=codec_type,nb_read_frames", "-of", "json", path)
-	cmd.Env = childenv.Minimal() // not the daemon's token or AWS credentials
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	var exitErr *exec.ExitError
-	if errors.As(err, &exitErr) {
-		return 0, fmt.Errorf("ffprobe %s: %s: %w", path, strings.TrimSpace(stderr.String()), ErrNoVideo)
+		"-show_entries", "format=duration:stream=codec_type,nb_read_frames", "-of", "json", path}}.run(ctx)
+	if Failed(err) {
+		return 0, fmt.Errorf("ffprobe %s: %s: %w", path, res.stderr, ErrNoVideo)
 	}
 	if err != nil { // ffprobe could not run: not the file's fault
 		return 0, fmt.Errorf("ffprobe %s: %w", path, err)
 	}
-	var res struct {
+	var out struct {
 		Streams []struct {
 			CodecType    string `json:"codec_type"`
 			NbReadFrames string `json:"nb_read_frames"`
@@ -55,11 +43,11 @@ func probeDuration(ffprobe, path string) (time.Duration, error) {
 			Duration string `json:"duration"`
 		} `json:"format"`
 	}
-	if err := json.Unmarshal(out, &res); err != nil {
+	if err := json.Unmarshal(res.stdout, &out); err != nil {
 		return 0, fmt.Errorf("ffprobe %s: %w", path, err)
 	}
 	video, frames := false, false
-	for _, st := range res.Streams {
+	for _, st := range out.Streams {
 		video = video || st.CodecType == "video"
 		frames = frames || (st.NbReadFrames != "" && st.NbReadFrames != "0")
 	}
@@ -69,19 +57,162 @@ func probeDuration(ffprobe, path string) (time.Duration, error) {
 	if !frames {
 		return 0, fmt.Errorf("ffprobe %s: the first frame does not decode: %w", path, ErrNoFrames)
 	}
-	secs, err := strconv.ParseFloat(res.Format.Duration, 64)
+	secs, err := strconv.ParseFloat(out.Format.Duration, 64)
 	if err != nil || secs <= 0 {
-		return 0, fmt.Errorf("ffprobe %s: duration %q: %w", path, res.Format.Duration, ErrNoFrames)
+		return 0, fmt.Errorf("ffprobe %s: duration %q: %w", path, out.Format.Duration, ErrNoFrames)
 	}
 	return time.Duration(secs * float64(time.Second)), nil
 }
 
-// processRunning reports whether pid is alive and is the ffmpeg of run id
-// (its command line names the run), so a reused pid is not mistaken for it.
-func processRunning(pid int, runID string) bool {
-	cmdline, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
-	if err != nil {
-		return false
+// StreamInfo is what ffprobe says of a camera's video stream.
+type StreamInfo struct {
+	Codec         string
+	Width, Height int
+	FPS           float64
+}
+
+func (s StreamInfo) String() string {
+	return fmt.Sprintf("%s %dx%d at %s fps", s.Codec, s.Width, s.Height, strconv.FormatFloat(s.FPS, 'f', -1, 64))
+}
+
+// Stream asks ffprobe what a camera sends at input (a URL, or a file's
+// path); rtspTransport, for an RTSP input, is "tcp" or "udp".
+func Stream(ctx context.Context, ffprobe, input, rtspTransport string) (StreamInfo, error) {
+	args := []string{"-v", "error"}
+	if rtspTransport != "" {
+		args = append(args, "-rtsp_transport", rtspTransport, "-timeout", "5000000")
 	}
-	return bytes.Contains(cmdline, []byte(runID))
+	args = append(args, "-select_streams", "v:0", "-show_entries", "stream=codec_name,width,height,avg_frame_rate,r_frame_rate", "-of", "json", input)
+	res, err := job{bin: ffprobe, args: args, timeout: StreamTimeout}.run(ctx)
+	if err != nil {
+		return StreamInfo{}, fmt.Errorf("ffprobe: %w: %s", err, res.stderr)
+	}
+	var out struct {
+		Streams []struct {
+			CodecName    string `json:"codec_name"`
+			Width        int    `json:"width"`
+			Height       int    `json:"height"`
+			AvgFrameRate string `json:"avg_frame_rate"`
+			RFrameRate   string `json:"r_frame_rate"`
+		} `json:"streams"`
+	}
+	if err := json.Unmarshal(res.stdout, &out); err != nil || len(out.Streams) == 0 {
+		return StreamInfo{}, errors.New("ffprobe found no video stream")
+	}
+	st := out.Streams[0]
+	info := StreamInfo{Codec: st.CodecName, Width: st.Width, Height: st.Height, FPS: Rate(st.AvgFrameRate)}
+	if info.FPS <= 0 || info.FPS > 1000 {
+		info.FPS = Rate(st.RFrameRate)
+	}
+	return info, nil
+}
+
+// Rate parses a frame rate as ffprobe writes it ("25/1", "30000/1001").
+func Rate(s string) float64 {
+	n, d, ok := strings.Cut(s, "/")
+	if !ok {
+		f, _ := strconv.ParseFloat(s, 64)
+		return f
+	}
+	nf, err1 := strconv.ParseFloat(n, 64)
+	df, err2 := strconv.ParseFloat(d, 64)
+	if err1 != nil || err2 != nil || df == 0 {
+		return 0
+	}
+	return nf / df
+}
+
+// ErrUndecodable: ffprobe rejects the file, or decodes no frame of it.
+var ErrUndecodable = errors.New("no decodable video")
+
+// Frames has ffprobe decode every frame of the file's first video stream,
+// on one core at the lowest priority, and returns how many decode. A file
+// ffprobe rejects, or with no frame, wraps ErrUndecodable; ffprobe failing
+// to run, or not done in time, does not.
+func Frames(ctx context.Context, ffprobe, path string) (int, error) {
+	res, err := job{bin: ffprobe, timeout: DecodeTimeout, idle: true, args: []string{"-v", "error", "-threads", "1",
+		"-select_streams", "v:0", "-count_frames",
+		"-show_entries", "stream=nb_read_frames", "-of", "default=noprint_wrappers=1:nokey=1", path}}.run(ctx)
+	if Failed(err) {
+		return 0, fmt.Errorf("%s: %w", firstLine(res.stderr), ErrUndecodable)
+	}
+	if err != nil { // ffprobe could not run: not the file's fault
+		return 0, fmt.Errorf("ffprobe %s: %w", path, err)
+	}
+	frames, _ := strconv.Atoi(strings.TrimSpace(string(res.stdout)))
+	if frames <= 0 {
+		msg := "no video frame"
+		if s := firstLine(res.stderr); s != "" {
+			msg += " (" + s + ")"
+		}
+		return 0, fmt.Errorf("%s: %w", msg, ErrUndecodable)
+	}
+	return frames, nil
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
+	if len(s) > 200 {
+		s = s[:200]
+	}
+	return s
+}
+
+// Encoders returns ffmpeg -encoders' list.
+func Encoders(ctx context.Context, ffmpeg string) (string, error) {
+	res, err := job{bin: ffmpeg, timeout: EncodersTimeout, args: []string{"-hide_banner", "-encoders"}}.run(ctx)
+	if err != nil {
+		return "", fmt.Errorf("ffmpeg -encoders: %w", err)
+	}
+	return string(res.stdout), nil
+}
+
+// maxJPEG bounds a still.
+const maxJPEG = 16 << 20
+
+// Still has ffmpeg make a JPEG still of the first frame of the last second
+// of the video at path (StillArgs), within timeout (StillTimeout when 0).
+func Still(ctx context.Context, ffmpeg, path string, maxWidth int, timeout time.Duration) ([]byte, error) {
+	if timeout <= 0 {
+		timeout = StillTimeout
+	}
+	res, err := job{bin: ffmpeg, args: StillArgs(path, maxWidth), timeout: timeout, maxOut: maxJPEG}.run(ctx)
+	switch {
+	case errors.Is(err, ErrTimeout):
+		return nil, fmt.Errorf("ffmpeg still of %s: not done within %v", path, timeout)
+	case err != nil:
+		return nil, fmt.Errorf("ffmpeg still of %s: %w: %s", path, err, res.stderr)
+	}
+	b := res.stdout
+	if len(b) < 4 || b[0] != 0xFF || b[1] != 0xD8 {
+		return nil, fmt.Errorf("ffmpeg still of %s: no JPEG (%d bytes): %s", path, len(b), res.stderr)
+	}
+	return b, nil
+}
+
+// StillArgs is ffmpeg's command line for the still of the video at path:
+// the first frame of its last second (-sseof; from the start of a shorter
+// video), scaled down to maxWidth, as one JPEG on stdout.
+func StillArgs(path string, maxWidth int) []string {
+	return []string{"-hide_banner", "-nostdin", "-loglevel", "error",
+		"-sseof", "-1", "-i", path,
+		"-map", "0:v:0", "-frames:v", "1",
+		"-vf", "scale=w='min(iw," + strconv.Itoa(maxWidth) + ")':h=-2",
+		"-c:v", "mjpeg", "-q:v", "5", "-f", "image2pipe", "-"}
+}
+
+// InspectTimeout bounds Inspect.
+const InspectTimeout = 2 * time.Minute
+
+// Inspect has ffprobe decode every frame of path's first video stream and
+// show entries (ffprobe's -show_entries, such as
+// "stream=codec_name,nb_read_frames:format=duration"), and returns its JSON
+// for the caller to read. For tests and tools that check what a file holds.
+func Inspect(ctx context.Context, ffprobe, path, entries string) ([]byte, error) {
+	res, err := job{bin: ffprobe, timeout: InspectTimeout, maxOut: 256 << 20, args: []string{"-v", "error", "-count_frames",
+		"-select_streams", "v:0", "-show_entries", entries, "-of", "json", path}}.run(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("ffprobe %s: %w %s", path, err, res.stderr)
+	}
+	return res.stdout, nil
 }
