@@ -9,161 +9,219 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/rs/zerolog"
+
+	"github.com/cctvd/cctvd/config"
 	"github.com/cctvd/cctvd/internal/media"
 	"github.com/cctvd/cctvd/staging"
 )
 
-// runOnce runs ffmpeg once, from start to exit.
+// runOnce runs ffmpeg once, from start to exit: it claims the run (a Stop
+// cancels it), asks the Gate, finds the stream, writes the run's metadata,
+// starts ffmpeg, follows its output until it exits, and reports the exit.
 func (c *Camera) runOnce(ctx context.Context) Exit {
 	started := c.deps.Now()
-	run := staging.Run{Dir: c.dir, ID: staging.NewRunID(started)}
-	log := c.log.With().Str("run", run.ID).Logger()
-	meta := staging.Meta{RunID: run.ID, Camera: c.cfg.CameraName, FeedID: c.cfg.VideoFeedID, Owner: c.opts.Owner, StartedAt: started}
-
+	a := c.newAttempt(started)
 	runCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	c.mu.Lock()
-	c.cancelRun = cancel
-	if !c.desired() { // stopped between the loop's check and here
-		cancel(errStopped)
-	}
-	c.mu.Unlock()
-	defer func() {
-		c.mu.Lock()
-		c.cancelRun = nil
-		c.mu.Unlock()
-	}()
+	defer c.claimRun(cancel)()
 
 	if c.deps.Gate != nil {
 		if err := c.deps.Gate(); err != nil {
-			return c.held(run.ID, err)
+			return c.held(a.run.ID, err)
 		}
 	}
-	cam, failed := c.source(runCtx, run.ID)
+	cam, failed := c.source(runCtx, a.run.ID)
 	if failed != nil {
 		return *failed
 	}
 	if err := os.MkdirAll(c.dir, 0o755); err != nil {
-		return c.failedStart(run.ID, "create staging folder: "+err.Error())
+		return c.failedStart(a.run.ID, "create staging folder: "+err.Error())
 	}
-	if err := staging.WriteMeta(run.MetaPath(), meta); err != nil {
-		return c.failedStart(run.ID, err.Error())
-	}
-
-	var (
-		tail        []string // last stderr lines, redacted
-		parser      progressParser
-		estimator   = epochEstimator{window: 30 * time.Second}
-		wd          = newWatchdog(c.opts.StallTimeout, c.deps.Mono())
-		recording   time.Duration // monotonic time of the first frame
-		isRecording bool
-		metaMu      sync.Mutex // progress and exit both write meta
-	)
-	writeMeta := func(update func(*staging.Meta)) {
-		metaMu.Lock()
-		defer metaMu.Unlock()
-		update(&meta)
-		if err := staging.WriteMeta(run.MetaPath(), meta); err != nil {
-			log.Error().Err(err).Msg("cannot write run metadata")
-		}
+	if err := staging.WriteMeta(a.run.MetaPath(), a.meta); err != nil {
+		return c.failedStart(a.run.ID, err.Error())
 	}
 
 	enc := c.encoding(runCtx, cam)
-	cmd := exec.CommandContext(runCtx, c.opts.FFmpegPath, Args(cam, run, enc)...)
+	cmd, stdout, stderr := c.command(runCtx, cam, enc, a)
+	if err := cmd.Start(); err != nil {
+		a.writeMeta(func(m *staging.Meta) { m.Exited, m.ExitedAt = true, c.deps.Now() })
+		return c.failedStart(a.run.ID, "start ffmpeg: "+err.Error())
+	}
+	pid := cmd.Process.Pid
+	a.writeMeta(func(m *staging.Meta) { m.PID = pid })
+	c.update(func(s *Status) {
+		s.State, s.PID, s.RunID, s.RecordingSince, s.Progress, s.Mode = Starting, pid, a.run.ID, time.Time{}, nil, enc.Mode()
+	})
+	a.log.Info().Int("pid", pid).Str("url", cam.RedactedURL()).Str("mode", enc.Mode()).Str("hwaccel", enc.HWAccel).Msg("ffmpeg started")
+	c.emit(Event{Kind: EventStarted, At: started, RunID: a.run.ID})
+
+	watchDone := make(chan struct{})
+	var watchWG sync.WaitGroup
+	watchWG.Go(func() { c.watch(runCtx, cancel, a.run.ID, a.wd, watchDone) })
+	err := cmd.Wait()
+	close(watchDone)
+	watchWG.Wait()
+	stdout.flush()
+	stderr.flush()
+	return c.exited(ctx, runCtx, a, err)
+}
+
+// claimRun makes cancel the way Stop ends the run, and returns the
+// function that releases it. A stop that came between the loop's check
+// and here cancels the run at once.
+func (c *Camera) claimRun(cancel context.CancelCauseFunc) (release func()) {
+	c.mu.Lock()
+	c.cancelRun = cancel
+	if !c.desired() {
+		cancel(errStopped)
+	}
+	c.mu.Unlock()
+	return func() {
+		c.mu.Lock()
+		c.cancelRun = nil
+		c.mu.Unlock()
+	}
+}
+
+// attempt is one ffmpeg run: its files and metadata, and what its output
+// has said so far.
+type attempt struct {
+	c   *Camera
+	run staging.Run
+	log zerolog.Logger
+
+	metaMu sync.Mutex // progress and exit both write meta
+	meta   staging.Meta
+
+	// The output goroutines' own (one each).
+	tail      []string // last stderr lines, redacted
+	parser    progressParser
+	estimator epochEstimator
+
+	// Under c.mu: the watchdog, and when the run began recording.
+	wd          *watchdog
+	recording   time.Duration // monotonic time of the first frame
+	isRecording bool
+}
+
+func (c *Camera) newAttempt(started time.Time) *attempt {
+	run := staging.Run{Dir: c.dir, ID: staging.NewRunID(started)}
+	return &attempt{
+		c:         c,
+		run:       run,
+		log:       c.log.With().Str("run", run.ID).Logger(),
+		meta:      staging.Meta{RunID: run.ID, Camera: c.cfg.CameraName, FeedID: c.cfg.VideoFeedID, Owner: c.opts.Owner, StartedAt: started},
+		estimator: epochEstimator{window: 30 * time.Second},
+		wd:        newWatchdog(c.opts.StallTimeout, c.deps.Mono()),
+	}
+}
+
+// writeMeta changes the run's metadata and writes it for the segmenter.
+func (a *attempt) writeMeta(update func(*staging.Meta)) {
+	a.metaMu.Lock()
+	defer a.metaMu.Unlock()
+	update(&a.meta)
+	if err := staging.WriteMeta(a.run.MetaPath(), a.meta); err != nil {
+		a.log.Error().Err(err).Msg("cannot write run metadata")
+	}
+}
+
+// command builds ffmpeg's process: its own process group, SIGINT to stop
+// (it finalises the segment while data flows), SIGTERM after a stall, the
+// minimal environment, and its output read line by line.
+func (c *Camera) command(runCtx context.Context, cam config.Camera, enc Encoding, a *attempt) (*exec.Cmd, *lineWriter, *lineWriter) {
+	cmd := exec.CommandContext(runCtx, c.opts.FFmpegPath, Args(cam, a.run, enc)...)
 	cmd.Env = media.Env() // not the daemon's token or AWS credentials
 	cmd.WaitDelay = c.opts.StopTimeout
 	configureProcess(cmd, func() syscall.Signal {
 		if errors.Is(context.Cause(runCtx), errStalled) {
 			return syscall.SIGTERM
 		}
-		return syscall.SIGINT // finalises the segment while data flows
+		return syscall.SIGINT
 	})
-	stdout := newLineWriter(4096, func(line string) {
-		p, ok := parser.line(line)
-		if !ok {
-			return
-		}
-		now, mono := c.deps.Now(), c.deps.Mono()
-		var epoch time.Time
-		c.mu.Lock()
-		advanced := wd.observe(p, mono)
-		if advanced && p.Frame > 0 {
-			epoch = wallEpoch(now, mono, estimator.add(mono, p.OutTime))
-		}
-		became := false
-		c.update(func(s *Status) {
-			s.Progress = &p
-			if advanced && s.State == Starting {
-				s.State, s.RecordingSince, s.LastError = Recording, now, ""
-				recording, isRecording, became = mono, true, true
-			}
-		})
-		c.mu.Unlock()
-		if became {
-			log.Info().Msg("recording")
-			c.emit(Event{Kind: EventRecording, At: now, RunID: run.ID})
-		}
-		if !epoch.IsZero() {
-			metaMu.Lock()
-			prev := meta.Epoch
-			metaMu.Unlock()
-			if drift := prev.Sub(epoch).Abs(); drift > 100*time.Millisecond { // names are to the second; each write wakes the segmenter
-				if drift > time.Second && !prev.IsZero() {
-					log.Info().Time("from", prev).Time("to", epoch).Msg("the stream's start moved on the wall clock (a clock step): the next segments are named on the new time")
-				}
-				writeMeta(func(m *staging.Meta) { m.Epoch = epoch })
-			}
-		}
-	})
-	stderr := newLineWriter(2048, func(line string) { // masked, then cut: see masked below
-		tail = append(tail, line)
-		if len(tail) > 20 {
-			tail = tail[1:]
-		}
-		ev := log.Debug()
-		switch ffmpegLevel(line) {
-		case levelWarning:
-			ev = log.Warn()
-		case levelError:
-			ev = log.Error()
-		}
-		ev.Str("source", "ffmpeg").Msg(line)
-	}).masked(c.deps.Redactor)
+	stdout := newLineWriter(4096, a.progressLine)
+	stderr := newLineWriter(2048, a.stderrLine).masked(c.deps.Redactor) // masked, then cut
 	cmd.Stdout, cmd.Stderr = stdout, stderr
+	return cmd, stdout, stderr
+}
 
-	if err := cmd.Start(); err != nil {
-		writeMeta(func(m *staging.Meta) { m.Exited, m.ExitedAt = true, c.deps.Now() })
-		return c.failedStart(run.ID, "start ffmpeg: "+err.Error())
+// progressLine takes a line of ffmpeg's -progress output: each block feeds
+// the watchdog and the status; the first that advances makes the camera
+// Recording; the stream's wall-clock epoch goes into the run's metadata
+// when it moves (a clock step), so the segments are named on it.
+func (a *attempt) progressLine(line string) {
+	c := a.c
+	p, ok := a.parser.line(line)
+	if !ok {
+		return
 	}
-	pid := cmd.Process.Pid
-	writeMeta(func(m *staging.Meta) { m.PID = pid })
+	now, mono := c.deps.Now(), c.deps.Mono()
+	var epoch time.Time
+	c.mu.Lock()
+	advanced := a.wd.observe(p, mono)
+	if advanced && p.Frame > 0 {
+		epoch = wallEpoch(now, mono, a.estimator.add(mono, p.OutTime))
+	}
+	became := false
 	c.update(func(s *Status) {
-		s.State, s.PID, s.RunID, s.RecordingSince, s.Progress, s.Mode = Starting, pid, run.ID, time.Time{}, nil, enc.Mode()
+		s.Progress = &p
+		if advanced && s.State == Starting {
+			s.State, s.RecordingSince, s.LastError = Recording, now, ""
+			a.recording, a.isRecording, became = mono, true, true
+		}
 	})
-	log.Info().Int("pid", pid).Str("url", cam.RedactedURL()).Str("mode", enc.Mode()).Str("hwaccel", enc.HWAccel).Msg("ffmpeg started")
-	c.emit(Event{Kind: EventStarted, At: started, RunID: run.ID})
+	c.mu.Unlock()
+	if became {
+		a.log.Info().Msg("recording")
+		c.emit(Event{Kind: EventRecording, At: now, RunID: a.run.ID})
+	}
+	if !epoch.IsZero() {
+		a.metaMu.Lock()
+		prev := a.meta.Epoch
+		a.metaMu.Unlock()
+		if drift := prev.Sub(epoch).Abs(); drift > 100*time.Millisecond { // names are to the second; each write wakes the segmenter
+			if drift > time.Second && !prev.IsZero() {
+				a.log.Info().Time("from", prev).Time("to", epoch).Msg("the stream's start moved on the wall clock (a clock step): the next segments are named on the new time")
+			}
+			a.writeMeta(func(m *staging.Meta) { m.Epoch = epoch })
+		}
+	}
+}
 
-	watchDone := make(chan struct{})
-	var watchWG sync.WaitGroup
-	watchWG.Go(func() { c.watch(runCtx, cancel, run.ID, wd, watchDone) })
+// stderrLine takes a line of ffmpeg's stderr, already masked: it is logged
+// at its level and kept in the tail that explains an exit.
+func (a *attempt) stderrLine(line string) {
+	a.tail = append(a.tail, line)
+	if len(a.tail) > 20 {
+		a.tail = a.tail[1:]
+	}
+	ev := a.log.Debug()
+	switch ffmpegLevel(line) {
+	case levelWarning:
+		ev = a.log.Warn()
+	case levelError:
+		ev = a.log.Error()
+	}
+	ev.Str("source", "ffmpeg").Msg(line)
+}
 
-	err := cmd.Wait()
-	close(watchDone)
-	watchWG.Wait()
-	stdout.flush()
-	stderr.flush()
+// exited records and reports how a run ended: the metadata says so (the
+// segmenter may salvage what is left), the exit is classified from why the
+// run's context ended, ffmpeg's exit status and its last lines.
+func (c *Camera) exited(ctx, runCtx context.Context, a *attempt, waitErr error) Exit {
 	ended := c.deps.Now()
-	writeMeta(func(m *staging.Meta) { m.Exited, m.ExitedAt = true, ended })
+	a.writeMeta(func(m *staging.Meta) { m.Exited, m.ExitedAt = true, ended })
 
 	cause := context.Cause(runCtx)
 	if cause != nil && errors.Is(cause, context.Canceled) && ctx.Err() != nil {
 		cause = errShutdown
 	}
-	code, sig := exitStatus(err)
-	reason, msg := classify(cause, code, sig, tail, c.opts.StallTimeout.String())
-	exit := Exit{RunID: run.ID, At: ended, Code: code, Signal: sig, Reason: reason, Message: msg}
-	if isRecording {
-		exit.Recorded = c.deps.Mono() - recording
+	code, sig := exitStatus(waitErr)
+	reason, msg := classify(cause, code, sig, a.tail, c.opts.StallTimeout.String())
+	exit := Exit{RunID: a.run.ID, At: ended, Code: code, Signal: sig, Reason: reason, Message: msg}
+	if a.isRecording {
+		exit.Recorded = c.deps.Mono() - a.recording
 	} else if reason != ReasonStopped && reason != ReasonReconfigured {
 		c.decision = "" // never recorded: the stream may have changed; probe again
 	}
@@ -177,12 +235,12 @@ func (c *Camera) runOnce(ctx context.Context) Exit {
 			s.Stalls++
 		}
 	})
-	lev := log.Warn()
+	lev := a.log.Warn()
 	if reason == ReasonStopped || reason == ReasonReconfigured {
-		lev = log.Info()
+		lev = a.log.Info()
 	}
-	lev.Int("code", code).Str("signal", sig).Str("reason", string(reason)).Dur("recorded", exit.Recorded).Msg("ffmpeg exited: " + msg)
-	c.emit(Event{Kind: EventExited, At: ended, RunID: run.ID, Exit: &exit})
+	lev.Int("code", code).Str("signal", sig).Str("reason", string(reason)).Dur("recorded", exit.Recorded).Str("why", msg).Msg("ffmpeg exited")
+	c.emit(Event{Kind: EventExited, At: ended, RunID: a.run.ID, Exit: &exit})
 	return exit
 }
 
@@ -225,7 +283,7 @@ func (c *Camera) held(runID string, err error) Exit {
 	}
 	exit := Exit{RunID: runID, At: c.deps.Now(), Code: -1, Reason: reason, Message: msg}
 	c.update(func(s *Status) { s.LastExit, s.LastError, s.PID = &exit, msg, 0 })
-	c.log.Warn().Msg("ffmpeg not started: " + msg)
+	c.log.Warn().Str("error", msg).Msg("ffmpeg not started")
 	c.emit(Event{Kind: EventExited, At: exit.At, RunID: runID, Exit: &exit})
 	return exit
 }
@@ -234,7 +292,7 @@ func (c *Camera) failedStart(runID, msg string) Exit {
 	msg = c.deps.Redactor.String(msg)
 	exit := Exit{RunID: runID, At: c.deps.Now(), Code: -1, Reason: ReasonStartFailed, Message: msg}
 	c.update(func(s *Status) { s.LastExit, s.LastError, s.PID = &exit, msg, 0 })
-	c.log.Error().Msg("cannot start ffmpeg: " + msg)
+	c.log.Error().Str("error", msg).Msg("cannot start ffmpeg")
 	c.emit(Event{Kind: EventExited, At: exit.At, RunID: runID, Exit: &exit})
 	return exit
 }
