@@ -89,11 +89,6 @@ type Settings struct {
 	MetricsAuth bool
 }
 
-// SettingsFrom takes the API settings from the config.
-func SettingsFrom(a config.API) Settings {
-	return Settings{Token: a.Token, AllowedHosts: a.AllowedHosts, TLSCert: a.TLSCert, TLSKey: a.TLSKey, MetricsAuth: a.MetricsAuth}
-}
-
 // Config is the API's configuration.
 type Config struct {
 	// Listen is the address, host:port. It changes only at a restart.
@@ -101,7 +96,8 @@ type Config struct {
 	Settings
 	// StopTimeout bounds how long a stop request waits for ffmpeg.
 	StopTimeout time.Duration
-	// MaxExportRange bounds a spans or export request's range. Default 24h.
+	// MaxExportRange bounds a spans or export request's range. Default
+	// config.DefaultMaxExportRange.
 	MaxExportRange time.Duration
 	Limits
 }

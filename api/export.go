@@ -12,6 +12,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/cctvd/cctvd/catalog"
+	"github.com/cctvd/cctvd/config"
 	"github.com/cctvd/cctvd/export"
 )
 
@@ -23,9 +24,6 @@ type Exporter interface {
 	// *export.NoFootageError when there is none. Close it when done.
 	Clip(ctx context.Context, camera string, from, to time.Time) (*export.Clip, error)
 }
-
-// DefaultMaxExportRange is Config.MaxExportRange's default.
-const DefaultMaxExportRange = 24 * time.Hour
 
 // exportRoutes registers the spans and export routes when there is an
 // exporter.
@@ -60,7 +58,7 @@ func (s *Server) exportRange(c echo.Context) (string, time.Time, time.Time, erro
 	}
 	limit := s.cfg.MaxExportRange
 	if limit <= 0 {
-		limit = DefaultMaxExportRange
+		limit = config.DefaultMaxExportRange
 	}
 	if to.Sub(from) > limit {
 		return "", from, to, apiError(http.StatusBadRequest, fmt.Sprintf("from and to are more than %s apart (api.maxExportRange)", limit))

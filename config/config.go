@@ -288,6 +288,8 @@ const (
 	DefaultRTSPPath          = "/"
 	DefaultRTSPTransport     = "tcp"
 	DefaultHWAccelDevice     = "/dev/dri/renderD128"
+	DefaultFFmpegPath        = "ffmpeg"
+	DefaultProbePath         = "ffprobe"
 	DefaultListen            = "127.0.0.1:8080"
 	DefaultStallTimeout      = 15 * time.Second
 	DefaultStopTimeout       = 10 * time.Second
@@ -340,8 +342,8 @@ func Default() *Config {
 		StorageConfig: StorageConfig{SyncInterval: Duration(DefaultSyncInterval)},
 		API:           API{Listen: DefaultListen, MaxExportRange: Duration(DefaultMaxExportRange)},
 		FFmpeg: FFmpeg{
-			Path:         "ffmpeg",
-			ProbePath:    "ffprobe",
+			Path:         DefaultFFmpegPath,
+			ProbePath:    DefaultProbePath,
 			StallTimeout: Duration(DefaultStallTimeout),
 			StopTimeout:  Duration(DefaultStopTimeout),
 			Preset:       DefaultPreset,
@@ -456,6 +458,19 @@ func (c *Config) normalize(getenv func(string) string) {
 	if c.API.Token == "" && getenv != nil {
 		c.API.Token = getenv(TokenEnv)
 	}
+}
+
+// Region is the bucket's region: awsCredentials.region, or DefaultRegion
+// with an endpoint (with or without the credentials block); "" leaves it to
+// the AWS SDK's default chain.
+func (c *Config) Region() string {
+	if c.AWSCredentials != nil && c.AWSCredentials.Region != "" {
+		return c.AWSCredentials.Region
+	}
+	if c.S3Config.Endpoint != "" {
+		return DefaultRegion
+	}
+	return ""
 }
 
 // LimitBytes is clearWhenFilePathReachGB in bytes (GB = 10^9 bytes).

@@ -18,6 +18,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/cctvd/cctvd/config"
 	"github.com/cctvd/cctvd/onvif"
 )
 
@@ -165,10 +166,10 @@ func (f *Finder) limiter(host string) *rate.Limiter {
 
 func (t *Target) defaults() {
 	if t.RTSPPort == 0 {
-		t.RTSPPort = 554
+		t.RTSPPort = config.DefaultRTSPPort
 	}
 	if t.ONVIFPort == 0 {
-		t.ONVIFPort = 80
+		t.ONVIFPort = config.DefaultONVIFPort
 	}
 	if t.Method == "" {
 		t.Method = MethodAuto

@@ -43,6 +43,7 @@ import (
 	"github.com/shirou/gopsutil/v4/disk"
 
 	"github.com/cctvd/cctvd/catalog"
+	"github.com/cctvd/cctvd/config"
 	"github.com/cctvd/cctvd/layout"
 	"github.com/cctvd/cctvd/segment"
 )
@@ -54,7 +55,7 @@ type Config struct {
 	// LimitBytes is clearWhenFilePathReachGB in bytes.
 	LimitBytes int64
 	// LowWater is the fraction of the limit that a size-limit cleanup
-	// brings savePath down to. Default 0.95.
+	// brings savePath down to. Default config.DefaultLowWaterPercent %.
 	LowWater float64
 	// MinFreeBytes is the free-space floor; 0 means the default: 1 GB, or
 	// 5% of the filesystem if that is less.
@@ -70,7 +71,7 @@ type Config struct {
 
 func (c *Config) setDefaults() {
 	if c.LowWater <= 0 || c.LowWater >= 1 {
-		c.LowWater = 0.95
+		c.LowWater = config.DefaultLowWaterPercent / 100.0
 	}
 	if c.Interval <= 0 {
 		c.Interval = time.Minute

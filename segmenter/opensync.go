@@ -14,10 +14,6 @@ import (
 	"github.com/cctvd/cctvd/internal/durable"
 )
 
-// DefaultSyncInterval is how often the segments ffmpeg is writing are
-// flushed to disk.
-const DefaultSyncInterval = 2 * time.Second
-
 // syncWorkers bounds the fdatasync calls under way at once: concurrent
 // calls let ext4 commit its journal once for several files.
 const syncWorkers = 8

@@ -52,6 +52,7 @@ import (
 	"github.com/fsnotify/fsnotify"
 	"github.com/rs/zerolog"
 
+	"github.com/cctvd/cctvd/config"
 	"github.com/cctvd/cctvd/internal/durable"
 	"github.com/cctvd/cctvd/internal/media"
 	"github.com/cctvd/cctvd/layout"
@@ -66,7 +67,7 @@ type Config struct {
 	// Owner identifies this daemon process: runs owned by another are
 	// leftovers of an earlier one.
 	Owner string
-	// ProbePath is the ffprobe binary.
+	// ProbePath is the ffprobe binary. Default config.DefaultProbePath.
 	ProbePath string
 	// FeedIDs gives each camera's feed id, for the rare run whose metadata
 	// is missing.
@@ -80,8 +81,8 @@ type Config struct {
 	// this long after it was first seen is killed. Default 15s.
 	OrphanKill time.Duration
 	// SyncInterval is how often the segments ffmpeg is writing are flushed
-	// to disk. Default 2s; negative: never (the kernel flushes within
-	// about 30 s).
+	// to disk. Default config.DefaultSyncInterval; negative: never (the
+	// kernel flushes within about 30 s).
 	SyncInterval time.Duration
 }
 
@@ -149,10 +150,10 @@ func New(cfg Config, deps Deps) *Segmenter {
 		cfg.OrphanKill = 15 * time.Second
 	}
 	if cfg.ProbePath == "" {
-		cfg.ProbePath = "ffprobe"
+		cfg.ProbePath = config.DefaultProbePath
 	}
 	if cfg.SyncInterval == 0 {
-		cfg.SyncInterval = DefaultSyncInterval
+		cfg.SyncInterval = config.DefaultSyncInterval
 	}
 	if deps.Now == nil {
 		deps.Now = time.Now

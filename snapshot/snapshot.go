@@ -18,6 +18,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/cctvd/cctvd/catalog"
+	"github.com/cctvd/cctvd/config"
 	"github.com/cctvd/cctvd/internal/media"
 )
 
@@ -28,7 +29,7 @@ type Catalog interface {
 
 // Config configures the stills.
 type Config struct {
-	// FFmpegPath is the ffmpeg binary. Default "ffmpeg".
+	// FFmpegPath is the ffmpeg binary. Default config.DefaultFFmpegPath.
 	FFmpegPath string
 	// Timeout bounds one ffmpeg. Default media.StillTimeout.
 	Timeout time.Duration
@@ -40,7 +41,7 @@ type Config struct {
 
 func (c *Config) setDefaults() {
 	if c.FFmpegPath == "" {
-		c.FFmpegPath = "ffmpeg"
+		c.FFmpegPath = config.DefaultFFmpegPath
 	}
 	if c.Timeout <= 0 {
 		c.Timeout = media.StillTimeout

@@ -57,19 +57,9 @@ type Config struct {
 	DiscoveryAuthPause time.Duration
 }
 
-// ConfigFrom builds the supervisor's Config from the daemon's config.
-func ConfigFrom(c *config.Config, owner string) Config {
-	return Config{
-		SavePath:     c.StorageConfig.SavePath,
-		Owner:        owner,
-		FFmpegPath:   c.FFmpeg.Path,
-		ProbePath:    c.FFmpeg.ProbePath,
-		Preset:       c.FFmpeg.Preset,
-		StallTimeout: c.FFmpeg.StallTimeout.Std(),
-		StopTimeout:  c.FFmpeg.StopTimeout.Std(),
-	}
-}
-
+// setDefaults guards against zero values: the supervision's own timings get
+// their defaults here; the settings of the config file get the product's
+// (package config).
 func (c *Config) setDefaults() {
 	if c.HealthyAfter == 0 {
 		c.HealthyAfter = time.Minute
@@ -96,10 +86,10 @@ func (c *Config) setDefaults() {
 		c.Preset = config.DefaultPreset
 	}
 	if c.FFmpegPath == "" {
-		c.FFmpegPath = "ffmpeg"
+		c.FFmpegPath = config.DefaultFFmpegPath
 	}
 	if c.ProbePath == "" {
-		c.ProbePath = "ffprobe"
+		c.ProbePath = config.DefaultProbePath
 	}
 }
 

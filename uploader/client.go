@@ -14,8 +14,6 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-
-	"github.com/cctvd/cctvd/config"
 )
 
 // ClientConfig says how to reach S3.
@@ -31,18 +29,6 @@ type ClientConfig struct {
 	AccessKeyID, SecretAccessKey string
 	// MaxAttempts of one request, retries included. Default 10.
 	MaxAttempts int
-}
-
-// ClientConfigFrom reads the client settings from the daemon's config.
-func ClientConfigFrom(c *config.Config) ClientConfig {
-	cc := ClientConfig{Endpoint: c.S3Config.Endpoint, PathStyle: c.S3Config.ForcePathStyle != nil && *c.S3Config.ForcePathStyle}
-	if a := c.AWSCredentials; a != nil {
-		cc.Region, cc.AccessKeyID, cc.SecretAccessKey = a.Region, a.AccessKeyID, a.SecretAccessKey
-	}
-	if cc.Region == "" && cc.Endpoint != "" {
-		cc.Region = config.DefaultRegion
-	}
-	return cc
 }
 
 // NewClient builds the S3 client: the SDK's standard retryer with

@@ -46,6 +46,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/cctvd/cctvd/catalog"
+	"github.com/cctvd/cctvd/config"
 	"github.com/cctvd/cctvd/internal/redact"
 	"github.com/cctvd/cctvd/internal/watch"
 )
@@ -59,14 +60,16 @@ type Config struct {
 	// .quarantine folder.
 	SavePath string
 	// ProbePath is ffprobe, which decodes the files cctvd did not see close
-	// in this run before they go up. Default "ffprobe".
+	// in this run before they go up. Default config.DefaultProbePath.
 	ProbePath string
-	// Concurrency is how many segments go up at once. Default 2.
+	// Concurrency is how many segments go up at once. Default
+	// config.DefaultUploadConcurrency.
 	Concurrency int
 	// PartSize: files bigger than this go up as multipart uploads in parts
-	// of this size. Default 16 MiB.
+	// of this size. Default config.DefaultPartSizeMB MiB.
 	PartSize int64
-	// PartConcurrency is how many parts of one file go up at once. Default 4.
+	// PartConcurrency is how many parts of one file go up at once. Default
+	// config.DefaultPartConcurrency.
 	PartConcurrency int
 	// ClearAfterUpload deletes the local file once S3 has it verified.
 	ClearAfterUpload bool
@@ -78,18 +81,21 @@ type Config struct {
 	RetryInitial, RetryMax time.Duration
 }
 
+// setDefaults guards against zero values: the uploader's own timings get
+// their defaults here; the settings of the config file get the product's
+// (package config).
 func (c *Config) setDefaults() {
 	if c.ProbePath == "" {
-		c.ProbePath = "ffprobe"
+		c.ProbePath = config.DefaultProbePath
 	}
 	if c.Concurrency <= 0 {
-		c.Concurrency = 2
+		c.Concurrency = config.DefaultUploadConcurrency
 	}
 	if c.PartSize <= 0 {
-		c.PartSize = 16 << 20
+		c.PartSize = config.DefaultPartSizeMB << 20
 	}
 	if c.PartConcurrency <= 0 {
-		c.PartConcurrency = 4
+		c.PartConcurrency = config.DefaultPartConcurrency
 	}
 	if c.ShutdownGrace <= 0 {
 		c.ShutdownGrace = 10 * time.Second

@@ -1,15 +1,87 @@
 package main
 
 import (
+	"time"
+
+	"github.com/cctvd/cctvd/api"
 	"github.com/cctvd/cctvd/config"
+	"github.com/cctvd/cctvd/export"
+	"github.com/cctvd/cctvd/keeper"
+	"github.com/cctvd/cctvd/layout"
+	"github.com/cctvd/cctvd/rebuild"
 	"github.com/cctvd/cctvd/retention"
+	"github.com/cctvd/cctvd/segmenter"
 	"github.com/cctvd/cctvd/snapshot"
+	"github.com/cctvd/cctvd/supervisor"
 	"github.com/cctvd/cctvd/uploader"
+	"github.com/cctvd/cctvd/volume"
 )
 
-// snapshotConfig: the cameras' stills are made by the configured ffmpeg.
-func snapshotConfig(cfg *config.Config) snapshot.Config {
-	return snapshot.Config{FFmpegPath: cfg.FFmpeg.Path}
+// The one place where the config reaches the components. Each component
+// takes a Config of its own, with no knowledge of config.json; these
+// functions build them from the loaded config, at start and at each reload.
+// The product's defaults are applied once, by package config, before any
+// of them runs; a component only guards against zero values.
+
+// supervisorConfig: what every camera's ffmpeg shares.
+func supervisorConfig(cfg *config.Config, owner string) supervisor.Config {
+	return supervisor.Config{
+		SavePath:     cfg.StorageConfig.SavePath,
+		Owner:        owner,
+		FFmpegPath:   cfg.FFmpeg.Path,
+		ProbePath:    cfg.FFmpeg.ProbePath,
+		Preset:       cfg.FFmpeg.Preset,
+		StallTimeout: cfg.FFmpeg.StallTimeout.Std(),
+		StopTimeout:  cfg.FFmpeg.StopTimeout.Std(),
+	}
+}
+
+// segmenterConfig: syncInterval 0 in the config turns the flushing off,
+// which the segmenter spells as a negative interval.
+func segmenterConfig(cfg *config.Config, owner string) segmenter.Config {
+	syncEvery := cfg.StorageConfig.SyncInterval.Std()
+	if syncEvery == 0 {
+		syncEvery = -1 // off
+	}
+	return segmenter.Config{
+		SavePath:     cfg.StorageConfig.SavePath,
+		Owner:        owner,
+		ProbePath:    cfg.FFmpeg.ProbePath,
+		FeedIDs:      feedIDs(cfg),
+		SyncInterval: syncEvery,
+	}
+}
+
+// feedIDs are the cameras' feed ids, for the segmenter.
+func feedIDs(cfg *config.Config) map[string]string {
+	ids := map[string]string{}
+	for _, c := range cfg.Cameras {
+		ids[c.CameraName] = c.VideoFeedID
+	}
+	return ids
+}
+
+// keeperConfig: the catalog in the state folder.
+func keeperConfig(cfg *config.Config) keeper.Config {
+	st := cfg.StorageConfig
+	return keeper.Config{Path: layout.Catalog(st.StateDir), SavePath: st.SavePath, RetentionDays: st.CatalogDays()}
+}
+
+// volumeConfig: the anchor that remembers savePath's disk lives outside
+// savePath when it can (the state folder, or systemd's StateDirectory).
+func volumeConfig(cfg *config.Config, getenv func(string) string) volume.Config {
+	st := cfg.StorageConfig
+	return volume.Config{SavePath: st.SavePath, AnchorDir: volume.AnchorDir(st.SavePath, st.StateDir, getenv)}
+}
+
+// clientConfig: how to reach S3.
+func clientConfig(cfg *config.Config) uploader.ClientConfig {
+	cc := uploader.ClientConfig{Region: cfg.Region(), Endpoint: cfg.S3Config.Endpoint,
+		PathStyle: cfg.S3Config.ForcePathStyle != nil && *cfg.S3Config.ForcePathStyle}
+	if a := cfg.AWSCredentials; a != nil {
+		cc.AccessKeyID, cc.SecretAccessKey = a.AccessKeyID, a.SecretAccessKey
+	}
+	return cc
 }
 
 func uploaderConfig(cfg *config.Config) uploader.Config {
@@ -34,10 +106,29 @@ func retentionConfig(cfg *config.Config) retention.Config {
 	}
 }
 
-func feedIDs(cfg *config.Config) map[string]string {
-	ids := map[string]string{}
-	for _, c := range cfg.Cameras {
-		ids[c.CameraName] = c.VideoFeedID
-	}
-	return ids
+// rebuildConfig: the catalog rebuilt from the bucket, as far back as the
+// catalog keeps rows.
+func rebuildConfig(cfg *config.Config) rebuild.Config {
+	return rebuild.Config{Bucket: cfg.S3Config.S3Bucket, Prefix: cfg.S3Config.S3Path, KeepDays: cfg.StorageConfig.CatalogDays()}
+}
+
+// snapshotConfig: the cameras' stills are made by the configured ffmpeg.
+func snapshotConfig(cfg *config.Config) snapshot.Config {
+	return snapshot.Config{FFmpegPath: cfg.FFmpeg.Path}
+}
+
+func exportConfig(cfg *config.Config) export.ServiceConfig {
+	return export.ServiceConfig{Bucket: cfg.S3Config.S3Bucket, Version: version}
+}
+
+// apiConfig: a stop request waits for ffmpeg's own stop timeout, and more.
+func apiConfig(cfg *config.Config) api.Config {
+	return api.Config{Listen: cfg.API.Listen, Settings: apiSettings(cfg), StopTimeout: cfg.FFmpeg.StopTimeout.Std() + 10*time.Second,
+		MaxExportRange: cfg.API.MaxExportRange.Std()}
+}
+
+// apiSettings are the API's settings a reload may change.
+func apiSettings(cfg *config.Config) api.Settings {
+	a := cfg.API
+	return api.Settings{Token: a.Token, AllowedHosts: a.AllowedHosts, TLSCert: a.TLSCert, TLSKey: a.TLSKey, MetricsAuth: a.MetricsAuth}
 }

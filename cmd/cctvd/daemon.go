@@ -32,7 +32,6 @@ import (
 	"github.com/cctvd/cctvd/internal/logring"
 	"github.com/cctvd/cctvd/internal/redact"
 	"github.com/cctvd/cctvd/keeper"
-	"github.com/cctvd/cctvd/layout"
 	"github.com/cctvd/cctvd/metrics"
 	"github.com/cctvd/cctvd/rebuild"
 	"github.com/cctvd/cctvd/retention"
@@ -144,15 +143,13 @@ func (d *daemon) keyFor(rel string) string { return uploader.Key(d.config().S3Co
 func (d *daemon) build(ctx context.Context, hub *logring.Hub) error {
 	cfg, log := d.config(), d.log
 	st := cfg.StorageConfig
-	s3c, err := uploader.NewClient(ctx, uploader.ClientConfigFrom(cfg))
+	s3c, err := uploader.NewClient(ctx, clientConfig(cfg))
 	if err != nil {
 		return err
 	}
 	d.s3c = s3c
-	d.vol = volume.New(volume.Config{SavePath: st.SavePath, AnchorDir: volume.AnchorDir(st.SavePath, st.StateDir, d.getenv)},
-		volume.Deps{Log: log})
-	d.keep = keeper.New(keeper.Config{Path: layout.Catalog(st.StateDir), SavePath: st.SavePath,
-		RetentionDays: st.CatalogDays()},
+	d.vol = volume.New(volumeConfig(cfg, d.getenv), volume.Deps{Log: log})
+	d.keep = keeper.New(keeperConfig(cfg),
 		keeper.Deps{Log: log, Now: d.now, KeyFor: d.keyFor, Ready: d.catalogReady, Use: d.useCatalog})
 	// Metrics read the components at scrape time, after they exist.
 	d.met = metrics.New(metrics.Sources{
@@ -165,7 +162,7 @@ func (d *daemon) build(ctx context.Context, hub *logring.Hub) error {
 		Now:       d.now,
 	})
 	d.gap = gaplog.New(gaplog.Deps{Log: log, Catalog: d.keep, OnClosed: d.met.Gap, Now: d.now})
-	d.sup = supervisor.New(supervisor.ConfigFrom(cfg, d.owner), cfg.Cameras, nil, supervisor.Deps{
+	d.sup = supervisor.New(supervisorConfig(cfg, d.owner), cfg.Cameras, nil, supervisor.Deps{
 		Log:         log,
 		Redactor:    d.red,
 		Now:         d.now,
@@ -175,17 +172,7 @@ func (d *daemon) build(ctx context.Context, hub *logring.Hub) error {
 		Gate:        d.gate,
 		Streams:     streamStore{d.keep}, // streams found by discovery, kept across restarts
 	})
-	syncEvery := st.SyncInterval.Std()
-	if syncEvery == 0 {
-		syncEvery = -1 // off
-	}
-	d.seg = segmenter.New(segmenter.Config{
-		SavePath:     st.SavePath,
-		Owner:        d.owner,
-		ProbePath:    cfg.FFmpeg.ProbePath,
-		FeedIDs:      feedIDs(cfg),
-		SyncInterval: syncEvery,
-	}, segmenter.Deps{Log: log, OnSegment: d.segmentClosed, OnQuarantine: d.quarantined, NameTaken: d.nameTaken, Now: d.now})
+	d.seg = segmenter.New(segmenterConfig(cfg, d.owner), segmenter.Deps{Log: log, OnSegment: d.segmentClosed, OnQuarantine: d.quarantined, NameTaken: d.nameTaken, Now: d.now})
 	d.clk = clockstep.New(clockstep.Config{}, clockstep.Deps{Log: log, Now: d.now, Mono: d.mono, OnStep: func(s clockstep.Step) {
 		d.met.ClockStep(s)
 		d.keep.Do(func(*catalog.Catalog) { d.gap.ClockStep(s) })
@@ -201,11 +188,10 @@ func (d *daemon) build(ctx context.Context, hub *logring.Hub) error {
 		d.sup.Restore(d.stopped())
 	}
 
-	d.exp = export.NewService(export.ServiceConfig{Bucket: cfg.S3Config.S3Bucket, Version: version},
+	d.exp = export.NewService(exportConfig(cfg),
 		export.ServiceDeps{Catalog: d.keep, S3: s3c, Log: log})
 	d.snp = snapshot.New(snapshotConfig(cfg), snapshot.Deps{Catalog: d.keep, Log: log})
-	d.api, err = api.New(api.Config{Listen: cfg.API.Listen, Settings: api.SettingsFrom(cfg.API), StopTimeout: cfg.FFmpeg.StopTimeout.Std() + 10*time.Second,
-		MaxExportRange: cfg.API.MaxExportRange.Std()},
+	d.api, err = api.New(apiConfig(cfg),
 		api.Deps{
 			Log:          log,
 			Supervisor:   d.sup,
@@ -290,11 +276,11 @@ func (d *daemon) reload(ctx context.Context) (api.ReloadResult, error) {
 	// whatever api.listen now says; the TLS pair is read again.
 	var commitAPI func()
 	if err == nil {
-		commitAPI, err = d.api.Prepare(api.SettingsFrom(cfg.API))
+		commitAPI, err = d.api.Prepare(apiSettings(cfg))
 	}
 	var client *s3.Client
-	if err == nil && uploader.ClientConfigFrom(cfg) != uploader.ClientConfigFrom(old) {
-		client, err = uploader.NewClient(ctx, uploader.ClientConfigFrom(cfg))
+	if err == nil && clientConfig(cfg) != clientConfig(old) {
+		client, err = uploader.NewClient(ctx, clientConfig(cfg))
 	}
 	if err != nil {
 		d.log.Error().Str("config", d.cfgPath).Msg("reload: config rejected, nothing changed: " + err.Error())
@@ -328,7 +314,7 @@ func (d *daemon) reload(ctx context.Context) (api.ReloadResult, error) {
 	d.exp.Reconfigure(cfg.S3Config.S3Bucket, exportClient)
 	d.snp.Reconfigure(snapshotConfig(cfg))
 	commitAPI()
-	applied := d.sup.Apply(cfg.Cameras, supervisor.ConfigFrom(cfg, d.owner), d.stopped())
+	applied := d.sup.Apply(cfg.Cameras, supervisorConfig(cfg, d.owner), d.stopped())
 	if cfg.API.Listen != old.API.Listen || cfg.Log != old.Log || cfg.StorageConfig.SyncInterval != old.StorageConfig.SyncInterval {
 		d.log.Warn().Msg("reload: api.listen, storageConfig.syncInterval and log settings take effect at the next restart")
 	}

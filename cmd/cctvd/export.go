@@ -72,7 +72,7 @@ func (f *s3Flags) apply(c *config.Config) {
 
 // client builds the S3 client of a config, with the region flag.
 func (f *s3Flags) client(ctx context.Context, cfg *config.Config) (*s3.Client, error) {
-	cc := uploader.ClientConfigFrom(cfg)
+	cc := clientConfig(cfg)
 	if *f.region != "" {
 		cc.Region = *f.region
 	}
@@ -186,7 +186,7 @@ func exportFromBox(ctx context.Context, path, camera string, from, to time.Time,
 			return nil, fmt.Errorf("no camera %q in the config or the catalog", camera)
 		}
 	}
-	client, err := uploader.NewClient(ctx, uploader.ClientConfigFrom(cfg))
+	client, err := uploader.NewClient(ctx, clientConfig(cfg))
 	if err != nil {
 		return nil, err
 	}

@@ -13,6 +13,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/cctvd/cctvd/config"
 	"github.com/cctvd/cctvd/discovery"
 	"github.com/cctvd/cctvd/internal/redact"
 	"github.com/cctvd/cctvd/onvif"
@@ -31,8 +32,8 @@ func probeCamera(ctx context.Context, args []string, stdout, stderr io.Writer, g
 	fs := flag.NewFlagSet("probe-camera", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	ip := fs.String("ip", "", "camera address (required)")
-	port := fs.Int("port", 554, "camera's RTSP port")
-	onvifPort := fs.Int("onvif-port", 80, "camera's ONVIF (HTTP) port")
+	port := fs.Int("port", config.DefaultRTSPPort, "camera's RTSP port")
+	onvifPort := fs.Int("onvif-port", config.DefaultONVIFPort, "camera's ONVIF (HTTP) port")
 	user := fs.String("user", "", "user name")
 	password := fs.String("password", "", "password (or the environment variable "+PasswordEnv+")")
 	res := fs.String("resolution", "", "resolution to record, WIDTHxHEIGHT (chooses the ONVIF profile)")

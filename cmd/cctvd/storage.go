@@ -174,7 +174,7 @@ func (d *daemon) useCatalog(ctx context.Context, cat *catalog.Catalog) error {
 		d.met.Deleted(r, cause)
 		d.gap.Deleted(r, cause)
 	}})
-	reb := rebuild.New(rebuild.Config{Bucket: cfg.S3Config.S3Bucket, Prefix: cfg.S3Config.S3Path, KeepDays: cfg.StorageConfig.CatalogDays()},
+	reb := rebuild.New(rebuildConfig(cfg),
 		rebuild.Deps{Log: d.log, S3: s3c, Catalog: cat})
 	d.up, d.ret, d.reb = up, ret, reb
 	d.partsMu.Unlock()
