@@ -95,6 +95,8 @@ type Deps struct {
 	Log zerolog.Logger
 	// Now is the clock; time.Now by default.
 	Now func() time.Time
+	// After waits on the monotonic clock; time.After by default.
+	After func(time.Duration) <-chan time.Time
 	// KeyFor is the uploader's key function, for Reconcile.
 	KeyFor func(rel string) string
 	// Ready, if set, is called each time a catalog is open and reconciled,
@@ -162,6 +164,9 @@ func New(cfg Config, deps Deps) *Keeper {
 	if deps.Now == nil {
 		deps.Now = time.Now
 	}
+	if deps.After == nil {
+		deps.After = time.After
+	}
 	if deps.KeyFor == nil {
 		deps.KeyFor = func(rel string) string { return rel }
 	}
@@ -217,7 +222,7 @@ func (k *Keeper) Run(ctx context.Context) error {
 			select {
 			case <-ctx.Done():
 				return nil
-			case <-time.After(pause):
+			case <-k.deps.After(pause):
 			}
 			pause = min(2*pause, 10*k.cfg.Retry)
 			continue
@@ -233,7 +238,7 @@ func (k *Keeper) Run(ctx context.Context) error {
 			select {
 			case <-ctx.Done():
 				return nil
-			case <-time.After(k.cfg.Retry):
+			case <-k.deps.After(k.cfg.Retry):
 			}
 		}
 	}
@@ -397,10 +402,7 @@ func (k *Keeper) serve(ctx context.Context, o *opened, fresh bool) error {
 		return err
 	}
 
-	prune := time.NewTimer(k.cfg.PruneAfter)
-	defer prune.Stop()
-	check := time.NewTimer(k.cfg.CheckAfter)
-	defer check.Stop()
+	prune, check := k.deps.After(k.cfg.PruneAfter), k.deps.After(k.cfg.CheckAfter)
 	for {
 		select {
 		case <-ctx.Done():
@@ -411,14 +413,14 @@ func (k *Keeper) serve(ctx context.Context, o *opened, fresh bool) error {
 		case err := <-useDone:
 			using = false
 			k.log.Error().Err(err).Dur("restartIn", k.cfg.Retry).Msg("uploads and retention stopped; restarting them")
-			restartUse = time.After(k.cfg.Retry)
+			restartUse = k.deps.After(k.cfg.Retry)
 		case <-restartUse:
 			restartUse = nil
 			runUse()
-		case <-prune.C:
+		case <-prune:
 			k.maintain(ctx, cat, o.reserve)
-			prune.Reset(k.cfg.Maintain)
-		case <-check.C:
+			prune = k.deps.After(k.cfg.Maintain)
+		case <-check:
 			start := k.deps.Now()
 			err := cat.QuickCheck(ctx)
 			if c := corruption(err); c != nil {
@@ -429,7 +431,7 @@ func (k *Keeper) serve(ctx context.Context, o *opened, fresh bool) error {
 			} else if err == nil {
 				k.log.Info().Dur("took", k.deps.Now().Sub(start)).Msg("catalog checked: intact")
 			}
-			check.Reset(k.cfg.CheckEvery)
+			check = k.deps.After(k.cfg.CheckEvery)
 		}
 	}
 }

@@ -103,6 +103,8 @@ type Deps struct {
 	Catalog Catalog
 	// Now is the clock; time.Now by default.
 	Now func() time.Time
+	// After waits on the monotonic clock; time.After by default.
+	After func(time.Duration) <-chan time.Time
 }
 
 // State is where a rebuild is.
@@ -141,6 +143,9 @@ func New(cfg Config, deps Deps) *Rebuilder {
 	cfg.setDefaults()
 	if deps.Now == nil {
 		deps.Now = time.Now
+	}
+	if deps.After == nil {
+		deps.After = time.After
 	}
 	return &Rebuilder{cfg: cfg, deps: deps, log: deps.Log.With().Str("component", "rebuild").Logger(),
 		status: watch.New(Status{State: Idle})}
@@ -200,7 +205,7 @@ func (r *Rebuilder) Run(ctx context.Context) error {
 			select {
 			case <-ctx.Done():
 				return nil
-			case <-time.After(pause):
+			case <-r.deps.After(pause):
 			}
 			pause = min(pause*2, r.cfg.RetryMax)
 			continue

@@ -128,6 +128,8 @@ type Deps struct {
 	OnDelete func(r catalog.Record, cause string)
 	// Now is the clock; time.Now by default.
 	Now func() time.Time
+	// After waits on the monotonic clock; time.After by default.
+	After func(time.Duration) <-chan time.Time
 }
 
 // Status is retention's state for the API and metrics.
@@ -170,6 +172,9 @@ func New(cfg Config, deps Deps) *Retention {
 	}
 	if deps.Now == nil {
 		deps.Now = time.Now
+	}
+	if deps.After == nil {
+		deps.After = time.After
 	}
 	if deps.KeyFor == nil {
 		deps.KeyFor = func(rel string) string { return rel }
@@ -218,10 +223,8 @@ func (r *Retention) Status() Status {
 func (r *Retention) Run(ctx context.Context) error {
 	cfg := r.config()
 	r.otherBytes = dirBytes(layout.Quarantine(cfg.SavePath), 2)
-	tick := time.NewTicker(cfg.Interval)
-	defer tick.Stop()
-	check := time.NewTicker(cfg.CrossCheck)
-	defer check.Stop()
+	after := r.deps.After
+	tick, check := after(cfg.Interval), after(cfg.CrossCheck)
 	for {
 		if err := r.Decide(ctx); err != nil && ctx.Err() == nil {
 			r.log.Error().Err(err).Msg("retention decision failed")
@@ -232,14 +235,16 @@ func (r *Retention) Run(ctx context.Context) error {
 		select { // notifications during the gap wait for its end
 		case <-ctx.Done():
 			return nil
-		case <-time.After(cfg.MinGap):
+		case <-after(cfg.MinGap):
 		}
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-r.wake:
-		case <-tick.C:
-		case <-check.C:
+		case <-tick:
+			tick = after(cfg.Interval)
+		case <-check:
+			check = after(cfg.CrossCheck)
 			r.crossCheck(ctx)
 		}
 	}

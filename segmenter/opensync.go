@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -57,15 +56,13 @@ func (s *Segmenter) syncOpen(ctx context.Context) {
 	if s.cfg.SyncInterval < 0 {
 		return
 	}
-	t := time.NewTicker(s.cfg.SyncInterval)
-	defer t.Stop()
 	st := &syncState{files: map[string]*os.File{}, failed: map[string]bool{}}
 	defer st.closeAll()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-s.deps.After(s.cfg.SyncInterval):
 		}
 		s.syncRound(st)
 	}

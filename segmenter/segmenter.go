@@ -99,6 +99,9 @@ type Deps struct {
 	NameTaken func(rel string) bool
 	// Now is the clock; time.Now by default.
 	Now func() time.Time
+	// After waits on the monotonic clock (rescans, the debounce, the
+	// flushes of open segments); time.After by default.
+	After func(time.Duration) <-chan time.Time
 }
 
 // Segmenter watches the staging folders. Run owns all its state but the
@@ -158,6 +161,9 @@ func New(cfg Config, deps Deps) *Segmenter {
 	if deps.Now == nil {
 		deps.Now = time.Now
 	}
+	if deps.After == nil {
+		deps.After = time.After
+	}
 	if deps.OnSegment == nil {
 		deps.OnSegment = func(segment.Segment) {}
 	}
@@ -215,11 +221,9 @@ func (s *Segmenter) Run(ctx context.Context) error {
 		s.processDir(d)
 	}
 
-	rescan := time.NewTicker(s.cfg.Rescan)
-	defer rescan.Stop()
-	debounce := time.NewTimer(0)
-	<-debounce.C
-	armed := false
+	after := s.deps.After
+	rescan := after(s.cfg.Rescan)
+	var debounce <-chan time.Time // set while a pass is due
 	dirty := map[string]bool{}
 	for {
 		select {
@@ -241,9 +245,8 @@ func (s *Segmenter) Run(ctx context.Context) error {
 			} else if meaningful(ev) {
 				dirty[dir] = true
 			}
-			if !armed && len(dirty) > 0 {
-				debounce.Reset(s.cfg.Debounce)
-				armed = true
+			if debounce == nil && len(dirty) > 0 {
+				debounce = after(s.cfg.Debounce)
 			}
 		case err, ok := <-w.Errors:
 			if !ok {
@@ -252,13 +255,14 @@ func (s *Segmenter) Run(ctx context.Context) error {
 			// An overflow loses events: a full pass finds what they said.
 			s.log.Warn().Err(err).Msg("watch error, rescanning")
 			s.processAll(w)
-		case <-debounce.C:
-			armed = false
+		case <-debounce:
+			debounce = nil
 			for _, d := range sortedKeys(dirty) {
 				s.processDir(d)
 			}
 			clear(dirty)
-		case <-rescan.C:
+		case <-rescan:
+			rescan = after(s.cfg.Rescan)
 			s.processAll(w)
 		}
 	}

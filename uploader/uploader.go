@@ -47,6 +47,7 @@ import (
 
 	"github.com/cctvd/cctvd/catalog"
 	"github.com/cctvd/cctvd/config"
+	"github.com/cctvd/cctvd/internal/clock"
 	"github.com/cctvd/cctvd/internal/redact"
 	"github.com/cctvd/cctvd/internal/watch"
 )
@@ -212,7 +213,7 @@ type serverState struct {
 func New(cfg Config, deps Deps) *Uploader {
 	cfg.setDefaults()
 	if deps.Clock == nil {
-		deps.Clock = systemClock{origin: time.Now()}
+		deps.Clock = clock.System()
 	}
 	return &Uploader{cfg: cfg, s3: deps.S3, server: &serverState{}, deps: deps, clock: deps.Clock,
 		log:  deps.Log.With().Str("component", "uploader").Logger(),

@@ -58,6 +58,8 @@ type Deps struct {
 	Log zerolog.Logger
 	// Now is the clock; time.Now by default.
 	Now func() time.Time
+	// After waits on the monotonic clock; time.After by default.
+	After func(time.Duration) <-chan time.Time
 }
 
 // Guard checks that savePath is the expected volume, at start and every
@@ -81,6 +83,9 @@ func New(cfg Config, deps Deps) *Guard {
 	if deps.Now == nil {
 		deps.Now = time.Now
 	}
+	if deps.After == nil {
+		deps.After = time.After
+	}
 	st := Status{State: Checking, Since: deps.Now(), SavePath: cfg.SavePath}
 	if cfg.AnchorDir != "" {
 		st.Anchor = filepath.Join(cfg.AnchorDir, AnchorName)
@@ -103,14 +108,12 @@ func (g *Guard) Run(ctx context.Context) error {
 			Msg("no place outside savePath to remember its disk (stateDir is inside savePath and $STATE_DIRECTORY is not set): " +
 				"a missing disk at the first start cannot be told from an empty folder; run cctvd from its systemd unit or set storageConfig.stateDir elsewhere")
 	}
-	tick := time.NewTicker(g.cfg.Poll)
-	defer tick.Stop()
 	for {
 		g.Check()
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-tick.C:
+		case <-g.deps.After(g.cfg.Poll):
 		}
 	}
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/cctvd/cctvd/config"
 	"github.com/cctvd/cctvd/export"
 	"github.com/cctvd/cctvd/gaplog"
+	"github.com/cctvd/cctvd/internal/clock"
 	"github.com/cctvd/cctvd/internal/desired"
 	"github.com/cctvd/cctvd/internal/logging"
 	"github.com/cctvd/cctvd/internal/logring"
@@ -58,10 +59,11 @@ type daemon struct {
 	red     *redact.Redactor
 	owner   string
 	getenv  func(string) string
-	// now is the wall clock (names, records); mono a clock that never
-	// steps (watchdogs, the stream's epoch, retries, clock-step detection).
-	now  func() time.Time
-	mono func() time.Duration
+	// clock: its wall clock names footage and dates records; its
+	// monotonic clock (CLOCK_BOOTTIME, which never steps) times
+	// watchdogs, the stream's epoch, retries, every wait and the
+	// detection of clock steps.
+	clock clock.Clock
 
 	cfgPtr   atomic.Pointer[config.Config] // replaced by a reload
 	reloadMu sync.Mutex
@@ -111,14 +113,14 @@ func runDaemon(ctx context.Context, cfg *config.Config, cfgPath string, stdout i
 	// Process-wide settings, set here and nowhere else. A lower GC target
 	// keeps the resident set small on NVR boards, for a little CPU
 	// (measured: 37 MB instead of 42 MB with 64 cameras); GOGC overrides.
-	if os.Getenv("GOGC") == "" {
+	if getenv("GOGC") == "" {
 		debug.SetGCPercent(60)
 	}
 	zerolog.TimeFieldFormat = time.RFC3339Nano
 	zerolog.DurationFieldUnit, zerolog.DurationFieldInteger = time.Second, false
 
 	d := &daemon{cfgPath: cfgPath, log: log, red: red, owner: owner(), hup: hup, getenv: getenv,
-		now: now, mono: clockstep.BootTime}
+		clock: clock.Funcs{NowFunc: now, MonoFunc: clockstep.BootTime}}
 	d.cfgPtr.Store(cfg)
 	warnIfReadable(log, cfgPath)
 	warnShortSecrets(log, cfg)
@@ -148,9 +150,9 @@ func (d *daemon) build(ctx context.Context, hub *logring.Hub) error {
 		return err
 	}
 	d.s3c = s3c
-	d.vol = volume.New(volumeConfig(cfg, d.getenv), volume.Deps{Log: log})
+	d.vol = volume.New(volumeConfig(cfg, d.getenv), volume.Deps{Log: log, Now: d.clock.Now, After: d.clock.After})
 	d.keep = keeper.New(keeperConfig(cfg),
-		keeper.Deps{Log: log, Now: d.now, KeyFor: d.keyFor, Ready: d.catalogReady, Use: d.useCatalog})
+		keeper.Deps{Log: log, Now: d.clock.Now, After: d.clock.After, KeyFor: d.keyFor, Ready: d.catalogReady, Use: d.useCatalog})
 	// Metrics read the components at scrape time, after they exist.
 	d.met = metrics.New(metrics.Sources{
 		Cameras:   func() []supervisor.Status { return d.sup.Statuses() },
@@ -159,21 +161,23 @@ func (d *daemon) build(ctx context.Context, hub *logring.Hub) error {
 		Backlog:   d.keep.Backlog,
 		Volume:    d.vol.Status,
 		Catalog:   d.keep.Status,
-		Now:       d.now,
+		Now:       d.clock.Now,
 	})
-	d.gap = gaplog.New(gaplog.Deps{Log: log, Catalog: d.keep, OnClosed: d.met.Gap, Now: d.now})
+	d.gap = gaplog.New(gaplog.Deps{Log: log, Catalog: d.keep, OnClosed: d.met.Gap, Now: d.clock.Now})
 	d.sup = supervisor.New(supervisorConfig(cfg, d.owner), cfg.Cameras, nil, supervisor.Deps{
 		Log:         log,
 		Redactor:    d.red,
-		Now:         d.now,
-		Mono:        d.mono,
+		Now:         d.clock.Now,
+		Mono:        d.clock.Mono,
+		After:       d.clock.After,
 		OnEvent:     d.cameraEvent,
 		SaveStopped: d.saveStopped,
 		Gate:        d.gate,
 		Streams:     streamStore{d.keep}, // streams found by discovery, kept across restarts
 	})
-	d.seg = segmenter.New(segmenterConfig(cfg, d.owner), segmenter.Deps{Log: log, OnSegment: d.segmentClosed, OnQuarantine: d.quarantined, NameTaken: d.nameTaken, Now: d.now})
-	d.clk = clockstep.New(clockstep.Config{}, clockstep.Deps{Log: log, Now: d.now, Mono: d.mono, OnStep: func(s clockstep.Step) {
+	d.seg = segmenter.New(segmenterConfig(cfg, d.owner), segmenter.Deps{Log: log, OnSegment: d.segmentClosed, OnQuarantine: d.quarantined, NameTaken: d.nameTaken,
+		Now: d.clock.Now, After: d.clock.After})
+	d.clk = clockstep.New(clockstep.Config{}, clockstep.Deps{Log: log, Now: d.clock.Now, Mono: d.clock.Mono, After: d.clock.After, OnStep: func(s clockstep.Step) {
 		d.met.ClockStep(s)
 		d.keep.Do(func(*catalog.Catalog) { d.gap.ClockStep(s) })
 	}})

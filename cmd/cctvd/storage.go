@@ -162,7 +162,7 @@ func (d *daemon) useCatalog(ctx context.Context, cat *catalog.Catalog) error {
 	cfg := d.config()
 	d.partsMu.Lock()
 	s3c := d.s3c
-	up := uploader.New(uploaderConfig(cfg), uploader.Deps{Log: d.log, Catalog: cat, S3: s3c, Redactor: d.red, Clock: daemonClock{d.now, d.mono},
+	up := uploader.New(uploaderConfig(cfg), uploader.Deps{Log: d.log, Catalog: cat, S3: s3c, Redactor: d.red, Clock: d.clock,
 		OnUploaded: d.met.Uploaded, OnFailed: d.met.UploadFailed, OnConflict: d.met.UploadConflict,
 		OnQuarantined: func(r catalog.Record, why string, offsite bool) {
 			d.met.Quarantined(r, why, offsite)
@@ -170,12 +170,12 @@ func (d *daemon) useCatalog(ctx context.Context, cat *catalog.Catalog) error {
 				d.gap.Corrupt(r, why)
 			}
 		}})
-	ret := retention.New(retentionConfig(cfg), retention.Deps{Log: d.log, Catalog: cat, KeyFor: d.keyFor, Now: d.now, OnDelete: func(r catalog.Record, cause string) {
+	ret := retention.New(retentionConfig(cfg), retention.Deps{Log: d.log, Catalog: cat, KeyFor: d.keyFor, Now: d.clock.Now, After: d.clock.After, OnDelete: func(r catalog.Record, cause string) {
 		d.met.Deleted(r, cause)
 		d.gap.Deleted(r, cause)
 	}})
 	reb := rebuild.New(rebuildConfig(cfg),
-		rebuild.Deps{Log: d.log, S3: s3c, Catalog: cat})
+		rebuild.Deps{Log: d.log, S3: s3c, Catalog: cat, Now: d.clock.Now, After: d.clock.After})
 	d.up, d.ret, d.reb = up, ret, reb
 	d.partsMu.Unlock()
 	var wg sync.WaitGroup
@@ -189,14 +189,3 @@ func (d *daemon) useCatalog(ctx context.Context, cat *catalog.Catalog) error {
 	wg.Wait()
 	return nil
 }
-
-// daemonClock is the daemon's clocks as the uploader takes them: the wall
-// clock for what people read, the monotonic one for retries.
-type daemonClock struct {
-	now  func() time.Time
-	mono func() time.Duration
-}
-
-func (c daemonClock) Now() time.Time                         { return c.now() }
-func (c daemonClock) Mono() time.Duration                    { return c.mono() }
-func (c daemonClock) After(d time.Duration) <-chan time.Time { return time.After(d) }

@@ -12,10 +12,12 @@ package fakeclock
 import (
 	"sync"
 	"time"
+
+	"github.com/cctvd/cctvd/internal/clock"
 )
 
 // Clock is a manual clock. Its Now, Mono and After replace time.Now, a
-// monotonic reading and time.After.
+// monotonic reading and time.After: it is a clock.Clock.
 type Clock struct {
 	mu      sync.Mutex
 	now     time.Time     // the wall clock
@@ -24,6 +26,8 @@ type Clock struct {
 	// Waits receives the duration of every After call, if not nil.
 	waits chan time.Duration
 }
+
+var _ clock.Clock = (*Clock)(nil)
 
 type waiter struct {
 	at time.Duration // on the monotonic clock
