@@ -75,6 +75,7 @@ type daemon struct {
 	sup  *supervisor.Supervisor
 	seg  *segmenter.Segmenter
 	gap  *gaplog.Log
+	gapq *gaplog.Queue // what the gap log hears, applied on its own goroutine
 	exp  *export.Service
 	snp  *snapshot.Service
 	api  *api.Server
@@ -164,6 +165,7 @@ func (d *daemon) build(ctx context.Context, hub *logring.Hub) error {
 		Now:       d.clock.Now,
 	})
 	d.gap = gaplog.New(gaplog.Deps{Log: log, Catalog: d.keep, OnClosed: d.met.Gap, Now: d.clock.Now})
+	d.gapq = gaplog.NewQueue(d.gap, 0)
 	d.sup = supervisor.New(supervisorConfig(cfg, d.owner), cfg.Cameras, nil, supervisor.Deps{
 		Log:         log,
 		Redactor:    d.red,
@@ -179,7 +181,7 @@ func (d *daemon) build(ctx context.Context, hub *logring.Hub) error {
 		Now: d.clock.Now, After: d.clock.After})
 	d.clk = clockstep.New(clockstep.Config{}, clockstep.Deps{Log: log, Now: d.clock.Now, Mono: d.clock.Mono, After: d.clock.After, OnStep: func(s clockstep.Step) {
 		d.met.ClockStep(s)
-		d.keep.Do(func(*catalog.Catalog) { d.gap.ClockStep(s) })
+		d.keep.Do(func(*catalog.Catalog) { d.gapq.ClockStep(s) })
 	}})
 
 	// When the disk is there, the cameras operators stopped are known
@@ -375,7 +377,7 @@ func (d *daemon) segmentClosed(seg segment.Segment) {
 			d.log.Error().Err(err).Str("segment", seg.Name()).Msg("cannot record segment in the catalog")
 			return
 		}
-		d.gap.Segment(seg)
+		d.gapq.Segment(seg)
 		d.partsMu.Lock()
 		up, ret := d.up, d.ret
 		d.partsMu.Unlock()
@@ -401,13 +403,16 @@ func (d *daemon) nameTaken(rel string) bool {
 }
 
 // cameraEvent passes the supervisor's events to the gap log, in order with
-// the segments, once the catalog is usable.
+// the segments, once the catalog is usable. It runs on the camera's
+// goroutines and never blocks: the keeper holds it while the catalog is
+// not usable, and the gap log's queue takes it when it is (no catalog
+// write happens here).
 func (d *daemon) cameraEvent(ev supervisor.Event) {
-	d.keep.Do(func(*catalog.Catalog) { d.gap.CameraEvent(ev) })
+	d.keep.Do(func(*catalog.Catalog) { d.gapq.CameraEvent(ev) })
 }
 
 func (d *daemon) quarantined(camera, file string) {
-	d.keep.Do(func(*catalog.Catalog) { d.gap.Quarantined(camera, file) })
+	d.keep.Do(func(*catalog.Catalog) { d.gapq.Quarantined(camera, file) })
 }
 
 func (d *daemon) uploaderStatus() uploader.Status {

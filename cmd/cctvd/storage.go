@@ -157,7 +157,8 @@ func (d *daemon) catalogReady(ctx context.Context, cat *catalog.Catalog, fresh b
 }
 
 // useCatalog runs what needs the catalog, with the settings in force, until
-// ctx ends: the uploader, retention, and the rebuild from S3 when one is due.
+// ctx ends: the gap log's queue, the uploader, retention, and the rebuild
+// from S3 when one is due.
 func (d *daemon) useCatalog(ctx context.Context, cat *catalog.Catalog) error {
 	cfg := d.config()
 	d.partsMu.Lock()
@@ -167,19 +168,19 @@ func (d *daemon) useCatalog(ctx context.Context, cat *catalog.Catalog) error {
 		OnQuarantined: func(r catalog.Record, why string, offsite bool) {
 			d.met.Quarantined(r, why, offsite)
 			if !offsite { // S3 keeps no earlier upload: the footage is lost
-				d.gap.Corrupt(r, why)
+				d.gapq.Corrupt(r, why)
 			}
 		}})
 	ret := retention.New(retentionConfig(cfg), retention.Deps{Log: d.log, Catalog: cat, KeyFor: d.keyFor, Now: d.clock.Now, After: d.clock.After, OnDelete: func(r catalog.Record, cause string) {
 		d.met.Deleted(r, cause)
-		d.gap.Deleted(r, cause)
+		d.gapq.Deleted(r, cause)
 	}})
 	reb := rebuild.New(rebuildConfig(cfg),
 		rebuild.Deps{Log: d.log, S3: s3c, Catalog: cat, Now: d.clock.Now, After: d.clock.After})
 	d.up, d.ret, d.reb = up, ret, reb
 	d.partsMu.Unlock()
 	var wg sync.WaitGroup
-	for _, c := range []interface{ Run(context.Context) error }{up, ret, reb} {
+	for _, c := range []interface{ Run(context.Context) error }{d.gapq, up, ret, reb} {
 		wg.Go(func() {
 			if err := c.Run(ctx); err != nil && ctx.Err() == nil {
 				d.log.Error().Err(err).Msg("stopped on error")
