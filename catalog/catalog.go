@@ -72,45 +72,45 @@ const (
 
 // Record is one segment's row.
 type Record struct {
-	ID       int64     `json:"id"`
-	Camera   string    `json:"camera"`
-	FeedID   string    `json:"feedId"`
-	Start    time.Time `json:"start"`
-	End      time.Time `json:"end"`
-	Path     string    `json:"path"` // absolute
-	Bytes    int64     `json:"bytes"`
-	SHA256   string    `json:"sha256,omitempty"`
-	MD5      string    `json:"md5,omitempty"`
-	Salvaged bool      `json:"salvaged"`
+	ID       int64
+	Camera   string
+	FeedID   string
+	Start    time.Time
+	End      time.Time
+	Path     string // absolute
+	Bytes    int64
+	SHA256   string
+	MD5      string
+	Salvaged bool
 
-	Upload      UploadState `json:"upload"`
-	Key         string      `json:"s3Key"`
-	ETag        string      `json:"etag,omitempty"`
-	UploadID    string      `json:"-"`
-	Attempts    int         `json:"attempts"`
-	NextAttempt time.Time   `json:"nextAttempt,omitzero"`
-	LastError   string      `json:"lastError,omitempty"`
-	UploadedAt  time.Time   `json:"uploadedAt,omitzero"`
+	Upload      UploadState
+	Key         string
+	ETag        string
+	UploadID    string
+	Attempts    int
+	NextAttempt time.Time
+	LastError   string
+	UploadedAt  time.Time
 	// VerifyRemote asks the uploader to check S3 before uploading: the
 	// object may be there already (a row rebuilt from disk, or an attempt
 	// cut short by a crash).
-	VerifyRemote bool `json:"-"`
+	VerifyRemote bool
 	// ConflictKey, when set, is the key this segment belongs under, where
 	// S3 already held different content: that object was left as it was
 	// and the segment went up under Key instead.
-	ConflictKey string `json:"conflictKey,omitempty"`
+	ConflictKey string
 	// Verified says how S3's copy was checked against the local file
 	// (uploader.Verified*); empty for rows uploaded by cctvd v0.1.0.
-	Verified string `json:"verified,omitempty"`
+	Verified string
 	// MustDecode asks the uploader to decode the file (ffprobe) before it
 	// goes up: cctvd did not see it close and fsync it (a row rebuilt from
 	// the disk, a salvaged segment, a row left pending by cctvd v0.1.0).
-	MustDecode bool `json:"-"`
+	MustDecode bool
 
-	Local       LocalState `json:"local"`
-	DeletedAt   time.Time  `json:"deletedAt,omitzero"`
-	DeleteCause string     `json:"deleteCause,omitempty"`
-	CreatedAt   time.Time  `json:"createdAt"`
+	Local       LocalState
+	DeletedAt   time.Time
+	DeleteCause string
+	CreatedAt   time.Time
 }
 
 // Name is the segment's file name.

@@ -9,13 +9,13 @@ import (
 // Gap is an interval without footage while a camera should have been
 // recording, and why.
 type Gap struct {
-	ID     int64     `json:"id"`
-	Camera string    `json:"camera"`
-	Start  time.Time `json:"start"`
+	ID     int64
+	Camera string
+	Start  time.Time
 	// End is zero while the gap is open.
-	End    time.Time `json:"end,omitzero"`
-	Cause  string    `json:"cause"`
-	Detail string    `json:"detail,omitempty"`
+	End    time.Time
+	Cause  string
+	Detail string
 }
 
 // AddGap records a gap; an open one has a zero End.

@@ -135,10 +135,10 @@ func (c *Catalog) Interrupted(ctx context.Context) ([]Record, error) {
 
 // Backlog is what waits for upload.
 type Backlog struct {
-	Count int64 `json:"count"`
-	Bytes int64 `json:"bytes"`
+	Count int64
+	Bytes int64
 	// Oldest is the start of the oldest segment waiting, zero if none.
-	Oldest time.Time `json:"oldest,omitzero"`
+	Oldest time.Time
 }
 
 // Backlog sums the segments not yet uploaded whose file still exists.

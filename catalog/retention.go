@@ -14,8 +14,8 @@ const (
 
 // Totals are the files present on disk, as the catalog knows them.
 type Totals struct {
-	Bytes int64 `json:"bytes"`
-	Count int64 `json:"count"`
+	Bytes int64
+	Count int64
 }
 
 const (

@@ -111,7 +111,9 @@ func New(deps Deps) *Log {
 
 // Start loads each camera's last footage and open gap, and opens a
 // daemon-down gap for cameras whose footage stopped without one (the
-// daemon was killed, or the box lost power). Call it before recording starts.
+// daemon was killed, or the box lost power). Call it once, before anything
+// is reported: the daemon calls it when the catalog is first usable, before
+// the reports held for it (recording starts earlier; its events wait).
 func (l *Log) Start(ctx context.Context, cameras []string) error {
 	open, err := l.deps.Catalog.OpenGaps(ctx)
 	if err != nil {

@@ -5,7 +5,7 @@
 //	savePath/<camera>/<YYYY-MM-DD>/<camera>_<feed>_<start>_<end>.mp4
 //
 // with start and end the UTC wall-clock times of its first frame and of the
-// end of its last, then reports it to the Sink.
+// end of its last, then reports it (Deps.OnSegment).
 //
 // fsnotify cannot say when ffmpeg has closed a file, so closing is read from
 // ffmpeg itself: the segment muxer appends "file,start,end" to the run's CSV

@@ -150,9 +150,9 @@ func (c *Camera) discoveryFailed(ctx context.Context, runID string, err error) *
 		}
 	})
 	if reason != ReasonStopped && reason != ReasonReconfigured {
-		c.log.Warn().Str("reason", string(reason)).Msg("no stream found: " + msg)
+		c.log.Warn().Str("reason", string(reason)).Str("error", msg).Msg("no stream found")
 	} else {
-		c.log.Info().Str("reason", string(reason)).Msg("discovery ended: " + msg)
+		c.log.Info().Str("reason", string(reason)).Str("why", msg).Msg("discovery ended")
 	}
 	c.emit(Event{Kind: EventExited, At: exit.At, RunID: runID, Exit: &exit})
 	return &exit

@@ -69,7 +69,7 @@ func (c *Camera) encoding(ctx context.Context, cam config.Camera) Encoding {
 		if c.decision == "" {
 			info, err := probeStream(ctx, c.opts.ProbePath, cam)
 			if err != nil {
-				c.log.Warn().Msg("cannot probe the stream, transcoding this time: " + c.deps.Redactor.String(err.Error()))
+				c.log.Warn().Str("error", c.deps.Redactor.String(err.Error())).Msg("cannot probe the stream, transcoding this time")
 				break
 			}
 			if ok, why := canCopy(cam, info); ok {
@@ -77,7 +77,7 @@ func (c *Camera) encoding(ctx context.Context, cam config.Camera) Encoding {
 				c.log.Info().Str("stream", info.String()).Msg("the camera already sends what is configured: recording its stream as is (copy)")
 			} else {
 				c.decision = "transcode"
-				c.log.Info().Str("stream", info.String()).Msg("transcoding: " + why)
+				c.log.Info().Str("stream", info.String()).Str("why", why).Msg("transcoding")
 			}
 		}
 		if c.decision == "copy" {
@@ -89,7 +89,7 @@ func (c *Camera) encoding(ctx context.Context, cam config.Camera) Encoding {
 		if !c.hwChecked {
 			c.hwChecked = true
 			if c.hwErr = hwAvailable(ctx, c.opts.FFmpegPath, c.cfg.HWAccel, c.cfg.HWAccelDevice); c.hwErr != nil {
-				c.log.Warn().Str("hwaccel", c.cfg.HWAccel).Msg("hardware acceleration unavailable, encoding in software: " + c.hwErr.Error())
+				c.log.Warn().Err(c.hwErr).Str("hwaccel", c.cfg.HWAccel).Msg("hardware acceleration unavailable, encoding in software")
 			} else {
 				c.log.Info().Str("hwaccel", c.cfg.HWAccel).Msg("transcoding on the GPU")
 			}

@@ -445,9 +445,9 @@ func (u *Uploader) finish(ctx context.Context, res result) (serviceDown bool, re
 		s.State, s.LastError = Failing, msg
 	})
 	if changed { // once per change, not once per retry
-		u.log.Warn().Str("segment", r.Name()).Msg("upload failed: " + msg)
+		u.log.Warn().Str("segment", r.Name()).Str("error", msg).Msg("upload failed")
 	} else {
-		u.log.Debug().Str("segment", r.Name()).Msg("upload failed again: " + msg)
+		u.log.Debug().Str("segment", r.Name()).Str("error", msg).Msg("upload failed again")
 	}
 	if u.deps.OnFailed != nil {
 		u.deps.OnFailed(r, res.err)

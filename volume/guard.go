@@ -137,7 +137,7 @@ func (g *Guard) Check() Status {
 			Msg("savePath is cctvd's recordings volume")
 	default:
 		g.log.Error().Str("savePath", g.cfg.SavePath).Str("state", string(next.State)).
-			Msg("recording is held: " + next.Message)
+			Str("why", next.Message).Msg("recording is held")
 	}
 	return g.status.Get()
 }
