@@ -8,7 +8,6 @@ import (
 	"image/jpeg"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -16,7 +15,6 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/cctvd/cctvd/catalog"
-	"github.com/cctvd/cctvd/internal/media"
 	"github.com/cctvd/cctvd/internal/testenv"
 	"github.com/cctvd/cctvd/layout"
 	"github.com/cctvd/cctvd/segment"
@@ -78,14 +76,6 @@ func centre(t *testing.T, b []byte) (r, g, bl uint32) {
 	bd := img.Bounds()
 	r, g, bl, _ = img.At(bd.Dx()/2, bd.Dy()/2).RGBA()
 	return r >> 8, g >> 8, bl >> 8
-}
-
-func TestArgs(t *testing.T) {
-	got := strings.Join(media.StillArgs("/rec/a.mp4", 960), " ")
-	want := "-hide_banner -nostdin -loglevel error -sseof -1 -i /rec/a.mp4 -map 0:v:0 -frames:v 1 -vf scale=w='min(iw,960)':h=-2 -c:v mjpeg -q:v 5 -f image2pipe -"
-	if got != want {
-		t.Errorf("args\n%s\nwant\n%s", got, want)
-	}
 }
 
 // TestStillFromTheEnd: the still is of the segment's last second (blue
