@@ -1,3 +1,5 @@
+//go:build integration
+
 package catalog
 
 import (
@@ -16,6 +18,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/cctvd/cctvd/internal/testenv"
 	"github.com/cctvd/cctvd/layout"
 )
 
@@ -24,7 +27,7 @@ func mountTmpfs(t *testing.T, size string) string {
 	t.Helper()
 	mnt := t.TempDir()
 	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", mnt).CombinedOutput(); err != nil {
-		t.Skipf("needs root to mount a tmpfs (%v: %s)", err, strings.TrimSpace(string(out)))
+		testenv.NeedsRoot(t, "cannot mount a tmpfs (%v: %s)", err, strings.TrimSpace(string(out)))
 	}
 	t.Cleanup(func() { syscall.Unmount(mnt, syscall.MNT_DETACH) })
 	return mnt

@@ -1,3 +1,5 @@
+//go:build integration
+
 package discovery
 
 import (
@@ -12,11 +14,6 @@ import (
 
 	"github.com/cctvd/cctvd/internal/onvifsim"
 	"github.com/cctvd/cctvd/internal/testenv"
-)
-
-const (
-	camUser     = "admin"
-	camPassword = "adm1n@cam:/#%"
 )
 
 // cameras shared by the tests: a digest camera with Hikvision's paths and a

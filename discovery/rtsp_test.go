@@ -12,6 +12,11 @@ import (
 	"time"
 )
 
+const (
+	camUser     = "admin"
+	camPassword = "adm1n@cam:/#%"
+)
+
 func fastFinder() *Finder {
 	return New(Config{PathInterval: time.Millisecond, PathBurst: 100, Timeout: 5 * time.Second})
 }

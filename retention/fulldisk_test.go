@@ -1,3 +1,5 @@
+//go:build integration
+
 package retention
 
 import (
@@ -12,6 +14,7 @@ import (
 	"time"
 
 	"github.com/cctvd/cctvd/catalog"
+	"github.com/cctvd/cctvd/internal/testenv"
 	"github.com/cctvd/cctvd/layout"
 )
 
@@ -20,7 +23,7 @@ import (
 func TestFreeSpaceFloorOnARealFilesystem(t *testing.T) {
 	mnt := t.TempDir()
 	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", mnt).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount a tmpfs here (%v: %s); TestDecide covers the floor with a fake disk", err, strings.TrimSpace(string(out)))
+		testenv.NeedsRoot(t, "cannot mount a tmpfs (%v: %s)", err, strings.TrimSpace(string(out)))
 	}
 	t.Cleanup(func() { syscall.Unmount(mnt, syscall.MNT_DETACH) })
 	e := newEnv(t, mnt, 0, 0, 0)
@@ -62,7 +65,7 @@ func fullDisk(t *testing.T, n int, reserve bool) (*env, *catalog.Reserve) {
 	t.Helper()
 	mnt := t.TempDir()
 	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", mnt).CombinedOutput(); err != nil {
-		t.Skipf("needs root to mount a tmpfs (%v: %s)", err, strings.TrimSpace(string(out)))
+		testenv.NeedsRoot(t, "cannot mount a tmpfs (%v: %s)", err, strings.TrimSpace(string(out)))
 	}
 	t.Cleanup(func() { syscall.Unmount(mnt, syscall.MNT_DETACH) })
 	save := filepath.Join(mnt, "rec")

@@ -137,7 +137,7 @@ func (g *Guard) Check() Status {
 			Msg("savePath is cctvd's recordings volume")
 	default:
 		g.log.Error().Str("savePath", g.cfg.SavePath).Str("state", string(next.State)).
-			Str("why", next.Message).Msg("recording is held")
+			Msg("recording is held: " + next.Message) // what to do is the message; tests and operators read it
 	}
 	return g.status.Get()
 }

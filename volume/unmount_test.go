@@ -1,3 +1,5 @@
+//go:build integration
+
 package volume
 
 import (
@@ -9,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/cctvd/cctvd/internal/testenv"
 )
 
 // TestGuardSeesAnUnmountWhileRunning: savePath is a real mount (a tmpfs
@@ -21,7 +25,7 @@ func TestGuardSeesAnUnmountWhileRunning(t *testing.T) {
 	os.MkdirAll(save, 0o755)
 	os.MkdirAll(disk, 0o755)
 	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", disk).CombinedOutput(); err != nil {
-		t.Skipf("needs root to mount a tmpfs (%v: %s)", err, strings.TrimSpace(string(out)))
+		testenv.NeedsRoot(t, "cannot mount a tmpfs (%v: %s)", err, strings.TrimSpace(string(out)))
 	}
 	t.Cleanup(func() { syscall.Unmount(disk, syscall.MNT_DETACH) })
 	bind := func() {

@@ -289,7 +289,7 @@ func (d *daemon) reload(ctx context.Context) (api.ReloadResult, error) {
 		client, err = uploader.NewClient(ctx, clientConfig(cfg))
 	}
 	if err != nil {
-		d.log.Error().Err(err).Str("config", d.cfgPath).Msg("reload: config rejected, nothing changed")
+		d.log.Error().Str("config", d.cfgPath).Msg("reload: config rejected, nothing changed: " + err.Error()) // the reasons, for whoever reads the journal after a reload
 		return api.ReloadResult{}, fmt.Errorf("%w: %v", api.ErrConfigRejected, err)
 	}
 	warnIfReadable(d.log, d.cfgPath)

@@ -234,3 +234,5 @@ func writeCertPair(t *testing.T, certPath, keyPath, name string) {
 	writeFile(t, certPath, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})))
 	writeFile(t, keyPath, string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})))
 }
+
+const apiToken = "t0ken-s3cret-abc"

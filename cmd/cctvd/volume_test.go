@@ -1,3 +1,5 @@
+//go:build integration
+
 package main
 
 import (
@@ -9,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cctvd/cctvd/internal/testenv"
 	"github.com/cctvd/cctvd/layout"
 	"github.com/cctvd/cctvd/segment"
 	"github.com/cctvd/cctvd/volume"
@@ -42,7 +45,7 @@ func newExt4Disk(t *testing.T, size string) *ext4Disk {
 		t.Fatalf("mkfs.ext4 (scripts/deps.sh installs e2fsprogs): %v %s", err, out)
 	}
 	if out, err := exec.Command("mount", "-o", "loop", d.img, d.mnt).CombinedOutput(); err != nil {
-		t.Skipf("needs root and a loop device to mount an ext4 image (%v: %s)", err, strings.TrimSpace(string(out)))
+		testenv.NeedsRoot(t, "cannot mount an ext4 image on a loop device (%v: %s)", err, strings.TrimSpace(string(out)))
 	}
 	t.Cleanup(func() { syscall.Unmount(d.mnt, syscall.MNT_DETACH) })
 	return d

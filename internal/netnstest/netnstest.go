@@ -16,6 +16,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/cctvd/cctvd/internal/testenv"
 )
 
 // NS is one end: a namespace, its veth interface and the interface's IPv4
@@ -32,7 +34,7 @@ type Pair struct{ A, B NS }
 func NewPair(t testing.TB) *Pair {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("needs root to create network namespaces (make test runs as root)")
+		testenv.NeedsRoot(t, "cannot create network namespaces without root")
 	}
 	if _, err := exec.LookPath("ip"); err != nil {
 		t.Fatal("ip (iproute2) is not installed: run `make deps`")

@@ -1,8 +1,14 @@
 // Package testenv gives tests the real parts of package fixture — a
 // simulated IP camera (GStreamer's RTSP server) and MinIO on 127.0.0.1,
 // ffprobe — failing the test on error and stopping them when it ends.
-// `make test` installs what they need; a test that cannot find a tool fails
-// and says to run `make deps`, it is never skipped.
+//
+// Tests that use them are integration tests: their files carry the build
+// tag `integration` (`make test` runs them, `make unit` does not). `make
+// test` installs what they need; a test that cannot find a tool fails and
+// says to run `make deps`, it is never skipped. A test that needs root, a
+// mount, a loop device or a network namespace fails too when the machine
+// lacks it (NeedsRoot), unless CCTVD_SKIP_ROOT=1 asks to skip those, and
+// then it says so.
 package testenv
 
 import (

@@ -1,3 +1,5 @@
+//go:build integration
+
 package drill
 
 import (
@@ -7,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cctvd/cctvd/internal/testenv"
 	"github.com/cctvd/cctvd/tools/internal/loopfs"
 )
 
@@ -14,7 +17,7 @@ import (
 // camera, one cut; `make drill` runs several cuts with two cameras.
 func TestPowerCut(t *testing.T) {
 	if err := CanCut(); err != nil {
-		t.Skip(err) // says what this machine lacks: root, loop devices or a tool
+		testenv.NeedsRoot(t, "cannot simulate a power cut: %v", err) // says what this machine lacks: root, loop devices or a tool
 	}
 	dir := t.TempDir()
 	t.Cleanup(func() {
