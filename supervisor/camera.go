@@ -349,6 +349,9 @@ func (c *Camera) runOnce(ctx context.Context) Exit {
 	}
 
 	enc := c.encoding(runCtx, cam)
+	// The stall timeout runs from ffmpeg's start: mode auto's probe of the
+	// stream (seconds, on a slow camera) is not the run's.
+	wd = newWatchdog(c.opts.StallTimeout, c.deps.Mono())
 	cmd := exec.CommandContext(runCtx, c.opts.FFmpegPath, Args(cam, run, enc)...)
 	cmd.Env = childEnv()
 	cmd.WaitDelay = c.opts.StopTimeout
