@@ -470,3 +470,73 @@ func TestService(t *testing.T) {
 		t.Error("a clip after Close")
 	}
 }
+
+// TestServiceFindsPrunedFootageInTheBucket: the catalog has pruned the rows
+// of footage older than catalogRetentionDays that is no longer on the box;
+// S3 still has it, and so the box still exports it.
+func TestServiceFindsPrunedFootageInTheBucket(t *testing.T) {
+	b := newBox(t)
+	ctx := context.Background()
+	cat, err := catalog.Open(ctx, filepath.Join(b.save, ".cctvd", catalog.FileName), b.save, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cat.Close()
+	for i, s := range b.segs {
+		if i < 2 { // pruned: gone from the box and from the catalog
+			os.Remove(s.Path)
+			continue
+		}
+		r, err := cat.Add(ctx, segment.Segment{Camera: "door", FeedID: "f1", Start: s.Start, End: s.End, Path: s.Path, Size: s.Bytes}, s.Key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cat.SetChecksums(ctx, r.ID, s.SHA256, "x"); err != nil {
+			t.Fatal(err)
+		}
+		if err := cat.MarkUploaded(ctx, r.ID, s.ETag, "test"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	from, to := b.segs[0].Start, b.segs[3].End
+	for _, tt := range []struct {
+		name    string
+		horizon time.Time
+		want    int // segments the timeline counts
+	}{
+		{"the catalog keeps every row", time.Time{}, 2},
+		{"rows before the third segment pruned", b.segs[2].Start, 4},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			svc := NewService(ServiceConfig{Bucket: bucket, Prefix: b.prefix, Version: "test"},
+				ServiceDeps{Catalog: cat, S3: fx.minio.Client(), Log: zerolog.Nop(), PrunedBefore: func() time.Time { return tt.horizon }})
+			defer svc.Close()
+			tl, err := svc.Spans(ctx, "door", from, to)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := 0
+			for _, sp := range tl.Spans {
+				n += sp.Segments
+			}
+			if n != tt.want {
+				t.Fatalf("the timeline counts %d segments, want %d: %+v", n, tt.want, tl)
+			}
+			if tt.want < 4 {
+				return
+			}
+			c, err := svc.Clip(ctx, "door", from, to)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			m, err := c.Manifest(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(m.Sources) != 4 || m.Sources[0].Read != "s3" || m.Sources[3].Read != "local" {
+				t.Errorf("sources %+v", m.Sources)
+			}
+		})
+	}
+}

@@ -200,8 +200,8 @@ func (d *daemon) build(ctx context.Context, hub *logring.Hub) error {
 		d.sup.Restore(d.stopped())
 	}
 
-	d.exp = export.NewService(export.ServiceConfig{Bucket: cfg.S3Config.S3Bucket, Version: version},
-		export.ServiceDeps{Catalog: d.keep, S3: s3c, Log: log})
+	d.exp = export.NewService(export.ServiceConfig{Bucket: cfg.S3Config.S3Bucket, Prefix: cfg.S3Config.S3Path, Version: version},
+		export.ServiceDeps{Catalog: d.keep, S3: s3c, Log: log, Now: d.now, PrunedBefore: d.prunedBefore})
 	d.snp = snapshot.New(snapshotConfig(cfg), snapshot.Deps{Catalog: d.keep, Log: log})
 	d.api, err = api.New(api.Config{Listen: cfg.API.Listen, Settings: api.SettingsFrom(cfg.API), StopTimeout: cfg.FFmpeg.StopTimeout.Std() + 10*time.Second,
 		MaxExportRange: cfg.API.MaxExportRange.Std()},
@@ -359,7 +359,7 @@ func (d *daemon) reload(ctx context.Context) (api.ReloadResult, error) {
 	if client != nil {
 		exportClient = client
 	}
-	d.exp.Reconfigure(cfg.S3Config.S3Bucket, exportClient)
+	d.exp.Reconfigure(cfg.S3Config.S3Bucket, cfg.S3Config.S3Path, exportClient)
 	d.snp.Reconfigure(snapshotConfig(cfg))
 	commitAPI()
 	applied := d.sup.Apply(cfg.Cameras, supervisor.ConfigFrom(cfg, d.owner), d.stopped())
@@ -506,6 +506,16 @@ func (d *daemon) ready() error {
 		return &api.NotReadyError{Reason: "savePath is not writable", Err: fmt.Errorf("access %s: %w", savePath, err)}
 	}
 	return nil
+}
+
+// prunedBefore is when the catalog forgets footage no longer on the box
+// (storageConfig.catalogRetentionDays); zero when it keeps every row.
+func (d *daemon) prunedBefore() time.Time {
+	days := d.config().StorageConfig.CatalogDays()
+	if days == 0 {
+		return time.Time{}
+	}
+	return d.now().AddDate(0, 0, -days)
 }
 
 // textErr is msg as an error, nil when empty.
