@@ -544,3 +544,64 @@ func TestRetryDelay(t *testing.T) {
 		}
 	}
 }
+
+// heldClient holds the first PutObject until released, and says when it
+// has one.
+type heldClient struct {
+	S3API
+	once    sync.Once
+	started chan struct{}
+	release chan struct{}
+}
+
+func (h *heldClient) PutObject(ctx context.Context, in *s3.PutObjectInput, o ...func(*s3.Options)) (*s3.PutObjectOutput, error) {
+	first := false
+	h.once.Do(func() { first = true; close(h.started) })
+	if first {
+		<-h.release
+	}
+	return h.S3API.PutObject(ctx, in, o...)
+}
+
+// TestStopUploadsWhatWaitsWithinTheGrace: at a stop the uploader finishes
+// the upload under way and, while S3 answers, starts the segments still
+// waiting (the stop closed the cameras' last segments just before), all
+// within the grace: after a planned power-off S3 has the last footage.
+func TestStopUploadsWhatWaitsWithinTheGrace(t *testing.T) {
+	e := newEnv(t)
+	var recs []catalog.Record
+	for i := range 3 {
+		recs = append(recs, e.addSegment("cam1", t0.Add(time.Duration(i)*10*time.Second), 64<<10))
+	}
+	client, err := NewClient(context.Background(), e.clientC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := &heldClient{S3API: client, started: make(chan struct{}), release: make(chan struct{})}
+	u := New(Config{Bucket: bucket, Prefix: "rec/2025", SavePath: e.save, Concurrency: 1, ShutdownGrace: 20 * time.Second},
+		Deps{Log: zerolog.New(e.logs), Catalog: e.cat, S3: held, Redactor: redact.New()})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); u.Run(ctx) }()
+	select {
+	case <-held.started:
+	case <-time.After(30 * time.Second):
+		t.Fatal("no upload started")
+	}
+	cancel() // the stop: one upload under way, two waiting
+	close(held.release)
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the uploader did not stop within its grace")
+	}
+	for _, r := range recs {
+		got, err := e.cat.Get(context.Background(), r.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Upload != catalog.Uploaded {
+			t.Errorf("%s: %s after the stop, want uploaded\n%s", got.Name(), got.Upload, e.logs.String())
+		}
+	}
+}
