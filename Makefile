@@ -73,6 +73,12 @@ install: build
 	@if [ -e $(DESTDIR)$(SYSCONFDIR)/cctvd/config.json ]; then \
 		echo "install: keeping the existing $(DESTDIR)$(SYSCONFDIR)/cctvd/config.json"; \
 	else install -m 0640 config.example.json $(DESTDIR)$(SYSCONFDIR)/cctvd/config.json; fi
+	@# An API token from the start: without one, any local user could drive
+	@# the API on 127.0.0.1 (README, Security). Kept if there is one.
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/cctvd/environment ]; then \
+		echo "install: keeping the existing $(DESTDIR)$(SYSCONFDIR)/cctvd/environment"; \
+	else (umask 027; printf 'CCTVD_API_TOKEN=%s\n' "$$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')" > $(DESTDIR)$(SYSCONFDIR)/cctvd/environment); \
+		echo "install: a random API token is in $(SYSCONFDIR)/cctvd/environment (the page and curl need it)"; fi
 	@if [ -z "$(DESTDIR)" ] && command -v systemctl >/dev/null; then \
 		systemd-sysusers $(SYSUSERSDIR)/cctvd.conf && systemd-tmpfiles --create $(TMPFILESDIR)/cctvd.conf && \
 		chown root:cctvd $(SYSCONFDIR)/cctvd $(SYSCONFDIR)/cctvd/config.json && chmod 0640 $(SYSCONFDIR)/cctvd/config.json && \

@@ -540,3 +540,29 @@ func TestServiceFindsPrunedFootageInTheBucket(t *testing.T) {
 		})
 	}
 }
+
+// TestServiceBuildsAtMostMaxBuildsAtOnce: each build reads (and may
+// download) a range's footage; beyond MaxBuilds at once a new range is
+// refused with ErrBusy rather than queued on a small box.
+func TestServiceBuildsAtMostMaxBuildsAtOnce(t *testing.T) {
+	save := t.TempDir()
+	cat, err := catalog.Open(context.Background(), filepath.Join(save, catalog.FileName), save, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cat.Close()
+	svc := NewService(ServiceConfig{MaxBuilds: 1}, ServiceDeps{Catalog: cat, Log: zerolog.Nop()})
+	defer svc.Close()
+	svc.mu.Lock()
+	svc.building = 1 // one build under way
+	svc.mu.Unlock()
+	if _, err := svc.Clip(context.Background(), "door", t0, t0.Add(time.Minute)); !errors.Is(err, ErrBusy) {
+		t.Fatalf("Clip while the only build slot is taken = %v, want ErrBusy", err)
+	}
+	svc.mu.Lock()
+	svc.building = 0
+	svc.mu.Unlock()
+	if _, err := svc.Clip(context.Background(), "door", t0, t0.Add(time.Minute)); errors.Is(err, ErrBusy) || err == nil {
+		t.Fatalf("Clip with a free slot = %v, want no footage", err)
+	}
+}

@@ -31,6 +31,9 @@ type ServiceConfig struct {
 	Keep time.Duration
 	// BuildTimeout bounds building one clip. Default 30 minutes.
 	BuildTimeout time.Duration
+	// MaxBuilds is how many clips may be built at once (each reads, and
+	// may download, a range's footage): more is ErrBusy. Default 2.
+	MaxBuilds int
 }
 
 // ServiceDeps are the box exports' collaborators.
@@ -64,8 +67,9 @@ type Service struct {
 	s3     S3API
 	bucket string
 	prefix string
-	clips  map[string]*entry
-	closed bool
+	clips    map[string]*entry
+	building int // builds under way
+	closed   bool
 }
 
 // entry is a clip being built or ready.
@@ -84,6 +88,9 @@ func NewService(cfg ServiceConfig, deps ServiceDeps) *Service {
 	}
 	if cfg.BuildTimeout == 0 {
 		cfg.BuildTimeout = 30 * time.Minute
+	}
+	if cfg.MaxBuilds == 0 {
+		cfg.MaxBuilds = 2
 	}
 	if deps.Now == nil {
 		deps.Now = time.Now
@@ -150,6 +157,10 @@ func (s *Service) Spans(ctx context.Context, camera string, from, to time.Time) 
 	return Spans(camera, segs, gaps, from, to), nil
 }
 
+// ErrBusy says that as many clips as may be built at once are being built:
+// try again in a moment.
+var ErrBusy = errors.New("export: other clips are being built; try again in a moment")
+
 // Clip returns the clip of the camera's footage in [from, to), building
 // it or sharing one being built or ready. A range without footage is a
 // *NoFootageError naming the nearest footage. Close the clip when done.
@@ -176,7 +187,12 @@ func (s *Service) Clip(ctx context.Context, camera string, from, to time.Time) (
 		delete(s.clips, key.String())
 		ok = false
 	}
+	if !ok && s.building >= s.cfg.MaxBuilds {
+		s.mu.Unlock()
+		return nil, ErrBusy
+	}
 	if !ok {
+		s.building++
 		e = &entry{ready: make(chan struct{})}
 		s.clips[key.String()] = e
 		b := &Builder{S3: s.s3, Bucket: s.bucket, TempDir: s.cfg.TempDir, Version: s.cfg.Version, Log: s.log, Now: s.deps.Now,
@@ -198,6 +214,7 @@ func (s *Service) Clip(ctx context.Context, camera string, from, to time.Time) (
 			close(e.ready)
 			s.mu.Lock()
 			defer s.mu.Unlock()
+			s.building--
 			switch {
 			case e.err != nil:
 				if s.clips[key.String()] == e {

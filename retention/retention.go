@@ -326,11 +326,18 @@ func (r *Retention) Decide(ctx context.Context) error {
 			}
 			return r.unrecorded(ctx, cands, cause, err)
 		}
-		for _, c := range cands {
+		for i, c := range cands {
 			if err := r.remove(ctx, c, cause); err != nil {
-				freed -= c.Bytes
 				r.log.Error().Err(err).Str("segment", c.Name()).Msg("cannot delete recording")
-				return err // the next decision tries again
+				// The rest of the batch was marked with it: they are still
+				// on disk, so present again (uploaded, counted, deletable
+				// by the next decision, which tries again).
+				for _, rest := range cands[i+1:] {
+					if uerr := r.deps.Catalog.MarkPresent(ctx, rest.ID); uerr != nil {
+						r.log.Error().Err(uerr).Str("segment", rest.Name()).Msg("cannot unmark recording")
+					}
+				}
+				return err
 			}
 		}
 	}

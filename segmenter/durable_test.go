@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -150,7 +151,7 @@ func TestNamesAvoidTheCatalogAndFollowTheEpoch(t *testing.T) {
 			return taken
 		}})
 	run := staging.Run{Dir: dir, ID: "20260106T120000-000000000"}
-	meta := staging.Meta{RunID: run.ID, Camera: "cam1", FeedID: "f1", Owner: "me", PID: os.Getpid(), Epoch: epoch}
+	meta := staging.Meta{RunID: run.ID, Camera: "cam1", FeedID: "f1", Owner: "me", PID: liveFFmpeg(t, run.ID), Epoch: epoch}
 	staging.WriteMeta(run.MetaPath(), meta)
 	makeClip(t, run.SegmentPath(0), 4)
 	makeClip(t, run.SegmentPath(1), 4)
@@ -193,7 +194,7 @@ func TestSyncRoundFlushesTheNewestSegmentOfLiveRuns(t *testing.T) {
 	os.MkdirAll(dir, 0o755)
 	live := staging.Run{Dir: dir, ID: "20260106T120000-000000000"}
 	ended := staging.Run{Dir: dir, ID: "20260106T110000-000000000"}
-	staging.WriteMeta(live.MetaPath(), staging.Meta{RunID: live.ID, Camera: "cam1", FeedID: "f", Owner: "me", PID: os.Getpid()})
+	staging.WriteMeta(live.MetaPath(), staging.Meta{RunID: live.ID, Camera: "cam1", FeedID: "f", Owner: "me", PID: liveFFmpeg(t, live.ID)})
 	staging.WriteMeta(ended.MetaPath(), staging.Meta{RunID: ended.ID, Camera: "cam1", FeedID: "f", Owner: "me", Exited: true})
 	for i := range 3 {
 		write(t, live.SegmentPath(i), "frames")
@@ -244,7 +245,7 @@ func TestListedSegmentWithoutFramesIsNotReported(t *testing.T) {
 	headerOnly(t, run.SegmentPath(0))
 	makeClip(t, run.SegmentPath(1), 1)
 	write(t, run.ListPath(), run.ID+"_00000.mp4,0.000000,0.200000\n")
-	staging.WriteMeta(run.MetaPath(), staging.Meta{RunID: run.ID, Camera: "cam1", FeedID: "f1", Owner: "me", PID: os.Getpid(),
+	staging.WriteMeta(run.MetaPath(), staging.Meta{RunID: run.ID, Camera: "cam1", FeedID: "f1", Owner: "me", PID: liveFFmpeg(t, run.ID),
 		Epoch: time.Date(2026, 1, 6, 12, 0, 0, 0, time.UTC)})
 	var got []segment.Segment
 	s := New(Config{SavePath: savePath, Owner: "me"}, Deps{Log: zerolog.Nop(), OnSegment: func(sg segment.Segment) { got = append(got, sg) }})
@@ -290,4 +291,17 @@ func TestProbeDuration(t *testing.T) {
 			}
 		})
 	}
+}
+
+// liveFFmpeg starts a process standing for a live run's ffmpeg (its
+// command line names the run, as ffmpeg's output pattern does) and returns
+// its pid; it is killed when the test ends.
+func liveFFmpeg(t *testing.T, runID string) int {
+	t.Helper()
+	cmd := exec.Command("sh", "-c", "sleep 300; :", runID)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	return cmd.Process.Pid
 }

@@ -40,6 +40,11 @@ func probeDuration(ffprobe, path string) (time.Duration, error) {
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	var exitErr *exec.ExitError
+	if ctx.Err() != nil || (errors.As(err, &exitErr) && !exitErr.Exited()) {
+		// Timed out, or killed (the OOM killer, a slow disk): not the
+		// file's fault; it is looked at again on the next pass.
+		return 0, fmt.Errorf("ffprobe %s: did not finish: %w", path, err)
+	}
 	if errors.As(err, &exitErr) {
 		return 0, fmt.Errorf("ffprobe %s: %s: %w", path, strings.TrimSpace(stderr.String()), ErrNoVideo)
 	}
