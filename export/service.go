@@ -63,10 +63,10 @@ type Service struct {
 	// their S3 copies.
 	distrust Distrust
 
-	mu     sync.Mutex
-	s3     S3API
-	bucket string
-	prefix string
+	mu       sync.Mutex
+	s3       S3API
+	bucket   string
+	prefix   string
 	clips    map[string]*entry
 	building int // builds under way
 	closed   bool

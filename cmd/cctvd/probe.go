@@ -1,7 +1,6 @@
 package main
 
 import (
-	"unicode"
 	"context"
 	"errors"
 	"flag"
@@ -13,6 +12,7 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
 
 	"github.com/cctvd/cctvd/discovery"
 	"github.com/cctvd/cctvd/internal/redact"
