@@ -17,7 +17,7 @@ SYSUSERSDIR ?= /usr/lib/sysusers.d
 TMPFILESDIR ?= /usr/lib/tmpfiles.d
 DIST ?= dist
 
-.PHONY: all build deps test demo bench drill vet install uninstall dist clean
+.PHONY: all build deps test demo bench drill mutate vet install uninstall dist clean
 
 all: build
 
@@ -49,6 +49,13 @@ drill: deps build
 	$(GO) test -run XXX -fuzz FuzzParse -fuzztime 30s -fuzzminimizetime 5s ./segment
 	$(GO) run ./cmd/drill -cctvd bin/cctvd -powercut $(or $(POWERCUT_CUTS),5) -cameras 2 -report powercut-report.txt
 	$(GO) run ./cmd/drill -cctvd bin/cctvd -duration $(or $(DRILL_DURATION),15m) -report drill-report.txt
+
+# mutate: mutation testing (gremlins, pinned in scripts/tools.env) of the
+# packages whose tests need no server; a table of test efficacy per package,
+# the mutants that lived under it. MUTATE_PKGS= picks packages.
+mutate:
+	scripts/deps.sh --mutate
+	$(GO) run ./scripts/mutate $(MUTATE_PKGS)
 
 # bench: measurements against the bare tools, one table (bench/results.md).
 bench: build
