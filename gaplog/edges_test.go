@@ -135,7 +135,9 @@ func TestCatalogFailures(t *testing.T) {
 		{"a lost segment", func() {
 			l.Deleted(catalog.Record{Camera: "cam", Start: at(0), End: at(10), Upload: catalog.Pending}, catalog.CauseSizeLimit)
 		}},
-		{"a corrupt segment", func() { l.Corrupt(catalog.Record{Camera: "cam", Start: at(10), End: at(20), Path: "/x/y.mp4"}, "empty") }},
+		{"a corrupt segment", func() {
+			l.Corrupt(catalog.Record{Camera: "cam", Start: at(10), End: at(20), Path: "/x/y.mp4"}, "empty")
+		}},
 		{"a clock step", func() { l.ClockStep(clockstep.Step{At: at(100), Size: time.Minute}) }},
 	}
 	for _, s := range steps {
