@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/cctvd/cctvd/catalog"
+	"github.com/cctvd/cctvd/segment"
 	"github.com/cctvd/cctvd/segmenter"
 	"github.com/cctvd/cctvd/staging"
 )
@@ -323,5 +324,142 @@ func TestConfigDefaults(t *testing.T) {
 	c.setDefaults()
 	if c.LowWater != 0.5 || c.Interval != 2*time.Second || c.CrossCheck != 3*time.Second || c.MinGap != 4*time.Millisecond {
 		t.Errorf("set values changed: %+v", c)
+	}
+}
+
+// TestDecisionEdges: the edges of each threshold.
+func TestDecisionEdges(t *testing.T) {
+	tests := []struct {
+		name    string
+		cfg     Config
+		disk    int64 // fake disk capacity; 0: plenty
+		present []int
+		cause   string
+	}{
+		// 10000 held, limit 10000, low water 90%: exactly 1000 to free,
+		// so exactly one segment goes, not two.
+		{"exactly one segment's worth to free", Config{LimitBytes: 10000, LowWater: 0.9}, 0, []int{1, 2, 3, 4, 5, 6, 7, 8, 9}, catalog.CauseSizeLimit},
+		{"one byte under the limit", Config{LimitBytes: 10001}, 0, []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}, ""},
+		// 12000-byte disk with 10000 held: 2000 free, at the floor: nothing.
+		{"free space exactly at the floor", Config{LimitBytes: 1 << 30, MinFreeBytes: 2000}, 12000, []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}, ""},
+		// 11600-byte disk: 1600 free under a 2000 floor, 2100 - 1600 = 500
+		// to free, as much as the size limit's 10000 - 9500: a tie is the
+		// size limit's.
+		{"as much for the floor as for the limit", Config{LimitBytes: 10000, MinFreeBytes: 2000}, 11600, []int{1, 2, 3, 4, 5, 6, 7, 8, 9}, catalog.CauseSizeLimit},
+		{"a byte more for the floor", Config{LimitBytes: 10000, MinFreeBytes: 2001}, 11600, []int{1, 2, 3, 4, 5, 6, 7, 8, 9}, catalog.CauseFreeSpace},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, "", 10, 1000, 10)
+			usage := plenty
+			if tt.disk > 0 {
+				usage = fakeDisk(e.save, tt.disk)
+			}
+			r, deleted := e.retention(tt.cfg, usage)
+			if err := r.Decide(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if got := e.present(); !slices.Equal(got, tt.present) {
+				t.Errorf("left %v, want %v", got, tt.present)
+			}
+			for _, d := range *deleted {
+				if !strings.HasSuffix(d, " "+tt.cause) {
+					t.Errorf("deleted %q, want cause %s", d, tt.cause)
+				}
+			}
+			if acted := strings.Contains(e.logs.String(), "deleting the oldest"); acted != (tt.cause != "") {
+				t.Errorf("logged a cleanup: %v, want %v:\n%s", acted, tt.cause != "", e.logs.String())
+			}
+		})
+	}
+}
+
+// TestCrossCheckAgrees: a catalog that matches the disk is left alone,
+// whatever else savePath holds: quarantined segments, the staging folder,
+// files that are not segments.
+func TestCrossCheckAgrees(t *testing.T) {
+	e := newEnv(t, "", 3, 1000, 1)
+	q := filepath.Join(e.save, segmenter.QuarantineDir, "cam1")
+	os.MkdirAll(q, 0o755)
+	os.WriteFile(filepath.Join(q, e.recs[0].Name()), make([]byte, 700), 0o644) // a segment's name, quarantined
+	st := staging.CameraDir(e.save, "cam1")
+	os.MkdirAll(st, 0o755)
+	os.WriteFile(filepath.Join(st, staging.SegmentName("R", 3)), make([]byte, 500), 0o644)
+	os.WriteFile(filepath.Join(filepath.Dir(e.recs[0].Path), "notes.txt"), []byte("not a segment"), 0o644)
+	r, _ := e.retention(Config{LimitBytes: 1 << 30}, plenty)
+	r.crossCheck(context.Background())
+	if strings.Contains(e.logs.String(), "disagree") {
+		t.Errorf("a matching catalog was found to disagree:\n%s", e.logs.String())
+	}
+	if r.otherBytes != 700 {
+		t.Errorf("quarantine summed to %d, want 700", r.otherBytes)
+	}
+}
+
+// TestCrossCheckFindsANewFile: a segment on disk the catalog lacks gets a
+// row, keyed by the uploader's key function (the path itself by default).
+func TestCrossCheckFindsANewFile(t *testing.T) {
+	e := newEnv(t, "", 2, 1000, 0)
+	start := t0.Add(time.Hour)
+	p := filepath.Join(e.save, segment.RelDir("cam1", start), segment.Name("cam1", "xx", start, start.Add(10*time.Second), 0))
+	os.MkdirAll(filepath.Dir(p), 0o755)
+	os.WriteFile(p, make([]byte, 1000), 0o644)
+	r, _ := e.retention(Config{LimitBytes: 1 << 30}, plenty) // no KeyFor
+	r.crossCheck(context.Background())
+	recs, err := e.cat.RetentionCandidates(context.Background(), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel, _ := filepath.Rel(e.save, p)
+	i := slices.IndexFunc(recs, func(r catalog.Record) bool { return r.Path == p })
+	if i < 0 || recs[i].Key != rel {
+		t.Fatalf("the new file's row: %+v, want key %q", recs, rel)
+	}
+	if !strings.Contains(e.logs.String(), `"added":1`) {
+		t.Errorf("reconciliation not logged with what it added:\n%s", e.logs.String())
+	}
+}
+
+// TestRunReportsFailedDecisions: a decision that fails is in the status
+// and the log; the next successful one clears it.
+func TestRunReportsFailedDecisions(t *testing.T) {
+	e := newEnv(t, "", 3, 1000, 3)
+	undo, err := readOnly(filepath.Dir(e.recs[0].Path))
+	if err != nil {
+		t.Skipf("cannot make a read-only bind mount here (needs root): %v", err)
+	}
+	defer undo()
+	r, _ := e.retention(Config{LimitBytes: 2000, Interval: time.Hour, MinGap: time.Millisecond}, plenty)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	deadline := time.Now().Add(20 * time.Second)
+	for r.Status().LastError == "" {
+		if time.Now().After(deadline) {
+			cancel()
+			t.Fatal("no failed decision in the status within 20 s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !strings.Contains(r.Status().LastError, "read-only file system") || !strings.Contains(e.logs.String(), "retention decision failed") {
+		t.Errorf("status error %q; log:\n%s", r.Status().LastError, e.logs.String())
+	}
+	undo()
+	r.Notify()
+	for r.Status().LastError != "" || len(e.present()) != 1 {
+		if time.Now().After(deadline) {
+			cancel()
+			t.Fatalf("the decision after the folder came back: status %+v, left %v", r.Status(), e.present())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return within 10 s of its context's end")
 	}
 }
