@@ -183,7 +183,7 @@ type Deps struct {
 	// expected disk and whether the catalog is usable, for /api/v1/status.
 	Volume       func() volume.Status
 	CatalogState func() CatalogStatus
-	Now func() time.Time
+	Now          func() time.Time
 }
 
 // NotReadyError says why the daemon is not ready: Reason, a fixed text, is
