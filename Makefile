@@ -31,13 +31,14 @@ deps:
 
 vet:
 	$(GO) vet ./...
+	$(GO) vet -tags integration ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 
 # test runs every test against real ffmpeg, real RTSP cameras and a real
 # MinIO, with the race detector: unit and pipeline tests, the fuzz targets'
 # seed corpora, the short continuity drill, install and dist.
 test: deps vet
-	$(GO) test -race -timeout 25m ./...
+	$(GO) test -race -tags integration -timeout 25m ./...
 
 demo: deps build
 	scripts/demo.sh
