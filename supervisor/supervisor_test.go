@@ -21,6 +21,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/cctvd/cctvd/config"
+	"github.com/cctvd/cctvd/internal/await"
 	"github.com/cctvd/cctvd/internal/childenv"
 	"github.com/cctvd/cctvd/internal/fakeclock"
 	"github.com/cctvd/cctvd/internal/redact"
@@ -389,7 +390,7 @@ func TestDiskGoneThenBack(t *testing.T) {
 	h := start(t, "record", nil)
 	h.event(EventRecording)
 	h.once.Do(func() { h.cancel(ErrStorageUnavailable) })
-	<-h.done
+	await.Recv(t, h.done, 30*time.Second, "end of the camera's run")
 	ev := h.event(EventExited)
 	if ev.Exit.Reason != ReasonStorage || h.cam.Status().State != Stopped || h.cam.Status().LastError == "" {
 		t.Fatalf("exit %+v, status %+v", ev.Exit, h.cam.Status())
