@@ -153,7 +153,10 @@ func unleash(ctx context.Context, gremlins, out string, workers int, t target) r
 	name := strings.ReplaceAll(t.pkg, "/", "-")
 	jsonPath, _ := filepath.Abs(filepath.Join(out, name+".json"))
 	os.Remove(jsonPath)
-	args := []string{"unleash", "--output", jsonPath}
+	// A mutant's tests time out after this many times the tests' own
+	// time (gremlins' default is 3): on a loaded machine, 3 turns slow
+	// runs into time-outs, which count neither way.
+	args := []string{"unleash", "--output", jsonPath, "--timeout-coefficient", "10"}
 	if workers > 0 {
 		args = append(args, "--workers", fmt.Sprint(workers))
 	}
