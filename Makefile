@@ -53,10 +53,11 @@ drill: deps build
 
 # mutate: mutation testing (gremlins, pinned in scripts/tools.env) of the
 # packages whose tests need no server; a table of test efficacy per package,
-# the mutants that lived under it. MUTATE_PKGS= picks packages.
+# the mutants that lived under it. MUTATE_PKGS= picks packages;
+# MUTATE_DIFF=main mutates only the lines changed since main (quick).
 mutate:
 	scripts/deps.sh --mutate
-	$(GO) run ./scripts/mutate $(MUTATE_PKGS)
+	$(GO) run ./scripts/mutate $(if $(MUTATE_DIFF),-diff $(MUTATE_DIFF)) $(MUTATE_PKGS)
 
 # bench: measurements against the bare tools, one table (bench/results.md).
 bench: build

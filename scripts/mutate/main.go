@@ -5,6 +5,7 @@
 //
 //	go run ./scripts/mutate                  every package in the table below
 //	go run ./scripts/mutate retention gaplog  just these
+//	go run ./scripts/mutate -diff main        only the lines changed since main
 //
 // `make mutate` builds the pinned gremlins first (scripts/deps.sh --mutate).
 // The JSON reports and each run's output are kept in -out; the mutants that
@@ -107,6 +108,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	gremlins := fs.String("gremlins", filepath.Join(tools, "bin", "gremlins"), "the gremlins binary (scripts/deps.sh --mutate builds it)")
 	out := fs.String("out", filepath.Join(".cache", "mutate"), "folder for gremlins' JSON reports and output")
 	workers := fs.Int("workers", 0, "gremlins workers (0: gremlins' default, one per core)")
+	diff := fs.String("diff", "", "mutate only the lines changed since this git ref (gremlins --diff): quick, before a change is committed")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -131,7 +133,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	var results []result
 	for _, t := range todo {
 		fmt.Fprintf(os.Stderr, "mutate: %s ...\n", t.pkg)
-		r := unleash(ctx, *gremlins, *out, *workers, t)
+		r := unleash(ctx, *gremlins, *out, *workers, *diff, t)
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
@@ -148,7 +150,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 }
 
 // unleash runs gremlins on one package.
-func unleash(ctx context.Context, gremlins, out string, workers int, t target) result {
+func unleash(ctx context.Context, gremlins, out string, workers int, diff string, t target) result {
 	r := result{target: t}
 	name := strings.ReplaceAll(t.pkg, "/", "-")
 	jsonPath, _ := filepath.Abs(filepath.Join(out, name+".json"))
@@ -159,6 +161,9 @@ func unleash(ctx context.Context, gremlins, out string, workers int, t target) r
 	args := []string{"unleash", "--output", jsonPath, "--timeout-coefficient", "10"}
 	if workers > 0 {
 		args = append(args, "--workers", fmt.Sprint(workers))
+	}
+	if diff != "" {
+		args = append(args, "--diff", diff)
 	}
 	if len(t.files) > 0 {
 		srcs, _ := filepath.Glob(filepath.Join(t.pkg, "*.go"))
@@ -218,7 +223,7 @@ func unleash(ctx context.Context, gremlins, out string, workers int, t target) r
 			}
 		}
 	}
-	if r.killed+r.lived+r.timedOut+r.notCovered+r.notViable == 0 {
+	if r.killed+r.lived+r.timedOut+r.notCovered+r.notViable == 0 && diff == "" {
 		r.err = errors.New("gremlins found no mutant")
 	}
 	return r
