@@ -64,6 +64,15 @@ func fakeFFmpeg(dir string) int {
 		os.WriteFile(filepath.Join(dir, "env"), []byte(strings.Join(os.Environ(), "\n")), 0o644)
 		mode = "record"
 	}
+	if mode == "held" { // connected, no frame until the test says so, then record
+		os.WriteFile(filepath.Join(dir, "started"), nil, 0o644)
+		for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+			if _, err := os.Stat(filepath.Join(dir, "frames-go")); err == nil {
+				break
+			}
+		}
+		mode = "record"
+	}
 	switch mode {
 	case "exit0":
 		return 0
