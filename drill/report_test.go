@@ -62,8 +62,8 @@ func TestContinuityCountsRecoveryAndStartUp(t *testing.T) {
 	if len(odd) != 0 || !c.OK() {
 		t.Errorf("holes at no fault %v, camera ok %v", odd, c.OK())
 	}
-	// Allowed: start-up's 5 s, the stall's 15 s, 1% of 87 s.
-	if !near(c.Allowed, 5+15+0.87) {
+	// Allowed: start-up's 10 s, the stall's 15 s, 1% of 87 s.
+	if !near(c.Allowed, 10+15+0.87) {
 		t.Errorf("allowed %v", c.Allowed)
 	}
 }
@@ -172,10 +172,10 @@ func TestRecoveryTargets(t *testing.T) {
 
 func TestStartUpTarget(t *testing.T) {
 	d := &drill{names: []string{"c"}, firstStart: rat(0), gaps: map[string][]gapEntry{}}
-	found := segs(8, 100, 4)
+	found := segs(12, 100, 4)
 	c, _ := d.continuity("c", found, rat(100))
-	if c.StartUp != 8*time.Second || c.OK() {
-		t.Errorf("first footage 8 s after the start: start-up %v, ok %v", c.StartUp, c.OK())
+	if c.StartUp != 12*time.Second || c.OK() {
+		t.Errorf("first footage 12 s after the start: start-up %v, ok %v", c.StartUp, c.OK())
 	}
 }
 

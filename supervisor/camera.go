@@ -334,7 +334,7 @@ func (c *Camera) runOnce(ctx context.Context) Exit {
 		tail        []string // last stderr lines, redacted
 		parser      progressParser
 		estimator   = epochEstimator{window: 30 * time.Second}
-		wd          *watchdog // from ffmpeg's start, below
+		wd          *watchdog     // from ffmpeg's start, below
 		recording   time.Duration // monotonic time of the first frame
 		isRecording bool
 		metaMu      sync.Mutex // progress and exit both write meta
