@@ -14,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/cctvd/cctvd/catalog"
+	"github.com/cctvd/cctvd/internal/await"
 	"github.com/cctvd/cctvd/internal/testenv"
 	"github.com/cctvd/cctvd/segment"
 )
@@ -404,7 +405,7 @@ func TestService(t *testing.T) {
 			clips[i] = c
 		}()
 	}
-	wg.Wait()
+	await.Done(t, 2*time.Minute, "the concurrent clips", wg.Wait)
 	if t.Failed() {
 		return
 	}

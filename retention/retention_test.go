@@ -431,6 +431,9 @@ func TestFullDiskWithoutRoomForTheCatalog(t *testing.T) {
 	if len(*deleted) == 0 || !strings.Contains(e.logs.String(), "without their record") {
 		t.Fatalf("deleted %v; log:\n%s", *deleted, e.logs.String())
 	}
+	if st := r.Status(); st.DeletedUploaded != int64(len(*deleted)) || !strings.Contains(e.logs.String(), fmt.Sprintf(`"deleted":%d`, len(*deleted))) {
+		t.Errorf("status counts %d deleted, log says:\n%s\nwant %d", st.DeletedUploaded, e.logs.String(), len(*deleted))
+	}
 	for _, rec := range e.recs {
 		if _, err := os.Stat(rec.Path); err != nil && rec.Upload != catalog.Uploaded {
 			t.Errorf("%s, not uploaded, was deleted without a record", rec.Name())
@@ -448,33 +451,5 @@ func TestFullDiskWithoutRoomForTheCatalog(t *testing.T) {
 	}
 	if !strings.Contains(e.logs.String(), "catalog repaired") {
 		t.Errorf("no repair logged:\n%s", e.logs.String())
-	}
-}
-
-// TestFailedUnlinkLeavesTheBatchPresent: an unlink fails (the file is
-// immutable); that row and the rest of its batch, marked deleted with it,
-// are present again: still on disk, counted, uploaded, deletable later.
-func TestFailedUnlinkLeavesTheBatchPresent(t *testing.T) {
-	e := newEnv(t, "", 4, 1000, 4)
-	ctx := context.Background()
-	if out, err := exec.Command("chattr", "+i", e.recs[0].Path).CombinedOutput(); err != nil {
-		t.Skipf("cannot make a file immutable here (chattr +i needs root and ext4 or similar): %v %s", err, out)
-	}
-	t.Cleanup(func() { exec.Command("chattr", "-i", e.recs[0].Path).Run() })
-	r, _ := e.retention(Config{LimitBytes: 2000}, plenty) // 3 of 4 must go
-	if err := r.Decide(ctx); err == nil {
-		t.Fatal("Decide succeeded although an unlink failed")
-	}
-	if got := e.present(); !slices.Equal(got, []int{0, 1, 2, 3}) {
-		t.Fatalf("on disk %v, want all four (the first unlink failed, the rest were not tried)", got)
-	}
-	for _, rec := range e.recs {
-		got, _ := e.cat.Get(ctx, rec.ID)
-		if got.Local != catalog.Present {
-			t.Errorf("%s: %s, want present: its file is on disk", got.Name(), got.Local)
-		}
-	}
-	if tot, _ := e.cat.Totals(ctx); tot.Count != 4 {
-		t.Errorf("totals %+v: every file on disk counts", tot)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/fsnotify/fsnotify"
 	"github.com/rs/zerolog"
 
+	"github.com/cctvd/cctvd/internal/await"
 	"github.com/cctvd/cctvd/internal/testenv"
 	"github.com/cctvd/cctvd/segment"
 	"github.com/cctvd/cctvd/staging"
@@ -167,7 +168,7 @@ func TestWaitsForAnOrphanFFmpegThenKillsIt(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- s.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	defer func() { cancel(); await.Recv(t, done, 30*time.Second, "segmenter stop") }()
 
 	select {
 	case sg := <-segs:

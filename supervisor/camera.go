@@ -334,7 +334,7 @@ func (c *Camera) runOnce(ctx context.Context) Exit {
 		tail        []string // last stderr lines, redacted
 		parser      progressParser
 		estimator   = epochEstimator{window: 30 * time.Second}
-		wd          = newWatchdog(c.opts.StallTimeout, c.deps.Mono())
+		wd          *watchdog     // from ffmpeg's start, below
 		recording   time.Duration // monotonic time of the first frame
 		isRecording bool
 		metaMu      sync.Mutex // progress and exit both write meta
@@ -349,8 +349,9 @@ func (c *Camera) runOnce(ctx context.Context) Exit {
 	}
 
 	enc := c.encoding(runCtx, cam)
-	// The stall timeout runs from ffmpeg's start: mode auto's probe of the
-	// stream (seconds, on a slow camera) is not the run's.
+	// The stall watchdog counts from here: the probe above may take
+	// seconds (more on a loaded box), and counting it made every camera
+	// "stall" before its first frame could come.
 	wd = newWatchdog(c.opts.StallTimeout, c.deps.Mono())
 	cmd := exec.CommandContext(runCtx, c.opts.FFmpegPath, Args(cam, run, enc)...)
 	cmd.Env = childEnv()

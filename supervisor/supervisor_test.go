@@ -21,6 +21,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/cctvd/cctvd/config"
+	"github.com/cctvd/cctvd/internal/await"
 	"github.com/cctvd/cctvd/internal/childenv"
 	"github.com/cctvd/cctvd/internal/fakeclock"
 	"github.com/cctvd/cctvd/internal/redact"
@@ -38,36 +39,10 @@ func TestMain(m *testing.M) {
 	if filepath.Base(os.Args[0]) == fakeName {
 		os.Exit(fakeFFmpeg(filepath.Dir(os.Args[0])))
 	}
-	if filepath.Base(os.Args[0]) == fakeProbeName {
-		os.Exit(fakeFFprobe(filepath.Dir(os.Args[0])))
-	}
 	os.Exit(m.Run())
 }
 
 const fakeName = "fake-ffmpeg"
-
-// fakeProbeName is the stand-in ffprobe: it says it started (a file
-// "probe-started"), waits for a file "probe-release" in its folder, then
-// describes an H.264 640x360 2 fps stream. The test holds the probe as
-// long as it needs, as a slow camera does.
-const fakeProbeName = "fake-ffprobe"
-
-func fakeFFprobe(dir string) int {
-	os.WriteFile(filepath.Join(dir, "probe-started"), nil, 0o644)
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "probe-release")); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			fmt.Fprintln(os.Stderr, "fake ffprobe: never released")
-			return 1
-		}
-		time.Sleep(10 * time.Millisecond) // polling a file another process makes
-	}
-	fmt.Println(`{"streams":[{"codec_name":"h264","width":640,"height":360,"avg_frame_rate":"2/1","r_frame_rate":"2/1"}]}`)
-	return 0
-}
 
 const testPassword = "s3cr@t:/#%pw"
 
@@ -87,6 +62,15 @@ func fakeFFmpeg(dir string) int {
 	}
 	if mode == "env" { // say what environment it got, then record
 		os.WriteFile(filepath.Join(dir, "env"), []byte(strings.Join(os.Environ(), "\n")), 0o644)
+		mode = "record"
+	}
+	if mode == "held" { // connected, no frame until the test says so, then record
+		os.WriteFile(filepath.Join(dir, "started"), nil, 0o644)
+		for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+			if _, err := os.Stat(filepath.Join(dir, "frames-go")); err == nil {
+				break
+			}
+		}
 		mode = "record"
 	}
 	switch mode {
@@ -433,7 +417,7 @@ func TestDiskGoneThenBack(t *testing.T) {
 	h := start(t, "record", nil)
 	h.event(EventRecording)
 	h.once.Do(func() { h.cancel(ErrStorageUnavailable) })
-	<-h.done
+	await.Recv(t, h.done, 30*time.Second, "end of the camera's run")
 	ev := h.event(EventExited)
 	if ev.Exit.Reason != ReasonStorage || h.cam.Status().State != Stopped || h.cam.Status().LastError == "" {
 		t.Fatalf("exit %+v, status %+v", ev.Exit, h.cam.Status())
@@ -572,64 +556,5 @@ func (h *harness) awaitMeta(run staging.Run, what string, cond func(staging.Meta
 		case <-deadline:
 			h.t.Fatalf("run metadata never showed %s: %+v (%v)", what, m, err)
 		}
-	}
-}
-
-// TestProbeTimeIsNotAStall: in mode auto, ffprobe looks at the stream
-// before ffmpeg starts; a slow probe (a camera slow to answer DESCRIBE)
-// must not count against the stall timeout of the run it precedes. (It
-// did: ffmpeg was killed as stalled half a second after it started.)
-func TestProbeTimeIsNotAStall(t *testing.T) {
-	const stall = 15 * time.Second
-	var probe string
-	h := startCam(t, "hold-record", func(c *Config) {
-		c.StallTimeout = stall
-		probe = filepath.Join(c.SavePath, fakeProbeName)
-		self, err := os.Executable()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Symlink(self, probe); err != nil {
-			t.Fatal(err)
-		}
-		c.ProbePath = probe
-	}, func(cam *config.Camera) { cam.Mode = config.ModeAuto })
-	waitFile(t, filepath.Join(h.dir, "probe-started"))
-	h.clock.Advance(stall + 5*time.Second) // the probe takes longer than the stall timeout
-	if err := os.WriteFile(filepath.Join(h.dir, "probe-release"), nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	h.event(EventStarted)
-	// ffmpeg runs, not yet a frame (connecting). The watchdog's first wait
-	// must be a whole stall timeout from now: one that counted the probe
-	// would look again at once, and find the run stalled.
-	select {
-	case d := <-h.waits:
-		if d < stall-time.Second {
-			h.clock.Advance(d)
-			t.Fatalf("the watchdog's first wait is %v, not about %v: the probe's time counted against the run", d, stall)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("the watchdog did not start")
-	}
-	if st := h.cam.Status(); st.State != Starting || st.Mode != "copy" {
-		t.Fatalf("state %s, mode %q; want starting, copy", st.State, st.Mode)
-	}
-	os.WriteFile(filepath.Join(h.dir, "go"), nil, 0o644)
-	h.event(EventRecording)
-}
-
-// waitFile waits for a file another process makes.
-func waitFile(t *testing.T, path string) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if _, err := os.Stat(path); err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s never appeared", path)
-		}
-		time.Sleep(10 * time.Millisecond) // no event: another process makes the file
 	}
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/cctvd/cctvd/catalog"
+	"github.com/cctvd/cctvd/internal/await"
 	"github.com/cctvd/cctvd/internal/redact"
 	"github.com/cctvd/cctvd/internal/testenv"
 	"github.com/cctvd/cctvd/segment"
@@ -81,6 +82,7 @@ func (c countingClient) CompleteMultipartUpload(ctx context.Context, in *s3.Comp
 }
 
 type running struct {
+	t      *testing.T
 	u      *Uploader
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -127,6 +129,7 @@ func (e *env) runStopped(cfg Config, cc ClientConfig) *running {
 
 // start runs the uploader until the test ends.
 func (r *running) start(t *testing.T) {
+	r.t = t
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
 	go func() { defer close(r.done); r.u.Run(ctx) }()
@@ -135,7 +138,7 @@ func (r *running) start(t *testing.T) {
 
 func (r *running) stop() {
 	r.cancel()
-	<-r.done
+	await.Recv(r.t, r.done, 2*time.Minute, "uploader stop") // the shutdown grace is 30 s by default
 }
 
 // await waits for n verified uploads.
@@ -462,7 +465,7 @@ func TestShutdownCutsAnUploadShortWithoutOrphans(t *testing.T) {
 		t.Fatalf("%d multipart uploads under way, want 1", n)
 	}
 	cancel()
-	<-done
+	await.Recv(t, done, 30*time.Second, "uploader stop")
 	got, _ := e.cat.Get(context.Background(), r.ID)
 	if got.Upload != catalog.Pending || got.UploadID != "" || !got.VerifyRemote {
 		t.Errorf("row after a cut-short upload: %+v", got)
