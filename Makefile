@@ -17,7 +17,7 @@ SYSUSERSDIR ?= /usr/lib/sysusers.d
 TMPFILESDIR ?= /usr/lib/tmpfiles.d
 DIST ?= dist
 
-.PHONY: all build deps test demo bench drill vet install uninstall dist clean
+.PHONY: all build deps test demo bench drill mutate vet install uninstall dist clean
 
 all: build
 
@@ -31,13 +31,14 @@ deps:
 
 vet:
 	$(GO) vet ./...
+	$(GO) vet -tags integration ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 
 # test runs every test against real ffmpeg, real RTSP cameras and a real
 # MinIO, with the race detector: unit and pipeline tests, the fuzz targets'
 # seed corpora, the short continuity drill, install and dist.
 test: deps vet
-	$(GO) test -race -timeout 25m ./...
+	$(GO) test -race -tags integration -timeout 25m ./...
 
 demo: deps build
 	scripts/demo.sh
@@ -49,6 +50,14 @@ drill: deps build
 	$(GO) test -run XXX -fuzz FuzzParse -fuzztime 30s -fuzzminimizetime 5s ./segment
 	$(GO) run ./tools/cmd/drill -cctvd bin/cctvd -powercut $(or $(POWERCUT_CUTS),5) -cameras 2 -report powercut-report.txt
 	$(GO) run ./tools/cmd/drill -cctvd bin/cctvd -duration $(or $(DRILL_DURATION),15m) -report drill-report.txt
+
+# mutate: mutation testing (gremlins, pinned in scripts/tools.env) of the
+# packages whose tests need no server; a table of test efficacy per package,
+# the mutants that lived under it. MUTATE_PKGS= picks packages;
+# MUTATE_DIFF=main mutates only the lines changed since main (quick).
+mutate:
+	scripts/deps.sh --mutate
+	$(GO) run ./scripts/mutate $(if $(MUTATE_DIFF),-diff $(MUTATE_DIFF)) $(MUTATE_PKGS)
 
 # bench: measurements against the bare tools, one table (tools/bench/results.md).
 bench: build
@@ -73,6 +82,12 @@ install: build
 	@if [ -e $(DESTDIR)$(SYSCONFDIR)/cctvd/config.json ]; then \
 		echo "install: keeping the existing $(DESTDIR)$(SYSCONFDIR)/cctvd/config.json"; \
 	else install -m 0640 config.example.json $(DESTDIR)$(SYSCONFDIR)/cctvd/config.json; fi
+	@# An API token from the start: without one, any local user could drive
+	@# the API on 127.0.0.1 (README, Security). Kept if there is one.
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/cctvd/environment ]; then \
+		echo "install: keeping the existing $(DESTDIR)$(SYSCONFDIR)/cctvd/environment"; \
+	else (umask 027; printf 'CCTVD_API_TOKEN=%s\n' "$$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')" > $(DESTDIR)$(SYSCONFDIR)/cctvd/environment); \
+		echo "install: a random API token is in $(SYSCONFDIR)/cctvd/environment (the page and curl need it)"; fi
 	@if [ -z "$(DESTDIR)" ] && command -v systemctl >/dev/null; then \
 		systemd-sysusers $(SYSUSERSDIR)/cctvd.conf && systemd-tmpfiles --create $(TMPFILESDIR)/cctvd.conf && \
 		chown root:cctvd $(SYSCONFDIR)/cctvd $(SYSCONFDIR)/cctvd/config.json && chmod 0640 $(SYSCONFDIR)/cctvd/config.json && \

@@ -123,6 +123,9 @@ func (s *Server) clip(c echo.Context) (*export.Clip, error) {
 		return nil, c.JSON(http.StatusNotFound, noFootage{Error: "no footage between from and to", Before: nf.Before, After: nf.After})
 	case errors.As(err, &fc):
 		return nil, apiError(http.StatusConflict, fc.Error())
+	case errors.Is(err, export.ErrBusy):
+		c.Response().Header().Set("Retry-After", "5")
+		return nil, apiError(http.StatusServiceUnavailable, "other exports are being built: try again in a moment")
 	case err != nil:
 		return nil, err
 	}

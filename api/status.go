@@ -70,6 +70,11 @@ func (s *Server) status(c echo.Context) error {
 	if s.deps.CatalogState != nil {
 		cs := s.deps.CatalogState()
 		cs.LastError = s.deps.Redactor.String(cs.LastError)
+		if cs.RebuildFromS3 != nil {
+			reb := *cs.RebuildFromS3
+			reb.LastError = s.deps.Redactor.String(reb.LastError)
+			cs.RebuildFromS3 = &reb
+		}
 		st.Catalog = &cs
 	}
 	st.Cameras = map[string]int{}

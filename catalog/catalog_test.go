@@ -370,3 +370,65 @@ func TestEveryCommitIsSynced(t *testing.T) {
 		conn.Close()
 	}
 }
+
+// TestReconcilePassesOverFoldersNoCameraOwns: savePath at the top of an
+// ext4 disk holds lost+found (root's, mode 0700: unreadable to the cctvd
+// user). Reconcile passes over it, and what it finds elsewhere counts.
+func TestReconcilePassesOverFoldersNoCameraOwns(t *testing.T) {
+	c, save := open(t)
+	ctx := context.Background()
+	if err := os.Mkdir(filepath.Join(save, "lost+found"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(save, "lost+found", "#12"), []byte("x"), 0o600)
+	s := writeSegment(t, save, "cam1", t0, 10)
+	res, err := c.Reconcile(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Added != 1 || res.Ignored != 1 {
+		t.Errorf("result = %+v, want the segment added and lost+found ignored", res)
+	}
+	if _, err := c.ByPath(ctx, s.Path); err != nil {
+		t.Errorf("the segment has no row: %v", err)
+	}
+}
+
+// TestReturnedFileIsCheckedAgainstS3: a row says uploaded and deleted; a
+// file is back under its name (a retention crash between record and
+// unlink, or, after a clock step, new footage under a repeated name). It
+// is not taken for the old upload: it waits to be checked against S3
+// (size and sha256), with its own size.
+func TestReturnedFileIsCheckedAgainstS3(t *testing.T) {
+	c, save := open(t)
+	ctx := context.Background()
+	seg := writeSegment(t, save, "cam1", t0, 100)
+	r, err := c.Add(ctx, seg, "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetChecksums(ctx, r.ID, fileSHA256(seg.Path), "bb")
+	c.MarkUploaded(ctx, r.ID, `"e"`, "test")
+	c.MarkLocalDeleted(ctx, r.ID, CauseClearAfterUpload)
+	// The same file back (a crash between record and unlink): still uploaded.
+	if res, err := c.Reconcile(ctx, key); err != nil || res.Returned != 1 {
+		t.Fatalf("reconcile = %+v, %v", res, err)
+	}
+	if back, _ := c.Get(ctx, r.ID); back.Local != Present || back.Upload != Uploaded || back.VerifyRemote {
+		t.Errorf("the same file back: row = %+v, want present and uploaded", back)
+	}
+	c.MarkLocalDeleted(ctx, r.ID, CauseClearAfterUpload)
+	if err := os.WriteFile(seg.Path, make([]byte, 300), 0o644); err != nil { // other footage, same name
+		t.Fatal(err)
+	}
+	if res, err := c.Reconcile(ctx, key); err != nil || res.Returned != 1 {
+		t.Fatalf("reconcile = %+v, %v", res, err)
+	}
+	back, _ := c.Get(ctx, r.ID)
+	if back.Local != Present || back.Upload != Pending || !back.VerifyRemote || back.Bytes != 300 || back.SHA256 != "" {
+		t.Errorf("returned row = %+v: want present, pending, to be checked, 300 bytes, no checksum", back)
+	}
+	if tot, _ := c.Totals(ctx); tot.Bytes != 300 || tot.Count != 1 {
+		t.Errorf("totals = %+v", tot)
+	}
+}

@@ -2,9 +2,12 @@ package catalog
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -23,13 +26,17 @@ type ReconcileResult struct {
 	Missing int `json:"missing"`
 	// Returned counts rows marked deleted or missing whose file is back.
 	Returned int `json:"returned"`
-	// Ignored counts files under camera folders that are not segments.
+	// Ignored counts files under camera folders that are not segments,
+	// and folders in savePath that cannot be a camera's (lost+found).
 	Ignored int `json:"ignored"`
+	// Unreadable counts folders that could not be read (permissions, I/O
+	// errors): logged and passed over; their rows are left as they are.
+	Unreadable int `json:"unreadable,omitempty"`
 }
 
 const (
 	// qDayRows reads one day folder's rows, a range of the path index.
-	qDayRows = `SELECT path, local FROM segments WHERE path >= ? AND path < ? ORDER BY path`
+	qDayRows = `SELECT path, local, upload, bytes, sha256 FROM segments WHERE path >= ? AND path < ? ORDER BY path`
 	// qNextPresent finds the next present row from a path on, through the
 	// partial index of present paths (named: without statistics SQLite
 	// would pick the index on local and sort every present row).
@@ -55,6 +62,9 @@ const reconcileBatch = 1000
 func (c *Catalog) Reconcile(ctx context.Context, keyFor func(rel string) string) (ReconcileResult, error) {
 	r := &reconciler{c: c, keyFor: keyFor, now: toNS(c.now())}
 	if err := r.walk(ctx); err != nil {
+		if ferr := r.flush(ctx); ferr != nil { // keep what was found
+			c.log.Warn().Err(ferr).Msg("reconcile: cannot record what was found before the error")
+		}
 		return r.res, fmt.Errorf("catalog: reconcile: %w", err)
 	}
 	if err := r.gone(ctx); err != nil {
@@ -75,6 +85,10 @@ type reconciler struct {
 }
 
 type reconcileOp struct {
+	// same: a returned file is, by size and sha256, the one its row says
+	// S3 has (a retention crash between record and unlink): it stays
+	// uploaded. Any other file back under the name is checked against S3.
+	same bool
 	kind int // opAdd, opReturned, opMissing, opMissingDay
 	rel  string
 	info segment.Info
@@ -96,12 +110,17 @@ func (r *reconciler) walk(ctx context.Context) error {
 		return err
 	}
 	for _, cam := range cameras {
-		if !cam.IsDir() || !layout.IsCameraDir(cam.Name()) {
+		if !cam.IsDir() || layout.IsOwnDir(cam.Name()) {
+			continue
+		}
+		if !layout.IsCameraDir(cam.Name()) {
+			r.res.Ignored++
 			continue
 		}
 		days, err := os.ReadDir(filepath.Join(save, cam.Name()))
 		if err != nil {
-			return err
+			r.unreadable(cam.Name(), err)
+			continue
 		}
 		for _, day := range days {
 			if !day.IsDir() {
@@ -116,8 +135,11 @@ func (r *reconciler) walk(ctx context.Context) error {
 }
 
 type knownRow struct {
-	rel   string
-	local LocalState
+	rel    string
+	local  LocalState
+	upload UploadState
+	bytes  int64
+	sha256 string
 }
 
 // day reconciles one day folder: a merge of its sorted listing with its
@@ -133,7 +155,8 @@ func (r *reconciler) day(ctx context.Context, camera, day string) error {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil // gone since listed: the second pass sees to its rows
 		}
-		return err
+		r.unreadable(camera+"/"+day, err)
+		return nil
 	}
 	i := 0
 	for _, f := range files {
@@ -148,7 +171,15 @@ func (r *reconciler) day(ctx context.Context, camera, day string) error {
 		}
 		if i < len(rows) && rows[i].rel == rel {
 			if rows[i].local != Present {
-				r.add(reconcileOp{kind: opReturned, rel: rel})
+				fi, err := f.Info()
+				if err != nil {
+					i++
+					continue // vanished while we looked
+				}
+				op := reconcileOp{kind: opReturned, rel: rel, size: fi.Size()}
+				op.same = rows[i].upload == Uploaded && fi.Size() == rows[i].bytes && rows[i].sha256 != "" &&
+					fileSHA256(filepath.Join(r.c.savePath, camera, day, f.Name())) == rows[i].sha256
+				r.add(op)
 			}
 			i++
 		} else {
@@ -168,6 +199,12 @@ func (r *reconciler) day(ctx context.Context, camera, day string) error {
 	return r.maybeFlush(ctx)
 }
 
+// unreadable passes over a folder that cannot be read, logged.
+func (r *reconciler) unreadable(rel string, err error) {
+	r.res.Unreadable++
+	r.c.log.Warn().Err(err).Str("folder", rel).Msg("reconcile: cannot read a folder in savePath; passing over it")
+}
+
 func (r *reconciler) vanished(k knownRow) {
 	if k.local == Present {
 		r.add(reconcileOp{kind: opMissing, rel: k.rel})
@@ -185,7 +222,7 @@ func (r *reconciler) rowsUnder(ctx context.Context, prefix string) ([]knownRow, 
 	var out []knownRow
 	for rows.Next() {
 		var k knownRow
-		if err := rows.Scan(&k.rel, &k.local); err != nil {
+		if err := rows.Scan(&k.rel, &k.local, &k.upload, &k.bytes, &k.sha256); err != nil {
 			return nil, r.c.check(err)
 		}
 		out = append(out, k)
@@ -253,8 +290,19 @@ func (r *reconciler) flush(ctx context.Context) error {
 					op.info.Camera, op.info.FeedID, toNS(op.info.Start), toNS(op.info.End), op.rel, op.size, r.keyFor(op.rel), r.now)
 				res.Added++
 			case opReturned:
-				_, err = tx.ExecContext(ctx, `UPDATE segments SET local = 'present', deleted_ns = 0, delete_cause = '', verify_remote = 1
-					WHERE path = ? AND local != 'present'`, op.rel)
+				// The file under this name may not be the one the row was
+				// made for (a name repeated after a clock step, once the old
+				// file was gone): it is checked against S3 (size and sha256)
+				// before the row counts as uploaded again, and uploaded
+				// beside the old object when it differs.
+				if op.same {
+					_, err = tx.ExecContext(ctx, `UPDATE segments SET local = 'present', deleted_ns = 0, delete_cause = ''
+						WHERE path = ? AND local != 'present'`, op.rel)
+				} else {
+					_, err = tx.ExecContext(ctx, `UPDATE segments SET local = 'present', deleted_ns = 0, delete_cause = '', verify_remote = 1,
+						upload = CASE WHEN upload = 'uploaded' THEN 'pending' ELSE upload END, bytes = ?, sha256 = '', md5 = ''
+						WHERE path = ? AND local != 'present'`, op.size, op.rel)
+				}
 				res.Returned++
 			case opMissing:
 				_, err = tx.ExecContext(ctx, `UPDATE segments SET local = 'missing', deleted_ns = ?, delete_cause = ?
@@ -284,4 +332,19 @@ func (r *reconciler) flush(ctx context.Context) error {
 	r.res.Missing += res.Missing
 	r.ops = r.ops[:0]
 	return nil
+}
+
+// fileSHA256 is the hex sha256 of the file at path, "" when it cannot be
+// read.
+func fileSHA256(path string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return ""
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }

@@ -19,6 +19,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cctvd/cctvd/internal/redact"
+
 	"github.com/cctvd/cctvd/layout"
 )
 
@@ -331,10 +333,23 @@ func Parse(data []byte, getenv func(string) string) (*Config, error) {
 	}
 	cfg.normalize(getenv)
 	if err := cfg.Validate(); err != nil {
-		return nil, err
+		// A message quoting a bad value must not show a secret of this
+		// very config (a password pasted into ipAddress or a path): the
+		// daemon's redactor knows only the secrets of the config before.
+		return nil, &maskedError{err: err, red: redact.New(cfg.Secrets()...)}
 	}
 	return cfg, nil
 }
+
+// maskedError is a config error whose text has the config's own secrets
+// masked.
+type maskedError struct {
+	err error
+	red *redact.Redactor
+}
+
+func (e *maskedError) Error() string { return e.red.String(e.err.Error()) }
+func (e *maskedError) Unwrap() error { return e.err }
 
 // Default returns a Config holding every default, before decoding.
 func Default() *Config {

@@ -496,3 +496,32 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestErrorsShowNoSecret: a value quoted in an error must not show a
+// secret: a password pasted into ipAddress, the camera's own password in
+// a bad rtspPath, a password in the endpoint's URL.
+func TestErrorsShowNoSecret(t *testing.T) {
+	base := string(mustRead(t, filepath.Join("testdata", "design-note.json")))
+	for _, tt := range []struct{ name, from, to, field, secret string }{
+		{"password in ipAddress", `"ipAddress": "192.168.0.1"`, `"ipAddress": "admin:VeryS3cretPass@192.168.0.1"`, "cameras[0].ipAddress", "VeryS3cretPass"},
+		{"short password in a bad rtspPath", `"password": "password456"`, `"password": "12345", "rtspPath": "/live?loginpas=12345#main"`, "cameras[1].rtspPath", "12345"},
+		{"password in the endpoint", `"s3Path": "recordings/2025"`, `"s3Path": "recordings/2025", "endpoint": "ftp://u:EndpointS3cret@minio:9000"`, "s3Config.endpoint", "EndpointS3cret"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			data := strings.Replace(base, tt.from, tt.to, 1)
+			if data == base {
+				t.Fatalf("%s not found in the design note", tt.from)
+			}
+			_, err := Parse([]byte(data), noEnv)
+			if err == nil {
+				t.Fatal("the config loaded")
+			}
+			if !strings.Contains(err.Error(), tt.field) {
+				t.Errorf("the error does not name %s: %v", tt.field, err)
+			}
+			if strings.Contains(err.Error(), tt.secret) {
+				t.Errorf("the error shows the secret: %v", err)
+			}
+		})
+	}
+}

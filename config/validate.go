@@ -104,6 +104,9 @@ func (cam Camera) validate(v *validator, p string) {
 		switch {
 		case cam.IPAddress == "":
 			v.add(p+".ipAddress", "is required (or set streamUrl)")
+		case strings.ContainsAny(cam.IPAddress, "@/"):
+			// Not quoted: what precedes '@' may be a password.
+			v.add(p+".ipAddress", "holds a user, password or path: it is the camera's address alone; put them in userName, password and rtspPath")
 		case !validHost(cam.IPAddress):
 			if _, _, err := net.SplitHostPort(cam.IPAddress); err == nil {
 				v.add(p+".ipAddress", "%q holds a port: put the port in rtspPort", cam.IPAddress)
@@ -112,7 +115,11 @@ func (cam Camera) validate(v *validator, p string) {
 			}
 		}
 		if u, err := url.Parse(cam.RTSPPath); err != nil || u.Scheme != "" || u.Host != "" || u.Fragment != "" {
-			v.add(p+".rtspPath", "%q is not a URL path such as /Streaming/Channels/101", cam.RTSPPath)
+			shown, _, hasQuery := strings.Cut(cam.RTSPPath, "?")
+			if hasQuery {
+				shown += "?..." // a query may carry a password: not shown
+			}
+			v.add(p+".rtspPath", "%q is not a URL path such as /Streaming/Channels/101", shown)
 		}
 	} else {
 		u, err := url.Parse(cam.StreamURL)
@@ -223,7 +230,13 @@ func (s S3Config) validate(v *validator) {
 	if s.Endpoint != "" {
 		u, err := url.Parse(s.Endpoint)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			v.add("s3Config.endpoint", "%q is not an http:// or https:// URL", s.Endpoint)
+			shown := s.Endpoint
+			if err == nil {
+				shown = u.Redacted() // not a password in the URL
+			} else if strings.Contains(shown, "@") {
+				shown = "(not shown: it holds '@')"
+			}
+			v.add("s3Config.endpoint", "%q is not an http:// or https:// URL", shown)
 		}
 	}
 }

@@ -48,7 +48,7 @@ func describe(ctx context.Context, u *url.URL, user, password string, timeout ti
 	if err := conn.SetDeadline(time.Now().Add(timeout)); err != nil {
 		return Description{}, err
 	}
-	r := bufio.NewReader(conn)
+	r := bufio.NewReader(io.LimitReader(conn, maxConversation)) // a camera cannot make us read without end
 	uri := u.String()
 	var desc Description
 	var authz string
@@ -121,7 +121,7 @@ func describeAgain(ctx context.Context, u *url.URL, authz string, timeout time.D
 	if _, err := io.WriteString(conn, req); err != nil {
 		return desc, err
 	}
-	status, hdr, body, err := readResponse(bufio.NewReader(conn))
+	status, hdr, body, err := readResponse(bufio.NewReader(io.LimitReader(conn, maxConversation)))
 	if err != nil {
 		return desc, err
 	}
@@ -162,6 +162,12 @@ func schemes(chs []digestauth.Challenge) string {
 
 // maxSDP bounds a DESCRIBE body.
 const maxSDP = 64 << 10
+
+// maxConversation bounds all that is read from one connection (three
+// answers at most, each headers and an SDP): what answers on a camera's
+// address may be anything, and an endless header must not fill the
+// daemon's memory.
+const maxConversation = 512 << 10
 
 // errProtocol marks an answer that is not RTSP.
 var errProtocol = errors.New("not an RTSP answer")

@@ -16,6 +16,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/cctvd/cctvd/catalog"
+	"github.com/cctvd/cctvd/internal/await"
 	"github.com/cctvd/cctvd/internal/testenv"
 	"github.com/cctvd/cctvd/layout"
 	"github.com/cctvd/cctvd/segment"
@@ -407,7 +408,7 @@ func TestService(t *testing.T) {
 			clips[i] = c
 		}()
 	}
-	wg.Wait()
+	await.Done(t, 2*time.Minute, "the concurrent clips", wg.Wait)
 	if t.Failed() {
 		return
 	}
@@ -471,5 +472,101 @@ func TestService(t *testing.T) {
 	}
 	if _, err := svc.Clip(ctx, "door", from, to); err == nil {
 		t.Error("a clip after Close")
+	}
+}
+
+// TestServiceFindsPrunedFootageInTheBucket: the catalog has pruned the rows
+// of footage older than catalogRetentionDays that is no longer on the box;
+// S3 still has it, and so the box still exports it.
+func TestServiceFindsPrunedFootageInTheBucket(t *testing.T) {
+	b := newBox(t)
+	ctx := context.Background()
+	cat, err := catalog.Open(ctx, layout.Catalog(layout.DefaultStateDir(b.save)), b.save, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cat.Close()
+	for i, s := range b.segs {
+		if i < 2 { // pruned: gone from the box and from the catalog
+			os.Remove(s.Path)
+			continue
+		}
+		r, err := cat.Add(ctx, segment.Segment{Camera: "door", FeedID: "f1", Start: s.Start, End: s.End, Path: s.Path, Size: s.Bytes}, s.Key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cat.SetChecksums(ctx, r.ID, s.SHA256, "x"); err != nil {
+			t.Fatal(err)
+		}
+		if err := cat.MarkUploaded(ctx, r.ID, s.ETag, "test"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	from, to := b.segs[0].Start, b.segs[3].End
+	for _, tt := range []struct {
+		name    string
+		horizon time.Time
+		want    int // segments the timeline counts
+	}{
+		{"the catalog keeps every row", time.Time{}, 2},
+		{"rows before the third segment pruned", b.segs[2].Start, 4},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			svc := NewService(ServiceConfig{Bucket: bucket, Prefix: b.prefix, Version: "test"},
+				ServiceDeps{Catalog: cat, S3: fx.minio.Client(), Log: zerolog.Nop(), PrunedBefore: func() time.Time { return tt.horizon }})
+			defer svc.Close()
+			tl, err := svc.Spans(ctx, "door", from, to)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := 0
+			for _, sp := range tl.Spans {
+				n += sp.Segments
+			}
+			if n != tt.want {
+				t.Fatalf("the timeline counts %d segments, want %d: %+v", n, tt.want, tl)
+			}
+			if tt.want < 4 {
+				return
+			}
+			c, err := svc.Clip(ctx, "door", from, to)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			m, err := c.Manifest(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(m.Sources) != 4 || m.Sources[0].Read != "s3" || m.Sources[3].Read != "local" {
+				t.Errorf("sources %+v", m.Sources)
+			}
+		})
+	}
+}
+
+// TestServiceBuildsAtMostMaxBuildsAtOnce: each build reads (and may
+// download) a range's footage; beyond MaxBuilds at once a new range is
+// refused with ErrBusy rather than queued on a small box.
+func TestServiceBuildsAtMostMaxBuildsAtOnce(t *testing.T) {
+	save := t.TempDir()
+	cat, err := catalog.Open(context.Background(), filepath.Join(save, layout.CatalogName), save, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cat.Close()
+	svc := NewService(ServiceConfig{MaxBuilds: 1}, ServiceDeps{Catalog: cat, Log: zerolog.Nop()})
+	defer svc.Close()
+	svc.mu.Lock()
+	svc.building = 1 // one build under way
+	svc.mu.Unlock()
+	if _, err := svc.Clip(context.Background(), "door", t0, t0.Add(time.Minute)); !errors.Is(err, ErrBusy) {
+		t.Fatalf("Clip while the only build slot is taken = %v, want ErrBusy", err)
+	}
+	svc.mu.Lock()
+	svc.building = 0
+	svc.mu.Unlock()
+	if _, err := svc.Clip(context.Background(), "door", t0, t0.Add(time.Minute)); errors.Is(err, ErrBusy) || err == nil {
+		t.Fatalf("Clip with a free slot = %v, want no footage", err)
 	}
 }

@@ -73,7 +73,7 @@ func (f *fetcher) open(ctx context.Context, s Segment) (*source, error) {
 		if !s.Uploaded || f.s3 == nil {
 			return nil, err
 		}
-		note = fmt.Sprintf("read from S3: the local file %v", err)
+		note = "read from S3: the local file " + noPath(err) // manifests are handed over: no box paths in them
 		f.log.Warn().Err(err).Str("segment", s.Name).Msg("export: the local file cannot be used; reading the S3 copy")
 	}
 	if !s.Uploaded || f.s3 == nil {
@@ -304,4 +304,13 @@ func (f *fetcher) openAll(ctx context.Context, segs []Segment, n int) ([]*source
 		return nil, first
 	}
 	return out, nil
+}
+
+// noPath is err's text without the file path an *os.PathError carries.
+func noPath(err error) string {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Op + ": " + pe.Err.Error()
+	}
+	return err.Error()
 }

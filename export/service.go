@@ -4,16 +4,22 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/cctvd/cctvd/catalog"
 )
 
 // ServiceConfig configures exports on the box.
 type ServiceConfig struct {
 	Bucket string
+	// Prefix is s3Path: the bucket's keys are
+	// <Prefix>/<camera>/<YYYY-MM-DD>/<name>.
+	Prefix string
 	// TempDir holds downloaded segments (unlinked as they are created).
 	// Default: os.TempDir().
 	TempDir string
@@ -25,6 +31,9 @@ type ServiceConfig struct {
 	Keep time.Duration
 	// BuildTimeout bounds building one clip. Default 30 minutes.
 	BuildTimeout time.Duration
+	// MaxBuilds is how many clips may be built at once (each reads, and
+	// may download, a range's footage): more is ErrBusy. Default 2.
+	MaxBuilds int
 }
 
 // ServiceDeps are the box exports' collaborators.
@@ -34,6 +43,11 @@ type ServiceDeps struct {
 	S3  S3API
 	Log zerolog.Logger
 	Now func() time.Time
+	// PrunedBefore, if set, says before when the catalog has forgotten
+	// footage it no longer holds locally (storageConfig.catalogRetentionDays;
+	// zero: it keeps every row). Footage starting before then is also
+	// looked for in the bucket, so that a box still exports it.
+	PrunedBefore func() time.Time
 }
 
 // Service makes a box's exports for the API: spans from the catalog and
@@ -49,11 +63,13 @@ type Service struct {
 	// their S3 copies.
 	distrust Distrust
 
-	mu     sync.Mutex
-	s3     S3API
-	bucket string
-	clips  map[string]*entry
-	closed bool
+	mu       sync.Mutex
+	s3       S3API
+	bucket   string
+	prefix   string
+	clips    map[string]*entry
+	building int // builds under way
+	closed   bool
 }
 
 // entry is a clip being built or ready.
@@ -73,39 +89,84 @@ func NewService(cfg ServiceConfig, deps ServiceDeps) *Service {
 	if cfg.BuildTimeout == 0 {
 		cfg.BuildTimeout = 30 * time.Minute
 	}
+	if cfg.MaxBuilds == 0 {
+		cfg.MaxBuilds = 2
+	}
 	if deps.Now == nil {
 		deps.Now = time.Now
 	}
 	return &Service{cfg: cfg, deps: deps, log: deps.Log.With().Str("component", "export").Logger(),
-		s3: deps.S3, bucket: cfg.Bucket, clips: map[string]*entry{}}
+		s3: deps.S3, bucket: cfg.Bucket, prefix: cfg.Prefix, clips: map[string]*entry{}}
 }
 
-// Reconfigure switches to another bucket or S3 client (after a reload);
-// clips already made keep theirs.
-func (s *Service) Reconfigure(bucket string, client S3API) {
+// Reconfigure switches to another bucket, prefix or S3 client (after a
+// reload); clips already made keep theirs.
+func (s *Service) Reconfigure(bucket, prefix string, client S3API) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.bucket = bucket
+	s.bucket, s.prefix = bucket, prefix
 	if client != nil {
 		s.s3 = client
 	}
 }
 
+// sources returns the camera's segments overlapping [from, to) and the gap
+// log's entries there: the catalog's, and, for the part of the range the
+// catalog has pruned, the bucket's segments it no longer lists.
+func (s *Service) sources(ctx context.Context, camera string, from, to time.Time) ([]Segment, []catalog.Gap, error) {
+	segs, gaps, err := FromCatalog(ctx, s.deps.Catalog, camera, from, to)
+	if err != nil || s.deps.PrunedBefore == nil {
+		return segs, gaps, err
+	}
+	horizon := s.deps.PrunedBefore()
+	s.mu.Lock()
+	client, bucket, prefix := s.s3, s.bucket, s.prefix
+	s.mu.Unlock()
+	if horizon.IsZero() || !from.Before(horizon) || client == nil {
+		return segs, gaps, nil
+	}
+	// Rows go by their start: a segment starting just before the horizon
+	// may reach past it; its neighbours within a day are looked for too.
+	listed, err := ListBucket(ctx, client, bucket, prefix, camera, from, minTime(to, horizon.Add(24*time.Hour)))
+	if err != nil {
+		if len(segs) > 0 {
+			s.log.Warn().Err(err).Str("camera", camera).Msg("cannot list the bucket for footage the catalog has pruned; exporting what the catalog lists")
+			return segs, gaps, nil
+		}
+		return nil, nil, fmt.Errorf("list footage older than the catalog keeps: %w", err)
+	}
+	known := make(map[string]bool, len(segs))
+	for _, sg := range segs {
+		known[sg.Key] = true
+	}
+	for _, sg := range listed {
+		if !known[sg.Key] {
+			segs = append(segs, sg)
+		}
+	}
+	sort.SliceStable(segs, func(i, j int) bool { return segs[i].Start.Before(segs[j].Start) })
+	return segs, gaps, nil
+}
+
 // Spans returns the camera's footage in [from, to): spans and gaps.
 func (s *Service) Spans(ctx context.Context, camera string, from, to time.Time) (Timeline, error) {
-	segs, gaps, err := FromCatalog(ctx, s.deps.Catalog, camera, from, to)
+	segs, gaps, err := s.sources(ctx, camera, from, to)
 	if err != nil {
 		return Timeline{}, err
 	}
 	return Spans(camera, segs, gaps, from, to), nil
 }
 
+// ErrBusy says that as many clips as may be built at once are being built:
+// try again in a moment.
+var ErrBusy = errors.New("export: other clips are being built; try again in a moment")
+
 // Clip returns the clip of the camera's footage in [from, to), building
 // it or sharing one being built or ready. A range without footage is a
 // *NoFootageError naming the nearest footage. Close the clip when done.
 func (s *Service) Clip(ctx context.Context, camera string, from, to time.Time) (*Clip, error) {
 	from, to = millis(from), millis(to)
-	segs, gaps, err := FromCatalog(ctx, s.deps.Catalog, camera, from, to)
+	segs, gaps, err := s.sources(ctx, camera, from, to)
 	if err != nil {
 		return nil, err
 	}
@@ -126,7 +187,12 @@ func (s *Service) Clip(ctx context.Context, camera string, from, to time.Time) (
 		delete(s.clips, key.String())
 		ok = false
 	}
+	if !ok && s.building >= s.cfg.MaxBuilds {
+		s.mu.Unlock()
+		return nil, ErrBusy
+	}
 	if !ok {
+		s.building++
 		e = &entry{ready: make(chan struct{})}
 		s.clips[key.String()] = e
 		b := &Builder{S3: s.s3, Bucket: s.bucket, TempDir: s.cfg.TempDir, Version: s.cfg.Version, Log: s.log, Now: s.deps.Now,
@@ -148,6 +214,7 @@ func (s *Service) Clip(ctx context.Context, camera string, from, to time.Time) (
 			close(e.ready)
 			s.mu.Lock()
 			defer s.mu.Unlock()
+			s.building--
 			switch {
 			case e.err != nil:
 				if s.clips[key.String()] == e {

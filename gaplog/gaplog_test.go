@@ -37,6 +37,10 @@ type step struct {
 	lost    [2]float64
 	corrupt [2]float64
 	clock   [2]float64 // a clock step: seen at [0] (new clock) by [1]
+	// deletedUploaded: retention deleted a segment S3 has (no footage lost)
+	deletedUploaded [2]float64
+	// quarantined: a staged file of the camera could not be salvaged
+	quarantined string
 }
 
 func start(run string) step                 { return step{start: run} }
@@ -133,7 +137,8 @@ func checkSteps(t *testing.T, steps []step, want []string, uncounted int) {
 	t.Helper()
 	cat := openCatalog(t)
 	var closed []string
-	l := New(Deps{Log: zerolog.Nop(), Catalog: cat, OnClosed: func(c, cause string, d time.Duration) {
+	var logs strings.Builder
+	l := New(Deps{Log: zerolog.New(&logs), Catalog: cat, OnClosed: func(c, cause string, d time.Duration) {
 		closed = append(closed, fmt.Sprintf("%s %v", cause, d))
 	}})
 	if err := l.Start(context.Background(), []string{"cam"}); err != nil {
@@ -152,6 +157,10 @@ func checkSteps(t *testing.T, steps []step, want []string, uncounted int) {
 			l.Corrupt(catalog.Record{Camera: "cam", Start: at(s.corrupt[0]), End: at(s.corrupt[1]), Path: "/x/cam_x.mp4"}, "the file is empty")
 		case s.lost != [2]float64{}:
 			l.Deleted(catalog.Record{Camera: "cam", Start: at(s.lost[0]), End: at(s.lost[1]), Upload: catalog.Pending}, catalog.CauseSizeLimit)
+		case s.deletedUploaded != [2]float64{}:
+			l.Deleted(catalog.Record{Camera: "cam", Start: at(s.deletedUploaded[0]), End: at(s.deletedUploaded[1]), Upload: catalog.Uploaded}, catalog.CauseSizeLimit)
+		case s.quarantined != "":
+			l.Quarantined("cam", s.quarantined)
 		case s.clock != [2]float64{}:
 			l.ClockStep(clockstep.Step{At: at(s.clock[0]), Size: time.Duration(s.clock[1] * float64(time.Second))})
 		default:
@@ -182,6 +191,10 @@ func checkSteps(t *testing.T, steps []step, want []string, uncounted int) {
 	}
 	if len(closed) != wantClosed {
 		t.Errorf("OnClosed called %d times (%v), want %d", len(closed), closed, wantClosed)
+	}
+	// The catalog took every write: nothing is logged as failed.
+	if strings.Contains(logs.String(), `"level":"error"`) {
+		t.Errorf("errors logged:\n%s", logs.String())
 	}
 }
 

@@ -21,6 +21,7 @@ package layout
 import (
 	"fmt"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 )
@@ -114,7 +115,14 @@ func SegmentPath(savePath, camera string, start time.Time, name string) string {
 	return filepath.Join(DayDir(savePath, camera, start), name)
 }
 
-// IsCameraDir says whether a folder in savePath named name holds a
-// camera's segments, rather than being cctvd's own (staging, quarantine,
-// the default state folder).
-func IsCameraDir(name string) bool { return !strings.HasPrefix(name, ".") }
+// IsCameraDir says whether a folder in savePath named name can hold a
+// camera's segments: a camera name (what config allows and segment names
+// carry). cctvd's own folders (staging, quarantine, the default state
+// folder) start with a dot; anything else (lost+found at the top of a
+// disk, a folder an operator made) is no camera's either.
+func IsCameraDir(name string) bool { return cameraDirRe.MatchString(name) }
+
+// IsOwnDir says whether a folder in savePath is cctvd's own.
+func IsOwnDir(name string) bool { return strings.HasPrefix(name, ".") }
+
+var cameraDirRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9.-]*$`)

@@ -72,10 +72,12 @@ func New(cfg Config) *Client {
 	if cfg.HTTP == nil {
 		// Cameras are on the local network: never through a proxy from
 		// the environment; a few calls, no idle connections kept.
+		// Redirects are not followed: a device must not steer the client
+		// (and its WS-Security token) to another host or path.
 		cfg.HTTP = &http.Client{Timeout: cfg.Timeout, Transport: &http.Transport{
 			DialContext:       (&net.Dialer{Timeout: cfg.Timeout}).DialContext,
 			DisableKeepAlives: true,
-		}}
+		}, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -393,7 +395,9 @@ func (c *Client) call(ctx context.Context, endpoint, action string, auth bool, r
 	if hresp.StatusCode == http.StatusUnauthorized && auth && c.cfg.User != "" {
 		// Some devices also want HTTP authentication (ONVIF core allows
 		// HTTP Digest besides WS-Security): answer the challenge once.
-		if ch, ok := digestauth.Pick(digestauth.Parse(hresp.Header.Values("WWW-Authenticate"))); ok {
+		// Digest only: WS-Security already proves the password without
+		// sending it; Basic would hand it to whoever answers in clear.
+		if ch, ok := digestauth.Pick(digestauth.Parse(hresp.Header.Values("WWW-Authenticate"))); ok && ch.Scheme == "digest" {
 			drain(hresp)
 			u, _ := url.Parse(endpoint)
 			authz, err := ch.Authorization(http.MethodPost, u.RequestURI(), c.cfg.User, c.cfg.Password, 1)

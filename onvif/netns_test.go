@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cctvd/cctvd/internal/await"
+
 	"github.com/cctvd/cctvd/internal/netnstest"
 	"github.com/cctvd/cctvd/internal/onvifsim"
 )
@@ -40,7 +42,7 @@ func TestProbeMulticastInNamespaces(t *testing.T) {
 	go func() { served <- d.ServeDiscovery(ctx, group, reply) }()
 	defer func() {
 		cancel()
-		if err := <-served; err != nil {
+		if err := await.Recv(t, served, 10*time.Second, "end of ServeDiscovery"); err != nil {
 			t.Errorf("ServeDiscovery: %v", err)
 		}
 	}()

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cctvd/cctvd/internal/await"
 	"github.com/cctvd/cctvd/internal/onvifsim"
 )
 
@@ -22,7 +23,7 @@ func TestProbeOnLoopback(t *testing.T) {
 	go func() { served <- d.ServeDiscovery(ctx, conn, nil) }()
 	defer func() {
 		cancel()
-		if err := <-served; err != nil {
+		if err := await.Recv(t, served, 10*time.Second, "end of ServeDiscovery"); err != nil {
 			t.Errorf("ServeDiscovery: %v", err)
 		}
 	}()

@@ -5,6 +5,7 @@ package retention
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -152,6 +153,9 @@ func TestFullDiskWithoutRoomForTheCatalog(t *testing.T) {
 	}
 	if len(*deleted) == 0 || !strings.Contains(e.logs.String(), "without their record") {
 		t.Fatalf("deleted %v; log:\n%s", *deleted, e.logs.String())
+	}
+	if st := r.Status(); st.DeletedUploaded != int64(len(*deleted)) || !strings.Contains(e.logs.String(), fmt.Sprintf(`"deleted":%d`, len(*deleted))) {
+		t.Errorf("status counts %d deleted, log says:\n%s\nwant %d", st.DeletedUploaded, e.logs.String(), len(*deleted))
 	}
 	for _, rec := range e.recs {
 		if _, err := os.Stat(rec.Path); err != nil && rec.Upload != catalog.Uploaded {

@@ -36,6 +36,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -305,11 +306,17 @@ func (r *Retention) Decide(ctx context.Context) error {
 			r.mu.Unlock()
 		}
 	}()
+	// failed are the segments whose unlink failed in this decision (an
+	// immutable file, a read-only folder): back to present in the
+	// catalog, passed over so that the rest still go.
+	failed := map[int64]bool{}
+	var unlinkErr error
 	for freed < toFree {
-		cands, err := r.deps.Catalog.RetentionCandidates(ctx, batch)
+		cands, err := r.deps.Catalog.RetentionCandidates(ctx, batch+len(failed))
 		if err != nil {
 			return err
 		}
+		cands = slices.DeleteFunc(cands, func(c catalog.Record) bool { return failed[c.ID] })
 		if len(cands) == 0 {
 			r.log.Warn().Int64("stillToFree", toFree-freed).Msg("nothing left to delete: every recording is gone or being written")
 			break
@@ -334,12 +341,15 @@ func (r *Retention) Decide(ctx context.Context) error {
 		for _, c := range cands {
 			if err := r.remove(ctx, c, cause); err != nil {
 				freed -= c.Bytes
+				failed[c.ID] = true
 				r.log.Error().Err(err).Str("segment", c.Name()).Msg("cannot delete recording")
-				return err // the next decision tries again
+				if unlinkErr == nil {
+					unlinkErr = err // the next decision tries it again
+				}
 			}
 		}
 	}
-	return nil
+	return unlinkErr
 }
 
 // unrecorded deletes, on a full disk where the catalog cannot record the

@@ -12,6 +12,8 @@
 #   scripts/deps.sh --check    only check: one line per capability, ok or
 #                              missing; exit 1 when one is missing
 #   scripts/deps.sh --bench    also awscli, the baseline of `make bench`
+#   scripts/deps.sh --mutate   also gremlins, the mutation tester of
+#                              `make mutate` (built through the Go module proxy)
 #   scripts/deps.sh --packages the Debian packages it may install, one a line
 #
 # The Debian packages it may install are listed in README.md (Development),
@@ -24,13 +26,15 @@ here="$(cd "$(dirname "$0")" && pwd)"
 
 check_only=false
 bench=false
+mutate=false
 packages=false
 for arg in "$@"; do
   case "$arg" in
     --check) check_only=true ;;
     --bench) bench=true ;;
+    --mutate) mutate=true ;;
     --packages) packages=true; bench=true ;;
-    *) echo "deps: unknown option $arg (use --check, --bench, --packages)" >&2; exit 2 ;;
+    *) echo "deps: unknown option $arg (use --check, --bench, --mutate, --packages)" >&2; exit 2 ;;
   esac
 done
 
@@ -83,6 +87,9 @@ caps+=(
 if $bench; then
   caps+=("bin aws awscli")
 fi
+if $mutate; then
+  caps+=("gremlins gremlins go-module-proxy")
+fi
 
 if $packages; then
   for c in "${caps[@]}"; do
@@ -110,6 +117,7 @@ check() { # check <kind> <name>
     typelib) [[ -x $PY ]] && $PY -c "import gi; gi.require_version('$2', '1.0'); from gi.repository import $2" 2>/dev/null ;;
     element) [[ " $gst_found " == *" $2 "* ]] ;;
     minio) [[ -x "$MINIO" ]] && "$MINIO" --version >/dev/null 2>&1 ;;
+    gremlins) [[ -x "$GREMLINS" ]] && go version -m "$GREMLINS" 2>/dev/null | grep -q "^[[:space:]]*mod[[:space:]]*github.com/go-gremlins/gremlins[[:space:]]*$GREMLINS_VERSION[[:space:]]" ;;
     *) return 1 ;;
   esac
 }
@@ -174,6 +182,13 @@ if ! check minio minio; then
   echo "deps: building MinIO $MINIO_VERSION into $CCTVD_TOOLS (a few minutes, once)" >&2
   mkdir -p "$CCTVD_TOOLS/bin"
   GOBIN="$CCTVD_TOOLS/bin" GOFLAGS=-mod=mod go install "github.com/minio/minio@$MINIO_VERSION"
+fi
+
+# Gremlins, for `make mutate` only: built the same way, pinned, cached.
+if $mutate && ! check gremlins gremlins; then
+  echo "deps: building gremlins $GREMLINS_VERSION into $CCTVD_TOOLS" >&2
+  mkdir -p "$CCTVD_TOOLS/bin"
+  GOBIN="$CCTVD_TOOLS/bin" GOFLAGS=-mod=mod go install "github.com/go-gremlins/gremlins/cmd/gremlins@$GREMLINS_VERSION"
 fi
 
 run_checks >/dev/null

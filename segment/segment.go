@@ -5,7 +5,11 @@
 // A camera name holds no '_' (config forbids it), so a name splits at its
 // first '_' into camera and the rest; a feed id may hold '_'. When two
 // segments would get the same name, the later gets a "-N" suffix before the
-// extension instead of overwriting the first.
+// extension instead of overwriting the first. When S3 already holds
+// different content under a segment's key, the segment goes up beside it
+// with ".conflict-<first 12 hex of its sha256>" before the extension
+// (ConflictName); Parse reads such names too, so that the bucket alone
+// (a rebuilt catalog, an export from S3) still finds that footage.
 package segment
 
 import (
@@ -82,12 +86,15 @@ type Info struct {
 	Start, End     time.Time
 	// Seq is the collision suffix, 0 when there is none.
 	Seq int
+	// Conflict is the content hash of a name ConflictName made, "" for
+	// an ordinary name.
+	Conflict string
 }
 
 // ErrNotSegment is returned by Parse for a name that is not a segment's.
 var ErrNotSegment = errors.New("not a segment name")
 
-var nameRe = regexp.MustCompile(`^([A-Za-z0-9][A-Za-z0-9.-]*)_([A-Za-z0-9][A-Za-z0-9._-]*)_([0-9]{8}T[0-9]{6}Z)_([0-9]{8}T[0-9]{6}Z)(?:-([1-9][0-9]{0,8}))?\.mp4$`)
+var nameRe = regexp.MustCompile(`^([A-Za-z0-9][A-Za-z0-9.-]*)_([A-Za-z0-9][A-Za-z0-9._-]*)_([0-9]{8}T[0-9]{6}Z)_([0-9]{8}T[0-9]{6}Z)(?:-([1-9][0-9]{0,8}))?(?:\.conflict-([0-9a-f]{12}))?\.mp4$`)
 
 // Parse reads a segment's base name back into its parts.
 func Parse(name string) (Info, error) {
@@ -110,8 +117,23 @@ func Parse(name string) (Info, error) {
 	if m[5] != "" {
 		info.Seq, _ = strconv.Atoi(m[5])
 	}
+	info.Conflict = m[6]
 	return info, nil
 }
 
 // Name is the canonical name of what was parsed.
-func (i Info) Name() string { return Name(i.Camera, i.FeedID, i.Start, i.End, i.Seq) }
+func (i Info) Name() string {
+	n := Name(i.Camera, i.FeedID, i.Start, i.End, i.Seq)
+	if i.Conflict != "" {
+		n = ConflictName(n, i.Conflict)
+	}
+	return n
+}
+
+// ConflictName is where a segment named name (a base name or an S3 key)
+// goes when S3 holds different content under name: beside it, named for
+// the segment's content, the first 12 hex digits of its sha256.
+func ConflictName(name, sha256 string) string {
+	ext := filepath.Ext(name)
+	return strings.TrimSuffix(name, ext) + ".conflict-" + sha256[:min(12, len(sha256))] + ext
+}

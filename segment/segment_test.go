@@ -38,14 +38,18 @@ func TestParse(t *testing.T) {
 		want Info
 		err  bool
 	}{
-		{in: "camera1_xx_20260106T120000Z_20260106T121000Z.mp4", want: Info{"camera1", "xx", start, start.Add(10 * time.Minute), 0}},
-		{in: "cam.2-b_feed_id_20260106T120000Z_20260106T120000Z-3.mp4", want: Info{"cam.2-b", "feed_id", start, start, 3}},
-		{in: "cam_f_20260106T120000Z_20260106T120000Z", err: true},       // no extension
-		{in: "cam_f_20260106T120010Z_20260106T120000Z.mp4", err: true},   // ends before it starts
-		{in: "cam_20260106T120000Z_20260106T120000Z.mp4", err: true},     // no feed id
-		{in: "cam_f_20261306T120000Z_20261306T120000Z.mp4", err: true},   // month 13
-		{in: "../x_f_20260106T120000Z_20260106T120000Z.mp4", err: true},  // path
-		{in: "cam_f_20260106T120000Z_20260106T120000Z-0.mp4", err: true}, // suffix starts at 1
+		{in: "camera1_xx_20260106T120000Z_20260106T121000Z.mp4", want: Info{"camera1", "xx", start, start.Add(10 * time.Minute), 0, ""}},
+		{in: "cam.2-b_feed_id_20260106T120000Z_20260106T120000Z-3.mp4", want: Info{"cam.2-b", "feed_id", start, start, 3, ""}},
+		{in: "cam_f_20260106T120000Z_20260106T120000Z.conflict-0123456789ab.mp4", want: Info{"cam", "f", start, start, 0, "0123456789ab"}},
+		{in: "cam_f_20260106T120000Z_20260106T120000Z-2.conflict-0123456789ab.mp4", want: Info{"cam", "f", start, start, 2, "0123456789ab"}},
+		{in: "cam_f_20260106T120000Z_20260106T120000Z.conflict-0123456789AB.mp4", err: true}, // hex is lower case
+		{in: "cam_f_20260106T120000Z_20260106T120000Z.conflict-0123.mp4", err: true},         // 12 digits
+		{in: "cam_f_20260106T120000Z_20260106T120000Z", err: true},                           // no extension
+		{in: "cam_f_20260106T120010Z_20260106T120000Z.mp4", err: true},                       // ends before it starts
+		{in: "cam_20260106T120000Z_20260106T120000Z.mp4", err: true},                         // no feed id
+		{in: "cam_f_20261306T120000Z_20261306T120000Z.mp4", err: true},                       // month 13
+		{in: "../x_f_20260106T120000Z_20260106T120000Z.mp4", err: true},                      // path
+		{in: "cam_f_20260106T120000Z_20260106T120000Z-0.mp4", err: true},                     // suffix starts at 1
 		{in: "catalog.db", err: true},
 	}
 	for _, tt := range tests {
@@ -77,6 +81,7 @@ func FuzzParse(f *testing.F) {
 	f.Add("cam.2-b_feed_id_20260106T120000Z_20260106T120000Z-3.mp4")
 	f.Add("a_b_c_20000101T000000Z_20991231T235959Z.mp4")
 	f.Add("x_y_20260106T120000Z_20260106T120000Z-999999999.mp4")
+	f.Add("x_y_20260106T120000Z_20260106T120000Z.conflict-00ff00ff00ff.mp4")
 	f.Fuzz(func(t *testing.T, name string) {
 		info, err := Parse(name)
 		if err != nil {
@@ -89,4 +94,16 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("Parse(%q).Name() = %q", name, got)
 		}
 	})
+}
+
+func TestConflictName(t *testing.T) {
+	sha := "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	for in, want := range map[string]string{
+		"cam_f_20260106T120000Z_20260106T120000Z.mp4":                    "cam_f_20260106T120000Z_20260106T120000Z.conflict-0123456789ab.mp4",
+		"rec/cam/2026-01-06/cam_f_20260106T120000Z_20260106T120000Z.mp4": "rec/cam/2026-01-06/cam_f_20260106T120000Z_20260106T120000Z.conflict-0123456789ab.mp4",
+	} {
+		if got := ConflictName(in, sha); got != want {
+			t.Errorf("ConflictName(%q) = %q, want %q", in, got, want)
+		}
+	}
 }

@@ -123,7 +123,7 @@ func TestNamesAvoidTheCatalogAndFollowTheEpoch(t *testing.T) {
 	testenv.RequireTools(t)
 	ctx := context.Background()
 	savePath := t.TempDir()
-	cat, err := catalog.Open(ctx, filepath.Join(savePath, ".cctvd", layout.CatalogName), savePath, nil)
+	cat, err := catalog.Open(ctx, layout.Catalog(layout.DefaultStateDir(savePath)), savePath, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +154,7 @@ func TestNamesAvoidTheCatalogAndFollowTheEpoch(t *testing.T) {
 			return taken
 		}})
 	run := staging.Run{Dir: dir, ID: "20260106T120000-000000000"}
-	meta := staging.Meta{RunID: run.ID, Camera: "cam1", FeedID: "f1", Owner: "me", PID: os.Getpid(), Epoch: epoch}
+	meta := staging.Meta{RunID: run.ID, Camera: "cam1", FeedID: "f1", Owner: "me", PID: liveFFmpeg(t, run.ID), Epoch: epoch}
 	staging.WriteMeta(run.MetaPath(), meta)
 	makeClip(t, run.SegmentPath(0), 4)
 	makeClip(t, run.SegmentPath(1), 4)
@@ -200,7 +200,7 @@ func TestListedSegmentWithoutFramesIsNotReported(t *testing.T) {
 	headerOnly(t, run.SegmentPath(0))
 	makeClip(t, run.SegmentPath(1), 1)
 	write(t, run.ListPath(), run.ID+"_00000.mp4,0.000000,0.200000\n")
-	staging.WriteMeta(run.MetaPath(), staging.Meta{RunID: run.ID, Camera: "cam1", FeedID: "f1", Owner: "me", PID: os.Getpid(),
+	staging.WriteMeta(run.MetaPath(), staging.Meta{RunID: run.ID, Camera: "cam1", FeedID: "f1", Owner: "me", PID: liveFFmpeg(t, run.ID),
 		Epoch: time.Date(2026, 1, 6, 12, 0, 0, 0, time.UTC)})
 	var got []segment.Segment
 	s := New(Config{SavePath: savePath, Owner: "me"}, Deps{Log: zerolog.Nop(), OnSegment: func(sg segment.Segment) { got = append(got, sg) }})

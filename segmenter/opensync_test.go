@@ -20,7 +20,7 @@ func TestSyncRoundFlushesTheNewestSegmentOfLiveRuns(t *testing.T) {
 	os.MkdirAll(dir, 0o755)
 	live := staging.Run{Dir: dir, ID: "20260106T120000-000000000"}
 	ended := staging.Run{Dir: dir, ID: "20260106T110000-000000000"}
-	staging.WriteMeta(live.MetaPath(), staging.Meta{RunID: live.ID, Camera: "cam1", FeedID: "f", Owner: "me", PID: os.Getpid()})
+	staging.WriteMeta(live.MetaPath(), staging.Meta{RunID: live.ID, Camera: "cam1", FeedID: "f", Owner: "me", PID: liveFFmpeg(t, live.ID)})
 	staging.WriteMeta(ended.MetaPath(), staging.Meta{RunID: ended.ID, Camera: "cam1", FeedID: "f", Owner: "me", Exited: true})
 	for i := range 3 {
 		write(t, live.SegmentPath(i), "frames")

@@ -16,6 +16,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/cctvd/cctvd/config"
+	"github.com/cctvd/cctvd/internal/await"
 	"github.com/cctvd/cctvd/internal/redact"
 	"github.com/cctvd/cctvd/internal/testenv"
 	"github.com/cctvd/cctvd/layout"
@@ -78,9 +79,9 @@ func startPipeline(t *testing.T, cams []config.Camera, tweak func(*supervisor.Co
 	p.cancel = func() {
 		once.Do(func() {
 			supCancel()
-			<-supDone
+			await.Recv(t, supDone, time.Minute, "supervisor stop")
 			segCancel()
-			<-segDone
+			await.Recv(t, segDone, time.Minute, "segmenter stop")
 		})
 	}
 	t.Cleanup(func() {
@@ -131,9 +132,9 @@ func TestRecordsNamedSegmentsFromARealCamera(t *testing.T) {
 
 	recordingAt := map[string]time.Time{}
 	for range 2 {
-		ev := <-p.events
+		ev := await.Recv(t, p.events, time.Minute, "recording event")
 		for ev.Kind != supervisor.EventRecording {
-			ev = <-p.events
+			ev = await.Recv(t, p.events, time.Minute, "recording event")
 		}
 		recordingAt[ev.Camera] = ev.At
 	}

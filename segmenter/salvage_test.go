@@ -15,6 +15,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/cctvd/cctvd/internal/await"
 	"github.com/cctvd/cctvd/internal/testenv"
 	"github.com/cctvd/cctvd/layout"
 	"github.com/cctvd/cctvd/segment"
@@ -118,7 +119,7 @@ func TestWaitsForAnOrphanFFmpegThenKillsIt(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- s.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	defer func() { cancel(); await.Recv(t, done, 30*time.Second, "segmenter stop") }()
 
 	select {
 	case sg := <-segs:
@@ -134,5 +135,34 @@ func TestWaitsForAnOrphanFFmpegThenKillsIt(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("nothing salvaged after the orphan died")
+	}
+}
+
+// TestOwnRunWhoseFFmpegIsGoneEnds: this daemon's run whose ffmpeg exited
+// without its exit being recorded (the supervisor could not write the
+// metadata: a full or failing disk) is ended all the same: its listed
+// segment is moved, not held in staging until a restart.
+func TestOwnRunWhoseFFmpegIsGoneEnds(t *testing.T) {
+	testenv.RequireTools(t)
+	savePath := t.TempDir()
+	dir := layout.StagingDir(savePath, "cam1")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	gone := exec.Command("true")
+	if err := gone.Run(); err != nil {
+		t.Fatal(err)
+	}
+	epoch := time.Date(2026, 1, 6, 12, 0, 0, 0, time.UTC)
+	run := staging.Run{Dir: dir, ID: "20260106T120000-000000000"}
+	makeClip(t, run.SegmentPath(0), 3)
+	write(t, run.ListPath(), run.ID+"_00000.mp4,0.000000,3.000000\n")
+	if err := staging.WriteMeta(run.MetaPath(), staging.Meta{RunID: run.ID, Camera: "cam1", FeedID: "f1", Owner: "me",
+		PID: gone.Process.Pid, Epoch: epoch}); err != nil {
+		t.Fatal(err)
+	}
+	got := runSegmenterOnce(t, Config{SavePath: savePath, Owner: "me"})
+	if len(got) != 1 || filepath.Base(got[0].Path) != "cam1_f1_20260106T120000Z_20260106T120003Z.mp4" {
+		t.Fatalf("segments %+v: want the listed segment moved", got)
 	}
 }

@@ -122,6 +122,7 @@ type runState struct {
 	pending     []row // listed, not yet moved (waiting for the next segment)
 	lastEnd     map[int]float64
 	orphanSince time.Time
+	goneWarned  bool // said once that the run's ffmpeg is gone unrecorded
 	// moved holds files renamed whose rename is not yet durable (a folder
 	// sync failed): they are reported once it is.
 	moved map[string]movedFile
@@ -396,6 +397,14 @@ func (s *Segmenter) processRun(dir, id string, files *runFiles) {
 	// a kill, a power cut): what it listed may not all have reached the disk.
 	foreign := !hasMeta || meta.Owner != s.cfg.Owner
 	ended := !hasMeta || meta.Ended(s.cfg.Owner)
+	if ended && !foreign && !meta.Exited && !st.goneWarned {
+		// This daemon's ffmpeg is gone but its exit was never recorded (the
+		// supervisor could not write it: a full or failing disk). What it
+		// listed is closed; waiting for the next segment would hold its last
+		// segments in staging until a restart.
+		st.goneWarned = true
+		log.Warn().Int("pid", meta.PID).Msg("ffmpeg of this run is gone but its exit is not recorded; treating the run as ended")
+	}
 	if foreign && !ended {
 		// An ffmpeg of a daemon that died is finishing (it got SIGTERM by
 		// Pdeathsig). Wait for it, within bounds, before salvaging.

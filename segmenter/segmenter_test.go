@@ -133,3 +133,16 @@ func TestMeaningfulEvents(t *testing.T) {
 		}
 	}
 }
+
+// liveFFmpeg starts a process standing for a live run's ffmpeg (its
+// command line names the run, as ffmpeg's output pattern does) and returns
+// its pid; it is killed when the test ends.
+func liveFFmpeg(t *testing.T, runID string) int {
+	t.Helper()
+	cmd := exec.Command("sh", "-c", "sleep 300; :", runID)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	return cmd.Process.Pid
+}

@@ -17,6 +17,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/cctvd/cctvd/catalog"
+	"github.com/cctvd/cctvd/internal/await"
 	"github.com/cctvd/cctvd/internal/testenv"
 	"github.com/cctvd/cctvd/layout"
 	"github.com/cctvd/cctvd/segment"
@@ -165,7 +166,7 @@ func TestConcurrencyLimit(t *testing.T) {
 				}
 			})
 		}
-		wg.Wait()
+		await.Done(t, time.Minute, "the concurrent stills", wg.Wait) // each ffmpeg has a 10 s deadline
 		close(errs)
 		for err := range errs {
 			t.Error(err)

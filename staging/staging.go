@@ -130,9 +130,11 @@ func WriteMeta(path string, m Meta) error {
 // supervisor writes Exited after ffmpeg's exit). A run of another daemon
 // (one that crashed, was killed, or lost power) has ended once its ffmpeg is
 // gone: the kernel sends it SIGTERM when its daemon dies (Pdeathsig), and it
-// may take a moment to finalise its segment.
+// may take a moment to finalise its segment. A run of the owner whose
+// ffmpeg is gone without Exited written (the supervisor could not write it:
+// a full or failing disk) has ended too.
 func (m Meta) Ended(owner string) bool {
-	return m.Exited || (m.Owner != owner && !m.Alive())
+	return m.Exited || ((m.Owner != owner || m.PID > 0) && !m.Alive())
 }
 
 // Alive says whether the run's ffmpeg is running: its pid is alive and its

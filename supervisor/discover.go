@@ -46,6 +46,19 @@ type StreamStore interface {
 	Put(ctx context.Context, camera string, s Stream) error
 }
 
+// RecordedBefore is what a StreamStore may also say: whether the camera
+// has footage although no stream was ever found for it, as after an
+// upgrade from cctvd 0.1, which recorded a camera without rtspPath at
+// rtsp://ip:rtspPort/. That stream is then tried first, as it was
+// recorded until now; the camera refusing it (404, 401) makes discovery
+// run, as for any remembered stream.
+type RecordedBefore interface {
+	RecordedBefore(ctx context.Context, camera string) (bool, error)
+}
+
+// sourceBefore is the Source of the stream cctvd 0.1 recorded.
+const sourceBefore = "rtsp://ip:rtspPort/, as recorded before (cctvd 0.1 had no discovery)"
+
 // DiscoveryFinder is a StreamFinder over package discovery. One serves
 // every camera, so that known-path probing keeps its pace per address.
 func DiscoveryFinder(f *discovery.Finder) StreamFinder { return discoveryFinder{f} }
@@ -98,6 +111,8 @@ func (c *Camera) source(ctx context.Context, runID string) (config.Camera, *Exit
 			c.log.Info().Str("source", st.Source).Time("found", st.FoundAt).Msg("recording the stream found before")
 		case ok:
 			c.log.Info().Msg("the camera's address or settings changed since its stream was found: discovering it again")
+		default:
+			c.streamBefore(ctx, key)
 		}
 	}
 	fresh := c.stream == nil
@@ -123,6 +138,27 @@ func (c *Camera) source(ctx context.Context, runID string) (config.Camera, *Exit
 		c.log.Info().Str("source", c.stream.Source).Str("url", eff.RedactedURL()).Msg("stream found")
 	}
 	return eff, nil
+}
+
+// streamBefore takes the stream an earlier cctvd recorded the camera on
+// (rtsp://ip:rtspPort/), if the store says it recorded the camera.
+func (c *Camera) streamBefore(ctx context.Context, key string) {
+	rb, ok := c.deps.Streams.(RecordedBefore)
+	if !ok {
+		return
+	}
+	recorded, err := rb.RecordedBefore(ctx, c.cfg.CameraName)
+	if err != nil || !recorded {
+		return
+	}
+	root := c.cfg
+	root.RTSPPath, root.StreamURL, root.UserName, root.Password = "/", "", "", ""
+	st := Stream{Key: key, URI: root.URL().String(), Source: sourceBefore, FoundAt: c.deps.Now()}
+	c.stream = &st
+	c.log.Info().Str("url", st.URI).Msg("no stream found yet, but the camera has footage: recording rtsp://ip:rtspPort/ as before; a refusal makes discovery run")
+	if err := c.deps.Streams.Put(ctx, c.cfg.CameraName, st); err != nil {
+		c.log.Error().Err(err).Msg("cannot remember the stream")
+	}
 }
 
 // discoveryFailed reports a discovery that found nothing as a failed run:

@@ -296,3 +296,27 @@ func closedTCPPort(t *testing.T) int {
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
 }
+
+// legacyStore is a memStore that says the camera was recorded before any
+// stream was found for it (an upgrade from cctvd 0.1).
+type legacyStore struct{ memStore }
+
+func (s *legacyStore) RecordedBefore(context.Context, string) (bool, error) { return true, nil }
+
+// A camera cctvd 0.1 recorded without rtspPath (at rtsp://ip:port/) keeps
+// that stream after the upgrade, without discovery; when the camera refuses
+// it, discovery runs.
+func TestUpgradeKeepsTheStreamRecordedBefore(t *testing.T) {
+	finder := &scriptedFinder{script: []func(context.Context) (Stream, error){found("rtsp://127.0.0.1:1/Streaming/Channels/101", "known path /Streaming/Channels/101")}}
+	store := &legacyStore{memStore{m: map[string]Stream{}}}
+	h := startDiscovering(t, "record", finder, store)
+	if err := h.cam.WaitFor(ctxT(t), func(s Status) bool { return s.State == Recording }); err != nil {
+		t.Fatalf("not recording: %+v", h.cam.Status())
+	}
+	if st := h.cam.Status(); st.Source != sourceBefore || st.StreamURL != "rtsp://admin:***@127.0.0.1:1/" || finder.count() != 0 {
+		t.Fatalf("source %q, url %q, finder calls %d: want the stream recorded before, no discovery", st.Source, st.StreamURL, finder.count())
+	}
+	if saved := store.get("cam1"); saved.URI != "rtsp://127.0.0.1:1/" || saved.Key != streamKey(discoveryCamera) {
+		t.Errorf("stored %+v", saved)
+	}
+}

@@ -43,6 +43,12 @@ func (c *Camera) runOnce(ctx context.Context) Exit {
 	}
 
 	enc := c.encoding(runCtx, cam)
+	// The stall watchdog counts from here: the probe above may take
+	// seconds (more on a loaded box), and counting it made every camera
+	// "stall" before its first frame could come.
+	c.mu.Lock()
+	a.wd = newWatchdog(c.opts.StallTimeout, c.deps.Mono())
+	c.mu.Unlock()
 	cmd, stdout, stderr := c.command(runCtx, cam, enc, a)
 	if err := cmd.Start(); err != nil {
 		a.writeMeta(func(m *staging.Meta) { m.Exited, m.ExitedAt = true, c.deps.Now() })
@@ -99,7 +105,8 @@ type attempt struct {
 	parser    progressParser
 	estimator epochEstimator
 
-	// Under c.mu: the watchdog, and when the run began recording.
+	// Under c.mu: the watchdog (from ffmpeg's start), and when the run
+	// began recording.
 	wd          *watchdog
 	recording   time.Duration // monotonic time of the first frame
 	isRecording bool
@@ -113,7 +120,6 @@ func (c *Camera) newAttempt(started time.Time) *attempt {
 		log:       c.log.With().Str("run", run.ID).Logger(),
 		meta:      staging.Meta{RunID: run.ID, Camera: c.cfg.CameraName, FeedID: c.cfg.VideoFeedID, Owner: c.opts.Owner, StartedAt: started},
 		estimator: epochEstimator{window: 30 * time.Second},
-		wd:        newWatchdog(c.opts.StallTimeout, c.deps.Mono()),
 	}
 }
 

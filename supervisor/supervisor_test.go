@@ -21,6 +21,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/cctvd/cctvd/config"
+	"github.com/cctvd/cctvd/internal/await"
 	"github.com/cctvd/cctvd/internal/fakeclock"
 	"github.com/cctvd/cctvd/internal/media"
 	"github.com/cctvd/cctvd/internal/redact"
@@ -64,6 +65,15 @@ func fakeFFmpeg(dir string) int {
 		os.WriteFile(filepath.Join(dir, "env"), []byte(strings.Join(os.Environ(), "\n")), 0o644)
 		mode = "record"
 	}
+	if mode == "held" { // connected, no frame until the test says so, then record
+		os.WriteFile(filepath.Join(dir, "started"), nil, 0o644)
+		for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+			if _, err := os.Stat(filepath.Join(dir, "frames-go")); err == nil {
+				break
+			}
+		}
+		mode = "record"
+	}
 	switch mode {
 	case "exit0":
 		return 0
@@ -80,6 +90,15 @@ func fakeFFmpeg(dir string) int {
 			time.Sleep(10 * time.Millisecond) // pacing a stand-in stream, not waiting for an event
 		}
 		return 0
+	case "hold-record": // start quiet; record once the file "go" exists
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			if _, err := os.Stat(filepath.Join(dir, "go")); err == nil || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(10 * time.Millisecond) // polling a file the test makes
+		}
+		fallthrough
 	case "record":
 		sigs := make(chan os.Signal, 1)
 		signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
@@ -145,41 +164,7 @@ type harness struct {
 // start runs a one-camera supervisor over the stand-in ffmpeg.
 func start(t *testing.T, modes string, tweak func(*Config)) *harness {
 	t.Helper()
-	dir := t.TempDir()
-	script := filepath.Join(dir, "script")
-	if err := os.WriteFile(script, []byte(modes), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	fake := standIn(t, dir)
-	clock, waits := fakeclock.New(time.Date(2026, 1, 6, 12, 0, 0, 0, time.UTC), 1000)
-	h := &harness{t: t, clock: clock, waits: waits, events: make(chan Event, 1000), logs: &testenv.Buffer{}, dir: dir, done: make(chan error, 1)}
-	cfg := Config{
-		SavePath: dir, Owner: "test", FFmpegPath: fake,
-		StallTimeout: time.Hour, StopTimeout: 2 * time.Second,
-	}
-	if tweak != nil {
-		tweak(&cfg)
-	}
-	cam := config.Camera{CameraName: "cam1", IPAddress: "127.0.0.1", UserName: "admin", Password: testPassword,
-		FrameRate: 2, Resolution: "640x360", VideoDuration: 4, VideoFeedID: "xx", RTSPPort: 1, RTSPPath: "/cam", RTSPTransport: "tcp"}
-	h.sup = New(cfg, []config.Camera{cam}, nil, Deps{
-		Log:      zerolog.New(redact.NewWriter(redact.New(testPassword), h.logs)),
-		Redactor: redact.New(testPassword),
-		Now:      clock.Now,
-		Mono:     clock.Mono,
-		After:    clock.After,
-		OnEvent:  func(ev Event) { h.events <- ev },
-		Gate: func() error {
-			if err := h.gate.Load(); err != nil {
-				return *err
-			}
-			return nil
-		},
-	})
-	h.cam, _ = h.sup.Camera("cam1")
-	h.run()
-	t.Cleanup(h.stop)
-	return h
+	return startCam(t, modes, tweak, nil)
 }
 
 // run runs the supervisor (again).
@@ -390,7 +375,7 @@ func TestDiskGoneThenBack(t *testing.T) {
 	h := start(t, "record", nil)
 	h.event(EventRecording)
 	h.once.Do(func() { h.cancel(ErrStorageUnavailable) })
-	<-h.done
+	await.Recv(t, h.done, 30*time.Second, "end of the camera's run")
 	ev := h.event(EventExited)
 	if ev.Exit.Reason != ReasonStorage || h.cam.Status().State != Stopped || h.cam.Status().LastError == "" {
 		t.Fatalf("exit %+v, status %+v", ev.Exit, h.cam.Status())
@@ -530,4 +515,47 @@ func (h *harness) awaitMeta(run staging.Run, what string, cond func(staging.Meta
 			h.t.Fatalf("run metadata never showed %s: %+v (%v)", what, m, err)
 		}
 	}
+}
+
+// startCam is start with the camera's config tweaked too.
+func startCam(t *testing.T, modes string, tweak func(*Config), camTweak func(*config.Camera)) *harness {
+	t.Helper()
+	dir := t.TempDir()
+	script := filepath.Join(dir, "script")
+	if err := os.WriteFile(script, []byte(modes), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fake := standIn(t, dir)
+	clock, waits := fakeclock.New(time.Date(2026, 1, 6, 12, 0, 0, 0, time.UTC), 1000)
+	h := &harness{t: t, clock: clock, waits: waits, events: make(chan Event, 1000), logs: &testenv.Buffer{}, dir: dir, done: make(chan error, 1)}
+	cfg := Config{
+		SavePath: dir, Owner: "test", FFmpegPath: fake,
+		StallTimeout: time.Hour, StopTimeout: 2 * time.Second,
+	}
+	if tweak != nil {
+		tweak(&cfg)
+	}
+	cam := config.Camera{CameraName: "cam1", IPAddress: "127.0.0.1", UserName: "admin", Password: testPassword,
+		FrameRate: 2, Resolution: "640x360", VideoDuration: 4, VideoFeedID: "xx", RTSPPort: 1, RTSPPath: "/cam", RTSPTransport: "tcp"}
+	if camTweak != nil {
+		camTweak(&cam)
+	}
+	h.sup = New(cfg, []config.Camera{cam}, nil, Deps{
+		Log:      zerolog.New(redact.NewWriter(redact.New(testPassword), h.logs)),
+		Redactor: redact.New(testPassword),
+		Now:      clock.Now,
+		Mono:     clock.Mono,
+		After:    clock.After,
+		OnEvent:  func(ev Event) { h.events <- ev },
+		Gate: func() error {
+			if err := h.gate.Load(); err != nil {
+				return *err
+			}
+			return nil
+		},
+	})
+	h.cam, _ = h.sup.Camera("cam1")
+	h.run()
+	t.Cleanup(h.stop)
+	return h
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/cctvd/cctvd/config"
 	"github.com/cctvd/cctvd/discovery"
+	"github.com/cctvd/cctvd/internal/await"
 	"github.com/cctvd/cctvd/internal/redact"
 	"github.com/cctvd/cctvd/internal/testenv"
 )
@@ -45,7 +46,7 @@ func TestUnknownPathIsAClearErrorOthersRecord(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- sup.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	defer func() { cancel(); await.Recv(t, done, 30*time.Second, "supervisor stop") }()
 
 	if err := sup.WaitFor(ctxT(t), "other", func(s Status) bool { return s.State == Recording }); err != nil {
 		t.Fatalf("the other camera does not record: %+v", mustStatus(sup, "other"))

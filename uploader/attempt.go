@@ -6,10 +6,9 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path"
-	"strings"
 
 	"github.com/cctvd/cctvd/catalog"
+	"github.com/cctvd/cctvd/segment"
 )
 
 // How S3's copy of a segment was checked, in catalog.Record.Verified.
@@ -181,11 +180,9 @@ func (a *attempter) divert(ctx context.Context, r catalog.Record, sums checksums
 }
 
 // ConflictKey is where a segment goes when S3 holds different content
-// under its key: beside it, named for the segment's content.
-func ConflictKey(key, sha256 string) string {
-	ext := path.Ext(key)
-	return strings.TrimSuffix(key, ext) + ".conflict-" + sha256[:min(12, len(sha256))] + ext
-}
+// under its key: beside it, named for the segment's content
+// (segment.ConflictName, which segment.Parse reads back).
+func ConflictKey(key, sha256 string) string { return segment.ConflictName(key, sha256) }
 
 // confirm checks with a HEAD that S3 holds the size and the sha256
 // metadata (and, where it keeps one, the checksum) of the local file, then

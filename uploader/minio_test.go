@@ -18,6 +18,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/cctvd/cctvd/catalog"
+	"github.com/cctvd/cctvd/internal/await"
 )
 
 func TestUploadsSmallAndMultipartVerified(t *testing.T) {
@@ -252,7 +253,7 @@ func TestShutdownCutsAnUploadShortWithoutOrphans(t *testing.T) {
 		t.Fatalf("%d multipart uploads under way, want 1", n)
 	}
 	cancel()
-	<-done
+	await.Recv(t, done, 30*time.Second, "uploader stop")
 	got, _ := e.cat.Get(context.Background(), r.ID)
 	if got.Upload != catalog.Pending || got.UploadID != "" || !got.VerifyRemote {
 		t.Errorf("row after a cut-short upload: %+v", got)

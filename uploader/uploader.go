@@ -295,6 +295,15 @@ func (u *Uploader) Run(ctx context.Context) error {
 	pause.Reset()
 	var pausedUntil time.Duration // monotonic; 0: not paused
 	paused := false
+	launch := func(r catalog.Record) {
+		busy[r.ID] = true
+		a := u.attempter()
+		go func() {
+			start := u.clock.Mono()
+			err := a.attempt(upCtx, r)
+			done <- result{rec: r, err: err, took: u.clock.Mono() - start}
+		}()
+	}
 
 	for {
 		cfg = u.settings()
@@ -320,13 +329,7 @@ func (u *Uploader) Run(ctx context.Context) error {
 				u.log.Error().Err(err).Msg("cannot read the upload queue")
 			}
 			for _, r := range recs {
-				busy[r.ID] = true
-				a := u.attempter()
-				go func() {
-					start := u.clock.Mono()
-					err := a.attempt(upCtx, r)
-					done <- result{rec: r, err: err, took: u.clock.Mono() - start}
-				}()
+				launch(r)
 			}
 		}
 		u.setInFlight(len(busy))
@@ -337,7 +340,24 @@ func (u *Uploader) Run(ctx context.Context) error {
 		wait := nextWake(now, pausedUntil, paused, notBefore, len(busy) < cfg.Concurrency)
 		select {
 		case <-ctx.Done():
-			u.drain(busy, done, upCancel, cfg.ShutdownGrace)
+			var more func(free int) []catalog.Record
+			if !paused { // S3 answers: the last segments, closed at the stop, may go up in the grace
+				more = func(free int) []catalog.Record {
+					skip := make(map[int64]bool, len(busy)+len(notBefore))
+					for id := range busy {
+						skip[id] = true
+					}
+					for id := range notBefore {
+						skip[id] = true
+					}
+					recs, err := u.deps.Catalog.Due(context.WithoutCancel(ctx), free, skip)
+					if err != nil {
+						u.log.Error().Err(err).Msg("cannot read the upload queue")
+					}
+					return recs
+				}
+			}
+			u.drain(busy, done, upCancel, cfg, more, launch)
 			return nil
 		case <-u.wake:
 		case <-u.clock.After(wait):
@@ -377,17 +397,38 @@ func nextWake(now, pausedUntil time.Duration, paused bool, notBefore map[int64]t
 	return max(wait, 10*time.Millisecond)
 }
 
-// drain waits for uploads under way, for ShutdownGrace, then cuts them short.
-func (u *Uploader) drain(busy map[int64]bool, done chan result, cancel context.CancelFunc, graceFor time.Duration) {
-	if len(busy) > 0 {
-		u.log.Info().Int("uploads", len(busy)).Dur("grace", graceFor).Msg("finishing uploads under way")
+// drain is the uploader's stop. Uploads under way get ShutdownGrace to
+// finish; while S3 answers (more is not nil) and the grace lasts, segments
+// still waiting start too, so that the segments the stop itself closed (the
+// daemon stops the cameras, then the uploader) reach S3 before a planned
+// power-off. At the end of the grace what is under way is cut short:
+// aborted and put back in the queue for the next start.
+func (u *Uploader) drain(busy map[int64]bool, done chan result, cancel context.CancelFunc, cfg Config,
+	more func(free int) []catalog.Record, launch func(catalog.Record)) {
+	grace := time.After(cfg.ShutdownGrace) // a real bound on the shutdown, whatever the clock
+	fill := func() {
+		if more == nil || grace == nil {
+			return
+		}
+		if free := cfg.Concurrency - len(busy); free > 0 {
+			for _, r := range more(free) {
+				launch(r)
+			}
+		}
 	}
-	grace := time.After(graceFor) // a real bound on the shutdown, whatever the clock
+	fill()
+	if len(busy) > 0 {
+		u.log.Info().Int("uploads", len(busy)).Dur("grace", cfg.ShutdownGrace).Msg("finishing uploads before stopping")
+	}
 	for len(busy) > 0 {
 		select {
 		case res := <-done:
 			delete(busy, res.rec.ID)
 			u.finish(context.Background(), res)
+			if res.err != nil {
+				more = nil // S3 or this file fails: start no more now
+			}
+			fill()
 		case <-grace:
 			cancel() // cut short: each is aborted and requeued
 			grace = nil

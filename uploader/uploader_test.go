@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -21,6 +22,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/cctvd/cctvd/catalog"
+	"github.com/cctvd/cctvd/internal/await"
 	"github.com/cctvd/cctvd/internal/redact"
 	"github.com/cctvd/cctvd/internal/testenv"
 	"github.com/cctvd/cctvd/layout"
@@ -79,6 +81,7 @@ func (c countingClient) CompleteMultipartUpload(ctx context.Context, in *s3.Comp
 }
 
 type running struct {
+	t      *testing.T
 	u      *Uploader
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -125,6 +128,7 @@ func (e *env) runStopped(cfg Config, cc ClientConfig) *running {
 
 // start runs the uploader until the test ends.
 func (r *running) start(t *testing.T) {
+	r.t = t
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
 	go func() { defer close(r.done); r.u.Run(ctx) }()
@@ -133,7 +137,7 @@ func (r *running) start(t *testing.T) {
 
 func (r *running) stop() {
 	r.cancel()
-	<-r.done
+	await.Recv(r.t, r.done, 2*time.Minute, "uploader stop") // the shutdown grace is 30 s by default
 }
 
 // await waits for n verified uploads.
@@ -297,6 +301,67 @@ func TestRetryDelay(t *testing.T) {
 		got := retryDelay(tt.attempts, time.Second, 5*time.Minute)
 		if got < tt.want*8/10 || got > tt.want*12/10 {
 			t.Errorf("retryDelay(%d) = %v, want %v ±20%%", tt.attempts, got, tt.want)
+		}
+	}
+}
+
+// heldClient holds the first PutObject until released, and says when it
+// has one.
+type heldClient struct {
+	S3API
+	once    sync.Once
+	started chan struct{}
+	release chan struct{}
+}
+
+func (h *heldClient) PutObject(ctx context.Context, in *s3.PutObjectInput, o ...func(*s3.Options)) (*s3.PutObjectOutput, error) {
+	first := false
+	h.once.Do(func() { first = true; close(h.started) })
+	if first {
+		<-h.release
+	}
+	return h.S3API.PutObject(ctx, in, o...)
+}
+
+// TestStopUploadsWhatWaitsWithinTheGrace: at a stop the uploader finishes
+// the upload under way and, while S3 answers, starts the segments still
+// waiting (the stop closed the cameras' last segments just before), all
+// within the grace: after a planned power-off S3 has the last footage.
+func TestStopUploadsWhatWaitsWithinTheGrace(t *testing.T) {
+	e := newEnv(t)
+	var recs []catalog.Record
+	for i := range 3 {
+		recs = append(recs, e.addSegment("cam1", t0.Add(time.Duration(i)*10*time.Second), 64<<10))
+	}
+	client, err := NewClient(context.Background(), e.clientC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := &heldClient{S3API: client, started: make(chan struct{}), release: make(chan struct{})}
+	u := New(Config{Bucket: bucket, Prefix: "rec/2025", SavePath: e.save, Concurrency: 1, ShutdownGrace: 20 * time.Second},
+		Deps{Log: zerolog.New(e.logs), Catalog: e.cat, S3: held, Redactor: redact.New()})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); u.Run(ctx) }()
+	select {
+	case <-held.started:
+	case <-time.After(30 * time.Second):
+		t.Fatal("no upload started")
+	}
+	cancel() // the stop: one upload under way, two waiting
+	close(held.release)
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the uploader did not stop within its grace")
+	}
+	for _, r := range recs {
+		got, err := e.cat.Get(context.Background(), r.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Upload != catalog.Uploaded {
+			t.Errorf("%s: %s after the stop, want uploaded\n%s", got.Name(), got.Upload, e.logs.String())
 		}
 	}
 }

@@ -217,7 +217,17 @@ func TestAPIOnTheRunningDaemon(t *testing.T) {
 			} `json:"recordings"`
 			Next string `json:"next"`
 		}
-		c.json("GET", "/api/v1/recordings?camera=door&limit=1", 200, &list)
+		// Segments reach the catalog just after their "segment closed"
+		// line: wait (bounded) for two, so that a first page of one has a
+		// next.
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			c.json("GET", "/api/v1/recordings?camera=door&limit=1", 200, &list)
+			if list.Next != "" || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(100 * time.Millisecond) // no event says the catalog holds a second row
+		}
 		if len(list.Recordings) != 1 || list.Next == "" {
 			t.Fatalf("first page: %+v", list)
 		}

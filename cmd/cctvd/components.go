@@ -118,7 +118,7 @@ func snapshotConfig(cfg *config.Config) snapshot.Config {
 }
 
 func exportConfig(cfg *config.Config) export.ServiceConfig {
-	return export.ServiceConfig{Bucket: cfg.S3Config.S3Bucket, Version: version}
+	return export.ServiceConfig{Bucket: cfg.S3Config.S3Bucket, Prefix: cfg.S3Config.S3Path, Version: version}
 }
 
 // apiConfig: a stop request waits for ffmpeg's own stop timeout, and more.

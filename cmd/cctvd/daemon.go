@@ -195,7 +195,7 @@ func (d *daemon) build(ctx context.Context, hub *logring.Hub) error {
 	}
 
 	d.exp = export.NewService(exportConfig(cfg),
-		export.ServiceDeps{Catalog: d.keep, S3: s3c, Log: log})
+		export.ServiceDeps{Catalog: d.keep, S3: s3c, Log: log, Now: d.clock.Now, PrunedBefore: d.prunedBefore})
 	d.snp = snapshot.New(snapshotConfig(cfg), snapshot.Deps{Catalog: d.keep, Log: log})
 	d.api, err = api.New(apiConfig(cfg),
 		api.Deps{
@@ -317,7 +317,7 @@ func (d *daemon) reload(ctx context.Context) (api.ReloadResult, error) {
 	if client != nil {
 		exportClient = client
 	}
-	d.exp.Reconfigure(cfg.S3Config.S3Bucket, exportClient)
+	d.exp.Reconfigure(cfg.S3Config.S3Bucket, cfg.S3Config.S3Path, exportClient)
 	d.snp.Reconfigure(snapshotConfig(cfg))
 	commitAPI()
 	applied := d.sup.Apply(cfg.Cameras, supervisorConfig(cfg, d.owner), d.stopped())
@@ -467,6 +467,16 @@ func (d *daemon) ready() error {
 		return &api.NotReadyError{Reason: "savePath is not writable", Err: fmt.Errorf("access %s: %w", savePath, err)}
 	}
 	return nil
+}
+
+// prunedBefore is when the catalog forgets footage no longer on the box
+// (storageConfig.catalogRetentionDays); zero when it keeps every row.
+func (d *daemon) prunedBefore() time.Time {
+	days := d.config().StorageConfig.CatalogDays()
+	if days == 0 {
+		return time.Time{}
+	}
+	return d.clock.Now().AddDate(0, 0, -days)
 }
 
 // textErr is msg as an error, nil when empty.

@@ -47,6 +47,15 @@ func TestMakeInstall(t *testing.T) {
 			t.Errorf("unit lacks %q", line)
 		}
 	}
+	// An API token from the start, readable by the service only.
+	envFile := filepath.Join(dest, "etc/cctvd/environment")
+	if fi, err := os.Stat(envFile); err != nil || fi.Mode().Perm() != 0o640 {
+		t.Errorf("environment: %v, mode %v, want 0640", err, fi.Mode().Perm())
+	}
+	token := strings.TrimSpace(strings.TrimPrefix(readFile(t, envFile), "CCTVD_API_TOKEN="))
+	if len(token) != 32 || strings.Trim(token, "0123456789abcdef") != "" {
+		t.Errorf("environment holds %q, want CCTVD_API_TOKEN= and 32 random hex digits", readFile(t, envFile))
+	}
 	// The installed config is the example and loads.
 	if readFile(t, filepath.Join(dest, "etc/cctvd/config.json")) != readFile(t, "../../config.example.json") {
 		t.Error("the installed config is not config.example.json")
@@ -62,11 +71,14 @@ func TestMakeInstall(t *testing.T) {
 		t.Log("systemd-analyze is not installed: the unit was not verified")
 	}
 
-	// A second install never overwrites the config.
+	// A second install never overwrites the config, nor the token.
 	os.WriteFile(filepath.Join(dest, "etc/cctvd/config.json"), []byte("edited"), 0o640)
 	makeTarget(t, "install", "DESTDIR="+dest, "PREFIX=/usr")
 	if readFile(t, filepath.Join(dest, "etc/cctvd/config.json")) != "edited" {
 		t.Error("install overwrote the config")
+	}
+	if !strings.Contains(readFile(t, envFile), token) {
+		t.Error("install replaced the API token")
 	}
 	// Uninstall removes what install put, but not an edited config, and
 	// never recordings.

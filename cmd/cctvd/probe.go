@@ -12,6 +12,7 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
 
 	"github.com/cctvd/cctvd/config"
 	"github.com/cctvd/cctvd/discovery"
@@ -265,11 +266,24 @@ func discover(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "  address\tname\thardware\tdevice service\tendpoint")
 	for _, d := range found {
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", d.From, dash(d.Name), dash(d.Hardware), dash(strings.Join(d.XAddrs, " ")), d.Endpoint)
+		// What devices say is printed as text, never as terminal controls.
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", printable(d.From), dash(printable(d.Name)), dash(printable(d.Hardware)),
+			dash(printable(strings.Join(d.XAddrs, " "))), printable(d.Endpoint))
 	}
 	tw.Flush()
 	fmt.Fprintln(stdout, "\nthen: cctvd probe-camera --ip ADDRESS --user USER (password in "+PasswordEnv+")")
 	return err
+}
+
+// printable replaces control characters (escape sequences a device could
+// send to the operator's terminal) with their quoted form.
+func printable(s string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return '?'
+		}
+		return r
+	}, s)
 }
 
 func dash(s string) string {

@@ -10,6 +10,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/cctvd/cctvd/internal/await"
 
 	"github.com/cctvd/cctvd/internal/netnstest"
 	"github.com/cctvd/cctvd/internal/onvifsim"
@@ -100,7 +103,7 @@ func TestDiscoverInNamespaces(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- d.ServeDiscovery(ctx, group, reply) }()
-	defer func() { cancel(); <-done }()
+	defer func() { cancel(); await.Recv(t, done, 10*time.Second, "end of the discovery responder") }()
 
 	self, err := os.Executable()
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cctvd/cctvd/internal/await"
 	"github.com/cctvd/cctvd/internal/onvifsim"
 	"github.com/cctvd/cctvd/internal/testenv"
 )
@@ -90,7 +91,7 @@ func TestDiscoverUnicast(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- d.ServeDiscovery(ctx, conn, nil) }()
-	defer func() { cancel(); <-done }()
+	defer func() { cancel(); await.Recv(t, done, 10*time.Second, "end of the discovery responder") }()
 	out, _, err := runCLI(t, nil, "discover", "--to", conn.LocalAddr().String(), "--timeout", "500ms")
 	if err != nil {
 		t.Fatal(err)

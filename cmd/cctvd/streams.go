@@ -42,3 +42,15 @@ func (s streamStore) Put(ctx context.Context, camera string, st supervisor.Strea
 	s.ready(ctx)
 	return s.keep.PutStream(ctx, catalog.Stream{Camera: camera, Key: st.Key, URI: st.URI, Source: st.Source, FoundAt: st.FoundAt})
 }
+
+// RecordedBefore says whether the catalog holds footage of the camera:
+// asked when no stream was ever found for it, it means an earlier cctvd
+// recorded it at rtsp://ip:rtspPort/ (see supervisor.RecordedBefore).
+func (s streamStore) RecordedBefore(ctx context.Context, camera string) (bool, error) {
+	s.ready(ctx)
+	_, err := s.keep.Latest(ctx, camera)
+	if errors.Is(err, catalog.ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}

@@ -135,7 +135,9 @@ func TestMissingDiskIsNotRecordedOn(t *testing.T) {
 		return m["level"] == "error" && m["component"] == "volume" && strings.Contains(m["message"].(string), "no volume marker")
 	})
 	c := newClient(t, d, "")
-	if status, body, _ := c.do("GET", "/readyz", nil); status != 503 || !strings.Contains(string(body), "no volume marker") {
+	// /readyz says why in a fixed text (the detail, which names paths, is
+	// in the log line awaited above).
+	if status, body, _ := c.do("GET", "/readyz", nil); status != 503 || !strings.Contains(string(body), "savePath's disk is missing") {
 		t.Errorf("/readyz with the disk missing: %d %s", status, body)
 	}
 	var st struct {

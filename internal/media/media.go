@@ -99,11 +99,12 @@ func (j job) run(ctx context.Context) (result, error) {
 	return res, nil
 }
 
-// Failed says whether err is a job that ran and exited with an error (or a
-// signal): the input's fault, not the machine's.
+// Failed says whether err is a job that ran and exited with an error: the
+// input's fault, not the machine's. A job killed by a signal (the OOM
+// killer, a stop) or at its deadline did not fail on its input.
 func Failed(err error) bool {
 	var ee *exec.ExitError
-	return errors.As(err, &ee)
+	return errors.As(err, &ee) && ee.Exited()
 }
 
 // limited keeps the first max bytes written to it and notes the rest. (It

@@ -66,6 +66,9 @@ var (
 	credParamRe = regexp.MustCompile(`(?i)([?&;](?:` + strings.Join(credentialParams, "|") + `)=)[^&;\s"'#<>\\]+`)
 	// authHeaderRe matches the credential of an Authorization header.
 	authHeaderRe = regexp.MustCompile(`(?i)(authorization\s*[:=]\s*"?(?:basic|bearer|token)\s+)[A-Za-z0-9._~+/=-]+`)
+	// digestResponseRe matches the proof in a Digest Authorization header:
+	// not the password, but enough to guess a short one offline.
+	digestResponseRe = regexp.MustCompile(`(?i)(\bresponse\s*=\s*"?)[0-9a-f]{32,128}`)
 	// urlRe finds URLs in free text, for short secrets in their segments.
 	urlRe = regexp.MustCompile(`[A-Za-z][A-Za-z0-9+.-]*://[^\s'"<>\\]+`)
 )
@@ -176,6 +179,7 @@ func credentials(s string) string {
 	}
 	if strings.Contains(s, "=") {
 		s = credParamRe.ReplaceAllString(s, "${1}"+Mask)
+		s = digestResponseRe.ReplaceAllString(s, "${1}"+Mask)
 	}
 	if strings.Contains(s, "uthorization") || strings.Contains(s, "UTHORIZATION") {
 		s = authHeaderRe.ReplaceAllString(s, "${1}"+Mask)

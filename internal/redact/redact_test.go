@@ -153,3 +153,13 @@ func TestStringCut(t *testing.T) {
 		t.Errorf("got %q", got)
 	}
 }
+
+// TestDigestResponseIsMasked: a Digest Authorization's response proves the
+// password; from it a short one can be guessed offline.
+func TestDigestResponseIsMasked(t *testing.T) {
+	in := `Authorization: Digest username="admin", realm="cam", nonce="abc", uri="/live", response="6629fae49393a05397450978507c4ef1"`
+	out := New().String(in)
+	if strings.Contains(out, "6629fae49393a05397450978507c4ef1") || !strings.Contains(out, `response="`+Mask) {
+		t.Errorf("String = %q", out)
+	}
+}

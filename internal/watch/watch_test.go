@@ -10,11 +10,13 @@ import (
 func TestWaitForWakesOnUpdate(t *testing.T) {
 	v := New(0)
 	done := make(chan error)
-	go func() { done <- v.WaitFor(context.Background(), func(n int) bool { return n >= 3 }) }()
+	wctx, wcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer wcancel()
+	go func() { done <- v.WaitFor(wctx, func(n int) bool { return n >= 3 }) }()
 	for range 3 {
 		v.Update(func(n *int) { *n++ })
 	}
-	if err := <-done; err != nil || v.Get() != 3 {
+	if err := <-done; err != nil || v.Get() != 3 { // WaitFor returns by wctx's deadline at the latest
 		t.Fatalf("WaitFor = %v, value %d", err, v.Get())
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)

@@ -27,7 +27,9 @@ func TestIntervals(t *testing.T) {
 // last of the run it ended).
 func TestResumedAt(t *testing.T) {
 	at := func(s float64) time.Time { return time.Unix(1000, 0).Add(time.Duration(s * float64(time.Second))) }
-	seg := func(from, to float64) object { return object{camera: "c", start: at(from), end: at(to)} }
+	seg := func(from, to float64) object {
+		return object{camera: "c", start: at(from), end: at(to), played: at(to).Sub(at(from))}
+	}
 	tests := []struct {
 		name  string
 		found []object

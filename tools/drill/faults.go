@@ -7,9 +7,33 @@ import (
 	"time"
 )
 
+// Kinds of fault, each with the gap-log causes that may explain the hole
+// it leaves.
+const (
+	KindStall        = "camera-stall"
+	KindCameraDown   = "camera-down"
+	KindFFmpegKilled = "ffmpeg-killed"
+	KindDaemonKilled = "cctvd-killed"
+	KindS3Down       = "s3-down"
+)
+
+// ExpectedCauses are the gap-log causes that may explain a hole in the
+// footage around a fault of each kind. A hole whose cause is not its
+// fault's (or that no fault explains) fails the drill. S3 down leaves no
+// hole: recording does not wait for S3.
+var ExpectedCauses = map[string][]string{
+	KindStall:        {"stall"},
+	KindCameraDown:   {"unreachable", "ffmpeg-exit"},
+	KindFFmpegKilled: {"ffmpeg-exit"},
+	KindDaemonKilled: {"daemon-down"},
+	KindS3Down:       nil,
+}
+
 // Fault is one injected fault and how the system recovered.
 type Fault struct {
 	Name string
+	// Kind is one of the Kind constants.
+	Kind string
 	// Cameras it hits (all of them for cctvd or S3 faults).
 	Cameras []string
 	// At is when it was injected, Cleared when its cause went away (the
@@ -22,12 +46,20 @@ type Fault struct {
 	Target   time.Duration
 	// Recovered is false when recording never resumed.
 	Recovered bool
-	s3        bool
+	// Lost is the footage missing from At until recording resumed, in
+	// seconds (the camera that lost most): the fault's own time and its
+	// recovery, both loss to whoever watches.
+	Lost float64
+	// Causes are the gap-log causes of the holes around the fault;
+	// WrongCauses those not in ExpectedCauses[Kind].
+	Causes, WrongCauses []string
+	s3                  bool
 }
 
-// OK says whether the fault recovered within its target.
+// OK says whether the fault recovered within its target and every hole
+// around it has its expected cause.
 func (f *Fault) OK() bool {
-	return f.Recovered && (f.Target == 0 || f.Recovery <= f.Target)
+	return f.Recovered && f.Target > 0 && f.Recovery <= f.Target && len(f.WrongCauses) == 0
 }
 
 // inject runs the schedule: faults at fractions of the drill's duration.
@@ -51,7 +83,7 @@ func (d *drill) inject(ctx context.Context, start time.Time) error {
 	if err := at(0.12); err != nil {
 		return err
 	}
-	f := d.fault("camera stall (12 s)", d.names[0])
+	f := d.fault(KindStall, "camera stall (12 s)", d.names[0])
 	d.cams[0].Stall()
 	hold(12 * time.Second)
 	d.cams[0].Resume()
@@ -61,7 +93,7 @@ func (d *drill) inject(ctx context.Context, start time.Time) error {
 	if err := at(0.27); err != nil {
 		return err
 	}
-	f = d.fault("camera server restart (down 6 s)", d.names[1])
+	f = d.fault(KindCameraDown, "camera server restart (down 6 s)", d.names[1])
 	d.cams[1].Stop()
 	hold(6 * time.Second)
 	if err := d.cams[1].Start(); err != nil {
@@ -80,7 +112,7 @@ func (d *drill) inject(ctx context.Context, start time.Time) error {
 	if c.PID == 0 {
 		return fmt.Errorf("%s has no ffmpeg to kill: %+v", d.names[2], c)
 	}
-	f = d.fault("ffmpeg killed (SIGKILL)", d.names[2])
+	f = d.fault(KindFFmpegKilled, "ffmpeg killed (SIGKILL)", d.names[2])
 	syscall.Kill(c.PID, syscall.SIGKILL)
 	f.Cleared, f.Target = f.At, cameraTarget
 
@@ -88,12 +120,16 @@ func (d *drill) inject(ctx context.Context, start time.Time) error {
 	if err := at(0.53); err != nil {
 		return err
 	}
-	f = d.fault("cctvd SIGKILL, restarted after 2 s", d.names...)
+	f = d.fault(KindDaemonKilled, "cctvd SIGKILL, restarted after 2 s", d.names...)
 	d.mu.Lock()
 	cmd, exited := d.daemon, d.exited
 	d.mu.Unlock()
 	cmd.Process.Kill()
-	<-exited
+	select {
+	case <-exited:
+	case <-time.After(30 * time.Second):
+		return fmt.Errorf("cctvd had not exited 30 s after SIGKILL")
+	}
 	hold(2 * time.Second)
 	if err := d.startDaemon(); err != nil {
 		return err
@@ -104,21 +140,21 @@ func (d *drill) inject(ctx context.Context, start time.Time) error {
 	if err := at(0.66); err != nil {
 		return err
 	}
-	f = d.fault(fmt.Sprintf("S3 down (%v)", 5*seg), d.names...)
+	f = d.fault(KindS3Down, fmt.Sprintf("S3 down (%v)", 5*seg), d.names...)
 	f.s3 = true
 	d.minio.Stop()
 	hold(5 * seg)
 	if err := d.minio.Start(); err != nil {
 		return err
 	}
-	f.Cleared = time.Now()
+	f.Cleared, f.Target = time.Now(), s3Target
 
 	return at(1)
 }
 
-func (d *drill) fault(name string, cams ...string) *Fault {
+func (d *drill) fault(kind, name string, cams ...string) *Fault {
 	d.logf("inject: %s", name)
-	f := &Fault{Name: name, Cameras: cams, At: time.Now()}
+	f := &Fault{Kind: kind, Name: name, Cameras: cams, At: time.Now()}
 	d.mu.Lock()
 	d.faults = append(d.faults, f)
 	d.mu.Unlock()

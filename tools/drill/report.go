@@ -36,24 +36,59 @@ type Report struct {
 	Checks   []Check
 }
 
-// CameraReport is one camera's continuity.
+// CameraReport is one camera's footage over the drill, as a person
+// watching it would find it: each object placed at its start for as long
+// as it plays (ffprobe), not for as long as its name or metadata says.
 type CameraReport struct {
 	Name string
-	// Up is the seconds the camera was up and the daemon running, the
-	// faults' own seconds excluded; Covered the seconds of those with
-	// footage in S3.
-	Up, Covered float64
+	// Window is from cctvd's first start to the camera's stop. FaultTime
+	// is the part of it the faults hitting this camera took by themselves
+	// (from each fault until its cause cleared: the camera stalled or
+	// down, cctvd not running); Covered is the footage in the rest.
+	// Start-up, recovery and every other hole count as loss.
+	Window, FaultTime, Covered float64
+	// StartUp is from cctvd's first start to the camera's first footage.
+	StartUp time.Duration
+	// Allowed is the loss the targets allow: start-up and each fault's
+	// recovery target, plus 1 - MinContinuity of the window.
+	Allowed float64
+	// UpOld and CoveredOld are the older measure, side by side: from the
+	// first footage, with each fault's seconds until footage resumed (its
+	// recovery too) left out.
+	UpOld, CoveredOld float64
 	// Holes sums the holes in the footage by their gap-log cause
 	// ("unexplained" when the gap log has none).
 	Holes map[string]float64
+	// EndSkew is the largest difference between where an object's
+	// metadata says it ends and where its played duration ends.
+	EndSkew time.Duration
 }
 
-// Continuity is Covered / Up.
+// Continuity is the share of the window, the faults' own time left out,
+// that has footage: recovery and start-up count as loss.
 func (c CameraReport) Continuity() float64 {
-	if c.Up <= 0 {
+	if up := c.Window - c.FaultTime; up > 0 {
+		return c.Covered / up
+	}
+	return 0
+}
+
+// Lost is the seconds of the window without footage, the faults' own
+// time left out.
+func (c CameraReport) Lost() float64 { return c.Window - c.FaultTime - c.Covered }
+
+// ContinuityOld is CoveredOld / UpOld: the faults' seconds until footage
+// resumed left out, as the drill measured before.
+func (c CameraReport) ContinuityOld() float64 {
+	if c.UpOld <= 0 {
 		return 0
 	}
-	return c.Covered / c.Up
+	return c.CoveredOld / c.UpOld
+}
+
+// OK says whether the camera's footage is within its targets.
+func (c CameraReport) OK() bool {
+	return c.Window > 0 && c.ContinuityOld() >= MinContinuity && c.Lost() <= c.Allowed && c.StartUp <= startTarget
 }
 
 // Check is one pass/fail check.
@@ -71,7 +106,7 @@ func (r *Report) OK() bool {
 		}
 	}
 	for _, c := range r.Cameras {
-		if c.Continuity() < MinContinuity || c.Holes["unexplained"] > 0 {
+		if !c.OK() {
 			return false
 		}
 	}
@@ -80,32 +115,38 @@ func (r *Report) OK() bool {
 			return false
 		}
 	}
-	return true
+	return len(r.Cameras) > 0
 }
 
 // Write prints the report.
 func (r *Report) Write(w io.Writer) {
 	fmt.Fprintf(w, "continuity drill: %v of recording, %d objects in S3\n\n", r.Duration.Round(time.Second), r.Objects)
+	fmt.Fprintf(w, "Footage is each object from its start for as long as it plays (ffprobe). Continuity: footage over the\n"+
+		"window from cctvd's first start to the camera's stop, the faults' own time left out (start-up and\n"+
+		"recovery count as loss). The older measure, beside it, also leaves out each fault's recovery and the\n"+
+		"start-up. Lost is the window's seconds without footage beyond the faults' own; allowed is start-up's\n"+
+		"and each recovery's target plus %.0f%% of the window.\n\n", 100*(1-MinContinuity))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "camera\tup s\tcovered s\tcontinuity\tholes by cause")
+	fmt.Fprintln(tw, "camera\twindow s\tfaults' own s\tfootage s\tcontinuity\tolder measure\tstart-up\tlost s (allowed)\tend skew\tholes by cause\tok")
 	for _, c := range r.Cameras {
 		var causes []string
 		for cause, s := range c.Holes {
 			causes = append(causes, fmt.Sprintf("%s %.1fs", cause, s))
 		}
 		sort.Strings(causes)
-		fmt.Fprintf(tw, "%s\t%.1f\t%.1f\t%.2f%%\t%s\n", c.Name, c.Up, c.Covered, 100*c.Continuity(), strings.Join(causes, ", "))
+		fmt.Fprintf(tw, "%s\t%.1f\t%.1f\t%.1f\t%.2f%%\t%.2f%%\t%.1fs\t%.1f (%.1f)\t%.2fs\t%s\t%v\n", c.Name, c.Window, c.FaultTime, c.Covered,
+			100*c.Continuity(), 100*c.ContinuityOld(), c.StartUp.Seconds(), c.Lost(), c.Allowed, c.EndSkew.Seconds(), strings.Join(causes, ", "), c.OK())
 	}
 	tw.Flush()
 	fmt.Fprintln(w)
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "fault\tcameras\trecovery\ttarget\tok")
+	fmt.Fprintln(tw, "fault\tcameras\tlasted\trecovery\ttarget\tfootage lost\tgap-log causes (expected)\tok")
 	for _, f := range r.Faults {
 		what := "recording again"
 		if f.s3 {
-			what = "backlog drained"
+			what = "backlog in S3"
 		}
-		target := "-"
+		target := "none"
 		if f.Target > 0 {
 			target = f.Target.String()
 		}
@@ -113,7 +154,19 @@ func (r *Report) Write(w io.Writer) {
 		if f.Recovered {
 			rec = fmt.Sprintf("%.1fs (%s)", f.Recovery.Seconds(), what)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%v\n", f.Name, strings.Join(f.Cameras, ","), rec, target, f.OK())
+		causes := strings.Join(f.Causes, ",")
+		if causes == "" {
+			causes = "no hole"
+		}
+		expected := strings.Join(ExpectedCauses[f.Kind], ",")
+		if expected == "" {
+			expected = "no hole"
+		}
+		if len(f.WrongCauses) > 0 {
+			causes += "; WRONG: " + strings.Join(f.WrongCauses, ",")
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%.1fs\t%s\t%s\t%.1fs\t%s (%s)\t%v\n", f.Name, strings.Join(f.Cameras, ","), f.Cleared.Sub(f.At).Seconds(),
+			rec, target, f.Lost, causes, expected, f.OK())
 	}
 	tw.Flush()
 	fmt.Fprintln(w)
@@ -128,15 +181,21 @@ func (r *Report) Write(w io.Writer) {
 	if !r.OK() {
 		verdict = "FAIL"
 	}
-	fmt.Fprintf(w, "\n%s (continuity at least %.0f%% per camera, every hole explained by the gap log, every fault recovered in time)\n", verdict, 100*MinContinuity)
+	fmt.Fprintf(w, "\n%s (per camera: the older measure at least %.0f%%, the loss within what the targets allow, start-up within %v; "+
+		"every fault recovered within its target, every hole with its fault's cause)\n", verdict, 100*MinContinuity, startTarget)
 }
 
 // object is one segment in S3, as the drill found it.
 type object struct {
 	key        string
 	camera     string
-	start, end time.Time // from the metadata, to the millisecond
+	start, end time.Time     // from the metadata, to the millisecond
+	played     time.Duration // how long it plays (ffprobe)
 }
+
+// footage is the interval the object covers for a viewer: from its start
+// for as long as it plays.
+func (o object) footage() interval { return interval{o.start, o.start.Add(o.played)} }
 
 type interval struct{ from, to time.Time }
 
@@ -186,40 +245,26 @@ func (d *drill) analyse(start time.Time, stopped map[string]time.Time) (*Report,
 		case !ms.Round(time.Second).Equal(info.Start) || !me.Round(time.Second).Equal(info.End):
 			bad = append(bad, o.Key+": metadata and name disagree")
 		}
-		if err1 == nil && err2 == nil {
-			found = append(found, object{key: o.Key, camera: info.Camera, start: ms, end: me})
+		if perr == nil && err1 == nil && err2 == nil {
+			// Footage is what plays: an object that does not play, or
+			// has no start, covers nothing.
+			found = append(found, object{key: o.Key, camera: info.Camera, start: ms, end: me, played: probe.Duration})
 		}
 	}
 	r.Checks = append(r.Checks, Check{"every object plays, and its name matches its content to 1 s", len(bad) == 0 && len(objs) > 0,
 		fmt.Sprintf("%d objects, %d bad %s", len(objs), len(bad), strings.Join(first(bad, 3), "; "))})
 
 	d.recoveries(found)
+	var unexpected []string
 	for _, name := range d.names {
-		r.Cameras = append(r.Cameras, d.continuity(name, found, stopped[name]))
+		c, odd := d.continuity(name, found, stopped[name])
+		r.Cameras = append(r.Cameras, c)
+		unexpected = append(unexpected, odd...)
 	}
+	r.Checks = append(r.Checks, Check{"every hole in the footage is a fault's", len(unexpected) == 0,
+		fmt.Sprintf("%d holes longer than %v at no fault %s", len(unexpected), Abut, strings.Join(first(unexpected, 3), "; "))})
 
-	// Nothing S3 did not have was deleted while uploaded footage remained.
-	inS3 := map[string]bool{}
-	for _, o := range objs {
-		inS3[o.Key] = true
-	}
-	var lost, wrongly []string
-	d.samples.mu.Lock()
-	for _, v := range d.samples.vanished {
-		if inS3[prefix+"/"+v.Rel] {
-			continue // it got there after all
-		}
-		lost = append(lost, v.Rel)
-		if v.UploadedLeft {
-			wrongly = append(wrongly, v.Rel)
-		}
-	}
-	deleted := d.samples.deleted
-	d.samples.mu.Unlock()
-	r.Checks = append(r.Checks, Check{"the tight size limit made retention delete", deleted > 0,
-		fmt.Sprintf("%d local segments deleted during the drill", deleted)})
-	r.Checks = append(r.Checks, Check{"nothing un-uploaded deleted while uploaded footage remained", len(wrongly) == 0,
-		fmt.Sprintf("%d local segments lost before upload, %d of them while uploaded ones were left %s", len(lost), len(wrongly), strings.Join(first(wrongly, 3), " "))})
+	r.Checks = append(r.Checks, d.deletions(objs)...)
 
 	// No secret in anything captured.
 	d.mu.Lock()
@@ -236,6 +281,67 @@ func (d *drill) analyse(start time.Time, stopped map[string]time.Time) (*Report,
 	r.Checks = append(r.Checks, Check{"no secret in any log line or API response", len(leaks) == 0,
 		fmt.Sprintf("%d bytes of logs and API responses searched %s", len(captured), strings.Join(leaks, " "))})
 	return r, nil
+}
+
+// deletions checks what vanished from the disk: retention must have
+// deleted something (the tight limit), and every segment that vanished
+// before S3 had it must be in the gap log as retention's, deleted when no
+// uploaded segment was left to delete instead (the limit forced it).
+func (d *drill) deletions(objs []fixture.Object) []Check {
+	inS3 := map[string]bool{}
+	for _, o := range objs {
+		inS3[o.Key] = true
+	}
+	d.samples.mu.Lock()
+	vanishedList := slices.Clone(d.samples.vanished)
+	deleted := d.samples.deleted
+	d.samples.mu.Unlock()
+	var lost, unexplained []string
+	for _, v := range vanishedList {
+		if inS3[prefix+"/"+v.Rel] {
+			continue // it got there after all
+		}
+		lost = append(lost, v.Rel)
+		if why := d.lossExplained(v); why != "" {
+			unexplained = append(unexplained, v.Rel+" ("+why+")")
+		}
+	}
+	return []Check{
+		{"the tight size limit made retention delete", deleted > 0, fmt.Sprintf("%d local segments deleted during the drill", deleted)},
+		{"footage deleted before upload only when the limit forced it, each in the gap log as retention", len(unexplained) == 0,
+			fmt.Sprintf("%d local segments lost before upload, %d of them not so %s", len(lost), len(unexplained), strings.Join(first(unexplained, 3), " "))},
+	}
+}
+
+// lossExplained says why a segment that vanished before S3 had it is not
+// explained ("" when it is): the limit must have forced it (no uploaded
+// segment left on disk to delete instead) and the gap log must hold a
+// retention gap over it.
+func (d *drill) lossExplained(v vanished) string {
+	info, err := segment.Parse(filepath.Base(v.Rel))
+	if err != nil {
+		return "not a segment name"
+	}
+	if v.UploadedLeft {
+		return "uploaded segments were still on disk"
+	}
+	for _, g := range d.gaps[info.Camera] {
+		if g.Cause == "retention" && !g.Start.After(info.Start.Add(Abut)) && !g.End.Before(info.End.Add(-Abut)) {
+			return ""
+		}
+	}
+	return "no retention gap over it"
+}
+
+// footageOf is a camera's footage, merged.
+func footageOf(found []object, cam string) []interval {
+	var ivs []interval
+	for _, o := range found {
+		if o.camera == cam {
+			ivs = append(ivs, o.footage())
+		}
+	}
+	return merge(ivs)
 }
 
 // recoveries measures each fault's recovery from S3: for camera and
@@ -278,13 +384,7 @@ func (d *drill) recoveries(found []object) {
 // fault ended can start just before it (a kill a moment after a segment
 // boundary) and is no resumption.
 func resumedAt(found []object, cam string, t time.Time) (time.Time, bool) {
-	var ivs []interval
-	for _, o := range found {
-		if o.camera == cam {
-			ivs = append(ivs, interval{o.start, o.end})
-		}
-	}
-	for _, iv := range merge(ivs) {
+	for _, iv := range footageOf(found, cam) {
 		if !iv.to.After(t.Add(time.Second)) {
 			continue // ended before the fault cleared
 		}
@@ -296,58 +396,100 @@ func resumedAt(found []object, cam string, t time.Time) (time.Time, bool) {
 	return time.Time{}, false
 }
 
-// continuity measures one camera's footage in S3 over its window, from its
-// first footage to its stop, without the faults' own seconds (from each
-// fault until the camera's footage resumed).
-func (d *drill) continuity(cam string, found []object, stop time.Time) CameraReport {
-	var ivs []interval
+// continuity measures one camera's footage in S3 over its window, from
+// cctvd's first start to the camera's stop, and the older measure beside
+// it; it attributes every hole to the fault at its time, recording the
+// gap log's cause on the fault, and returns the holes no fault explains.
+func (d *drill) continuity(cam string, found []object, stop time.Time) (CameraReport, []string) {
+	union := footageOf(found, cam)
+	rep := CameraReport{Name: cam, Holes: map[string]float64{}}
 	for _, o := range found {
 		if o.camera == cam {
-			ivs = append(ivs, interval{o.start, o.end})
+			rep.EndSkew = max(rep.EndSkew, o.end.Sub(o.footage().to).Abs())
 		}
 	}
-	union := merge(ivs)
-	rep := CameraReport{Name: cam, Holes: map[string]float64{}}
-	if len(union) == 0 {
-		return rep
+	if len(union) == 0 || !stop.After(d.firstStart) {
+		return rep, nil
 	}
-	window := interval{union[0].from, stop}
-	var excluded []interval
+	window := []interval{{d.firstStart, stop}}
+	rep.Window = measure(window)
+	rep.StartUp = union[0].from.Sub(d.firstStart)
+	rep.Allowed = startTarget.Seconds()
+
+	// The faults' own time, and each fault's time until footage resumed.
+	var own, untilResumed []interval
+	type span struct {
+		f           *Fault
+		from, until time.Time
+	}
+	var spans []span
 	for _, f := range d.faults {
 		if f.s3 || !slices.Contains(f.Cameras, cam) {
 			continue
 		}
+		own = append(own, interval{f.At, f.Cleared})
 		end := stop
 		if resumed, ok := resumedAt(found, cam, f.Cleared); ok {
 			end = resumed
 		}
-		excluded = append(excluded, interval{f.At, end})
+		untilResumed = append(untilResumed, interval{f.At, end})
+		spans = append(spans, span{f, f.At, end})
+		rep.Allowed += f.Target.Seconds()
+		f.Lost = max(f.Lost, measure(subtract([]interval{{f.At, end}}, union)))
 	}
-	excluded = merge(excluded)
-	up := subtract([]interval{window}, excluded)
-	rep.Up = measure(up)
+	up := subtract(window, merge(own))
+	rep.FaultTime = rep.Window - measure(up)
 	rep.Covered = measure(intersect(union, up))
+	rep.Allowed += (1 - MinContinuity) * measure(up)
 
-	// Every hole longer than Abut, faults' or not, must be in the gap log.
+	upOld := subtract([]interval{{union[0].from, stop}}, merge(untilResumed))
+	rep.UpOld = measure(upOld)
+	rep.CoveredOld = measure(intersect(union, upOld))
+
+	// Every hole longer than Abut must be a fault's, with its cause.
+	var unexpected []string
 	for i := 1; i < len(union); i++ {
 		hole := interval{union[i-1].to, union[i].from}
 		if hole.to.Sub(hole.from) <= Abut {
 			continue
 		}
-		cause := "unexplained"
-		for _, g := range d.gaps[cam] {
-			end := g.End
-			if end.IsZero() {
-				end = stop
-			}
-			if g.Start.Before(hole.to.Add(Abut)) && end.After(hole.from.Add(-Abut)) {
-				cause = g.Cause
-				break
-			}
-		}
+		cause := d.causeOf(cam, hole, stop)
 		rep.Holes[cause] += hole.to.Sub(hole.from).Seconds()
+		i := slices.IndexFunc(spans, func(s span) bool {
+			return hole.from.Before(s.until.Add(Abut)) && hole.to.After(s.from.Add(-Abut))
+		})
+		if i < 0 {
+			if cause != "retention" { // footage deleted before upload: checked with the deletions
+				unexpected = append(unexpected, fmt.Sprintf("%s %s+%.1fs %s", cam, hole.from.Format("15:04:05.0"), hole.to.Sub(hole.from).Seconds(), cause))
+			}
+			continue
+		}
+		f := spans[i].f
+		if !slices.Contains(f.Causes, cause) {
+			f.Causes = append(f.Causes, cause)
+		}
+		if !slices.Contains(ExpectedCauses[f.Kind], cause) {
+			f.WrongCauses = append(f.WrongCauses, cam+":"+cause)
+		}
 	}
-	return rep
+	return rep, unexpected
+}
+
+// causeOf is the cause of the gap-log entry that overlaps the hole most
+// ("unexplained" when none does).
+func (d *drill) causeOf(cam string, hole interval, stop time.Time) string {
+	cause, best := "unexplained", 0.0
+	grown := interval{hole.from.Add(-Abut), hole.to.Add(Abut)}
+	for _, g := range d.gaps[cam] {
+		end := g.End
+		if end.IsZero() {
+			end = stop
+		}
+		if o := measure(intersect([]interval{grown}, []interval{{g.Start, end}})); o > best {
+			cause, best = g.Cause, o
+		}
+	}
+	return cause
 }
 
 // merge sorts intervals and joins those that overlap or touch.

@@ -1,0 +1,465 @@
+package retention
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/cctvd/cctvd/catalog"
+	"github.com/cctvd/cctvd/layout"
+	"github.com/cctvd/cctvd/segment"
+	"github.com/cctvd/cctvd/staging"
+)
+
+// fsImmutableFL is FS_IMMUTABLE_FL (linux/fs.h), which x/sys/unix does not name.
+const fsImmutableFL = 0x00000010
+
+// setImmutable sets or clears a file's immutable flag (chattr +i): not
+// even root can unlink it then. It needs CAP_LINUX_IMMUTABLE and a
+// filesystem with the flag (ext4, tmpfs, ...).
+func setImmutable(path string, on bool) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	flags, err := unix.IoctlGetUint32(int(f.Fd()), unix.FS_IOC_GETFLAGS)
+	if err != nil {
+		return err
+	}
+	if on {
+		flags |= fsImmutableFL
+	} else {
+		flags &^= fsImmutableFL
+	}
+	return unix.IoctlSetPointerInt(int(f.Fd()), unix.FS_IOC_SETFLAGS, int(flags))
+}
+
+// readOnly makes dir a read-only bind mount of itself: nothing in it can
+// be unlinked, by root either. It returns the function that undoes it.
+func readOnly(dir string) (func() error, error) {
+	if err := syscall.Mount(dir, dir, "", syscall.MS_BIND, ""); err != nil {
+		return nil, err
+	}
+	if err := syscall.Mount("", dir, "", syscall.MS_REMOUNT|syscall.MS_BIND|syscall.MS_RDONLY, ""); err != nil {
+		syscall.Unmount(dir, syscall.MNT_DETACH)
+		return nil, err
+	}
+	return func() error { return syscall.Unmount(dir, syscall.MNT_DETACH) }, nil
+}
+
+// TestUnlinkFails: a segment whose unlink fails (the file immutable, or its
+// day folder read-only) is back to present in the catalog, with no cause,
+// counted in the totals, not reported as deleted; the decision deletes the
+// next ones instead and says what failed; once the file can go, the next
+// decision deletes it.
+func TestUnlinkFails(t *testing.T) {
+	for _, how := range []string{"immutable file", "read-only day folder"} {
+		t.Run(how, func(t *testing.T) {
+			e := newEnv(t, "", 0, 0, 0)
+			e.add(t0.Add(-48*time.Hour), 1000, true) // alone in its day folder
+			for i := range 4 {
+				e.add(t0.Add(time.Duration(i)*10*time.Second), 1000, true)
+			}
+			stuck := e.recs[0]
+			var undo func() error
+			switch how {
+			case "immutable file":
+				if err := setImmutable(stuck.Path, true); err != nil {
+					t.Skipf("cannot make a file immutable here (needs root and a filesystem with chattr +i): %v", err)
+				}
+				undo = func() error { return setImmutable(stuck.Path, false) }
+			default:
+				var err error
+				if undo, err = readOnly(filepath.Dir(stuck.Path)); err != nil {
+					t.Skipf("cannot make a read-only bind mount here (needs root): %v", err)
+				}
+			}
+			undone := false
+			t.Cleanup(func() {
+				if !undone {
+					undo()
+				}
+			})
+			if err := os.Remove(stuck.Path); err == nil {
+				t.Fatal("the file could be unlinked: the test would prove nothing")
+			}
+
+			ctx := context.Background()
+			// 5000 held, limit 3000: down to 2850, three segments go.
+			r, deleted := e.retention(Config{LimitBytes: 3000}, plenty)
+			err := r.Decide(ctx)
+			if !errors.Is(err, syscall.EPERM) && !errors.Is(err, syscall.EROFS) {
+				t.Errorf("Decide: %v, want the unlink's error", err)
+			}
+			if got := e.present(); !slices.Equal(got, []int{0, 4}) {
+				t.Errorf("left on disk %v, want [0 4]: the stuck one and the newest", got)
+			}
+			got, _ := e.cat.Get(ctx, stuck.ID)
+			if got.Local != catalog.Present || got.DeleteCause != "" {
+				t.Errorf("the row of the file that could not go: %s (%q), want present with no cause", got.Local, got.DeleteCause)
+			}
+			for _, i := range []int{1, 2, 3} {
+				if got, _ := e.cat.Get(ctx, e.recs[i].ID); got.Local != catalog.Deleted || got.DeleteCause != catalog.CauseSizeLimit {
+					t.Errorf("segment %d: %s (%q), want deleted for the size limit", i, got.Local, got.DeleteCause)
+				}
+			}
+			if tot, _ := e.cat.Totals(ctx); tot.Count != 2 || tot.Bytes != 2000 {
+				t.Errorf("totals %+v, want the 2 files on disk", tot)
+			}
+			if slices.ContainsFunc(*deleted, func(d string) bool { return strings.HasPrefix(d, stuck.Name()) }) || len(*deleted) != 3 {
+				t.Errorf("reported deleted: %v", *deleted)
+			}
+			if st := r.Status(); st.DeletedUploaded != 3 || st.DeletedNotUploaded != 0 {
+				t.Errorf("status counts %d uploaded, %d not uploaded deleted; want 3, 0", st.DeletedUploaded, st.DeletedNotUploaded)
+			}
+			if !strings.Contains(e.logs.String(), "cannot delete recording") || !strings.Contains(e.logs.String(), stuck.Name()) {
+				t.Errorf("the failed unlink is not logged with its segment:\n%s", e.logs.String())
+			}
+
+			// Once it can go, it goes first (the oldest).
+			if err := undo(); err != nil {
+				t.Fatal(err)
+			}
+			undone = true
+			r.Reconfigure(Config{LimitBytes: 2000})
+			if err := r.Decide(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if got := e.present(); !slices.Equal(got, []int{4}) {
+				t.Errorf("after the file could go: left %v, want [4]", got)
+			}
+		})
+	}
+}
+
+// TestEveryUnlinkFails: when nothing can be deleted, every row stays
+// present, the decision fails, and it ends (no loop over the same files).
+func TestEveryUnlinkFails(t *testing.T) {
+	e := newEnv(t, "", 3, 1000, 1)
+	undo, err := readOnly(filepath.Dir(e.recs[0].Path))
+	if err != nil {
+		t.Skipf("cannot make a read-only bind mount here (needs root): %v", err)
+	}
+	t.Cleanup(func() { undo() })
+	r, deleted := e.retention(Config{LimitBytes: 1000}, plenty)
+	done := make(chan error, 1)
+	go func() { done <- r.Decide(context.Background()) }()
+	select {
+	case err := <-done:
+		if !errors.Is(err, syscall.EROFS) {
+			t.Errorf("Decide: %v, want EROFS", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Decide did not return within 30 s with every unlink failing")
+	}
+	if got := e.present(); !slices.Equal(got, []int{0, 1, 2}) || len(*deleted) != 0 {
+		t.Errorf("left %v, reported deleted %v", got, *deleted)
+	}
+	if tot, _ := e.cat.Totals(context.Background()); tot.Count != 3 {
+		t.Errorf("totals %+v: every row must be present again", tot)
+	}
+	if !strings.Contains(e.logs.String(), "nothing left to delete") {
+		t.Errorf("no warning that nothing else could go:\n%s", e.logs.String())
+	}
+}
+
+// TestNothingDeletableLeft: when what is over the limit is the segments
+// being written, every closed one goes and retention says so; it is no
+// error, and the open segments are untouched.
+func TestNothingDeletableLeft(t *testing.T) {
+	e := newEnv(t, "", 2, 1000, 1)
+	dir := layout.StagingDir(e.save, "cam1")
+	os.MkdirAll(dir, 0o755)
+	open := filepath.Join(dir, staging.SegmentName("R", 0))
+	os.WriteFile(open, make([]byte, 5000), 0o644)
+	r, deleted := e.retention(Config{LimitBytes: 3000}, plenty)
+	if err := r.Decide(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.present(); len(got) != 0 || len(*deleted) != 2 {
+		t.Errorf("left %v, deleted %v: both closed segments must go", got, *deleted)
+	}
+	if _, err := os.Stat(open); err != nil {
+		t.Errorf("the segment being written was touched: %v", err)
+	}
+	if !strings.Contains(e.logs.String(), "nothing left to delete") || !strings.Contains(e.logs.String(), `"stillToFree":2150`) {
+		t.Errorf("want a warning with what is still to free (2150):\n%s", e.logs.String())
+	}
+	if st := r.Status(); st.DeletedNotUploaded != 1 || st.DeletedUploaded != 1 || st.UsedBytes != 5000 {
+		t.Errorf("status %+v", st)
+	}
+}
+
+// TestQuarantineCounts: quarantined files are cctvd's and count toward the
+// limit from the start of Run (and at each cross-check), though they are
+// never deleted.
+func TestQuarantineCounts(t *testing.T) {
+	e := newEnv(t, "", 5, 1000, 5)
+	q := layout.QuarantineDir(e.save, "cam1")
+	os.MkdirAll(q, 0o755)
+	os.WriteFile(filepath.Join(q, "R1-00000.mp4"), make([]byte, 3000), 0o644)
+	r, _ := e.retention(Config{LimitBytes: 6000, Interval: time.Hour, MinGap: time.Millisecond}, plenty)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	deadline := time.Now().Add(20 * time.Second)
+	for r.Status().LastDecision.IsZero() {
+		if time.Now().After(deadline) {
+			t.Fatal("no decision within 20 s of Run")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return within 10 s of its context's end")
+	}
+	// 5000 + 3000 quarantined = 8000 over 6000: down to 5700, three go.
+	if got := e.present(); !slices.Equal(got, []int{3, 4}) {
+		t.Errorf("left %v, want [3 4]: quarantined bytes count", got)
+	}
+	if _, err := os.Stat(filepath.Join(q, "R1-00000.mp4")); err != nil {
+		t.Errorf("a quarantined file was touched: %v", err)
+	}
+	if st := r.Status(); st.UsedBytes != 5000 {
+		t.Errorf("used after the decision %d, want 5000 (2 segments and the quarantine)", st.UsedBytes)
+	}
+
+	// The cross-check sums the quarantine again.
+	os.WriteFile(filepath.Join(q, "R2-00000.mp4"), make([]byte, 2000), 0o644)
+	r.crossCheck(context.Background())
+	if err := r.Decide(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.present(); len(got) != 0 {
+		t.Errorf("left %v after 2000 more bytes were quarantined, want none", got)
+	}
+}
+
+func TestDefaultFloor(t *testing.T) {
+	for _, tt := range []struct {
+		total uint64
+		want  int64
+	}{
+		{8 << 30, 8 << 30 / 20},       // 5% of a small disk
+		{20e9, 1e9},                   // where the two meet
+		{4e12, 1e9},                   // 1 GB on a big one
+		{19, 0},                       // rounding down
+		{1 << 40, min(1e9, 1<<40/20)}, // a terabyte
+	} {
+		if got := DefaultFloor(tt.total); got != tt.want {
+			t.Errorf("DefaultFloor(%d) = %d, want %d", tt.total, got, tt.want)
+		}
+	}
+}
+
+// TestDefaultFloorApplies: without minFreeGB, the floor is 5% of a small
+// filesystem: below it, the oldest go until 5% above it.
+func TestDefaultFloorApplies(t *testing.T) {
+	e := newEnv(t, "", 10, 1000, 10)
+	// 20000-byte disk: floor 1000. 10000 held and 9500 of others: 500 free,
+	// so 1000 + 50 - 500 = 550 to free: one segment.
+	other := filepath.Join(e.save, "other")
+	os.WriteFile(other, make([]byte, 9500), 0o644)
+	r, deleted := e.retention(Config{LimitBytes: 1 << 30}, fakeDisk(e.save, 20000))
+	if err := r.Decide(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.present(); !slices.Equal(got, []int{1, 2, 3, 4, 5, 6, 7, 8, 9}) {
+		t.Errorf("left %v, deleted %v", got, *deleted)
+	}
+	st := r.Status()
+	if st.FloorBytes != 1000 || st.TotalBytes != 20000 || st.FreeBytes != 1500 || st.UsedBytes != 9000 || st.LimitBytes != 1<<30 {
+		t.Errorf("status %+v, want floor 1000, total 20000, free 1500, used 9000", st)
+	}
+	if len(*deleted) != 1 || !strings.HasSuffix((*deleted)[0], catalog.CauseFreeSpace) {
+		t.Errorf("deleted %v, want one for free space", *deleted)
+	}
+}
+
+// TestStatusAndReconfigure: the status shows the figures of the last
+// decision; a new limit applies to the next decision, savePath stays.
+func TestStatusAndReconfigure(t *testing.T) {
+	e := newEnv(t, "", 4, 1000, 4)
+	r, _ := e.retention(Config{LimitBytes: 10000, MinFreeBytes: 7}, plenty)
+	if err := r.Decide(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	st := r.Status()
+	if st.UsedBytes != 4000 || st.LimitBytes != 10000 || st.FloorBytes != 7 || st.TotalBytes != 1<<40 || st.FreeBytes != 1<<39 || st.LastDecision.IsZero() {
+		t.Errorf("status %+v", st)
+	}
+	r.Reconfigure(Config{SavePath: "/elsewhere", LimitBytes: 2000, LowWater: 0.5})
+	if r.Status().LimitBytes != 2000 {
+		t.Errorf("limit in the status after Reconfigure: %d", r.Status().LimitBytes)
+	}
+	if err := r.Decide(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// 4000 over 2000: down to half of it, 1000.
+	if got := e.present(); !slices.Equal(got, []int{3}) {
+		t.Errorf("left %v, want [3]: the new limit and low-water mark, in the old savePath", got)
+	}
+}
+
+func TestConfigDefaults(t *testing.T) {
+	for _, lw := range []float64{0, -1, 1, 1.5} {
+		c := Config{LowWater: lw}
+		c.setDefaults()
+		if c.LowWater != 0.95 || c.Interval != time.Minute || c.CrossCheck != time.Hour || c.MinGap != time.Second {
+			t.Errorf("LowWater %v: defaults %+v", lw, c)
+		}
+	}
+	c := Config{LowWater: 0.5, Interval: 2 * time.Second, CrossCheck: 3 * time.Second, MinGap: 4 * time.Millisecond}
+	c.setDefaults()
+	if c.LowWater != 0.5 || c.Interval != 2*time.Second || c.CrossCheck != 3*time.Second || c.MinGap != 4*time.Millisecond {
+		t.Errorf("set values changed: %+v", c)
+	}
+}
+
+// TestDecisionEdges: the edges of each threshold.
+func TestDecisionEdges(t *testing.T) {
+	tests := []struct {
+		name    string
+		cfg     Config
+		disk    int64 // fake disk capacity; 0: plenty
+		present []int
+		cause   string
+	}{
+		// 10000 held, limit 10000, low water 90%: exactly 1000 to free,
+		// so exactly one segment goes, not two.
+		{"exactly one segment's worth to free", Config{LimitBytes: 10000, LowWater: 0.9}, 0, []int{1, 2, 3, 4, 5, 6, 7, 8, 9}, catalog.CauseSizeLimit},
+		{"one byte under the limit", Config{LimitBytes: 10001}, 0, []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}, ""},
+		// 12000-byte disk with 10000 held: 2000 free, at the floor: nothing.
+		{"free space exactly at the floor", Config{LimitBytes: 1 << 30, MinFreeBytes: 2000}, 12000, []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}, ""},
+		// 11600-byte disk: 1600 free under a 2000 floor, 2100 - 1600 = 500
+		// to free, as much as the size limit's 10000 - 9500: a tie is the
+		// size limit's.
+		{"as much for the floor as for the limit", Config{LimitBytes: 10000, MinFreeBytes: 2000}, 11600, []int{1, 2, 3, 4, 5, 6, 7, 8, 9}, catalog.CauseSizeLimit},
+		{"a byte more for the floor", Config{LimitBytes: 10000, MinFreeBytes: 2001}, 11600, []int{1, 2, 3, 4, 5, 6, 7, 8, 9}, catalog.CauseFreeSpace},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, "", 10, 1000, 10)
+			usage := plenty
+			if tt.disk > 0 {
+				usage = fakeDisk(e.save, tt.disk)
+			}
+			r, deleted := e.retention(tt.cfg, usage)
+			if err := r.Decide(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if got := e.present(); !slices.Equal(got, tt.present) {
+				t.Errorf("left %v, want %v", got, tt.present)
+			}
+			for _, d := range *deleted {
+				if !strings.HasSuffix(d, " "+tt.cause) {
+					t.Errorf("deleted %q, want cause %s", d, tt.cause)
+				}
+			}
+			if acted := strings.Contains(e.logs.String(), "deleting the oldest"); acted != (tt.cause != "") {
+				t.Errorf("logged a cleanup: %v, want %v:\n%s", acted, tt.cause != "", e.logs.String())
+			}
+		})
+	}
+}
+
+// TestCrossCheckAgrees: a catalog that matches the disk is left alone,
+// whatever else savePath holds: quarantined segments, the staging folder,
+// files that are not segments.
+func TestCrossCheckAgrees(t *testing.T) {
+	e := newEnv(t, "", 3, 1000, 1)
+	q := layout.QuarantineDir(e.save, "cam1")
+	os.MkdirAll(q, 0o755)
+	os.WriteFile(filepath.Join(q, e.recs[0].Name()), make([]byte, 700), 0o644) // a segment's name, quarantined
+	st := layout.StagingDir(e.save, "cam1")
+	os.MkdirAll(st, 0o755)
+	os.WriteFile(filepath.Join(st, staging.SegmentName("R", 3)), make([]byte, 500), 0o644)
+	os.WriteFile(filepath.Join(filepath.Dir(e.recs[0].Path), "notes.txt"), []byte("not a segment"), 0o644)
+	r, _ := e.retention(Config{LimitBytes: 1 << 30}, plenty)
+	r.crossCheck(context.Background())
+	if strings.Contains(e.logs.String(), "disagree") {
+		t.Errorf("a matching catalog was found to disagree:\n%s", e.logs.String())
+	}
+	if r.otherBytes != 700 {
+		t.Errorf("quarantine summed to %d, want 700", r.otherBytes)
+	}
+}
+
+// TestCrossCheckFindsANewFile: a segment on disk the catalog lacks gets a
+// row, keyed by the uploader's key function (the path itself by default).
+func TestCrossCheckFindsANewFile(t *testing.T) {
+	e := newEnv(t, "", 2, 1000, 0)
+	start := t0.Add(time.Hour)
+	p := filepath.Join(e.save, layout.DayRel("cam1", start), segment.Name("cam1", "xx", start, start.Add(10*time.Second), 0))
+	os.MkdirAll(filepath.Dir(p), 0o755)
+	os.WriteFile(p, make([]byte, 1000), 0o644)
+	r, _ := e.retention(Config{LimitBytes: 1 << 30}, plenty) // no KeyFor
+	r.crossCheck(context.Background())
+	recs, err := e.cat.RetentionCandidates(context.Background(), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel, _ := filepath.Rel(e.save, p)
+	i := slices.IndexFunc(recs, func(r catalog.Record) bool { return r.Path == p })
+	if i < 0 || recs[i].Key != rel {
+		t.Fatalf("the new file's row: %+v, want key %q", recs, rel)
+	}
+	if !strings.Contains(e.logs.String(), `"added":1`) {
+		t.Errorf("reconciliation not logged with what it added:\n%s", e.logs.String())
+	}
+}
+
+// TestRunReportsFailedDecisions: a decision that fails is in the status
+// and the log; the next successful one clears it.
+func TestRunReportsFailedDecisions(t *testing.T) {
+	e := newEnv(t, "", 3, 1000, 3)
+	undo, err := readOnly(filepath.Dir(e.recs[0].Path))
+	if err != nil {
+		t.Skipf("cannot make a read-only bind mount here (needs root): %v", err)
+	}
+	defer undo()
+	r, _ := e.retention(Config{LimitBytes: 2000, Interval: time.Hour, MinGap: time.Millisecond}, plenty)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	deadline := time.Now().Add(20 * time.Second)
+	for r.Status().LastError == "" {
+		if time.Now().After(deadline) {
+			cancel()
+			t.Fatal("no failed decision in the status within 20 s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !strings.Contains(r.Status().LastError, "read-only file system") || !strings.Contains(e.logs.String(), "retention decision failed") {
+		t.Errorf("status error %q; log:\n%s", r.Status().LastError, e.logs.String())
+	}
+	undo()
+	r.Notify()
+	for r.Status().LastError != "" || len(e.present()) != 1 {
+		if time.Now().After(deadline) {
+			cancel()
+			t.Fatalf("the decision after the folder came back: status %+v, left %v", r.Status(), e.present())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return within 10 s of its context's end")
+	}
+}
