@@ -231,7 +231,7 @@ func (s S3Config) validate(v *validator) {
 		u, err := url.Parse(s.Endpoint)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			shown := s.Endpoint
-			if err == nil {
+			if err == nil && u.User != nil {
 				shown = u.Redacted() // not a password in the URL
 			} else if strings.Contains(shown, "@") {
 				shown = "(not shown: it holds '@')"

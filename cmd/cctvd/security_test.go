@@ -22,6 +22,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/cctvd/cctvd/internal/testenv"
 )
 
 // quietConfig is a daemon config that needs nothing running: its camera
@@ -204,7 +206,7 @@ func TestConfigFileWarnings(t *testing.T) {
 			os.Chmod(path, tt.mode)
 			if tt.uid >= 0 || tt.gid >= 0 {
 				if err := os.Chown(path, tt.uid, tt.gid); err != nil {
-					t.Skipf("chown needs root: %v", err)
+					testenv.NeedsRoot(t, "chown: %v", err)
 				}
 			}
 			uid = func() int { return tt.asUID }
