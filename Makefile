@@ -17,7 +17,7 @@ SYSUSERSDIR ?= /usr/lib/sysusers.d
 TMPFILESDIR ?= /usr/lib/tmpfiles.d
 DIST ?= dist
 
-.PHONY: all build deps test demo bench drill mutate vet install uninstall dist clean
+.PHONY: all build deps test unit demo bench drill mutate vet install uninstall dist clean
 
 all: build
 
@@ -39,6 +39,11 @@ vet:
 # seed corpora, the short continuity drill, install and dist.
 test: deps vet
 	$(GO) test -race -tags integration -timeout 25m ./...
+
+# unit: the inner loop: the tests without the integration tag, which need
+# no ffmpeg, camera, MinIO, browser, root or loop device (under 30 s).
+unit:
+	$(GO) test ./...
 
 demo: deps build
 	scripts/demo.sh
