@@ -144,7 +144,9 @@ type Status struct {
 	DeletedUploaded    int64     `json:"deletedUploaded"`
 	DeletedNotUploaded int64     `json:"deletedNotUploaded"`
 	LastDecision       time.Time `json:"lastDecision,omitzero"`
-	LastError          string    `json:"lastError,omitempty"`
+	// Decisions counts the decisions Run finished (deletions done).
+	Decisions int64  `json:"decisions"`
+	LastError string `json:"lastError,omitempty"`
 }
 
 // Retention deletes old recordings. Run owns the decisions; Notify, Status
@@ -227,11 +229,15 @@ func (r *Retention) Run(ctx context.Context) error {
 	after := r.deps.After
 	tick, check := after(cfg.Interval), after(cfg.CrossCheck)
 	for {
-		if err := r.Decide(ctx); err != nil && ctx.Err() == nil {
-			r.log.Error().Err(err).Msg("retention decision failed")
-			r.mu.Lock()
+		err := r.Decide(ctx)
+		r.mu.Lock()
+		r.status.Decisions++
+		if err != nil && ctx.Err() == nil {
 			r.status.LastError = err.Error()
-			r.mu.Unlock()
+		}
+		r.mu.Unlock()
+		if err != nil && ctx.Err() == nil {
+			r.log.Error().Err(err).Msg("retention decision failed")
 		}
 		select { // notifications during the gap wait for its end
 		case <-ctx.Done():
