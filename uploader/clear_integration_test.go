@@ -104,8 +104,8 @@ func TestClearAfterUploadBesideAPlantedObject(t *testing.T) {
 	if got, _ := e.object(bucket, r.Key); !bytes.Equal(got, planted) {
 		t.Errorf("the planted object was replaced (%d bytes now)", len(got))
 	}
-	if st := run.u.Status(); st.Conflicts != 1 || len(ev.conflicts) != 1 {
-		t.Errorf("conflicts: status %d, reported %d", st.Conflicts, len(ev.conflicts))
+	if st := run.u.Status(); st.Conflicts != 1 || ev.conflictCount() != 1 {
+		t.Errorf("conflicts: status %d, reported %d", st.Conflicts, ev.conflictCount())
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -119,6 +120,30 @@ func (ev *events) hook(u *Uploader) {
 	}
 }
 
+// quarantines waits until n quarantines were reported (the status counts
+// one a moment before its report) and returns them.
+func (ev *events) quarantines(t *testing.T, n int) []quarantineEvent {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		ev.mu.Lock()
+		got := slices.Clone(ev.quarantined)
+		ev.mu.Unlock()
+		if len(got) >= n {
+			return got
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d quarantines reported within 30 s, want %d", len(got), n)
+		}
+	}
+}
+
+// conflictCount is how many conflicts were reported so far.
+func (ev *events) conflictCount() int {
+	ev.mu.Lock()
+	defer ev.mu.Unlock()
+	return ev.conflictCount()
+}
+
 // runWithEvents starts an uploader whose reports go to ev; Run has not
 // started before the hooks are set.
 func (e *env) runWithEvents(cfg Config, ev *events) *running {
@@ -167,8 +192,8 @@ func TestPlantedDifferentObjectIsNeverOverwritten(t *testing.T) {
 		}
 	}
 	st := run.u.Status()
-	if st.Conflicts != 2 || st.Failures != 0 || len(ev.conflicts) != 2 {
-		t.Errorf("status %+v, %d conflict reports\n%s", st, len(ev.conflicts), e.logs.String())
+	if st.Conflicts != 2 || st.Failures != 0 || ev.conflictCount() != 2 {
+		t.Errorf("status %+v, %d conflict reports\n%s", st, ev.conflictCount(), e.logs.String())
 	}
 	if n := strings.Count(e.logs.String(), "S3 holds different content under this segment's key"); n != 2 {
 		t.Errorf("%d conflict warnings for 2 conflicts:\n%s", n, e.logs.String())
@@ -231,7 +256,7 @@ func TestIdenticalObjectIsNotSentAgain(t *testing.T) {
 			t.Errorf("row %s: %s, verified %q, conflict %q", r.Name(), row.Upload, row.Verified, row.ConflictKey)
 		}
 	}
-	if st := run.u.Status(); st.Conflicts != 0 || st.Failures != 0 || len(ev.conflicts) != 0 {
+	if st := run.u.Status(); st.Conflicts != 0 || st.Failures != 0 || ev.conflictCount() != 0 {
 		t.Errorf("status %+v", st)
 	}
 }
@@ -287,7 +312,7 @@ func TestDamagedFilesAreQuarantinedNeverUploaded(t *testing.T) {
 	}
 	whys := map[int64]string{}
 	offsite := map[int64]bool{}
-	for _, q := range ev.quarantined {
+	for _, q := range ev.quarantines(t, len(bad)) {
 		whys[q.rec.ID], offsite[q.rec.ID] = q.why, q.offsite
 	}
 	wantWhy := map[int64]string{empty.ID: "empty", short.ID: "fewer than", noFtyp.ID: "not an MP4", zeros.ID: "zeros", noFrames.ID: "no video frame",

@@ -512,18 +512,18 @@ func (u *Uploader) idleIfHealthy() {
 
 // conflicted counts and reports a segment diverted beside different content.
 func (u *Uploader) conflicted(r catalog.Record) {
-	u.update(func(s *Status) { s.Conflicts++ })
 	if u.deps.OnConflict != nil {
 		u.deps.OnConflict(r)
 	}
+	u.update(func(s *Status) { s.Conflicts++ }) // after the report: who waits on the count finds it reported
 }
 
 // quarantined counts and reports a damaged file moved to the quarantine.
 func (u *Uploader) quarantined(r catalog.Record, why string, offsite bool) {
-	u.update(func(s *Status) { s.Quarantined++ })
 	if u.deps.OnQuarantined != nil {
 		u.deps.OnQuarantined(r, why, offsite)
 	}
+	u.update(func(s *Status) { s.Quarantined++ }) // after the report, as above
 }
 
 // retryDelay is a segment's pause before attempt n+1 after n failures:
