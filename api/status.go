@@ -34,6 +34,10 @@ type Status struct {
 type CatalogStatus struct {
 	keeper.Status
 	RebuildFromS3 *rebuild.Status `json:"rebuildFromS3,omitempty"`
+	// GapLogWaiting and GapLogDropped: gap-log reports waiting for the
+	// catalog, and those dropped because too many waited.
+	GapLogWaiting int   `json:"gapLogWaiting"`
+	GapLogDropped int64 `json:"gapLogDropped"`
 }
 
 // Backlog is what waits for upload.

@@ -22,15 +22,17 @@ const DefaultQueueLimit = 10000
 // its own goroutine. Run is meant to run while the catalog is usable (the
 // daemon runs it beside the uploader and retention): what it has not
 // applied when it stops stays queued for the next Run. Beyond the limit
-// the oldest reports are dropped, and said so once.
+// the oldest reports are dropped, counted (Status), and said once per
+// episode (until the queue is empty again).
 type Queue struct {
 	log   *Log
 	limit int
 
-	mu      sync.Mutex
-	items   []func()
-	dropped int64
-	wake    chan struct{}
+	mu       sync.Mutex
+	items    []func()
+	dropped  int64
+	dropping bool // in an episode of drops: warned already
+	wake     chan struct{}
 }
 
 // NewQueue returns a Queue in front of l holding at most limit reports
@@ -60,19 +62,29 @@ func (q *Queue) Corrupt(r catalog.Record, why string) { q.put(func() { q.log.Cor
 // Quarantined queues Log.Quarantined.
 func (q *Queue) Quarantined(camera, file string) { q.put(func() { q.log.Quarantined(camera, file) }) }
 
-// Len is how many reports wait.
-func (q *Queue) Len() int {
+// QueueStatus is what waits in a Queue, and what it dropped since start.
+type QueueStatus struct {
+	Waiting int   `json:"waiting"`
+	Dropped int64 `json:"dropped"`
+}
+
+// Status says how many reports wait and how many were dropped.
+func (q *Queue) Status() QueueStatus {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return len(q.items)
+	return QueueStatus{Waiting: len(q.items), Dropped: q.dropped}
 }
+
+// Len is how many reports wait.
+func (q *Queue) Len() int { return q.Status().Waiting }
 
 func (q *Queue) put(fn func()) {
 	q.mu.Lock()
 	if len(q.items) >= q.limit {
 		q.items = q.items[1:]
 		q.dropped++
-		if q.dropped == 1 {
+		if !q.dropping {
+			q.dropping = true
 			defer q.warnDropped()
 		}
 	}
@@ -85,7 +97,7 @@ func (q *Queue) put(fn func()) {
 }
 
 func (q *Queue) warnDropped() {
-	q.log.log.Warn().Int("limit", q.limit).Msg("too many gap-log reports wait for the catalog: dropping the oldest")
+	q.log.log.Warn().Int("limit", q.limit).Msg("too many gap-log reports wait for the catalog: dropping the oldest (counted in /status, catalog.gapLogDropped)")
 }
 
 // Run applies the queued reports, in order, until ctx ends; then it applies
@@ -108,6 +120,7 @@ func (q *Queue) drain() {
 	for {
 		q.mu.Lock()
 		if len(q.items) == 0 {
+			q.dropping = false // caught up: the next drop is a new episode
 			q.mu.Unlock()
 			return
 		}

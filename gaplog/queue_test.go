@@ -2,12 +2,14 @@ package gaplog
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/cctvd/cctvd/catalog"
+	"github.com/cctvd/cctvd/internal/testenv"
 	"github.com/cctvd/cctvd/segment"
 	"github.com/cctvd/cctvd/supervisor"
 )
@@ -78,13 +80,34 @@ func TestQueueNeverBlocksTheReporter(t *testing.T) {
 	}
 }
 
+// TestQueueDropsTheOldestBeyondItsLimit: beyond its limit the queue drops
+// the oldest, counts every drop in its status, and warns once per episode:
+// again only after it caught up.
 func TestQueueDropsTheOldestBeyondItsLimit(t *testing.T) {
-	l := New(Deps{Log: zerolog.Nop(), Catalog: openCatalog(t)})
+	var logs testenv.Buffer
+	l := New(Deps{Log: zerolog.New(&logs), Catalog: openCatalog(t)})
 	q := NewQueue(l, 2)
-	for i := range 5 {
-		q.Segment(segment.Segment{Camera: "cam", Start: at(float64(10 * i)), End: at(float64(10*i + 10))})
+	seg := func(i int) segment.Segment {
+		return segment.Segment{Camera: "cam", Start: at(float64(10 * i)), End: at(float64(10*i + 10))}
 	}
-	if q.Len() != 2 || q.dropped != 3 {
-		t.Errorf("queued %d, dropped %d; want 2 and 3", q.Len(), q.dropped)
+	for i := range 5 {
+		q.Segment(seg(i))
+	}
+	if st := q.Status(); st.Waiting != 2 || st.Dropped != 3 || q.Len() != 2 {
+		t.Errorf("status %+v, len %d; want 2 waiting and 3 dropped", st, q.Len())
+	}
+	const warning = "dropping the oldest"
+	if n := strings.Count(logs.String(), warning); n != 1 {
+		t.Errorf("%d warnings in one episode, want 1:\n%s", n, logs.String())
+	}
+	q.drain() // caught up
+	for i := 5; i < 8; i++ {
+		q.Segment(seg(i))
+	}
+	if st := q.Status(); st.Waiting != 2 || st.Dropped != 4 {
+		t.Errorf("status %+v after the second episode; want 2 waiting and 4 dropped", st)
+	}
+	if n := strings.Count(logs.String(), warning); n != 2 {
+		t.Errorf("%d warnings after a second episode, want 2:\n%s", n, logs.String())
 	}
 }

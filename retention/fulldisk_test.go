@@ -3,7 +3,6 @@
 package retention
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -81,7 +80,7 @@ func fullDisk(t *testing.T, n int, reserve bool) (*env, *catalog.Reserve) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cat.Close() })
-	e := &env{t: t, save: save, cat: cat, logs: &bytes.Buffer{}}
+	e := &env{t: t, save: save, cat: cat, logs: &testenv.Buffer{}}
 	for i := range n {
 		e.add(t0.Add(time.Duration(i)*10*time.Second), 200<<10, i%2 == 0)
 	}

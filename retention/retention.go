@@ -230,15 +230,16 @@ func (r *Retention) Run(ctx context.Context) error {
 	tick, check := after(cfg.Interval), after(cfg.CrossCheck)
 	for {
 		err := r.Decide(ctx)
+		failed := err != nil && ctx.Err() == nil
+		if failed { // logged before the status says so: who waits on it finds the line
+			r.log.Error().Err(err).Msg("retention decision failed")
+		}
 		r.mu.Lock()
 		r.status.Decisions++
-		if err != nil && ctx.Err() == nil {
+		if failed {
 			r.status.LastError = err.Error()
 		}
 		r.mu.Unlock()
-		if err != nil && ctx.Err() == nil {
-			r.log.Error().Err(err).Msg("retention decision failed")
-		}
 		select { // notifications during the gap wait for its end
 		case <-ctx.Done():
 			return nil
@@ -259,6 +260,11 @@ func (r *Retention) Run(ctx context.Context) error {
 
 // batch is how many candidates one catalog read fetches.
 const batch = 64
+
+// maxUnlinkFailures ends a decision whose unlinks keep failing (a
+// read-only or failing disk): it would otherwise walk, mark and unmark
+// every row of the catalog.
+const maxUnlinkFailures = 16
 
 // Decide measures and deletes what must go. It reads the catalog's totals,
 // the staging folders and the filesystem's free space; it never walks the
@@ -323,13 +329,25 @@ func (r *Retention) Decide(ctx context.Context) error {
 			return err
 		}
 		cands = slices.DeleteFunc(cands, func(c catalog.Record) bool { return failed[c.ID] })
+		if len(failed) > 0 && cause != catalog.CauseFreeSpace {
+			// Candidates come uploaded first: an uploaded segment that could
+			// not go is not replaced by footage S3 lacks. Only a filesystem
+			// running out (recording would stop) deletes that.
+			cands = slices.DeleteFunc(cands, func(c catalog.Record) bool { return c.Upload != catalog.Uploaded })
+		}
+		if len(failed) >= maxUnlinkFailures {
+			r.log.Warn().Int("failed", len(failed)).Int64("stillToFree", toFree-freed).Msg("too many recordings could not be deleted; the next decision tries again")
+			break
+		}
 		if len(cands) == 0 {
 			r.log.Warn().Int64("stillToFree", toFree-freed).Msg("nothing left to delete: every recording is gone or being written")
 			break
 		}
-		// Take just enough of the batch.
+		// Take just enough of the batch, and never uploaded and
+		// not-uploaded segments in one: whether the second kind goes may
+		// depend on how the first did (above).
 		n := 0
-		for n < len(cands) && freed < toFree {
+		for n < len(cands) && freed < toFree && cands[n].Upload == cands[0].Upload {
 			freed += cands[n].Bytes
 			n++
 		}
@@ -344,7 +362,17 @@ func (r *Retention) Decide(ctx context.Context) error {
 			}
 			return r.unrecorded(ctx, cands, cause, err)
 		}
-		for _, c := range cands {
+		for i, c := range cands {
+			if len(failed) >= maxUnlinkFailures {
+				// Give up: the rest of the batch, marked with it, is on
+				// disk still.
+				for _, rest := range cands[i:] {
+					if err := r.deps.Catalog.MarkPresent(ctx, rest.ID); err != nil {
+						r.log.Error().Err(err).Str("segment", rest.Name()).Msg("cannot unmark recording")
+					}
+				}
+				break
+			}
 			if err := r.remove(ctx, c, cause); err != nil {
 				freed -= c.Bytes
 				failed[c.ID] = true

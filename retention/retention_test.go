@@ -17,6 +17,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/cctvd/cctvd/catalog"
+	"github.com/cctvd/cctvd/internal/testenv"
 	"github.com/cctvd/cctvd/layout"
 	"github.com/cctvd/cctvd/segment"
 	"github.com/cctvd/cctvd/staging"
@@ -28,7 +29,7 @@ type env struct {
 	t    *testing.T
 	save string
 	cat  *catalog.Catalog
-	logs *bytes.Buffer
+	logs *testenv.Buffer
 	recs []catalog.Record // in start order
 }
 
@@ -44,7 +45,7 @@ func newEnv(t *testing.T, save string, n, size, uploaded int) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cat.Close() })
-	e := &env{t: t, save: save, cat: cat, logs: &bytes.Buffer{}}
+	e := &env{t: t, save: save, cat: cat, logs: &testenv.Buffer{}}
 	for i := range n {
 		e.add(t0.Add(time.Duration(i)*10*time.Second), size, i < uploaded)
 	}

@@ -212,3 +212,63 @@ func TestRunReportsFailedDecisions(t *testing.T) {
 		t.Fatal("Run did not return within 10 s of its context's end")
 	}
 }
+
+// TestStuckUploadedIsNotReplacedByFootageS3Lacks: when the uploaded
+// segments cannot be deleted (their day folder read-only), a decision for
+// the size limit does not delete the segments S3 does not have instead;
+// it stops and says so. (For the free-space floor it would: recording
+// itself is at stake.)
+func TestStuckUploadedIsNotReplacedByFootageS3Lacks(t *testing.T) {
+	e := newEnv(t, "", 0, 0, 0)
+	e.add(t0.Add(-48*time.Hour), 1000, true) // uploaded, alone in its day folder
+	e.add(t0.Add(-48*time.Hour+10*time.Second), 1000, true)
+	for i := range 3 {
+		e.add(t0.Add(time.Duration(i)*10*time.Second), 1000, false)
+	}
+	undo, err := readOnly(filepath.Dir(e.recs[0].Path))
+	if err != nil {
+		testenv.NeedsRoot(t, "cannot make a read-only bind mount here (needs root): %v", err)
+	}
+	t.Cleanup(func() { undo() })
+	r, deleted := e.retention(Config{LimitBytes: 2000}, plenty)
+	if err := r.Decide(context.Background()); !errors.Is(err, syscall.EROFS) {
+		t.Errorf("Decide: %v, want EROFS", err)
+	}
+	if got := e.present(); !slices.Equal(got, []int{0, 1, 2, 3, 4}) || len(*deleted) != 0 {
+		t.Errorf("left %v, reported deleted %v: footage S3 lacks went in place of uploaded footage that could not", got, *deleted)
+	}
+	if st := r.Status(); st.DeletedNotUploaded != 0 {
+		t.Errorf("status counts %d not-uploaded deletions", st.DeletedNotUploaded)
+	}
+	if !strings.Contains(e.logs.String(), "nothing left to delete") {
+		t.Errorf("no warning that nothing else could go:\n%s", e.logs.String())
+	}
+}
+
+// TestUnlinkFailuresEndTheDecision: with many rows and every unlink
+// failing, a decision gives up after a bounded number of failures rather
+// than walking the whole catalog.
+func TestUnlinkFailuresEndTheDecision(t *testing.T) {
+	e := newEnv(t, "", 0, 0, 0)
+	for i := range 3 * maxUnlinkFailures {
+		e.add(t0.Add(time.Duration(i)*10*time.Second), 1000, true)
+	}
+	undo, err := readOnly(filepath.Dir(e.recs[0].Path))
+	if err != nil {
+		testenv.NeedsRoot(t, "cannot make a read-only bind mount here (needs root): %v", err)
+	}
+	t.Cleanup(func() { undo() })
+	r, _ := e.retention(Config{LimitBytes: 1000}, plenty)
+	if err := r.Decide(context.Background()); !errors.Is(err, syscall.EROFS) {
+		t.Errorf("Decide: %v, want EROFS", err)
+	}
+	if n := strings.Count(e.logs.String(), "cannot delete recording"); n != maxUnlinkFailures {
+		t.Errorf("%d unlinks failed in one decision, want it to stop at %d", n, maxUnlinkFailures)
+	}
+	if !strings.Contains(e.logs.String(), "too many recordings could not be deleted") {
+		t.Errorf("no warning that the decision gave up:\n%s", e.logs.String())
+	}
+	if tot, _ := e.cat.Totals(context.Background()); tot.Count != int64(len(e.recs)) {
+		t.Errorf("totals %+v: every row must be present again", tot)
+	}
+}

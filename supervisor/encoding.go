@@ -87,8 +87,11 @@ func (c *Camera) encoding(ctx context.Context, cam config.Camera) Encoding {
 	}
 	if c.cfg.HWAccel != "" {
 		if !c.hwChecked {
-			c.hwChecked = true
-			if c.hwErr = hwAvailable(ctx, c.opts.FFmpegPath, c.cfg.HWAccel, c.cfg.HWAccelDevice); c.hwErr != nil {
+			c.hwErr = hwAvailable(ctx, c.opts.FFmpegPath, c.cfg.HWAccel, c.cfg.HWAccelDevice)
+			// Only a definite answer is kept: a check cut short (a stop, a
+			// loaded box past the timeout) is made again at the next run.
+			c.hwChecked = !errors.Is(c.hwErr, media.ErrTimeout) && ctx.Err() == nil
+			if c.hwErr != nil {
 				c.log.Warn().Err(c.hwErr).Str("hwaccel", c.cfg.HWAccel).Msg("hardware acceleration unavailable, encoding in software")
 			} else {
 				c.log.Info().Str("hwaccel", c.cfg.HWAccel).Msg("transcoding on the GPU")

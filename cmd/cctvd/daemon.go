@@ -437,6 +437,8 @@ func (d *daemon) retentionStatus() retention.Status {
 
 func (d *daemon) catalogStatus() api.CatalogStatus {
 	cs := api.CatalogStatus{Status: d.keep.Status()}
+	gq := d.gapq.Status()
+	cs.GapLogWaiting, cs.GapLogDropped = gq.Waiting, gq.Dropped
 	d.partsMu.Lock()
 	reb := d.reb
 	d.partsMu.Unlock()
