@@ -141,7 +141,7 @@ func (ev *events) quarantines(t *testing.T, n int) []quarantineEvent {
 func (ev *events) conflictCount() int {
 	ev.mu.Lock()
 	defer ev.mu.Unlock()
-	return ev.conflictCount()
+	return len(ev.conflicts)
 }
 
 // runWithEvents starts an uploader whose reports go to ev; Run has not
