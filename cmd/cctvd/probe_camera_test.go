@@ -3,16 +3,11 @@
 package main
 
 import (
-	"context"
-	"net"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/cctvd/cctvd/internal/await"
 
 	"github.com/cctvd/cctvd/internal/netnstest"
 	"github.com/cctvd/cctvd/internal/onvifsim"
@@ -84,26 +79,7 @@ func TestProbeCameraKnownPath(t *testing.T) {
 func TestDiscoverInNamespaces(t *testing.T) {
 	p := netnstest.NewPair(t)
 	d := onvifsim.New(onvifsim.Config{XAddrs: "http://" + p.B.IP + "/onvif/device_service"})
-	var group, reply net.PacketConn
-	err := p.B.Do(func() error {
-		ifi, err := net.InterfaceByName(p.B.Iface)
-		if err != nil {
-			return err
-		}
-		if group, err = net.ListenMulticastUDP("udp4", ifi, &net.UDPAddr{IP: net.IPv4(239, 255, 255, 250), Port: 3702}); err != nil {
-			return err
-		}
-		reply, err = net.ListenPacket("udp4", p.B.IP+":0")
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer reply.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.ServeDiscovery(ctx, group, reply) }()
-	defer func() { cancel(); await.Recv(t, done, 10*time.Second, "end of the discovery responder") }()
+	d.ServeDiscoveryIn(t, p.B)
 
 	self, err := os.Executable()
 	if err != nil {

@@ -37,6 +37,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/shirou/gopsutil/v4/process"
+
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/cctvd/cctvd/internal/fixture"
@@ -215,22 +217,14 @@ func procPeakRSS(pid int) float64 {
 
 // children lists the processes whose parent is pid.
 func children(pid int) []int {
-	entries, _ := os.ReadDir("/proc")
-	var out []int
-	for _, e := range entries {
-		child, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		data, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		s := string(data)
-		f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-		if len(f) > 1 && f[1] == strconv.Itoa(pid) {
-			out = append(out, child)
-		}
+	p, err := process.NewProcess(int32(pid))
+	if err != nil {
+		return nil
+	}
+	kids, _ := p.Children() // none is an error too
+	out := make([]int, 0, len(kids))
+	for _, k := range kids {
+		out = append(out, int(k.Pid))
 	}
 	return out
 }

@@ -36,11 +36,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/shirou/gopsutil/v4/process"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -923,34 +924,16 @@ func fileSHA(path string) (string, error) {
 
 // descendants lists every process below pid (cctvd's ffmpegs and probes).
 func descendants(pid int) []int {
-	children := map[int][]int{}
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		child, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		data, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		s := string(data)
-		f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-		if len(f) > 1 {
-			if ppid, err := strconv.Atoi(f[1]); err == nil {
-				children[ppid] = append(children[ppid], child)
-			}
-		}
+	p, err := process.NewProcess(int32(pid))
+	if err != nil {
+		return nil
 	}
+	kids, _ := p.Children() // none is an error too
 	var out []int
-	var walk func(int)
-	walk = func(p int) {
-		for _, c := range children[p] {
-			out = append(out, c)
-			walk(c)
-		}
+	for _, k := range kids {
+		out = append(out, int(k.Pid))
+		out = append(out, descendants(int(k.Pid))...)
 	}
-	walk(pid)
 	return out
 }
 
