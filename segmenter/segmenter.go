@@ -589,13 +589,15 @@ func (s *Segmenter) publish(log zerolog.Logger, run staging.Run, st *runState, f
 		return nil
 	}
 	seg := m.seg
+	// Reported first, logged after: who reads "segment closed" finds the
+	// segment already counted and handed on.
+	s.deps.OnSegment(seg)
 	ev := log.Info()
 	if seg.Salvaged {
 		ev = log.Warn()
 	}
 	ev.Str("segment", filepath.Base(seg.Path)).Float64("seconds", math.Round(m.seconds*1000)/1000).Int64("bytes", seg.Size).
 		Bool("salvaged", seg.Salvaged).Msg("segment closed")
-	s.deps.OnSegment(seg)
 	return nil
 }
 

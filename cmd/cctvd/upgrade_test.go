@@ -17,19 +17,28 @@ import (
 	"github.com/cctvd/cctvd/layout"
 )
 
-// previousRelease is the release boxes in the field run.
-const previousRelease = "v0.1.0"
+// previousRelease is the release boxes in the field run, by its commit:
+// a clone of main holds the commit even where the tag was not fetched.
+const (
+	previousRelease       = "v0.1.0"
+	previousReleaseCommit = "cee099ddd8d0bf1ade4a923bc74ac49d4fe431d0"
+)
 
-// buildRelease builds cctvd at a git tag, from `git archive`, and returns
-// the binary.
-func buildRelease(t *testing.T, tag string) string {
+// buildRelease builds cctvd at a release's commit, from `git archive`, and
+// returns the binary. Where the tag is present it must name that commit.
+func buildRelease(t *testing.T, tag, commit string) string {
 	t.Helper()
 	root := testenv.RepoRoot(t)
+	if out, err := exec.Command("git", "-C", root, "rev-parse", "--verify", "--quiet", tag+"^{commit}").Output(); err == nil {
+		if got := strings.TrimSpace(string(out)); got != commit {
+			t.Fatalf("tag %s is %s, the test expects %s", tag, got, commit)
+		}
+	}
 	src := t.TempDir()
-	archive := exec.Command("sh", "-c", fmt.Sprintf("git archive %s | tar -x -C %s", tag, src))
+	archive := exec.Command("sh", "-c", fmt.Sprintf("git archive %s | tar -x -C %s", commit, src))
 	archive.Dir = root
 	if out, err := archive.CombinedOutput(); err != nil {
-		t.Fatalf("git archive %s (the test needs the release's tag: git fetch --tags): %v %s", tag, err, out)
+		t.Fatalf("git archive %s (%s; a shallow clone lacks it: git fetch --unshallow): %v %s", commit, tag, err, out)
 	}
 	bin := filepath.Join(t.TempDir(), "cctvd-"+tag)
 	build := exec.Command("go", "build", "-o", bin, "./cmd/cctvd")
@@ -73,7 +82,7 @@ func catalogRows(t *testing.T, path string) (map[string]string, int) {
 // uploaded again, the stopped camera stays stopped, new segments go up.
 func TestUpgradeFromPreviousRelease(t *testing.T) {
 	s := newMultiSetup(t, "/door", "/gate")
-	old := buildRelease(t, previousRelease)
+	old := buildRelease(t, previousRelease, previousReleaseCommit)
 	cfg := filepath.Join(t.TempDir(), "config.json")
 	writeCameras(t, s, cfg, cameraJSON(s, "door", "/door", 5, ""), cameraJSON(s, "gate", "/gate", 5, ""))
 
