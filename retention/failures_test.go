@@ -57,12 +57,10 @@ func TestQuarantineCounts(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx) }()
-	deadline := time.Now().Add(20 * time.Second)
-	for r.Status().Decisions < 1 { // finished, deletions done
-		if time.Now().After(deadline) {
-			t.Fatal("no decision within 20 s of Run")
-		}
-		time.Sleep(10 * time.Millisecond)
+	wctx, wcancel := context.WithTimeout(ctx, 20*time.Second)
+	defer wcancel()
+	if err := r.WaitFor(wctx, func(st Status) bool { return st.Decisions >= 1 }); err != nil { // finished, deletions done
+		t.Fatal("no decision within 20 s of Run")
 	}
 	cancel()
 	select {

@@ -45,6 +45,7 @@ import (
 
 	"github.com/cctvd/cctvd/catalog"
 	"github.com/cctvd/cctvd/config"
+	"github.com/cctvd/cctvd/internal/watch"
 	"github.com/cctvd/cctvd/layout"
 	"github.com/cctvd/cctvd/segment"
 )
@@ -163,8 +164,7 @@ type Retention struct {
 	// next decision reconciles the catalog first.
 	repair bool
 
-	mu     sync.Mutex
-	status Status
+	status *watch.Value[Status]
 }
 
 // New returns a Retention.
@@ -183,7 +183,7 @@ func New(cfg Config, deps Deps) *Retention {
 		deps.KeyFor = func(rel string) string { return rel }
 	}
 	return &Retention{cfg: cfg, deps: deps, log: deps.Log.With().Str("component", "retention").Logger(),
-		wake: make(chan struct{}, 1), status: Status{LimitBytes: cfg.LimitBytes}}
+		wake: make(chan struct{}, 1), status: watch.New(Status{LimitBytes: cfg.LimitBytes})}
 }
 
 // Reconfigure changes the limits for the next decision (SavePath stays).
@@ -193,9 +193,7 @@ func (r *Retention) Reconfigure(cfg Config) {
 	cfg.SavePath = r.cfg.SavePath
 	r.cfg = cfg
 	r.cfgMu.Unlock()
-	r.mu.Lock()
-	r.status.LimitBytes = cfg.LimitBytes
-	r.mu.Unlock()
+	r.status.Update(func(st *Status) { st.LimitBytes = cfg.LimitBytes })
 	r.Notify()
 }
 
@@ -215,9 +213,12 @@ func (r *Retention) Notify() {
 
 // Status returns retention's latest figures.
 func (r *Retention) Status() Status {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.status
+	return r.status.Get()
+}
+
+// WaitFor returns once cond holds for the status, or ctx ends.
+func (r *Retention) WaitFor(ctx context.Context, cond func(Status) bool) error {
+	return r.status.WaitFor(ctx, cond)
 }
 
 // Run decides after every notification and every Interval until ctx ends.
@@ -234,12 +235,12 @@ func (r *Retention) Run(ctx context.Context) error {
 		if failed { // logged before the status says so: who waits on it finds the line
 			r.log.Error().Err(err).Msg("retention decision failed")
 		}
-		r.mu.Lock()
-		r.status.Decisions++
-		if failed {
-			r.status.LastError = err.Error()
-		}
-		r.mu.Unlock()
+		r.status.Update(func(st *Status) {
+			st.Decisions++
+			if failed {
+				st.LastError = err.Error()
+			}
+		})
 		select { // notifications during the gap wait for its end
 		case <-ctx.Done():
 			return nil
@@ -287,10 +288,11 @@ func (r *Retention) Decide(ctx context.Context) error {
 	if floor <= 0 {
 		floor = DefaultFloor(usage.Total)
 	}
-	r.mu.Lock()
-	r.status.UsedBytes, r.status.FreeBytes, r.status.FloorBytes, r.status.TotalBytes = used, int64(usage.Free), floor, int64(usage.Total)
-	r.status.LastDecision, r.status.LastError = r.deps.Now(), ""
-	r.mu.Unlock()
+	now := r.deps.Now()
+	r.status.Update(func(st *Status) {
+		st.UsedBytes, st.FreeBytes, st.FloorBytes, st.TotalBytes = used, int64(usage.Free), floor, int64(usage.Total)
+		st.LastDecision, st.LastError = now, ""
+	})
 
 	var sizeExcess, freeDeficit int64
 	if used >= cfg.LimitBytes {
@@ -313,9 +315,7 @@ func (r *Retention) Decide(ctx context.Context) error {
 	var freed int64
 	defer func() {
 		if used, usage, err := r.measure(ctx); err == nil {
-			r.mu.Lock()
-			r.status.UsedBytes, r.status.FreeBytes = used, int64(usage.Free)
-			r.mu.Unlock()
+			r.status.Update(func(st *Status) { st.UsedBytes, st.FreeBytes = used, int64(usage.Free) })
 		}
 	}()
 	// failed are the segments whose unlink failed in this decision (an
@@ -401,9 +401,7 @@ func (r *Retention) unrecorded(ctx context.Context, cands []catalog.Record, caus
 		}
 		_ = os.Remove(filepath.Dir(c.Path))
 		n++
-		r.mu.Lock()
-		r.status.DeletedUploaded++
-		r.mu.Unlock()
+		r.status.Update(func(st *Status) { st.DeletedUploaded++ })
 		if r.deps.OnDelete != nil {
 			r.deps.OnDelete(c, cause)
 		}
@@ -426,13 +424,13 @@ func (r *Retention) remove(ctx context.Context, c catalog.Record, cause string) 
 		return err
 	}
 	_ = os.Remove(filepath.Dir(c.Path)) // the day folder, if this emptied it
-	r.mu.Lock()
-	if c.Upload == catalog.Uploaded {
-		r.status.DeletedUploaded++
-	} else {
-		r.status.DeletedNotUploaded++
-	}
-	r.mu.Unlock()
+	r.status.Update(func(st *Status) {
+		if c.Upload == catalog.Uploaded {
+			st.DeletedUploaded++
+		} else {
+			st.DeletedNotUploaded++
+		}
+	})
 	if c.Upload == catalog.Uploaded {
 		r.log.Debug().Str("segment", c.Name()).Str("cause", cause).Msg("deleted uploaded recording")
 	} else {

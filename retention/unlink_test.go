@@ -182,25 +182,24 @@ func TestRunReportsFailedDecisions(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx) }()
-	deadline := time.Now().Add(20 * time.Second)
-	for r.Status().LastError == "" {
-		if time.Now().After(deadline) {
-			cancel()
-			t.Fatal("no failed decision in the status within 20 s")
-		}
-		time.Sleep(10 * time.Millisecond)
+	wctx, wcancel := context.WithTimeout(ctx, 20*time.Second)
+	defer wcancel()
+	if err := r.WaitFor(wctx, func(st Status) bool { return st.LastError != "" }); err != nil {
+		cancel()
+		t.Fatal("no failed decision in the status within 20 s")
 	}
+	failedAt := r.Status().Decisions
 	if !strings.Contains(r.Status().LastError, "read-only file system") || !strings.Contains(e.logs.String(), "retention decision failed") {
 		t.Errorf("status error %q; log:\n%s", r.Status().LastError, e.logs.String())
 	}
 	undo()
 	r.Notify()
-	for r.Status().LastError != "" || len(e.present()) != 1 {
-		if time.Now().After(deadline) {
-			cancel()
-			t.Fatalf("the decision after the folder came back: status %+v, left %v", r.Status(), e.present())
-		}
-		time.Sleep(10 * time.Millisecond)
+	if err := r.WaitFor(wctx, func(st Status) bool { return st.Decisions > failedAt && st.LastError == "" }); err != nil {
+		cancel()
+		t.Fatalf("no successful decision after the folder came back: status %+v", r.Status())
+	}
+	if left := e.present(); len(left) != 1 {
+		t.Errorf("the decision after the folder came back left %v, want one", left)
 	}
 	cancel()
 	select {

@@ -217,17 +217,11 @@ func TestAPIOnTheRunningDaemon(t *testing.T) {
 			} `json:"recordings"`
 			Next string `json:"next"`
 		}
-		// Segments reach the catalog just after their "segment closed"
-		// line: wait (bounded) for two, so that a first page of one has a
-		// next.
-		deadline := time.Now().Add(30 * time.Second)
-		for {
-			c.json("GET", "/api/v1/recordings?camera=door&limit=1", 200, &list)
-			if list.Next != "" || time.Now().After(deadline) {
-				break
-			}
-			time.Sleep(100 * time.Millisecond) // no event says the catalog holds a second row
-		}
+		// A segment is in the catalog before its "segment closed" line:
+		// after two, a first page of one has a next.
+		_, j := d.await(0, 30*time.Second, msgIs("segment closed"))
+		d.await(j+1, 30*time.Second, msgIs("segment closed"))
+		c.json("GET", "/api/v1/recordings?camera=door&limit=1", 200, &list)
 		if len(list.Recordings) != 1 || list.Next == "" {
 			t.Fatalf("first page: %+v", list)
 		}
