@@ -581,16 +581,16 @@ func (s *Segmenter) publish(log zerolog.Logger, run staging.Run, st *runState, f
 		return err
 	}
 	delete(st.moved, file)
+	// Reported first, logged after: who reads the line finds the file
+	// already counted and handed on.
 	if m.quarantine != "" {
-		log.Error().Str("file", m.quarantine).Msg("segment cannot be salvaged; moved to quarantine")
 		if s.deps.OnQuarantine != nil {
 			s.deps.OnQuarantine(filepath.Base(run.Dir), file)
 		}
+		log.Error().Str("file", m.quarantine).Msg("segment cannot be salvaged; moved to quarantine")
 		return nil
 	}
 	seg := m.seg
-	// Reported first, logged after: who reads "segment closed" finds the
-	// segment already counted and handed on.
 	s.deps.OnSegment(seg)
 	ev := log.Info()
 	if seg.Salvaged {
