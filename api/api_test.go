@@ -6,8 +6,6 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -21,34 +19,6 @@ import (
 	"github.com/cctvd/cctvd/internal/redact"
 	"github.com/cctvd/cctvd/snapshot"
 )
-
-// documentedRoutes reads docs/openapi.yaml's paths and methods as
-// "METHOD /path/{param}", from its two-space-indented path keys and
-// four-space-indented method keys.
-func documentedRoutes(t *testing.T) []string {
-	t.Helper()
-	data, err := os.ReadFile("../docs/openapi.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	pathRe := regexp.MustCompile(`^  (/\S*):\s*$`)
-	methodRe := regexp.MustCompile(`^    (get|put|post|delete|patch|head|options):`)
-	var out []string
-	inPaths, path := false, ""
-	for _, line := range strings.Split(string(data), "\n") {
-		switch {
-		case line == "paths:":
-			inPaths = true
-		case inPaths && line != "" && !strings.HasPrefix(line, " "):
-			inPaths = false
-		case inPaths && pathRe.MatchString(line):
-			path = pathRe.FindStringSubmatch(line)[1]
-		case inPaths && methodRe.MatchString(line):
-			out = append(out, strings.ToUpper(methodRe.FindStringSubmatch(line)[1])+" "+path)
-		}
-	}
-	return out
-}
 
 // mustNew is New for a config that must be valid.
 func mustNew(t *testing.T, cfg Config, deps Deps) *Server {
