@@ -290,7 +290,7 @@ func (r sourceReader) ReadAt(i int, p []byte, off int64) (int, error) {
 // check checks source i (once); a mismatch is remembered.
 func (b *built) check(i int) error {
 	src := b.srcs[i]
-	err := src.check(b.ctx)
+	err := src.check(b.ctx, b.log)
 	if errors.Is(err, ErrMismatch) && !b.failed.Swap(true) {
 		b.distrust.add(src.Path)
 		b.log.Warn().Err(err).Str("segment", src.Name).Msg("export: a local file does not match what was recorded; the next try reads its S3 copy")

@@ -10,6 +10,7 @@ import (
 	"hash"
 	"io"
 	"os"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -114,37 +115,42 @@ func (f *fetcher) local(s Segment) (*source, error) {
 // check hashes a local source's file and compares it with what was
 // recorded; once, whoever asks first. An S3 source was checked as it was
 // downloaded.
-func (src *source) check(ctx context.Context) error {
+func (src *source) check(ctx context.Context, log zerolog.Logger) error {
 	if src.read != ReadLocal {
 		return nil
 	}
 	src.once.Do(func() {
-		h := sha256.New()
-		buf := chunks.Get().(*[]byte)
-		defer chunks.Put(buf)
-		var off int64
-		for off < src.bytes {
-			if err := ctx.Err(); err != nil {
-				src.checked = err
-				return
-			}
-			n, err := src.file.ReadAt((*buf)[:min(int64(len(*buf)), src.bytes-off)], off)
-			h.Write((*buf)[:n])
-			off += int64(n)
-			if err != nil && !(errors.Is(err, io.EOF) && off == src.bytes) {
-				src.checked = fmt.Errorf("read %s: %w", src.Name, err)
-				return
-			}
-		}
-		src.sha256 = hex.EncodeToString(h.Sum(nil))
-		if src.SHA256 != "" && src.sha256 != src.SHA256 {
-			src.checked = fmt.Errorf("%s: %w: sha256 %s, %s recorded", src.Name, ErrMismatch, src.sha256, src.SHA256)
-		}
-		if src.SHA256 == "" {
-			src.note = "no sha256 recorded yet (not uploaded): hashed at export"
-		}
+		src.checked = recovered(log, "check "+src.Name, func() error { return src.hash(ctx) })
 	})
 	return src.checked
+}
+
+// hash hashes a local source's file and compares the sum with the one
+// recorded.
+func (src *source) hash(ctx context.Context) error {
+	h := sha256.New()
+	buf := chunks.Get().(*[]byte)
+	defer chunks.Put(buf)
+	var off int64
+	for off < src.bytes {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		n, err := src.file.ReadAt((*buf)[:min(int64(len(*buf)), src.bytes-off)], off)
+		h.Write((*buf)[:n])
+		off += int64(n)
+		if err != nil && !(errors.Is(err, io.EOF) && off == src.bytes) {
+			return fmt.Errorf("read %s: %w", src.Name, err)
+		}
+	}
+	src.sha256 = hex.EncodeToString(h.Sum(nil))
+	if src.SHA256 == "" {
+		src.note = "no sha256 recorded yet (not uploaded): hashed at export"
+	}
+	if src.SHA256 != "" && src.sha256 != src.SHA256 {
+		return fmt.Errorf("%s: %w: sha256 %s, %s recorded", src.Name, ErrMismatch, src.sha256, src.SHA256)
+	}
+	return nil
 }
 
 // chunks are the buffers local sources are hashed through.
@@ -195,7 +201,11 @@ func (f *fetcher) remote(ctx context.Context, s Segment) (*source, error) {
 	src := &source{Segment: s, file: file, read: ReadS3}
 	h := sha256.New()
 	w := bufio.NewWriterSize(file, 256<<10)
-	if err := src.parse(io.TeeReader(out.Body, io.MultiWriter(w, h)), h); err != nil {
+	size := int64(-1)
+	if out.ContentLength != nil {
+		size = *out.ContentLength
+	}
+	if err := src.parse(io.TeeReader(out.Body, io.MultiWriter(w, h)), h, size); err != nil {
 		file.Close()
 		return nil, fmt.Errorf("s3://%s/%s: %w", f.bucket, s.Key, err)
 	}
@@ -239,15 +249,16 @@ func (f *fetcher) remote(ctx context.Context, s Segment) (*source, error) {
 // new megabyte per segment.
 var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 1<<20) }}
 
-// parse reads the whole of r (the file, teed into h) as a segment.
-func (src *source) parse(r io.Reader, h hash.Hash) error {
+// parse reads the whole of r (the file of size bytes, -1 if not known,
+// teed into h) as a segment.
+func (src *source) parse(r io.Reader, h hash.Hash, size int64) error {
 	br := readers.Get().(*bufio.Reader)
 	br.Reset(r)
 	defer func() {
 		br.Reset(nil)
 		readers.Put(br)
 	}()
-	seg, n, err := mp4.Read(br)
+	seg, n, err := mp4.Read(br, size)
 	if err != nil {
 		return fmt.Errorf("%s: %w", src.Name, err)
 	}
@@ -282,7 +293,11 @@ func (f *fetcher) openAll(ctx context.Context, segs []Segment, n int) ([]*source
 			if errs[i] = ctx.Err(); errs[i] != nil {
 				return
 			}
-			out[i], errs[i] = f.open(ctx, s)
+			errs[i] = recovered(f.log, "open "+s.Name, func() error {
+				var err error
+				out[i], err = f.open(ctx, s)
+				return err
+			})
 			if errs[i] != nil {
 				cancel()
 			}
@@ -313,4 +328,21 @@ func noPath(err error) string {
 		return pe.Op + ": " + pe.Err.Error()
 	}
 	return err.Error()
+}
+
+// ErrInternal is wrapped by the error of a build that panicked: a bug, or
+// a file no check foresaw. The export fails; the daemon goes on.
+var ErrInternal = errors.New("export: internal error")
+
+// recovered runs fn, turning a panic into an error (and a log line with
+// the stack): every goroutine of a build runs through it, so a hostile
+// or broken source fails its export, never the daemon.
+func recovered(log zerolog.Logger, what string, fn func() error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%w: %s: %v", ErrInternal, what, p)
+			log.Error().Err(err).Str("stack", string(debug.Stack())).Msg("export: a build panicked; it fails, the daemon goes on")
+		}
+	}()
+	return fn()
 }

@@ -203,9 +203,17 @@ func (s *Service) Clip(ctx context.Context, camera string, from, to time.Time) (
 		go func() {
 			defer cancel()
 			start := time.Now()
-			e.clip, e.err = b.Build(bctx, Request{Camera: camera, From: from, To: to, Segments: segs, Gaps: gaps, Made: MadeOnBox})
-			if errors.Is(e.err, ErrNoFootage) {
-				e.err = Nearest(bctx, s.deps.Catalog, camera, from, to)
+			e.err = recovered(s.log, "build", func() error {
+				var err error
+				e.clip, err = b.Build(bctx, Request{Camera: camera, From: from, To: to, Segments: segs, Gaps: gaps, Made: MadeOnBox})
+				if errors.Is(err, ErrNoFootage) {
+					err = Nearest(bctx, s.deps.Catalog, camera, from, to)
+				}
+				return err
+			})
+			if e.err != nil && e.clip != nil { // a panic after the clip was made
+				e.clip.Close()
+				e.clip = nil
 			}
 			if e.err == nil {
 				s.log.Info().Str("camera", camera).Time("from", from).Time("to", to).Int64("bytes", e.clip.Size()).
