@@ -105,6 +105,8 @@ type noFootage struct {
 	Error  string        `json:"error"`
 	Before *export.Range `json:"before"`
 	After  *export.Range `json:"after"`
+	// Damaged: the range has segments, none of which can be read.
+	Damaged string `json:"damaged,omitempty"`
 }
 
 // clip gets the clip of a request, answering the errors that have their
@@ -120,7 +122,7 @@ func (s *Server) clip(c echo.Context) (*export.Clip, error) {
 	var fc *export.FormatChangeError
 	switch {
 	case errors.As(err, &nf):
-		return nil, c.JSON(http.StatusNotFound, noFootage{Error: "no footage between from and to", Before: nf.Before, After: nf.After})
+		return nil, c.JSON(http.StatusNotFound, noFootage{Error: "no footage between from and to", Before: nf.Before, After: nf.After, Damaged: nf.Damaged})
 	case errors.As(err, &fc):
 		return nil, apiError(http.StatusConflict, fc.Error())
 	case errors.Is(err, export.ErrBusy):

@@ -72,7 +72,7 @@ func (f *fetcher) open(ctx context.Context, s Segment) (*source, error) {
 			}
 		}
 		if !s.Uploaded || f.s3 == nil {
-			return nil, err
+			return nil, asDamaged(s, err)
 		}
 		note = "read from S3: the local file " + noPath(err) // manifests are handed over: no box paths in them
 		f.log.Warn().Err(err).Str("segment", s.Name).Msg("export: the local file cannot be used; reading the S3 copy")
@@ -193,6 +193,16 @@ func (f *fetcher) remote(ctx context.Context, s Segment) (*source, error) {
 		return nil, fmt.Errorf("get s3://%s/%s: %w", f.bucket, s.Key, err)
 	}
 	defer out.Body.Close()
+	meta := out.Metadata
+	if st, err := time.Parse(uploader.MetaTimeLayout, meta[uploader.MetaStart]); err == nil {
+		s.Start = millis(st)
+	}
+	if en, err := time.Parse(uploader.MetaTimeLayout, meta[uploader.MetaEnd]); err == nil {
+		s.End = millis(en)
+	}
+	if id := meta[uploader.MetaFeedID]; id != "" {
+		s.FeedID = id
+	}
 	file, err := os.CreateTemp(f.tmp, ".cctvd-export-*")
 	if err != nil {
 		return nil, fmt.Errorf("export: %w", err)
@@ -207,21 +217,11 @@ func (f *fetcher) remote(ctx context.Context, s Segment) (*source, error) {
 	}
 	if err := src.parse(io.TeeReader(out.Body, io.MultiWriter(w, h)), h, size); err != nil {
 		file.Close()
-		return nil, fmt.Errorf("s3://%s/%s: %w", f.bucket, s.Key, err)
+		return nil, asDamaged(s, fmt.Errorf("s3://%s/%s (%d bytes): %w", f.bucket, s.Key, size, err))
 	}
 	if err := w.Flush(); err != nil {
 		file.Close()
 		return nil, fmt.Errorf("export: save %s: %w", s.Name, err)
-	}
-	meta := out.Metadata
-	if st, err := time.Parse(uploader.MetaTimeLayout, meta[uploader.MetaStart]); err == nil {
-		src.Start = millis(st)
-	}
-	if en, err := time.Parse(uploader.MetaTimeLayout, meta[uploader.MetaEnd]); err == nil {
-		src.End = millis(en)
-	}
-	if id := meta[uploader.MetaFeedID]; id != "" {
-		src.FeedID = id
 	}
 	src.ETag = strings.Trim(aws.ToString(out.ETag), `"`)
 	recorded, what := meta[uploader.MetaSHA256], "its metadata"
@@ -270,9 +270,10 @@ func (src *source) parse(r io.Reader, h hash.Hash, size int64) error {
 	return nil
 }
 
-// openAll opens every segment, parallel at most n at a time; on an error
-// it closes what it opened.
-func (f *fetcher) openAll(ctx context.Context, segs []Segment, n int) ([]*source, error) {
+// openAll opens every segment, parallel at most n at a time. Those that
+// cannot be read as recordings are returned apart (damaged: gaps, not a
+// failed export); on any other error it closes what it opened.
+func (f *fetcher) openAll(ctx context.Context, segs []Segment, n int) ([]*source, []*damagedError, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	out := make([]*source, len(segs))
@@ -298,27 +299,38 @@ func (f *fetcher) openAll(ctx context.Context, segs []Segment, n int) ([]*source
 				out[i], err = f.open(ctx, s)
 				return err
 			})
-			if errs[i] != nil {
+			var d *damagedError
+			if errs[i] != nil && !errors.As(errs[i], &d) {
 				cancel()
 			}
 		}()
 	}
 	wg.Wait()
 	var first error
+	var bad []*damagedError
 	for _, err := range errs { // the first real error, not a cancellation it caused
+		var d *damagedError
+		if errors.As(err, &d) {
+			bad = append(bad, d)
+			continue
+		}
 		if err != nil && (first == nil || errors.Is(first, context.Canceled)) {
 			first = err
 		}
 	}
-	if first != nil {
-		for _, s := range out {
-			if s != nil {
-				s.file.Close()
-			}
+	var opened []*source
+	for _, s := range out {
+		if s != nil {
+			opened = append(opened, s)
 		}
-		return nil, first
 	}
-	return out, nil
+	if first != nil {
+		for _, s := range opened {
+			s.file.Close()
+		}
+		return nil, nil, first
+	}
+	return opened, bad, nil
 }
 
 // noPath is err's text without the file path an *os.PathError carries.

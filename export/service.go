@@ -206,8 +206,12 @@ func (s *Service) Clip(ctx context.Context, camera string, from, to time.Time) (
 			e.err = recovered(s.log, "build", func() error {
 				var err error
 				e.clip, err = b.Build(bctx, Request{Camera: camera, From: from, To: to, Segments: segs, Gaps: gaps, Made: MadeOnBox})
-				if errors.Is(err, ErrNoFootage) {
+				var nf *NoFootageError
+				if errors.As(err, &nf) {
 					err = Nearest(bctx, s.deps.Catalog, camera, from, to)
+					if near, ok := err.(*NoFootageError); ok {
+						near.Damaged = nf.Damaged
+					}
 				}
 				return err
 			})

@@ -217,9 +217,15 @@ func exportFromBucket(ctx context.Context, path string, s3f *s3Flags, camera str
 	}
 	b := &export.Builder{S3: client, Bucket: cfg.S3Config.S3Bucket, Version: version, Log: log, Distrust: distrust}
 	clip, err := b.Build(ctx, export.Request{Camera: camera, From: from, To: to, Segments: segs, Made: export.MadeFromBucket})
+	clipErr := err
 	if errors.Is(err, export.ErrNoFootage) {
-		return nil, fmt.Errorf("no footage of %s in s3://%s/%s between %s and %s", camera, cfg.S3Config.S3Bucket,
+		err = fmt.Errorf("no footage of %s in s3://%s/%s between %s and %s", camera, cfg.S3Config.S3Bucket,
 			uploader.Key(cfg.S3Config.S3Path, camera+"/"), from.Format(time.RFC3339), to.Format(time.RFC3339))
+		var nf *export.NoFootageError
+		if errors.As(clipErr, &nf) && nf.Damaged != "" {
+			err = fmt.Errorf("%w; its segments cannot be read: %s", err, nf.Damaged)
+		}
+		return nil, err
 	}
 	return clip, err
 }
