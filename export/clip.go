@@ -44,9 +44,13 @@ type Builder struct {
 	// S3 reads segments not on this box; nil when there is none.
 	S3     S3API
 	Bucket string
-	// TempDir holds downloaded segments, unlinked as soon as they are
-	// created. Default: os.TempDir().
-	TempDir string
+	// Temp is where downloaded segments go (unlinked as soon as they are
+	// created), and the free space they must leave there: a build that
+	// would cross the floor fails with a *SpaceError, before it downloads
+	// when it can tell. Share one among concurrent builds (their
+	// reservations add up). Default: os.TempDir() with its filesystem's
+	// default floor.
+	Temp *TempSpace
 	// Version is cctvd's, for the manifest.
 	Version string
 	// Parallel is how many segments are read at once. Default 4.
@@ -77,12 +81,21 @@ func (b *Builder) Build(ctx context.Context, req Request) (*Clip, error) {
 		return nil, &NoFootageError{}
 	}
 	sort.SliceStable(cands, func(i, j int) bool { return cands[i].Start.Before(cands[j].Start) })
-	tmp := b.TempDir
-	if tmp == "" {
-		tmp = os.TempDir()
+	space := b.Temp
+	if space == nil {
+		space = &TempSpace{}
 	}
-	f := &fetcher{s3: b.S3, bucket: b.Bucket, tmp: tmp, log: b.Log, distrust: b.Distrust}
-	opened, bad, err := f.openAll(ctx, cands, cmpOr(b.Parallel, 4))
+	parallel := cmpOr(b.Parallel, 4)
+	f := &fetcher{s3: b.S3, bucket: b.Bucket, log: b.Log, distrust: b.Distrust, from: from, to: to, space: space}
+	if b.S3 != nil {
+		f.reserved = estimate(cands, from, to, func(s Segment) bool { return s.Path != "" && !b.Distrust.has(s.Path) })
+		release, err := space.reserve(f.reserved)
+		if err != nil {
+			return nil, err
+		}
+		defer release() // what was downloaded is on the filesystem's books now
+	}
+	opened, bad, err := f.openAll(ctx, cands, parallel)
 	if err != nil {
 		return nil, err
 	}
@@ -135,6 +148,9 @@ func (src *source) wall(pts int64) time.Time {
 func (b *Builder) lay(req Request, from, to time.Time, srcs []*source, damaged []*damagedError) (*Clip, error) {
 	pieces, cov := layOut(segmentsOf(srcs), from, to)
 	cut, skipped, err := cutParts(from, to, srcs, pieces, cov)
+	if err == nil {
+		err = checkStored(cut)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"os"
 	"runtime/debug"
@@ -35,6 +34,9 @@ type source struct {
 	mp4  *mp4.Segment
 	file *os.File
 	read string // ReadLocal or ReadS3
+	// kept are the byte ranges of a download stored in file (the samples
+	// the clip may play); nil for a local file, which holds them all.
+	kept []extent
 	// sha256 and bytes are what was read. A local file's are known once
 	// check has run.
 	sha256 string
@@ -52,9 +54,14 @@ type source struct {
 type fetcher struct {
 	s3       S3API // nil: local files only
 	bucket   string
-	tmp      string
 	log      zerolog.Logger
 	distrust *Distrust
+	// from and to are the range: of an S3 object only the bytes of the
+	// samples a clip of it may play are stored, in space, whose floor is
+	// checked as they are (reserved: what the build reserved there).
+	from, to time.Time
+	space    *TempSpace
+	reserved int64
 }
 
 // open opens a source: its local file when it is there, is as long as
@@ -203,25 +210,28 @@ func (f *fetcher) remote(ctx context.Context, s Segment) (*source, error) {
 	if id := meta[uploader.MetaFeedID]; id != "" {
 		s.FeedID = id
 	}
-	file, err := os.CreateTemp(f.tmp, ".cctvd-export-*")
+	file, err := os.CreateTemp(f.space.dir(), ".cctvd-export-*")
 	if err != nil {
 		return nil, fmt.Errorf("export: %w", err)
 	}
 	os.Remove(file.Name()) // space freed when the clip closes it, even after a crash
 	src := &source{Segment: s, file: file, read: ReadS3}
-	h := sha256.New()
-	w := bufio.NewWriterSize(file, 256<<10)
 	size := int64(-1)
 	if out.ContentLength != nil {
 		size = *out.ContentLength
 	}
-	if err := src.parse(io.TeeReader(out.Body, io.MultiWriter(w, h)), h, size); err != nil {
+	sp := newSparse(file, s.Start, s.End, f.from, f.to, f.space, f.reserved)
+	if err := src.parse(out.Body, sp, size); err != nil {
 		file.Close()
+		var se *SpaceError
+		if errors.As(err, &se) {
+			return nil, err
+		}
 		return nil, asDamaged(s, fmt.Errorf("s3://%s/%s (%d bytes): %w", f.bucket, s.Key, size, err))
 	}
-	if err := w.Flush(); err != nil {
+	if src.kept, err = sp.finish(); err != nil {
 		file.Close()
-		return nil, fmt.Errorf("export: save %s: %w", s.Name, err)
+		return nil, err
 	}
 	src.ETag = strings.Trim(aws.ToString(out.ETag), `"`)
 	recorded, what := meta[uploader.MetaSHA256], "its metadata"
@@ -249,20 +259,23 @@ func (f *fetcher) remote(ctx context.Context, s Segment) (*source, error) {
 // new megabyte per segment.
 var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 1<<20) }}
 
-// parse reads the whole of r (the file of size bytes, -1 if not known,
-// teed into h) as a segment.
-func (src *source) parse(r io.Reader, h hash.Hash, size int64) error {
+// parse reads the whole of r (the file of size bytes, -1 if not known)
+// as a segment, hashing it and passing its bytes to sp as they are read:
+// each fragment's samples reach sp before their bytes do.
+func (src *source) parse(r io.Reader, sp *sparse, size int64) error {
 	br := readers.Get().(*bufio.Reader)
 	br.Reset(r)
 	defer func() {
 		br.Reset(nil)
 		readers.Put(br)
 	}()
-	seg, n, err := mp4.Read(br, size)
+	h := sha256.New()
+	tr := io.TeeReader(br, io.MultiWriter(h, sp))
+	seg, n, err := mp4.ReadWith(tr, mp4.Options{Size: size, Fragment: sp.fragment})
 	if err != nil {
 		return fmt.Errorf("%s: %w", src.Name, err)
 	}
-	rest, err := io.Copy(io.Discard, br) // whatever follows: hashed too
+	rest, err := io.Copy(io.Discard, tr) // whatever follows: hashed too
 	if err != nil {
 		return fmt.Errorf("read %s: %w", src.Name, err)
 	}

@@ -112,6 +112,23 @@ const sampleNonSync = 0x00010000 // sample_is_non_sync_sample in sample flags
 // not known, and then only MaxSamples does. It returns the segment and
 // the bytes read.
 func Read(r io.Reader, size int64) (*Segment, int64, error) {
+	return ReadWith(r, Options{Size: size})
+}
+
+// Options are how ReadWith reads.
+type Options struct {
+	// Size is the file's length, as for Read; -1 when not known.
+	Size int64
+	// Fragment, if set, is called as soon as each moof is read, before
+	// the bytes after it: seg.Samples[first:] are its samples (a reader
+	// teeing the file elsewhere can decide which of their bytes to keep).
+	// An error from it ends the read.
+	Fragment func(seg *Segment, first int) error
+}
+
+// ReadWith is Read with options.
+func ReadWith(r io.Reader, o Options) (*Segment, int64, error) {
+	size := o.Size
 	seg := &Segment{size: size}
 	haveInit := false
 	var nextDTS int64
@@ -193,8 +210,14 @@ func Read(r io.Reader, size int64) (*Segment, int64, error) {
 		if !haveInit {
 			return nil, off, fmt.Errorf("%w: a moof before the moov", ErrFormat)
 		}
+		first := len(seg.Samples)
 		if nextDTS, err = seg.readFragment(body, start, nextDTS); err != nil {
 			return nil, off, fmt.Errorf("fragment at %d: %w", start, err)
+		}
+		if o.Fragment != nil && len(seg.Samples) > first {
+			if err := o.Fragment(seg, first); err != nil {
+				return nil, off, err
+			}
 		}
 	}
 	if !haveInit {
