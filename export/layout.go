@@ -53,8 +53,10 @@ func cutParts(from, to time.Time, srcs []*source, pieces []piece, cov []covered)
 			return nil, nil, e
 		}
 		p := &part{src: s, from: pc.From, to: pc.To}
-		if pc.After >= 0 && len(parts) > 0 {
-			// The last keyframe at or before where the footage before it ends.
+		if len(parts) > 0 && pc.From.After(s.Start) {
+			// The last keyframe at or before where its piece starts: where
+			// the footage before it ends, or the range's start (two
+			// segments a jitter apart both reaching back before it).
 			limit := seg.PTS(0) + ticks(pc.From.Sub(s.Start), seg.Track.Timescale)
 			k := 0
 			for j := range seg.Samples {
@@ -63,16 +65,19 @@ func cutParts(from, to time.Time, srcs []*source, pieces []piece, cov []covered)
 				}
 			}
 			kt := s.wall(seg.PTS(k))
-			for len(parts) > 0 && !parts[len(parts)-1].from.Before(kt) { // all its window is s's now
+			for pc.After >= 0 && len(parts) > 0 && !parts[len(parts)-1].from.Before(kt) { // all its window is s's now
 				q := parts[len(parts)-1]
 				parts = parts[:len(parts)-1]
 				q.src.file.Close()
 				skipped = append(skipped, skip(q.src.Segment, CauseCovered, fmt.Sprintf(
 					"its time in the range is held by %s too, which plays from its keyframe at %s", s.Name, stamp(kt))))
 			}
-			if len(parts) == 0 { // s opens the clip
+			switch {
+			case len(parts) == 0: // s opens the clip
 				p.from = maxTime(from, s.Start)
-			} else {
+			case pc.After < 0: // no overlap to resolve: from its keyframe
+				p.first, p.from = k, kt
+			default:
 				prev := parts[len(parts)-1]
 				if prev.to.After(kt) {
 					prev.cut = append(prev.cut, fmt.Sprintf("not played from %s to %s (%s): %s holds that time too and plays from its keyframe at %s",
