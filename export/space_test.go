@@ -138,6 +138,8 @@ func TestTempSpaceIsChecked(t *testing.T) {
 	clip.Close()
 	if stored := before - held; stored <= 0 || stored > s0.Bytes*3/4 {
 		t.Errorf("stored %d bytes of a %d-byte object for its last second", stored, s0.Bytes)
+	} else {
+		t.Logf("stored %d bytes of a %d-byte object of %v for its last second", stored, s0.Bytes, s0.End.Sub(s0.Start))
 	}
 	part.Segments = b.segs
 	local, err := builder().Build(ctx, part)
