@@ -53,6 +53,7 @@ demo: deps build
 drill: deps build
 	$(GO) test -run XXX -fuzz FuzzParse -fuzztime 30s -fuzzminimizetime 5s ./config
 	$(GO) test -run XXX -fuzz FuzzParse -fuzztime 30s -fuzzminimizetime 5s ./segment
+	$(GO) test -run XXX -fuzz FuzzRead -fuzztime 30s -fuzzminimizetime 5s ./internal/mp4
 	$(GO) run ./tools/cmd/drill -cctvd bin/cctvd -powercut $(or $(POWERCUT_CUTS),5) -cameras 2 -report powercut-report.txt
 	$(GO) run ./tools/cmd/drill -cctvd bin/cctvd -duration $(or $(DRILL_DURATION),15m) -report drill-report.txt
 

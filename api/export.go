@@ -105,11 +105,14 @@ type noFootage struct {
 	Error  string        `json:"error"`
 	Before *export.Range `json:"before"`
 	After  *export.Range `json:"after"`
+	// Damaged: the range has segments, none of which can be read.
+	Damaged string `json:"damaged,omitempty"`
 }
 
 // clip gets the clip of a request, answering the errors that have their
 // own status: a range without footage (404, with the nearest footage), a
-// change of video format (409).
+// change of video format (409), too little temporary space for what must
+// be downloaded (503, saying so), too many builds at once (503).
 func (s *Server) clip(c echo.Context) (*export.Clip, error) {
 	name, from, to, err := s.exportRange(c)
 	if err != nil {
@@ -118,14 +121,17 @@ func (s *Server) clip(c echo.Context) (*export.Clip, error) {
 	clip, err := s.deps.Export.Clip(c.Request().Context(), name, from, to)
 	var nf *export.NoFootageError
 	var fc *export.FormatChangeError
+	var ns *export.SpaceError
 	switch {
 	case errors.As(err, &nf):
-		return nil, c.JSON(http.StatusNotFound, noFootage{Error: "no footage between from and to", Before: nf.Before, After: nf.After})
+		return nil, c.JSON(http.StatusNotFound, noFootage{Error: "no footage between from and to", Before: nf.Before, After: nf.After, Damaged: nf.Damaged})
 	case errors.As(err, &fc):
 		return nil, apiError(http.StatusConflict, fc.Error())
+	case errors.As(err, &ns): // a 5xx HTTPError would be answered as an internal error
+		return nil, c.JSON(http.StatusServiceUnavailable, map[string]string{"error": s.deps.Redactor.String(ns.Error())})
 	case errors.Is(err, export.ErrBusy):
 		c.Response().Header().Set("Retry-After", "5")
-		return nil, apiError(http.StatusServiceUnavailable, "other exports are being built: try again in a moment")
+		return nil, c.JSON(http.StatusServiceUnavailable, map[string]string{"error": "other exports are being built: try again in a moment"})
 	case err != nil:
 		return nil, err
 	}

@@ -156,6 +156,12 @@ type StorageConfig struct {
 	// StateDir holds the daemon's own state (catalog, desired camera
 	// states). Default: SavePath/.cctvd.
 	StateDir string `json:"stateDir,omitempty"`
+	// ExportTempDir is where exports download the footage only S3 holds
+	// (absolute). An export that would push its filesystem under the
+	// free-space floor is refused: MinFreeGB on savePath's filesystem,
+	// else that filesystem's own default floor. Default: $TMPDIR, or /tmp
+	// (DefaultExportTempDir).
+	ExportTempDir string `json:"exportTempDir,omitempty"`
 	// LowWaterPercent: once the limit is reached, the oldest recordings are
 	// deleted until savePath is below this percentage of it. Default 95.
 	LowWaterPercent float64 `json:"lowWaterPercent,omitempty"`
@@ -301,6 +307,7 @@ const (
 	DefaultPartSizeMB        = 16
 	DefaultPartConcurrency   = 4
 	DefaultLowWaterPercent   = 95
+	DefaultTempDir           = "/tmp"
 	DefaultMaxExportRange    = 24 * time.Hour
 	// DefaultCatalogRetentionDays is storageConfig.catalogRetentionDays's default.
 	DefaultCatalogRetentionDays = 30
@@ -414,6 +421,15 @@ func syntaxError(data []byte, err error) error {
 }
 
 // normalize fills derived defaults after decoding.
+// DefaultExportTempDir is storageConfig.exportTempDir's default: $TMPDIR
+// when it is an absolute path, else /tmp.
+func DefaultExportTempDir(getenv func(string) string) string {
+	if d := getenv("TMPDIR"); filepath.IsAbs(d) {
+		return d
+	}
+	return DefaultTempDir
+}
+
 func (c *Config) normalize(getenv func(string) string) {
 	for i := range c.Cameras {
 		cam := &c.Cameras[i]
@@ -467,6 +483,10 @@ func (c *Config) normalize(getenv func(string) string) {
 	if c.StorageConfig.LowWaterPercent == 0 {
 		c.StorageConfig.LowWaterPercent = DefaultLowWaterPercent
 	}
+	if c.StorageConfig.ExportTempDir == "" {
+		c.StorageConfig.ExportTempDir = DefaultExportTempDir(getenv)
+	}
+	c.StorageConfig.ExportTempDir = filepath.Clean(c.StorageConfig.ExportTempDir)
 	if c.StorageConfig.StateDir != "" {
 		c.StorageConfig.StateDir = filepath.Clean(c.StorageConfig.StateDir)
 	}

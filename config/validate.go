@@ -260,6 +260,9 @@ func (s StorageConfig) validate(v *validator) {
 	if s.StateDir != "" && !filepath.IsAbs(s.StateDir) {
 		v.add("storageConfig.stateDir", "%q must be an absolute path", s.StateDir)
 	}
+	if s.ExportTempDir != "" && !filepath.IsAbs(s.ExportTempDir) {
+		v.add("storageConfig.exportTempDir", "%q must be an absolute path", s.ExportTempDir)
+	}
 	if d := s.CatalogRetentionDays; d != nil && (*d < 0 || *d > MaxCatalogRetentionDays) {
 		v.add("storageConfig.catalogRetentionDays", "must be 0 (keep every row) or a number of days up to %d (got %d)", MaxCatalogRetentionDays, *d)
 	}

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -43,9 +44,13 @@ type Builder struct {
 	// S3 reads segments not on this box; nil when there is none.
 	S3     S3API
 	Bucket string
-	// TempDir holds downloaded segments, unlinked as soon as they are
-	// created. Default: os.TempDir().
-	TempDir string
+	// Temp is where downloaded segments go (unlinked as soon as they are
+	// created), and the free space they must leave there: a build that
+	// would cross the floor fails with a *SpaceError, before it downloads
+	// when it can tell. Share one among concurrent builds (their
+	// reservations add up). Default: os.TempDir() with its filesystem's
+	// default floor.
+	Temp *TempSpace
 	// Version is cctvd's, for the manifest.
 	Version string
 	// Parallel is how many segments are read at once. Default 4.
@@ -76,12 +81,21 @@ func (b *Builder) Build(ctx context.Context, req Request) (*Clip, error) {
 		return nil, &NoFootageError{}
 	}
 	sort.SliceStable(cands, func(i, j int) bool { return cands[i].Start.Before(cands[j].Start) })
-	tmp := b.TempDir
-	if tmp == "" {
-		tmp = os.TempDir()
+	space := b.Temp
+	if space == nil {
+		space = &TempSpace{}
 	}
-	f := &fetcher{s3: b.S3, bucket: b.Bucket, tmp: tmp, log: b.Log, distrust: b.Distrust}
-	opened, err := f.openAll(ctx, cands, cmpOr(b.Parallel, 4))
+	parallel := cmpOr(b.Parallel, 4)
+	f := &fetcher{s3: b.S3, bucket: b.Bucket, log: b.Log, distrust: b.Distrust, from: from, to: to, space: space}
+	if b.S3 != nil {
+		f.reserved = estimate(cands, from, to, func(s Segment) bool { return s.Path != "" && !b.Distrust.has(s.Path) })
+		release, err := space.reserve(f.reserved)
+		if err != nil {
+			return nil, err
+		}
+		defer release() // what was downloaded is on the filesystem's books now
+	}
+	opened, bad, err := f.openAll(ctx, cands, parallel)
 	if err != nil {
 		return nil, err
 	}
@@ -93,8 +107,15 @@ func (b *Builder) Build(ctx context.Context, req Request) (*Clip, error) {
 			s.file.Close()
 		}
 	}
-	sort.SliceStable(srcs, func(i, j int) bool { return srcs[i].Start.Before(srcs[j].Start) })
-	clip, err := b.lay(req, from, to, srcs)
+	var damaged []*damagedError
+	for _, d := range bad {
+		if d.seg.End.After(from) && d.seg.Start.Before(to) {
+			damaged = append(damaged, d)
+			b.Log.Warn().Err(d.err).Str("segment", d.seg.Name).Msg("export: a segment cannot be read; its time is a gap unless another holds it")
+		}
+	}
+	sort.SliceStable(srcs, func(i, j int) bool { return layoutLess(srcs[i].Segment, srcs[j].Segment) })
+	clip, err := b.lay(req, from, to, srcs, damaged)
 	if err != nil {
 		for _, s := range srcs {
 			s.file.Close()
@@ -122,52 +143,36 @@ func (src *source) wall(pts int64) time.Time {
 	return src.Start.Add(time.Duration(math.Round(float64(pts-src.mp4.PTS(0)) * float64(time.Second) / ts)))
 }
 
-// lay cuts the sources to [from, to) and builds the clip.
-func (b *Builder) lay(req Request, from, to time.Time, srcs []*source) (*Clip, error) {
+// lay cuts the sources (in layout order) to [from, to), each instant
+// once (layOut, cutParts), and builds the clip.
+func (b *Builder) lay(req Request, from, to time.Time, srcs []*source, damaged []*damagedError) (*Clip, error) {
+	pieces, cov := layOut(segmentsOf(srcs), from, to)
+	cut, skipped, err := cutParts(from, to, srcs, pieces, cov)
+	if err == nil {
+		err = checkStored(cut)
+	}
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range damaged {
+		skipped = append(skipped, skip(d.seg, CauseDamaged, noPath(d.err)))
+	}
+	sort.SliceStable(skipped, func(i, j int) bool { return skipped[i].Start.Before(skipped[j].Start) })
+	if len(cut) == 0 {
+		e := &NoFootageError{}
+		if len(damaged) > 0 {
+			e.Damaged = noPath(damaged[0].err)
+		}
+		return nil, e
+	}
 	var parts []mp4.Part
 	var used []*source
 	var join mp4.Join
-	for i, s := range srcs {
-		seg := s.mp4
-		if i > 0 && !seg.Track.SameFormat(used[len(used)-1].mp4.Track) {
-			prev := used[len(used)-1].mp4.Track
-			e := &FormatChangeError{At: s.Start, From: prev.String(), To: seg.Track.String()}
-			if e.From == e.To {
-				e.To += " (other codec parameters)"
-			}
-			return nil, e
-		}
-		ts := seg.Track.Timescale
-		first, last := 0, len(seg.Samples)
-		startPTS := seg.PTS(0)
-		if from.After(s.Start) { // the keyframe at or before from
-			startPTS += ticks(from.Sub(s.Start), ts)
-			for k := range seg.Samples {
-				if seg.Samples[k].Sync && seg.PTS(k) <= startPTS {
-					first = k
-				}
-			}
-		}
-		endPTS := int64(math.MaxInt64)
-		if to.Before(s.End) { // decode order, up to the last frame before to
-			limit := ticks(to.Sub(s.Start), ts)
-			last = sort.Search(len(seg.Samples), func(k int) bool { return seg.Samples[k].DTS-seg.Samples[0].DTS >= limit })
-			endPTS = seg.PTS(0) + limit
-		}
-		if last <= first {
-			s.file.Close()
-			continue
-		}
-		if len(used) == 0 {
-			join.Start = startPTS
-		}
-		join.End = endPTS
-		parts = append(parts, mp4.Part{Seg: seg, Source: len(used), First: first, Last: last})
-		used = append(used, s)
+	for i, p := range cut {
+		parts = append(parts, mp4.Part{Seg: p.src.mp4, Source: i, First: p.first, Last: p.last})
+		used = append(used, p.src)
 	}
-	if len(used) == 0 {
-		return nil, &NoFootageError{}
-	}
+	join.Start, join.End = cut[0].startPTS, cut[len(cut)-1].endPTS
 	firstSrc, lastSrc := used[0], used[len(used)-1]
 	actual := Range{From: firstSrc.Start, To: lastSrc.End}
 	if from.After(actual.From) {
@@ -198,8 +203,9 @@ func (b *Builder) lay(req Request, from, to time.Time, srcs []*source) (*Clip, e
 	m := Manifest{
 		Format: ManifestFormat, Camera: req.Camera, FeedID: firstSrc.FeedID,
 		Requested: Range{From: from, To: to}, Actual: actual, DurationSeconds: file.Duration.Seconds(),
-		Timeline: TimelineGapsSkipped, Trim: TrimEditList, Made: req.Made, Bucket: b.Bucket,
-		Gaps:         Spans(req.Camera, segmentsOf(used), req.Gaps, from, to).Gaps,
+		Timeline: TimelineGapsSkipped, Trim: TrimEditList, Overlap: OverlapOnce, Made: req.Made, Bucket: b.Bucket,
+		Skipped:      skipped,
+		Gaps:         Spans(req.Camera, segmentsOf(used), append(damagedGaps(damaged), req.Gaps...), from, to).Gaps,
 		Export:       ManifestExport{File: name, ContentType: "video/mp4", Bytes: file.Size()},
 		CctvdVersion: b.Version, ExportedAt: now().UTC(),
 	}
@@ -216,7 +222,7 @@ func (b *Builder) lay(req Request, from, to time.Time, srcs []*source) (*Clip, e
 		}
 		m.Sources = append(m.Sources, ManifestSource{
 			Name: s.Name, Key: s.Key, Uploaded: s.Uploaded, ETag: s.ETag, Bytes: s.bytes, SHA256: s.sha256, Read: s.read,
-			Start: s.Start, End: s.End, Used: span, ClipSeconds: file.Offsets[i].Seconds(), Note: s.note,
+			Start: s.Start, End: s.End, Used: span, ClipSeconds: file.Offsets[i].Seconds(), Note: s.note, Cut: strings.Join(cut[i].cut, "; "),
 		})
 		fp.Write([]byte(s.identity()))
 		fp.Write(binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, uint64(p.First)), uint64(p.Last)))
@@ -290,7 +296,7 @@ func (r sourceReader) ReadAt(i int, p []byte, off int64) (int, error) {
 // check checks source i (once); a mismatch is remembered.
 func (b *built) check(i int) error {
 	src := b.srcs[i]
-	err := src.check(b.ctx)
+	err := src.check(b.ctx, b.log)
 	if errors.Is(err, ErrMismatch) && !b.failed.Swap(true) {
 		b.distrust.add(src.Path)
 		b.log.Warn().Err(err).Str("segment", src.Name).Msg("export: a local file does not match what was recorded; the next try reads its S3 copy")

@@ -83,10 +83,16 @@ var ErrNoFootage = errors.New("no footage in the range")
 // nearest footage is (nil when there is none that way).
 type NoFootageError struct {
 	Before, After *Range
+	// Damaged, when set, says that the range has segments, none of which
+	// can be read (Manifest.Skipped's detail of the first).
+	Damaged string
 }
 
 func (e *NoFootageError) Error() string {
 	msg := ErrNoFootage.Error()
+	if e.Damaged != "" {
+		msg += "; its segments cannot be read: " + e.Damaged
+	}
 	if e.Before != nil {
 		msg += fmt.Sprintf("; the nearest before ends at %s", e.Before.To.Format(time.RFC3339))
 	}

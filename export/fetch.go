@@ -7,9 +7,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"os"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -34,6 +34,9 @@ type source struct {
 	mp4  *mp4.Segment
 	file *os.File
 	read string // ReadLocal or ReadS3
+	// kept are the byte ranges of a download stored in file (the samples
+	// the clip may play); nil for a local file, which holds them all.
+	kept []extent
 	// sha256 and bytes are what was read. A local file's are known once
 	// check has run.
 	sha256 string
@@ -51,9 +54,14 @@ type source struct {
 type fetcher struct {
 	s3       S3API // nil: local files only
 	bucket   string
-	tmp      string
 	log      zerolog.Logger
 	distrust *Distrust
+	// from and to are the range: of an S3 object only the bytes of the
+	// samples a clip of it may play are stored, in space, whose floor is
+	// checked as they are (reserved: what the build reserved there).
+	from, to time.Time
+	space    *TempSpace
+	reserved int64
 }
 
 // open opens a source: its local file when it is there, is as long as
@@ -71,7 +79,7 @@ func (f *fetcher) open(ctx context.Context, s Segment) (*source, error) {
 			}
 		}
 		if !s.Uploaded || f.s3 == nil {
-			return nil, err
+			return nil, asDamaged(s, err)
 		}
 		note = "read from S3: the local file " + noPath(err) // manifests are handed over: no box paths in them
 		f.log.Warn().Err(err).Str("segment", s.Name).Msg("export: the local file cannot be used; reading the S3 copy")
@@ -114,37 +122,42 @@ func (f *fetcher) local(s Segment) (*source, error) {
 // check hashes a local source's file and compares it with what was
 // recorded; once, whoever asks first. An S3 source was checked as it was
 // downloaded.
-func (src *source) check(ctx context.Context) error {
+func (src *source) check(ctx context.Context, log zerolog.Logger) error {
 	if src.read != ReadLocal {
 		return nil
 	}
 	src.once.Do(func() {
-		h := sha256.New()
-		buf := chunks.Get().(*[]byte)
-		defer chunks.Put(buf)
-		var off int64
-		for off < src.bytes {
-			if err := ctx.Err(); err != nil {
-				src.checked = err
-				return
-			}
-			n, err := src.file.ReadAt((*buf)[:min(int64(len(*buf)), src.bytes-off)], off)
-			h.Write((*buf)[:n])
-			off += int64(n)
-			if err != nil && !(errors.Is(err, io.EOF) && off == src.bytes) {
-				src.checked = fmt.Errorf("read %s: %w", src.Name, err)
-				return
-			}
-		}
-		src.sha256 = hex.EncodeToString(h.Sum(nil))
-		if src.SHA256 != "" && src.sha256 != src.SHA256 {
-			src.checked = fmt.Errorf("%s: %w: sha256 %s, %s recorded", src.Name, ErrMismatch, src.sha256, src.SHA256)
-		}
-		if src.SHA256 == "" {
-			src.note = "no sha256 recorded yet (not uploaded): hashed at export"
-		}
+		src.checked = recovered(log, "check "+src.Name, func() error { return src.hash(ctx) })
 	})
 	return src.checked
+}
+
+// hash hashes a local source's file and compares the sum with the one
+// recorded.
+func (src *source) hash(ctx context.Context) error {
+	h := sha256.New()
+	buf := chunks.Get().(*[]byte)
+	defer chunks.Put(buf)
+	var off int64
+	for off < src.bytes {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		n, err := src.file.ReadAt((*buf)[:min(int64(len(*buf)), src.bytes-off)], off)
+		h.Write((*buf)[:n])
+		off += int64(n)
+		if err != nil && !(errors.Is(err, io.EOF) && off == src.bytes) {
+			return fmt.Errorf("read %s: %w", src.Name, err)
+		}
+	}
+	src.sha256 = hex.EncodeToString(h.Sum(nil))
+	if src.SHA256 == "" {
+		src.note = "no sha256 recorded yet (not uploaded): hashed at export"
+	}
+	if src.SHA256 != "" && src.sha256 != src.SHA256 {
+		return fmt.Errorf("%s: %w: sha256 %s, %s recorded", src.Name, ErrMismatch, src.sha256, src.SHA256)
+	}
+	return nil
 }
 
 // chunks are the buffers local sources are hashed through.
@@ -187,31 +200,38 @@ func (f *fetcher) remote(ctx context.Context, s Segment) (*source, error) {
 		return nil, fmt.Errorf("get s3://%s/%s: %w", f.bucket, s.Key, err)
 	}
 	defer out.Body.Close()
-	file, err := os.CreateTemp(f.tmp, ".cctvd-export-*")
+	meta := out.Metadata
+	if st, err := time.Parse(uploader.MetaTimeLayout, meta[uploader.MetaStart]); err == nil {
+		s.Start = millis(st)
+	}
+	if en, err := time.Parse(uploader.MetaTimeLayout, meta[uploader.MetaEnd]); err == nil {
+		s.End = millis(en)
+	}
+	if id := meta[uploader.MetaFeedID]; id != "" {
+		s.FeedID = id
+	}
+	file, err := os.CreateTemp(f.space.dir(), ".cctvd-export-*")
 	if err != nil {
 		return nil, fmt.Errorf("export: %w", err)
 	}
 	os.Remove(file.Name()) // space freed when the clip closes it, even after a crash
 	src := &source{Segment: s, file: file, read: ReadS3}
-	h := sha256.New()
-	w := bufio.NewWriterSize(file, 256<<10)
-	if err := src.parse(io.TeeReader(out.Body, io.MultiWriter(w, h)), h); err != nil {
+	size := int64(-1)
+	if out.ContentLength != nil {
+		size = *out.ContentLength
+	}
+	sp := newSparse(file, s.Start, s.End, f.from, f.to, f.space, f.reserved)
+	if err := src.parse(out.Body, sp, size); err != nil {
 		file.Close()
-		return nil, fmt.Errorf("s3://%s/%s: %w", f.bucket, s.Key, err)
+		var se *SpaceError
+		if errors.As(err, &se) {
+			return nil, err
+		}
+		return nil, asDamaged(s, fmt.Errorf("s3://%s/%s (%d bytes): %w", f.bucket, s.Key, size, err))
 	}
-	if err := w.Flush(); err != nil {
+	if src.kept, err = sp.finish(); err != nil {
 		file.Close()
-		return nil, fmt.Errorf("export: save %s: %w", s.Name, err)
-	}
-	meta := out.Metadata
-	if st, err := time.Parse(uploader.MetaTimeLayout, meta[uploader.MetaStart]); err == nil {
-		src.Start = millis(st)
-	}
-	if en, err := time.Parse(uploader.MetaTimeLayout, meta[uploader.MetaEnd]); err == nil {
-		src.End = millis(en)
-	}
-	if id := meta[uploader.MetaFeedID]; id != "" {
-		src.FeedID = id
+		return nil, err
 	}
 	src.ETag = strings.Trim(aws.ToString(out.ETag), `"`)
 	recorded, what := meta[uploader.MetaSHA256], "its metadata"
@@ -239,19 +259,23 @@ func (f *fetcher) remote(ctx context.Context, s Segment) (*source, error) {
 // new megabyte per segment.
 var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 1<<20) }}
 
-// parse reads the whole of r (the file, teed into h) as a segment.
-func (src *source) parse(r io.Reader, h hash.Hash) error {
+// parse reads the whole of r (the file of size bytes, -1 if not known)
+// as a segment, hashing it and passing its bytes to sp as they are read:
+// each fragment's samples reach sp before their bytes do.
+func (src *source) parse(r io.Reader, sp *sparse, size int64) error {
 	br := readers.Get().(*bufio.Reader)
 	br.Reset(r)
 	defer func() {
 		br.Reset(nil)
 		readers.Put(br)
 	}()
-	seg, n, err := mp4.Read(br)
+	h := sha256.New()
+	tr := io.TeeReader(br, io.MultiWriter(h, sp))
+	seg, n, err := mp4.ReadWith(tr, mp4.Options{Size: size, Fragment: sp.fragment})
 	if err != nil {
 		return fmt.Errorf("%s: %w", src.Name, err)
 	}
-	rest, err := io.Copy(io.Discard, br) // whatever follows: hashed too
+	rest, err := io.Copy(io.Discard, tr) // whatever follows: hashed too
 	if err != nil {
 		return fmt.Errorf("read %s: %w", src.Name, err)
 	}
@@ -259,9 +283,10 @@ func (src *source) parse(r io.Reader, h hash.Hash) error {
 	return nil
 }
 
-// openAll opens every segment, parallel at most n at a time; on an error
-// it closes what it opened.
-func (f *fetcher) openAll(ctx context.Context, segs []Segment, n int) ([]*source, error) {
+// openAll opens every segment, parallel at most n at a time. Those that
+// cannot be read as recordings are returned apart (damaged: gaps, not a
+// failed export); on any other error it closes what it opened.
+func (f *fetcher) openAll(ctx context.Context, segs []Segment, n int) ([]*source, []*damagedError, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	out := make([]*source, len(segs))
@@ -282,28 +307,43 @@ func (f *fetcher) openAll(ctx context.Context, segs []Segment, n int) ([]*source
 			if errs[i] = ctx.Err(); errs[i] != nil {
 				return
 			}
-			out[i], errs[i] = f.open(ctx, s)
-			if errs[i] != nil {
+			errs[i] = recovered(f.log, "open "+s.Name, func() error {
+				var err error
+				out[i], err = f.open(ctx, s)
+				return err
+			})
+			var d *damagedError
+			if errs[i] != nil && !errors.As(errs[i], &d) {
 				cancel()
 			}
 		}()
 	}
 	wg.Wait()
 	var first error
+	var bad []*damagedError
 	for _, err := range errs { // the first real error, not a cancellation it caused
+		var d *damagedError
+		if errors.As(err, &d) {
+			bad = append(bad, d)
+			continue
+		}
 		if err != nil && (first == nil || errors.Is(first, context.Canceled)) {
 			first = err
 		}
 	}
-	if first != nil {
-		for _, s := range out {
-			if s != nil {
-				s.file.Close()
-			}
+	var opened []*source
+	for _, s := range out {
+		if s != nil {
+			opened = append(opened, s)
 		}
-		return nil, first
 	}
-	return out, nil
+	if first != nil {
+		for _, s := range opened {
+			s.file.Close()
+		}
+		return nil, nil, first
+	}
+	return opened, bad, nil
 }
 
 // noPath is err's text without the file path an *os.PathError carries.
@@ -313,4 +353,21 @@ func noPath(err error) string {
 		return pe.Op + ": " + pe.Err.Error()
 	}
 	return err.Error()
+}
+
+// ErrInternal is wrapped by the error of a build that panicked: a bug, or
+// a file no check foresaw. The export fails; the daemon goes on.
+var ErrInternal = errors.New("export: internal error")
+
+// recovered runs fn, turning a panic into an error (and a log line with
+// the stack): every goroutine of a build runs through it, so a hostile
+// or broken source fails its export, never the daemon.
+func recovered(log zerolog.Logger, what string, fn func() error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%w: %s: %v", ErrInternal, what, p)
+			log.Error().Err(err).Str("stack", string(debug.Stack())).Msg("export: a build panicked; it fails, the daemon goes on")
+		}
+	}()
+	return fn()
 }

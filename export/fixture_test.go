@@ -120,7 +120,7 @@ func setUp() error {
 		if err != nil {
 			return err
 		}
-		seg, _, err := mp4.Read(bytes.NewReader(data))
+		seg, _, err := mp4.Read(bytes.NewReader(data), int64(len(data)))
 		if err != nil {
 			return fmt.Errorf("%s: %w", p, err)
 		}

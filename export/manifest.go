@@ -26,16 +26,22 @@ type Manifest struct {
 	// DurationSeconds is how long the clip plays: the footage in the
 	// range, gaps skipped.
 	DurationSeconds float64 `json:"durationSeconds"`
-	// Timeline and Trim say how the clip was made, for whoever reads it.
+	// Timeline, Trim and Overlap say how the clip was made, for whoever
+	// reads it.
 	Timeline string `json:"timeline"`
 	Trim     string `json:"trim"`
+	Overlap  string `json:"overlap"`
 	// Made is where the export was made from: "box" (catalog, local files
 	// and S3) or "s3" (the bucket alone).
 	Made    string           `json:"madeFrom"`
 	Bucket  string           `json:"bucket,omitempty"`
 	Sources []ManifestSource `json:"sources"`
-	Gaps    []Gap            `json:"gaps"`
-	Export  ManifestExport   `json:"export"`
+	// Skipped are the segments of the range the clip does not play: their
+	// time is held by others (CauseCovered), or they cannot be read
+	// (CauseDamaged; their time, unless another holds it, is a gap).
+	Skipped []ManifestSkipped `json:"skipped,omitempty"`
+	Gaps    []Gap             `json:"gaps"`
+	Export  ManifestExport    `json:"export"`
 	// CctvdVersion made it, at ExportedAt.
 	CctvdVersion string    `json:"cctvdVersion"`
 	ExportedAt   time.Time `json:"exportedAt"`
@@ -60,6 +66,21 @@ type ManifestSource struct {
 	Used        Range     `json:"used"`
 	ClipSeconds float64   `json:"clipSeconds"`
 	Note        string    `json:"note,omitempty"`
+	// Cut says what of its time in the range the clip does not play from
+	// it, and why: another source holds that time too (Overlap).
+	Cut string `json:"cut,omitempty"`
+}
+
+// ManifestSkipped is a segment of the range the clip does not play.
+type ManifestSkipped struct {
+	Name  string    `json:"name"`
+	Key   string    `json:"s3Key"`
+	Start time.Time `json:"start"`
+	End   time.Time `json:"end"`
+	// Cause is CauseCovered or CauseDamaged; Detail says by what, or what
+	// is wrong with it.
+	Cause  string `json:"cause"`
+	Detail string `json:"detail"`
 }
 
 // ManifestExport is the clip itself.
@@ -77,6 +98,7 @@ type ManifestExport struct {
 // Descriptions of how clips are made, in every manifest.
 const (
 	TimelineGapsSkipped = "gaps skipped: the clip plays the footage in the range back to back; sources[].clipSeconds maps clip time to wall-clock time"
+	OverlapOnce         = "each instant plays once: where segments claim the same wall-clock time (a clock step back, a conflict copy beside its object, a catalog rebuilt with both), they are taken by start (of two starting together the one ending later, then a segment before its conflict copy, then by name); a segment starts at its last keyframe at or before the end of the footage before it, which stops there (sources[].cut); one whose time is all held already is skipped (skipped[], covered); overlaps under 1 s are the wall-clock estimate's jitter, not repeated footage, and play whole. A segment that cannot be read is skipped (skipped[], damaged) and its time, unless another holds it, is a gap with that cause"
 	TrimEditList        = "edit list: the clip holds the frames from the keyframe at or before the requested start, and an edit list makes players begin at the start; it stops at the last frame before the requested end"
 )
 

@@ -20,9 +20,11 @@ type ServiceConfig struct {
 	// Prefix is s3Path: the bucket's keys are
 	// <Prefix>/<camera>/<YYYY-MM-DD>/<name>.
 	Prefix string
-	// TempDir holds downloaded segments (unlinked as they are created).
-	// Default: os.TempDir().
-	TempDir string
+	// Temp is where downloaded segments go, and the free space they leave
+	// there (storageConfig.exportTempDir, savePath and minFreeGB); shared
+	// by the service's builds. Default: os.TempDir() with its
+	// filesystem's default floor.
+	Temp *TempSpace
 	// Version is cctvd's, for manifests.
 	Version string
 	// Keep is how long a clip no one reads stays ready, so that a
@@ -92,12 +94,19 @@ func NewService(cfg ServiceConfig, deps ServiceDeps) *Service {
 	if cfg.MaxBuilds == 0 {
 		cfg.MaxBuilds = 2
 	}
+	if cfg.Temp == nil {
+		cfg.Temp = &TempSpace{}
+	}
 	if deps.Now == nil {
 		deps.Now = time.Now
 	}
 	return &Service{cfg: cfg, deps: deps, log: deps.Log.With().Str("component", "export").Logger(),
 		s3: deps.S3, bucket: cfg.Bucket, prefix: cfg.Prefix, clips: map[string]*entry{}}
 }
+
+// Temp is where the service's builds download, and the free space they
+// leave there (TempSpace.Configure changes it).
+func (s *Service) Temp() *TempSpace { return s.cfg.Temp }
 
 // Reconfigure switches to another bucket, prefix or S3 client (after a
 // reload); clips already made keep theirs.
@@ -195,7 +204,7 @@ func (s *Service) Clip(ctx context.Context, camera string, from, to time.Time) (
 		s.building++
 		e = &entry{ready: make(chan struct{})}
 		s.clips[key.String()] = e
-		b := &Builder{S3: s.s3, Bucket: s.bucket, TempDir: s.cfg.TempDir, Version: s.cfg.Version, Log: s.log, Now: s.deps.Now,
+		b := &Builder{S3: s.s3, Bucket: s.bucket, Temp: s.cfg.Temp, Version: s.cfg.Version, Log: s.log, Now: s.deps.Now,
 			Distrust: &s.distrust}
 		// The build is not the request's: a player that gives up on the
 		// first request comes back with a Range request.
@@ -203,9 +212,21 @@ func (s *Service) Clip(ctx context.Context, camera string, from, to time.Time) (
 		go func() {
 			defer cancel()
 			start := time.Now()
-			e.clip, e.err = b.Build(bctx, Request{Camera: camera, From: from, To: to, Segments: segs, Gaps: gaps, Made: MadeOnBox})
-			if errors.Is(e.err, ErrNoFootage) {
-				e.err = Nearest(bctx, s.deps.Catalog, camera, from, to)
+			e.err = recovered(s.log, "build", func() error {
+				var err error
+				e.clip, err = b.Build(bctx, Request{Camera: camera, From: from, To: to, Segments: segs, Gaps: gaps, Made: MadeOnBox})
+				var nf *NoFootageError
+				if errors.As(err, &nf) {
+					err = Nearest(bctx, s.deps.Catalog, camera, from, to)
+					if near, ok := err.(*NoFootageError); ok {
+						near.Damaged = nf.Damaged
+					}
+				}
+				return err
+			})
+			if e.err != nil && e.clip != nil { // a panic after the clip was made
+				e.clip.Close()
+				e.clip = nil
 			}
 			if e.err == nil {
 				s.log.Info().Str("camera", camera).Time("from", from).Time("to", to).Int64("bytes", e.clip.Size()).

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/cctvd/cctvd/catalog"
+	"github.com/cctvd/cctvd/segment"
 )
 
 // Abut is how far apart two segments may be and still count as one span:
@@ -15,6 +16,17 @@ const Abut = time.Second
 // CauseUnknown is the cause of a gap the gap log does not explain (or
 // when there is no gap log: an export from the bucket alone).
 const CauseUnknown = "unknown"
+
+// Why a segment of the range is not played (Manifest.Skipped), and the
+// cause of a gap left by one that cannot be read.
+const (
+	// CauseCovered: the time it claims is held by segments laid before it
+	// (the overlap rule, OverlapOnce).
+	CauseCovered = "covered"
+	// CauseDamaged: it cannot be read as a recording (empty, cut before
+	// its first frame, not an MP4, or claiming more than it holds).
+	CauseDamaged = "damaged"
+)
 
 // Timeline is the footage of a camera in a range: its spans and the gaps
 // between them.
@@ -68,23 +80,27 @@ type Cause struct {
 // Spans lays out a camera's footage in [from, to): segs are its segments
 // (any order; those whose footage is gone are left out), logged the gap
 // log's entries (an open one has a zero End). Holes shorter than Abut are
-// not gaps.
+// not gaps. Segments claiming the same time count it once, by the rule
+// clips are laid out with (layOut).
 func Spans(camera string, segs []Segment, logged []catalog.Gap, from, to time.Time) Timeline {
 	tl := Timeline{Camera: camera, From: from, To: to, Spans: []Span{}, Gaps: []Gap{}}
-	segs = append([]Segment(nil), segs...)
-	sort.SliceStable(segs, func(i, j int) bool { return segs[i].Start.Before(segs[j].Start) })
+	var avail []Segment
 	for _, s := range segs {
-		if !s.available() || !s.End.After(from) || !s.Start.Before(to) {
-			continue
+		if s.available() {
+			avail = append(avail, s)
 		}
-		start, end := maxTime(s.Start, from), minTime(s.End, to)
+	}
+	order(avail)
+	pieces, _ := layOut(avail, from, to)
+	for _, pc := range pieces {
+		s := avail[pc.i]
 		n := len(tl.Spans)
-		if n == 0 || start.Sub(tl.Spans[n-1].End) > Abut {
-			tl.Spans = append(tl.Spans, Span{Start: start, End: end})
+		if n == 0 || pc.From.Sub(tl.Spans[n-1].End) > Abut {
+			tl.Spans = append(tl.Spans, Span{Start: pc.From, End: pc.To})
 			n++
 		}
 		sp := &tl.Spans[n-1]
-		sp.End = maxTime(sp.End, end)
+		sp.End = maxTime(sp.End, pc.To)
 		sp.Segments++
 		if s.Uploaded {
 			sp.UploadedSegments++
@@ -107,6 +123,81 @@ func Spans(camera string, segs []Segment, logged []catalog.Gap, from, to time.Ti
 		tl.Gaps = append(tl.Gaps, gapBetween(cursor, to, logged))
 	}
 	return tl
+}
+
+// order sorts segments the way they are laid out: by start; of two
+// starting together, the one ending later first; then a segment before
+// its conflict copy (S3 held the plain key first); then by name. The box
+// and the bucket order the same segments the same way.
+func order(segs []Segment) {
+	sort.SliceStable(segs, func(i, j int) bool { return layoutLess(segs[i], segs[j]) })
+}
+
+// layoutLess is order's: whether a is laid out before b.
+func layoutLess(a, b Segment) bool {
+	if !a.Start.Equal(b.Start) {
+		return a.Start.Before(b.Start)
+	}
+	if !a.End.Equal(b.End) {
+		return a.End.After(b.End)
+	}
+	if ca, cb := isConflictCopy(a.Name), isConflictCopy(b.Name); ca != cb {
+		return cb
+	}
+	return a.Name < b.Name
+}
+
+func isConflictCopy(name string) bool {
+	info, err := segment.Parse(name)
+	return err == nil && info.Conflict != ""
+}
+
+// piece is the part of segment i (in layout order) a layout plays, in
+// wall-clock time: [From, To).
+type piece struct {
+	i        int
+	From, To time.Time
+	// After is the segment whose footage ends where this one's piece
+	// starts, when it overlapped it (-1: none).
+	After int
+}
+
+// covered is a segment whose time in the range is all held by segments
+// laid before it; By is the one whose footage reaches furthest.
+type covered struct{ i, By int }
+
+// layOut is the one rule by which segments claiming the same wall-clock
+// time (a clock step back, a conflict copy, a rebuilt catalog holding
+// both) are laid out, in spans and in clips: each instant once. segs are
+// in layout order (order); each plays from where the footage laid before
+// it ends, up to its own end, within [from, to); one whose time is all
+// held already is covered. An overlap shorter than Abut is the wall-clock
+// estimate's jitter (consecutive segments of one run), not repeated
+// footage: the segment plays whole. A clip then moves each cut back to a
+// keyframe (Builder.lay); the time played is the same.
+func layOut(segs []Segment, from, to time.Time) ([]piece, []covered) {
+	var pieces []piece
+	var cov []covered
+	cursor, by := from, -1 // the end of the footage laid so far, and whose
+	for i, s := range segs {
+		if !s.End.After(from) || !s.Start.Before(to) {
+			continue
+		}
+		end := minTime(s.End, to)
+		if !end.After(cursor) && by >= 0 {
+			cov = append(cov, covered{i: i, By: by})
+			continue
+		}
+		pc := piece{i: i, From: maxTime(s.Start, from), To: end, After: -1}
+		if by >= 0 && cursor.Sub(pc.From) >= Abut {
+			pc.From, pc.After = cursor, by
+		}
+		pieces = append(pieces, pc)
+		if end.After(cursor) {
+			cursor, by = end, i
+		}
+	}
+	return pieces, cov
 }
 
 // gapBetween is the gap [start, end) with the logged causes overlapping it.

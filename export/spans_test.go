@@ -109,6 +109,11 @@ func TestSpans(t *testing.T) {
 		segs: []Segment{seg(10, 25, "l"), seg(0, 12, "l"), seg(24, 30, "l")},
 		from: 0, to: 30,
 		spans: []sp{{0, 30, 3, 0, 3}},
+	}, {
+		name: "a copy of a segment's time counts once: it is covered",
+		segs: []Segment{named(seg(0, 10, "u"), "x.conflict-0123456789ab"), named(seg(0, 10, "l"), "x"), seg(10, 20, "l")},
+		from: 0, to: 20,
+		spans: []sp{{0, 20, 2, 0, 2}},
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -148,4 +153,95 @@ func j[T any](v []T) string {
 		return "[]"
 	}
 	return fmt.Sprintf("%+v", v)
+}
+
+// named gives a segment a name (a base name without the extension).
+func named(s Segment, base string) Segment {
+	s.Name = "door_f1_20260106T140000Z_20260106T140010Z" + base[1:] + ".mp4"
+	return s
+}
+
+// TestLayOut is the one overlap rule of spans and clips: each instant
+// once, segments taken in layout order.
+func TestLayOut(t *testing.T) {
+	type pc struct {
+		seg      int // index in the input
+		from, to float64
+		after    int // input index, -1 none
+	}
+	type cv struct{ seg, by int }
+	tests := []struct {
+		name     string
+		segs     []Segment
+		from, to float64
+		pieces   []pc
+		covered  []cv
+	}{{
+		name: "back to back",
+		segs: []Segment{seg(0, 10, "l"), seg(10, 20, "l")},
+		from: 0, to: 20,
+		pieces: []pc{{0, 0, 10, -1}, {1, 10, 20, -1}},
+	}, {
+		name: "a clock step back: the later starts where the earlier ends",
+		segs: []Segment{seg(7.5, 17.5, "l"), seg(0, 10, "l")},
+		from: 1, to: 15,
+		pieces: []pc{{1, 1, 10, -1}, {0, 10, 15, 1}},
+	}, {
+		name: "jitter under a second is no repeat: both play whole",
+		segs: []Segment{seg(0, 10, "l"), seg(9.6, 20, "l")},
+		from: 0, to: 20,
+		pieces: []pc{{0, 0, 10, -1}, {1, 9.6, 20, -1}},
+	}, {
+		name: "a copy with the same times: the plain one plays, the copy is covered",
+		segs: []Segment{named(seg(0, 10, "u"), "x.conflict-0123456789ab"), named(seg(0, 10, "u"), "x")},
+		from: 0, to: 10,
+		pieces:  []pc{{1, 0, 10, -1}},
+		covered: []cv{{0, 1}},
+	}, {
+		name: "of two starting together the longer plays",
+		segs: []Segment{seg(0, 6, "l"), seg(0, 10, "l")},
+		from: 0, to: 10,
+		pieces:  []pc{{1, 0, 10, -1}},
+		covered: []cv{{0, 1}},
+	}, {
+		name: "covered by one that reaches further than the last",
+		segs: []Segment{seg(0, 30, "l"), seg(5, 10, "l"), seg(12, 40, "l")},
+		from: 0, to: 40,
+		pieces:  []pc{{0, 0, 30, -1}, {2, 30, 40, 0}},
+		covered: []cv{{1, 0}},
+	}, {
+		name: "outside the range: left out",
+		segs: []Segment{seg(0, 10, "l"), seg(30, 40, "l")},
+		from: 10, to: 30,
+		pieces: nil,
+	}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			segs := append([]Segment(nil), tt.segs...)
+			for i := range segs {
+				segs[i].Key = fmt.Sprint(i) // the input index, through the sort
+			}
+			order(segs)
+			idx := func(i int) int {
+				if i < 0 {
+					return -1
+				}
+				var n int
+				fmt.Sscan(segs[i].Key, &n)
+				return n
+			}
+			pieces, cov := layOut(segs, at(tt.from), at(tt.to))
+			var got []pc
+			for _, p := range pieces {
+				got = append(got, pc{idx(p.i), p.From.Sub(t0).Seconds(), p.To.Sub(t0).Seconds(), idx(p.After)})
+			}
+			var gotCov []cv
+			for _, c := range cov {
+				gotCov = append(gotCov, cv{idx(c.i), idx(c.By)})
+			}
+			if j(got) != j(tt.pieces) || j(gotCov) != j(tt.covered) {
+				t.Errorf("pieces %s covered %s\nwant   %s covered %s", j(got), j(gotCov), j(tt.pieces), j(tt.covered))
+			}
+		})
+	}
 }

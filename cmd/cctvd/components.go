@@ -118,7 +118,14 @@ func snapshotConfig(cfg *config.Config) snapshot.Config {
 }
 
 func exportConfig(cfg *config.Config) export.ServiceConfig {
-	return export.ServiceConfig{Bucket: cfg.S3Config.S3Bucket, Prefix: cfg.S3Config.S3Path, Version: version}
+	return export.ServiceConfig{Bucket: cfg.S3Config.S3Bucket, Prefix: cfg.S3Config.S3Path, Version: version, Temp: exportTemp(cfg)}
+}
+
+// exportTemp: exports download to exportTempDir, keeping retention's
+// floor when that is on savePath's filesystem.
+func exportTemp(cfg *config.Config) *export.TempSpace {
+	st := cfg.StorageConfig
+	return &export.TempSpace{Dir: st.ExportTempDir, SavePath: st.SavePath, MinFreeBytes: int64(st.MinFreeGB * 1e9)}
 }
 
 // apiConfig: a stop request waits for ffmpeg's own stop timeout, and more.

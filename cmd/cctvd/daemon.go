@@ -318,6 +318,8 @@ func (d *daemon) reload(ctx context.Context) (api.ReloadResult, error) {
 		exportClient = client
 	}
 	d.exp.Reconfigure(cfg.S3Config.S3Bucket, cfg.S3Config.S3Path, exportClient)
+	et := exportTemp(cfg)
+	d.exp.Temp().Configure(et.Dir, et.SavePath, et.MinFreeBytes)
 	d.snp.Reconfigure(snapshotConfig(cfg))
 	commitAPI()
 	applied := d.sup.Apply(cfg.Cameras, supervisorConfig(cfg, d.owner), d.stopped())

@@ -30,7 +30,11 @@ export writes one MP4 of the camera's footage in [--from, --to) and its
 manifest beside it (CLIP.json). From the box, it reads the catalog and the
 local files, and S3 for what is no longer on the box. With --from-s3 it
 reads the bucket alone (no catalog, no box): --config is optional and only
-its s3Config and awsCredentials are read; the S3 flags replace them.
+its s3Config and awsCredentials are read (and storageConfig's
+exportTempDir, savePath and minFreeGB); the S3 flags replace them. What
+is downloaded goes to storageConfig.exportTempDir ($TMPDIR, /tmp): an
+export that would push that filesystem under its free-space floor is
+refused before it downloads.
 TIME is RFC 3339: 2026-01-06T14:03:00Z, or with an offset and fractional
 seconds (2026-01-06T15:03:00.5+01:00). Credentials come from the config's
 awsCredentials or, without them, from the AWS environment (AWS_ACCESS_KEY_ID,
@@ -190,7 +194,7 @@ func exportFromBox(ctx context.Context, path, camera string, from, to time.Time,
 	if err != nil {
 		return nil, err
 	}
-	b := &export.Builder{S3: client, Bucket: cfg.S3Config.S3Bucket, Version: version, Log: log, Distrust: distrust}
+	b := &export.Builder{S3: client, Bucket: cfg.S3Config.S3Bucket, Temp: exportTemp(cfg), Version: version, Log: log, Distrust: distrust}
 	clip, err := b.Build(ctx, export.Request{Camera: camera, From: from, To: to, Segments: segs, Gaps: gaps, Made: export.MadeOnBox})
 	if errors.Is(err, export.ErrNoFootage) {
 		return nil, export.Nearest(ctx, cat, camera, from, to)
@@ -215,11 +219,17 @@ func exportFromBucket(ctx context.Context, path string, s3f *s3Flags, camera str
 	if err != nil {
 		return nil, err
 	}
-	b := &export.Builder{S3: client, Bucket: cfg.S3Config.S3Bucket, Version: version, Log: log, Distrust: distrust}
+	b := &export.Builder{S3: client, Bucket: cfg.S3Config.S3Bucket, Temp: exportTemp(cfg), Version: version, Log: log, Distrust: distrust}
 	clip, err := b.Build(ctx, export.Request{Camera: camera, From: from, To: to, Segments: segs, Made: export.MadeFromBucket})
+	clipErr := err
 	if errors.Is(err, export.ErrNoFootage) {
-		return nil, fmt.Errorf("no footage of %s in s3://%s/%s between %s and %s", camera, cfg.S3Config.S3Bucket,
+		err = fmt.Errorf("no footage of %s in s3://%s/%s between %s and %s", camera, cfg.S3Config.S3Bucket,
 			uploader.Key(cfg.S3Config.S3Path, camera+"/"), from.Format(time.RFC3339), to.Format(time.RFC3339))
+		var nf *export.NoFootageError
+		if errors.As(clipErr, &nf) && nf.Damaged != "" {
+			err = fmt.Errorf("%w; its segments cannot be read: %s", err, nf.Damaged)
+		}
+		return nil, err
 	}
 	return clip, err
 }

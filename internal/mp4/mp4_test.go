@@ -62,7 +62,7 @@ func openAll(t *testing.T, paths []string) (files, []*Segment) {
 		}
 		t.Cleanup(func() { f.Close() })
 		fi, _ := f.Stat()
-		seg, n, err := Read(bufio.NewReader(f))
+		seg, n, err := Read(bufio.NewReader(f), fi.Size())
 		if err != nil || n != fi.Size() {
 			t.Fatalf("%s: read %d of %d bytes: %v", p, n, fi.Size(), err)
 		}
@@ -343,7 +343,7 @@ func TestNotFragmented(t *testing.T) {
 		"garbage":   []byte("this is not an mp4 file at all, not even close"),
 		"empty":     nil,
 	} {
-		if _, _, err := Read(bytes.NewReader(data)); !errors.Is(err, ErrFormat) {
+		if _, _, err := Read(bytes.NewReader(data), int64(len(data))); !errors.Is(err, ErrFormat) {
 			t.Errorf("%s: %v, want ErrFormat", name, err)
 		}
 		if _, err := ReadAt(bytes.NewReader(data), int64(len(data))); !errors.Is(err, ErrFormat) {

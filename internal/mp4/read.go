@@ -13,9 +13,18 @@
 // Only what cctvd records is read: one video track (H.264 or H.265), in
 // fragments; other tracks are ignored. A file cut short (a salvaged
 // recording) keeps the samples whose bytes are all there.
+//
+// A file is not trusted (anyone who can write the bucket can write one):
+// what it claims is bounded by what it holds before anything is
+// allocated. A box is read into memory only as far as the file has
+// bytes for it (and at most 64 MiB), a sample takes at least one byte of
+// the file after its moof, the entries a trun claims must fit in the
+// trun, and a file holds at most MaxSamples samples. Reading a file of n
+// bytes allocates O(n), never what its boxes claim.
 package mp4
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -29,6 +38,11 @@ var ErrFormat = errors.New("not a fragmented MP4 video")
 
 // maxHeaderBox bounds the moov and moof boxes read into memory.
 const maxHeaderBox = 64 << 20
+
+// MaxSamples is the most samples (frames) one file may hold: 4,194,304,
+// 24 hours at 48 fps, or a 10-minute segment at 6990 fps. Its sample
+// table takes 128 MiB. A file claiming more is refused (ErrFormat).
+const MaxSamples = 1 << 22
 
 // Track is what a segment's init (its moov) says of the video track.
 type Track struct {
@@ -75,6 +89,8 @@ type Segment struct {
 	// Truncated is set when the file ends inside a fragment: the samples
 	// whose bytes are all there are kept.
 	Truncated bool
+
+	size int64 // the file's length, -1 if not known
 }
 
 // PTS is sample i's presentation time, in timescale units.
@@ -91,9 +107,29 @@ const sampleNonSync = 0x00010000 // sample_is_non_sync_sample in sample flags
 // Read parses the fragmented MP4 that r reads from its first byte to its
 // end, in one pass: only the moov and the moofs are kept in memory, the
 // media data is read through (so a reader that also hashes or saves the
-// bytes sees them all). It returns the segment and the bytes read.
-func Read(r io.Reader) (*Segment, int64, error) {
-	seg := &Segment{}
+// bytes sees them all). size is the file's length (an S3 object's
+// Content-Length), which bounds the samples it may claim; -1 when it is
+// not known, and then only MaxSamples does. It returns the segment and
+// the bytes read.
+func Read(r io.Reader, size int64) (*Segment, int64, error) {
+	return ReadWith(r, Options{Size: size})
+}
+
+// Options are how ReadWith reads.
+type Options struct {
+	// Size is the file's length, as for Read; -1 when not known.
+	Size int64
+	// Fragment, if set, is called as soon as each moof is read, before
+	// the bytes after it: seg.Samples[first:] are its samples (a reader
+	// teeing the file elsewhere can decide which of their bytes to keep).
+	// An error from it ends the read.
+	Fragment func(seg *Segment, first int) error
+}
+
+// ReadWith is Read with options.
+func ReadWith(r io.Reader, o Options) (*Segment, int64, error) {
+	size := o.Size
+	seg := &Segment{size: size}
 	haveInit := false
 	var nextDTS int64
 	var off int64 // bytes read so far
@@ -152,10 +188,9 @@ func Read(r io.Reader) (*Segment, int64, error) {
 		if bodyLen > maxHeaderBox {
 			return nil, off, fmt.Errorf("%w: %s box of %d bytes", ErrFormat, typ, size)
 		}
-		body := make([]byte, bodyLen)
-		n, err = io.ReadFull(r, body)
-		off += int64(n)
-		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		body, err := readBody(r, bodyLen, seg.size-off)
+		off += int64(len(body))
+		if errors.Is(err, io.ErrUnexpectedEOF) {
 			seg.Truncated = true
 			break
 		}
@@ -175,8 +210,14 @@ func Read(r io.Reader) (*Segment, int64, error) {
 		if !haveInit {
 			return nil, off, fmt.Errorf("%w: a moof before the moov", ErrFormat)
 		}
+		first := len(seg.Samples)
 		if nextDTS, err = seg.readFragment(body, start, nextDTS); err != nil {
 			return nil, off, fmt.Errorf("fragment at %d: %w", start, err)
+		}
+		if o.Fragment != nil && len(seg.Samples) > first {
+			if err := o.Fragment(seg, first); err != nil {
+				return nil, off, err
+			}
 		}
 	}
 	if !haveInit {
@@ -195,6 +236,28 @@ func Read(r io.Reader) (*Segment, int64, error) {
 	return seg, off, nil
 }
 
+// readBody reads a box body of n bytes, allocating only as much as r
+// holds (left, when not negative, is what the file has after the header):
+// a box claiming more than the file holds costs what the file holds.
+// io.ErrUnexpectedEOF: the file ends inside the box.
+func readBody(r io.Reader, n, left int64) ([]byte, error) {
+	if left >= 0 && n > left {
+		n = left + 1 // read what is there, and see it end
+	}
+	var buf bytes.Buffer
+	if n <= 1<<20 {
+		buf.Grow(int(n))
+	}
+	got, err := io.CopyN(&buf, r, n)
+	if err == nil && left >= 0 && got > left {
+		err = io.ErrUnexpectedEOF // more bytes than the file was said to have
+	}
+	if errors.Is(err, io.EOF) {
+		err = io.ErrUnexpectedEOF
+	}
+	return buf.Bytes(), err
+}
+
 // skipper passes over bytes without reading them.
 type skipper interface {
 	Skip(n int64) (int64, error)
@@ -204,7 +267,7 @@ type skipper interface {
 // only the box headers, the moov and the moofs: the media data is passed
 // over, not read.
 func ReadAt(r io.ReaderAt, size int64) (*Segment, error) {
-	seg, _, err := Read(&atReader{r: r, size: size})
+	seg, _, err := Read(&atReader{r: r, size: size}, size)
 	return seg, err
 }
 
@@ -422,6 +485,23 @@ const (
 	trCTO              = 0x000800
 )
 
+// room says whether the file has room for n more samples claimed by the
+// moof at moofStart: each takes at least one byte of the file after it,
+// and the file holds at most MaxSamples.
+func (s *Segment) room(n, moofStart int64) error {
+	total := int64(len(s.Samples)) + n
+	if total > MaxSamples {
+		return fmt.Errorf("%w: more than %d samples", ErrFormat, MaxSamples)
+	}
+	if s.size >= 0 && n > s.size-moofStart {
+		return fmt.Errorf("%w: a trun claims %d samples, more than the %d bytes after its moof hold", ErrFormat, n, s.size-moofStart)
+	}
+	if s.size >= 0 && total > s.size {
+		return fmt.Errorf("%w: %d samples claimed in a file of %d bytes", ErrFormat, total, s.size)
+	}
+	return nil
+}
+
 // readFragment appends a moof's samples of the video track; moofStart is
 // the moof's offset in the file, the base of its data offsets. It returns
 // the decode time after the fragment.
@@ -487,8 +567,19 @@ func (s *Segment) readFragment(moof []byte, moofStart, dts int64) (int64, error)
 					per += 4
 				}
 			}
-			if r.bad || uint64(count)*uint64(per) > uint64(len(r.b)) || (per == 0 && count > 1<<20) {
+			if r.bad || uint64(count)*uint64(per) > uint64(len(r.b)) {
 				return fmt.Errorf("%w: trun of %d samples in %d bytes", ErrFormat, count, len(r.b))
+			}
+			if err := s.room(int64(count), moofStart); err != nil {
+				return err
+			}
+			if pos < 0 {
+				return fmt.Errorf("%w: trun data at offset %d", ErrFormat, pos)
+			}
+			if need := len(s.Samples) + int(count); need > cap(s.Samples) { // doubling: at most twice the table in all
+				grown := make([]Sample, len(s.Samples), min(max(need, 2*cap(s.Samples)), MaxSamples))
+				copy(grown, s.Samples)
+				s.Samples = grown
 			}
 			for i := uint32(0); i < count; i++ {
 				smp := Sample{Offset: pos, DTS: dts, Duration: d.duration, Size: d.size}
