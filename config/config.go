@@ -165,6 +165,10 @@ type StorageConfig struct {
 	// LowWaterPercent: once the limit is reached, the oldest recordings are
 	// deleted until savePath is below this percentage of it. Default 95.
 	LowWaterPercent float64 `json:"lowWaterPercent,omitempty"`
+	// QuarantinePercent bounds the quarantine (damaged files kept in
+	// savePath/.quarantine instead of uploaded) to this percentage of the
+	// limit: beyond it its oldest files are deleted. Default 2.
+	QuarantinePercent float64 `json:"quarantinePercent,omitempty"`
 	// MinFreeGB is the filesystem's free-space floor: below it the oldest
 	// recordings are deleted even under the size limit, so recording never
 	// stops on a full disk. Default 1 GB, or 5% of a smaller filesystem.
@@ -308,6 +312,8 @@ const (
 	DefaultPartConcurrency   = 4
 	DefaultLowWaterPercent   = 95
 	DefaultTempDir           = "/tmp"
+	// DefaultQuarantinePercent is storageConfig.quarantinePercent's default.
+	DefaultQuarantinePercent = 2
 	DefaultMaxExportRange    = 24 * time.Hour
 	// DefaultCatalogRetentionDays is storageConfig.catalogRetentionDays's default.
 	DefaultCatalogRetentionDays = 30
@@ -487,6 +493,9 @@ func (c *Config) normalize(getenv func(string) string) {
 		c.StorageConfig.ExportTempDir = DefaultExportTempDir(getenv)
 	}
 	c.StorageConfig.ExportTempDir = filepath.Clean(c.StorageConfig.ExportTempDir)
+	if c.StorageConfig.QuarantinePercent == 0 {
+		c.StorageConfig.QuarantinePercent = DefaultQuarantinePercent
+	}
 	if c.StorageConfig.StateDir != "" {
 		c.StorageConfig.StateDir = filepath.Clean(c.StorageConfig.StateDir)
 	}

@@ -46,14 +46,14 @@ func TestNothingDeletableLeft(t *testing.T) {
 }
 
 // TestQuarantineCounts: quarantined files are cctvd's and count toward the
-// limit from the start of Run (and at each cross-check), though they are
-// never deleted.
+// limit from the start of Run (and at each cross-check); within their
+// bound (here nine tenths of the limit) they are not deleted.
 func TestQuarantineCounts(t *testing.T) {
 	e := newEnv(t, "", 5, 1000, 5)
 	q := layout.QuarantineDir(e.save, "cam1")
 	os.MkdirAll(q, 0o755)
 	os.WriteFile(filepath.Join(q, "R1-00000.mp4"), make([]byte, 3000), 0o644)
-	r, _ := e.retention(Config{LimitBytes: 6000, Interval: time.Hour, MinGap: time.Millisecond}, plenty)
+	r, _ := e.retention(Config{LimitBytes: 6000, Interval: time.Hour, MinGap: time.Millisecond, QuarantineShare: 0.9}, plenty)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx) }()
@@ -235,8 +235,8 @@ func TestCrossCheckAgrees(t *testing.T) {
 	if strings.Contains(e.logs.String(), "disagree") {
 		t.Errorf("a matching catalog was found to disagree:\n%s", e.logs.String())
 	}
-	if r.otherBytes != 700 {
-		t.Errorf("quarantine summed to %d, want 700", r.otherBytes)
+	if r.quar.bytes != 700 || len(r.quar.files) != 1 {
+		t.Errorf("quarantine summed to %d bytes in %d files, want 700 in 1", r.quar.bytes, len(r.quar.files))
 	}
 }
 

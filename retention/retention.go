@@ -4,10 +4,18 @@
 // What savePath holds is counted as cctvd's own files: the closed segments
 // (the catalog's running total, one row to read), the segments being
 // written (the staging folders, a few files per camera) and quarantined
-// files (summed at start-up and at each hourly cross-check, which also
-// reconciles the catalog with the disk when the two disagree). The state
-// folder (catalog) is not counted; files cctvd does not own are not counted
-// against the limit, but they do count against the free-space floor.
+// files (read at start-up and at each hourly cross-check, which also
+// reconciles the catalog with the disk when the two disagree, and kept in
+// between as files move in and out). The state folder (catalog) is not
+// counted; files cctvd does not own are not counted against the limit, but
+// they do count against the free-space floor.
+//
+// The quarantine (damaged files kept instead of uploaded) has a bound of
+// its own, a share of the limit (2% by default): beyond it, its oldest
+// files go, each logged and counted, so damaged copies never crowd out
+// the recordings. When a decision cannot reach its target, the status
+// says why in plain words (Status.Shortfall): what is left that retention
+// may not delete.
 //
 // When savePath reaches the limit, segments are deleted until it is below a
 // low-water mark (95% of the limit by default), so a new segment does not
@@ -69,6 +77,10 @@ type Config struct {
 	// MinGap is the least time between two decisions: a burst of closed
 	// segments makes one decision. Default 1s.
 	MinGap time.Duration
+	// QuarantineShare is the fraction of the limit the quarantine may
+	// hold; beyond it its oldest files are deleted. Default
+	// config.DefaultQuarantinePercent %.
+	QuarantineShare float64
 }
 
 func (c *Config) setDefaults() {
@@ -84,6 +96,9 @@ func (c *Config) setDefaults() {
 	if c.MinGap <= 0 {
 		c.MinGap = time.Second
 	}
+	if c.QuarantineShare <= 0 || c.QuarantineShare >= 1 {
+		c.QuarantineShare = config.DefaultQuarantinePercent / 100.0
+	}
 }
 
 // DefaultFloor is the free-space floor of a filesystem of total bytes.
@@ -97,6 +112,8 @@ type Catalog interface {
 	RetentionCandidates(ctx context.Context, n int) ([]catalog.Record, error)
 	MarkDeleted(ctx context.Context, ids []int64, cause string) error
 	MarkPresent(ctx context.Context, id int64) error
+	ByPath(ctx context.Context, path string) (catalog.Record, error)
+	MarkQuarantined(ctx context.Context, id int64, path, why string) error
 	Reconcile(ctx context.Context, keyFor func(rel string) string) (catalog.ReconcileResult, error)
 }
 
@@ -148,6 +165,12 @@ type Status struct {
 	// Decisions counts the decisions Run finished (deletions done).
 	Decisions int64  `json:"decisions"`
 	LastError string `json:"lastError,omitempty"`
+	// Quarantine is the damaged files kept in savePath/.quarantine.
+	Quarantine QuarantineStatus `json:"quarantine"`
+	// Shortfall says, in plain words, why the last decision could not
+	// bring savePath under its target or the free space above its floor
+	// (what is left that retention may not delete); empty when it could.
+	Shortfall string `json:"shortfall,omitempty"`
 }
 
 // Retention deletes old recordings. Run owns the decisions; Notify, Status
@@ -159,7 +182,11 @@ type Retention struct {
 	log   zerolog.Logger
 	wake  chan struct{}
 
-	otherBytes int64 // quarantine, from the last cross-check (Run's goroutine only)
+	quar quarantine // Run's goroutine only
+	// qDirty are the cameras whose quarantine folder took a file since
+	// the last decision ("": read all of it), under qMu.
+	qMu    sync.Mutex
+	qDirty map[string]bool
 	// repair: files were unlinked without their record (a full disk); the
 	// next decision reconciles the catalog first.
 	repair bool
@@ -226,7 +253,7 @@ func (r *Retention) WaitFor(ctx context.Context, cond func(Status) bool) error {
 // cross-check is an hour later.)
 func (r *Retention) Run(ctx context.Context) error {
 	cfg := r.config()
-	r.otherBytes = dirBytes(layout.Quarantine(cfg.SavePath), 2)
+	r.quar.scanAll(layout.Quarantine(cfg.SavePath))
 	after := r.deps.After
 	tick, check := after(cfg.Interval), after(cfg.CrossCheck)
 	for {
@@ -268,8 +295,8 @@ const batch = 64
 const maxUnlinkFailures = 16
 
 // Decide measures and deletes what must go. It reads the catalog's totals,
-// the staging folders and the filesystem's free space; it never walks the
-// recordings.
+// the staging folders, the quarantine's account and the filesystem's free
+// space; it never walks the recordings.
 func (r *Retention) Decide(ctx context.Context) error {
 	cfg := r.config()
 	if r.repair {
@@ -280,10 +307,19 @@ func (r *Retention) Decide(ctx context.Context) error {
 		r.repair = false
 		r.log.Info().Int("missing", res.Missing).Msg("catalog repaired after files were deleted on a full disk")
 	}
-	used, usage, err := r.measure(ctx)
+	r.syncQuarantine(cfg.SavePath)
+	qStuck, qerr := r.trimQuarantine(ctx, cfg)
+	r.status.Update(func(st *Status) {
+		st.Quarantine.Bytes, st.Quarantine.Files, st.Quarantine.LimitBytes = r.quar.bytes, int64(len(r.quar.files)), quarantineLimit(cfg)
+	})
+	if qerr != nil {
+		return qerr
+	}
+	h, usage, err := r.measure(ctx)
 	if err != nil {
 		return err
 	}
+	used := h.total()
 	floor := cfg.MinFreeBytes
 	if floor <= 0 {
 		floor = DefaultFloor(usage.Total)
@@ -291,12 +327,13 @@ func (r *Retention) Decide(ctx context.Context) error {
 	now := r.deps.Now()
 	r.status.Update(func(st *Status) {
 		st.UsedBytes, st.FreeBytes, st.FloorBytes, st.TotalBytes = used, int64(usage.Free), floor, int64(usage.Total)
-		st.LastDecision, st.LastError = now, ""
+		st.LastDecision, st.LastError, st.Shortfall = now, "", ""
 	})
 
+	target := int64(float64(cfg.LimitBytes) * cfg.LowWater)
 	var sizeExcess, freeDeficit int64
 	if used >= cfg.LimitBytes {
-		sizeExcess = used - int64(float64(cfg.LimitBytes)*cfg.LowWater)
+		sizeExcess = used - target
 	}
 	if int64(usage.Free) < floor {
 		freeDeficit = floor + floor/20 - int64(usage.Free) // 5% above the floor, not hovering on it
@@ -313,10 +350,19 @@ func (r *Retention) Decide(ctx context.Context) error {
 		Int64("toFree", toFree).Str("cause", cause).Msg("deleting the oldest recordings")
 
 	var freed int64
+	// What could not go, for the shortfall: unlinks that failed, and
+	// segments S3 lacks kept because uploaded ones could not go.
+	stuck := kept{quarantine: qStuck}
 	defer func() {
-		if used, usage, err := r.measure(ctx); err == nil {
-			r.status.Update(func(st *Status) { st.UsedBytes, st.FreeBytes = used, int64(usage.Free) })
+		h, usage, err := r.measure(ctx)
+		if err != nil {
+			return
 		}
+		var short string
+		if still := toReach(cause, h.total(), target, int64(usage.Free), floor); still > 0 {
+			short = shortfall(cause, still, h, usage, quarantineLimit(cfg), stuck)
+		}
+		r.status.Update(func(st *Status) { st.UsedBytes, st.FreeBytes, st.Shortfall = h.total(), int64(usage.Free), short })
 	}()
 	// failed are the segments whose unlink failed in this decision (an
 	// immutable file, a read-only folder): back to present in the
@@ -333,7 +379,9 @@ func (r *Retention) Decide(ctx context.Context) error {
 			// Candidates come uploaded first: an uploaded segment that could
 			// not go is not replaced by footage S3 lacks. Only a filesystem
 			// running out (recording would stop) deletes that.
+			n := len(cands)
 			cands = slices.DeleteFunc(cands, func(c catalog.Record) bool { return c.Upload != catalog.Uploaded })
+			stuck.notUploaded = stuck.notUploaded || len(cands) < n
 		}
 		if len(failed) >= maxUnlinkFailures {
 			r.log.Warn().Int("failed", len(failed)).Int64("stillToFree", toFree-freed).Msg("too many recordings could not be deleted; the next decision tries again")
@@ -376,6 +424,7 @@ func (r *Retention) Decide(ctx context.Context) error {
 			if err := r.remove(ctx, c, cause); err != nil {
 				freed -= c.Bytes
 				failed[c.ID] = true
+				stuck.failed += c.Bytes
 				r.log.Error().Err(err).Str("segment", c.Name()).Msg("cannot delete recording")
 				if unlinkErr == nil {
 					unlinkErr = err // the next decision tries it again
@@ -443,19 +492,26 @@ func (r *Retention) remove(ctx context.Context, c catalog.Record, cause string) 
 	return nil
 }
 
-// measure returns the bytes cctvd holds in savePath and the filesystem's usage.
-func (r *Retention) measure(ctx context.Context) (int64, Usage, error) {
+// held is what cctvd holds in savePath, in bytes.
+type held struct {
+	segments, staging, quarantine int64
+}
+
+func (h held) total() int64 { return h.segments + h.staging + h.quarantine }
+
+// measure returns what cctvd holds in savePath and the filesystem's usage.
+func (r *Retention) measure(ctx context.Context) (held, Usage, error) {
 	t, err := r.deps.Catalog.Totals(ctx)
 	if err != nil {
-		return 0, Usage{}, err
+		return held{}, Usage{}, err
 	}
 	save := r.config().SavePath
-	used := t.Bytes + dirBytes(layout.Staging(save), 2) + r.otherBytes
+	h := held{segments: t.Bytes, staging: dirBytes(layout.Staging(save), 2), quarantine: r.quar.bytes}
 	u, err := r.deps.Usage(ctx, save)
 	if err != nil {
-		return 0, Usage{}, err
+		return held{}, Usage{}, err
 	}
-	return used, u, nil
+	return h, u, nil
 }
 
 // crossCheck walks savePath once: it sums the quarantine, and compares the
@@ -463,7 +519,7 @@ func (r *Retention) measure(ctx context.Context) (int64, Usage, error) {
 // reconciles the catalog with the disk.
 func (r *Retention) crossCheck(ctx context.Context) {
 	save := r.config().SavePath
-	r.otherBytes = dirBytes(layout.Quarantine(save), 2)
+	r.quar.scanAll(layout.Quarantine(save))
 	var onDisk int64
 	var files int64
 	entries, _ := os.ReadDir(save)

@@ -414,7 +414,20 @@ func (d *daemon) cameraEvent(ev supervisor.Event) {
 }
 
 func (d *daemon) quarantined(camera, file string) {
+	d.quarantineChanged(camera)
 	d.keep.Do(func(*catalog.Catalog) { d.gapq.Quarantined(camera, file) })
+}
+
+// quarantineChanged tells retention a file went into the camera's
+// quarantine folder, so it counts now (and the quarantine's bound holds).
+// Without retention running yet, its start reads the whole quarantine.
+func (d *daemon) quarantineChanged(camera string) {
+	d.partsMu.Lock()
+	ret := d.ret
+	d.partsMu.Unlock()
+	if ret != nil {
+		ret.QuarantineChanged(camera)
+	}
 }
 
 func (d *daemon) uploaderStatus() uploader.Status {

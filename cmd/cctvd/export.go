@@ -176,7 +176,12 @@ func exportFromBox(ctx context.Context, path, camera string, from, to time.Time,
 	if _, err := os.Stat(catPath); errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("no catalog at %s: export from the bucket with --from-s3", catPath)
 	}
-	cat, err := catalog.Open(ctx, catPath, cfg.StorageConfig.SavePath, nil)
+	// Read-only: beside the daemon, and often as root, the command line
+	// never writes, migrates or checkpoints the daemon's catalog.
+	cat, err := catalog.OpenReadOnly(ctx, catPath, cfg.StorageConfig.SavePath)
+	if errors.Is(err, catalog.ErrOlderSchema) {
+		return nil, fmt.Errorf("%w: start the daemon once, or export from the bucket with --from-s3", err)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -34,6 +34,9 @@ import (
 // it runs main() instead of the tests, so the tests send real signals to a
 // real process without a separate build.
 func TestMain(m *testing.M) {
+	if path := os.Getenv(catalogHelperEnv); path != "" {
+		os.Exit(openCatalogHelper(path, os.Getenv("CCTVD_TEST_SAVEPATH")))
+	}
 	if os.Getenv("CCTVD_TEST_MAIN") == "1" {
 		os.Args = append([]string{"cctvd"}, strings.Fields(os.Getenv("CCTVD_TEST_ARGS"))...)
 		main()

@@ -13,6 +13,7 @@ import (
 	"text/tabwriter"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/cctvd/cctvd/config"
 	"github.com/cctvd/cctvd/discovery"
@@ -95,7 +96,7 @@ func probeCamera(ctx context.Context, args []string, stdout, stderr io.Writer, g
 			return nil
 		}
 		if *method == discovery.MethodONVIF || ctx.Err() != nil {
-			return fmt.Errorf("no stream found: %s", red.String(err.Error()))
+			return fmt.Errorf("no stream found: %s", printable(red.String(err.Error())))
 		}
 	}
 	fmt.Fprintf(out, "\nknown paths (DESCRIBE; %d at once, then one every %s, so the camera does not lock this address out):\n",
@@ -107,7 +108,7 @@ func probeCamera(ctx context.Context, args []string, stdout, stderr io.Writer, g
 	})
 	tw.Flush()
 	if err != nil {
-		return fmt.Errorf("no stream found: %s", red.String(err.Error()))
+		return fmt.Errorf("no stream found: %s", printable(red.String(err.Error())))
 	}
 	printChoice(out, found, t, mask)
 	return nil
@@ -119,7 +120,7 @@ func attemptResult(a discovery.Attempt) string {
 	case a.Err == nil:
 		s := "200, video"
 		if d.Codec != "" {
-			s += " " + d.Codec
+			s += " " + printable(d.Codec)
 		}
 		return s
 	case d.Status != 0:
@@ -132,13 +133,13 @@ func attemptResult(a discovery.Attempt) string {
 		}
 		return s
 	}
-	return a.Err.Error()
+	return printable(a.Err.Error())
 }
 
 func printONVIF(out io.Writer, rep discovery.ONVIFReport, err error, mask func(string) string) {
-	fmt.Fprintf(out, "\nONVIF %s\n", rep.DeviceURL)
+	fmt.Fprintf(out, "\nONVIF %s\n", printable(rep.DeviceURL))
 	if rep.Info.Manufacturer != "" || rep.Info.Model != "" {
-		fmt.Fprintf(out, "  device    %s %s (firmware %s)\n", rep.Info.Manufacturer, rep.Info.Model, rep.Info.FirmwareVersion)
+		fmt.Fprintf(out, "  device    %s %s (firmware %s)\n", printable(rep.Info.Manufacturer), printable(rep.Info.Model), printable(rep.Info.FirmwareVersion))
 	}
 	if rep.Profiles != nil || rep.ClockOffset != 0 {
 		fmt.Fprintf(out, "  clock     %s\n", clockText(rep.ClockOffset))
@@ -160,12 +161,13 @@ func printONVIF(out io.Writer, rep discovery.ONVIFReport, err error, mask func(s
 			if p.FPS > 0 {
 				fps = strconv.FormatFloat(p.FPS, 'f', -1, 64)
 			}
-			fmt.Fprintf(tw, "    %s\ttoken %s\t%s %dx%d at %s fps\t%s\n", p.Name, p.Token, p.Encoding, p.Width, p.Height, fps, uri)
+			fmt.Fprintf(tw, "    %s\ttoken %s\t%s %dx%d at %s fps\t%s\n", printable(p.Name), printable(p.Token), printable(p.Encoding),
+				p.Width, p.Height, fps, printable(uri))
 		}
 		tw.Flush()
 	}
 	if err != nil {
-		fmt.Fprintf(out, "  failed    %v\n", err)
+		fmt.Fprintf(out, "  failed    %s\n", printable(err.Error()))
 	}
 }
 
@@ -181,16 +183,16 @@ func clockText(off time.Duration) string {
 }
 
 func printChoice(out io.Writer, found discovery.Found, t discovery.Target, mask func(string) string) {
-	fmt.Fprintf(out, "\ncctvd would record %s\n  %s\n", found.Source, mask(found.URI))
+	fmt.Fprintf(out, "\ncctvd would record %s\n  %s\n", printable(found.Source), printable(mask(found.URI)))
 	switch {
 	case t.Width == 0:
 		if found.Choice != nil {
-			fmt.Fprintf(out, "  %s (give --resolution and --fps to choose as the daemon would)\n", found.Choice.Why)
+			fmt.Fprintf(out, "  %s (give --resolution and --fps to choose as the daemon would)\n", printable(found.Choice.Why))
 		}
 	case found.Choice != nil:
-		fmt.Fprintf(out, "  mode auto: %s\n", found.Choice.Why)
+		fmt.Fprintf(out, "  mode auto: %s\n", printable(found.Choice.Why))
 	default:
-		codec := found.Codec
+		codec := printable(found.Codec)
 		if codec == "" {
 			codec = "the stream"
 		}
@@ -215,14 +217,16 @@ func maskURL(uri, user string) string {
 	return scheme + "://" + url.User(user).String() + ":" + redact.Mask + "@" + rest
 }
 
-// redactingWriter masks secrets in everything written through it.
+// redactingWriter masks secrets in everything written through it, and
+// escapes what a terminal would act on but the layout's newlines and
+// tabs: a backstop behind printable on every field a device filled.
 type redactingWriter struct {
 	w   io.Writer
 	red *redact.Redactor
 }
 
 func (r *redactingWriter) Write(p []byte) (int, error) {
-	if _, err := io.WriteString(r.w, r.red.String(string(p))); err != nil {
+	if _, err := io.WriteString(r.w, escapeText(r.red.String(string(p)), true)); err != nil {
 		return 0, err
 	}
 	return len(p), nil
@@ -275,15 +279,38 @@ func discover(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return err
 }
 
-// printable replaces control characters (escape sequences a device could
-// send to the operator's terminal) with their quoted form.
-func printable(s string) string {
-	return strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
-			return '?'
+// printable is text a device sent (names, codecs, URIs, the errors its
+// answers fill) as a terminal shows it rather than acts on it: each
+// character escapeText names is written as its Go escape, newlines and
+// tabs too, so a device can neither drive the operator's terminal nor
+// forge a line or a column of the output.
+func printable(s string) string { return escapeText(s, false) }
+
+// escapeText writes each control character (C0, DEL, C1: ESC and CSI
+// start the sequences that retitle a window or rewrite the screen),
+// format character (bidi overrides and isolates reorder what is shown,
+// zero-width ones hide text), line or paragraph separator and byte that
+// is not UTF-8 as its Go escape (\x1b, \u009b, \u202e, \xff). layout
+// keeps newlines and tabs, for output whose own lines and columns they
+// are.
+func escapeText(s string, layout bool) string {
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && n == 1:
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		case layout && (r == '\n' || r == '\t'):
+			b.WriteRune(r)
+		case unicode.IsControl(r) || unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp):
+			q := strconv.QuoteRune(r) // '\x1b', '\u202e'
+			b.WriteString(q[1 : len(q)-1])
+		default:
+			b.WriteString(s[i : i+n])
 		}
-		return r
-	}, s)
+		i += n
+	}
+	return b.String()
 }
 
 func dash(s string) string {

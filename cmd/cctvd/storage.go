@@ -167,6 +167,7 @@ func (d *daemon) useCatalog(ctx context.Context, cat *catalog.Catalog) error {
 		OnUploaded: d.met.Uploaded, OnFailed: d.met.UploadFailed, OnConflict: d.met.UploadConflict,
 		OnQuarantined: func(r catalog.Record, why string, offsite bool) {
 			d.met.Quarantined(r, why, offsite)
+			d.quarantineChanged(r.Camera)
 			if !offsite { // S3 keeps no earlier upload: the footage is lost
 				d.gapq.Corrupt(r, why)
 			}

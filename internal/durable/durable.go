@@ -25,8 +25,10 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -127,16 +129,15 @@ func RenameNoReplace(src, dst string) error {
 // Write writes path atomically and durably through write: a temporary
 // file beside it (hidden: "." + its name + ".tmp-" and a number), fsync,
 // rename, then the folder synced. A reader never sees half of it; after a
-// power cut the file is whole, old or new.
+// power cut the file is whole, old or new. The file gets perm as open(2)
+// gives it, less the umask (and as the folder's default ACL says), so an
+// operator's umask 077 keeps an export private.
 func Write(path string, perm os.FileMode, write func(w io.Writer) error) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	tmp, err := createTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-", perm)
 	if err != nil {
 		return err
 	}
 	err = write(tmp)
-	if err == nil {
-		err = tmp.Chmod(perm)
-	}
 	if err == nil {
 		if err = tmp.Sync(); CannotSync(err) {
 			err = nil
@@ -153,6 +154,21 @@ func Write(path string, perm os.FileMode, write func(w io.Writer) error) error {
 		return err
 	}
 	return SyncDir(filepath.Dir(path))
+}
+
+// createTemp creates a new file in dir named prefix and a random number,
+// with perm for open(2): the kernel applies the umask. (os.CreateTemp
+// makes it 0600, and a Chmod after would set perm regardless of the
+// umask.)
+func createTemp(dir, prefix string, perm os.FileMode) (*os.File, error) {
+	for try := 0; ; try++ {
+		name := filepath.Join(dir, prefix+strconv.FormatUint(uint64(rand.Uint32()), 10))
+		f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, perm)
+		if errors.Is(err, fs.ErrExist) && try < 100 {
+			continue
+		}
+		return f, err
+	}
 }
 
 // WriteFile is Write of data.
