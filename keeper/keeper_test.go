@@ -15,6 +15,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/cctvd/cctvd/catalog"
+	"github.com/cctvd/cctvd/internal/await"
 	"github.com/cctvd/cctvd/internal/testenv"
 	"github.com/cctvd/cctvd/layout"
 	"github.com/cctvd/cctvd/segment"
@@ -132,6 +133,8 @@ func TestGarbageCatalogIsMovedAsideAndRebuilt(t *testing.T) {
 	if err != nil || len(recs) != 3 {
 		t.Errorf("rows %d %v", len(recs), err)
 	}
+	// Use starts on its own goroutine once the state says ready.
+	await.Recv(t, e.used, 10*time.Second, "a use of the catalog")
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if len(e.ready) != 1 || !e.ready[0] || e.uses != 1 {
