@@ -202,6 +202,23 @@ func (h *Hub) Join(camera string) (*Viewer, error) {
 	return v, nil
 }
 
+// Admits says whether Join would let a viewer of camera in now: nil, or
+// the *LimitError (or ErrNotRunning) it would answer.
+func (h *Hub) Admits(camera string) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.ctx == nil || h.ctx.Err() != nil {
+		return ErrNotRunning
+	}
+	if h.viewers >= h.cfg.MaxViewers {
+		return &LimitError{Max: h.cfg.MaxViewers}
+	}
+	if s := h.sources[camera]; s != nil && s.viewerCount() >= h.cfg.MaxViewersPerCamera {
+		return &LimitError{PerCamera: true, Max: h.cfg.MaxViewersPerCamera}
+	}
+	return nil
+}
+
 // Next returns the viewer's next frame, waiting for it; ErrClosed once
 // the viewer is closed (live view stopping), or ctx's error.
 func (v *Viewer) Next(ctx context.Context) (*Frame, error) { return v.q.next(ctx) }

@@ -73,4 +73,6 @@ func clockFrame(media float64, wall time.Time) *Frame {
 
 func dropFrame(n int) *Frame { return textFrame(dropMsg{Type: "drop", Fragments: n}) }
 
-func waitingFrame(reason string) *Frame { return textFrame(waitingMsg{Type: "waiting", Reason: reason}) }
+func waitingFrame(reason string) *Frame {
+	return textFrame(waitingMsg{Type: "waiting", Reason: reason})
+}
