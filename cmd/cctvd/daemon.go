@@ -199,7 +199,7 @@ func (d *daemon) build(ctx context.Context, hub *logring.Hub) error {
 	d.exp = export.NewService(exportConfig(cfg),
 		export.ServiceDeps{Catalog: d.keep, S3: s3c, Log: log, Now: d.clock.Now, PrunedBefore: d.prunedBefore})
 	d.live = live.New(liveConfig(cfg), live.Deps{Log: log})
-	d.snp = snapshot.New(snapshotConfig(cfg), snapshot.Deps{Catalog: d.keep, Log: log})
+	d.snp = snapshot.New(snapshotConfig(cfg), snapshot.Deps{Catalog: d.keep, Live: d.live, Log: log, Now: d.clock.Now})
 	d.api, err = api.New(apiConfig(cfg),
 		api.Deps{
 			Log:          log,
