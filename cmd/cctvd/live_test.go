@@ -1,0 +1,170 @@
+//go:build integration
+
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// rawUpgrade sends a WebSocket upgrade request by hand and returns
+// everything the server answered until it closed the connection or 5 s
+// passed: the status line, headers and body, and any byte after them.
+func rawUpgrade(t *testing.T, base, path string, header map[string]string) string {
+	t.Helper()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	req := "GET " + path + " HTTP/1.1\r\nHost: " + strings.TrimPrefix(base, "http://") +
+		"\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+	for k, v := range header {
+		req += k + ": " + v + "\r\n"
+	}
+	if _, err := io.WriteString(conn, req+"\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("%s: no HTTP answer: %v", path, err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	return fmt.Sprintf("%d %s\n%s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
+}
+
+// TestLiveView watches a camera live over the WebSocket as a script does,
+// against a real cctvd recording the test camera in 3 s segments: refused
+// without the token (401 before any media byte), with a wrong one, a
+// forged or reused ticket, from another origin; with the token, the init
+// segment, then fragments from a keyframe on one timeline across segment
+// boundaries and across ffmpeg killed with SIGKILL; a third viewer beyond
+// the per-camera limit of 2 refused with 429; the token in no log line.
+func TestLiveView(t *testing.T) {
+	s := newSetup(t, 3)
+	d := startDaemon(t, "run", "--config", liveTestConfig(t, s, `, "liveMaxViewersPerCamera": 2`))
+	c := newClient(t, d, apiToken)
+	awaitStagingGrowth(t, s.savePath, "door", 20000)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+
+	// Refused before the upgrade, as JSON, without a media byte.
+	for _, tc := range []struct {
+		what, path string
+		header     map[string]string
+		want       string
+	}{
+		{"no token", "/api/v1/cameras/door/live", nil, "401 application/json"},
+		{"a wrong token", "/api/v1/cameras/door/live", map[string]string{"Authorization": "Bearer not-the-t0ken"}, "401 application/json"},
+		{"a forged ticket", "/api/v1/cameras/door/live?ticket=00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff", nil, "401 application/json"},
+		{"another origin", "/api/v1/cameras/door/live", map[string]string{"Authorization": "Bearer " + apiToken, "Origin": "http://evil.example"}, "403 application/json"},
+		{"an unknown camera", "/api/v1/cameras/gate/live", map[string]string{"Authorization": "Bearer " + apiToken}, "404 application/json"},
+	} {
+		got := rawUpgrade(t, c.base, tc.path, tc.header)
+		if !strings.HasPrefix(got, tc.want+"\n{\"error\":") || strings.Contains(got, "ftyp") || strings.Contains(got, "moof") {
+			t.Errorf("%s: answered\n%s\nwant %s and a JSON error, no media", tc.what, got, tc.want)
+		}
+	}
+	if _, resp, err := dialLive(ctx, c.base, "door", "", nil, 0); err == nil || resp == nil || resp.StatusCode != 401 {
+		t.Fatalf("a WebSocket client without the token: %v %+v, want 401", err, resp)
+	}
+
+	// A ticket opens one upgrade, once.
+	var tk struct {
+		Ticket    string    `json:"ticket"`
+		ExpiresAt time.Time `json:"expiresAt"`
+	}
+	c.json("POST", "/api/v1/cameras/door/live/ticket", 200, &tk)
+	if len(tk.Ticket) < 32 || time.Until(tk.ExpiresAt) > time.Minute || time.Until(tk.ExpiresAt) <= 0 {
+		t.Fatalf("ticket %+v", tk)
+	}
+	byTicket, _, err := dialLive(ctx, c.base, "door", "?ticket="+tk.Ticket, nil, 0)
+	if err != nil {
+		t.Fatalf("the ticket's upgrade: %v", err)
+	}
+	if _, resp, err := dialLive(ctx, c.base, "door", "?ticket="+tk.Ticket, nil, 0); err == nil || resp == nil || resp.StatusCode != 401 {
+		t.Fatalf("the ticket used again: %v, want 401", err)
+	}
+
+	// With the token, as a script: init, then fragments.
+	conn, _, err := dialLive(ctx, c.base, "door", "", bearer(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.CloseNow()
+	lc := &liveConn{t: t, c: conn}
+
+	// A third viewer: over the limit of 2 for this camera.
+	if _, resp, err := dialLive(ctx, c.base, "door", "", bearer(), 0); err == nil || resp == nil || resp.StatusCode != 429 {
+		t.Fatalf("a third viewer: %v, want 429", err)
+	}
+	if msg := c.jsonError("POST", "/api/v1/cameras/door/live/ticket", 429); !strings.Contains(msg, "at most 2") {
+		t.Errorf("a ticket beyond the limit: %q", msg)
+	}
+	byTicket.CloseNow()
+
+	m, err := lc.read(ctx)
+	if err != nil || m.Type != "init" || !strings.HasPrefix(m.Text["mime"].(string), `video/mp4; codecs="avc1.`) {
+		t.Fatalf("the first message: %+v %v, want the init message", m, err)
+	}
+	if m, err = lc.read(ctx); err != nil || m.Type != "initSegment" || m.Init.Width != 640 || m.Init.Height != 360 {
+		t.Fatalf("the second message: %+v %v, want the init segment", m, err)
+	}
+
+	var door apiCamera
+	c.json("GET", "/api/v1/cameras/door", 200, &door)
+	pid := door.PID
+	var prevEnd float64
+	frags, clocks, killedAt := 0, 0, -1
+	keyframeFirst := false
+	for restarted := false; !restarted || frags < killedAt+8; {
+		m, err := lc.read(ctx)
+		if err != nil {
+			t.Fatalf("after %d fragments: %v", frags, err)
+		}
+		switch m.Type {
+		case "clock":
+			clocks++
+		case "init", "initSegment":
+			t.Fatalf("a new init segment for the same stream (fragment %d)", frags)
+		case "fragment":
+			f := m.Frag
+			if frags == 0 {
+				keyframeFirst = f.Keyframe
+			} else if got := lc.seconds(f.DecodeTime); got != prevEnd {
+				t.Fatalf("fragment %d starts at %.3f s, the one before ended at %.3f s: not one timeline", frags, got, prevEnd)
+			}
+			prevEnd = lc.seconds(f.DecodeTime + f.Duration)
+			frags++
+			// After two segment boundaries, ffmpeg is killed.
+			if clocks >= 3 && killedAt < 0 {
+				if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+					t.Fatalf("kill ffmpeg: %v", err)
+				}
+				killedAt = frags
+			}
+			if killedAt >= 0 && !restarted {
+				c.json("GET", "/api/v1/cameras/door", 200, &door)
+				restarted = door.PID != 0 && door.PID != pid && door.State == "recording"
+			}
+		}
+	}
+	if !keyframeFirst {
+		t.Error("the first fragment is not a keyframe")
+	}
+	t.Logf("%d fragments, %d clock messages, %.1f s of video on one timeline; ffmpeg %d killed, then %d", frags, clocks, prevEnd, pid, door.PID)
+	assertNoSecret(t, d.output(), apiToken)
+	// The ticket is not logged either: the access log names the route.
+	if strings.Contains(d.output(), tk.Ticket) {
+		t.Error("a live ticket is in the log")
+	}
+}
