@@ -24,6 +24,8 @@ type LiveView interface {
 	// Admits says whether a viewer of camera would be let in now:
 	// *live.LimitError when not.
 	Admits(camera string) error
+	// Stats says how live view is used.
+	Stats() live.Stats
 }
 
 // LiveWriteTimeout: a live viewer whose connection takes no frame for this

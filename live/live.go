@@ -146,10 +146,12 @@ func (h *Hub) Run(ctx context.Context) error {
 // Stats are live view's counts.
 type Stats struct {
 	// Viewers and Cameras are the viewers now, and the cameras being read.
-	Viewers, Cameras int
+	Viewers int `json:"viewers"`
+	Cameras int `json:"cameras"`
 	// Joined counts the viewers since start; Drops the times one fell
 	// behind and was moved to a newer keyframe.
-	Joined, Drops int64
+	Joined int64 `json:"joined"`
+	Drops  int64 `json:"drops"`
 }
 
 // Stats says how live view is used.
@@ -199,6 +201,7 @@ func (h *Hub) Join(camera string) (*Viewer, error) {
 	s.add(v)
 	h.viewers++
 	h.joined.Add(1)
+	h.log.Debug().Str("camera", camera).Int("viewers", h.viewers).Msg("live viewer joined")
 	return v, nil
 }
 
@@ -232,6 +235,7 @@ func (v *Viewer) Close() {
 		defer h.mu.Unlock()
 		h.viewers--
 		v.src.remove(v)
+		h.log.Debug().Str("camera", v.src.camera).Int("viewers", h.viewers).Msg("live viewer left")
 	})
 }
 

@@ -215,7 +215,13 @@ func (s *source) run(ctx context.Context) {
 			last, followed = seg, true
 			continue
 		}
-		if !sleep(ctx, 10*s.hub.cfg.Poll) {
+		// After a run, the next one is due within seconds (a restart):
+		// looked for more often.
+		wait := 10 * s.hub.cfg.Poll
+		if followed {
+			wait = 2 * s.hub.cfg.Poll
+		}
+		if !sleep(ctx, wait) {
 			return
 		}
 	}
@@ -279,7 +285,7 @@ func (s *source) follow(ctx context.Context, seg openSegment, fresh bool) error 
 	}
 	start, startKnown := segmentStart(seg.run, seg.index)
 	var shift int64
-	shiftSet, clockSent := false, false
+	shiftSet, clockSent, clockUnknown := false, false, false
 	for {
 		frag, err := r.nextFragment(ctx, in)
 		if err != nil {
@@ -291,15 +297,21 @@ func (s *source) follow(ctx context.Context, seg openSegment, fresh bool) error 
 			}
 			s.timeline, shiftSet = true, true
 		}
-		if !clockSent && startKnown {
+		if !clockSent {
 			if r.seg.meta.Epoch.IsZero() { // the supervisor writes it once ffmpeg's progress shows it
 				if m, err := staging.ReadMeta(seg.run.MetaPath()); err == nil {
 					r.seg.meta = m
 				}
 			}
-			if w := wallStart(r.seg.meta, start); !w.IsZero() {
+			w := time.Time{}
+			if startKnown {
+				w = wallStart(r.seg.meta, start)
+			}
+			if !w.IsZero() || !clockUnknown {
+				// Unknown: the mapping of the segment before does not hold
+				// (the gap between two runs is not on the timeline).
 				s.setClock(clockFrame(float64(shift)/float64(in.Timescale), w))
-				clockSent = true
+				clockSent, clockUnknown = !w.IsZero(), w.IsZero()
 			}
 		}
 		t := max(int64(frag.DecodeTime)+shift, 0)

@@ -12,6 +12,7 @@ import (
 //	text   {"type":"init","mime":"video/mp4; codecs=\"avc1.64001e\"","codec":"avc1.64001e","width":640,"height":360,"stream":1}
 //	binary the init segment (ftyp, moov) the init message announces
 //	text   {"type":"clock","media":12.5,"wall":"2026-01-06T12:00:00.5Z"}   media time 12.5 s is that wall-clock time
+//	       (without "wall": not known yet, for the segment from media time 12.5 s on: ffmpeg just started)
 //	binary a media fragment (moof, mdat), the first one at a keyframe
 //	binary ... every fragment ffmpeg writes, about every half second
 //
@@ -39,7 +40,7 @@ type initMsg struct {
 type clockMsg struct {
 	Type  string    `json:"type"`
 	Media float64   `json:"media"`
-	Wall  time.Time `json:"wall"`
+	Wall  time.Time `json:"wall,omitzero"`
 }
 
 type dropMsg struct {

@@ -7,12 +7,16 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/cctvd/cctvd/internal/testenv"
 )
 
 // rawUpgrade sends a WebSocket upgrade request by hand and returns
@@ -167,4 +171,97 @@ func TestLiveView(t *testing.T) {
 	if strings.Contains(d.output(), tk.Ticket) {
 		t.Error("a live ticket is in the log")
 	}
+}
+
+// dirBytes is the size of every file under dir.
+func dirBytes(dir string) int64 {
+	var n int64
+	_ = filepath.WalkDir(dir, func(_ string, e fs.DirEntry, err error) error {
+		if err == nil && !e.IsDir() {
+			if fi, err := e.Info(); err == nil {
+				n += fi.Size()
+			}
+		}
+		return nil
+	})
+	return n
+}
+
+// TestLiveSlowViewer: a viewer that reads nothing for 20 s (a small
+// receive window, so the kernel's buffers hold little) is dropped to the
+// keyframe or disconnected, and cctvd's resident memory does not grow
+// with what the camera sent meanwhile (8 Mbit/s of noise).
+func TestLiveSlowViewer(t *testing.T) {
+	testenv.RequireTools(t)
+	s := &setup{duration: 10, savePath: t.TempDir()}
+	s.cam = testenv.StartCamera(t, testenv.CameraOptions{Mounts: map[string]string{"/cam1": "640x360@25"},
+		User: "admin", Password: e2ePassword, Auth: "digest", Pattern: "snow", BitrateKbps: 8000})
+	s.minio = testenv.StartMinIO(t)
+	s.minio.CreateBucket("test-bucket")
+	d := startDaemon(t, "run", "--config", liveTestConfig(t, s, ""))
+	c := newClient(t, d, apiToken)
+	awaitStagingGrowth(t, s.savePath, "door", 1<<20)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	conn, _, err := dialLive(ctx, c.base, "door", "", bearer(), 4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.CloseNow()
+	lc := &liveConn{t: t, c: conn}
+	for got := 0; got < 3; { // init, init segment, a fragment: the stream flows
+		m, err := lc.read(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Type == "init" || m.Type == "initSegment" || m.Type == "fragment" {
+			got++
+		}
+	}
+	pid := d.cmd.Process.Pid
+	rssBefore, bytesBefore := rss(t, pid), dirBytes(s.savePath)
+	time.Sleep(20 * time.Second) // the viewer reads nothing: the time is what the test is about
+	rssAfter, produced := rss(t, pid), dirBytes(s.savePath)-bytesBefore
+	if produced < 8<<20 {
+		t.Fatalf("the camera sent only %d bytes in 20 s: this test needs its 8 Mbit/s", produced)
+	}
+	if grew := rssAfter - rssBefore; grew > produced/4 {
+		t.Errorf("cctvd's RSS grew by %d bytes (from %d) while the viewer read nothing and the camera sent %d", grew, rssBefore, produced)
+	}
+
+	// Now it reads: what is left is a little (the sockets' buffers), then
+	// either the end of the connection or a drop and a keyframe.
+	var after int64
+	outcome := ""
+	for outcome == "" {
+		rctx, rcancel := context.WithTimeout(ctx, 15*time.Second)
+		m, err := lc.read(rctx)
+		rcancel()
+		switch {
+		case err != nil && ctx.Err() == nil:
+			outcome = "disconnected: " + err.Error()
+		case err != nil:
+			t.Fatal(err)
+		case m.Type == "drop":
+			n, err := lc.read(ctx)
+			if err != nil || n.Type != "fragment" || !n.Frag.Keyframe {
+				t.Fatalf("after the drop message: %+v %v, want a keyframe", n, err)
+			}
+			outcome = "dropped to the keyframe"
+		default:
+			after += int64(m.Size)
+		}
+		if after > produced/2 {
+			t.Fatalf("the viewer read %d bytes after its stall: it was buffered for", after)
+		}
+	}
+	var st struct {
+		Live struct {
+			Viewers int   `json:"viewers"`
+			Drops   int64 `json:"drops"`
+		} `json:"live"`
+	}
+	c.json("GET", "/api/v1/status", 200, &st)
+	t.Logf("%s; %d bytes read after the stall; the camera sent %d meanwhile; RSS %d -> %d; live status %+v", outcome, after, produced, rssBefore, rssAfter, st.Live)
 }

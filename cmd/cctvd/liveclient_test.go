@@ -138,8 +138,9 @@ func (l *liveConn) wall(t float64) time.Time {
 // newestFragment is the wall-clock end of the newest whole fragment ffmpeg
 // has written of the camera's open segment, read from the staging folder
 // as the test sees it (the run's epoch, ffmpeg's segment list, the file's
-// boxes); ok is false when there is none.
-func newestFragment(t *testing.T, savePath, camera string) (end time.Time, ok bool) {
+// boxes), and the wall-clock time of its run's first frame (the epoch); ok
+// is false when there is none.
+func newestFragment(t *testing.T, savePath, camera string) (end, runStart time.Time, ok bool) {
 	t.Helper()
 	dir := layout.StagingDir(savePath, camera)
 	entries, _ := os.ReadDir(dir)
@@ -205,9 +206,9 @@ func newestFragment(t *testing.T, savePath, camera string) (end time.Time, ok bo
 			continue
 		}
 		secs := start + float64(last.DecodeTime+last.Duration)/float64(in.Timescale)
-		return meta.Epoch.Add(time.Duration(secs * float64(time.Second))), true
+		return meta.Epoch.Add(time.Duration(secs * float64(time.Second))), meta.Epoch, true
 	}
-	return time.Time{}, false
+	return time.Time{}, time.Time{}, false
 }
 
 type bytesAt []byte

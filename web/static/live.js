@@ -175,6 +175,7 @@ export class LiveView {
     this.clock = null;
     this.video.dataset.inits = '0';
     this.video.dataset.drops = '0';
+    this.video.dataset.connects = String(Number(this.video.dataset.connects || 0) + 1);
     this.ms = new MediaSource();
     this.url = URL.createObjectURL(this.ms);
     this.ms.addEventListener('sourceopen', () => { if (gen === this.gen) this.pump(); }, { once: true });
@@ -216,8 +217,9 @@ export class LiveView {
         this.pending.push({ mime: m.mime });
         this.pump();
         break;
-      case 'clock':
-        this.clock = { media: m.media, wall: Date.parse(m.wall) };
+      case 'clock': // without wall: not known (yet) from media time m.media on
+        this.clock = m.wall ? { media: m.media, wall: Date.parse(m.wall) } : null;
+        if (!this.clock) delete this.video.dataset.edgeWall;
         break;
       case 'drop':
         this.video.dataset.drops = String(Number(this.video.dataset.drops) + 1);
