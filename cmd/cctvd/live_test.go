@@ -4,8 +4,10 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
+	"image/jpeg"
 	"io"
 	"io/fs"
 	"net"
@@ -264,4 +266,61 @@ func TestLiveSlowViewer(t *testing.T) {
 	}
 	c.json("GET", "/api/v1/status", 200, &st)
 	t.Logf("%s; %d bytes read after the stall; the camera sent %d meanwhile; RSS %d -> %d; live status %+v", outcome, after, produced, rssBefore, rssAfter, st.Live)
+}
+
+// TestStillOfTheOpenSegment: with 5-minute segments, a still taken right
+// after a scene change on the test camera shows the new scene, from the
+// segment still being written (no segment has closed).
+func TestStillOfTheOpenSegment(t *testing.T) {
+	testenv.RequireTools(t)
+	s := &setup{duration: 300, savePath: t.TempDir()}
+	s.cam = testenv.StartCamera(t, testenv.CameraOptions{Mounts: map[string]string{"/cam1": "640x360@25"},
+		User: "admin", Password: e2ePassword, Auth: "digest", Pattern: "blue", GOPSeconds: 1})
+	s.minio = testenv.StartMinIO(t)
+	s.minio.CreateBucket("test-bucket")
+	d := startDaemon(t, "run", "--config", liveTestConfig(t, s, ""))
+	c := newClient(t, d, apiToken)
+	awaitStagingGrowth(t, s.savePath, "door", 20000)
+
+	// still takes a still and says whether it is red (else blue).
+	still := func() (red bool, hdr http.Header) {
+		status, body, h := c.do("GET", "/api/v1/cameras/door/snapshot.jpg", nil)
+		if status != 200 || h.Get("X-Segment-Open") != "true" {
+			t.Fatalf("snapshot: %d %s %v, want a still of the open segment", status, body, h)
+		}
+		img, err := jpeg.Decode(bytes.NewReader(body))
+		if err != nil {
+			t.Fatalf("the still is not a JPEG: %v", err)
+		}
+		b := img.Bounds()
+		r, _, bl, _ := img.At(b.Dx()/2, b.Dy()/2).RGBA()
+		if r>>8 < 128 && bl>>8 < 128 || r>>8 >= 128 && bl>>8 >= 128 {
+			t.Fatalf("the still's centre is neither red nor blue: r %d b %d", r>>8, bl>>8)
+		}
+		return r>>8 >= 128, h
+	}
+	if red, _ := still(); red {
+		t.Fatal("the still is red before the scene changed")
+	}
+	s.cam.ChangeScene()
+	changed := time.Now()
+	deadline := changed.Add(15 * time.Second)
+	for {
+		red, h := still()
+		if red {
+			t.Logf("the new scene in a still %v after the change, from %s", time.Since(changed).Round(time.Millisecond), h.Get("X-Segment"))
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("15 s after the scene changed, the still still shows the old one")
+		}
+		time.Sleep(250 * time.Millisecond) // a new keyframe is due within the camera's 1 s GOP; stills are made at most every 2 s
+	}
+	var recs struct {
+		Recordings []any `json:"recordings"`
+	}
+	c.json("GET", "/api/v1/recordings?camera=door", 200, &recs)
+	if len(recs.Recordings) != 0 {
+		t.Fatalf("%d segments closed: the still was to come from the open one", len(recs.Recordings))
+	}
 }
