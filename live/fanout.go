@@ -33,8 +33,9 @@ type queue struct {
 	media   int // media frames in frames
 	bytes   int // bytes of the media frames
 	waitKey bool
-	dropped int // fragments dropped since the last drop message
-	drops   int // drop episodes, in all
+	joining bool // waiting for the first keyframe: nothing was dropped
+	dropped int  // fragments dropped since the last drop message
+	drops   int  // drop episodes, in all
 	closed  bool
 	ready   chan struct{} // a token when frames (or closed) changed
 }
@@ -63,10 +64,12 @@ func (q *queue) push(f *Frame) (fellBehind bool) {
 	}
 	if q.waitKey {
 		if !f.key {
-			q.dropped++
+			if !q.joining {
+				q.dropped++
+			}
 			return fellBehind
 		}
-		q.waitKey = false
+		q.waitKey, q.joining = false, false
 		if q.dropped > 0 {
 			q.frames = append(q.frames, dropFrame(q.dropped))
 			q.dropped = 0
@@ -100,7 +103,7 @@ func (q *queue) prefill(f *Frame) {
 func (q *queue) startAtKey() {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	q.waitKey = true
+	q.waitKey, q.joining = true, true
 }
 
 // dropMedia removes the media frames queued, keeping the control frames
