@@ -170,6 +170,8 @@ type Deps struct {
 	Export Exporter
 	// Snapshots, if set, serves the cameras' stills.
 	Snapshots Snapshots
+	// Live, if set, serves the cameras' live view (a WebSocket).
+	Live LiveView
 	// Volume and CatalogState, if set, say whether savePath is the
 	// expected disk and whether the catalog is usable, for /api/v1/status.
 	Volume       func() volume.Status
@@ -205,6 +207,7 @@ type Server struct {
 	cop    *http.CrossOriginProtection
 
 	followers atomic.Int64
+	live      liveState
 	notReady  atomic.Pointer[string] // the last readiness problem logged
 	listening chan struct{}          // closed once Run has bound its address
 }
@@ -286,6 +289,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		v1.GET("/cameras/:name/snapshot.jpg", s.cameraSnapshot)
 	}
 	s.exportRoutes(v1)
+	s.liveRoutes(e, v1)
 	s.e = e
 	return s, nil
 }
@@ -375,6 +379,7 @@ func (s *Server) Run(ctx context.Context) error {
 		s.log.Warn().Err(err).Msg("API shutdown cut requests short")
 		srv.Close()
 	}
+	s.liveStop() // live views are hijacked connections: Shutdown does not wait for them
 	if err := <-done; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("api: %w", err)
 	}

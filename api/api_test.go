@@ -17,6 +17,7 @@ import (
 	"github.com/cctvd/cctvd/catalog"
 	"github.com/cctvd/cctvd/export"
 	"github.com/cctvd/cctvd/internal/redact"
+	"github.com/cctvd/cctvd/live"
 	"github.com/cctvd/cctvd/snapshot"
 )
 
@@ -39,6 +40,7 @@ func allRoutes(t *testing.T) *Server {
 		Gaps:      func(context.Context, string, time.Time, time.Time) ([]catalog.Gap, error) { return nil, nil },
 		Export:    export.NewService(export.ServiceConfig{}, export.ServiceDeps{}),
 		Snapshots: snapshot.New(snapshot.Config{}, snapshot.Deps{}),
+		Live:      live.New(live.Config{SavePath: t.TempDir()}, live.Deps{}),
 	})
 }
 

@@ -17,14 +17,16 @@ import (
 
 // Snapshots is what the API needs of camera stills.
 type Snapshots interface {
-	// Get returns the camera's still from its newest closed segment on
-	// disk; snapshot.ErrNoSegment when it has none.
+	// Get returns the camera's still from the segment being written, or
+	// its newest closed segment on disk; snapshot.ErrNoSegment when it has
+	// neither.
 	Get(ctx context.Context, camera string) (snapshot.Image, error)
 }
 
-// cameraSnapshot serves a camera's still: a JPEG of the last second of its
-// newest closed segment on disk (never from the camera), the same one
-// until a newer segment closes; 304 when the client has it.
+// cameraSnapshot serves a camera's still: a JPEG of the newest keyframe of
+// the segment being written, or of the last second of its newest closed
+// segment on disk (never from the camera), the same one until a newer
+// keyframe or segment; 304 when the client has it.
 func (s *Server) cameraSnapshot(c echo.Context) error {
 	name := c.Param("name")
 	known, err := s.knownCamera(c.Request().Context(), name)
@@ -51,6 +53,9 @@ func (s *Server) cameraSnapshot(c echo.Context) error {
 	h.Set(echo.HeaderCacheControl, "private, no-cache")
 	h.Set(echo.HeaderContentDisposition, fmt.Sprintf("inline; filename=%q", strings.TrimSuffix(img.Segment, ".mp4")+".jpg"))
 	h.Set("X-Segment", img.Segment)
+	if img.Open {
+		h.Set("X-Segment-Open", "true") // the segment being written: X-Segment is its file in staging
+	}
 	http.ServeContent(c.Response(), c.Request(), "", img.At, bytes.NewReader(img.JPEG))
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/cctvd/cctvd/catalog"
 	"github.com/cctvd/cctvd/keeper"
+	"github.com/cctvd/cctvd/live"
 	"github.com/cctvd/cctvd/rebuild"
 	"github.com/cctvd/cctvd/retention"
 	"github.com/cctvd/cctvd/uploader"
@@ -27,6 +28,10 @@ type Status struct {
 	// Catalog says whether the catalog is usable: uploads and retention
 	// wait while it is not.
 	Catalog *CatalogStatus `json:"catalog,omitempty"`
+	// Live is live view's use: viewers now, cameras being read, viewers
+	// since start, and the times one fell behind and was moved to a newer
+	// keyframe.
+	Live *live.Stats `json:"live,omitempty"`
 }
 
 // CatalogStatus is the catalog's state and the progress of its rebuild
@@ -70,6 +75,10 @@ func (s *Server) status(c echo.Context) error {
 	if s.deps.Volume != nil {
 		v := s.deps.Volume()
 		st.Volume = &v
+	}
+	if s.deps.Live != nil {
+		ls := s.deps.Live.Stats()
+		st.Live = &ls
 	}
 	if s.deps.CatalogState != nil {
 		cs := s.deps.CatalogState()

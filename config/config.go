@@ -215,6 +215,12 @@ type API struct {
 	// MaxExportRange is the longest range one export or spans request may
 	// cover (1m to 744h). Default "24h".
 	MaxExportRange Duration `json:"maxExportRange,omitempty"`
+	// LiveMaxViewers is the most live viewers at once, of every camera
+	// (1 to 100: each holds one of the API's 128 connections). Default 32.
+	LiveMaxViewers int `json:"liveMaxViewers,omitempty"`
+	// LiveMaxViewersPerCamera is the most live viewers of one camera at
+	// once (1 to liveMaxViewers). Default 16.
+	LiveMaxViewersPerCamera int `json:"liveMaxViewersPerCamera,omitempty"`
 }
 
 // FFmpeg holds the recorder's process settings.
@@ -368,7 +374,8 @@ func (e *maskedError) Unwrap() error { return e.err }
 func Default() *Config {
 	return &Config{
 		StorageConfig: StorageConfig{SyncInterval: Duration(DefaultSyncInterval)},
-		API:           API{Listen: DefaultListen, MaxExportRange: Duration(DefaultMaxExportRange)},
+		API: API{Listen: DefaultListen, MaxExportRange: Duration(DefaultMaxExportRange),
+			LiveMaxViewers: DefaultLiveMaxViewers, LiveMaxViewersPerCamera: DefaultLiveMaxViewersPerCamera},
 		FFmpeg: FFmpeg{
 			Path:         DefaultFFmpegPath,
 			ProbePath:    DefaultProbePath,

@@ -72,6 +72,7 @@ func (c *Config) Validate() error {
 	c.StorageConfig.validate(&v)
 	c.API.validate(&v)
 	c.API.validateExport(&v)
+	c.API.validateLive(&v)
 	c.FFmpeg.validate(&v)
 	if !slices.Contains(logLevels, c.Log.Level) {
 		v.add("log.level", "%q is not one of %s", c.Log.Level, strings.Join(logLevels, ", "))

@@ -8,6 +8,7 @@ optional basic or digest authentication, and prints one line
 Signals make it misbehave on purpose, for tests and the drill:
   SIGUSR1  stall: every stream stops sending frames while TCP and RTCP stay up
   SIGUSR2  resume the streams after a stall
+  SIGHUP   change the scene: every test pattern turns solid red, and back at the next SIGHUP
   SIGTERM  exit (a "camera reboot" is SIGTERM then a new start on the same port)
 
 Every mount's pipeline is built once before the server listens: a
@@ -33,11 +34,11 @@ ROLE = "camera-user"
 # drop=true stops frames but keeps the RTSP session, TCP connection and RTCP
 # alive, like a hung camera.
 PIPELINE = (
-    "( videotestsrc is-live=true pattern={pattern} ! "
+    "( videotestsrc name=src is-live=true pattern={pattern} ! "
     "video/x-raw,width={width},height={height},framerate={fps}/1 ! "
     "clockoverlay time-format=\"%H:%M:%S\" ! "
     "valve name=v drop=false ! "
-    "x264enc tune=zerolatency speed-preset=ultrafast key-int-max={gop} ! "
+    "x264enc tune=zerolatency speed-preset=ultrafast key-int-max={gop} bitrate={bitrate} ! "
     "rtph264pay name=pay0 pt=96 config-interval=1 )"
 )
 
@@ -63,8 +64,9 @@ def parse_launch_arg(spec):
     return path, desc
 
 
-def pipeline(width, height, fps, pattern):
-    return PIPELINE.format(pattern=pattern, width=width, height=height, fps=fps, gop=fps * 2)
+def pipeline(width, height, fps, pattern, bitrate=2048, gop_seconds=2.0):
+    gop = max(1, int(round(fps * gop_seconds)))
+    return PIPELINE.format(pattern=pattern, width=width, height=height, fps=fps, gop=gop, bitrate=bitrate)
 
 
 def elements(description):
@@ -105,6 +107,8 @@ def main():
     ap.add_argument("--password", default="")
     ap.add_argument("--auth", choices=["none", "basic", "digest"], default="none")
     ap.add_argument("--pattern", default="ball")
+    ap.add_argument("--bitrate", type=int, default=2048, help="x264enc's bitrate, kbit/s")
+    ap.add_argument("--gop", type=float, default=2.0, help="seconds between keyframes")
     args = ap.parse_args()
     if args.list_elements:
         print("\n".join(elements(pipeline(2, 2, 1, args.pattern))))
@@ -120,7 +124,7 @@ def main():
     from gi.repository import GLib, Gst, GstRtsp, GstRtspServer
 
     Gst.init(None)
-    launches = [(path, pipeline(w, h, fps, args.pattern)) for path, w, h, fps in args.mount] + args.launch
+    launches = [(path, pipeline(w, h, fps, args.pattern, args.bitrate, args.gop)) for path, w, h, fps in args.mount] + args.launch
     problem = check_pipelines(Gst, GLib, launches)
     if problem:
         print(problem, file=sys.stderr, flush=True)
@@ -181,6 +185,19 @@ def main():
         print("testcam: %s (%d streams)" % ("stalled" if drop else "resumed", len(medias)), file=sys.stderr, flush=True)
         return True
 
+    scene = {"changed": False}
+
+    def change_scene():
+        scene["changed"] = not scene["changed"]
+        for media in list(medias):
+            element = media.get_element()
+            src = element.get_by_name("src") if element is not None else None
+            if src is not None:
+                src.set_property("pattern", "red" if scene["changed"] else args.pattern)
+        print("testcam: scene %s (%d streams)" % ("changed" if scene["changed"] else "back", len(medias)), file=sys.stderr, flush=True)
+        return True
+
+    GLib.unix_signal_add(GLib.PRIORITY_HIGH, signal.SIGHUP, change_scene)
     GLib.unix_signal_add(GLib.PRIORITY_HIGH, signal.SIGUSR1, set_drop, True)
     GLib.unix_signal_add(GLib.PRIORITY_HIGH, signal.SIGUSR2, set_drop, False)
     GLib.unix_signal_add(GLib.PRIORITY_HIGH, signal.SIGTERM, lambda: loop.quit() or False)

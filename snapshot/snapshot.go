@@ -1,8 +1,11 @@
 // Package snapshot makes a camera's still for the page on the box: one
-// JPEG of the last second of its newest closed segment on disk, made by
-// ffmpeg and kept until a newer segment exists. It never reads the camera,
-// so a page left open adds no load to it; at most a few ffmpegs run at
-// once, each with a deadline and the minimal child environment.
+// JPEG of the newest keyframe of the segment its ffmpeg is writing (from
+// package live), so a still is at most a group of pictures old whatever
+// videoDuration is; else, of the last second of its newest closed segment
+// on disk. Made by ffmpeg and kept until a newer keyframe or segment
+// exists. It never reads the camera, so a page left open adds no load to
+// it; at most a few ffmpegs run at once, each with a deadline and the
+// minimal child environment.
 package snapshot
 
 import (
@@ -20,6 +23,7 @@ import (
 	"github.com/cctvd/cctvd/catalog"
 	"github.com/cctvd/cctvd/config"
 	"github.com/cctvd/cctvd/internal/media"
+	"github.com/cctvd/cctvd/live"
 )
 
 // Catalog is what snapshots need of the catalog.
@@ -54,10 +58,20 @@ func (c *Config) setDefaults() {
 	}
 }
 
+// Live is what stills need of live view: the newest keyframe of the
+// segment a camera's ffmpeg is writing (live.ErrNoKeyframe when none).
+type Live interface {
+	NewestKeyframe(camera string) (live.Keyframe, error)
+}
+
 // Deps are the stills' collaborators.
 type Deps struct {
 	Catalog Catalog
-	Log     zerolog.Logger
+	// Live, if set, gives stills from the open segment.
+	Live Live
+	Log  zerolog.Logger
+	// Now is the clock a still's age is read on. Default time.Now.
+	Now func() time.Time
 }
 
 // Image is a camera's still.
@@ -68,6 +82,9 @@ type Image struct {
 	Segment   string
 	At        time.Time
 	JPEG      []byte
+	// Open: taken from the segment being written (Segment names its file
+	// in the staging folder; SegmentID is 0; At is the keyframe's time).
+	Open bool
 }
 
 // ErrNoSegment: the camera has no closed segment on disk.
@@ -93,11 +110,19 @@ type still struct {
 	lock     chan struct{} // held (full) while its image is being made: one ffmpeg per camera
 	img      *Image
 	failedID int64 // the newest segment whose still could not be made, not tried again
+
+	live     *Image    // the newest still of the open segment
+	liveID   string    // the keyframe it shows
+	liveMade time.Time // when it was made
+	liveFail string    // a keyframe whose still could not be made, not tried again
 }
 
 // New returns the stills service.
 func New(cfg Config, deps Deps) *Service {
 	cfg.setDefaults()
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
 	return &Service{cfg: cfg, deps: deps, log: deps.Log.With().Str("component", "snapshot").Logger(),
 		sem: make(chan struct{}, cfg.MaxConcurrent), cams: map[string]*still{}}
 }
@@ -142,10 +167,6 @@ func (s *Service) still(camera string) *still {
 // newest segment's still cannot be made (a damaged file), the previous
 // still is returned, and that segment is not tried again.
 func (s *Service) Get(ctx context.Context, camera string) (Image, error) {
-	rec, err := s.newest(ctx, camera)
-	if err != nil {
-		return Image{}, err
-	}
 	st := s.still(camera)
 	select {
 	case st.lock <- struct{}{}:
@@ -153,6 +174,13 @@ func (s *Service) Get(ctx context.Context, camera string) (Image, error) {
 		return Image{}, ctx.Err()
 	}
 	defer func() { <-st.lock }()
+	if img, ok := s.fromLive(ctx, camera, st); ok {
+		return img, nil
+	}
+	rec, err := s.newest(ctx, camera)
+	if err != nil {
+		return Image{}, err
+	}
 	if st.img != nil && (st.img.SegmentID == rec.ID || st.failedID == rec.ID) {
 		return *st.img, nil
 	}
@@ -173,6 +201,50 @@ func (s *Service) Get(ctx context.Context, camera string) (Image, error) {
 	}
 	st.img = &Image{SegmentID: rec.ID, Segment: rec.Name(), At: rec.End, JPEG: jpeg}
 	return *st.img, nil
+}
+
+// MinLiveAge: a still of the open segment is made again, for a newer
+// keyframe, only once the one before is this old (many pages asking at
+// once make one ffmpeg run).
+const MinLiveAge = 2 * time.Second
+
+// fromLive is the still of the newest keyframe of the segment the
+// camera's ffmpeg is writing, under st.lock; ok is false when there is
+// none (the camera is not recording) or it cannot be made.
+func (s *Service) fromLive(ctx context.Context, camera string, st *still) (Image, bool) {
+	if s.deps.Live == nil {
+		return Image{}, false
+	}
+	if st.live != nil && s.deps.Now().Sub(st.liveMade) < MinLiveAge {
+		return *st.live, true
+	}
+	k, err := s.deps.Live.NewestKeyframe(camera)
+	if err != nil {
+		if !errors.Is(err, live.ErrNoKeyframe) {
+			s.log.Warn().Err(err).Str("camera", camera).Msg("cannot read the open segment's newest keyframe")
+		}
+		return Image{}, false
+	}
+	if st.live != nil && k.ID == st.liveID {
+		return *st.live, true
+	}
+	if k.ID == st.liveFail {
+		return Image{}, false
+	}
+	jpeg, err := s.makeFrom(ctx, k.MP4)
+	if err != nil {
+		if ctx.Err() == nil {
+			st.liveFail = k.ID
+			s.log.Warn().Err(err).Str("camera", camera).Str("segment", k.Segment).Msg("cannot make a still of the open segment")
+		}
+		return Image{}, false
+	}
+	at := k.At
+	if at.IsZero() {
+		at = s.deps.Now()
+	}
+	st.live, st.liveID, st.liveMade = &Image{Segment: k.Segment, At: at, JPEG: jpeg, Open: true}, k.ID, s.deps.Now()
+	return *st.live, true
 }
 
 // newest is the camera's newest closed segment whose file exists (the
@@ -213,4 +285,30 @@ func (s *Service) make(ctx context.Context, path string) ([]byte, error) {
 	cfg := s.config()
 	// Once started it runs to its own deadline, even if the caller left.
 	return media.Still(context.WithoutCancel(ctx), cfg.FFmpegPath, path, cfg.MaxWidth, cfg.Timeout)
+}
+
+// makeFrom is make for a small MP4 in memory (a keyframe of the open
+// segment).
+func (s *Service) makeFrom(ctx context.Context, mp4 []byte) ([]byte, error) {
+	if err := s.slot(ctx); err != nil {
+		return nil, err
+	}
+	defer func() { <-s.sem }()
+	defer s.running.Add(-1)
+	cfg := s.config()
+	return media.StillFromMP4(context.WithoutCancel(ctx), cfg.FFmpegPath, mp4, cfg.MaxWidth, cfg.Timeout)
+}
+
+// slot waits for a free ffmpeg slot and counts the run.
+func (s *Service) slot(ctx context.Context) error {
+	select {
+	case s.sem <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	n := s.running.Add(1)
+	for p := s.peak.Load(); n > p && !s.peak.CompareAndSwap(p, n); p = s.peak.Load() {
+	}
+	s.runs.Add(1)
+	return nil
 }

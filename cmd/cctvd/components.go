@@ -8,6 +8,7 @@ import (
 	"github.com/cctvd/cctvd/export"
 	"github.com/cctvd/cctvd/keeper"
 	"github.com/cctvd/cctvd/layout"
+	"github.com/cctvd/cctvd/live"
 	"github.com/cctvd/cctvd/rebuild"
 	"github.com/cctvd/cctvd/retention"
 	"github.com/cctvd/cctvd/segmenter"
@@ -117,6 +118,12 @@ func rebuildConfig(cfg *config.Config) rebuild.Config {
 // snapshotConfig: the cameras' stills are made by the configured ffmpeg.
 func snapshotConfig(cfg *config.Config) snapshot.Config {
 	return snapshot.Config{FFmpegPath: cfg.FFmpeg.Path}
+}
+
+// liveConfig: live view reads the staging folder under savePath, within
+// the API's viewer limits.
+func liveConfig(cfg *config.Config) live.Config {
+	return live.Config{SavePath: cfg.StorageConfig.SavePath, MaxViewers: cfg.API.LiveMaxViewers, MaxViewersPerCamera: cfg.API.LiveMaxViewersPerCamera}
 }
 
 func exportConfig(cfg *config.Config) export.ServiceConfig {

@@ -33,6 +33,7 @@ import (
 	"github.com/cctvd/cctvd/internal/logring"
 	"github.com/cctvd/cctvd/internal/redact"
 	"github.com/cctvd/cctvd/keeper"
+	"github.com/cctvd/cctvd/live"
 	"github.com/cctvd/cctvd/metrics"
 	"github.com/cctvd/cctvd/rebuild"
 	"github.com/cctvd/cctvd/retention"
@@ -78,6 +79,7 @@ type daemon struct {
 	gapq *gaplog.Queue // what the gap log hears, applied on its own goroutine
 	exp  *export.Service
 	snp  *snapshot.Service
+	live *live.Hub
 	api  *api.Server
 	clk  *clockstep.Detector
 
@@ -196,7 +198,8 @@ func (d *daemon) build(ctx context.Context, hub *logring.Hub) error {
 
 	d.exp = export.NewService(exportConfig(cfg),
 		export.ServiceDeps{Catalog: d.keep, S3: s3c, Log: log, Now: d.clock.Now, PrunedBefore: d.prunedBefore})
-	d.snp = snapshot.New(snapshotConfig(cfg), snapshot.Deps{Catalog: d.keep, Log: log})
+	d.live = live.New(liveConfig(cfg), live.Deps{Log: log})
+	d.snp = snapshot.New(snapshotConfig(cfg), snapshot.Deps{Catalog: d.keep, Live: d.live, Log: log, Now: d.clock.Now})
 	d.api, err = api.New(apiConfig(cfg),
 		api.Deps{
 			Log:          log,
@@ -214,6 +217,7 @@ func (d *daemon) build(ctx context.Context, hub *logring.Hub) error {
 			CatalogState: d.catalogStatus,
 			Export:       d.exp,
 			Snapshots:    d.snp,
+			Live:         d.live,
 		})
 	return err
 }
@@ -536,7 +540,7 @@ func (d *daemon) run(ctx context.Context) error {
 	for _, c := range []struct {
 		name string
 		run  func(context.Context) error
-	}{{"volume", d.vol.Run}, {"api", d.api.Run}, {"clockstep", d.clk.Run}} {
+	}{{"volume", d.vol.Run}, {"api", d.api.Run}, {"live", d.live.Run}, {"clockstep", d.clk.Run}} {
 		cctx, cancel := context.WithCancel(context.Background())
 		g.Add(d.guard(c.name, func() error { return c.run(cctx) }), func(error) { cancel() })
 	}

@@ -15,6 +15,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os/exec"
 	"strings"
 	"syscall"
@@ -50,6 +51,8 @@ type job struct {
 	idle bool
 	// maxOut bounds what is kept of stdout; more is an error. Default 1 MiB.
 	maxOut int
+	// stdin, if set, is the program's standard input.
+	stdin io.Reader
 }
 
 // maxErr is what is kept of a job's stderr: enough to say what went wrong.
@@ -77,6 +80,7 @@ func (j job) run(ctx context.Context) (result, error) {
 	cmd.WaitDelay = time.Second
 	stdout, stderr := &limited{max: j.maxOut}, &limited{max: maxErr}
 	cmd.Stdout, cmd.Stderr = stdout, stderr
+	cmd.Stdin = j.stdin
 	err := cmd.Start()
 	if err == nil {
 		if j.idle {

@@ -19,6 +19,10 @@
 //     within one segment length of closing.
 //   - export: one hour of 10 s segments as one MP4 through the API, from
 //     local disk and from MinIO, against the bare ffmpeg concat.
+//   - live view: latency from a fragment's wall time to its arrival at a
+//     WebSocket client (1 s GOP), the time to the first playable frame, and
+//     cctvd's CPU with 16 viewers of one camera and one viewer of each of
+//     16 cameras, against none.
 package bench
 
 import (
@@ -122,6 +126,7 @@ func Run(ctx context.Context, opts Options) ([]Row, error) {
 		{"catalog", b.catalogStartup},
 		{"scale", b.scale},
 		{"export", b.exportHour},
+		{"live", b.live},
 	}
 	for _, s := range steps {
 		if opts.Only != "" && !strings.Contains(","+opts.Only+",", ","+s.name+",") {
@@ -269,6 +274,11 @@ func met(ok bool) string {
 // makeSource encodes a test pattern file: the looping "camera" of the
 // copy-mode measurements.
 func makeSource(path, size string, fps, seconds int, bitrate string, noise bool) error {
+	return makeSourceGOP(path, size, fps, seconds, bitrate, noise, fps*2)
+}
+
+// makeSourceGOP is makeSource with a keyframe every gop frames.
+func makeSourceGOP(path, size string, fps, seconds int, bitrate string, noise bool, gop int) error {
 	if _, err := os.Stat(path); err == nil {
 		return nil
 	}
@@ -277,7 +287,7 @@ func makeSource(path, size string, fps, seconds int, bitrate string, noise bool)
 		src += ",noise=alls=40:allf=t"
 	}
 	out, err := exec.Command("ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", src, "-t", strconv.Itoa(seconds),
-		"-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", strconv.Itoa(fps*2),
+		"-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", strconv.Itoa(gop),
 		"-b:v", bitrate, "-maxrate", bitrate, "-bufsize", bitrate, "-pix_fmt", "yuv420p", path).CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("make source: %v: %s", err, out)

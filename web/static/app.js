@@ -7,6 +7,7 @@
 import * as api from './api.js';
 import { $, h, icon, setAttr, setText } from './dom.js';
 import * as fmt from './format.js';
+import { LiveView } from './live.js';
 import { LogPanel } from './log.js';
 import { Player } from './player.js';
 import { Timeline } from './timeline.js';
@@ -15,7 +16,7 @@ const POLL_CAMERAS = 2000;
 const POLL_STATUS = 5000;
 const POLL_SPANS = 60000;
 // A still is asked for at most this often per camera, and only while its
-// card is on screen: each new still is an ffmpeg run on the box.
+// card is on screen and not live: each new still is an ffmpeg run on the box.
 const STILL_EVERY = 30000;
 const SPANS_AFTER_SEGMENT = 10000;
 
@@ -31,6 +32,7 @@ const STATES = {
 let session = null; // {abort: AbortController} while signed in
 let range = Number(sessionStorage.getItem('cctvd.range')) || 86400;
 const cards = new Map(); // camera name -> Card
+const grid = new Map(); // camera name -> {tile, view}, while the live grid is shown
 
 // seen tells each card whether it is on screen.
 const seen = new IntersectionObserver((entries) => {
@@ -113,6 +115,7 @@ function signOut(message) {
   api.setToken('');
   log.stop();
   player.close();
+  setGrid(false);
   for (const c of cards.values()) c.destroy();
   cards.clear();
   $('#camera-list').replaceChildren();
@@ -198,6 +201,7 @@ function updateCameras(cameras) {
     if (list.children[i] !== card.el) list.insertBefore(card.el, list.children[i] || null);
     card.update(cam);
   });
+  if (grid.size || $('#live-grid-btn').getAttribute('aria-pressed') === 'true') syncGrid(cameras);
   const empty = $('#no-cameras');
   empty.hidden = cameras.length > 0;
   log.setCameras(names);
@@ -244,6 +248,10 @@ class Card {
     this.img = h('img', { alt: '', hidden: true });
     this.thumbNote = h('span', { class: 'thumb-note', text: 'No still yet' });
     this.thumbTime = h('span', { class: 'thumb-time', hidden: true });
+    this.live = null;
+    this.liveBtn = h('button', { class: 'btn small thumb-live', type: 'button', 'data-act': 'live', 'aria-pressed': 'false', 'aria-label': `Watch ${name} live`, onclick: () => this.toggleLive() },
+      icon('play'), h('span', { text: 'Live' }));
+    this.img.addEventListener('click', () => this.toggleLive());
     this.stateEl = h('span', { class: 'state' }, h('span', { class: 'dot', 'aria-hidden': 'true' }), h('span', { class: 'state-text' }));
     this.since = h('span', { class: 'since' });
     this.error = h('div', { class: 'cam-error', hidden: true });
@@ -254,7 +262,7 @@ class Card {
     this.answer = h('pre');
     this.answerBox = h('details', { class: 'answer', hidden: true }, h('summary', { text: 'API answer' }), this.answer);
     this.el = h('article', { class: 'cam card', id, 'aria-labelledby': `${id}-name`, 'data-camera': name },
-      h('div', { class: 'thumb' }, this.img, this.thumbNote, this.thumbTime),
+      this.thumb = h('div', { class: 'thumb' }, this.img, this.thumbNote, this.thumbTime, this.liveBtn),
       h('div', { class: 'cam-body' },
         h('header', { class: 'cam-head' }, h('h3', { id: `${id}-name`, text: name }), this.stateEl, this.since),
         h('dl', { class: 'facts' }, facts),
@@ -282,10 +290,34 @@ class Card {
       this.spansSeg = seg ? seg.id : null;
       this.loadSpans(signal).catch(() => { /* the next poll says why */ });
     }
-    if (seg && seg.id !== this.snapID && !this.snapBusy && now - this.snapAt > STILL_EVERY) this.loadStill(seg.id, signal);
+    // A recording camera's still is of the segment being written: asked
+    // for again every STILL_EVERY (304 when there is no newer keyframe).
+    const recording = this.cam && this.cam.state === 'recording';
+    if ((recording || (seg && seg.id !== this.snapID)) && !this.live && !this.snapBusy && now - this.snapAt > STILL_EVERY) {
+      this.loadStill(seg ? seg.id : 'open', signal);
+    }
+  }
+
+  // toggleLive turns the still into the camera's live picture, and back.
+  toggleLive() {
+    if (this.live) {
+      this.live.destroy();
+      this.live = null;
+    } else if (this.cam) {
+      this.live = new LiveView(this.cam, { onUnauthorized: () => refused() });
+      this.thumb.insertBefore(this.live.el, this.liveBtn);
+      this.live.show();
+    }
+    const on = !!this.live;
+    this.thumb.classList.toggle('is-live', on);
+    setAttr(this.liveBtn, 'aria-pressed', String(on));
+    setAttr(this.liveBtn, 'aria-label', on ? `Back to ${this.name}'s still` : `Watch ${this.name} live`);
+    setText(this.liveBtn.lastChild, on ? 'Still' : 'Live');
   }
 
   destroy() {
+    if (this.live) this.live.destroy();
+    this.live = null;
     seen.unobserve(this.el);
     if (this.snapURL) URL.revokeObjectURL(this.snapURL);
     this.snapURL = '';
@@ -294,6 +326,7 @@ class Card {
 
   update(cam) {
     this.cam = cam;
+    if (this.live) this.live.update(cam);
     const now = Date.now();
     this.el.dataset.state = cam.state;
     this.el.dataset.desired = cam.desired;
@@ -357,7 +390,7 @@ class Card {
         this.snapURL = url;
       };
       this.img.src = url;
-      this.img.alt = `Still of ${this.name} from its newest segment on this box`;
+      this.img.alt = `Still of ${this.name} from ${headers.get('X-Segment-Open') ? 'the segment being recorded' : 'its newest segment on this box'}`;
       this.img.hidden = false;
       this.thumbNote.hidden = true;
       const at = headers.get('Last-Modified');
@@ -477,6 +510,43 @@ function renderStatus(st) {
   box.replaceChildren(...kids.filter(Boolean));
 }
 
+// ---- the live grid: every camera live -----------------------------------
+
+function setGrid(on) {
+  const btn = $('#live-grid-btn');
+  setAttr(btn, 'aria-pressed', String(on));
+  $('#live-grid').hidden = !on;
+  if (on) {
+    syncGrid([...cards.values()].map((c) => c.cam).filter(Boolean));
+    return;
+  }
+  for (const g of grid.values()) g.view.destroy();
+  grid.clear();
+  $('#live-tiles').replaceChildren();
+}
+
+// syncGrid has a tile for each camera, in the list's order.
+function syncGrid(cameras) {
+  const box = $('#live-tiles');
+  const names = cameras.map((c) => c.name);
+  for (const [name, g] of grid) {
+    if (!names.includes(name)) { g.view.destroy(); g.tile.remove(); grid.delete(name); }
+  }
+  cameras.forEach((cam, i) => {
+    let g = grid.get(cam.name);
+    if (!g) {
+      const view = new LiveView(cam, { onUnauthorized: () => refused() });
+      g = { view, tile: h('figure', { class: 'live-tile', 'data-camera': cam.name }, view.el, h('figcaption', { text: cam.name })) };
+      grid.set(cam.name, g);
+      box.insertBefore(g.tile, box.children[i] || null);
+      view.show();
+    } else if (box.children[i] !== g.tile) {
+      box.insertBefore(g.tile, box.children[i] || null);
+    }
+    g.view.update(cam);
+  });
+}
+
 // ---- wiring -------------------------------------------------------------
 
 function setRange(seconds) {
@@ -498,6 +568,7 @@ function setTZ(utc) {
 $('#signin-form').addEventListener('submit', signIn);
 $('#logout').addEventListener('click', () => signOut('Logged out: this tab no longer holds the token.'));
 $('#tz').addEventListener('click', () => setTZ(!fmt.isUTC()));
+$('#live-grid-btn').addEventListener('click', () => setGrid($('#live-grid-btn').getAttribute('aria-pressed') !== 'true'));
 for (const b of document.querySelectorAll('#zoom button')) b.addEventListener('click', () => setRange(Number(b.dataset.range)));
 setText($('#host'), location.host);
 setRange(range);
