@@ -170,6 +170,8 @@ type Deps struct {
 	Export Exporter
 	// Snapshots, if set, serves the cameras' stills.
 	Snapshots Snapshots
+	// Alerts lists the alerts and sends a test event (503 when nil).
+	Alerts Alerts
 	// Volume and CatalogState, if set, say whether savePath is the
 	// expected disk and whether the catalog is usable, for /api/v1/status.
 	Volume       func() volume.Status
@@ -286,6 +288,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		v1.GET("/cameras/:name/snapshot.jpg", s.cameraSnapshot)
 	}
 	s.exportRoutes(v1)
+	s.alertRoutes(v1)
 	s.e = e
 	return s, nil
 }
