@@ -174,7 +174,7 @@ type mqttWatch struct {
 func watchMQTT(t *testing.T, b *testenv.Mosquitto, topic string) *mqttWatch {
 	t.Helper()
 	w := &mqttWatch{t: t, last: map[string]string{}, changed: make(chan struct{}, 1)}
-	c := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://"+b.Addr()).SetClientID("e2e-watch").
+	c := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://" + b.Addr()).SetClientID("e2e-watch").
 		SetUsername(b.User).SetPassword(b.Password).SetAutoReconnect(false))
 	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		t.Fatalf("MQTT connect: %v", tok.Error())
