@@ -116,7 +116,7 @@ func New(cfg Config, log zerolog.Logger) (*Publisher, error) {
 		node: ObjectID(cfg.TopicPrefix), ready: make(chan struct{}, 1), connected: make(chan struct{}, 1), wake: make(chan struct{}, 1)}
 	opts := paho.NewClientOptions().AddBroker(broker).SetClientID("cctvd-"+p.node).
 		SetCleanSession(true).SetAutoReconnect(true).SetConnectRetry(true).
-		SetConnectRetryInterval(5 * time.Second).SetMaxReconnectInterval(cfg.MaxReconnectInterval).
+		SetConnectRetryInterval(5*time.Second).SetMaxReconnectInterval(cfg.MaxReconnectInterval).
 		SetKeepAlive(30*time.Second).SetPingTimeout(10*time.Second).SetConnectTimeout(10*time.Second).
 		SetWriteTimeout(cfg.PublishTimeout).SetOrderMatters(false).
 		SetWill(p.topic("available"), "offline", 1, true).
