@@ -172,6 +172,8 @@ type Deps struct {
 	Snapshots Snapshots
 	// Live, if set, serves the cameras' live view (a WebSocket).
 	Live LiveView
+	// Alerts lists the alerts and sends a test event (503 when nil).
+	Alerts Alerts
 	// Volume and CatalogState, if set, say whether savePath is the
 	// expected disk and whether the catalog is usable, for /api/v1/status.
 	Volume       func() volume.Status
@@ -290,6 +292,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	}
 	s.exportRoutes(v1)
 	s.liveRoutes(e, v1)
+	s.alertRoutes(v1)
 	s.e = e
 	return s, nil
 }

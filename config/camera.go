@@ -197,9 +197,9 @@ func (cam Camera) Secrets() []string {
 }
 
 // Secrets returns every secret in the config: camera passwords and stream
-// URL credentials, the AWS secret key, the API token and the declared
-// secrets. They must never reach a log line, an API response or an error
-// message.
+// URL credentials, the AWS secret key, the API token, the alerts' webhook
+// URLs and secrets and broker password, and the declared secrets. They
+// must never reach a log line, an API response or an error message.
 func (c *Config) Secrets() []string {
 	var s []string
 	for _, cam := range c.Cameras {
@@ -211,6 +211,7 @@ func (c *Config) Secrets() []string {
 	if c.API.Token != "" {
 		s = append(s, c.API.Token)
 	}
+	s = append(s, c.Alerts.secrets()...)
 	return append(s, c.DeclaredSecrets...)
 }
 
@@ -240,6 +241,7 @@ func (c *Config) ShortSecretFields() []string {
 		short("awsCredentials.secretAccessKey", c.AWSCredentials.SecretAccessKey)
 	}
 	short("api.token", c.API.Token)
+	c.Alerts.shortSecrets(short)
 	for j, s := range c.DeclaredSecrets {
 		short(fmt.Sprintf("secrets[%d]", j), s)
 	}
@@ -274,6 +276,7 @@ func (c *Config) Masked() *Config {
 	if m.API.Token != "" {
 		m.API.Token = Mask
 	}
+	m.Alerts = c.Alerts.masked()
 	m.DeclaredSecrets = masks(c.DeclaredSecrets)
 	return &m
 }

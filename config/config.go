@@ -41,6 +41,9 @@ type Config struct {
 	FFmpeg FFmpeg `json:"ffmpeg"`
 	// Log holds the daemon's log settings.
 	Log Log `json:"log"`
+	// Alerts says when to tell a person, and where (webhooks, MQTT).
+	// Default: events are kept for the API and the page only.
+	Alerts Alerts `json:"alerts"`
 	// DeclaredSecrets are more secrets to mask in logs, API responses and
 	// errors (a token inside a stream URL, say). Default none. Camera
 	// passwords, the AWS secret key, the API token and the credentials in
@@ -383,7 +386,8 @@ func Default() *Config {
 			StopTimeout:  Duration(DefaultStopTimeout),
 			Preset:       DefaultPreset,
 		},
-		Log: Log{Level: "info", Format: "auto"},
+		Log:    Log{Level: "info", Format: "auto"},
+		Alerts: defaultAlerts(),
 	}
 }
 
@@ -509,6 +513,7 @@ func (c *Config) normalize(getenv func(string) string) {
 	if c.API.Token == "" && getenv != nil {
 		c.API.Token = getenv(TokenEnv)
 	}
+	c.Alerts.normalize()
 }
 
 // Region is the bucket's region: awsCredentials.region, or DefaultRegion

@@ -80,6 +80,7 @@ func (c *Config) Validate() error {
 	if !slices.Contains(logFormats, c.Log.Format) {
 		v.add("log.format", "%q is not one of %s", c.Log.Format, strings.Join(logFormats, ", "))
 	}
+	c.Alerts.validate(&v)
 	validateSecrets(&v, "secrets", c.DeclaredSecrets)
 	return v.err()
 }

@@ -13,6 +13,7 @@
 //	  catalog.reserve                       space the catalog gives back on a full disk
 //	  lock                                  one cctvd per savePath
 //	  cameras.json                          the cameras operators stopped (package internal/desired)
+//	  alerts.json                           the alerts' outbox: events and their deliveries (package alerts)
 //
 // Folders inside savePath whose name starts with "." are cctvd's own; every
 // other folder is a camera's.
@@ -45,6 +46,8 @@ const (
 	// DesiredName is the file of the cameras operators stopped, in the
 	// state folder.
 	DesiredName = "cameras.json"
+	// AlertsName is the alerts' outbox, in the state folder.
+	AlertsName = "alerts.json"
 	// DayFormat names the day folders: <camera>/<YYYY-MM-DD>.
 	DayFormat = "2006-01-02"
 )
@@ -84,6 +87,9 @@ func Lock(stateDir string) string { return filepath.Join(stateDir, LockName) }
 
 // Desired is the file of the cameras operators stopped, in the state folder.
 func Desired(stateDir string) string { return filepath.Join(stateDir, DesiredName) }
+
+// Alerts is the alerts' outbox in the state folder.
+func Alerts(stateDir string) string { return filepath.Join(stateDir, AlertsName) }
 
 // Aside is where the catalog at catalogPath goes when it is moved aside
 // for why ("corrupt", "newer") at t: catalog.db.corrupt-20260106T120000.000Z.

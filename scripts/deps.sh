@@ -3,7 +3,9 @@
 # benchmarks. It checks capabilities, not package names: every GStreamer
 # element the test camera's pipelines use, the ffmpeg encoders, muxers,
 # demuxers and filters cctvd relies on, ffprobe, the tools of the power-cut
-# drill, Chromium for the browser tests, MinIO. What is missing is installed
+# drill, Chromium for the browser tests, the MQTT broker of the alerts'
+# tests (mosquitto) and the checker of the Prometheus rules (promtool),
+# MinIO. What is missing is installed
 # from Debian's packages (or, for MinIO, built through the Go module proxy)
 # and checked again; what still fails stops the script with one line that
 # names it. Idempotent: on a ready machine it installs nothing.
@@ -82,6 +84,9 @@ caps+=(
   "bin mount mount"
   "bin ip iproute2"
   "bin chromium chromium"
+  "bin mosquitto mosquitto"
+  "bin mosquitto_passwd mosquitto"
+  "bin promtool prometheus"
   "minio minio go-module-proxy"
 )
 if $bench; then

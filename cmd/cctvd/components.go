@@ -1,8 +1,14 @@
 package main
 
 import (
+	"os"
 	"time"
 
+	"github.com/rs/zerolog"
+
+	"github.com/cctvd/cctvd/alerts"
+	"github.com/cctvd/cctvd/alerts/mqtt"
+	"github.com/cctvd/cctvd/alerts/webhook"
 	"github.com/cctvd/cctvd/api"
 	"github.com/cctvd/cctvd/config"
 	"github.com/cctvd/cctvd/export"
@@ -147,4 +153,38 @@ func apiConfig(cfg *config.Config) api.Config {
 func apiSettings(cfg *config.Config) api.Settings {
 	a := cfg.API
 	return api.Settings{Token: a.Token, AllowedHosts: a.AllowedHosts, TLSCert: a.TLSCert, TLSKey: a.TLSKey, MetricsAuth: a.MetricsAuth}
+}
+
+// alertsConfig: when the alerts raise events, and the outbox in the state
+// folder.
+func alertsConfig(cfg *config.Config, host string) alerts.Config {
+	a := cfg.Alerts
+	return alerts.Config{CameraDownAfter: a.CameraDownAfter.Std(), BacklogAfter: a.BacklogAfter.Std(), Cooldown: a.Cooldown.Std(),
+		OutboxPath: layout.Alerts(cfg.StorageConfig.StateDir), Host: host, Version: version}
+}
+
+// alertTargets: the webhooks, then the broker.
+func alertTargets(cfg *config.Config, log zerolog.Logger) ([]alerts.Target, error) {
+	var out []alerts.Target
+	for _, w := range cfg.Alerts.Webhooks {
+		var events []alerts.Type
+		for _, e := range w.Events {
+			events = append(events, alerts.Type(e))
+		}
+		t, err := webhook.New(webhook.Config{URL: w.URL, Events: events, Secret: w.Secret, Version: version})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	if m := cfg.Alerts.MQTT; m != nil {
+		host, _ := os.Hostname()
+		p, err := mqtt.New(mqtt.Config{Broker: m.Broker, Username: m.Username, Password: m.Password, TopicPrefix: m.TopicPrefix,
+			DiscoveryPrefix: m.DiscoveryPrefix, TLS: m.TLS, CAFile: m.CAFile, Host: host, Version: version}, log)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, nil
 }

@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"os/user"
 	"path/filepath"
+	"reflect"
 	"runtime/debug"
 	"strconv"
 	"sync"
@@ -21,6 +22,7 @@ import (
 	"github.com/rs/zerolog"
 	"golang.org/x/sys/unix"
 
+	"github.com/cctvd/cctvd/alerts"
 	"github.com/cctvd/cctvd/api"
 	"github.com/cctvd/cctvd/catalog"
 	"github.com/cctvd/cctvd/clockstep"
@@ -82,6 +84,8 @@ type daemon struct {
 	live *live.Hub
 	api  *api.Server
 	clk  *clockstep.Detector
+	// alerts tells a person (webhooks, MQTT) what the components report.
+	alerts *alerts.Service
 
 	// desired holds the cameras operators stopped; loaded from the state
 	// folder when recording starts (it may be on savePath's disk).
@@ -183,8 +187,12 @@ func (d *daemon) build(ctx context.Context, hub *logring.Hub) error {
 		Now: d.clock.Now, After: d.clock.After})
 	d.clk = clockstep.New(clockstep.Config{}, clockstep.Deps{Log: log, Now: d.clock.Now, Mono: d.clock.Mono, After: d.clock.After, OnStep: func(s clockstep.Step) {
 		d.met.ClockStep(s)
+		d.clockStepFact(s)
 		d.keep.Do(func(*catalog.Catalog) { d.gapq.ClockStep(s) })
 	}})
+	if err := d.buildAlerts(); err != nil {
+		return err
+	}
 
 	// When the disk is there, the cameras operators stopped are known
 	// before the API answers.
@@ -218,6 +226,7 @@ func (d *daemon) build(ctx context.Context, hub *logring.Hub) error {
 			Export:       d.exp,
 			Snapshots:    d.snp,
 			Live:         d.live,
+			Alerts:       d.alerts,
 		})
 	return err
 }
@@ -327,8 +336,9 @@ func (d *daemon) reload(ctx context.Context) (api.ReloadResult, error) {
 	d.snp.Reconfigure(snapshotConfig(cfg))
 	commitAPI()
 	applied := d.sup.Apply(cfg.Cameras, supervisorConfig(cfg, d.owner), d.stopped())
-	if cfg.API.Listen != old.API.Listen || cfg.Log != old.Log || cfg.StorageConfig.SyncInterval != old.StorageConfig.SyncInterval {
-		d.log.Warn().Msg("reload: api.listen, storageConfig.syncInterval and log settings take effect at the next restart")
+	if cfg.API.Listen != old.API.Listen || cfg.Log != old.Log || cfg.StorageConfig.SyncInterval != old.StorageConfig.SyncInterval ||
+		!reflect.DeepEqual(cfg.Alerts, old.Alerts) {
+		d.log.Warn().Msg("reload: api.listen, storageConfig.syncInterval, log and alerts settings take effect at the next restart")
 	}
 	d.log.Info().Strs("added", applied.Added).Strs("removed", applied.Removed).Strs("changed", applied.Changed).Msg("config reloaded")
 	return api.ReloadResult{Added: applied.Added, Removed: applied.Removed, Changed: applied.Changed}, nil
@@ -419,6 +429,7 @@ func (d *daemon) cameraEvent(ev supervisor.Event) {
 
 func (d *daemon) quarantined(camera, file string) {
 	d.quarantineChanged(camera)
+	d.unsalvageableFact(camera, file)
 	d.keep.Do(func(*catalog.Catalog) { d.gapq.Quarantined(camera, file) })
 }
 
@@ -535,7 +546,14 @@ func (d *daemon) run(ctx context.Context) error {
 	}, func(error) { sigCancel() })
 
 	stCtx, stCancel := context.WithCancel(context.Background())
-	g.Add(d.guard("storage", func() error { return d.storage(stCtx) }), func(error) { stCancel() })
+	g.Add(d.guard("storage", func() error { return d.storage(stCtx) }), func(error) {
+		d.alerts.Stopping(2 * time.Second) // daemon-stop into the outbox while the state folder is ours
+		stCancel()
+	})
+	// The alerts stop after the storage's interrupt (interrupts run in
+	// order): their last deliveries get a grace of their own.
+	alCtx, alCancel := context.WithCancel(context.Background())
+	g.Add(d.guard("alerts", func() error { return d.alerts.Run(alCtx) }), func(error) { alCancel() })
 
 	for _, c := range []struct {
 		name string

@@ -59,6 +59,8 @@ func (d *daemon) runStage(ctx context.Context) error {
 		return fmt.Errorf("another cctvd uses this savePath: %w", err)
 	}
 	defer lock.Release()
+	d.alerts.SetPersistent(true) // the outbox may be read and written: the state folder is ours
+	defer d.alerts.SetPersistent(false)
 	d.loadDesired(ctx) // again: the disk may have come back since
 	d.sup.Restore(d.stopped())
 
@@ -168,12 +170,14 @@ func (d *daemon) useCatalog(ctx context.Context, cat *catalog.Catalog) error {
 		OnQuarantined: func(r catalog.Record, why string, offsite bool) {
 			d.met.Quarantined(r, why, offsite)
 			d.quarantineChanged(r.Camera)
+			d.quarantinedFact(r, why)
 			if !offsite { // S3 keeps no earlier upload: the footage is lost
 				d.gapq.Corrupt(r, why)
 			}
 		}})
 	ret := retention.New(retentionConfig(cfg), retention.Deps{Log: d.log, Catalog: cat, KeyFor: d.keyFor, Now: d.clock.Now, After: d.clock.After, OnDelete: func(r catalog.Record, cause string) {
 		d.met.Deleted(r, cause)
+		d.deletedFact(r, cause)
 		d.gapq.Deleted(r, cause)
 	}})
 	reb := rebuild.New(rebuildConfig(cfg),

@@ -167,3 +167,30 @@ func (m *MinIO) MultipartUploads(bucket, key string) int {
 	}
 	return n
 }
+
+// Mosquitto is a real MQTT broker for a test.
+type Mosquitto struct {
+	*fixture.Mosquitto
+	t testing.TB
+}
+
+// StartMosquitto starts Debian's mosquitto on a free loopback port with a
+// user and password, and stops it when the test ends. Without mosquitto
+// installed the test fails.
+func StartMosquitto(t testing.TB) *Mosquitto {
+	t.Helper()
+	m, err := fixture.StartMosquitto(t.TempDir(), "cctvd", "br0ker-passw0rd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m.Stop)
+	return &Mosquitto{Mosquitto: m, t: t}
+}
+
+// Start restarts a stopped broker on the same port.
+func (m *Mosquitto) Start() {
+	m.t.Helper()
+	if err := m.Mosquitto.Start(); err != nil {
+		m.t.Fatal(err)
+	}
+}

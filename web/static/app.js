@@ -4,6 +4,7 @@
 // all from the REST API, polled while signed in. Logging out forgets the
 // token and everything shown.
 
+import * as alerts from './alerts.js';
 import * as api from './api.js';
 import { $, h, icon, setAttr, setText } from './dom.js';
 import * as fmt from './format.js';
@@ -120,6 +121,7 @@ function signOut(message) {
   cards.clear();
   $('#camera-list').replaceChildren();
   renderStatus(null);
+  alerts.render([]);
   setText($('#summary'), '');
   showSignIn(message);
 }
@@ -146,6 +148,7 @@ function enter(cameras) {
   const signal = session.abort.signal;
   every(POLL_CAMERAS, signal, pollCameras);
   every(POLL_STATUS, signal, pollStatus);
+  every(POLL_STATUS, signal, alerts.poll);
   every(POLL_SPANS, signal, pollSpans);
   log.start();
 }
