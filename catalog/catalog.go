@@ -104,6 +104,14 @@ type Record struct {
 	// goes up: cctvd did not see it close and fsync it (a row rebuilt from
 	// the disk, a salvaged segment, a row left pending by cctvd v0.1.0).
 	MustDecode bool
+	// DecodeCheck is where that decode is (Decode*): waiting for the
+	// uploader's decode lane, passed, skipped (the checker itself failed
+	// DecodeTries times: the file went up with the cheap structural check
+	// only) or failed (quarantined). Empty when no decode was asked.
+	DecodeCheck string
+	// DecodeTries counts the decode checks that could not run (ffprobe
+	// killed, not done within its budget, not started).
+	DecodeTries int
 
 	Local       LocalState
 	DeletedAt   time.Time
@@ -113,6 +121,14 @@ type Record struct {
 
 // Name is the segment's file name.
 func (r Record) Name() string { return filepath.Base(r.Path) }
+
+// Where a row's decode check is, in Record.DecodeCheck.
+const (
+	DecodeWaiting = "waiting" // handed to the decode lane; not due for upload until it has a verdict
+	DecodePassed  = "passed"  // ffprobe decoded it
+	DecodeSkipped = "skipped" // the checker could not run, DecodeTries times: it goes up with the cheap check only
+	DecodeFailed  = "failed"  // ffprobe ran and decodes no video in it: quarantined
+)
 
 // ErrNotFound is returned for an id the catalog does not hold.
 var ErrNotFound = errors.New("no such recording")
@@ -389,6 +405,20 @@ var migrations = []string{
 		key   TEXT PRIMARY KEY,
 		value TEXT NOT NULL
 	) WITHOUT ROWID;`,
+
+	// The decode check runs in a lane of its own: decode_check says where
+	// it is (waiting, passed, skipped, failed), decode_tries how often its
+	// checker could not run. The queue's partial index leaves the rows
+	// waiting for a decode out, the lane's holds only them. A row whose file
+	// comes back starts afresh.
+	`ALTER TABLE segments ADD COLUMN decode_check TEXT NOT NULL DEFAULT '';
+	ALTER TABLE segments ADD COLUMN decode_tries INTEGER NOT NULL DEFAULT 0;
+	CREATE INDEX segments_due ON segments(start_ns, id) WHERE upload = 'pending' AND local = 'present' AND decode_check != 'waiting';
+	CREATE INDEX segments_decoding ON segments(decode_tries, start_ns, id) WHERE decode_check = 'waiting';
+	CREATE TRIGGER decode_returned AFTER UPDATE OF local ON segments
+		WHEN OLD.local != 'present' AND NEW.local = 'present' AND NEW.upload != 'uploaded' BEGIN
+		UPDATE segments SET decode_check = '', decode_tries = 0 WHERE id = NEW.id;
+	END;`,
 }
 
 func (c *Catalog) migrate(ctx context.Context) error {
@@ -421,7 +451,8 @@ func (c *Catalog) migrate(ctx context.Context) error {
 
 const columns = `id, camera, feed_id, start_ns, end_ns, path, bytes, sha256, md5, salvaged,
 	upload, s3_key, etag, upload_id, attempts, next_attempt_ns, last_error, uploaded_ns, verify_remote,
-	local, deleted_ns, delete_cause, created_ns, conflict_key, verified, must_decode`
+	local, deleted_ns, delete_cause, created_ns, conflict_key, verified, must_decode,
+	decode_check, decode_tries`
 
 type scanner interface{ Scan(...any) error }
 
@@ -431,7 +462,8 @@ func (c *Catalog) scan(s scanner) (Record, error) {
 	var rel string
 	err := s.Scan(&r.ID, &r.Camera, &r.FeedID, &start, &end, &rel, &r.Bytes, &r.SHA256, &r.MD5, &r.Salvaged,
 		&r.Upload, &r.Key, &r.ETag, &r.UploadID, &r.Attempts, &next, &r.LastError, &uploaded, &r.VerifyRemote,
-		&r.Local, &deleted, &r.DeleteCause, &created, &r.ConflictKey, &r.Verified, &r.MustDecode)
+		&r.Local, &deleted, &r.DeleteCause, &created, &r.ConflictKey, &r.Verified, &r.MustDecode,
+		&r.DecodeCheck, &r.DecodeTries)
 	if err != nil {
 		return r, err
 	}

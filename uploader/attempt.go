@@ -41,6 +41,10 @@ var errQuarantined = errors.New("quarantined")
 // errConflictTwice: S3 holds different content under the conflict key too.
 var errConflictTwice = errors.New("S3 holds different content under the conflict key too")
 
+// errAwaitDecode ends an attempt whose file must be decoded first: the row
+// is handed to the decode lane, the slot freed.
+var errAwaitDecode = errors.New("handed to the decode lane")
+
 // attempter makes upload attempts with the settings in force when it was
 // made: a reload changes them for the next attempt, not one under way.
 type attempter struct {
@@ -106,7 +110,6 @@ func (a *attempter) attempt(ctx context.Context, r catalog.Record) error {
 func (a *attempter) ship(ctx context.Context, r catalog.Record, f *os.File, size int64, sums checksums) error {
 	keep := context.WithoutCancel(ctx)
 	checkFirst := r.VerifyRemote || a.server.noConditional.Load()
-	decoded := false
 	// At most: a write and a look at the key, then at the conflict key,
 	// and a 501 on the way; the bound is a safety net.
 	for range 6 {
@@ -131,16 +134,13 @@ func (a *attempter) ship(ctx context.Context, r catalog.Record, f *os.File, size
 				}
 			}
 		}
-		if !decoded {
-			// Only now: a file S3 already has needs no decoding.
-			why, err := a.decodable(ctx, r)
-			if err != nil {
+		if r.MustDecode {
+			// Only now: a file S3 already has needs no decoding. The decode
+			// lane checks it, outside the upload slots.
+			if err := a.u.deps.Catalog.AwaitDecode(keep, r.ID); err != nil {
 				return err
 			}
-			if why != "" {
-				return a.quarantine(ctx, r, why)
-			}
-			decoded = true
+			return errAwaitDecode
 		}
 		conditional := !a.server.noConditional.Load()
 		etag, how, err := a.put(ctx, r, f, size, sums, conditional)

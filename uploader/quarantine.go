@@ -14,7 +14,6 @@ import (
 
 	"github.com/cctvd/cctvd/catalog"
 	"github.com/cctvd/cctvd/internal/durable"
-	"github.com/cctvd/cctvd/internal/media"
 	"github.com/cctvd/cctvd/layout"
 )
 
@@ -92,24 +91,6 @@ func allZero(b []byte) bool {
 		}
 	}
 	return len(b) > 0
-}
-
-// decodable decodes r's file with ffprobe when cctvd did not see it close
-// (r.MustDecode: rebuilt from the disk, salvaged), and says why it must not
-// go up, or "".
-func (a *attempter) decodable(ctx context.Context, r catalog.Record) (string, error) {
-	if !r.MustDecode {
-		return "", nil
-	}
-	frames, err := media.Frames(ctx, a.cfg.ProbePath, r.Path)
-	if errors.Is(err, media.ErrUndecodable) {
-		return "ffprobe decodes no video in the file: " + err.Error(), nil
-	}
-	if err != nil {
-		return "", err
-	}
-	a.u.log.Debug().Str("segment", r.Name()).Int("frames", frames).Msg("decoded before upload")
-	return "", a.u.deps.Catalog.SetDecoded(context.WithoutCancel(ctx), r.ID)
 }
 
 // quarantine moves a damaged file to savePath/.quarantine/<camera>/ (never
