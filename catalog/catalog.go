@@ -112,6 +112,11 @@ type Record struct {
 	// DecodeTries counts the decode checks that could not run (ffprobe
 	// killed, not done within its budget, not started).
 	DecodeTries int
+	// Bucket is the bucket S3's copy is in (Key holds s3Path): set when it
+	// goes up, so that a later change of s3Bucket still finds it. Empty for
+	// rows not uploaded, and for rows uploaded before cctvd kept it, until
+	// the daemon opens the catalog with its bucket (Options.Bucket).
+	Bucket string
 
 	Local       LocalState
 	DeletedAt   time.Time
@@ -150,6 +155,7 @@ type Catalog struct {
 
 	corruptOnce sync.Once
 	onCorrupt   func(error)
+	bucket      string // Options.Bucket
 }
 
 // Options say how to open a catalog.
@@ -169,6 +175,11 @@ type Options struct {
 	OnCorrupt func(error)
 	// Log receives the catalog's own warnings (a released reserve).
 	Log zerolog.Logger
+	// Bucket and Prefix are s3Bucket and s3Path as configured. Rows
+	// uploaded before the catalog kept each row's bucket get Bucket the
+	// first time the catalog is opened with one (see fillBuckets), and
+	// MarkUploaded records uploads in Bucket.
+	Bucket, Prefix string
 }
 
 // Open opens (creating if needed) the catalog at path for recordings under
@@ -202,8 +213,11 @@ func OpenWith(ctx context.Context, o Options) (*Catalog, error) {
 		return nil, fmt.Errorf("catalog: open %s: %w", o.Path, err)
 	}
 	db.SetMaxOpenConns(3)
-	c := &Catalog{db: db, path: o.Path, savePath: o.SavePath, now: o.Now, reserve: o.Reserve, log: o.Log}
+	c := &Catalog{db: db, path: o.Path, savePath: o.SavePath, now: o.Now, reserve: o.Reserve, log: o.Log, bucket: o.Bucket}
 	err = c.write(func() error { return c.migrate(ctx) })
+	if err == nil && o.Bucket != "" {
+		err = c.write(func() error { return c.fillBuckets(ctx, o.Bucket, o.Prefix) })
+	}
 	if err == nil {
 		err = c.firstRead(ctx)
 	}
@@ -250,6 +264,7 @@ func (c *Catalog) firstRead(ctx context.Context) error {
 		`SELECT COALESCE(MAX(id), 0) FROM gaps`,
 		`SELECT COUNT(*) FROM cameras`,
 		`SELECT COUNT(*) FROM state`,
+		`SELECT COUNT(*) FROM locations`,
 	} {
 		var n int64
 		if err := c.db.QueryRowContext(ctx, q).Scan(&n); err != nil {
@@ -419,6 +434,21 @@ var migrations = []string{
 		WHEN OLD.local != 'present' AND NEW.local = 'present' AND NEW.upload != 'uploaded' BEGIN
 		UPDATE segments SET decode_check = '', decode_tries = 0 WHERE id = NEW.id;
 	END;`,
+
+	// Each row keeps the bucket its object went to (s3_key holds s3Path),
+	// and locations every (bucket, prefix) the catalog has uploaded to,
+	// pruned rows included, so that exports find footage after s3Bucket or
+	// s3Path changed. Rows uploaded before are filled with the bucket
+	// configured the first time the daemon opens the catalog (fillBuckets;
+	// the state row says it is due).
+	`ALTER TABLE segments ADD COLUMN bucket TEXT NOT NULL DEFAULT '';
+	CREATE TABLE locations (
+		bucket   TEXT    NOT NULL,
+		prefix   TEXT    NOT NULL,
+		first_ns INTEGER NOT NULL,
+		PRIMARY KEY (bucket, prefix)
+	) WITHOUT ROWID;
+	INSERT OR IGNORE INTO state (key, value) VALUES ('fill-buckets', '');`,
 }
 
 func (c *Catalog) migrate(ctx context.Context) error {
@@ -452,7 +482,7 @@ func (c *Catalog) migrate(ctx context.Context) error {
 const columns = `id, camera, feed_id, start_ns, end_ns, path, bytes, sha256, md5, salvaged,
 	upload, s3_key, etag, upload_id, attempts, next_attempt_ns, last_error, uploaded_ns, verify_remote,
 	local, deleted_ns, delete_cause, created_ns, conflict_key, verified, must_decode,
-	decode_check, decode_tries`
+	decode_check, decode_tries, bucket`
 
 type scanner interface{ Scan(...any) error }
 
@@ -463,7 +493,7 @@ func (c *Catalog) scan(s scanner) (Record, error) {
 	err := s.Scan(&r.ID, &r.Camera, &r.FeedID, &start, &end, &rel, &r.Bytes, &r.SHA256, &r.MD5, &r.Salvaged,
 		&r.Upload, &r.Key, &r.ETag, &r.UploadID, &r.Attempts, &next, &r.LastError, &uploaded, &r.VerifyRemote,
 		&r.Local, &deleted, &r.DeleteCause, &created, &r.ConflictKey, &r.Verified, &r.MustDecode,
-		&r.DecodeCheck, &r.DecodeTries)
+		&r.DecodeCheck, &r.DecodeTries, &r.Bucket)
 	if err != nil {
 		return r, err
 	}

@@ -137,13 +137,6 @@ func (c *Catalog) SetUploadID(ctx context.Context, id int64, uploadID string) er
 	return c.exec(ctx, "set upload id", `UPDATE segments SET upload_id = ? WHERE id = ?`, uploadID, id)
 }
 
-// MarkUploaded records that S3 has the segment, with this ETag, verified
-// the way verified says.
-func (c *Catalog) MarkUploaded(ctx context.Context, id int64, etag, verified string) error {
-	return c.exec(ctx, "mark uploaded", `UPDATE segments SET upload = 'uploaded', etag = ?, verified = ?, upload_id = '',
-		last_error = '', verify_remote = 0, uploaded_ns = ? WHERE id = ?`, etag, verified, toNS(c.now()), id)
-}
-
 // SetConflict records that S3 holds different content under the segment's
 // key: that key is kept in conflict_key (the first one, if this happens
 // again) and the segment goes up under key instead.

@@ -208,7 +208,7 @@ func (a *attempter) confirm(ctx context.Context, r catalog.Record, size int64, s
 // done records a verified upload and, with clearAfterUpload, deletes the
 // local file, only then.
 func (a *attempter) done(ctx context.Context, r catalog.Record, etag, how string) error {
-	if err := a.u.deps.Catalog.MarkUploaded(ctx, r.ID, etag, how); err != nil {
+	if err := a.u.deps.Catalog.MarkUploadedTo(ctx, r.ID, a.cfg.Bucket, etag, how); err != nil {
 		return err
 	}
 	a.u.log.Info().Str("segment", r.Name()).Str("key", r.Key).Str("verified", how).Msg("uploaded and verified")

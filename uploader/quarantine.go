@@ -115,7 +115,7 @@ func (a *attempter) quarantine(ctx context.Context, r catalog.Record, why string
 			a.u.log.Warn().Err(herr).Str("segment", r.Name()).Msg("cannot ask S3 whether it keeps an earlier upload of a damaged file; counting its footage as lost")
 		case found && obj.size > 0 && obj.sha256Meta != "" && obj.camera == r.Camera:
 			offsite = true
-			if err := cat.MarkUploaded(keep, r.ID, obj.etag, VerifiedEarlier); err != nil {
+			if err := cat.MarkUploadedTo(keep, r.ID, a.cfg.Bucket, obj.etag, VerifiedEarlier); err != nil {
 				a.u.log.Error().Err(err).Msg("cannot record the earlier upload")
 			}
 		}

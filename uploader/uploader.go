@@ -147,7 +147,7 @@ type Catalog interface {
 	SetChecksums(ctx context.Context, id int64, sha256, md5 string) error
 	SetUploadID(ctx context.Context, id int64, uploadID string) error
 	SetConflict(ctx context.Context, id int64, key string) error
-	MarkUploaded(ctx context.Context, id int64, etag, verified string) error
+	MarkUploadedTo(ctx context.Context, id int64, bucket, etag, verified string) error
 	MarkFailed(ctx context.Context, id int64, msg string, next time.Time) error
 	MarkQuarantined(ctx context.Context, id int64, path, why string) error
 	Requeue(ctx context.Context, id int64) error
