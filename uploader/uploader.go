@@ -22,9 +22,11 @@
 // *). When S3 already holds the key, a HEAD compares it with the local file:
 // the same content (a retry after a lost answer, a rebuilt catalog) counts
 // as uploaded without sending it again; different content is kept, and the
-// segment goes up beside it as <name>.conflict-<sha256 prefix>.mp4, logged,
-// counted and recorded in the catalog. A server that does not implement
-// conditional writes (501) gets a HEAD before every write instead.
+// segment goes up beside it as <name>.conflict-<12 hex of its sha256>.mp4,
+// logged, counted and recorded in the catalog; if that key holds other
+// content too, under the next 12 hex digits of its sha256, up to five names
+// (ConflictKeys). A server that does not implement conditional writes (501)
+// gets a HEAD before every write instead.
 //
 // Verification compares a checksum S3 computed from the bytes it received
 // with the local file's: SHA-256 of the whole object for a single PutObject,
