@@ -52,6 +52,10 @@ type Backlog struct {
 	// OldestAgeSeconds is the age of the oldest segment waiting, 0 if none.
 	OldestAgeSeconds float64   `json:"oldestAgeSeconds"`
 	Oldest           time.Time `json:"oldest,omitzero"`
+	// DecodeWaiting counts the segments among them that wait for their
+	// decode check (or are being checked) before they may go up: files
+	// cctvd did not see close (rebuilt from the disk, salvaged).
+	DecodeWaiting int64 `json:"decodeWaiting"`
 }
 
 func (s *Server) status(c echo.Context) error {
@@ -68,7 +72,7 @@ func (s *Server) status(c echo.Context) error {
 	if err != nil && !errors.Is(err, catalog.ErrUnavailable) {
 		return err
 	}
-	st.Backlog = Backlog{Segments: b.Count, Bytes: b.Bytes, Oldest: b.Oldest}
+	st.Backlog = Backlog{Segments: b.Count, Bytes: b.Bytes, Oldest: b.Oldest, DecodeWaiting: b.Decoding}
 	if !b.Oldest.IsZero() {
 		st.Backlog.OldestAgeSeconds = s.deps.Now().Sub(b.Oldest).Seconds()
 	}

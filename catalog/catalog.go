@@ -34,8 +34,6 @@ import (
 	"github.com/rs/zerolog"
 	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
 
-	"github.com/cctvd/cctvd/internal/durable"
-	"github.com/cctvd/cctvd/layout"
 	"github.com/cctvd/cctvd/segment"
 )
 
@@ -106,6 +104,19 @@ type Record struct {
 	// goes up: cctvd did not see it close and fsync it (a row rebuilt from
 	// the disk, a salvaged segment, a row left pending by cctvd v0.1.0).
 	MustDecode bool
+	// DecodeCheck is where that decode is (Decode*): waiting for the
+	// uploader's decode lane, passed, skipped (the checker itself failed
+	// DecodeTries times: the file went up with the cheap structural check
+	// only) or failed (quarantined). Empty when no decode was asked.
+	DecodeCheck string
+	// DecodeTries counts the decode checks that could not run (ffprobe
+	// killed, not done within its budget, not started).
+	DecodeTries int
+	// Bucket is the bucket S3's copy is in (Key holds s3Path): set when it
+	// goes up, so that a later change of s3Bucket still finds it. Empty for
+	// rows not uploaded, and for rows uploaded before cctvd kept it, until
+	// the daemon opens the catalog with its bucket (Options.Bucket).
+	Bucket string
 
 	Local       LocalState
 	DeletedAt   time.Time
@@ -115,6 +126,14 @@ type Record struct {
 
 // Name is the segment's file name.
 func (r Record) Name() string { return filepath.Base(r.Path) }
+
+// Where a row's decode check is, in Record.DecodeCheck.
+const (
+	DecodeWaiting = "waiting" // handed to the decode lane; not due for upload until it has a verdict
+	DecodePassed  = "passed"  // ffprobe decoded it
+	DecodeSkipped = "skipped" // the checker could not run, DecodeTries times: it goes up with the cheap check only
+	DecodeFailed  = "failed"  // ffprobe ran and decodes no video in it: quarantined
+)
 
 // ErrNotFound is returned for an id the catalog does not hold.
 var ErrNotFound = errors.New("no such recording")
@@ -136,6 +155,7 @@ type Catalog struct {
 
 	corruptOnce sync.Once
 	onCorrupt   func(error)
+	bucket      string // Options.Bucket
 }
 
 // Options say how to open a catalog.
@@ -155,6 +175,11 @@ type Options struct {
 	OnCorrupt func(error)
 	// Log receives the catalog's own warnings (a released reserve).
 	Log zerolog.Logger
+	// Bucket and Prefix are s3Bucket and s3Path as configured. Rows
+	// uploaded before the catalog kept each row's bucket get Bucket the
+	// first time the catalog is opened with one (see fillBuckets), and
+	// MarkUploaded records uploads in Bucket.
+	Bucket, Prefix string
 }
 
 // Open opens (creating if needed) the catalog at path for recordings under
@@ -188,8 +213,11 @@ func OpenWith(ctx context.Context, o Options) (*Catalog, error) {
 		return nil, fmt.Errorf("catalog: open %s: %w", o.Path, err)
 	}
 	db.SetMaxOpenConns(3)
-	c := &Catalog{db: db, path: o.Path, savePath: o.SavePath, now: o.Now, reserve: o.Reserve, log: o.Log}
+	c := &Catalog{db: db, path: o.Path, savePath: o.SavePath, now: o.Now, reserve: o.Reserve, log: o.Log, bucket: o.Bucket}
 	err = c.write(func() error { return c.migrate(ctx) })
+	if err == nil && o.Bucket != "" {
+		err = c.write(func() error { return c.fillBuckets(ctx, o.Bucket, o.Prefix) })
+	}
 	if err == nil {
 		err = c.firstRead(ctx)
 	}
@@ -236,6 +264,7 @@ func (c *Catalog) firstRead(ctx context.Context) error {
 		`SELECT COALESCE(MAX(id), 0) FROM gaps`,
 		`SELECT COUNT(*) FROM cameras`,
 		`SELECT COUNT(*) FROM state`,
+		`SELECT COUNT(*) FROM locations`,
 	} {
 		var n int64
 		if err := c.db.QueryRowContext(ctx, q).Scan(&n); err != nil {
@@ -269,50 +298,6 @@ func (c *Catalog) write(fn func() error) error {
 		err = fn()
 	}
 	return c.check(err)
-}
-
-// QuickCheck runs SQLite's quick_check over the whole file. It reads every
-// page, so it runs in the background; a damaged file returns an error that
-// satisfies IsCorrupt.
-func (c *Catalog) QuickCheck(ctx context.Context) error {
-	rows, err := c.db.QueryContext(ctx, `PRAGMA quick_check`)
-	if err != nil {
-		return c.check(fmt.Errorf("catalog: quick_check: %w", err))
-	}
-	defer rows.Close()
-	var problems []string
-	for rows.Next() {
-		var line string
-		if err := rows.Scan(&line); err != nil {
-			return c.check(fmt.Errorf("catalog: quick_check: %w", err))
-		}
-		if line != "ok" && len(problems) < 5 {
-			problems = append(problems, line)
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return c.check(fmt.Errorf("catalog: quick_check: %w", err))
-	}
-	if len(problems) > 0 {
-		return c.check(fmt.Errorf("catalog: quick_check: %w: %s", ErrCorrupt, strings.Join(problems, "; ")))
-	}
-	return nil
-}
-
-// MoveAside renames a catalog that cannot be used (and its -wal and -shm
-// files) to path.<why>-<UTC time>, keeping it for inspection, never
-// deleting it; it returns the new name of the database file. The catalog
-// must be closed.
-func MoveAside(path, why string, now time.Time) (string, error) {
-	dst := layout.Aside(path, why, now)
-	for _, suffix := range []string{"", "-wal", "-shm"} {
-		err := os.Rename(path+suffix, dst+suffix)
-		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return "", fmt.Errorf("catalog: move %s aside: %w", path+suffix, err)
-		}
-	}
-	_ = durable.SyncDir(filepath.Dir(path)) // moved either way; the new catalog is synced as it is written
-	return dst, nil
 }
 
 var migrations = []string{
@@ -435,6 +420,35 @@ var migrations = []string{
 		key   TEXT PRIMARY KEY,
 		value TEXT NOT NULL
 	) WITHOUT ROWID;`,
+
+	// The decode check runs in a lane of its own: decode_check says where
+	// it is (waiting, passed, skipped, failed), decode_tries how often its
+	// checker could not run. The queue's partial index leaves the rows
+	// waiting for a decode out, the lane's holds only them. A row whose file
+	// comes back starts afresh.
+	`ALTER TABLE segments ADD COLUMN decode_check TEXT NOT NULL DEFAULT '';
+	ALTER TABLE segments ADD COLUMN decode_tries INTEGER NOT NULL DEFAULT 0;
+	CREATE INDEX segments_due ON segments(start_ns, id) WHERE upload = 'pending' AND local = 'present' AND decode_check != 'waiting';
+	CREATE INDEX segments_decoding ON segments(decode_tries, start_ns, id) WHERE decode_check = 'waiting';
+	CREATE TRIGGER decode_returned AFTER UPDATE OF local ON segments
+		WHEN OLD.local != 'present' AND NEW.local = 'present' AND NEW.upload != 'uploaded' BEGIN
+		UPDATE segments SET decode_check = '', decode_tries = 0 WHERE id = NEW.id;
+	END;`,
+
+	// Each row keeps the bucket its object went to (s3_key holds s3Path),
+	// and locations every (bucket, prefix) the catalog has uploaded to,
+	// pruned rows included, so that exports find footage after s3Bucket or
+	// s3Path changed. Rows uploaded before are filled with the bucket
+	// configured the first time the daemon opens the catalog (fillBuckets;
+	// the state row says it is due).
+	`ALTER TABLE segments ADD COLUMN bucket TEXT NOT NULL DEFAULT '';
+	CREATE TABLE locations (
+		bucket   TEXT    NOT NULL,
+		prefix   TEXT    NOT NULL,
+		first_ns INTEGER NOT NULL,
+		PRIMARY KEY (bucket, prefix)
+	) WITHOUT ROWID;
+	INSERT OR IGNORE INTO state (key, value) VALUES ('fill-buckets', '');`,
 }
 
 func (c *Catalog) migrate(ctx context.Context) error {
@@ -467,7 +481,8 @@ func (c *Catalog) migrate(ctx context.Context) error {
 
 const columns = `id, camera, feed_id, start_ns, end_ns, path, bytes, sha256, md5, salvaged,
 	upload, s3_key, etag, upload_id, attempts, next_attempt_ns, last_error, uploaded_ns, verify_remote,
-	local, deleted_ns, delete_cause, created_ns, conflict_key, verified, must_decode`
+	local, deleted_ns, delete_cause, created_ns, conflict_key, verified, must_decode,
+	decode_check, decode_tries, bucket`
 
 type scanner interface{ Scan(...any) error }
 
@@ -477,7 +492,8 @@ func (c *Catalog) scan(s scanner) (Record, error) {
 	var rel string
 	err := s.Scan(&r.ID, &r.Camera, &r.FeedID, &start, &end, &rel, &r.Bytes, &r.SHA256, &r.MD5, &r.Salvaged,
 		&r.Upload, &r.Key, &r.ETag, &r.UploadID, &r.Attempts, &next, &r.LastError, &uploaded, &r.VerifyRemote,
-		&r.Local, &deleted, &r.DeleteCause, &created, &r.ConflictKey, &r.Verified, &r.MustDecode)
+		&r.Local, &deleted, &r.DeleteCause, &created, &r.ConflictKey, &r.Verified, &r.MustDecode,
+		&r.DecodeCheck, &r.DecodeTries, &r.Bucket)
 	if err != nil {
 		return r, err
 	}

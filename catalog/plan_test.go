@@ -25,7 +25,9 @@ var startupQueries = []struct {
 	{"OpenGaps", `SELECT id FROM gaps ` + qOpenGaps, nil, "gaps_end (end_ns=?)", true},
 	{"Stopped", qStopped, nil, "cameras_stopped", false},
 	{"Totals", qTotals, nil, "PRIMARY KEY (rowid=?)", false},
-	{"Due", `SELECT ` + columns + ` FROM segments ` + qDue, []any{1, 2, 3}, "segments_queue (upload=? AND local=?", false},
+	{"Due", `SELECT ` + columns + ` FROM segments ` + qDue, []any{1, 2, 3}, "segments_due (start_ns>?)", false},
+	{"DecodeDue", `SELECT ` + columns + ` FROM segments ` + qDecodeDue, []any{-1, 0, 0, 3}, "segments_decoding ((decode_tries,start_ns)>(?,?))", false},
+	{"Backlog (decoding)", qDecodeWaiting, nil, "segments_decoding", false},
 	{"RetentionCandidates (uploaded)", `SELECT ` + columns + ` FROM segments ` + qRetentionUploaded, []any{64}, "segments_queue (upload=? AND local=?)", false},
 	{"Reconcile (a day's rows)", qDayRows, []any{"cam1/2026-01-06/", "cam1/2026-01-060"}, "(path>? AND path<?)", false},
 	{"Reconcile (next present row)", qNextPresent, []any{""}, "segments_present_path (path>?)", false},
@@ -35,7 +37,7 @@ var startupQueries = []struct {
 
 // partialIndexes hold only the rows a query wants: reading one whole is
 // not a scan of the table.
-var partialIndexes = []string{"cameras_stopped", "segments_upload_id", "segments_present_path"}
+var partialIndexes = []string{"cameras_stopped", "segments_upload_id", "segments_present_path", "segments_due", "segments_decoding"}
 
 // readsEveryRow says whether a step of a plan reads a whole table (or a
 // whole index of it).

@@ -10,8 +10,17 @@ import (
 // Queries of the upload queue (named, so that a test can check each one's
 // plan uses an index).
 const (
-	qDue = `WHERE upload = 'pending' AND local = 'present' AND (start_ns, id) > (?, ?)
-			ORDER BY start_ns, id LIMIT ?`
+	// The rows waiting for their decode check are not due: the queue's
+	// partial index leaves them out, so they are never read here.
+	qDue = `INDEXED BY segments_due WHERE upload = 'pending' AND local = 'present' AND decode_check != 'waiting'
+			AND (start_ns, id) > (?, ?) ORDER BY start_ns, id LIMIT ?`
+	// The decode lane's queue: the rows tried least often first, then the
+	// oldest, so a row whose checker failed waits behind every row not yet
+	// tried as often.
+	qDecodeDue = `INDEXED BY segments_decoding WHERE decode_check = 'waiting' AND upload = 'pending' AND local = 'present'
+			AND (decode_tries, start_ns, id) > (?, ?, ?) ORDER BY decode_tries, start_ns, id LIMIT ?`
+	qDecodeWaiting = `SELECT COUNT(*) FROM segments INDEXED BY segments_decoding
+		WHERE decode_check = 'waiting' AND upload = 'pending' AND local = 'present'`
 	// Two index searches (the queue index, the partial index of upload
 	// ids), not a scan of every row.
 	qInterrupted = `WHERE id IN (SELECT id FROM segments WHERE upload = 'uploading'
@@ -50,9 +59,66 @@ func (c *Catalog) Due(ctx context.Context, limit int, skip map[int64]bool) ([]Re
 	return out, nil
 }
 
-// SetDecoded records that the file decoded fine: it need not be again.
+// DecodeDue returns up to limit rows waiting for their decode check, those
+// tried least often first, then the oldest, leaving out the ids in skip
+// (rows in their backoff after the checker failed).
+func (c *Catalog) DecodeDue(ctx context.Context, limit int, skip map[int64]bool) ([]Record, error) {
+	var out []Record
+	page := min(max(limit+len(skip), 32), 512)
+	var tries, start, id int64 = -1, 0, 0
+	for len(out) < limit {
+		rows, err := c.many(ctx, qDecodeDue, tries, start, id, page)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range rows {
+			if !skip[r.ID] && len(out) < limit {
+				out = append(out, r)
+			}
+		}
+		if len(rows) < page {
+			break
+		}
+		last := rows[len(rows)-1]
+		tries, start, id = int64(last.DecodeTries), toNS(last.Start), last.ID
+	}
+	return out, nil
+}
+
+// AwaitDecode hands a row whose attempt found it must be decoded (and S3
+// lacks it) to the decode lane: it is pending, not due for upload, until
+// the lane records a verdict. The attempt that found it does not count.
+func (c *Catalog) AwaitDecode(ctx context.Context, id int64) error {
+	return c.exec(ctx, "await decode", `UPDATE segments SET upload = 'pending', decode_check = 'waiting',
+		attempts = max(attempts - 1, 0) WHERE id = ?`, id)
+}
+
+// SetDecoded records that the file decoded fine: it need not be again, and
+// it is due for upload.
 func (c *Catalog) SetDecoded(ctx context.Context, id int64) error {
-	return c.exec(ctx, "set decoded", `UPDATE segments SET must_decode = 0 WHERE id = ?`, id)
+	return c.exec(ctx, "set decoded", `UPDATE segments SET must_decode = 0,
+		decode_check = CASE WHEN decode_check = 'waiting' THEN 'passed' ELSE decode_check END WHERE id = ?`, id)
+}
+
+// DecodeFailedToRun records that the decode check could not run (not the
+// file's fault), why, and returns how often that has happened to the row.
+func (c *Catalog) DecodeFailedToRun(ctx context.Context, id int64, msg string) (int, error) {
+	var tries int
+	err := c.write(func() error {
+		return c.db.QueryRowContext(ctx, `UPDATE segments SET decode_tries = decode_tries + 1, last_error = ?
+			WHERE id = ? RETURNING decode_tries`, msg, id).Scan(&tries)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("catalog: decode failed to run: %w", err)
+	}
+	return tries, nil
+}
+
+// SkipDecode gives up the decode check of a row whose checker failed too
+// often: it is due for upload with the cheap structural check only,
+// flagged DecodeSkipped.
+func (c *Catalog) SkipDecode(ctx context.Context, id int64) error {
+	return c.exec(ctx, "skip decode", `UPDATE segments SET must_decode = 0, decode_check = 'skipped' WHERE id = ?`, id)
 }
 
 // StartAttempt marks an upload attempt as under way.
@@ -69,13 +135,6 @@ func (c *Catalog) SetChecksums(ctx context.Context, id int64, sha256, md5 string
 // so that a crash does not leave it behind on the server.
 func (c *Catalog) SetUploadID(ctx context.Context, id int64, uploadID string) error {
 	return c.exec(ctx, "set upload id", `UPDATE segments SET upload_id = ? WHERE id = ?`, uploadID, id)
-}
-
-// MarkUploaded records that S3 has the segment, with this ETag, verified
-// the way verified says.
-func (c *Catalog) MarkUploaded(ctx context.Context, id int64, etag, verified string) error {
-	return c.exec(ctx, "mark uploaded", `UPDATE segments SET upload = 'uploaded', etag = ?, verified = ?, upload_id = '',
-		last_error = '', verify_remote = 0, uploaded_ns = ? WHERE id = ?`, etag, verified, toNS(c.now()), id)
 }
 
 // SetConflict records that S3 holds different content under the segment's
@@ -95,6 +154,7 @@ func (c *Catalog) MarkQuarantined(ctx context.Context, id int64, path, why strin
 	}
 	return c.exec(ctx, "mark quarantined", `UPDATE segments SET local = 'quarantined', path = ?, upload_id = '',
 		upload = CASE WHEN upload = 'uploading' THEN 'pending' ELSE upload END,
+		decode_check = CASE WHEN decode_check = 'waiting' THEN 'failed' ELSE decode_check END,
 		deleted_ns = ?, delete_cause = ?, last_error = ? WHERE id = ?`, rel, toNS(c.now()), CauseCorrupt, why, id)
 }
 
@@ -139,6 +199,9 @@ type Backlog struct {
 	Bytes int64
 	// Oldest is the start of the oldest segment waiting, zero if none.
 	Oldest time.Time
+	// Decoding counts the segments among them that wait for their decode
+	// check (or are being checked) before they may go up.
+	Decoding int64
 }
 
 // Backlog sums the segments not yet uploaded whose file still exists.
@@ -151,6 +214,9 @@ func (c *Catalog) Backlog(ctx context.Context) (Backlog, error) {
 	}
 	if oldest.Valid {
 		b.Oldest = time.Unix(0, oldest.Int64).UTC()
+	}
+	if err := c.db.QueryRowContext(ctx, qDecodeWaiting).Scan(&b.Decoding); err != nil {
+		return b, c.check(fmt.Errorf("catalog: backlog: %w", err))
 	}
 	return b, nil
 }

@@ -192,3 +192,67 @@ func TestMustDecode(t *testing.T) {
 		t.Error("still to decode after SetDecoded")
 	}
 }
+
+// TestDecodeLaneQueue: a row handed to the decode lane is not due for
+// upload until it has a verdict; the lane takes the rows tried least often
+// first; a verdict (passed, skipped) makes it due again, flagged.
+func TestDecodeLaneQueue(t *testing.T) {
+	c, save := open(t)
+	ctx := context.Background()
+	var recs []Record
+	for i := range 4 {
+		seg := writeSegment(t, save, "cam1", t0.Add(time.Duration(i)*10*time.Second), 10)
+		seg.Salvaged = true
+		r, err := c.Add(ctx, seg, fmt.Sprint("k", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs = append(recs, r)
+	}
+	fresh, _ := c.Add(ctx, writeSegment(t, save, "cam1", t0.Add(time.Hour), 10), "fresh")
+	for _, r := range recs[:3] {
+		c.StartAttempt(ctx, r.ID)
+		if err := c.AwaitDecode(ctx, r.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if due, _ := c.Due(ctx, 10, nil); fmt.Sprint(recIDs(due)) != fmt.Sprint([]int64{recs[3].ID, fresh.ID}) {
+		t.Errorf("due for upload: %v, want the row not handed over and the fresh one", recIDs(due))
+	}
+	if r, _ := c.Get(ctx, recs[0].ID); r.Upload != Pending || r.DecodeCheck != DecodeWaiting || r.Attempts != 0 {
+		t.Errorf("handed over: %s, %q, %d attempts", r.Upload, r.DecodeCheck, r.Attempts)
+	}
+	if b, _ := c.Backlog(ctx); b.Count != 5 || b.Decoding != 3 {
+		t.Errorf("backlog %+v, want 5 waiting, 3 of them for a decode", b)
+	}
+	// The oldest's checker fails: it goes behind the others.
+	if n, err := c.DecodeFailedToRun(ctx, recs[0].ID, "ffprobe: signal: killed"); err != nil || n != 1 {
+		t.Fatalf("DecodeFailedToRun = %d, %v", n, err)
+	}
+	if due, _ := c.DecodeDue(ctx, 10, nil); fmt.Sprint(recIDs(due)) != fmt.Sprint([]int64{recs[1].ID, recs[2].ID, recs[0].ID}) {
+		t.Errorf("decode lane order %v", recIDs(due))
+	}
+	if due, _ := c.DecodeDue(ctx, 1, map[int64]bool{recs[1].ID: true}); fmt.Sprint(recIDs(due)) != fmt.Sprint([]int64{recs[2].ID}) {
+		t.Errorf("decode lane order with a row in its backoff %v", recIDs(due))
+	}
+	c.SkipDecode(ctx, recs[0].ID)
+	c.SetDecoded(ctx, recs[1].ID)
+	c.MarkQuarantined(ctx, recs[2].ID, filepath.Join(save, ".quarantine", "cam1", recs[2].Name()), "undecodable")
+	for _, tt := range []struct {
+		r     Record
+		check string
+	}{{recs[0], DecodeSkipped}, {recs[1], DecodePassed}, {recs[2], DecodeFailed}} {
+		if r, _ := c.Get(ctx, tt.r.ID); r.DecodeCheck != tt.check || (r.MustDecode && tt.check != DecodeFailed) {
+			t.Errorf("%s: decode check %q, must decode %v; want %q", r.Name(), r.DecodeCheck, r.MustDecode, tt.check)
+		}
+	}
+	if due, _ := c.DecodeDue(ctx, 10, nil); len(due) != 0 {
+		t.Errorf("the decode lane still has %v", recIDs(due))
+	}
+	if due, _ := c.Due(ctx, 10, nil); fmt.Sprint(recIDs(due)) != fmt.Sprint([]int64{recs[0].ID, recs[1].ID, recs[3].ID, fresh.ID}) {
+		t.Errorf("due for upload after the verdicts: %v", recIDs(due))
+	}
+	if b, _ := c.Backlog(ctx); b.Decoding != 0 {
+		t.Errorf("backlog %+v", b)
+	}
+}

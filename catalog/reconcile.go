@@ -294,13 +294,20 @@ func (r *reconciler) flush(ctx context.Context) error {
 				// made for (a name repeated after a clock step, once the old
 				// file was gone): it is checked against S3 (size and sha256)
 				// before the row counts as uploaded again, and uploaded
-				// beside the old object when it differs.
+				// beside the old object when it differs. So the row keeps
+				// nothing of the old object: it is back under the key it
+				// belongs under (not the old object's conflict key, unless a
+				// multipart upload under that key is still to be aborted),
+				// and the decode check starts afresh (a trigger).
 				if op.same {
 					_, err = tx.ExecContext(ctx, `UPDATE segments SET local = 'present', deleted_ns = 0, delete_cause = ''
 						WHERE path = ? AND local != 'present'`, op.rel)
 				} else {
 					_, err = tx.ExecContext(ctx, `UPDATE segments SET local = 'present', deleted_ns = 0, delete_cause = '', verify_remote = 1,
-						upload = CASE WHEN upload = 'uploaded' THEN 'pending' ELSE upload END, bytes = ?, sha256 = '', md5 = ''
+						upload = CASE WHEN upload = 'uploaded' THEN 'pending' ELSE upload END, bytes = ?, sha256 = '', md5 = '',
+						s3_key = CASE WHEN upload_id = '' AND conflict_key != '' THEN conflict_key ELSE s3_key END,
+						conflict_key = CASE WHEN upload_id = '' THEN '' ELSE conflict_key END,
+						etag = '', verified = '', uploaded_ns = 0, bucket = '', attempts = 0, last_error = ''
 						WHERE path = ? AND local != 'present'`, op.size, op.rel)
 				}
 				res.Returned++

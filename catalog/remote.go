@@ -52,7 +52,9 @@ func (c *Catalog) RowStates(ctx context.Context, rels []string) (map[string]RowS
 
 // RemoteObject is an object S3 holds for a segment, as a rebuild found it.
 type RemoteObject struct {
-	Key string
+	// Bucket and Key are where it is.
+	Bucket string
+	Key    string
 	// Rel is the segment's path relative to savePath, which the key
 	// mirrors under s3Path.
 	Rel string
@@ -98,11 +100,16 @@ func (c *Catalog) ImportRemote(ctx context.Context, objs []RemoteObject, stateKe
 			if e := strings.Trim(o.ETag, `"`); len(e) == 32 && !strings.Contains(e, "-") {
 				md5 = e
 			}
+			if o.Key == o.Rel || strings.HasSuffix(o.Key, "/"+o.Rel) {
+				if err := addLocation(ctx, tx, o.Bucket, strings.TrimSuffix(strings.TrimSuffix(o.Key, o.Rel), "/"), now); err != nil {
+					return fmt.Errorf("import %s: %w", o.Key, err)
+				}
+			}
 			out, err := tx.ExecContext(ctx, `INSERT INTO segments (camera, feed_id, start_ns, end_ns, path, bytes, sha256, md5,
-					upload, s3_key, etag, uploaded_ns, local, deleted_ns, delete_cause, created_ns)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'uploaded', ?, ?, ?, 'deleted', ?, ?, ?) ON CONFLICT(path) DO NOTHING`,
+					upload, bucket, s3_key, etag, uploaded_ns, local, deleted_ns, delete_cause, created_ns)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'uploaded', ?, ?, ?, ?, 'deleted', ?, ?, ?) ON CONFLICT(path) DO NOTHING`,
 				o.Info.Camera, o.Info.FeedID, toNS(o.Info.Start), toNS(o.Info.End), o.Rel, o.Bytes, o.SHA256, md5,
-				o.Key, o.ETag, toNS(o.LastModified), now, CauseNotOnDisk, now)
+				o.Bucket, o.Key, o.ETag, toNS(o.LastModified), now, CauseNotOnDisk, now)
 			if err != nil {
 				return fmt.Errorf("import %s: %w", o.Key, err)
 			}
@@ -110,10 +117,10 @@ func (c *Catalog) ImportRemote(ctx context.Context, objs []RemoteObject, stateKe
 				res.Added++
 				continue
 			}
-			out, err = tx.ExecContext(ctx, `UPDATE segments SET upload = 'uploaded', etag = ?, uploaded_ns = ?, upload_id = '',
+			out, err = tx.ExecContext(ctx, `UPDATE segments SET upload = 'uploaded', bucket = ?, s3_key = ?, etag = ?, uploaded_ns = ?, upload_id = '',
 					last_error = '', verify_remote = 0, sha256 = CASE WHEN sha256 = '' THEN ? ELSE sha256 END
 				WHERE path = ? AND upload != 'uploaded' AND local != 'present' AND bytes = ? AND (sha256 = '' OR sha256 = ?)`,
-				o.ETag, toNS(o.LastModified), o.SHA256, o.Rel, o.Bytes, o.SHA256)
+				o.Bucket, o.Key, o.ETag, toNS(o.LastModified), o.SHA256, o.Rel, o.Bytes, o.SHA256)
 			if err != nil {
 				return fmt.Errorf("import %s: %w", o.Key, err)
 			}

@@ -221,7 +221,7 @@ func (b *Builder) lay(req Request, from, to time.Time, srcs []*source, damaged [
 			span.To = actual.To
 		}
 		m.Sources = append(m.Sources, ManifestSource{
-			Name: s.Name, Key: s.Key, Uploaded: s.Uploaded, ETag: s.ETag, Bytes: s.bytes, SHA256: s.sha256, Read: s.read,
+			Name: s.Name, Key: s.Key, Bucket: otherBucket(s.Bucket, b.Bucket), Uploaded: s.Uploaded, ETag: s.ETag, Bytes: s.bytes, SHA256: s.sha256, Read: s.read,
 			Start: s.Start, End: s.End, Used: span, ClipSeconds: file.Offsets[i].Seconds(), Note: s.note, Cut: strings.Join(cut[i].cut, "; "),
 		})
 		fp.Write([]byte(s.identity()))

@@ -40,8 +40,10 @@ type Segment struct {
 	// end of its last, to the millisecond (the precision of the object
 	// metadata, so the box and the bucket cut the same frames).
 	Start, End time.Time
-	// Name is the file name; Key the S3 key.
+	// Name is the file name; Key the S3 key, in Bucket (empty: the
+	// configured bucket, for rows uploaded before the catalog kept theirs).
 	Name, Key string
+	Bucket    string
 	// Bytes and SHA256 are the size and checksum recorded when it was
 	// closed and uploaded; zero and empty when not known yet.
 	Bytes  int64

@@ -87,7 +87,7 @@ func (f *fetcher) open(ctx context.Context, s Segment) (*source, error) {
 	if !s.Uploaded || f.s3 == nil {
 		return nil, fmt.Errorf("segment %s is neither on this box nor in S3", s.Name)
 	}
-	src, err := f.remote(ctx, s)
+	src, err := f.in(s.Bucket).remote(ctx, s)
 	if err != nil {
 		return nil, err
 	}
@@ -95,6 +95,18 @@ func (f *fetcher) open(ctx context.Context, s Segment) (*source, error) {
 		src.note = note
 	}
 	return src, nil
+}
+
+// in is the fetcher for objects in bucket: each source is read from its
+// own bucket (rows keep theirs across a change of s3Bucket); "" is the
+// configured one.
+func (f *fetcher) in(bucket string) *fetcher {
+	if bucket == "" || bucket == f.bucket {
+		return f
+	}
+	g := *f
+	g.bucket = bucket
+	return &g
 }
 
 // local opens the local file and parses its headers; its bytes are hashed

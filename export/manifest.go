@@ -50,9 +50,12 @@ type Manifest struct {
 // ManifestSource is one source segment of a clip.
 type ManifestSource struct {
 	Name string `json:"name"`
-	// Key is its S3 key in Bucket; Uploaded says whether S3 had it, verified,
-	// when the clip was made.
+	// Key is its S3 key in Bucket (the source's own, when it is in
+	// another bucket than the manifest's: uploaded before a change of
+	// s3Bucket); Uploaded says whether S3 had it, verified, when the clip
+	// was made.
 	Key      string `json:"s3Key"`
+	Bucket   string `json:"bucket,omitempty"`
 	Uploaded bool   `json:"uploaded"`
 	ETag     string `json:"etag,omitempty"`
 	Bytes    int64  `json:"bytes"`

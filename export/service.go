@@ -1,6 +1,7 @@
 package export
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -50,6 +51,11 @@ type ServiceDeps struct {
 	// zero: it keeps every row). Footage starting before then is also
 	// looked for in the bucket, so that a box still exports it.
 	PrunedBefore func() time.Time
+	// Locations, if set, are every (bucket, prefix) the catalog has
+	// uploaded to (catalog.Locations): footage it has pruned is looked for
+	// under each, not only under the configured bucket and prefix, so that
+	// a change of s3Bucket or s3Path loses none.
+	Locations func(ctx context.Context) ([]catalog.Location, error)
 }
 
 // Service makes a box's exports for the API: spans from the catalog and
@@ -144,17 +150,48 @@ func (s *Service) sources(ctx context.Context, camera string, from, to time.Time
 		}
 		return nil, nil, fmt.Errorf("list footage older than the catalog keeps: %w", err)
 	}
+	listed = append(listed, s.listElsewhere(ctx, client, bucket, prefix, camera, from, minTime(to, horizon.Add(24*time.Hour)))...)
 	known := make(map[string]bool, len(segs))
 	for _, sg := range segs {
-		known[sg.Key] = true
+		known[cmp.Or(sg.Bucket, bucket)+"/"+sg.Key] = true
 	}
 	for _, sg := range listed {
-		if !known[sg.Key] {
+		if !known[sg.Bucket+"/"+sg.Key] {
+			known[sg.Bucket+"/"+sg.Key] = true
 			segs = append(segs, sg)
 		}
 	}
 	sort.SliceStable(segs, func(i, j int) bool { return segs[i].Start.Before(segs[j].Start) })
 	return segs, gaps, nil
+}
+
+// listElsewhere lists the camera's segments in [from, to) under every
+// location the catalog has uploaded to other than the configured one
+// (bucket, prefix). A location that cannot be listed (a bucket since
+// removed) is passed over, logged.
+func (s *Service) listElsewhere(ctx context.Context, client S3API, bucket, prefix, camera string, from, to time.Time) []Segment {
+	if s.deps.Locations == nil {
+		return nil
+	}
+	locs, err := s.deps.Locations(ctx)
+	if err != nil {
+		s.log.Warn().Err(err).Msg("cannot read where the catalog has uploaded to; listing the configured bucket and s3Path only")
+		return nil
+	}
+	var out []Segment
+	for _, l := range locs {
+		if l.Bucket == bucket && l.Prefix == strings.Trim(prefix, "/") {
+			continue
+		}
+		segs, err := ListBucket(ctx, client, l.Bucket, l.Prefix, camera, from, to)
+		if err != nil {
+			s.log.Warn().Err(err).Str("camera", camera).Str("bucket", l.Bucket).Str("prefix", l.Prefix).
+				Msg("cannot list a bucket cctvd uploaded to before for footage the catalog has pruned; passing over it")
+			continue
+		}
+		out = append(out, segs...)
+	}
+	return out
 }
 
 // Spans returns the camera's footage in [from, to): spans and gaps.

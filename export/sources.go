@@ -28,7 +28,7 @@ type Catalog interface {
 // FromRecord is a catalog row as an export source.
 func FromRecord(r catalog.Record) Segment {
 	s := Segment{Camera: r.Camera, FeedID: r.FeedID, Start: millis(r.Start), End: millis(r.End), Name: r.Name(), Key: r.Key,
-		Bytes: r.Bytes, SHA256: r.SHA256, ETag: strings.Trim(r.ETag, `"`), Uploaded: r.Upload == catalog.Uploaded}
+		Bucket: r.Bucket, Bytes: r.Bytes, SHA256: r.SHA256, ETag: strings.Trim(r.ETag, `"`), Uploaded: r.Upload == catalog.Uploaded}
 	if r.Local == catalog.Present {
 		s.Path = r.Path
 	}
@@ -51,6 +51,15 @@ func FromCatalog(ctx context.Context, cat Catalog, camera string, from, to time.
 		return nil, nil, err
 	}
 	return segs, gaps, nil
+}
+
+// otherBucket is a source's bucket for the manifest: "" when it is the
+// manifest's own (or not known, and so the configured one).
+func otherBucket(source, manifest string) string {
+	if source == manifest {
+		return ""
+	}
+	return source
 }
 
 // Nearest returns a *NoFootageError naming the box's nearest footage
@@ -98,7 +107,7 @@ func ListBucket(ctx context.Context, api S3API, bucket, prefix, camera string, f
 					continue
 				}
 				out = append(out, Segment{Camera: info.Camera, FeedID: info.FeedID, Start: info.Start, End: info.End,
-					Name: path.Base(key), Key: key, Bytes: aws.ToInt64(o.Size), ETag: strings.Trim(aws.ToString(o.ETag), `"`), Uploaded: true})
+					Name: path.Base(key), Key: key, Bucket: bucket, Bytes: aws.ToInt64(o.Size), ETag: strings.Trim(aws.ToString(o.ETag), `"`), Uploaded: true})
 			}
 		}
 	}

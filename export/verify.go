@@ -1,6 +1,7 @@
 package export
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -45,7 +46,7 @@ func Verify(ctx context.Context, m *Manifest, api S3API, bucket, dir string, ful
 	}
 	var out []Check
 	for _, src := range m.Sources {
-		c, err := verifySource(ctx, api, bucket, src, full)
+		c, err := verifySource(ctx, api, cmp.Or(src.Bucket, bucket), src, full)
 		if err != nil {
 			return out, err
 		}

@@ -45,6 +45,10 @@ import (
 type Config struct {
 	// Path is the catalog's file; SavePath the recordings folder.
 	Path, SavePath string
+	// Bucket and Prefix are s3Bucket and s3Path: the rows a catalog of an
+	// earlier cctvd recorded as uploaded are taken to be in Bucket when it
+	// is first opened (catalog.Options).
+	Bucket, Prefix string
 	// RetentionDays: rows of segments no longer on the local disk, and
 	// closed gaps, older than this many days are pruned. 0 keeps them.
 	RetentionDays int
@@ -278,7 +282,8 @@ func (k *Keeper) open(ctx context.Context) (*opened, bool, error) {
 func (k *Keeper) openOnce(ctx context.Context) (*opened, error) {
 	reserve := catalog.NewReserve(layout.Reserve(k.cfg.Path), k.cfg.ReserveBytes)
 	sig := make(chan error, 1)
-	opts := catalog.Options{Path: k.cfg.Path, SavePath: k.cfg.SavePath, Now: k.deps.Now, Reserve: reserve, Log: k.log,
+	opts := catalog.Options{Path: k.cfg.Path, SavePath: k.cfg.SavePath, Bucket: k.cfg.Bucket, Prefix: k.cfg.Prefix,
+		Now: k.deps.Now, Reserve: reserve, Log: k.log,
 		OnCorrupt: func(err error) {
 			select {
 			case sig <- err:

@@ -321,3 +321,30 @@ func TestNewerCatalogIsMovedAside(t *testing.T) {
 		t.Errorf("status %+v", st)
 	}
 }
+
+// TestUploadedRowsGetTheConfiguredBucket: a catalog whose uploaded rows do
+// not say their bucket (written before rows kept it; here, opened without
+// one) is given the keeper's bucket when the keeper opens it, and the
+// locations it uploaded to are read through the keeper.
+func TestUploadedRowsGetTheConfiguredBucket(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	c, err := catalog.Open(ctx, e.path, e.save, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seg := writeSegment(t, e.save, t0)
+	rel, _ := filepath.Rel(e.save, seg.Path)
+	r, _ := c.Add(ctx, seg, "rec/2025/"+filepath.ToSlash(rel))
+	c.MarkUploaded(ctx, r.ID, "e", "test")
+	c.Close()
+	k := e.keeper(Config{Bucket: "bkt", Prefix: "rec/2025"})
+	run(t, k)
+	waitReady(t, k, 0)
+	if got, err := k.Get(ctx, r.ID); err != nil || got.Bucket != "bkt" {
+		t.Errorf("row after the keeper opened the catalog: bucket %q, %v", got.Bucket, err)
+	}
+	if locs, err := k.Locations(ctx); err != nil || len(locs) != 1 || locs[0].Bucket != "bkt" || locs[0].Prefix != "rec/2025" {
+		t.Errorf("locations %+v, %v", locs, err)
+	}
+}

@@ -93,6 +93,12 @@ func (k *Keeper) PutStream(ctx context.Context, s catalog.Stream) error {
 	return err
 }
 
+// Locations is catalog.Locations (exports of footage uploaded before a
+// change of s3Bucket or s3Path).
+func (k *Keeper) Locations(ctx context.Context) ([]catalog.Location, error) {
+	return with(k, func(c *catalog.Catalog) ([]catalog.Location, error) { return c.Locations(ctx) })
+}
+
 // PathTaken is catalog.PathTaken (segment names unique against the catalog).
 func (k *Keeper) PathTaken(ctx context.Context, rel string) (bool, error) {
 	return with(k, func(c *catalog.Catalog) (bool, error) { return c.PathTaken(ctx, rel) })

@@ -172,20 +172,24 @@ var (
 	descBacklogB = prometheus.NewDesc("cctvd_upload_backlog_bytes", "Bytes waiting for upload.", nil, nil)
 	descOldest   = prometheus.NewDesc("cctvd_upload_backlog_oldest_age_seconds", "Age of the oldest segment waiting for upload (0 when none).", nil, nil)
 	descFailing  = prometheus.NewDesc("cctvd_upload_failing", "1 while the last upload attempt failed.", nil, nil)
-	descUsed     = prometheus.NewDesc("cctvd_savepath_bytes", "Bytes cctvd holds in savePath (segments, being written, quarantined).", nil, nil)
-	descLimit    = prometheus.NewDesc("cctvd_savepath_limit_bytes", "clearWhenFilePathReachGB in bytes.", nil, nil)
-	descFree     = prometheus.NewDesc("cctvd_savepath_free_bytes", "Free bytes on savePath's filesystem.", nil, nil)
-	descVolume   = prometheus.NewDesc("cctvd_savepath_volume_ok", "1 while savePath is cctvd's recordings disk; 0 while it is missing (recording waits).", nil, nil)
-	descCatalog  = prometheus.NewDesc("cctvd_catalog_ready", "1 while the catalog is usable; 0 while it is opened, rebuilt or unavailable (uploads and retention wait).", nil, nil)
-	descMoved    = prometheus.NewDesc("cctvd_catalog_moved_aside_total", "Corrupt catalogs moved aside and rebuilt since the daemon started.", nil, nil)
-	descHeld     = prometheus.NewDesc("cctvd_catalog_held_operations", "Operations waiting for the catalog to be usable.", nil, nil)
+	descDecoding = prometheus.NewDesc("cctvd_upload_decode_waiting_segments",
+		"Segments waiting for upload that wait for their decode check first (files cctvd did not see close: rebuilt from the disk, salvaged).", nil, nil)
+	descSkipped = prometheus.NewDesc("cctvd_upload_decode_skipped_total",
+		"Files uploaded with the structural check only, their decode check having failed to run too often (flagged decode-check: skipped).", nil, nil)
+	descUsed    = prometheus.NewDesc("cctvd_savepath_bytes", "Bytes cctvd holds in savePath (segments, being written, quarantined).", nil, nil)
+	descLimit   = prometheus.NewDesc("cctvd_savepath_limit_bytes", "clearWhenFilePathReachGB in bytes.", nil, nil)
+	descFree    = prometheus.NewDesc("cctvd_savepath_free_bytes", "Free bytes on savePath's filesystem.", nil, nil)
+	descVolume  = prometheus.NewDesc("cctvd_savepath_volume_ok", "1 while savePath is cctvd's recordings disk; 0 while it is missing (recording waits).", nil, nil)
+	descCatalog = prometheus.NewDesc("cctvd_catalog_ready", "1 while the catalog is usable; 0 while it is opened, rebuilt or unavailable (uploads and retention wait).", nil, nil)
+	descMoved   = prometheus.NewDesc("cctvd_catalog_moved_aside_total", "Corrupt catalogs moved aside and rebuilt since the daemon started.", nil, nil)
+	descHeld    = prometheus.NewDesc("cctvd_catalog_held_operations", "Operations waiting for the catalog to be usable.", nil, nil)
 )
 
 var states = []supervisor.StateName{supervisor.Discovering, supervisor.Starting, supervisor.Recording, supervisor.Backoff, supervisor.Stalled, supervisor.Stopped}
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descUp, descState, descRestarts, descStalls, descFPS, descBacklog, descBacklogB, descOldest, descFailing, descUsed, descLimit, descFree,
-		descVolume, descCatalog, descMoved, descHeld} {
+		descVolume, descCatalog, descMoved, descHeld, descDecoding, descSkipped} {
 		ch <- d
 	}
 }
@@ -225,14 +229,13 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(descBacklog, prometheus.GaugeValue, float64(b.Count))
 			ch <- prometheus.MustNewConstMetric(descBacklogB, prometheus.GaugeValue, float64(b.Bytes))
 			ch <- prometheus.MustNewConstMetric(descOldest, prometheus.GaugeValue, age)
+			ch <- prometheus.MustNewConstMetric(descDecoding, prometheus.GaugeValue, float64(b.Decoding))
 		}
 	}
 	if c.src.Uploader != nil {
-		failing := 0.0
-		if c.src.Uploader().State == uploader.Failing {
-			failing = 1
-		}
-		ch <- prometheus.MustNewConstMetric(descFailing, prometheus.GaugeValue, failing)
+		u := c.src.Uploader()
+		ch <- prometheus.MustNewConstMetric(descFailing, prometheus.GaugeValue, boolValue(u.State == uploader.Failing))
+		ch <- prometheus.MustNewConstMetric(descSkipped, prometheus.CounterValue, float64(u.DecodeSkipped))
 	}
 	if c.src.Volume != nil {
 		ch <- prometheus.MustNewConstMetric(descVolume, prometheus.GaugeValue, boolValue(c.src.Volume().State == volume.OK))

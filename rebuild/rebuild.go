@@ -359,7 +359,7 @@ func (r *Rebuilder) headOne(ctx context.Context, c candidate) (catalog.RemoteObj
 	if err != nil {
 		return catalog.RemoteObject{}, false, fmt.Errorf("head %s: %w", c.key, err)
 	}
-	o := catalog.RemoteObject{Key: c.key, Rel: c.rel, Info: c.info, Bytes: aws.ToInt64(h.ContentLength),
+	o := catalog.RemoteObject{Bucket: r.cfg.Bucket, Key: c.key, Rel: c.rel, Info: c.info, Bytes: aws.ToInt64(h.ContentLength),
 		SHA256: h.Metadata[uploader.MetaSHA256], ETag: aws.ToString(h.ETag), LastModified: aws.ToTime(h.LastModified)}
 	if o.LastModified.IsZero() {
 		o.LastModified = c.modified

@@ -143,17 +143,21 @@ func TestRebuildFromS3(t *testing.T) {
 	info, _ := segment.Parse(filepath.Base(gone))
 	if g.Upload != catalog.Uploaded || g.Local != catalog.Deleted || g.SHA256 != goneSHA || g.Bytes != int64(len(body)) ||
 		g.Key != "rec/"+gone || g.FeedID != "feed-from-meta" || !g.Start.Equal(info.Start.Add(250*time.Millisecond)) ||
-		!g.End.Equal(info.End.Add(-250*time.Millisecond)) || g.UploadedAt.IsZero() || g.ETag == "" {
+		!g.End.Equal(info.End.Add(-250*time.Millisecond)) || g.UploadedAt.IsZero() || g.ETag == "" || g.Bucket != "bkt" {
 		t.Errorf("row of an object whose file is gone: %+v", g)
 	}
 	if l := row(local); l.Upload != catalog.Pending || l.Local != catalog.Present {
 		t.Errorf("row of a file on disk: %+v", l)
 	}
-	if l := row(lost); l.Upload != catalog.Uploaded || l.Local != catalog.Deleted || l.SHA256 != goneSHA {
+	if l := row(lost); l.Upload != catalog.Uploaded || l.Local != catalog.Deleted || l.SHA256 != goneSHA || l.Bucket != "bkt" {
 		t.Errorf("row confirmed by S3: %+v", l)
 	}
-	if n := row(noMeta); n.Upload != catalog.Uploaded || n.SHA256 != "" || n.FeedID != "f1" {
+	if n := row(noMeta); n.Upload != catalog.Uploaded || n.SHA256 != "" || n.FeedID != "f1" || n.Bucket != "bkt" {
 		t.Errorf("row of an object without metadata: %+v", n)
+	}
+	// Where it found them is remembered, for exports of what is pruned later.
+	if locs, err := e.cat.Locations(ctx); err != nil || len(locs) != 1 || locs[0].Bucket != "bkt" || locs[0].Prefix != "rec" {
+		t.Errorf("locations after the rebuild: %+v, %v", locs, err)
 	}
 	var count int
 	list, _, _ := e.cat.List(ctx, catalog.Filter{Limit: 100})

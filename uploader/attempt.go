@@ -38,8 +38,13 @@ var ErrVerify = errors.New("verification failed")
 // errQuarantined ends an attempt whose file was damaged and quarantined.
 var errQuarantined = errors.New("quarantined")
 
-// errConflictTwice: S3 holds different content under the conflict key too.
-var errConflictTwice = errors.New("S3 holds different content under the conflict key too")
+// errConflictsTaken: S3 holds different content under the segment's key
+// and under every one of its conflict keys too.
+var errConflictsTaken = errors.New("S3 holds different content under the key and under every conflict key")
+
+// errAwaitDecode ends an attempt whose file must be decoded first: the row
+// is handed to the decode lane, the slot freed.
+var errAwaitDecode = errors.New("handed to the decode lane")
 
 // attempter makes upload attempts with the settings in force when it was
 // made: a reload changes them for the next attempt, not one under way.
@@ -106,10 +111,9 @@ func (a *attempter) attempt(ctx context.Context, r catalog.Record) error {
 func (a *attempter) ship(ctx context.Context, r catalog.Record, f *os.File, size int64, sums checksums) error {
 	keep := context.WithoutCancel(ctx)
 	checkFirst := r.VerifyRemote || a.server.noConditional.Load()
-	decoded := false
-	// At most: a write and a look at the key, then at the conflict key,
+	// At most: a write and a look at the key, then at each conflict key,
 	// and a 501 on the way; the bound is a safety net.
-	for range 6 {
+	for range 2*(conflictNames+1) + 2 {
 		if checkFirst {
 			obj, found, err := a.head(ctx, r.Key)
 			if err != nil {
@@ -123,7 +127,7 @@ func (a *attempter) ship(ctx context.Context, r catalog.Record, f *os.File, size
 				if r, err = a.divert(keep, r, sums); err != nil {
 					return err
 				}
-				continue // the conflict key may be taken too (by an earlier attempt)
+				continue // the conflict key may be taken too (by an earlier attempt, another writer)
 			}
 			if r.VerifyRemote {
 				if err := a.abortStale(ctx, r.Key); err != nil {
@@ -131,16 +135,13 @@ func (a *attempter) ship(ctx context.Context, r catalog.Record, f *os.File, size
 				}
 			}
 		}
-		if !decoded {
-			// Only now: a file S3 already has needs no decoding.
-			why, err := a.decodable(ctx, r)
-			if err != nil {
+		if r.MustDecode {
+			// Only now: a file S3 already has needs no decoding. The decode
+			// lane checks it, outside the upload slots.
+			if err := a.u.deps.Catalog.AwaitDecode(keep, r.ID); err != nil {
 				return err
 			}
-			if why != "" {
-				return a.quarantine(ctx, r, why)
-			}
-			decoded = true
+			return errAwaitDecode
 		}
 		conditional := !a.server.noConditional.Load()
 		etag, how, err := a.put(ctx, r, f, size, sums, conditional)
@@ -161,28 +162,59 @@ func (a *attempter) ship(ctx context.Context, r catalog.Record, f *os.File, size
 	return fmt.Errorf("upload %s: S3 refuses the conditional write and then holds nothing under the key", r.Key)
 }
 
-// divert sends the segment beside different content S3 holds under its
-// key: <name>.conflict-<first 12 hex of its sha256>.mp4. The object is kept
-// as it is; the conflict is logged once, counted and recorded.
+// divert sends the segment beside different content S3 holds under r.Key:
+// under the next of its conflict keys (ConflictKeys) after r.Key. The
+// objects are kept as they are; the conflict is logged, counted (once per
+// segment) and recorded.
 func (a *attempter) divert(ctx context.Context, r catalog.Record, sums checksums) (catalog.Record, error) {
+	home := r.Key // the key the segment belongs under
 	if r.ConflictKey != "" {
-		return r, fmt.Errorf("upload %s: %w", r.Key, errConflictTwice)
+		home = r.ConflictKey
 	}
-	key := ConflictKey(r.Key, sums.sha256)
-	if err := a.u.deps.Catalog.SetConflict(ctx, r.ID, key); err != nil {
+	keys := ConflictKeys(home, sums.sha256)
+	next := keys[0]
+	for i, k := range keys {
+		if k == r.Key {
+			if i+1 == len(keys) {
+				return r, fmt.Errorf("upload %s: %w", home, errConflictsTaken)
+			}
+			next = keys[i+1]
+		}
+	}
+	if err := a.u.deps.Catalog.SetConflict(ctx, r.ID, next); err != nil {
 		return r, err
 	}
-	a.u.log.Warn().Str("segment", r.Name()).Str("key", r.Key).Str("uploadedAs", key).
+	a.u.log.Warn().Str("segment", r.Name()).Str("key", r.Key).Str("uploadedAs", next).
 		Msg("S3 holds different content under this segment's key: it is kept as it is, and the segment goes up beside it")
-	r.ConflictKey, r.Key = r.Key, key
-	a.u.conflicted(r)
+	first := r.ConflictKey == ""
+	r.ConflictKey, r.Key = home, next
+	if first {
+		a.u.conflicted(r)
+	}
 	return r, nil
 }
+
+// conflictNames is how many conflict keys a segment has.
+const conflictNames = 5
 
 // ConflictKey is where a segment goes when S3 holds different content
 // under its key: beside it, named for the segment's content
 // (segment.ConflictName, which segment.Parse reads back).
 func ConflictKey(key, sha256 string) string { return segment.ConflictName(key, sha256) }
+
+// ConflictKeys are the keys a segment whose content has this sha256 goes
+// under, in turn, when S3 holds different content under its key, and then
+// under each of these: <name>.conflict-<12 hex>.mp4 with the sha256's
+// first 12 hex digits, then the next 12, and so on (five names in 64
+// digits). Each is named for the content and read back by segment.Parse;
+// none is ever written over.
+func ConflictKeys(key, sha256 string) []string {
+	keys := make([]string, 0, conflictNames)
+	for i := 0; i+12 <= len(sha256) && len(keys) < conflictNames; i += 12 {
+		keys = append(keys, segment.ConflictName(key, sha256[i:]))
+	}
+	return keys
+}
 
 // confirm checks with a HEAD that S3 holds the size and the sha256
 // metadata (and, where it keeps one, the checksum) of the local file, then
@@ -208,7 +240,7 @@ func (a *attempter) confirm(ctx context.Context, r catalog.Record, size int64, s
 // done records a verified upload and, with clearAfterUpload, deletes the
 // local file, only then.
 func (a *attempter) done(ctx context.Context, r catalog.Record, etag, how string) error {
-	if err := a.u.deps.Catalog.MarkUploaded(ctx, r.ID, etag, how); err != nil {
+	if err := a.u.deps.Catalog.MarkUploadedTo(ctx, r.ID, a.cfg.Bucket, etag, how); err != nil {
 		return err
 	}
 	a.u.log.Info().Str("segment", r.Name()).Str("key", r.Key).Str("verified", how).Msg("uploaded and verified")

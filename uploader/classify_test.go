@@ -2,11 +2,13 @@ package uploader
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io/fs"
 	"net"
 	"net/http"
+	"path"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +16,8 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/cctvd/cctvd/segment"
 )
 
 // httpError is the SDK's error for an answer with this HTTP status.
@@ -48,7 +52,7 @@ func TestClassifyFailures(t *testing.T) {
 		{&net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}, "S3 unreachable: dial tcp: connection refused", true},
 		{&net.DNSError{Err: "no such host", Name: "s3.invalid"}, "S3 unreachable: lookup s3.invalid: no such host", true},
 		{fmt.Errorf("put: %w", context.DeadlineExceeded), "S3 timed out: put: context deadline exceeded", true},
-		{fmt.Errorf("upload k: %w", errConflictTwice), "upload k: S3 holds different content under the conflict key too", false},
+		{fmt.Errorf("upload k: %w", errConflictsTaken), "upload k: S3 holds different content under the key and under every conflict key", false},
 		{&fs.PathError{Op: "open", Path: "/rec/x.mp4", Err: fs.ErrNotExist}, "local file: open /rec/x.mp4: file does not exist", false},
 		{apiError("EntityTooLarge"), "put: api error EntityTooLarge", false},
 		{errors.New("something else"), "something else", false},
@@ -101,5 +105,25 @@ func TestClassifyRetryDelays(t *testing.T) {
 		if lo < tt.want*8/10 || hi > tt.want*12/10 || lo > tt.want*85/100 || hi < tt.want*115/100 {
 			t.Errorf("retryDelay(%d) from %v to %v over 2000 draws; want %v ±20%%, spread over it", tt.attempts, lo, hi, tt.want)
 		}
+	}
+}
+
+// TestConflictKeys: a segment's conflict keys are five, each named for its
+// content by another 12 hex digits of its sha256, and read back as the
+// segment's own by segment.Parse.
+func TestConflictKeys(t *testing.T) {
+	sha := fmt.Sprintf("%x", sha256.Sum256([]byte("a segment")))
+	key := "rec/cam1/2026-01-06/cam1_xx_20260106T120000Z_20260106T120010Z.mp4"
+	keys := ConflictKeys(key, sha)
+	if len(keys) != conflictNames || keys[0] != ConflictKey(key, sha) {
+		t.Fatalf("ConflictKeys = %v", keys)
+	}
+	seen := map[string]bool{}
+	for i, k := range keys {
+		info, err := segment.Parse(path.Base(k))
+		if err != nil || info.Camera != "cam1" || info.Conflict != sha[12*i:12*i+12] || seen[k] {
+			t.Errorf("conflict key %d %s: %+v, %v", i, k, info, err)
+		}
+		seen[k] = true
 	}
 }

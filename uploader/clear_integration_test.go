@@ -110,27 +110,32 @@ func TestClearAfterUploadBesideAPlantedObject(t *testing.T) {
 }
 
 // TestClearAfterUploadWhenBothKeysAreTaken: S3 holds different content
-// under the key and under the conflict key too: the segment cannot go up
-// without replacing something, so it is never deleted locally; the
-// failure is in the status and the row.
+// under the key and under the first conflict key too (another writer, an
+// object planted). Neither is written over: the segment goes up under its
+// next conflict key, and only once that copy is verified is the file
+// deleted.
 func TestClearAfterUploadWhenBothKeysAreTaken(t *testing.T) {
 	e := newEnv(t)
 	r := e.addSegment("cam1", t0, 64<<10)
 	local, _ := os.ReadFile(r.Path)
+	keys := ConflictKeys(r.Key, shaHex(local))
 	planted, planted2 := mp4ish(5000), mp4ish(6000)
 	e.plant(r.Key, planted, map[string]string{"sha256": shaHex(planted)})
-	e.plant(ConflictKey(r.Key, shaHex(local)), planted2, map[string]string{"sha256": shaHex(planted2)})
-	run := e.run(Config{ClearAfterUpload: true}, e.clientC)
-	run.awaitStatus(t, 30*time.Second, func(s Status) bool { return s.Failures >= 3 })
-	e.onDisk("with both keys taken", []catalog.Record{r}, map[int64][]byte{r.ID: local})
-	for key, want := range map[string][]byte{r.Key: planted, ConflictKey(r.Key, shaHex(local)): planted2} {
+	e.plant(keys[0], planted2, map[string]string{"sha256": shaHex(planted2)})
+	var ev events
+	run := e.runWithEvents(Config{ClearAfterUpload: true}, &ev)
+	run.await(t, 1, time.Minute)
+	row := e.cleared(r, local)
+	if row.Key != keys[1] || row.ConflictKey != r.Key {
+		t.Errorf("went up as %s (conflict key %q), want %s beside %s", row.Key, row.ConflictKey, keys[1], r.Key)
+	}
+	for key, want := range map[string][]byte{r.Key: planted, keys[0]: planted2} {
 		if got, _ := e.object(bucket, key); !bytes.Equal(got, want) {
 			t.Errorf("%s was replaced", key)
 		}
 	}
-	row, _ := e.cat.Get(context.Background(), r.ID)
-	if !strings.Contains(row.LastError, "different content under the conflict key too") {
-		t.Errorf("row's last error %q", row.LastError)
+	if st := run.u.Status(); st.Conflicts != 1 || ev.conflictCount() != 1 || st.Failures != 0 {
+		t.Errorf("status %+v, conflicts reported %d", st, ev.conflictCount())
 	}
 }
 

@@ -45,7 +45,7 @@ func classify(err error, bucket string) (msg string, service bool) {
 	if errors.As(err, &ne) && ne.Timeout() {
 		return "S3 timed out: " + err.Error(), true
 	}
-	if errors.Is(err, errConflictTwice) {
+	if errors.Is(err, errConflictsTaken) {
 		return err.Error(), false
 	}
 	var pe *fs.PathError

@@ -14,7 +14,6 @@ import (
 
 	"github.com/cctvd/cctvd/catalog"
 	"github.com/cctvd/cctvd/internal/durable"
-	"github.com/cctvd/cctvd/internal/media"
 	"github.com/cctvd/cctvd/layout"
 )
 
@@ -94,24 +93,6 @@ func allZero(b []byte) bool {
 	return len(b) > 0
 }
 
-// decodable decodes r's file with ffprobe when cctvd did not see it close
-// (r.MustDecode: rebuilt from the disk, salvaged), and says why it must not
-// go up, or "".
-func (a *attempter) decodable(ctx context.Context, r catalog.Record) (string, error) {
-	if !r.MustDecode {
-		return "", nil
-	}
-	frames, err := media.Frames(ctx, a.cfg.ProbePath, r.Path)
-	if errors.Is(err, media.ErrUndecodable) {
-		return "ffprobe decodes no video in the file: " + err.Error(), nil
-	}
-	if err != nil {
-		return "", err
-	}
-	a.u.log.Debug().Str("segment", r.Name()).Int("frames", frames).Msg("decoded before upload")
-	return "", a.u.deps.Catalog.SetDecoded(context.WithoutCancel(ctx), r.ID)
-}
-
 // quarantine moves a damaged file to savePath/.quarantine/<camera>/ (never
 // deletes it), records it in the catalog and reports it. When S3 keeps an
 // object cctvd uploaded earlier under the segment's key (a rebuilt row
@@ -134,7 +115,7 @@ func (a *attempter) quarantine(ctx context.Context, r catalog.Record, why string
 			a.u.log.Warn().Err(herr).Str("segment", r.Name()).Msg("cannot ask S3 whether it keeps an earlier upload of a damaged file; counting its footage as lost")
 		case found && obj.size > 0 && obj.sha256Meta != "" && obj.camera == r.Camera:
 			offsite = true
-			if err := cat.MarkUploaded(keep, r.ID, obj.etag, VerifiedEarlier); err != nil {
+			if err := cat.MarkUploadedTo(keep, r.ID, a.cfg.Bucket, obj.etag, VerifiedEarlier); err != nil {
 				a.u.log.Error().Err(err).Msg("cannot record the earlier upload")
 			}
 		}

@@ -33,6 +33,12 @@ const (
 	MetaStart  = "start"
 	MetaEnd    = "end"
 	MetaSHA256 = "sha256"
+	// MetaDecodeCheck says how a file cctvd did not see close (rebuilt
+	// from the disk, salvaged) was checked before it went up: "passed",
+	// ffprobe decoded every frame; "skipped", the decode check could not
+	// run (DecodeTries times), only the cheap structural check passed.
+	// Absent on segments cctvd saw close.
+	MetaDecodeCheck = "decode-check"
 )
 
 // MetaTimeLayout is the format of the start and end metadata: RFC 3339 in
@@ -65,6 +71,9 @@ func (a *attempter) put(ctx context.Context, r catalog.Record, f *os.File, size 
 		MetaStart:  r.Start.UTC().Format(MetaTimeLayout),
 		MetaEnd:    r.End.UTC().Format(MetaTimeLayout),
 		MetaSHA256: sums.sha256,
+	}
+	if c := r.DecodeCheck; c == catalog.DecodePassed || c == catalog.DecodeSkipped {
+		meta[MetaDecodeCheck] = c
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil { // an earlier write of this attempt read it
 		return "", "", fmt.Errorf("rewind %s: %w", r.Name(), err)

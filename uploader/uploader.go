@@ -13,15 +13,20 @@
 // or (for files cctvd did not see close: rows rebuilt from the disk,
 // salvaged segments) without one frame ffprobe decodes is moved to
 // savePath/.quarantine/<camera>/ instead, and its interval reported as a
-// gap unless S3 keeps an earlier upload of it.
+// gap unless S3 keeps an earlier upload of it. The decode runs in a lane
+// of its own, never in an upload slot (decode.go): a checker that hangs or
+// dies delays only the files waiting for it, and after DecodeTries such
+// failures a file goes up with the cheap check only, flagged so.
 //
 // Nothing in S3 is overwritten: every write is conditional (If-None-Match:
 // *). When S3 already holds the key, a HEAD compares it with the local file:
 // the same content (a retry after a lost answer, a rebuilt catalog) counts
 // as uploaded without sending it again; different content is kept, and the
-// segment goes up beside it as <name>.conflict-<sha256 prefix>.mp4, logged,
-// counted and recorded in the catalog. A server that does not implement
-// conditional writes (501) gets a HEAD before every write instead.
+// segment goes up beside it as <name>.conflict-<12 hex of its sha256>.mp4,
+// logged, counted and recorded in the catalog; if that key holds other
+// content too, under the next 12 hex digits of its sha256, up to five names
+// (ConflictKeys). A server that does not implement conditional writes (501)
+// gets a HEAD before every write instead.
 //
 // Verification compares a checksum S3 computed from the bytes it received
 // with the local file's: SHA-256 of the whole object for a single PutObject,
@@ -48,6 +53,7 @@ import (
 	"github.com/cctvd/cctvd/catalog"
 	"github.com/cctvd/cctvd/config"
 	"github.com/cctvd/cctvd/internal/clock"
+	"github.com/cctvd/cctvd/internal/media"
 	"github.com/cctvd/cctvd/internal/redact"
 	"github.com/cctvd/cctvd/internal/watch"
 )
@@ -80,6 +86,16 @@ type Config struct {
 	// RetryInitial and RetryMax bound a segment's backoff between attempts,
 	// and the pause of the whole queue while S3 fails. Defaults 1s and 5min.
 	RetryInitial, RetryMax time.Duration
+	// DecodeBudget is how long the decode check of a segment that plays
+	// for d and holds bytes may take. Default media.DecodeBudget.
+	DecodeBudget func(d time.Duration, bytes int64) time.Duration
+	// DecodeTries is how many times a file's decode check may fail to run
+	// (ffprobe killed, not done within its budget, not started) before the
+	// file goes up with the cheap check only. Default 3.
+	DecodeTries int
+	// DecodeRetry is the pause before a decode check that could not run is
+	// tried again, doubling with each try. Default 1min.
+	DecodeRetry time.Duration
 }
 
 // setDefaults guards against zero values: the uploader's own timings get
@@ -107,6 +123,15 @@ func (c *Config) setDefaults() {
 	if c.RetryMax <= 0 {
 		c.RetryMax = 5 * time.Minute
 	}
+	if c.DecodeBudget == nil {
+		c.DecodeBudget = media.DecodeBudget
+	}
+	if c.DecodeTries <= 0 {
+		c.DecodeTries = 3
+	}
+	if c.DecodeRetry <= 0 {
+		c.DecodeRetry = time.Minute
+	}
 }
 
 // Key is the object key of a segment whose path relative to savePath is rel.
@@ -120,17 +145,23 @@ func Key(prefix, rel string) string {
 // Catalog is what the uploader needs of the catalog.
 type Catalog interface {
 	Due(ctx context.Context, limit int, skip map[int64]bool) ([]catalog.Record, error)
-	SetDecoded(ctx context.Context, id int64) error
 	StartAttempt(ctx context.Context, id int64) error
 	SetChecksums(ctx context.Context, id int64, sha256, md5 string) error
 	SetUploadID(ctx context.Context, id int64, uploadID string) error
 	SetConflict(ctx context.Context, id int64, key string) error
-	MarkUploaded(ctx context.Context, id int64, etag, verified string) error
+	MarkUploadedTo(ctx context.Context, id int64, bucket, etag, verified string) error
 	MarkFailed(ctx context.Context, id int64, msg string, next time.Time) error
 	MarkQuarantined(ctx context.Context, id int64, path, why string) error
 	Requeue(ctx context.Context, id int64) error
 	MarkLocalDeleted(ctx context.Context, id int64, cause string) error
 	Interrupted(ctx context.Context) ([]catalog.Record, error)
+
+	// The decode lane's queue.
+	AwaitDecode(ctx context.Context, id int64) error
+	DecodeDue(ctx context.Context, limit int, skip map[int64]bool) ([]catalog.Record, error)
+	SetDecoded(ctx context.Context, id int64) error
+	DecodeFailedToRun(ctx context.Context, id int64, msg string) (int, error)
+	SkipDecode(ctx context.Context, id int64) error
 }
 
 // Deps are the uploader's collaborators.
@@ -182,6 +213,12 @@ type Status struct {
 	// held under their key; Quarantined, damaged files never uploaded.
 	Conflicts   uint64 `json:"conflicts"`
 	Quarantined uint64 `json:"quarantined"`
+	// Decoding is the segment whose decode check runs now (the decode
+	// lane's; the catalog's backlog counts those waiting for one), and
+	// DecodeSkipped counts the files that went up with the cheap check
+	// only, their checker having failed DecodeTries times.
+	Decoding      string `json:"decoding,omitempty"`
+	DecodeSkipped uint64 `json:"decodeSkipped"`
 	// PausedUntil: after S3 itself failed, no attempt starts before this.
 	PausedUntil time.Time `json:"pausedUntil,omitzero"`
 }
@@ -200,6 +237,7 @@ type Uploader struct {
 	server *serverState // under setMu: what was learnt of s3's server
 
 	status *watch.Value[Status]
+	decode *decoder
 }
 
 // serverState is what the uploader learnt of one client's server.
@@ -215,9 +253,11 @@ func New(cfg Config, deps Deps) *Uploader {
 	if deps.Clock == nil {
 		deps.Clock = clock.System()
 	}
-	return &Uploader{cfg: cfg, s3: deps.S3, server: &serverState{}, deps: deps, clock: deps.Clock,
+	u := &Uploader{cfg: cfg, s3: deps.S3, server: &serverState{}, deps: deps, clock: deps.Clock,
 		log:  deps.Log.With().Str("component", "uploader").Logger(),
 		wake: make(chan struct{}, 1), status: watch.New(Status{State: Idle, Since: deps.Clock.Now()})}
+	u.decode = &decoder{u: u, wake: make(chan struct{}, 1)}
+	return u
 }
 
 // Reconfigure changes the settings (and, if s3 is not nil, the client)
@@ -279,9 +319,13 @@ type result struct {
 }
 
 // Run uploads until ctx ends, then gives uploads under way ShutdownGrace
-// to finish, cuts the rest short (they will be redone) and returns.
+// to finish, cuts the rest short (they will be redone) and returns. The
+// decode lane runs beside it, and stops at once with ctx.
 func (u *Uploader) Run(ctx context.Context) error {
 	u.cleanUpInterrupted(ctx)
+	decodeDone := make(chan struct{})
+	go func() { defer close(decodeDone); u.decode.run(ctx) }()
+	defer func() { <-decodeDone }()
 
 	// Uploads get their own context: at shutdown they may finish.
 	upCtx, upCancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -425,7 +469,7 @@ func (u *Uploader) drain(busy map[int64]bool, done chan result, cancel context.C
 		case res := <-done:
 			delete(busy, res.rec.ID)
 			u.finish(context.Background(), res)
-			if res.err != nil {
+			if res.err != nil && !errors.Is(res.err, errAwaitDecode) {
 				more = nil // S3 or this file fails: start no more now
 			}
 			fill()
@@ -459,6 +503,10 @@ func (u *Uploader) finish(ctx context.Context, res result) (serviceDown bool, re
 		return false, 0
 	}
 	if errors.Is(res.err, errQuarantined) { // recorded and reported by the attempt
+		return false, 0
+	}
+	if errors.Is(res.err, errAwaitDecode) { // handed to the decode lane
+		u.decode.notify()
 		return false, 0
 	}
 	if isCanceled(res.err) {

@@ -68,10 +68,13 @@ func feedIDs(cfg *config.Config) map[string]string {
 	return ids
 }
 
-// keeperConfig: the catalog in the state folder.
+// keeperConfig: the catalog in the state folder; the bucket and s3Path it
+// is opened with are where the rows an earlier cctvd uploaded are taken to
+// be.
 func keeperConfig(cfg *config.Config) keeper.Config {
 	st := cfg.StorageConfig
-	return keeper.Config{Path: layout.Catalog(st.StateDir), SavePath: st.SavePath, RetentionDays: st.CatalogDays()}
+	return keeper.Config{Path: layout.Catalog(st.StateDir), SavePath: st.SavePath, RetentionDays: st.CatalogDays(),
+		Bucket: cfg.S3Config.S3Bucket, Prefix: cfg.S3Config.S3Path}
 }
 
 // volumeConfig: the anchor that remembers savePath's disk lives outside

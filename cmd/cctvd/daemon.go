@@ -205,7 +205,7 @@ func (d *daemon) build(ctx context.Context, hub *logring.Hub) error {
 	}
 
 	d.exp = export.NewService(exportConfig(cfg),
-		export.ServiceDeps{Catalog: d.keep, S3: s3c, Log: log, Now: d.clock.Now, PrunedBefore: d.prunedBefore})
+		export.ServiceDeps{Catalog: d.keep, S3: s3c, Log: log, Now: d.clock.Now, PrunedBefore: d.prunedBefore, Locations: d.keep.Locations})
 	d.live = live.New(liveConfig(cfg), live.Deps{Log: log})
 	d.snp = snapshot.New(snapshotConfig(cfg), snapshot.Deps{Catalog: d.keep, Live: d.live, Log: log, Now: d.clock.Now})
 	d.api, err = api.New(apiConfig(cfg),

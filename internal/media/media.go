@@ -30,9 +30,6 @@ const (
 	// SalvageTimeout bounds ffprobe reading the duration and first frame
 	// of a file to salvage.
 	SalvageTimeout = 30 * time.Second
-	// DecodeTimeout bounds ffprobe decoding every frame of a segment
-	// before it is uploaded (one core, lowest priority).
-	DecodeTimeout = 10 * time.Minute
 	// EncodersTimeout bounds ffmpeg -encoders.
 	EncodersTimeout = 10 * time.Second
 	// StillTimeout is the default bound of ffmpeg making a still.

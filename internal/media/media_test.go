@@ -3,6 +3,8 @@ package media
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -49,5 +51,59 @@ func TestRate(t *testing.T) {
 		if got := Rate(in); got != want {
 			t.Errorf("Rate(%q) = %v, want %v", in, got, want)
 		}
+	}
+}
+
+func TestDecodeBudget(t *testing.T) {
+	for _, tt := range []struct {
+		d     time.Duration
+		bytes int64
+		want  time.Duration
+	}{
+		{10 * time.Second, 1 << 20, 2*time.Minute + 21*time.Second},
+		{600 * time.Second, 300 << 20, 2*time.Minute + 1200*time.Second + 300*time.Second},
+		{-time.Hour, 0, 2 * time.Minute},         // a time read backwards
+		{24 * time.Hour, 1 << 40, 2 * time.Hour}, // bounded
+	} {
+		if got := DecodeBudget(tt.d, tt.bytes); got != tt.want {
+			t.Errorf("DecodeBudget(%v, %d) = %v, want %v", tt.d, tt.bytes, got, tt.want)
+		}
+	}
+}
+
+// TestFramesTellsTheFileFromTheChecker runs stand-in ffprobes (sh scripts):
+// only a run that exits with an error, or counts no frame, is the file's
+// fault; a killed, late or missing checker is not.
+func TestFramesTellsTheFileFromTheChecker(t *testing.T) {
+	dir := t.TempDir()
+	script := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte("#!/bin/sh\n"+body+"\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	ctx := context.Background()
+	for _, tt := range []struct {
+		name       string
+		probe      string
+		frames     int
+		undecoding bool // wraps ErrUndecodable
+		timeout    bool // wraps ErrTimeout
+	}{
+		{"decodes", script("ok", "echo 42"), 42, false, false},
+		{"rejects the file", script("rejects", "echo 'Invalid data found when processing input' >&2; exit 1"), 0, true, false},
+		{"no frame", script("none", "echo 0"), 0, true, false},
+		{"killed by a signal", script("killed", "kill -9 $$"), 0, false, false},
+		{"not done in time", script("hangs", "exec sleep 30"), 0, false, true},
+		{"not there", filepath.Join(dir, "missing"), 0, false, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			n, err := Frames(ctx, tt.probe, "/some/file.mp4", time.Second)
+			if n != tt.frames || errors.Is(err, ErrUndecodable) != tt.undecoding || errors.Is(err, ErrTimeout) != tt.timeout ||
+				(tt.frames == 0) != (err != nil) {
+				t.Errorf("Frames = %d, %v", n, err)
+			}
+		})
 	}
 }

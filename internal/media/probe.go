@@ -125,12 +125,34 @@ func Rate(s string) float64 {
 // ErrUndecodable: ffprobe rejects the file, or decodes no frame of it.
 var ErrUndecodable = errors.New("no decodable video")
 
+// The decode budget of a segment (DecodeBudget): a base, a multiple of the
+// time the segment plays and a rate for its bytes, within bounds.
+const (
+	DecodeBase     = 2 * time.Minute
+	DecodePerPlay  = 2             // seconds of budget per second of footage
+	DecodeBytesPer = 1 << 20       // bytes of budget per second
+	DecodeMax      = 2 * time.Hour // a bound on one try
+)
+
+// DecodeBudget is how long ffprobe may take to decode every frame of a
+// segment that plays for d and holds bytes, on one core at the lowest
+// priority beside the recording: 2 minutes, plus twice d, plus a second
+// per MiB, at most 2 hours. A 600 s segment of 300 MB gets 27 minutes; a
+// 10 s one of 1 MB, 2 min 21 s. (It scales with both: a high bit rate
+// costs decoding time beyond its duration.)
+func DecodeBudget(d time.Duration, bytes int64) time.Duration {
+	d = max(d, 0) // times read backwards (a clock step) count as none
+	b := DecodeBase + DecodePerPlay*d + time.Duration(max(bytes, 0)/DecodeBytesPer)*time.Second
+	return min(b, DecodeMax)
+}
+
 // Frames has ffprobe decode every frame of the file's first video stream,
-// on one core at the lowest priority, and returns how many decode. A file
-// ffprobe rejects, or with no frame, wraps ErrUndecodable; ffprobe failing
-// to run, or not done in time, does not.
-func Frames(ctx context.Context, ffprobe, path string) (int, error) {
-	res, err := job{bin: ffprobe, timeout: DecodeTimeout, idle: true, args: []string{"-v", "error", "-threads", "1",
+// on one core at the lowest priority, within timeout, and returns how many
+// decode. A file ffprobe rejects (it exits with an error), or with no
+// frame, wraps ErrUndecodable; ffprobe failing to run (not started, killed
+// by a signal, not done in time: ErrTimeout) does not, nor does ctx ending.
+func Frames(ctx context.Context, ffprobe, path string, timeout time.Duration) (int, error) {
+	res, err := job{bin: ffprobe, timeout: timeout, idle: true, args: []string{"-v", "error", "-threads", "1",
 		"-select_streams", "v:0", "-count_frames",
 		"-show_entries", "stream=nb_read_frames", "-of", "default=noprint_wrappers=1:nokey=1", path}}.run(ctx)
 	if Failed(err) {
