@@ -97,7 +97,8 @@ type Status struct {
 	DiscoveryError string `json:"discoveryError,omitempty"`
 	// FailedLogins is how many logins the camera's address refused within
 	// its failedLoginWindow, as of the last refusal or wait (all of cctvd's
-	// logins there count: ffmpeg, ffprobe, discovery, other cameras).
+	// logins there count: ffmpeg, ffprobe, discovery, other cameras);
+	// cleared once the camera records.
 	FailedLogins int `json:"failedLogins,omitempty"`
 }
 

@@ -195,7 +195,7 @@ func (a *attempt) progressLine(line string) {
 	c.update(func(s *Status) {
 		s.Progress = &p
 		if advanced && s.State == Starting {
-			s.State, s.RecordingSince, s.LastError = Recording, now, ""
+			s.State, s.RecordingSince, s.LastError, s.FailedLogins = Recording, now, "", 0
 			a.recording, a.isRecording, became = mono, true, true
 		}
 	})
