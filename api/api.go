@@ -59,6 +59,7 @@ type Supervisor interface {
 	Status(name string) (supervisor.Status, error)
 	CameraConfig(name string) (config.Camera, error)
 	Start(name string) error
+	Retry(name string) error
 	Stop(ctx context.Context, name string) error
 	WaitFor(ctx context.Context, name string, cond func(supervisor.Status) bool) error
 }
@@ -275,6 +276,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	v1.GET("/cameras/:name", s.getCamera)
 	v1.POST("/cameras/:name/start", s.startCamera, s.sameOrigin)
 	v1.POST("/cameras/:name/stop", s.stopCamera, s.sameOrigin)
+	v1.POST("/cameras/:name/retry", s.retryCamera, s.sameOrigin)
 	v1.GET("/cameras/:name/logs", s.cameraLogs)
 	if deps.Gaps != nil {
 		v1.GET("/cameras/:name/gaps", s.cameraGaps)
@@ -477,6 +479,8 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 		msg = fmt.Sprint(he.Message)
 	case errors.Is(err, supervisor.ErrUnknownCamera):
 		code, msg = http.StatusNotFound, "no such camera"
+	case errors.Is(err, supervisor.ErrStopped):
+		code, msg = http.StatusConflict, supervisor.ErrStopped.Error()
 	case errors.Is(err, catalog.ErrNotFound):
 		code, msg = http.StatusNotFound, "no such recording"
 	case errors.Is(err, catalog.ErrUnavailable):

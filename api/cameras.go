@@ -41,6 +41,10 @@ type Camera struct {
 	Source         string `json:"source,omitempty"`
 	StreamURL      string `json:"streamUrl,omitempty"`
 	DiscoveryError string `json:"discoveryError,omitempty"`
+	// FailedLogins is how many logins the camera's address refused within
+	// its failedLoginWindow; at maxFailedLogins the camera waits for its
+	// credentials (state waiting-credentials, until nextAttempt).
+	FailedLogins int `json:"failedLogins,omitempty"`
 }
 
 // Live is ffmpeg's latest progress.
@@ -61,6 +65,10 @@ type CameraConfig struct {
 	VideoFeedID   string  `json:"videoFeedId"`
 	// Source is the stream URL with the password masked.
 	Source string `json:"source"`
+	// MaxFailedLogins refused logins within FailedLoginWindow make the
+	// camera wait for its credentials.
+	MaxFailedLogins   int             `json:"maxFailedLogins"`
+	FailedLoginWindow config.Duration `json:"failedLoginWindow"`
 }
 
 func (s *Server) camera(ctx context.Context, st supervisor.Status) Camera {
@@ -68,6 +76,7 @@ func (s *Server) camera(ctx context.Context, st supervisor.Status) Camera {
 		Name: st.Camera, State: st.State, Since: st.Since, PID: st.PID, Restarts: st.Restarts, Stalls: st.Stalls,
 		LastError: s.deps.Redactor.String(st.LastError), LastExit: st.LastExit, NextAttempt: st.NextAttempt, Desired: "running", Mode: st.Mode,
 		Source: st.Source, StreamURL: s.deps.Redactor.String(st.StreamURL), DiscoveryError: s.deps.Redactor.String(st.DiscoveryError),
+		FailedLogins: st.FailedLogins,
 	}
 	if !st.Desired {
 		cam.Desired = "stopped"
@@ -98,7 +107,8 @@ func (s *Server) camera(ctx context.Context, st supervisor.Status) Camera {
 
 func cameraConfig(c config.Camera) CameraConfig {
 	return CameraConfig{FrameRate: c.FrameRate, Resolution: c.Resolution, VideoDuration: c.VideoDuration,
-		VideoFeedID: c.VideoFeedID, Source: c.RedactedURL()}
+		VideoFeedID: c.VideoFeedID, Source: c.RedactedURL(),
+		MaxFailedLogins: c.MaxFailedLogins, FailedLoginWindow: c.FailedLoginWindow}
 }
 
 func (s *Server) listCameras(c echo.Context) error {
@@ -130,6 +140,34 @@ func (s *Server) startCamera(c echo.Context) error {
 	if err := s.deps.Supervisor.WaitFor(ctx, name, func(st supervisor.Status) bool { return st.State != supervisor.Stopped }); err != nil {
 		return apiError(http.StatusConflict, "the camera did not start: is the daemon shutting down?")
 	}
+	st, err := s.deps.Supervisor.Status(name)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, s.camera(c.Request().Context(), st))
+}
+
+// retryCamera is the page's "Retry now": a camera waiting for its
+// credentials (or in backoff) tries at once, its next login going past the
+// failed-login budget once; a refused one counts like any other, so each
+// retry is one more failed login toward the camera's lockout. It answers
+// once the camera has tried (left its wait, or restarted), within a few
+// seconds; 409 for a stopped camera.
+func (s *Server) retryCamera(c echo.Context) error {
+	name := c.Param("name")
+	before, err := s.deps.Supervisor.Status(name)
+	if err != nil {
+		return err
+	}
+	if err := s.deps.Supervisor.Retry(name); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(c.Request().Context(), 5*time.Second)
+	defer cancel()
+	_ = s.deps.Supervisor.WaitFor(ctx, name, func(st supervisor.Status) bool {
+		waiting := st.State == supervisor.WaitingCredentials || st.State == supervisor.Backoff
+		return !waiting || st.Restarts != before.Restarts
+	})
 	st, err := s.deps.Supervisor.Status(name)
 	if err != nil {
 		return err

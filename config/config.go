@@ -107,6 +107,18 @@ type Camera struct {
 	// streamUrl: "auto" (default: ONVIF, then vendors' well-known RTSP
 	// paths), "onvif", "paths", or "off" (record rtsp://ip:rtspPort/).
 	Discovery string `json:"discovery,omitempty"`
+
+	// MaxFailedLogins is how many refused logins cctvd allows itself at the
+	// camera's address (its host, whatever the port or path) within
+	// FailedLoginWindow: ffmpeg's runs, ffprobe's probes and discovery
+	// (ONVIF, RTSP) count together, and cameras at the same address share
+	// the count. Cameras lock an address out after about five (Hikvision,
+	// Dahua). Past it, the camera waits for its credentials. Default 3 (1
+	// to 100).
+	MaxFailedLogins int `json:"maxFailedLogins,omitempty"`
+	// FailedLoginWindow is how long a refused login counts. Default "30m"
+	// (1m to 24h).
+	FailedLoginWindow Duration `json:"failedLoginWindow,omitempty"`
 }
 
 // NeedsDiscovery says whether the camera's stream must be found: no
@@ -329,6 +341,15 @@ const (
 	// MaxCatalogRetentionDays bounds storageConfig.catalogRetentionDays (100 years).
 	MaxCatalogRetentionDays = 36500
 	DefaultSyncInterval     = 2 * time.Second
+	// DefaultMaxFailedLogins and DefaultFailedLoginWindow are
+	// cameras[].maxFailedLogins's and failedLoginWindow's defaults: under
+	// the lockout of cameras that lock an address out after five.
+	DefaultMaxFailedLogins   = 3
+	DefaultFailedLoginWindow = 30 * time.Minute
+	// MaxFailedLoginsLimit and the window's bounds bound them.
+	MaxFailedLoginsLimit = 100
+	MinFailedLoginWindow = time.Minute
+	MaxFailedLoginWindow = 24 * time.Hour
 	// TokenEnv is the environment variable read when api.token is empty.
 	TokenEnv = "CCTVD_API_TOKEN"
 )
@@ -472,6 +493,12 @@ func (c *Config) normalize(getenv func(string) string) {
 		}
 		if cam.HWAccelDevice == "" && (cam.HWAccel == "vaapi" || cam.HWAccel == "qsv") {
 			cam.HWAccelDevice = DefaultHWAccelDevice
+		}
+		if cam.MaxFailedLogins == 0 {
+			cam.MaxFailedLogins = DefaultMaxFailedLogins
+		}
+		if cam.FailedLoginWindow == 0 {
+			cam.FailedLoginWindow = Duration(DefaultFailedLoginWindow)
 		}
 	}
 	c.S3Config.S3Path = strings.Trim(c.S3Config.S3Path, "/")

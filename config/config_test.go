@@ -38,6 +38,9 @@ func TestDesignNoteConfigLoadsAsWritten(t *testing.T) {
 	if !c2.NeedsDiscovery() || c2.RTSPPath != "" || c2.Discovery != DiscoveryAuto || c2.ONVIFPort != DefaultONVIFPort {
 		t.Errorf("camera2 discovery: needs %v, path %q, discovery %q, onvifPort %d", c2.NeedsDiscovery(), c2.RTSPPath, c2.Discovery, c2.ONVIFPort)
 	}
+	if c2.MaxFailedLogins != 3 || c2.FailedLoginWindow.Std() != 30*time.Minute {
+		t.Errorf("failed-login budget default: %d in %v", c2.MaxFailedLogins, c2.FailedLoginWindow.Std())
+	}
 	if cfg.S3Config.S3Path != "recordings/2025" || *cfg.S3Config.ForcePathStyle {
 		t.Errorf("s3Config = %+v", cfg.S3Config)
 	}
@@ -162,6 +165,12 @@ func TestConfigErrors(t *testing.T) {
 			[]string{`cameras[1].discovery: "upnp" is not auto, onvif, paths or off`}},
 		{"misspelt discovery", func(m map[string]any) { cam(m, 1)["discover"] = "off" },
 			[]string{`cameras[1].discover: unknown field (did you mean "discovery"?)`}},
+		{"too many failed logins", func(m map[string]any) { cam(m, 0)["maxFailedLogins"] = 500 },
+			[]string{`cameras[0].maxFailedLogins: 500 is out of range (1 to 100)`}},
+		{"negative failed logins", func(m map[string]any) { cam(m, 1)["maxFailedLogins"] = -1 },
+			[]string{`cameras[1].maxFailedLogins: -1 is out of range (1 to 100)`}},
+		{"short failed-login window", func(m map[string]any) { cam(m, 1)["failedLoginWindow"] = "10s" },
+			[]string{`cameras[1].failedLoginWindow: 10s is out of range (1m to 24h)`}},
 		{"fractional port", func(m map[string]any) { cam(m, 0)["rtspPort"] = 55.4 },
 			[]string{`cameras[0].rtspPort: must be a whole number, not 55.4`}},
 		{"no cameras", func(m map[string]any) { m["cameras"] = []any{} },
@@ -393,6 +402,7 @@ func TestStreamURLSecrets(t *testing.T) {
 			}
 			c.RTSPTransport, c.Mode = "tcp", ModeAuto
 			c.ONVIFPort, c.Discovery = DefaultONVIFPort, DiscoveryAuto
+			c.MaxFailedLogins, c.FailedLoginWindow = DefaultMaxFailedLogins, Duration(DefaultFailedLoginWindow)
 			cfg.Cameras = []Camera{c}
 			if err := cfg.Validate(); err != nil {
 				t.Fatalf("test camera invalid: %v", err)

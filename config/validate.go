@@ -154,6 +154,12 @@ func (cam Camera) validate(v *validator, p string) {
 	if cam.HWAccelDevice != "" && !filepath.IsAbs(cam.HWAccelDevice) {
 		v.add(p+".hwaccelDevice", "%q is not an absolute path such as /dev/dri/renderD128", cam.HWAccelDevice)
 	}
+	if cam.MaxFailedLogins < 1 || cam.MaxFailedLogins > MaxFailedLoginsLimit {
+		v.add(p+".maxFailedLogins", "%d is out of range (1 to %d)", cam.MaxFailedLogins, MaxFailedLoginsLimit)
+	}
+	if w := cam.FailedLoginWindow.Std(); w < MinFailedLoginWindow || w > MaxFailedLoginWindow {
+		v.add(p+".failedLoginWindow", "%v is out of range (1m to 24h)", w)
+	}
 	if cam.RTSPTransport != "tcp" && cam.RTSPTransport != "udp" {
 		v.add(p+".rtspTransport", "%q is not tcp or udp", cam.RTSPTransport)
 	}

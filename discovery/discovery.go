@@ -3,7 +3,10 @@
 // (package onvif: the media profiles, the one that suits the configured
 // resolution and frame rate, its RTSP URI), then vendors' well-known RTSP
 // paths tried with DESCRIBE, slowly, since cameras lock out addresses that
-// fail to log in. A refused password stops the search at once.
+// fail to log in. A refused password stops the search at once, and every
+// login (the ONVIF calls', each DESCRIBE's) is taken from a failed-login
+// budget (package internal/loginbudget) shared with whoever else logs in
+// to the camera: past it, the search stops with a *loginbudget.SpentError.
 package discovery
 
 import (
@@ -19,6 +22,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/cctvd/cctvd/config"
+	"github.com/cctvd/cctvd/internal/loginbudget"
 	"github.com/cctvd/cctvd/onvif"
 )
 
@@ -99,6 +103,9 @@ type Target struct {
 	FPS           float64
 	// Method is auto (default), onvif or paths.
 	Method string
+	// Logins is the camera's failed-login budget at Host. Default
+	// config's (3 in 30 minutes).
+	Logins loginbudget.Limit
 }
 
 // Found is a stream found for a camera.
@@ -124,6 +131,10 @@ type Config struct {
 	PathBurst    int
 	// Timeout bounds each ONVIF call and each RTSP exchange. Default 5 s.
 	Timeout time.Duration
+	// Logins is the failed-login budget every login is taken from; share
+	// it with whatever else logs in to the cameras. Default one of the
+	// Finder's own.
+	Logins *loginbudget.Budget
 }
 
 // Finder finds streams. One Finder serves every camera, so that the pace
@@ -150,7 +161,41 @@ func New(cfg Config) *Finder {
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 5 * time.Second
 	}
+	if cfg.Logins == nil {
+		start := time.Now()
+		cfg.Logins = loginbudget.New(func() time.Duration { return time.Since(start) })
+	}
 	return &Finder{cfg: cfg, limiters: map[string]*rate.Limiter{}}
+}
+
+// take takes one login at the target's address from the budget: nil for
+// a target without credentials (nothing it sends can be refused as a
+// wrong password), a *loginbudget.SpentError when it may not go.
+func (f *Finder) take(t Target) (*loginbudget.Login, error) {
+	if t.User == "" && t.Password == "" {
+		return nil, nil
+	}
+	return f.cfg.Logins.Take(loginbudget.Host(t.Host), loginbudget.Key(t.User, t.Password), t.Logins)
+}
+
+// describeLogin is describe with its login taken from the budget, and the
+// camera's verdict on it recorded: refused (401 or 403 after credentials
+// were sent), accepted (any other answer to them), or nothing learnt.
+func (f *Finder) describeLogin(ctx context.Context, u *url.URL, t Target) (Description, error) {
+	login, err := f.take(t)
+	if err != nil {
+		return Description{}, err
+	}
+	d, err := describe(ctx, u, t.User, t.Password, f.cfg.Timeout)
+	switch {
+	case d.Authenticated && (d.Status == 401 || d.Status == 403):
+		login.Refused()
+	case d.Authenticated && err == nil:
+		login.Accepted()
+	default:
+		login.Release()
+	}
+	return d, err
 }
 
 func (f *Finder) limiter(host string) *rate.Limiter {
@@ -173,6 +218,12 @@ func (t *Target) defaults() {
 	}
 	if t.Method == "" {
 		t.Method = MethodAuto
+	}
+	if t.Logins.Max <= 0 {
+		t.Logins.Max = config.DefaultMaxFailedLogins
+	}
+	if t.Logins.Window <= 0 {
+		t.Logins.Window = config.DefaultFailedLoginWindow
 	}
 }
 
@@ -236,15 +287,29 @@ func (f *Finder) ONVIF(ctx context.Context, t Target) (Found, ONVIFReport, error
 		return Found{}, rep, classifyONVIF(err)
 	}
 	rep.ClockOffset = off
+	// One login for the calls that follow, with the same credentials: the
+	// first the camera answers accepts them; a refusal before that is a
+	// failed login (one after it is a right the user lacks).
+	login, err := f.take(t)
+	if err != nil {
+		return Found{}, rep, fmt.Errorf("onvif: %w", err)
+	}
+	defer login.Release()
 	if info, err := c.DeviceInformation(ctx); err == nil {
 		rep.Info = info
+		login.Accepted()
 	} else if errors.Is(err, onvif.ErrAuth) {
+		login.Refused()
 		return Found{}, rep, classifyONVIF(err)
 	} // some cameras restrict it; the profiles matter
 	profiles, err := c.Profiles(ctx)
 	if err != nil {
+		if errors.Is(err, onvif.ErrAuth) {
+			login.Refused()
+		}
 		return Found{}, rep, classifyONVIF(err)
 	}
+	login.Accepted()
 	rep.Profiles = profiles
 	choice, ok := Choose(profiles, t.Width, t.Height, t.FPS)
 	if !ok {
@@ -277,7 +342,10 @@ func (f *Finder) ONVIF(ctx context.Context, t Target) (Found, ONVIFReport, error
 		if err := f.limiter(t.Host).Wait(ctx); err != nil {
 			return Found{}, rep, err
 		}
-		d, err := describe(ctx, u, t.User, t.Password, f.cfg.Timeout)
+		d, err := f.describeLogin(ctx, u, t)
+		if errors.Is(err, loginbudget.ErrSpent) {
+			return Found{}, rep, fmt.Errorf("onvif profile %q: %w", choice.Profile.Name, err)
+		}
 		if err := describeError(d, err, u.RequestURI()); err != nil {
 			return Found{}, rep, fmt.Errorf("onvif profile %q: %w", choice.Profile.Name, err)
 		}
@@ -351,7 +419,14 @@ func (f *Finder) Paths(ctx context.Context, t Target, report func(Attempt)) (Fou
 		}
 		path, query, _ := cutQuery(kp.Path)
 		u := &url.URL{Scheme: "rtsp", Host: host, Path: path, RawQuery: query}
-		d, err := describe(ctx, u, t.User, t.Password, f.cfg.Timeout)
+		d, err := f.describeLogin(ctx, u, t)
+		if errors.Is(err, loginbudget.ErrSpent) {
+			err = fmt.Errorf("rtsp %s: %w", kp.Path, err)
+			if report != nil {
+				report(Attempt{Path: kp.Path, Vendor: kp.Vendor, Err: err})
+			}
+			return Found{}, err
+		}
 		derr := describeError(d, err, kp.Path)
 		if report != nil {
 			report(Attempt{Path: kp.Path, Vendor: kp.Vendor, Result: d, Err: derr})

@@ -185,7 +185,7 @@ var (
 	descHeld    = prometheus.NewDesc("cctvd_catalog_held_operations", "Operations waiting for the catalog to be usable.", nil, nil)
 )
 
-var states = []supervisor.StateName{supervisor.Discovering, supervisor.Starting, supervisor.Recording, supervisor.Backoff, supervisor.Stalled, supervisor.Stopped}
+var states = []supervisor.StateName{supervisor.Discovering, supervisor.Starting, supervisor.Recording, supervisor.Backoff, supervisor.Stalled, supervisor.WaitingCredentials, supervisor.Stopped}
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descUp, descState, descRestarts, descStalls, descFPS, descBacklog, descBacklogB, descOldest, descFailing, descUsed, descLimit, descFree,

@@ -59,6 +59,7 @@ type Client struct {
 	mu        sync.Mutex
 	offset    time.Duration // camera clock minus ours
 	mediaAddr string        // found once
+	mediaNote string        // where it came from, for errors
 }
 
 // New returns a client for the device at cfg.Host.
@@ -208,9 +209,12 @@ func (c *Client) mediaFromCapabilities(ctx context.Context) (string, error) {
 }
 
 // MediaService finds the media service's address: GetServices, or
-// GetCapabilities on devices that do not know GetServices. The address's
-// host is replaced by the one this client talks to (a camera behind NAT
-// reports its inner address); its port and path are kept.
+// GetCapabilities on devices that do not answer GetServices as ONVIF 2.0
+// says (any error answer falls back: a SOAP 1.2 or 1.1 fault, an HTML
+// page, an empty body, a 404; a refused password and no answer at all do
+// not). The address's host is replaced by the one this client talks to (a
+// camera behind NAT reports its inner address); its path is kept, and its
+// port, or, when it gives none, the device service's (see mediaURL).
 func (c *Client) MediaService(ctx context.Context) (string, error) {
 	c.mu.Lock()
 	known := c.mediaAddr
@@ -219,7 +223,9 @@ func (c *Client) MediaService(ctx context.Context) (string, error) {
 		return known, nil
 	}
 	var addr string
+	from := "GetServices"
 	svcs, err := c.Services(ctx)
+	var na noAnswer
 	switch {
 	case err == nil:
 		for _, s := range svcs {
@@ -230,27 +236,79 @@ func (c *Client) MediaService(ctx context.Context) (string, error) {
 		if addr == "" {
 			return "", fmt.Errorf("%w: GetServices lists no %s", ErrNoMedia, NSMedia)
 		}
-	case errors.Is(err, ErrAuth):
+	case errors.Is(err, ErrAuth), errors.As(err, &na), ctx.Err() != nil:
+		// A refused password (asking again is one more failed login), or
+		// nothing answered: no fallback.
 		return "", err
 	default:
-		var f *Fault
-		if !errors.As(err, &f) {
-			return "", err
-		}
-		// ActionNotSupported and the like: an older device.
-		if addr, err = c.mediaFromCapabilities(ctx); err != nil {
-			return "", err
+		// ActionNotSupported, or a device that answers it otherwise: an
+		// older device, or one that never had GetServices.
+		from = "GetCapabilities"
+		var capErr error
+		if addr, capErr = c.mediaFromCapabilities(ctx); capErr != nil {
+			if errors.Is(capErr, ErrAuth) {
+				return "", capErr
+			}
+			return "", fmt.Errorf("%w (GetServices before it: %v)", capErr, err)
 		}
 	}
-	u, err := url.Parse(strings.Fields(addr)[0])
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
-		return "", fmt.Errorf("%w: media service address %q is not an http URL", ErrNoMedia, addr)
+	u, note, err := mediaURL(addr, from, c.cfg.Host, c.cfg.Port)
+	if err != nil {
+		return "", err
 	}
-	u.Host = Rehost(u.Host, c.cfg.Host)
 	c.mu.Lock()
-	c.mediaAddr = u.String()
+	c.mediaAddr, c.mediaNote = u, note
 	c.mu.Unlock()
-	return u.String(), nil
+	return u, nil
+}
+
+// mediaURL is where a media service address the device gave (from
+// GetServices or GetCapabilities; the first of several) leads when the
+// device is reached at host:port, and a note for people saying where it
+// came from and why it leads there. The host is always host (a camera
+// behind NAT names its inner address). A port given is kept. With none,
+// http's default would be 80; the device service's port is taken instead,
+// since the two services share the device's web server: behind a port
+// forward (the camera's 80 reached at another port) 80 reaches nothing,
+// or another device.
+func mediaURL(addr, from, host string, port int) (string, string, error) {
+	fields := strings.Fields(addr)
+	if len(fields) == 0 {
+		return "", "", fmt.Errorf("%w: no media service address from %s", ErrNoMedia, from)
+	}
+	u, err := url.Parse(fields[0])
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "", "", fmt.Errorf("%w: media service address %q from %s is not an http URL", ErrNoMedia, fields[0], from)
+	}
+	note := fmt.Sprintf("media service %s from %s", u.Redacted(), from)
+	u.User = nil
+	switch {
+	case u.Port() != "":
+		u.Host = Rehost(u.Host, host)
+	case u.Scheme == "https":
+		u.Host = hostPort(host, 80) // the host alone: https's default, 443
+		note += "; no port given, so 443"
+	case port == 80:
+		u.Host = hostPort(host, 80) // the host alone
+		note += "; no port given, so 80"
+	default:
+		u.Host = hostPort(host, port)
+		note += fmt.Sprintf("; no port given, so the device service's port %d (as behind a port forward)", port)
+	}
+	return u.String(), note, nil
+}
+
+// mediaError adds to an error of a call to the media service where its
+// address came from (media service http://192.168.1.64/onvif/Media from
+// GetCapabilities; no port given...).
+func (c *Client) mediaError(err error) error {
+	c.mu.Lock()
+	note := c.mediaNote
+	c.mu.Unlock()
+	if note == "" {
+		return err
+	}
+	return fmt.Errorf("%w (%s)", err, note)
 }
 
 // Rehost replaces the host of hostport (host[:port]) by host, keeping the
@@ -328,7 +386,7 @@ func (c *Client) Profiles(ctx context.Context) ([]Profile, error) {
 		} `xml:"Profiles"`
 	}
 	if err := c.call(ctx, media, NSMedia+"/GetProfiles", true, req, &resp); err != nil {
-		return nil, err
+		return nil, c.mediaError(err)
 	}
 	out := make([]Profile, 0, len(resp.Profiles))
 	for _, p := range resp.Profiles {
@@ -373,7 +431,7 @@ func (c *Client) StreamURI(ctx context.Context, profileToken string) (string, er
 		} `xml:"MediaUri"`
 	}
 	if err := c.call(ctx, media, NSMedia+"/GetStreamUri", true, req, &resp); err != nil {
-		return "", err
+		return "", c.mediaError(err)
 	}
 	uri := strings.TrimSpace(resp.MediaURI.URI)
 	if uri == "" {
@@ -390,7 +448,7 @@ func (c *Client) call(ctx context.Context, endpoint, action string, auth bool, r
 	defer cancel()
 	hresp, err := c.post(ctx, endpoint, action, auth, req, "")
 	if err != nil {
-		return fmt.Errorf("onvif %s: %w", name, err)
+		return fmt.Errorf("onvif %s: %w", name, noAnswer{err})
 	}
 	if hresp.StatusCode == http.StatusUnauthorized && auth && c.cfg.User != "" {
 		// Some devices also want HTTP authentication (ONVIF core allows
@@ -405,7 +463,7 @@ func (c *Client) call(ctx context.Context, endpoint, action string, auth bool, r
 				return fmt.Errorf("onvif %s: HTTP 401: %w", name, err)
 			}
 			if hresp, err = c.post(ctx, endpoint, action, auth, req, authz); err != nil {
-				return fmt.Errorf("onvif %s: %w", name, err)
+				return fmt.Errorf("onvif %s: %w", name, noAnswer{err})
 			}
 		}
 	}
@@ -438,6 +496,14 @@ func (c *Client) call(ctx context.Context, endpoint, action string, auth bool, r
 	}
 	return nil
 }
+
+// noAnswer wraps the error of a request that got no answer (the device
+// unreachable, the connection cut, the time up), as against an answer
+// that says no. Its text is the error's.
+type noAnswer struct{ err error }
+
+func (e noAnswer) Error() string { return e.err.Error() }
+func (e noAnswer) Unwrap() error { return e.err }
 
 // post sends one SOAP request, with a fresh security header (and the HTTP
 // Authorization header authz, if not empty).

@@ -7,7 +7,8 @@
 // HTTP Digest as well when a device asks for it), and WS-Discovery probes
 // for NetworkVideoTransmitters.
 //
-// It is a small SOAP 1.2 client over net/http and encoding/xml, written from
+// It is a small SOAP 1.2 client over net/http and encoding/xml (that reads
+// SOAP 1.1 answers too, as older firmware gives its faults), written from
 // the ONVIF device and media WSDLs (ver10) and the OASIS UsernameToken
 // profile; the stand-in device in internal/onvifsim is written from the
 // same documents, independently of this client, to test it.
@@ -24,7 +25,9 @@ import (
 
 // XML namespaces of the messages.
 const (
-	NSSOAP   = "http://www.w3.org/2003/05/soap-envelope"
+	NSSOAP = "http://www.w3.org/2003/05/soap-envelope"
+	// NSSOAP11 is SOAP 1.1's envelope, which some devices answer in.
+	NSSOAP11 = "http://schemas.xmlsoap.org/soap/envelope/"
 	NSWSSE   = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
 	NSWSU    = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"
 	NSDevice = "http://www.onvif.org/ver10/device/wsdl"
@@ -61,16 +64,22 @@ func Envelope(header []byte, body any) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// Fault is a SOAP 1.2 fault. Code and Subcodes are local names
-// ("Sender", "NotAuthorized"): their prefixes are not resolved.
+// Fault is a SOAP fault. Code and Subcodes are local names ("Sender",
+// "NotAuthorized"): their prefixes are not resolved. A SOAP 1.1 fault
+// (SOAP11) has its faultcode as Code ("Client", or "NotAuthorized" where a
+// device puts ONVIF's code there) and its faultstring as Reason.
 type Fault struct {
 	Code     string
 	Subcodes []string
 	Reason   string
+	SOAP11   bool
 }
 
 func (f *Fault) Error() string {
 	s := "SOAP fault " + f.Code
+	if f.SOAP11 {
+		s = "SOAP 1.1 fault " + f.Code
+	}
 	for _, c := range f.Subcodes {
 		s += "/" + c
 	}
@@ -105,6 +114,13 @@ type codeXML struct {
 	Subcode *codeXML `xml:"http://www.w3.org/2003/05/soap-envelope Subcode"`
 }
 
+// fault11XML is a SOAP 1.1 fault: faultcode and faultstring, unqualified
+// (SOAP 1.1 section 4.4; a device that qualifies them is read too).
+type fault11XML struct {
+	Code   string `xml:"faultcode"`
+	String string `xml:"faultstring"`
+}
+
 func localName(qname string) string {
 	qname = strings.TrimSpace(qname)
 	if i := strings.LastIndexByte(qname, ':'); i >= 0 {
@@ -124,14 +140,17 @@ func (x faultXML) fault() *Fault {
 	return f
 }
 
-// ErrNotSOAP is returned for a message that is not a SOAP 1.2 envelope.
-var ErrNotSOAP = errors.New("not a SOAP 1.2 envelope")
+// ErrNotSOAP is returned for a message that is not a SOAP envelope (1.2,
+// or 1.1).
+var ErrNotSOAP = errors.New("not a SOAP envelope")
 
 // Message is a SOAP envelope being read: the decoder sits in its Body, on
 // the body's first element (its namespace context kept, so prefixes
 // declared on the Envelope resolve).
 type Message struct {
 	dec *xml.Decoder
+	// NS is the envelope's namespace: NSSOAP (1.2), or NSSOAP11.
+	NS string
 	// Header holds the Header's child elements, each with the namespace
 	// declarations in scope where it stood, so it can be decoded alone.
 	Header []HeaderElement
@@ -149,7 +168,8 @@ type HeaderElement struct {
 // Decode decodes the header element into v.
 func (h HeaderElement) Decode(v any) error { return xml.Unmarshal(h.raw, v) }
 
-// ReadMessage reads a SOAP 1.2 envelope up to its body's first element.
+// ReadMessage reads a SOAP 1.2 (or 1.1) envelope up to its body's first
+// element.
 func ReadMessage(r io.Reader) (*Message, error) {
 	dec := xml.NewDecoder(io.LimitReader(r, MaxMessage))
 	m := &Message{dec: dec}
@@ -168,10 +188,11 @@ func ReadMessage(r io.Reader) (*Message, error) {
 			depth++
 			switch {
 			case depth == 1:
-				if t.Name.Space != NSSOAP || t.Name.Local != "Envelope" {
+				if (t.Name.Space != NSSOAP && t.Name.Space != NSSOAP11) || t.Name.Local != "Envelope" {
 					return nil, fmt.Errorf("%w: root element is {%s}%s", ErrNotSOAP, t.Name.Space, t.Name.Local)
 				}
-			case depth == 2 && t.Name.Space == NSSOAP && t.Name.Local == "Header":
+				m.NS = t.Name.Space
+			case depth == 2 && t.Name.Space == m.NS && t.Name.Local == "Header":
 				inHeader = true
 			case depth == 3 && inHeader:
 				raw, err := captureElement(dec, t)
@@ -183,7 +204,7 @@ func ReadMessage(r io.Reader) (*Message, error) {
 			case depth == 3:
 				m.Body = t
 				return m, nil
-			case depth == 2 && t.Name.Space == NSSOAP && t.Name.Local == "Body":
+			case depth == 2 && t.Name.Space == m.NS && t.Name.Local == "Body":
 			case depth == 2:
 				return nil, fmt.Errorf("%w: unexpected {%s}%s in the Envelope", ErrNotSOAP, t.Name.Space, t.Name.Local)
 			}
@@ -246,11 +267,18 @@ func clean(t xml.StartElement) xml.StartElement {
 
 // IsFault says whether the body is a SOAP Fault.
 func (m *Message) IsFault() bool {
-	return m.Body.Name.Space == NSSOAP && m.Body.Name.Local == "Fault"
+	return m.Body.Name.Space == m.NS && m.Body.Name.Local == "Fault"
 }
 
 // Fault decodes the body as a Fault.
 func (m *Message) Fault() (*Fault, error) {
+	if m.NS == NSSOAP11 {
+		var x fault11XML
+		if err := m.dec.DecodeElement(&x, &m.Body); err != nil {
+			return nil, fmt.Errorf("%w: fault: %v", ErrNotSOAP, err)
+		}
+		return &Fault{Code: localName(x.Code), Reason: strings.TrimSpace(x.String), SOAP11: true}, nil
+	}
 	var x faultXML
 	if err := m.dec.DecodeElement(&x, &m.Body); err != nil {
 		return nil, fmt.Errorf("%w: fault: %v", ErrNotSOAP, err)

@@ -95,6 +95,11 @@ type Status struct {
 	// DiscoveryError is why the last discovery found nothing (masked),
 	// cleared when a stream is found.
 	DiscoveryError string `json:"discoveryError,omitempty"`
+	// FailedLogins is how many logins the camera's address refused within
+	// its failedLoginWindow, as of the last refusal or wait (all of cctvd's
+	// logins there count: ffmpeg, ffprobe, discovery, other cameras);
+	// cleared once the camera records.
+	FailedLogins int `json:"failedLogins,omitempty"`
 }
 
 // EventKind names a camera event.
@@ -139,6 +144,8 @@ type Camera struct {
 	rediscover bool
 	// discoveryRefused: the last discovery ended in a refused password.
 	discoveryRefused bool
+	// creds: where and with what the camera logs in, for the budget.
+	creds credentials
 
 	status *watch.Value[Status]
 
@@ -153,6 +160,7 @@ func newCamera(cfg config.Camera, opts Config, deps Deps, desired bool) *Camera 
 		deps:   deps,
 		log:    deps.Log.With().Str("component", "supervisor").Str("camera", cfg.CameraName).Logger(),
 		dir:    layout.StagingDir(opts.SavePath, cfg.CameraName),
+		creds:  credentialsOf(cfg),
 		wake:   make(chan struct{}, 1),
 		status: watch.New(Status{Camera: cfg.CameraName, State: Stopped, Since: deps.Now(), Desired: desired}),
 	}
@@ -251,10 +259,20 @@ func (c *Camera) Run(ctx context.Context) error {
 			}
 			continue
 		}
+		if se, changed := c.spent(); se != nil {
+			// The logins this run would make may not go: the camera
+			// waits for its credentials (a Start does not pass the
+			// budget; a Retry or new credentials do).
+			c.waitCredentials(ctx, se, changed)
+			continue
+		}
 		if failed {
 			c.update(func(s *Status) { s.Restarts++ })
 		}
-		exit := c.runOnce(ctx)
+		exit, se := c.runOnce(ctx)
+		if se != nil {
+			continue // a login of the run found the budget spent: wait above
+		}
 		if exit.Reason == ReasonStopped || exit.Reason == ReasonReconfigured || (exit.Reason == ReasonStorage && ctx.Err() != nil) {
 			failed = false
 			continue

@@ -10,6 +10,7 @@ import (
 
 	"github.com/cctvd/cctvd/config"
 	"github.com/cctvd/cctvd/discovery"
+	"github.com/cctvd/cctvd/internal/loginbudget"
 )
 
 // Discovering: the camera has no configured path and its stream is being
@@ -70,7 +71,7 @@ func (d discoveryFinder) FindStream(ctx context.Context, cam config.Camera, log 
 	found, err := d.f.Find(ctx, discovery.Target{
 		Host: cam.IPAddress, RTSPPort: cam.RTSPPort, ONVIFPort: cam.ONVIFPort,
 		User: cam.UserName, Password: cam.Password,
-		Width: w, Height: h, FPS: cam.FrameRate, Method: cam.Discovery,
+		Width: w, Height: h, FPS: cam.FrameRate, Method: cam.Discovery, Logins: loginLimit(cam),
 	}, func(a discovery.Attempt) {
 		switch {
 		case a.Path == "":
@@ -94,11 +95,12 @@ func streamKey(cam config.Camera) string {
 
 // source returns the camera as this run records it: as configured, or with
 // the stream discovery found (remembered, found again after the camera
-// refused it). When discovery fails, it returns the exit to report.
-func (c *Camera) source(ctx context.Context, runID string) (config.Camera, *Exit) {
+// refused it). When discovery fails, it returns the exit to report, or the
+// budget's answer when its logins could not go.
+func (c *Camera) source(ctx context.Context, runID string) (config.Camera, *Exit, *loginbudget.SpentError) {
 	if !c.cfg.NeedsDiscovery() {
 		c.update(func(s *Status) { s.Source, s.StreamURL, s.DiscoveryError = "configured", c.cfg.RedactedURL(), "" })
-		return c.cfg, nil
+		return c.cfg, nil, nil
 	}
 	key := streamKey(c.cfg)
 	if c.stream == nil && !c.rediscover && c.deps.Streams != nil {
@@ -120,8 +122,15 @@ func (c *Camera) source(ctx context.Context, runID string) (config.Camera, *Exit
 		c.update(func(s *Status) { s.State, s.PID, s.Progress = Discovering, 0, nil })
 		c.log.Info().Str("discovery", c.cfg.Discovery).Msg("no rtspPath: looking for the camera's stream")
 		st, err := c.deps.Finder.FindStream(ctx, c.cfg, c.log.With().Str("run", runID).Logger())
-		if err != nil {
-			return config.Camera{}, c.discoveryFailed(ctx, runID, err)
+		var se *loginbudget.SpentError
+		switch {
+		case err != nil && errors.As(err, &se) && !errors.Is(err, discovery.ErrAuth) && ctx.Err() == nil:
+			// Its logins could not go: the camera waits for its
+			// credentials, no run to report.
+			c.log.Info().Str("why", c.deps.Redactor.String(err.Error())).Msg("discovery held: the failed-login budget is spent")
+			return config.Camera{}, nil, se
+		case err != nil:
+			return config.Camera{}, c.discoveryFailed(ctx, runID, err), nil
 		}
 		st.Key, st.FoundAt = key, c.deps.Now()
 		c.stream, c.rediscover, c.decision = &st, false, "" // a new stream: probe it again (mode auto)
@@ -137,7 +146,7 @@ func (c *Camera) source(ctx context.Context, runID string) (config.Camera, *Exit
 	if fresh {
 		c.log.Info().Str("source", c.stream.Source).Str("url", eff.RedactedURL()).Msg("stream found")
 	}
-	return eff, nil
+	return eff, nil, nil
 }
 
 // streamBefore takes the stream an earlier cctvd recorded the camera on
@@ -175,6 +184,7 @@ func (c *Camera) discoveryFailed(ctx context.Context, runID string, err error) *
 		reason, msg = classify(cause, -1, "", nil, "")
 	case errors.Is(err, discovery.ErrAuth):
 		reason, c.discoveryRefused = ReasonAuth, true
+		c.countFailures()
 	case errors.Is(err, discovery.ErrUnreachable):
 		reason = ReasonUnreachable
 	}

@@ -59,19 +59,34 @@ func hwAvailable(ctx context.Context, ffmpeg, hw, device string) error {
 // "auto", from what ffprobe finds, decided once and again after a run that
 // never recorded), and on which accelerator (checked once; software, with a
 // warning, when it is not there).
-func (c *Camera) encoding(ctx context.Context, cam config.Camera) Encoding {
+//
+// The probe logs in: its login is taken from the failed-login budget (the
+// error is a *loginbudget.SpentError when it may not go), and a probe the
+// camera refused ends the run (a *probeRefused): ffmpeg would only be
+// refused once more.
+func (c *Camera) encoding(ctx context.Context, cam config.Camera) (Encoding, error) {
 	enc := Encoding{Preset: c.opts.Preset}
 	switch c.cfg.Mode {
 	case config.ModeCopy:
 		enc.Copy = true
-		return enc
+		return enc, nil
 	case config.ModeAuto:
 		if c.decision == "" {
+			login, err := c.login()
+			if err != nil {
+				return enc, err
+			}
 			info, err := probeStream(ctx, c.opts.ProbePath, cam)
 			if err != nil {
+				if line, refused := refusedIn(strings.Split(err.Error(), "\n")); refused && ctx.Err() == nil {
+					login.Refused()
+					return enc, &probeRefused{line: line}
+				}
+				login.Release()
 				c.log.Warn().Str("error", c.deps.Redactor.String(err.Error())).Msg("cannot probe the stream, transcoding this time")
 				break
 			}
+			login.Accepted()
 			if ok, why := canCopy(cam, info); ok {
 				c.decision, c.codec = "copy", info.Codec
 				c.log.Info().Str("stream", info.String()).Msg("the camera already sends what is configured: recording its stream as is (copy)")
@@ -82,7 +97,7 @@ func (c *Camera) encoding(ctx context.Context, cam config.Camera) Encoding {
 		}
 		if c.decision == "copy" {
 			enc.Copy, enc.Codec = true, c.codec
-			return enc
+			return enc, nil
 		}
 	}
 	if c.cfg.HWAccel != "" {
@@ -101,5 +116,5 @@ func (c *Camera) encoding(ctx context.Context, cam config.Camera) Encoding {
 			enc.HWAccel, enc.HWDevice = c.cfg.HWAccel, c.cfg.HWAccelDevice
 		}
 	}
-	return enc
+	return enc, nil
 }

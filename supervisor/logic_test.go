@@ -158,6 +158,18 @@ func TestClassify(t *testing.T) {
 		{"stall", errStalled, -1, "killed", nil, ReasonStalled, "stalled: no new frames for 15s"},
 		{"401", nil, 1, "", []string{"[rtsp @ 0x1] [error] method DESCRIBE failed: 401 Unauthorized", "[error] rtsp://a:***@h/x: Server returned 401 Unauthorized (authorization failed)"},
 			ReasonAuth, "camera refused the credentials: rtsp://a:***@h/x: Server returned 401 Unauthorized (authorization failed)"},
+		// The camera's own reason phrase: ffmpeg prints it as given.
+		{"401 in the camera's words", nil, 1, "", []string{"[rtsp @ 0x1] [error] method DESCRIBE failed: 401 Authorization Required"},
+			ReasonAuth, "camera refused the credentials: method DESCRIBE failed: 401 Authorization Required"},
+		{"401 without a phrase", nil, 1, "", []string{"[rtsp @ 0x1] [error] method DESCRIBE failed: 401"}, ReasonAuth, "camera refused the credentials: method DESCRIBE failed: 401"},
+		{"403 at SETUP", nil, 1, "", []string{"[rtsp @ 0x1] [error] method SETUP failed: 403 Forbidden", "[error] rtsp://h/x: Server returned 403 Forbidden (access denied)"},
+			ReasonAuth, "camera refused the credentials: rtsp://h/x: Server returned 403 Forbidden (access denied)"},
+		{"HTTP 401", nil, 1, "", []string{"[http @ 0x1] [error] HTTP error 401 Unauthorised"}, ReasonAuth, "camera refused the credentials: HTTP error 401 Unauthorised"},
+		// A refusal is a failed login whatever follows it in the output.
+		{"401, then a timeout", nil, 1, "", []string{"[error] rtsp://h/x: Server returned 401 Unauthorized (authorization failed)", "[tcp @ 0x2] [error] Connection timed out"},
+			ReasonAuth, "camera refused the credentials: rtsp://h/x: Server returned 401 Unauthorized (authorization failed)"},
+		{"401 in a size is not a refusal", nil, 1, "", []string{"[info] Stream #0:0: Video: h264, yuv420p, 401x401, 25 fps", "[error] Invalid data found when processing input"},
+			ReasonExited, "ffmpeg exited with code 1: Invalid data found when processing input"},
 		{"404", nil, 1, "", []string{"[error] rtsp://h/x: Server returned 404 Not Found"}, ReasonNotFound, "camera has no stream at this path: rtsp://h/x: Server returned 404 Not Found"},
 		{"refused", nil, 1, "", []string{"[tcp @ 0x2] [error] Connection to tcp://127.0.0.1:9 failed: Connection refused"}, ReasonUnreachable, "camera unreachable: Connection to tcp://127.0.0.1:9 failed: Connection refused"},
 		{"clean exit", nil, 0, "", []string{"[info] video:30kB"}, ReasonExited, "ffmpeg exited with code 0 (the camera ended the stream or stopped sending)"},

@@ -74,11 +74,14 @@ func classify(cause error, code int, signal string, tail []string, stallTimeout 
 	case errors.Is(cause, errStalled):
 		return ReasonStalled, "stalled: no new frames for " + stallTimeout
 	}
+	if l, ok := refusedIn(tail); ok {
+		// Before anything else: a refusal is a failed login the camera
+		// counts toward its lockout, whatever followed it.
+		return ReasonAuth, "camera refused the credentials: " + trimLevel(l)
+	}
 	for i := len(tail) - 1; i >= 0; i-- {
 		l := tail[i]
 		switch {
-		case strings.Contains(l, "401 Unauthorized"), strings.Contains(l, "403 Forbidden"):
-			return ReasonAuth, "camera refused the credentials: " + trimLevel(l)
 		case strings.Contains(l, "404 Not Found"):
 			return ReasonNotFound, "camera has no stream at this path: " + trimLevel(l)
 		case strings.Contains(l, "Connection refused"), strings.Contains(l, "No route to host"),

@@ -12,6 +12,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/cctvd/cctvd/config"
+	"github.com/cctvd/cctvd/internal/loginbudget"
 	"github.com/cctvd/cctvd/internal/media"
 	"github.com/cctvd/cctvd/staging"
 )
@@ -19,7 +20,10 @@ import (
 // runOnce runs ffmpeg once, from start to exit: it claims the run (a Stop
 // cancels it), asks the Gate, finds the stream, writes the run's metadata,
 // starts ffmpeg, follows its output until it exits, and reports the exit.
-func (c *Camera) runOnce(ctx context.Context) Exit {
+// Each login (discovery's, the probe's, ffmpeg's) is taken from the
+// failed-login budget first: when one may not go, the run ends there,
+// unreported, with the budget's answer.
+func (c *Camera) runOnce(ctx context.Context) (Exit, *loginbudget.SpentError) {
 	started := c.deps.Now()
 	a := c.newAttempt(started)
 	runCtx, cancel := context.WithCancelCause(ctx)
@@ -28,21 +32,34 @@ func (c *Camera) runOnce(ctx context.Context) Exit {
 
 	if c.deps.Gate != nil {
 		if err := c.deps.Gate(); err != nil {
-			return c.held(a.run.ID, err)
+			return c.held(a.run.ID, err), nil
 		}
 	}
-	cam, failed := c.source(runCtx, a.run.ID)
-	if failed != nil {
-		return *failed
+	cam, failed, se := c.source(runCtx, a.run.ID)
+	switch {
+	case se != nil:
+		return Exit{}, se
+	case failed != nil:
+		return *failed, nil
 	}
 	if err := os.MkdirAll(c.dir, 0o755); err != nil {
-		return c.failedStart(a.run.ID, "create staging folder: "+err.Error())
+		return c.failedStart(a.run.ID, "create staging folder: "+err.Error()), nil
 	}
 	if err := staging.WriteMeta(a.run.MetaPath(), a.meta); err != nil {
-		return c.failedStart(a.run.ID, err.Error())
+		return c.failedStart(a.run.ID, err.Error()), nil
 	}
 
-	enc := c.encoding(runCtx, cam)
+	enc, err := c.encoding(runCtx, cam)
+	var refused *probeRefused
+	switch {
+	case errors.As(err, &se):
+		return Exit{}, se
+	case errors.As(err, &refused):
+		return c.probeRefused(a.run.ID, refused), nil
+	}
+	if a.login, err = c.login(); errors.As(err, &se) {
+		return Exit{}, se
+	}
 	// The stall watchdog counts from here: the probe above may take
 	// seconds (more on a loaded box), and counting it made every camera
 	// "stall" before its first frame could come.
@@ -51,8 +68,9 @@ func (c *Camera) runOnce(ctx context.Context) Exit {
 	c.mu.Unlock()
 	cmd, stdout, stderr := c.command(runCtx, cam, enc, a)
 	if err := cmd.Start(); err != nil {
+		a.login.Release()
 		a.writeMeta(func(m *staging.Meta) { m.Exited, m.ExitedAt = true, c.deps.Now() })
-		return c.failedStart(a.run.ID, "start ffmpeg: "+err.Error())
+		return c.failedStart(a.run.ID, "start ffmpeg: "+err.Error()), nil
 	}
 	pid := cmd.Process.Pid
 	a.writeMeta(func(m *staging.Meta) { m.PID = pid })
@@ -65,12 +83,12 @@ func (c *Camera) runOnce(ctx context.Context) Exit {
 	watchDone := make(chan struct{})
 	var watchWG sync.WaitGroup
 	watchWG.Go(func() { c.watch(runCtx, cancel, a.run.ID, a.wd, watchDone) })
-	err := cmd.Wait()
+	err = cmd.Wait()
 	close(watchDone)
 	watchWG.Wait()
 	stdout.flush()
 	stderr.flush()
-	return c.exited(ctx, runCtx, a, err)
+	return c.exited(ctx, runCtx, a, err), nil
 }
 
 // claimRun makes cancel the way Stop ends the run, and returns the
@@ -110,6 +128,10 @@ type attempt struct {
 	wd          *watchdog
 	recording   time.Duration // monotonic time of the first frame
 	isRecording bool
+
+	// login is ffmpeg's login, taken from the budget before it starts:
+	// accepted once it records, refused if it exits on a 401 or 403.
+	login *loginbudget.Login
 }
 
 func (c *Camera) newAttempt(started time.Time) *attempt {
@@ -173,12 +195,13 @@ func (a *attempt) progressLine(line string) {
 	c.update(func(s *Status) {
 		s.Progress = &p
 		if advanced && s.State == Starting {
-			s.State, s.RecordingSince, s.LastError = Recording, now, ""
+			s.State, s.RecordingSince, s.LastError, s.FailedLogins = Recording, now, "", 0
 			a.recording, a.isRecording, became = mono, true, true
 		}
 	})
 	c.mu.Unlock()
 	if became {
+		a.login.Accepted()
 		a.log.Info().Msg("recording")
 		c.emit(Event{Kind: EventRecording, At: now, RunID: a.run.ID})
 	}
@@ -232,6 +255,12 @@ func (c *Camera) exited(ctx, runCtx context.Context, a *attempt, waitErr error) 
 		c.decision = "" // never recorded: the stream may have changed; probe again
 	}
 	c.streamRefused(reason)
+	if reason == ReasonAuth {
+		a.login.Refused() // nil without credentials: asked for some, none sent
+		c.countFailures()
+	} else {
+		a.login.Release() // ended before a frame: the verdict is unknown
+	}
 	c.update(func(s *Status) {
 		s.LastExit, s.PID, s.Progress = &exit, 0, nil
 		if reason != ReasonStopped && reason != ReasonReconfigured {
@@ -290,6 +319,19 @@ func (c *Camera) held(runID string, err error) Exit {
 	exit := Exit{RunID: runID, At: c.deps.Now(), Code: -1, Reason: reason, Message: msg}
 	c.update(func(s *Status) { s.LastExit, s.LastError, s.PID = &exit, msg, 0 })
 	c.log.Warn().Str("error", msg).Msg("ffmpeg not started")
+	c.emit(Event{Kind: EventExited, At: exit.At, RunID: runID, Exit: &exit})
+	return exit
+}
+
+// probeRefused reports a run whose probe the camera refused: an auth
+// failure, without starting ffmpeg.
+func (c *Camera) probeRefused(runID string, e *probeRefused) Exit {
+	msg := c.deps.Redactor.String(e.Error())
+	exit := Exit{RunID: runID, At: c.deps.Now(), Code: -1, Reason: ReasonAuth, Message: msg}
+	c.streamRefused(ReasonAuth)
+	c.countFailures()
+	c.update(func(s *Status) { s.LastExit, s.LastError, s.PID = &exit, msg, 0 })
+	c.log.Warn().Str("reason", string(ReasonAuth)).Str("why", msg).Msg("ffmpeg not started: the camera refused the probe's login")
 	c.emit(Event{Kind: EventExited, At: exit.At, RunID: runID, Exit: &exit})
 	return exit
 }

@@ -23,6 +23,7 @@ import (
 
 	"github.com/cctvd/cctvd/config"
 	"github.com/cctvd/cctvd/discovery"
+	"github.com/cctvd/cctvd/internal/loginbudget"
 	"github.com/cctvd/cctvd/internal/redact"
 )
 
@@ -122,6 +123,13 @@ type Deps struct {
 	// under the mount point. An error wrapping ErrStorageUnavailable is
 	// reported with ReasonStorage.
 	Gate func() error
+	// Logins is the failed-login budget: every login to a camera (ffmpeg's
+	// runs, ffprobe's probes, and the default Finder's ONVIF calls and
+	// DESCRIBEs) is taken from it, so that together they stay under each
+	// camera's maxFailedLogins within failedLoginWindow at its address.
+	// Default: one of the supervisor's own, on Mono (a Finder given in
+	// Finder should take its logins from the same budget).
+	Logins *loginbudget.Budget
 }
 
 // ErrUnknownCamera is returned for a camera name that is not configured.
@@ -156,13 +164,16 @@ func New(cfg Config, cams []config.Camera, stopped map[string]bool, deps Deps) *
 	if deps.After == nil {
 		deps.After = time.After
 	}
-	if deps.Finder == nil {
-		deps.Finder = DiscoveryFinder(discovery.New(discovery.Config{}))
-	}
 	if deps.Mono == nil {
 		// time.Now's readings carry the monotonic clock, which Sub uses.
 		now, base := deps.Now, deps.Now()
 		deps.Mono = func() time.Duration { return now().Sub(base) }
+	}
+	if deps.Logins == nil {
+		deps.Logins = loginbudget.New(deps.Mono)
+	}
+	if deps.Finder == nil {
+		deps.Finder = DiscoveryFinder(discovery.New(discovery.Config{Logins: deps.Logins}))
 	}
 	s := &Supervisor{cfg: cfg, deps: deps, cameras: make(map[string]*handle, len(cams))}
 	for _, cam := range cams {
@@ -195,6 +206,11 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 	<-ctx.Done()
+	// Under the lock once more: an Apply that started a camera (wg.Add,
+	// from zero when it had restarted the only one) happens before the
+	// Wait, and none starts one after it (it sees ctx done).
+	s.mu.Lock()
+	s.mu.Unlock()
 	s.wg.Wait()
 	return nil
 }
@@ -265,7 +281,13 @@ func (s *Supervisor) Apply(cams []config.Camera, cfg Config, stopped map[string]
 	}
 	for _, name := range res.Changed {
 		old := s.cameras[name].cam
-		s.cameras[name] = &handle{cam: newCamera(want[name], cfg, s.deps, old.desired())}
+		cam := newCamera(want[name], cfg, s.deps, old.desired())
+		if cam.creds.ok && cam.creds != old.creds {
+			// New credentials: their first login goes at once, even when
+			// the old ones spent the budget (and counts if refused).
+			s.deps.Logins.Grant(cam.creds.host, cam.creds.key)
+		}
+		s.cameras[name] = &handle{cam: cam}
 	}
 	for _, c := range cams {
 		if _, ok := s.cameras[c.CameraName]; !ok {
@@ -330,6 +352,25 @@ func (s *Supervisor) Start(name string) error {
 		}
 	}
 	c.Start()
+	return nil
+}
+
+// ErrStopped is returned by Retry for a camera an operator stopped.
+var ErrStopped = errors.New("the camera is stopped: start it")
+
+// Retry is an operator's "Retry now": a camera waiting for its
+// credentials (or in backoff) tries at once, its next login going past the
+// failed-login budget once (a refused one counts: cameras lock out after
+// about five). It returns at once.
+func (s *Supervisor) Retry(name string) error {
+	c, err := s.Camera(name)
+	if err != nil {
+		return err
+	}
+	if !c.desired() {
+		return fmt.Errorf("camera %q: %w", name, ErrStopped)
+	}
+	c.Retry()
 	return nil
 }
 

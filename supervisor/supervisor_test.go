@@ -223,6 +223,23 @@ func (h *harness) pauses(n int) []time.Duration {
 	return got
 }
 
+// nextWait returns the next wait shorter than 30 minutes (not the
+// watchdog's) without advancing the clock through it.
+func (h *harness) nextWait() time.Duration {
+	h.t.Helper()
+	timeout := time.After(30 * time.Second)
+	for {
+		select {
+		case d := <-h.waits:
+			if d < 30*time.Minute {
+				return d
+			}
+		case <-timeout:
+			h.t.Fatal("no wait")
+		}
+	}
+}
+
 func within(d, want time.Duration) bool {
 	return d >= want*8/10 && d <= want*12/10
 }
@@ -248,24 +265,87 @@ func TestRestartsAfterEveryExitWithBackoff(t *testing.T) {
 	}
 }
 
-func TestAuthFailureBacksOffAllTheWay(t *testing.T) {
-	h := start(t, "auth", nil)
-	got := h.pauses(8)
-	want := []time.Duration{1, 2, 4, 8, 16, 32, 60, 60}
-	for i, d := range got {
-		if !within(d, want[i]*time.Second) {
-			t.Errorf("pause %d = %v, want %ds ±20%%", i, d, want[i])
+// A wrong password: three refused logins, 1 s, 2 s and 4 s apart, then
+// the camera waits for its credentials until the first refusal is 30
+// minutes old (cameras lock an address out after about five refusals);
+// an operator's Retry tries once at once (one more refusal counted), and a
+// reload with new credentials tries at once and records. (The stand-in
+// ffmpeg prints ffmpeg's 401 lines; the real camera's refusals are counted
+// at the camera in cmd/cctvd's TestWrongPasswordDoesNotLockTheCameraOut.)
+func TestAuthFailureWaitsForTheCredentials(t *testing.T) {
+	h := start(t, "auth,auth,auth,auth,record", nil)
+	t0 := h.clock.Mono()
+	got := h.pauses(3)
+	for i, want := range []time.Duration{1, 2, 4} {
+		if !within(got[i], want*time.Second) {
+			t.Errorf("pause %d = %v, want %ds ±20%%", i, got[i], want)
 		}
 	}
-	st := h.cam.Status()
-	if st.State != Backoff && st.State != Starting {
-		t.Errorf("state = %s, want backoff between attempts", st.State)
+	// The wait, not advanced through (the camera waits on): until the
+	// first refusal, at once on the fake clock, is 30 minutes old.
+	wait := h.nextWait()
+	if want := 30*time.Minute - (h.clock.Mono() - t0); wait != want {
+		t.Errorf("waited %v for the credentials, want %v (until the first refusal is 30 minutes old)", wait, want)
 	}
-	if st.LastExit == nil || st.LastExit.Reason != ReasonAuth || st.LastExit.Code != 1 {
-		t.Errorf("last exit = %+v, want auth, code 1", st.LastExit)
+	if err := h.cam.WaitFor(ctxT(t), func(s Status) bool { return s.State == WaitingCredentials }); err != nil {
+		t.Fatalf("not waiting for the credentials: %+v", h.cam.Status())
+	}
+	st := h.cam.Status()
+	if st.FailedLogins != 3 || st.LastExit == nil || st.LastExit.Reason != ReasonAuth || st.LastExit.Code != 1 || st.NextAttempt.IsZero() {
+		t.Errorf("status %+v, want 3 failed logins, the last exit auth, a next attempt", st)
 	}
 	if !strings.HasPrefix(st.LastError, "camera refused the credentials: rtsp://admin:***@127.0.0.1:1/cam") {
 		t.Errorf("last error = %q", st.LastError)
+	}
+	if n := ffmpegStarts(h); n != 3 {
+		t.Errorf("ffmpeg started %d times, want 3", n)
+	}
+	// A start does not pass the budget: the camera goes on waiting.
+	h.sup.Start("cam1")
+	if again := h.nextWait(); again != wait {
+		t.Errorf("after a start, a wait of %v, want the same %v", again, wait)
+	}
+	if err := h.cam.WaitFor(ctxT(t), func(s Status) bool { return s.State == WaitingCredentials && !s.NextAttempt.IsZero() }); err != nil {
+		t.Fatal(err)
+	}
+	if n := ffmpegStarts(h); n != 3 {
+		t.Errorf("a start made ffmpeg log in again (%d starts)", n)
+	}
+
+	// Retry now: one more login at once, refused and counted.
+	restarts := h.cam.Status().Restarts
+	if err := h.sup.Retry("cam1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.cam.WaitFor(ctxT(t), func(s Status) bool { return s.Restarts > restarts && s.State == Backoff }); err != nil {
+		t.Fatalf("retry: %+v", h.cam.Status())
+	}
+	if st := h.cam.Status(); st.LastExit.Reason != ReasonAuth || ffmpegStarts(h) != 4 {
+		t.Fatalf("retry: exit %+v after %d starts", st.LastExit, ffmpegStarts(h))
+	}
+	h.pauses(1) // the backoff after it
+	if err := h.cam.WaitFor(ctxT(t), func(s Status) bool { return s.State == WaitingCredentials && s.FailedLogins == 4 }); err != nil {
+		t.Fatalf("after a retry: %+v", h.cam.Status())
+	}
+
+	// A reload with a new password: at once, past the spent budget.
+	cam, _ := h.sup.CameraConfig("cam1")
+	cam.Password = "the right one"
+	h.sup.mu.Lock()
+	cfg := h.sup.cfg
+	h.sup.mu.Unlock()
+	if res := h.sup.Apply([]config.Camera{cam}, cfg, nil); len(res.Changed) != 1 {
+		t.Fatalf("apply: %+v", res)
+	}
+	h.event(EventRecording)
+	if n := ffmpegStarts(h); n != 5 {
+		t.Errorf("%d ffmpeg starts, want 5", n)
+	}
+	if err := h.sup.Stop(ctxT(t), "cam1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.sup.Retry("cam1"); !errors.Is(err, ErrStopped) {
+		t.Errorf("retry of a stopped camera: %v", err)
 	}
 	assertNoSecret(t, h.logs.String()+st.LastError)
 }

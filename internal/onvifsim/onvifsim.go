@@ -10,6 +10,12 @@
 // unknown operation with ter:ActionNotSupported and a SOAP 1.1 envelope
 // with VersionMismatch. Its GetStreamUri returns the URIs it is given (the
 // real RTSP test camera's). It also answers WS-Discovery probes.
+//
+// It can play the answers of devices in the field that are not ONVIF as
+// written (answers.go): GetServices answered with a SOAP 1.1 fault, an
+// HTML page, an empty body, text or a 404 (Config.GetServices), every
+// fault in SOAP 1.1 (Config.SOAP11Faults), and a media service address of
+// the camera's own behind a port forward (Config.MediaXAddr).
 package onvifsim
 
 import (
@@ -79,6 +85,18 @@ type Config struct {
 	// NoGetServices makes the device answer GetServices with
 	// ActionNotSupported, as devices older than ONVIF 2.0 do.
 	NoGetServices bool
+	// GetServices, if set, is the shape of error answer GetServices gets
+	// (whatever the credentials): a SOAP 1.1 fault, HTML, an empty body...
+	GetServices Answer
+	// SOAP11Faults makes every fault a SOAP 1.1 one (faultcode
+	// ter:NotAuthorized for a refused login, text/xml), as older firmware
+	// answers.
+	SOAP11Faults bool
+	// MediaXAddr, if set, is the media service's address GetServices and
+	// GetCapabilities give, such as the camera's own address without a
+	// port ("http://192.0.2.10/onvif/media_service") when it sits behind a
+	// port forward; the service is still served on the stand-in's port.
+	MediaXAddr string
 	// Manufacturer and Model answer GetDeviceInformation.
 	Manufacturer, Model string
 	// Scopes are announced in WS-Discovery ProbeMatches; default a name
@@ -231,6 +249,11 @@ func (d *Device) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	resp, op, err := d.handle(r, body, ops, params["action"])
 	if err != nil {
+		var rw *raw
+		if errors.As(err, &rw) {
+			rw.write(w)
+			return
+		}
 		var f *fault
 		if errors.As(err, &f) && f.status == http.StatusUnauthorized {
 			nonce := newUUID()
@@ -251,6 +274,10 @@ func (d *Device) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			d.mu.Lock()
 			d.rejections = append(d.rejections, strings.TrimPrefix(f.reason, "Sender not authorized: "))
 			d.mu.Unlock()
+		}
+		if d.cfg.SOAP11Faults {
+			writeFault11(w, f)
+			return
 		}
 		writeFault(w, f)
 		return
@@ -345,9 +372,12 @@ func (d *Device) handle(r *http.Request, body []byte, ops map[xml.Name]bool, act
 	}
 	op := children[0]
 	needsAuth, known := ops[op]
-	if !known || (op.Local == "GetServices" && d.cfg.NoGetServices) {
+	if !known {
 		return "", "", &fault{http.StatusInternalServerError, "Receiver", []string{"ActionNotSupported"},
 			fmt.Sprintf("the requested action {%s}%s is not supported by this service", op.Space, op.Local)}
+	}
+	if err := d.answerShape(op.Local); err != nil {
+		return "", "", err
 	}
 	if action != "" && action != op.Space+"/"+op.Local {
 		return "", "", &fault{http.StatusBadRequest, "Sender", []string{"InvalidArgs"}, "the action parameter does not match the Body"}
@@ -504,7 +534,7 @@ func (d *Device) answer(host, op string, req *request) (string, error) {
 			return "", &fault{http.StatusBadRequest, "Sender", []string{"InvalidArgVal"}, "IncludeCapability must be true or false"}
 		}
 		return `<tds:GetServicesResponse>` +
-			service(nsTDS, "http://"+host+DevicePath) + service(nsTRT, "http://"+host+MediaPath) +
+			service(nsTDS, "http://"+host+DevicePath) + service(nsTRT, d.mediaXAddr(host)) +
 			`</tds:GetServicesResponse>`, nil
 	case "GetCapabilities":
 		cats := req.Body.GetCapabilities.Category
@@ -532,7 +562,7 @@ func (d *Device) answer(host, op string, req *request) (string, error) {
 			b.WriteString(`<tt:Device><tt:XAddr>` + esc("http://"+host+DevicePath) + `</tt:XAddr></tt:Device>`)
 		}
 		if want("Media") {
-			b.WriteString(`<tt:Media><tt:XAddr>` + esc("http://"+host+MediaPath) + `</tt:XAddr>` +
+			b.WriteString(`<tt:Media><tt:XAddr>` + esc(d.mediaXAddr(host)) + `</tt:XAddr>` +
 				`<tt:StreamingCapabilities><tt:RTPMulticast>false</tt:RTPMulticast><tt:RTP_TCP>true</tt:RTP_TCP>` +
 				`<tt:RTP_RTSP_TCP>true</tt:RTP_RTSP_TCP></tt:StreamingCapabilities></tt:Media>`)
 		}

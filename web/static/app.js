@@ -27,8 +27,14 @@ const STATES = {
   discovering: 'Finding the stream',
   backoff: 'Backoff',
   stalled: 'Stalled',
+  'waiting-credentials': 'Waiting for the password',
   stopped: 'Stopped',
 };
+
+// The states "Retry now" applies to; waiting-credentials retries through
+// POST .../retry (one login past the failed-login budget), the others
+// through start.
+const RETRY_STATES = ['backoff', 'stalled', 'waiting-credentials'];
 
 let session = null; // {abort: AbortController} while signed in
 let range = Number(sessionStorage.getItem('cctvd.range')) || 86400;
@@ -259,7 +265,8 @@ class Card {
     this.since = h('span', { class: 'since' });
     this.error = h('div', { class: 'cam-error', hidden: true });
     this.stopBtn = h('button', { class: 'btn', type: 'button', 'data-act': 'stop', onclick: () => this.act('stop') }, icon('stop'), h('span', { text: 'Stop' }));
-    this.startBtn = h('button', { class: 'btn', type: 'button', 'data-act': 'start', onclick: () => this.act('start') }, icon('play'), h('span', { text: 'Start' }));
+    this.startBtn = h('button', { class: 'btn', type: 'button', 'data-act': 'start',
+      onclick: () => this.act(this.cam && this.cam.state === 'waiting-credentials' ? 'retry' : 'start') }, icon('play'), h('span', { text: 'Start' }));
     this.logBtn = h('button', { class: 'btn ghost', type: 'button', 'data-act': 'log', 'aria-controls': 'log', onclick: () => log.open(name) }, icon('log'), h('span', { text: 'Log' }));
     this.result = h('span', { class: 'result', role: 'status' });
     this.answer = h('pre');
@@ -337,7 +344,7 @@ class Card {
     setAttr(this.stateEl, 'title', `state ${cam.state}, desired ${cam.desired}`);
     setText(this.stateEl.lastChild, STATES[cam.state] || cam.state);
     let since = fmt.isSet(cam.since) ? `for ${fmt.duration((now - Date.parse(cam.since)) / 1000)} · since ${fmt.dateTime(cam.since)}` : '';
-    if (cam.state === 'backoff' && fmt.isSet(cam.nextAttempt)) {
+    if ((cam.state === 'backoff' || cam.state === 'waiting-credentials') && fmt.isSet(cam.nextAttempt)) {
       since += ` · next try ${Date.parse(cam.nextAttempt) > now ? `in ${fmt.duration((Date.parse(cam.nextAttempt) - now) / 1000)}` : 'now'}`;
     }
     if (cam.state === 'stopped' && cam.desired === 'stopped') since += ' · by an operator';
@@ -361,6 +368,12 @@ class Card {
       setText(this.fSeg, 'none yet');
     }
     const errs = [];
+    if (cam.state === 'waiting-credentials') {
+      const win = fmt.goSeconds(c.failedLoginWindow);
+      errs.push(`The camera refused the user name or password ${cam.failedLogins || 0} time${cam.failedLogins === 1 ? '' : 's'}` +
+        `${win ? ` in ${fmt.duration(win)}` : ''}: cctvd waits, so that the camera does not lock this box out (cameras do after about 5).` +
+        ' Put the right password in the config and reload (it is tried at once), or Retry now: one more login, refused if the password is still wrong.');
+    }
     if (cam.lastError) errs.push(`Last error: ${cam.lastError}`);
     if (cam.discoveryError && cam.discoveryError !== cam.lastError) errs.push(`Discovery: ${cam.discoveryError}`);
     if (cam.lastExit && cam.lastExit.reason !== 'stopped' && cam.state !== 'recording') {
@@ -372,8 +385,10 @@ class Card {
 
     if (!this.busy) {
       this.stopBtn.disabled = cam.desired === 'stopped';
-      setText(this.startBtn.lastChild, cam.state === 'backoff' || cam.state === 'stalled' ? 'Retry now' : 'Start');
-      this.startBtn.disabled = cam.desired === 'running' && !['backoff', 'stalled'].includes(cam.state);
+      const retry = cam.desired === 'running' && RETRY_STATES.includes(cam.state);
+      setText(this.startBtn.lastChild, retry ? 'Retry now' : 'Start');
+      this.startBtn.dataset.act = cam.state === 'waiting-credentials' ? 'retry' : 'start';
+      this.startBtn.disabled = cam.desired === 'running' && !retry;
     }
     this.timeline.setLive(cam.state === 'recording' && cam.uptimeSeconds > 0 ? now - cam.uptimeSeconds * 1000 : 0);
     this.timeline.render();
@@ -434,11 +449,13 @@ class Card {
     this.stopBtn.disabled = true;
     this.startBtn.disabled = true;
     this.result.className = 'result pending';
-    setText(this.result, what === 'stop' ? 'Stopping… (ffmpeg finalises the open segment)' : 'Starting…');
+    const words = { stop: ['Stopping… (ffmpeg finalises the open segment)', 'Stopped', 'Stop'],
+      start: ['Starting…', 'Started', 'Start'], retry: ['Retrying: one more login…', 'Retried', 'Retry'] }[what];
+    setText(this.result, words[0]);
     try {
       const { status, body } = await api.json('POST', `/api/v1/cameras/${api.enc(this.name)}/${what}`);
       this.result.className = 'result ok';
-      setText(this.result, `${fmt.time(new Date())} ${what === 'stop' ? 'Stopped' : 'Started'}: HTTP ${status}, state ${body.state}, desired ${body.desired}`);
+      setText(this.result, `${fmt.time(new Date())} ${words[1]}: HTTP ${status}, state ${body.state}, desired ${body.desired}`);
       this.showAnswer(body);
       this.update(body);
       if (session) {
@@ -448,7 +465,7 @@ class Card {
     } catch (e) {
       if (e.status === 401) { refused(); return; }
       this.result.className = 'result bad';
-      setText(this.result, `${fmt.time(new Date())} ${what === 'stop' ? 'Stop' : 'Start'} failed: ${e.status ? `HTTP ${e.status}: ` : ''}${e.message}`);
+      setText(this.result, `${fmt.time(new Date())} ${words[2]} failed: ${e.status ? `HTTP ${e.status}: ` : ''}${e.message}`);
       this.showAnswer(e.body);
     } finally {
       this.busy = false;

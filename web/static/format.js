@@ -82,6 +82,14 @@ export function duration(seconds) {
   return `${Math.floor(s / 86400)} d ${Math.floor((s % 86400) / 3600)} h`;
 }
 
+// goSeconds reads a Go duration as the API writes it ("30m0s", "1h0m0s",
+// "1.5s") in seconds; 0 for anything else.
+export function goSeconds(d) {
+  const m = /^(?:(\d+)h)?(?:(\d+)m)?(?:([\d.]+)s)?$/.exec(d || '');
+  if (!m || d === '') return 0;
+  return (Number(m[1] || 0) * 3600) + (Number(m[2] || 0) * 60) + Number(m[3] || 0);
+}
+
 // ago: "12 s ago", from an API time.
 export function ago(t, now = Date.now()) {
   return `${duration((now - toDate(t).getTime()) / 1000)} ago`;
