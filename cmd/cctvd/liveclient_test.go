@@ -102,8 +102,11 @@ func (l *liveConn) read(ctx context.Context) (liveMsg, error) {
 		}
 		m.Type, _ = m.Text["type"].(string)
 		if m.Type == "clock" {
-			l.clockMedia = m.Text["media"].(float64)
-			l.clockWall, _ = time.Parse(time.RFC3339Nano, m.Text["wall"].(string))
+			// A run's wall clock is unknown until the supervisor has
+			// written its epoch: its clock message carries no wall time.
+			l.clockMedia, _ = m.Text["media"].(float64)
+			w, _ := m.Text["wall"].(string)
+			l.clockWall, _ = time.Parse(time.RFC3339Nano, w) // zero when absent
 		}
 		return m, nil
 	}
