@@ -17,12 +17,19 @@ import (
 	"github.com/cctvd/cctvd/layout"
 )
 
-// previousRelease is the release boxes in the field run, by its commit:
-// a clone of main holds the commit even where the tag was not fetched.
-const (
-	previousRelease       = "v0.1.0"
-	previousReleaseCommit = "cee099ddd8d0bf1ade4a923bc74ac49d4fe431d0"
-)
+// releases are the releases boxes in the field run, by their commits: a
+// clone of main holds the commits even where the tags were not fetched.
+// v0.2.0 is the second wave (durability, export, the page, onboarding);
+// v0.1.0 the first, which boxes that never upgraded still run.
+var releases = []struct {
+	tag, commit string
+	// first: savePath has no volume marker and the catalog holds the
+	// cameras an operator stopped (cctvd 0.1's layout).
+	first bool
+}{
+	{"v0.2.0", "4cf29ca45918908a4eb3e3ee15aed63badcf9b4e", false},
+	{"v0.1.0", "cee099ddd8d0bf1ade4a923bc74ac49d4fe431d0", true},
+}
 
 // buildRelease builds cctvd at a release's commit, from `git archive`, and
 // returns the binary. Where the tag is present it must name that commit.
@@ -54,7 +61,8 @@ func buildRelease(t *testing.T, tag, commit string) string {
 // catalog file, and its schema version.
 func catalogRows(t *testing.T, path string) (map[string]string, int) {
 	t.Helper()
-	db, err := sql.Open("sqlite", path+"?mode=ro")
+	// file: + mode=ro: modernc drops the query of a plain file name.
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,14 +83,21 @@ func catalogRows(t *testing.T, path string) (map[string]string, int) {
 	return out, version
 }
 
-// TestUpgradeFromPreviousRelease runs the previous release (built from its
-// git tag) against the test camera and MinIO, with a second camera an
+// TestUpgradeFromPreviousRelease runs each previous release (built from
+// its commit) against the test camera and MinIO, with a second camera an
 // operator stopped, then this cctvd on the same savePath, stateDir and
-// bucket: every row is kept, the schema migrates, nothing S3 has is
-// uploaded again, the stopped camera stays stopped, new segments go up.
+// bucket: every row is kept, the schema migrates, every uploaded row learns
+// its bucket, nothing S3 has is uploaded again, the stopped camera stays
+// stopped, new segments go up.
 func TestUpgradeFromPreviousRelease(t *testing.T) {
+	for _, rel := range releases {
+		t.Run(rel.tag, func(t *testing.T) { testUpgradeFrom(t, rel.tag, rel.commit, rel.first) })
+	}
+}
+
+func testUpgradeFrom(t *testing.T, tag, commit string, first bool) {
 	s := newMultiSetup(t, "/door", "/gate")
-	old := buildRelease(t, previousRelease, previousReleaseCommit)
+	old := buildRelease(t, tag, commit)
 	cfg := filepath.Join(t.TempDir(), "config.json")
 	writeCameras(t, s, cfg, cameraJSON(s, "door", "/door", 5, ""), cameraJSON(s, "gate", "/gate", 5, ""))
 
@@ -100,10 +115,12 @@ func TestUpgradeFromPreviousRelease(t *testing.T) {
 	}
 
 	d2 := startDaemon(t, "run", "--config", cfg)
-	d2.await(0, 30*time.Second, func(m map[string]any) bool {
-		return m["component"] == "volume" && strings.Contains(fmt.Sprint(m["message"]), "an upgrade")
-	})
-	d2.await(0, 30*time.Second, msgIs("read the cameras an operator stopped from the catalog; they are kept in cameras.json from now on"))
+	if first {
+		d2.await(0, 30*time.Second, func(m map[string]any) bool {
+			return m["component"] == "volume" && strings.Contains(fmt.Sprint(m["message"]), "an upgrade")
+		})
+		d2.await(0, 30*time.Second, msgIs("read the cameras an operator stopped from the catalog; they are kept in cameras.json from now on"))
+	}
 	// A segment of this version goes up.
 	var fresh string
 	for i := 0; fresh == ""; {
@@ -132,6 +149,9 @@ func TestUpgradeFromPreviousRelease(t *testing.T) {
 	if versionAfter <= versionBefore {
 		t.Errorf("schema version %d after the upgrade, %d before", versionAfter, versionBefore)
 	}
+	if n := uploadedWithoutBucket(t, dbPath); n != 0 {
+		t.Errorf("%d uploaded rows do not know their bucket after the upgrade", n)
+	}
 	bucketAfter := bucketState(t, s, "rec/2025/")
 	for key, b := range bucketBefore {
 		if a := bucketAfter[key]; a != b {
@@ -156,6 +176,21 @@ func TestUpgradeFromPreviousRelease(t *testing.T) {
 	t.Logf("rows %d -> %d, schema %d -> %d, objects %d -> %d (new: %s)", len(rowsBefore), len(rowsAfter), versionBefore, versionAfter,
 		len(bucketBefore), len(bucketAfter), fresh)
 	assertNoSecret(t, d.output()+d2.output(), s.minio.SecretKey)
+}
+
+// uploadedWithoutBucket counts the uploaded rows whose bucket is not known.
+func uploadedWithoutBucket(t *testing.T, path string) int {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	if err := db.QueryRow(`SELECT count(*) FROM segments WHERE upload = 'uploaded' AND bucket = ''`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
 
 func hasRow(rows map[string]string, name string) bool {
