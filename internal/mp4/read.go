@@ -134,6 +134,12 @@ func ReadWith(r io.Reader, o Options) (*Segment, int64, error) {
 	var off int64 // bytes read so far
 	var hdr [16]byte
 	for {
+		// The top-level box headers are read here, not with mp4ff's
+		// DecodeHeader: r is a stream that must not be read ahead (a reader
+		// teeing it decides what to keep from the samples of each moof
+		// before the bytes after it pass), the bytes of a header cut short
+		// count (Truncated), and a last box of size 0 ("to the end of the
+		// file"), which mp4ff refuses, is read through.
 		n, err := io.ReadFull(r, hdr[:8])
 		off += int64(n)
 		if errors.Is(err, io.EOF) {
