@@ -1,10 +1,10 @@
 package segmenter
 
 import (
-	"encoding/binary"
 	"errors"
-	"io"
 	"os"
+
+	"github.com/cctvd/cctvd/internal/mp4"
 )
 
 // boxes reads a fragmented MP4's top-level boxes: how many fragments
@@ -12,7 +12,9 @@ import (
 // the file exactly and the last is the trailer ffmpeg writes as it closes a
 // segment (mfra). A file whose tail never reached the disk (a power cut
 // before the data was flushed) is not whole, even when ffmpeg had listed
-// it as closed; a file without a fragment holds no frame.
+// it as closed; a file without a fragment holds no frame. A header that is
+// cut short or cannot be one (mp4.ReadBoxHeader: ErrIncomplete, ErrFormat,
+// a size of 0 among them: a muxer still writing) ends the walk: not whole.
 func boxes(path string) (fragments int, whole bool, err error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -24,44 +26,20 @@ func boxes(path string) (fragments int, whole bool, err error) {
 		return 0, false, err
 	}
 	size := fi.Size()
-	var hdr [16]byte
-	var off int64
 	last := ""
-	for off < size {
-		if size-off < 8 {
+	for off := int64(0); off < size; {
+		h, err := mp4.ReadBoxHeader(f, off, size)
+		if errors.Is(err, mp4.ErrIncomplete) || errors.Is(err, mp4.ErrFormat) {
 			return fragments, false, nil
 		}
-		if _, err := f.ReadAt(hdr[:8], off); err != nil {
+		if err != nil {
 			return fragments, false, err
 		}
-		n := int64(binary.BigEndian.Uint32(hdr[:4]))
-		last = string(hdr[4:8])
-		switch n {
-		case 0: // the box runs to the end of the file: a muxer still writing
-			return fragments, false, nil
-		case 1: // 64-bit size
-			if _, err := f.ReadAt(hdr[8:16], off+8); err != nil {
-				if errors.Is(err, io.EOF) {
-					return fragments, false, nil
-				}
-				return fragments, false, err
-			}
-			n = int64(binary.BigEndian.Uint64(hdr[8:16]))
-			if n < 16 {
-				return fragments, false, nil
-			}
-		default:
-			if n < 8 {
-				return fragments, false, nil
-			}
-		}
-		if n > size-off {
-			return fragments, false, nil // cut short
-		}
-		if last == "moof" {
+		if h.Type == "moof" {
 			fragments++
 		}
-		off += n
+		last = h.Type
+		off += h.Size
 	}
 	return fragments, last == "mfra", nil
 }

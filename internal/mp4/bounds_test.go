@@ -28,12 +28,16 @@ func u32s(v ...uint32) []byte {
 
 // craftedInit is the smallest moov this package reads: one video track
 // (id 1, timescale 1000) with an avc1 sample description, and its trex.
-func craftedInit() []byte {
+func craftedInit() []byte { return craftedInitWith() }
+
+// craftedInitWith is craftedInit with more boxes in its sample table,
+// before the sample description.
+func craftedInitWith(stbl ...[]byte) []byte {
 	tkhd := box("tkhd", u32s(0, 0, 0, 1, 0, 0), make([]byte, 8+8+36), u32s(16<<16, 16<<16))
 	mdhd := box("mdhd", u32s(0, 0, 0, 1000, 0, 0))
 	hdlr := box("hdlr", u32s(0, 0), []byte("vide"), make([]byte, 13))
 	stsd := box("stsd", u32s(0, 1), box("avc1"))
-	trak := box("trak", tkhd, box("mdia", mdhd, hdlr, box("minf", box("stbl", stsd))))
+	trak := box("trak", tkhd, box("mdia", mdhd, hdlr, box("minf", box("stbl", append(stbl, stsd)...))))
 	trex := box("trex", u32s(0, 1, 1, 100, 0, 0))
 	return box("moov", trak, box("mvex", trex))
 }
@@ -41,12 +45,15 @@ func craftedInit() []byte {
 // craftedBomb is the review's 440-byte file: a valid init, then one moof
 // whose truns carry no per-sample field and each claim 2^20 samples in
 // 16 bytes, and a tiny mdat.
-func craftedBomb() []byte {
+func craftedBomb() []byte { return craftedBombOf(1 << 20) }
+
+// craftedBombOf is craftedBomb with truns claiming count samples each.
+func craftedBombOf(count uint32) []byte {
 	var truns [][]byte
 	truns = append(truns, box("tfhd", u32s(0, 1)))
 	file := append(box("ftyp", []byte("isom"), u32s(0x200), []byte("isomavc1")), craftedInit()...)
 	for len(file)+8+8+16+16*(len(truns))+16 < 440 {
-		truns = append(truns, box("trun", u32s(0, 1<<20)))
+		truns = append(truns, box("trun", u32s(0, count)))
 	}
 	moof := box("moof", box("mfhd", u32s(0, 1)), box("traf", truns...))
 	file = append(file, moof...)
@@ -89,6 +96,49 @@ func TestClaimedSamplesAreBoundedByTheFile(t *testing.T) {
 			t.Errorf("%s: allocated %d bytes reading a 440-byte file, want under 1 MiB", tc.name, n)
 		}
 		t.Logf("%s: %d bytes allocated: %v", tc.name, n, err)
+	}
+}
+
+// TestTrunClaimsAreBoundedBeforeDecoding: mp4ff (which decodes the truns)
+// refuses a trun without per-sample fields that claims more than 1024
+// samples, but allocates 16 KiB for one of 16 bytes that claims 1024. The
+// claim is bounded by the file before mp4ff sees the trun: the 440-byte
+// file made of such truns costs what a file of 440 bytes may (as
+// TestClaimedSamplesAreBoundedByTheFile), not 16 KiB and a sample table
+// for the first trun.
+func TestTrunClaimsAreBoundedBeforeDecoding(t *testing.T) {
+	data := craftedBombOf(1024)
+	var err error
+	n := allocated(func() { _, _, err = Read(bytes.NewReader(data), int64(len(data))) })
+	if !errors.Is(err, ErrFormat) {
+		t.Errorf("err = %v, want ErrFormat", err)
+	}
+	if n > 32<<10 {
+		t.Errorf("allocated %d bytes reading a 440-byte file, want under 32 KiB", n)
+	}
+	t.Logf("%d bytes allocated: %v", n, err)
+}
+
+// TestBoxesNotNeededAreNotDecoded: a sample group description (sgpd) of
+// 28 bytes whose one "alst" entry claims a roll count of 65535 makes mp4ff
+// v0.50.0 allocate 4 GiB when it decodes the box (the entry's remaining
+// length underflows). Read hands mp4ff only the boxes it needs, never a
+// whole moov: a moov of a few hundred bytes holding a dozen of them costs
+// what its bytes do.
+func TestBoxesNotNeededAreNotDecoded(t *testing.T) {
+	sgpd := box("sgpd", u32s(1<<24), []byte("alst"), u32s(4, 1), []byte{0xff, 0xff, 0, 0})
+	var extra [][]byte
+	for range 12 {
+		extra = append(extra, sgpd)
+	}
+	init := craftedInitWith(extra...)
+	var err error
+	n := allocated(func() { _, _, err = Read(bytes.NewReader(init), int64(len(init))) })
+	if !errors.Is(err, ErrFormat) || !strings.Contains(err.Error(), "no video samples") {
+		t.Errorf("err = %v, want ErrFormat: no video samples", err)
+	}
+	if n > 32<<10 {
+		t.Errorf("allocated %d bytes reading a moov of %d bytes, want under 32 KiB", n, len(init))
 	}
 }
 

@@ -2,8 +2,9 @@ package mp4
 
 // Live fragments: the init segment (ftyp and moov) and the media fragments
 // (moof and mdat) of a segment as ffmpeg writes it, one box at a time, for
-// a live viewer. Boxes are parsed by Eyevinn's mp4ff; the reader in read.go
-// is older and hand-written (moving it onto mp4ff is a later step).
+// a live viewer. Boxes are parsed by Eyevinn's mp4ff, whole: the segment
+// being written is cctvd's own ffmpeg's, not a file from the bucket (Read,
+// which reads those, hands mp4ff only the boxes it needs).
 
 import (
 	"bytes"

@@ -12,24 +12,29 @@
 //
 // Only what cctvd records is read: one video track (H.264 or H.265), in
 // fragments; other tracks are ignored. A file cut short (a salvaged
-// recording) keeps the samples whose bytes are all there.
+// recording) keeps the samples whose bytes are all there. The boxes' fields
+// are decoded, and the joined file's boxes encoded, by Eyevinn's mp4ff.
 //
 // A file is not trusted (anyone who can write the bucket can write one):
 // what it claims is bounded by what it holds before anything is
 // allocated. A box is read into memory only as far as the file has
 // bytes for it (and at most 64 MiB), a sample takes at least one byte of
 // the file after its moof, the entries a trun claims must fit in the
-// trun, and a file holds at most MaxSamples samples. Reading a file of n
-// bytes allocates O(n), never what its boxes claim.
+// trun, a file holds at most MaxSamples samples, and mp4ff is handed only
+// the few boxes that are needed (see node). Reading a file of n bytes
+// allocates O(n), never what its boxes claim.
 package mp4
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"math"
+	"slices"
+
+	"github.com/Eyevinn/mp4ff/bits"
+	ff "github.com/Eyevinn/mp4ff/mp4"
 )
 
 // ErrFormat is wrapped by every error about a file that is not a
@@ -54,9 +59,9 @@ type Track struct {
 	Codec string
 
 	id    uint32
-	stsd  []byte // the whole stsd box, copied into joined files
-	shift int64  // the init's edit list media time: PTS = DTS + CTO - shift
-	trex  defaults
+	stsd  []byte     // the whole stsd box, copied into joined files
+	shift int64      // the init's edit list media time: PTS = DTS + CTO - shift
+	trex  ff.TrexBox // the track's fragment defaults
 }
 
 // SameFormat says whether samples of t and o can play as one track: same
@@ -98,12 +103,6 @@ func (s *Segment) PTS(i int) int64 {
 	return s.Samples[i].DTS + int64(s.Samples[i].CTO) - s.Track.shift
 }
 
-type defaults struct {
-	duration, size, flags uint32
-}
-
-const sampleNonSync = 0x00010000 // sample_is_non_sync_sample in sample flags
-
 // Read parses the fragmented MP4 that r reads from its first byte to its
 // end, in one pass: only the moov and the moofs are kept in memory, the
 // media data is read through (so a reader that also hashes or saves the
@@ -135,6 +134,12 @@ func ReadWith(r io.Reader, o Options) (*Segment, int64, error) {
 	var off int64 // bytes read so far
 	var hdr [16]byte
 	for {
+		// The top-level box headers are read here, not with mp4ff's
+		// DecodeHeader: r is a stream that must not be read ahead (a reader
+		// teeing it decides what to keep from the samples of each moof
+		// before the bytes after it pass), the bytes of a header cut short
+		// count (Truncated), and a last box of size 0 ("to the end of the
+		// file"), which mp4ff refuses, is read through.
 		n, err := io.ReadFull(r, hdr[:8])
 		off += int64(n)
 		if errors.Is(err, io.EOF) {
@@ -238,24 +243,36 @@ func ReadWith(r io.Reader, o Options) (*Segment, int64, error) {
 
 // readBody reads a box body of n bytes, allocating only as much as r
 // holds (left, when not negative, is what the file has after the header):
-// a box claiming more than the file holds costs what the file holds.
+// a box claiming more than the file holds costs what the file holds; when
+// the file's size is not known, a box claiming over 1 MiB gets its buffer
+// as its bytes arrive (at most twice what arrived).
 // io.ErrUnexpectedEOF: the file ends inside the box.
 func readBody(r io.Reader, n, left int64) ([]byte, error) {
 	if left >= 0 && n > left {
 		n = left + 1 // read what is there, and see it end
 	}
-	var buf bytes.Buffer
-	if n <= 1<<20 {
-		buf.Grow(int(n))
+	first := n
+	if n > 1<<20 {
+		first = 64 << 10
 	}
-	got, err := io.CopyN(&buf, r, n)
-	if err == nil && left >= 0 && got > left {
-		err = io.ErrUnexpectedEOF // more bytes than the file was said to have
+	buf := make([]byte, 0, first)
+	for int64(len(buf)) < n {
+		if len(buf) == cap(buf) {
+			buf = slices.Grow(buf, int(min(n-int64(len(buf)), int64(len(buf)))))
+		}
+		m, err := r.Read(buf[len(buf):min(int64(cap(buf)), n)])
+		buf = buf[:len(buf)+m]
+		if errors.Is(err, io.EOF) {
+			return buf, io.ErrUnexpectedEOF
+		}
+		if err != nil {
+			return buf, err
+		}
 	}
-	if errors.Is(err, io.EOF) {
-		err = io.ErrUnexpectedEOF
+	if left >= 0 && int64(len(buf)) > left {
+		return buf, io.ErrUnexpectedEOF // more bytes than the file was said to have
 	}
-	return buf.Bytes(), err
+	return buf, nil
 }
 
 // skipper passes over bytes without reading them.
@@ -299,191 +316,165 @@ func (a *atReader) Skip(n int64) (int64, error) {
 	return k, nil
 }
 
-// children calls fn for each box in b, with its type and body.
-func children(b []byte, fn func(typ string, body []byte) error) error {
-	for len(b) > 0 {
-		if len(b) < 8 {
-			return fmt.Errorf("%w: %d stray bytes in a box", ErrFormat, len(b))
+// Box decoding. The fields of the boxes this package reads are decoded by
+// Eyevinn's mp4ff; the containers (moov, trak, mdia, minf, stbl, edts,
+// mvex, moof, traf) are walked here, box header by box header (mp4ff's
+// header decoder), and only the leaf boxes that are needed are handed to
+// mp4ff, each with its own decoder and all of its bytes (never an mdat:
+// those are passed over above). Decoding a whole moov or moof with mp4ff
+// would decode every box it holds, whatever its type, and some of mp4ff's
+// decoders allocate far more than their box holds (v0.50.0: a 28-byte
+// sgpd with an "alst" entry costs 4 GiB, see
+// TestBoxesNotNeededAreNotDecoded), while the bound of this package is
+// what the file holds. The one leaf needed whose claims can exceed its
+// bytes, the trun (16 bytes may claim 1024 samples), has its sample count
+// bounded by the file (room) before mp4ff decodes it. The sample
+// description (stsd) is not decoded at all: it is copied as it is into
+// joined files, so it cannot change on the way.
+
+// node is one box: its header, and all of its bytes, header included.
+type node struct {
+	hdr ff.BoxHeader
+	b   []byte
+}
+
+// body is the box without its header; nil for no box.
+func (n node) body() []byte {
+	if n.b == nil {
+		return nil
+	}
+	return n.b[n.hdr.Hdrlen:]
+}
+
+// children calls fn for each box in b (a container's body), in order.
+func children(b []byte, fn func(n node) error) error {
+	sr := bits.NewFixedSliceReader(b)
+	for pos := 0; pos < len(b); {
+		h, err := ff.DecodeHeaderSR(sr)
+		if err != nil {
+			return fmt.Errorf("%w: box header at %d of %d bytes: %v", ErrFormat, pos, len(b), err)
 		}
-		size, hdr, typ := uint64(binary.BigEndian.Uint32(b[:4])), uint64(8), string(b[4:8])
-		switch size {
-		case 0:
-			size = uint64(len(b))
-		case 1:
-			if len(b) < 16 {
-				return fmt.Errorf("%w: short largesize header", ErrFormat)
-			}
-			size, hdr = binary.BigEndian.Uint64(b[8:16]), 16
+		if h.Size > uint64(len(b)-pos) {
+			return fmt.Errorf("%w: box %q of size %d in %d bytes", ErrFormat, h.Name, h.Size, len(b)-pos)
 		}
-		if size < hdr || size > uint64(len(b)) {
-			return fmt.Errorf("%w: box %q of size %d in %d bytes", ErrFormat, typ, size, len(b))
-		}
-		if err := fn(typ, b[hdr:size]); err != nil {
+		end := pos + int(h.Size)
+		if err := fn(node{hdr: h, b: b[pos:end:end]}); err != nil {
 			return err
 		}
-		b = b[size:]
+		sr.SetPos(end)
+		pos = end
 	}
 	return nil
 }
 
-// child returns the body of the first box of type typ in b, nil if none.
-func child(b []byte, path ...string) []byte {
+// child returns the first box along path under b (a container's body);
+// a zero node if there is none.
+func child(b []byte, path ...string) node {
+	var found node
 	for _, want := range path {
-		var found []byte
-		_ = children(b, func(typ string, body []byte) error {
-			if found == nil && typ == want {
-				found = body
+		found = node{}
+		_ = children(b, func(n node) error {
+			if found.b == nil && n.hdr.Name == want {
+				found = n
 			}
 			return nil
 		})
-		if found == nil {
-			return nil
+		if found.b == nil {
+			return node{}
 		}
-		b = found
+		b = found.body()
 	}
-	return b
+	return found
 }
 
-// reader reads big-endian fields from a box body, remembering the first
-// overrun.
-type reader struct {
-	b   []byte
-	bad bool
-}
-
-func (r *reader) take(n int) []byte {
-	if r.bad || len(r.b) < n {
-		r.bad = true
-		return make([]byte, n)
+// decode decodes n with mp4ff's decoder for its type; ErrFormat if it is
+// missing, short or malformed.
+func decode[T ff.Box](n node, dec ff.BoxDecoderSR) (T, error) {
+	var zero T
+	if n.b == nil {
+		return zero, fmt.Errorf("%w: a box is missing", ErrFormat)
 	}
-	out := r.b[:n]
-	r.b = r.b[n:]
-	return out
-}
-func (r *reader) u8() uint8   { return r.take(1)[0] }
-func (r *reader) u16() uint16 { return binary.BigEndian.Uint16(r.take(2)) }
-func (r *reader) u32() uint32 { return binary.BigEndian.Uint32(r.take(4)) }
-func (r *reader) u64() uint64 { return binary.BigEndian.Uint64(r.take(8)) }
-func (r *reader) skip(n int)  { r.take(n) }
-
-// versionFlags reads a full box's version and flags.
-func (r *reader) versionFlags() (uint8, uint32) {
-	v := r.u32()
-	return uint8(v >> 24), v & 0xffffff
+	sr := bits.NewFixedSliceReader(n.b)
+	sr.SetPos(n.hdr.Hdrlen)
+	box, err := dec(n.hdr, 0, sr)
+	if err == nil {
+		err = sr.AccError()
+	}
+	if err != nil {
+		return zero, fmt.Errorf("%w: %s box: %v", ErrFormat, n.hdr.Name, err)
+	}
+	t, ok := box.(T)
+	if !ok {
+		return zero, fmt.Errorf("%w: %s decoded as %T", ErrFormat, n.hdr.Name, box)
+	}
+	return t, nil
 }
 
 // readInit reads the moov: the first video track, its sample description,
 // timescale, size, edit list and fragment defaults.
 func (s *Segment) readInit(moov []byte) error {
-	found := false
-	err := children(moov, func(typ string, body []byte) error {
-		if typ != "trak" || found {
+	var trak node
+	err := children(moov, func(n node) error {
+		if n.hdr.Name != "trak" || trak.b != nil {
 			return nil
 		}
-		hdlr := child(body, "mdia", "hdlr")
-		if len(hdlr) < 12 || string(hdlr[8:12]) != "vide" {
-			return nil
-		}
-		found = true
-		t := &s.Track
-		tkhd := &reader{b: child(body, "tkhd")}
-		if v, _ := tkhd.versionFlags(); v == 1 {
-			tkhd.skip(16)
-			t.id = tkhd.u32()
-			tkhd.skip(4 + 8)
-		} else {
-			tkhd.skip(8)
-			t.id = tkhd.u32()
-			tkhd.skip(4 + 4)
-		}
-		tkhd.skip(8 + 2 + 2 + 2 + 2 + 36)
-		t.Width, t.Height = tkhd.u32()>>16, tkhd.u32()>>16
-		mdhd := &reader{b: child(body, "mdia", "mdhd")}
-		if v, _ := mdhd.versionFlags(); v == 1 {
-			mdhd.skip(16)
-		} else {
-			mdhd.skip(8)
-		}
-		t.Timescale = mdhd.u32()
-		if tkhd.bad || mdhd.bad || t.Timescale == 0 {
-			return fmt.Errorf("%w: bad tkhd or mdhd", ErrFormat)
-		}
-		stsd := child(body, "mdia", "minf", "stbl", "stsd")
-		if len(stsd) < 16 {
-			return fmt.Errorf("%w: no sample description", ErrFormat)
-		}
-		t.Codec = string(stsd[12:16])
-		t.stsd = binary.BigEndian.AppendUint32(nil, uint32(len(stsd)+8))
-		t.stsd = append(append(t.stsd, "stsd"...), stsd...)
-		if elst := child(body, "edts", "elst"); elst != nil {
-			t.shift = editShift(elst)
+		if hdlr, err := decode[*ff.HdlrBox](child(n.body(), "mdia", "hdlr"), ff.DecodeHdlrSR); err == nil && hdlr.HandlerType == "vide" {
+			trak = n
 		}
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	if !found {
+	if trak.b == nil {
 		return fmt.Errorf("%w: no video track", ErrFormat)
 	}
-	return children(child(moov, "mvex"), func(typ string, body []byte) error {
-		if typ != "trex" {
-			return nil
+	t, body := &s.Track, trak.body()
+	tkhd, err := decode[*ff.TkhdBox](child(body, "tkhd"), ff.DecodeTkhdSR)
+	if err != nil {
+		return err
+	}
+	mdhd, err := decode[*ff.MdhdBox](child(body, "mdia", "mdhd"), ff.DecodeMdhdSR)
+	if err != nil {
+		return err
+	}
+	if mdhd.Timescale == 0 {
+		return fmt.Errorf("%w: timescale 0", ErrFormat)
+	}
+	t.id, t.Timescale = tkhd.TrackID, mdhd.Timescale
+	t.Width, t.Height = uint32(tkhd.Width)>>16, uint32(tkhd.Height)>>16
+	// The sample description, copied as it is into joined files (with a
+	// 32-bit header); the codec is its first entry's type.
+	stsd := child(body, "mdia", "minf", "stbl", "stsd").body()
+	if len(stsd) < 16 {
+		return fmt.Errorf("%w: no sample description", ErrFormat)
+	}
+	t.Codec = string(stsd[12:16])
+	t.stsd = binary.BigEndian.AppendUint32(nil, uint32(len(stsd)+8))
+	t.stsd = append(append(t.stsd, "stsd"...), stsd...)
+	if n := child(body, "edts", "elst"); n.b != nil {
+		elst, err := decode[*ff.ElstBox](n, ff.DecodeElstSR)
+		if err != nil {
+			return err
 		}
-		r := &reader{b: body}
-		r.versionFlags()
-		if r.u32() != s.Track.id {
-			return nil
-		}
-		r.skip(4) // default_sample_description_index
-		s.Track.trex = defaults{duration: r.u32(), size: r.u32(), flags: r.u32()}
-		if r.bad {
-			return fmt.Errorf("%w: short trex", ErrFormat)
-		}
-		return nil
-	})
-}
-
-// editShift is the media time of an edit list's first non-empty entry.
-func editShift(elst []byte) int64 {
-	r := &reader{b: elst}
-	v, _ := r.versionFlags()
-	n := r.u32()
-	for i := uint32(0); i < n && !r.bad; i++ {
-		var mt int64
-		if v == 1 {
-			r.skip(8)
-			mt = int64(r.u64())
-		} else {
-			r.skip(4)
-			mt = int64(int32(r.u32()))
-		}
-		r.skip(4)
-		if mt >= 0 && !r.bad {
-			return mt
+		for _, e := range elst.Entries { // the first non-empty edit
+			if e.MediaTime >= 0 {
+				t.shift = e.MediaTime
+				break
+			}
 		}
 	}
-	return 0
+	return children(child(moov, "mvex").body(), func(n node) error {
+		if n.hdr.Name != "trex" {
+			return nil
+		}
+		trex, err := decode[*ff.TrexBox](n, ff.DecodeTrexSR)
+		if err == nil && trex.TrackID == t.id {
+			t.trex = *trex
+		}
+		return err
+	})
 }
-
-// tfhd flags.
-const (
-	tfBaseDataOffset  = 0x000001
-	tfSampleDescIndex = 0x000002
-	tfDefaultDuration = 0x000008
-	tfDefaultSize     = 0x000010
-	tfDefaultFlags    = 0x000020
-)
-
-// trun flags.
-const (
-	trDataOffset       = 0x000001
-	trFirstSampleFlags = 0x000004
-	trDuration         = 0x000100
-	trSize             = 0x000200
-	trFlags            = 0x000400
-	trCTO              = 0x000800
-)
 
 // room says whether the file has room for n more samples claimed by the
 // moof at moofStart: each takes at least one byte of the file after it,
@@ -506,106 +497,76 @@ func (s *Segment) room(n, moofStart int64) error {
 // the moof's offset in the file, the base of its data offsets. It returns
 // the decode time after the fragment.
 func (s *Segment) readFragment(moof []byte, moofStart, dts int64) (int64, error) {
-	err := children(moof, func(typ string, traf []byte) error {
-		if typ != "traf" {
+	err := children(moof, func(traf node) error {
+		if traf.hdr.Name != "traf" {
 			return nil
 		}
-		h := &reader{b: child(traf, "tfhd")}
-		_, flags := h.versionFlags()
-		if h.u32() != s.Track.id {
+		var tfhdBox, tfdtBox node
+		var truns []node
+		err := children(traf.body(), func(n node) error {
+			switch {
+			case n.hdr.Name == "tfhd" && tfhdBox.b == nil:
+				tfhdBox = n
+			case n.hdr.Name == "tfdt" && tfdtBox.b == nil:
+				tfdtBox = n
+			case n.hdr.Name == "trun":
+				truns = append(truns, n)
+			}
+			return nil
+		})
+		if err != nil || tfhdBox.b == nil {
+			return err
+		}
+		tfhd, err := decode[*ff.TfhdBox](tfhdBox, ff.DecodeTfhdSR)
+		if err != nil {
+			return err
+		}
+		if tfhd.TrackID != s.Track.id {
 			return nil
 		}
-		d := s.Track.trex
 		base := moofStart
-		if flags&tfBaseDataOffset != 0 {
-			base = int64(h.u64())
+		if tfhd.HasBaseDataOffset() {
+			base = int64(tfhd.BaseDataOffset)
 		}
-		if flags&tfSampleDescIndex != 0 {
-			h.skip(4)
-		}
-		if flags&tfDefaultDuration != 0 {
-			d.duration = h.u32()
-		}
-		if flags&tfDefaultSize != 0 {
-			d.size = h.u32()
-		}
-		if flags&tfDefaultFlags != 0 {
-			d.flags = h.u32()
-		}
-		if h.bad {
-			return fmt.Errorf("%w: short tfhd", ErrFormat)
-		}
-		if tfdt := child(traf, "tfdt"); tfdt != nil {
-			r := &reader{b: tfdt}
-			if v, _ := r.versionFlags(); v == 1 {
-				dts = int64(r.u64())
-			} else {
-				dts = int64(r.u32())
+		if tfdtBox.b != nil {
+			tfdt, err := decode[*ff.TfdtBox](tfdtBox, ff.DecodeTfdtSR)
+			if err != nil {
+				return err
 			}
-			if r.bad {
-				return fmt.Errorf("%w: short tfdt", ErrFormat)
-			}
+			dts = int64(tfdt.BaseMediaDecodeTime())
 		}
 		pos := base
-		return children(traf, func(typ string, trun []byte) error {
-			if typ != "trun" {
-				return nil
-			}
-			r := &reader{b: trun}
-			_, tf := r.versionFlags()
-			count := r.u32()
-			if tf&trDataOffset != 0 {
-				pos = base + int64(int32(r.u32()))
-			}
-			firstFlags, hasFirst := uint32(0), tf&trFirstSampleFlags != 0
-			if hasFirst {
-				firstFlags = r.u32()
-			}
-			per := 0
-			for _, f := range []uint32{trDuration, trSize, trFlags, trCTO} {
-				if tf&f != 0 {
-					per += 4
-				}
-			}
-			if r.bad || uint64(count)*uint64(per) > uint64(len(r.b)) {
-				return fmt.Errorf("%w: trun of %d samples in %d bytes", ErrFormat, count, len(r.b))
-			}
-			if err := s.room(int64(count), moofStart); err != nil {
+		for _, n := range truns {
+			// The samples it claims, bounded by the file before mp4ff
+			// allocates them.
+			if body := n.body(); len(body) < 8 {
+				return fmt.Errorf("%w: short trun", ErrFormat)
+			} else if err := s.room(int64(binary.BigEndian.Uint32(body[4:8])), moofStart); err != nil {
 				return err
+			}
+			trun, err := decode[*ff.TrunBox](n, ff.DecodeTrunSR)
+			if err != nil {
+				return err
+			}
+			if trun.HasDataOffset() {
+				pos = base + int64(trun.DataOffset)
 			}
 			if pos < 0 {
 				return fmt.Errorf("%w: trun data at offset %d", ErrFormat, pos)
 			}
-			if need := len(s.Samples) + int(count); need > cap(s.Samples) { // doubling: at most twice the table in all
+			trun.AddSampleDefaultValues(tfhd, &s.Track.trex)
+			if need := len(s.Samples) + len(trun.Samples); need > cap(s.Samples) { // doubling: at most twice the table in all
 				grown := make([]Sample, len(s.Samples), min(max(need, 2*cap(s.Samples)), MaxSamples))
 				copy(grown, s.Samples)
 				s.Samples = grown
 			}
-			for i := uint32(0); i < count; i++ {
-				smp := Sample{Offset: pos, DTS: dts, Duration: d.duration, Size: d.size}
-				sflags := d.flags
-				if i == 0 && hasFirst {
-					sflags = firstFlags
-				}
-				if tf&trDuration != 0 {
-					smp.Duration = r.u32()
-				}
-				if tf&trSize != 0 {
-					smp.Size = r.u32()
-				}
-				if tf&trFlags != 0 {
-					sflags = r.u32()
-				}
-				if tf&trCTO != 0 {
-					smp.CTO = int32(r.u32()) // version 1 is signed; version 0 offsets stay far below 2^31
-				}
-				smp.Sync = sflags&sampleNonSync == 0
-				s.Samples = append(s.Samples, smp)
-				pos += int64(smp.Size)
-				dts += int64(smp.Duration)
+			for _, x := range trun.Samples {
+				s.Samples = append(s.Samples, Sample{Offset: pos, DTS: dts, Size: x.Size, Duration: x.Dur, CTO: x.CompositionTimeOffset, Sync: IsSync(x.Flags)})
+				pos += int64(x.Size)
+				dts += int64(x.Dur)
 			}
-			return nil
-		})
+		}
+		return nil
 	})
 	return dts, err
 }

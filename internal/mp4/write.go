@@ -1,14 +1,16 @@
 package mp4
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"math"
-	"math/bits"
+	mathbits "math/bits"
 	"sort"
 	"time"
+
+	"github.com/Eyevinn/mp4ff/bits"
+	ff "github.com/Eyevinn/mp4ff/mp4"
 )
 
 // Part is a run of one segment's samples, [First, Last) in decode order,
@@ -123,6 +125,9 @@ func Build(j Join, src SourceReader) (*File, error) {
 		return nil, errors.New("mp4: nothing to join")
 	}
 	track := j.Parts[0].Seg.Track
+	if len(track.stsd) < 8 {
+		return nil, errors.New("mp4: part 0's track has no sample description (not a segment Read found)")
+	}
 	t := tables{}
 	var outDTS int64                   // decode time of the next output sample
 	presentEnd := int64(math.MinInt64) // end of the last presented sample (PTS + duration), output timeline
@@ -164,7 +169,7 @@ func Build(j Join, src SourceReader) (*File, error) {
 	}
 	ts := int64(track.Timescale)
 	f.Duration = time.Duration(scale(end-start, ts, int64(time.Second)))
-	f.Frames = len(t.sizes)
+	f.Frames = len(t.stsz.SampleSize)
 
 	// Layout: ftyp, moov, mdat header, then the chunks. The moov's size
 	// does not depend on the chunk offsets, only on their width.
@@ -180,27 +185,31 @@ func Build(j Join, src SourceReader) (*File, error) {
 		editStart:     start + track.shift, // the edit list is in composition time
 	}
 	ftyp := ftypBox(track.Codec)
-	mdatHdr := 8
+	mdatHdr := uint64(8)
 	if dataSize+8 > math.MaxUint32 {
 		mdatHdr = 16
 	}
-	moov := movie.box(0, false)
-	wide := int64(len(ftyp)+len(moov)+mdatHdr)+dataSize > math.MaxUint32
+	moov, setOffsets := movie.box(false)
+	wide := int64(ftyp.Size()+moov.Size()+mdatHdr)+dataSize > math.MaxUint32
 	if wide {
-		moov = movie.box(0, true)
+		moov, setOffsets = movie.box(true)
 	}
-	dataStart := int64(len(ftyp) + len(moov) + mdatHdr)
-	moov = movie.box(dataStart, wide) // now with the real offsets; same size
-	head := append(ftyp, moov...)
-	if mdatHdr == 16 {
-		head = binary.BigEndian.AppendUint32(head, 1)
-		head = append(head, "mdat"...)
-		head = binary.BigEndian.AppendUint64(head, uint64(dataSize+16))
-	} else {
-		head = binary.BigEndian.AppendUint32(head, uint32(dataSize+8))
-		head = append(head, "mdat"...)
+	dataStart := int64(ftyp.Size() + moov.Size() + mdatHdr)
+	setOffsets(dataStart)
+	sw := bits.NewFixedSliceWriter(int(dataStart))
+	if err := ftyp.EncodeSW(sw); err != nil {
+		return nil, fmt.Errorf("mp4: encode ftyp: %w", err)
 	}
-	f.head = head
+	if err := moov.EncodeSW(sw); err != nil {
+		return nil, fmt.Errorf("mp4: encode moov: %w", err)
+	}
+	if err := ff.EncodeHeaderWithSizeSW("mdat", uint64(dataSize)+mdatHdr, mdatHdr == 16, sw); err != nil {
+		return nil, fmt.Errorf("mp4: encode mdat header: %w", err)
+	}
+	if int64(len(sw.Bytes())) != dataStart {
+		return nil, fmt.Errorf("mp4: header of %d bytes, laid out as %d", len(sw.Bytes()), dataStart)
+	}
+	f.head = sw.Bytes()
 	off := dataStart
 	for _, c := range t.chunks {
 		f.chunks = append(f.chunks, extent{off: off, source: c.source, srcOff: c.srcOff, n: c.n})
@@ -229,13 +238,13 @@ func scale(v, from, to int64) int64 {
 	if neg {
 		u = -u
 	}
-	hi, lo := bits.Mul64(u, uint64(to))
+	hi, lo := mathbits.Mul64(u, uint64(to))
 	var carry uint64
-	lo, carry = bits.Add64(lo, uint64(from)/2, 0)
+	lo, carry = mathbits.Add64(lo, uint64(from)/2, 0)
 	hi += carry
 	q := uint64(math.MaxInt64)
 	if hi < uint64(from) {
-		q, _ = bits.Div64(hi, lo, uint64(from))
+		q, _ = mathbits.Div64(hi, lo, uint64(from))
 		q = min(q, math.MaxInt64)
 	}
 	if neg {
@@ -244,23 +253,19 @@ func scale(v, from, to int64) int64 {
 	return int64(q)
 }
 
-// tables are the sample tables of the joined track.
+// tables are the sample tables of the joined track, as the boxes that
+// hold them.
 type tables struct {
-	sizes  []uint32
-	stts   []run // count, delta
-	ctts   []run // count, offset
-	stss   []uint32
+	stts   ff.SttsBox // runs of equal durations
+	ctts   ff.CttsBox // runs of equal composition offsets
+	stss   ff.StssBox
+	stsz   ff.StszBox
 	chunks []chunk
 	allKey bool
 	negCTO bool
 	// lastEnd and lastSrc locate the end of the previous sample's bytes.
 	lastEnd int64
 	lastSrc int
-}
-
-type run struct {
-	count uint32
-	value int64
 }
 
 type chunk struct {
@@ -275,18 +280,30 @@ type chunk struct {
 const maxChunk = 4 << 20
 
 func (t *tables) add(source int, s Sample, dur uint32) {
-	if len(t.sizes) == 0 {
+	if len(t.stsz.SampleSize) == 0 {
 		t.allKey = true
+		t.ctts.EndSampleNr = []uint32{0}
 	}
-	t.sizes = append(t.sizes, s.Size)
-	n := uint32(len(t.sizes))
-	t.stts = appendRun(t.stts, int64(dur))
-	t.ctts = appendRun(t.ctts, int64(s.CTO))
+	t.stsz.SampleSize = append(t.stsz.SampleSize, s.Size)
+	n := uint32(len(t.stsz.SampleSize))
+	t.stsz.SampleNumber = n
+	if k := len(t.stts.SampleCount) - 1; k >= 0 && t.stts.SampleTimeDelta[k] == dur {
+		t.stts.SampleCount[k]++
+	} else {
+		t.stts.SampleCount = append(t.stts.SampleCount, 1)
+		t.stts.SampleTimeDelta = append(t.stts.SampleTimeDelta, dur)
+	}
+	if k := len(t.ctts.SampleOffset) - 1; k >= 0 && t.ctts.SampleOffset[k] == s.CTO {
+		t.ctts.EndSampleNr[k+1] = n
+	} else {
+		t.ctts.SampleOffset = append(t.ctts.SampleOffset, s.CTO)
+		t.ctts.EndSampleNr = append(t.ctts.EndSampleNr, n)
+	}
 	if s.CTO < 0 {
 		t.negCTO = true
 	}
 	if s.Sync {
-		t.stss = append(t.stss, n)
+		t.stss.SampleNumber = append(t.stss.SampleNumber, n)
 	} else {
 		t.allKey = false
 	}
@@ -299,39 +316,6 @@ func (t *tables) add(source int, s Sample, dur uint32) {
 	t.lastEnd, t.lastSrc = s.Offset+int64(s.Size), source
 }
 
-func appendRun(runs []run, v int64) []run {
-	if n := len(runs); n > 0 && runs[n-1].value == v {
-		runs[n-1].count++
-		return runs
-	}
-	return append(runs, run{count: 1, value: v})
-}
-
-// writer builds boxes.
-type writer struct{ b []byte }
-
-func (w *writer) box(typ string, body func()) {
-	start := len(w.b)
-	w.b = append(w.b, 0, 0, 0, 0)
-	w.b = append(w.b, typ...)
-	body()
-	binary.BigEndian.PutUint32(w.b[start:], uint32(len(w.b)-start))
-}
-
-// fullBox is a box with a version and flags.
-func (w *writer) fullBox(typ string, version uint8, flags uint32, body func()) {
-	w.box(typ, func() {
-		w.u32(uint32(version)<<24 | flags)
-		body()
-	})
-}
-
-func (w *writer) u16(v uint16)   { w.b = binary.BigEndian.AppendUint16(w.b, v) }
-func (w *writer) u32(v uint32)   { w.b = binary.BigEndian.AppendUint32(w.b, v) }
-func (w *writer) u64(v uint64)   { w.b = binary.BigEndian.AppendUint64(w.b, v) }
-func (w *writer) zeros(n int)    { w.b = append(w.b, make([]byte, n)...) }
-func (w *writer) bytes(b []byte) { w.b = append(w.b, b...) }
-
 // version is the full-box version for time fields holding vals: 1
 // (64-bit fields) when one needs more than 32 bits, else 0.
 func version(vals ...uint64) uint8 {
@@ -343,34 +327,12 @@ func version(vals ...uint64) uint8 {
 	return 0
 }
 
-func (w *writer) time(v uint64, version uint8) {
-	if version == 1 {
-		w.u64(v)
-	} else {
-		w.u32(uint32(v))
+func ftypBox(codec string) *ff.FtypBox {
+	brands := []string{"isom", "iso2"}
+	if codec == "avc1" {
+		brands = append(brands, "avc1")
 	}
-}
-
-var unityMatrix = []uint32{0x00010000, 0, 0, 0, 0x00010000, 0, 0, 0, 0x40000000}
-
-func (w *writer) matrix() {
-	for _, v := range unityMatrix {
-		w.u32(v)
-	}
-}
-
-func ftypBox(codec string) []byte {
-	var w writer
-	w.box("ftyp", func() {
-		w.bytes([]byte("isom"))
-		w.u32(0x200)
-		w.bytes([]byte("isomiso2"))
-		if codec == "avc1" {
-			w.bytes([]byte("avc1"))
-		}
-		w.bytes([]byte("mp41"))
-	})
-	return w.b
+	return ff.NewFtyp("isom", 0x200, append(brands, "mp41"))
 }
 
 // movie is the joined file's moov.
@@ -383,149 +345,73 @@ type movie struct {
 	editStart     int64 // media timescale, composition time
 }
 
-// box writes the moov; dataStart is the file offset of the first chunk,
-// wide selects 64-bit chunk offsets.
-func (m movie) box(dataStart int64, wide bool) []byte {
-	var w writer
-	tr := m.track
-	w.box("moov", func() {
-		v := version(m.created, uint64(m.editDuration))
-		w.fullBox("mvhd", v, 0, func() {
-			w.time(m.created, v)
-			w.time(m.created, v)
-			w.u32(movieTimescale)
-			w.time(uint64(m.editDuration), v)
-			w.u32(0x00010000) // rate 1.0
-			w.u16(0x0100)     // volume 1.0
-			w.zeros(10)
-			w.matrix()
-			w.zeros(24)
-			w.u32(2) // next track id
-		})
-		w.box("trak", func() {
-			w.fullBox("tkhd", v, 3, func() { // enabled, in movie
-				w.time(m.created, v)
-				w.time(m.created, v)
-				w.u32(1) // track id
-				w.u32(0)
-				w.time(uint64(m.editDuration), v)
-				w.zeros(8)
-				w.u16(0) // layer
-				w.u16(0) // alternate group
-				w.u16(0) // volume: video
-				w.u16(0)
-				w.matrix()
-				w.u32(tr.Width << 16)
-				w.u32(tr.Height << 16)
-			})
-			w.box("edts", func() {
-				ev := version(uint64(m.editDuration), uint64(m.editStart))
-				w.fullBox("elst", ev, 0, func() {
-					w.u32(1)
-					w.time(uint64(m.editDuration), ev)
-					w.time(uint64(m.editStart), ev)
-					w.u16(1) // rate 1.0
-					w.u16(0)
-				})
-			})
-			w.box("mdia", func() {
-				mv := version(m.created, uint64(m.mediaDuration))
-				w.fullBox("mdhd", mv, 0, func() {
-					w.time(m.created, mv)
-					w.time(m.created, mv)
-					w.u32(tr.Timescale)
-					w.time(uint64(m.mediaDuration), mv)
-					w.u16(0x55c4) // "und"
-					w.u16(0)
-				})
-				w.fullBox("hdlr", 0, 0, func() {
-					w.u32(0)
-					w.bytes([]byte("vide"))
-					w.zeros(12)
-					w.bytes([]byte("VideoHandler\x00"))
-				})
-				w.box("minf", func() {
-					w.fullBox("vmhd", 0, 1, func() { w.zeros(8) })
-					w.box("dinf", func() {
-						w.fullBox("dref", 0, 0, func() {
-							w.u32(1)
-							w.fullBox("url ", 0, 1, func() {}) // data in this file
-						})
-					})
-					w.box("stbl", func() { m.stbl(&w, dataStart, wide) })
-				})
-			})
-		})
-	})
-	return w.b
-}
+// box makes the moov, its chunk offsets 64-bit if wide; setOffsets sets
+// them once the file offset of the first chunk is known (the moov's size
+// does not change).
+func (m movie) box(wide bool) (moov *ff.MoovBox, setOffsets func(dataStart int64)) {
+	tr, t := m.track, m.t
+	v := version(m.created, uint64(m.editDuration))
+	moov = ff.NewMoovBox()
+	moov.AddChild(&ff.MvhdBox{Version: v, CreationTime: m.created, ModificationTime: m.created, Timescale: movieTimescale,
+		Duration: uint64(m.editDuration), Rate: 0x00010000, Volume: 0x0100, NextTrackID: 2})
+	trak := &ff.TrakBox{}
+	moov.AddChild(trak)
+	trak.AddChild(&ff.TkhdBox{Version: v, Flags: 3, CreationTime: m.created, ModificationTime: m.created, TrackID: 1, // enabled, in movie
+		Duration: uint64(m.editDuration), Width: ff.Fixed32(tr.Width << 16), Height: ff.Fixed32(tr.Height << 16)})
+	edts := &ff.EdtsBox{}
+	edts.AddChild(&ff.ElstBox{Version: version(uint64(m.editDuration), uint64(m.editStart)),
+		Entries: []ff.ElstEntry{{SegmentDuration: uint64(m.editDuration), MediaTime: m.editStart, MediaRateInteger: 1}}})
+	trak.AddChild(edts)
+	mdia := &ff.MdiaBox{}
+	trak.AddChild(mdia)
+	mdia.AddChild(&ff.MdhdBox{Version: version(m.created, uint64(m.mediaDuration)), CreationTime: m.created, ModificationTime: m.created,
+		Timescale: tr.Timescale, Duration: uint64(m.mediaDuration), Language: 0x55c4}) // "und"
+	mdia.AddChild(&ff.HdlrBox{HandlerType: "vide", Name: "VideoHandler"})
+	minf := &ff.MinfBox{}
+	mdia.AddChild(minf)
+	minf.AddChild(ff.CreateVmhd())
+	dinf := &ff.DinfBox{}
+	dinf.AddChild(ff.CreateDref()) // one url entry: the data is in this file
+	minf.AddChild(dinf)
+	stbl := &ff.StblBox{}
+	minf.AddChild(stbl)
 
-func (m movie) stbl(w *writer, dataStart int64, wide bool) {
-	t := m.t
-	w.bytes(m.track.stsd)
-	w.fullBox("stts", 0, 0, func() {
-		w.u32(uint32(len(t.stts)))
-		for _, r := range t.stts {
-			w.u32(r.count)
-			w.u32(uint32(r.value))
-		}
-	})
-	if len(t.ctts) > 1 || (len(t.ctts) == 1 && t.ctts[0].value != 0) {
-		v := uint8(0)
+	// The source's sample description, as it is.
+	stbl.AddChild(ff.CreateUnknownBox("stsd", uint64(len(tr.stsd)), tr.stsd[8:]))
+	stbl.AddChild(&t.stts)
+	if len(t.ctts.SampleOffset) > 1 || (len(t.ctts.SampleOffset) == 1 && t.ctts.SampleOffset[0] != 0) {
+		t.ctts.Version = 0
 		if t.negCTO {
-			v = 1
+			t.ctts.Version = 1
 		}
-		w.fullBox("ctts", v, 0, func() {
-			w.u32(uint32(len(t.ctts)))
-			for _, r := range t.ctts {
-				w.u32(r.count)
-				w.u32(uint32(int32(r.value)))
-			}
-		})
+		stbl.AddChild(&t.ctts)
 	}
 	if !t.allKey {
-		w.fullBox("stss", 0, 0, func() {
-			w.u32(uint32(len(t.stss)))
-			for _, n := range t.stss {
-				w.u32(n)
-			}
-		})
+		stbl.AddChild(&t.stss)
 	}
-	w.fullBox("stsc", 0, 0, func() {
-		var entries [][2]uint32 // first chunk (1-based), samples per chunk
-		for i, c := range t.chunks {
-			if n := len(entries); n == 0 || entries[n-1][1] != c.count {
-				entries = append(entries, [2]uint32{uint32(i + 1), c.count})
+	stsc := &ff.StscBox{}
+	for i, c := range t.chunks {
+		if n := len(stsc.Entries); n == 0 || stsc.Entries[n-1].SamplesPerChunk != c.count {
+			_ = stsc.AddEntry(uint32(i+1), c.count, 1) // first chunk (1-based), samples per chunk, sample description 1
+		}
+	}
+	stbl.AddChild(stsc)
+	stbl.AddChild(&t.stsz)
+	chunkOffsets := func(set func(i int, off int64)) func(int64) {
+		return func(dataStart int64) {
+			off := dataStart
+			for i, c := range t.chunks {
+				set(i, off)
+				off += c.n
 			}
 		}
-		w.u32(uint32(len(entries)))
-		for _, e := range entries {
-			w.u32(e[0])
-			w.u32(e[1])
-			w.u32(1) // sample description index
-		}
-	})
-	w.fullBox("stsz", 0, 0, func() {
-		w.u32(0) // sizes vary
-		w.u32(uint32(len(t.sizes)))
-		for _, s := range t.sizes {
-			w.u32(s)
-		}
-	})
-	typ := "stco"
+	}
 	if wide {
-		typ = "co64"
+		co64 := &ff.Co64Box{ChunkOffset: make([]uint64, len(t.chunks))}
+		stbl.AddChild(co64)
+		return moov, chunkOffsets(func(i int, off int64) { co64.ChunkOffset[i] = uint64(off) })
 	}
-	w.fullBox(typ, 0, 0, func() {
-		w.u32(uint32(len(t.chunks)))
-		off := dataStart
-		for _, c := range t.chunks {
-			if wide {
-				w.u64(uint64(off))
-			} else {
-				w.u32(uint32(off))
-			}
-			off += c.n
-		}
-	})
+	stco := &ff.StcoBox{ChunkOffset: make([]uint32, len(t.chunks))}
+	stbl.AddChild(stco)
+	return moov, chunkOffsets(func(i int, off int64) { stco.ChunkOffset[i] = uint32(off) })
 }
