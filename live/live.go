@@ -194,7 +194,8 @@ func (h *Hub) Join(camera string) (*Viewer, error) {
 		h.wg.Add(1)
 		go func() {
 			defer h.wg.Done()
-			s.run(h.ctx)
+			defer close(s.done)
+			s.guardedRun()
 		}()
 	}
 	v := &Viewer{hub: h, src: s, q: newQueue(h.cfg.QueueFragments, h.cfg.QueueBytes)}

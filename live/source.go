@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -27,6 +28,7 @@ type source struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
+	done    chan struct{} // closed when run has returned
 	mu      sync.Mutex
 	viewers map[*Viewer]bool
 	idle    *time.Timer // the linger after the last viewer left
@@ -51,7 +53,22 @@ type source struct {
 func newSource(h *Hub, camera string) *source {
 	ctx, cancel := context.WithCancel(h.ctx)
 	return &source{hub: h, camera: camera, dir: layout.StagingDir(h.cfg.SavePath, camera), ctx: ctx, cancel: cancel,
-		log: h.log.With().Str("camera", camera).Logger(), viewers: map[*Viewer]bool{}}
+		log: h.log.With().Str("camera", camera).Logger(), viewers: map[*Viewer]bool{}, done: make(chan struct{})}
+}
+
+// guardedRun reads the camera until the source stops (its own context:
+// cancelled after the linger, or with the hub's). What it parses comes
+// from the camera: a panic stops this camera's live view, logged, and
+// closes its viewers; it never takes the daemon down.
+func (s *source) guardedRun() {
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error().Str("panic", fmt.Sprint(r)).Str("stack", string(debug.Stack())).Msg("live: reading the camera's stream failed; its viewers are let go")
+			s.hub.forget(s)
+			s.closeAll()
+		}
+	}()
+	s.run(s.ctx)
 }
 
 func (s *source) viewerCount() int {

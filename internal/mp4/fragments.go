@@ -87,7 +87,16 @@ type InitSegment struct {
 
 // ParseInitSegment parses b, an ftyp (optional) and a moov holding one
 // video track (H.264 or H.265) with its fragment defaults (mvex).
-func ParseInitSegment(b []byte) (*InitSegment, error) {
+//
+// The bytes are the recording ffmpeg's, but what they hold (the parameter
+// sets above all) is the camera's: a panic in the library's decoding is an
+// ErrFormat, never a crash of the caller.
+func ParseInitSegment(b []byte) (in *InitSegment, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			in, err = nil, fmt.Errorf("%w: init segment: %v", ErrFormat, r)
+		}
+	}()
 	var moov *ff.MoovBox
 	sr := bits.NewFixedSliceReader(b)
 	for pos := 0; pos < len(b); {
@@ -103,7 +112,7 @@ func ParseInitSegment(b []byte) (*InitSegment, error) {
 	if moov == nil {
 		return nil, fmt.Errorf("%w: init segment without moov", ErrFormat)
 	}
-	in := &InitSegment{Bytes: b}
+	in = &InitSegment{Bytes: b}
 	var trak *ff.TrakBox
 	for _, t := range moov.Traks {
 		if t.Mdia != nil && t.Mdia.Hdlr != nil && t.Mdia.Hdlr.HandlerType == "vide" {
@@ -129,11 +138,7 @@ func ParseInitSegment(b []byte) (*InitSegment, error) {
 	case stsd.HvcX != nil && stsd.HvcX.HvcC != nil:
 		entry = stsd.HvcX
 		in.Codec = entry.Type()
-		if spss := entry.HvcC.GetNalusForType(hevc.NALU_SPS); len(spss) > 0 {
-			if sps, err := hevc.ParseSPSNALUnit(spss[0]); err == nil {
-				in.Codec = hevc.CodecString(entry.Type(), sps)
-			}
-		}
+		in.Codec = hevcCodec(entry)
 	default:
 		return nil, fmt.Errorf("%w: the video track is neither H.264 nor H.265", ErrFormat)
 	}
@@ -254,3 +259,22 @@ func MaxInitSize() int64 { return maxLiveBox }
 
 // MaxFragmentSize is the largest moof plus mdat a reader takes.
 func MaxFragmentSize() int64 { return maxLiveBox + maxFragmentData }
+
+// hevcCodec is the RFC 6381 codec string of an H.265 sample entry, from
+// its SPS; only the entry's type where the SPS does not parse, or makes
+// the parser panic (mp4ff v0.50.0 indexes out of range on an SPS whose
+// cpb_cnt_minus1 is 255). The string only helps the browser choose.
+func hevcCodec(entry *ff.VisualSampleEntryBox) (codec string) {
+	codec = entry.Type()
+	defer func() {
+		if recover() != nil {
+			codec = entry.Type()
+		}
+	}()
+	if spss := entry.HvcC.GetNalusForType(hevc.NALU_SPS); len(spss) > 0 {
+		if sps, err := hevc.ParseSPSNALUnit(spss[0]); err == nil {
+			codec = hevc.CodecString(entry.Type(), sps)
+		}
+	}
+	return codec
+}

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"encoding/hex"
 	"errors"
+	"os"
 	"testing"
 
+	"github.com/Eyevinn/mp4ff/hevc"
 	ff "github.com/Eyevinn/mp4ff/mp4"
 )
 
@@ -204,4 +206,49 @@ func bs(ss []string) [][]byte {
 		out[i] = []byte(s)
 	}
 	return out
+}
+
+// TestHostileSPSIsNoPanic: the parameter sets in an init segment are the
+// camera's. An H.265 SPS on which mp4ff's parser indexes out of range
+// (cpb_cnt_minus1 = 255, found by fuzzing) gives the sample entry's type
+// as codec, not a panic of the caller (live view's reader: the daemon).
+func TestHostileSPSIsNoPanic(t *testing.T) {
+	data, err := os.ReadFile("testdata/golden/hevc/seg000.mp4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := ff.DecodeFile(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hvcc := f.Init.Moov.Trak.Mdia.Minf.Stbl.Stsd.HvcX.HvcC
+	replaced := false
+	for i, a := range hvcc.NaluArrays {
+		if a.NaluType() == hevc.NALU_SPS {
+			hvcc.NaluArrays[i] = hevc.NewNaluArray(true, hevc.NALU_SPS, [][]byte{[]byte("B000000000000002007\x7f\xe970000000007A000\x04\x00")})
+			replaced = true
+		}
+	}
+	if !replaced {
+		t.Fatal("the golden H.265 segment has no SPS")
+	}
+	var init bytes.Buffer
+	if err := f.Init.Encode(&init); err != nil {
+		t.Fatal(err)
+	}
+	var in *InitSegment
+	func() {
+		defer func() {
+			if p := recover(); p != nil {
+				t.Fatalf("ParseInitSegment panicked on the camera's SPS: %v", p)
+			}
+		}()
+		in, err = ParseInitSegment(init.Bytes())
+	}()
+	if err != nil {
+		t.Fatalf("a parseable init segment with an odd SPS: %v", err)
+	}
+	if in.Codec != "hvc1" && in.Codec != "hev1" {
+		t.Errorf("codec %q, want the sample entry's type", in.Codec)
+	}
 }
