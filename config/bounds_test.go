@@ -118,11 +118,21 @@ func TestStorageAndLimitsErrors(t *testing.T) {
 		{"negative cap", s3("maxUploadMbps", -1), `s3Config.maxUploadMbps: must be 0 to 100000 Mbit/s (got -1)`},
 		{"unknown time zone", s3("timeZone", "Mars/Olympus"), `s3Config.timeZone: "Mars/Olympus" is not a time zone such as Europe/Paris`},
 		{"unknown order", s3("uploadOrder", "random"), `s3Config.uploadOrder: "random" is not oldest or newest`},
-		{"window past the day's hours", func(m map[string]any) { s3("uploadSchedule", []any{map[string]any{"from": "08:00", "to": "18:00", "mbps": 2}, map[string]any{"from": "25:00", "to": "06:00", "mbps": 0}})(m) }, `s3Config.uploadSchedule[1].from: "25:00" is not HH:MM`},
-		{"window without its minutes", func(m map[string]any) { s3("uploadSchedule", []any{map[string]any{"from": "08:00", "to": "8", "mbps": 2}})(m) }, `s3Config.uploadSchedule[0].to: "8" is not HH:MM`},
-		{"window of no time", func(m map[string]any) { s3("uploadSchedule", []any{map[string]any{"from": "08:00", "to": "08:00", "mbps": 2}})(m) }, `s3Config.uploadSchedule[0].to: "08:00" is the window's start: a window lasts at least a minute`},
-		{"window on no day", func(m map[string]any) { s3("uploadSchedule", []any{map[string]any{"days": []any{"mon", "monday"}, "from": "08:00", "to": "09:00", "mbps": 2}})(m) }, `s3Config.uploadSchedule[0].days[1]: "monday" is not one of sun, mon, tue, wed, thu, fri, sat`},
-		{"window with a negative cap", func(m map[string]any) { s3("uploadSchedule", []any{map[string]any{"from": "08:00", "to": "09:00", "mbps": -2}})(m) }, `s3Config.uploadSchedule[0].mbps: must be 0 to 100000 Mbit/s (got -2)`},
+		{"window past the day's hours", func(m map[string]any) {
+			s3("uploadSchedule", []any{map[string]any{"from": "08:00", "to": "18:00", "mbps": 2}, map[string]any{"from": "25:00", "to": "06:00", "mbps": 0}})(m)
+		}, `s3Config.uploadSchedule[1].from: "25:00" is not HH:MM`},
+		{"window without its minutes", func(m map[string]any) {
+			s3("uploadSchedule", []any{map[string]any{"from": "08:00", "to": "8", "mbps": 2}})(m)
+		}, `s3Config.uploadSchedule[0].to: "8" is not HH:MM`},
+		{"window of no time", func(m map[string]any) {
+			s3("uploadSchedule", []any{map[string]any{"from": "08:00", "to": "08:00", "mbps": 2}})(m)
+		}, `s3Config.uploadSchedule[0].to: "08:00" is the window's start: a window lasts at least a minute`},
+		{"window on no day", func(m map[string]any) {
+			s3("uploadSchedule", []any{map[string]any{"days": []any{"mon", "monday"}, "from": "08:00", "to": "09:00", "mbps": 2}})(m)
+		}, `s3Config.uploadSchedule[0].days[1]: "monday" is not one of sun, mon, tue, wed, thu, fri, sat`},
+		{"window with a negative cap", func(m map[string]any) {
+			s3("uploadSchedule", []any{map[string]any{"from": "08:00", "to": "09:00", "mbps": -2}})(m)
+		}, `s3Config.uploadSchedule[0].mbps: must be 0 to 100000 Mbit/s (got -2)`},
 		{"key id without a secret", func(m map[string]any) { m["awsCredentials"].(map[string]any)["secretAccessKey"] = "" },
 			`awsCredentials.secretAccessKey: is required when accessKeyId is set`},
 		{"listen without a port", block("api", "listen", "127.0.0.1"), `api.listen: "127.0.0.1" is not host:port, such as 127.0.0.1:8080`},
