@@ -84,6 +84,13 @@ func (l *Limiter) Mbps() float64 {
 	return l.bps * 8 / 1e6
 }
 
+// Changed is closed at the next change of the rate.
+func (l *Limiter) Changed() <-chan struct{} {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.changed
+}
+
 // Sent is how many bytes were written through the limiter.
 func (l *Limiter) Sent() int64 { return l.sent.Load() }
 
