@@ -246,4 +246,3 @@ func (a *attempter) abortStale(ctx context.Context, id int64, key string) error 
 	}
 	return nil
 }
-
