@@ -98,6 +98,10 @@ func (u *Uploader) refreshPlan(ctx context.Context) {
 		s.Plan = p
 		s.BacklogBytes, s.BacklogSeconds = b.Bytes, b.Seconds
 		s.RecordedMbps = mbps(in.Recorded)
+		s.RecordedMbpsByCamera = make(map[string]float64, len(in.RecordedByCamera))
+		for cam, r := range in.RecordedByCamera {
+			s.RecordedMbpsByCamera[cam] = mbps(r)
+		}
 		s.AchievedMbps = 0
 		if in.UpKnown {
 			s.AchievedMbps = mbps(in.Up)

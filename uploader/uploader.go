@@ -258,6 +258,8 @@ type Status struct {
 	// RecordedMbps what the cameras record (ProductionWindow).
 	AchievedMbps float64 `json:"achievedMbps"`
 	RecordedMbps float64 `json:"recordedMbps"`
+	// RecordedMbpsByCamera is RecordedMbps per camera.
+	RecordedMbpsByCamera map[string]float64 `json:"recordedMbpsByCamera,omitempty"`
 	// BacklogBytes and BacklogSeconds are what waits for upload: bytes,
 	// seconds of footage.
 	BacklogBytes   int64   `json:"backlogBytes"`
