@@ -244,6 +244,11 @@ func (p *Pacer) poke() {
 // Status is the cap in force.
 func (p *Pacer) Status() LimitStatus { return p.status.Get() }
 
+// WaitFor returns once cond holds for the cap in force, or ctx ends.
+func (p *Pacer) WaitFor(ctx context.Context, cond func(LimitStatus) bool) error {
+	return p.status.WaitFor(ctx, cond)
+}
+
 // apply sets the limiter from the schedule at the clock's now, and
 // returns when to look again.
 func (p *Pacer) apply() time.Time {
