@@ -20,7 +20,9 @@ func TestPlanParts(t *testing.T) {
 
 func TestReconcileParts(t *testing.T) {
 	plan := planParts(35, 10, []string{"c1", "c2", "c3", "c4"})
-	rec := func(n int32, size int64, crc, etag string) catalog.Part { return catalog.Part{Number: n, Size: size, CRC64: crc, ETag: etag} }
+	rec := func(n int32, size int64, crc, etag string) catalog.Part {
+		return catalog.Part{Number: n, Size: size, CRC64: crc, ETag: etag}
+	}
 	nums := func(ps []partPlan) []int32 {
 		var out []int32
 		for _, p := range ps {

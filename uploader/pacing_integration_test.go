@@ -122,7 +122,7 @@ func TestScheduleSwitchesTheCapAtItsBoundary(t *testing.T) {
 
 	p.timeToSend(t, 1e6, time.Minute)
 	before := p.timeToSend(t, 6e6, time.Minute) // 2 MB/s: 3 s
-	clk.Advance(time.Minute)                      // 10:00
+	clk.Advance(time.Minute)                    // 10:00
 	wctx, wcancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer wcancel()
 	if err := pacer.WaitFor(wctx, func(s LimitStatus) bool { return s.Source == SourceSchedule }); err != nil {

@@ -31,7 +31,7 @@ type Proxy struct {
 	mu     sync.Mutex
 	conns  map[net.Conn]bool
 	refuse bool
-	wg    sync.WaitGroup
+	wg     sync.WaitGroup
 }
 
 // Start listens on 127.0.0.1 (a free port) and passes connections on to
