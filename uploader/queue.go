@@ -129,6 +129,10 @@ func (u *Uploader) SegmentDeleted(r catalog.Record) {
 	}
 	u.planMu.Lock()
 	var later string
+	if _, going := u.inflight[r.ID]; going { // its upload goes on from the open file
+		u.planMu.Unlock()
+		return
+	}
 	for _, f := range u.inflight {
 		if f.Start.After(r.Start) && f.ID != r.ID {
 			later = f.Name()
