@@ -178,11 +178,11 @@ type setup struct {
 	cam      *testenv.Camera
 	minio    *testenv.MinIO
 	savePath string
-	duration int    // videoDuration
-	extra    string // more top-level JSON members, each followed by a comma
-	storage  string // more storageConfig members, each preceded by a comma
-	s3       string // more s3Config members, each preceded by a comma
-	logLevel string // default info
+	duration int     // videoDuration
+	extra    string  // more top-level JSON members, each followed by a comma
+	storage  string  // more storageConfig members, each preceded by a comma
+	s3       string  // more s3Config members, each preceded by a comma
+	logLevel string  // default info
 	endpoint string  // S3's endpoint, default MinIO's (a counting proxy in front of it, say)
 	limitGB  float64 // clearWhenFilePathReachGB, default 1
 }

@@ -104,7 +104,7 @@ func TestKilledMidMultipartResumes(t *testing.T) {
 func TestUploadDeficitIsSaid(t *testing.T) {
 	s := newSetup(t, 2)
 	s.s3 = `, "maxUploadMbps": 0.01` // 10 kbit/s: the test camera records about 30
-	s.limitGB = 0.00012 // 120 kB
+	s.limitGB = 0.00012              // 120 kB
 	d := startDaemon(t, "run", "--config", s.writeConfig(t))
 	c := newClient(t, d, "")
 	var st struct {
