@@ -1,4 +1,4 @@
-// Package uploader ships every closed segment to S3, oldest first, and
+// Package uploader ships every closed segment to S3, oldest (or newest) first, and
 // only counts it uploaded once S3 has it verified.
 //
 // The queue is the catalog: a segment is pending until an attempt succeeds.
@@ -34,9 +34,16 @@
 // own CRC, precomputed, so the SDK never falls back to aws-chunked
 // trailers). Only a server that keeps no checksums is checked by its ETag
 // against the local MD5 (or multipart ETag), which SSE-KMS would break. A
-// HEAD then confirms the size and the sha256 metadata. A multipart upload's
-// id is kept in the catalog the moment S3 gives it, so one cut short by a
-// crash is aborted at the next start and no orphan parts stay on the server.
+// HEAD then confirms the size and the sha256 metadata.
+//
+// Over a real uplink: the uploader's connections write through a Limiter
+// (limit.go), whose rate a Pacer sets from the cap, the weekly schedule
+// and the API (schedule.go); multipart uploads are recorded part by part
+// and resume where they stopped (multipart.go), and at start the uploads
+// under s3Path no record names are aborted (sweep.go); the queue's order
+// is a piece of its own (queue.go), and the plan (plan.go, planner.go)
+// says in plain words whether the backlog drains before retention
+// reaches it, and leaves segments that cannot make it under a deficit.
 package uploader
 
 import (
