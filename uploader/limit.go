@@ -43,17 +43,19 @@ func NewLimiter() *Limiter {
 		meter: NewMeter(func() time.Duration { return time.Since(origin) })}
 }
 
-// minBurst and maxBurst bound the bucket's burst, which is 50 ms at the
+// minBurst and maxBurst bound the bucket's burst, which is 200 ms at the
 // rate: small enough that the rate holds over a second, large enough that
-// a fast link is not written a few bytes at a time.
+// a writer held up for a moment (a busy core, the garbage collector) does
+// not lose the tokens it would have had, and that a fast link is not
+// written a few bytes at a time.
 const (
 	minBurst = 16 << 10
-	maxBurst = 1 << 20
+	maxBurst = 4 << 20
 )
 
 // burstFor is the bucket's burst at bps bytes a second.
 func burstFor(bps float64) int {
-	return int(min(max(bps/20, minBurst), maxBurst))
+	return int(min(max(bps/5, minBurst), maxBurst))
 }
 
 // SetMbps sets the cap in Mbit/s (10^6 bits a second): +Inf for none, 0

@@ -151,9 +151,9 @@ func TestLimiterSplitsWritesIntoBursts(t *testing.T) {
 		write int
 		burst int
 	}{
-		{8, 100 << 10, minBurst},      // 1 MB/s: 50 ms is 50 kB, over the floor
-		{1, 100 << 10, minBurst},      // 125 kB/s: the floor, 16 KiB
-		{800, 3 << 20, maxBurst},      // 100 MB/s: the ceiling, 1 MiB
+		{8, 500 << 10, 200e3},         // 1 MB/s: 200 ms is 200 kB
+		{0.5, 100 << 10, minBurst},    // 62.5 kB/s: the floor, 16 KiB
+		{800, 10 << 20, maxBurst},     // 100 MB/s: the ceiling, 4 MiB
 		{Unlimited, 3 << 20, 3 << 20}, // no cap: one write
 	}
 	for _, tt := range tests {
@@ -162,9 +162,6 @@ func TestLimiterSplitsWritesIntoBursts(t *testing.T) {
 		rc := &recordingConn{}
 		c := &limitedConn{Conn: rc, l: lim, closed: make(chan struct{})}
 		want := tt.burst
-		if !math.IsInf(tt.mbps, 1) && tt.mbps == 8 {
-			want = burstFor(1e6)
-		}
 		n, err := c.Write(make([]byte, tt.write))
 		if err != nil || n != tt.write {
 			t.Fatalf("%v Mbit/s: wrote %d, %v", tt.mbps, n, err)

@@ -167,6 +167,25 @@ func TestUploadDeficitIsSaid(t *testing.T) {
 	if !raised {
 		t.Errorf("upload-deficit not raised: %+v", alerts.Open)
 	}
+	fams := scrape(t, c)
+	if v := metricValue(fams, "cctvd_upload_plan", map[string]string{"state": "deficit"}); v != 1 {
+		t.Errorf("cctvd_upload_plan{state=deficit} = %v", v)
+	}
+	if v := metricValue(fams, "cctvd_upload_cap_bits_per_second", nil); v != 10e3 {
+		t.Errorf("cctvd_upload_cap_bits_per_second = %v", v)
+	}
+	if v := metricValue(fams, "cctvd_recorded_bits_per_second", map[string]string{"camera": "door"}); v <= 10e3 {
+		t.Errorf("cctvd_recorded_bits_per_second{camera=door} = %v", v)
+	}
+	// What a person sees: the storage panel says the cap, the rates and the
+	// plan in plain words.
+	pg := openPage(t, c.base+"/")
+	pg.wait("the plan on the page", `((document.querySelector('#upload-plan') || {}).textContent || '').includes('will be deleted before upload')`, time.Minute)
+	if panel := pg.text("#storage-body"); !strings.Contains(panel, "Upload cap10 kbit/s (from the config)") || !strings.Contains(panel, "recorded") ||
+		!strings.Contains(panel, "Footage waiting") {
+		pg.fail("the storage panel: %q", panel)
+	}
+	pg.noErrors()
 	// Every segment deleted before upload while a later one reached S3 was
 	// said by the uploader.
 	var list struct {

@@ -3,13 +3,16 @@
 // it is passed on to a target byte for byte, and the bytes each way are
 // counted, so a test can tell what a client really sent (an upload cap,
 // the parts a resumed upload sent again). Cut closes every connection
-// open, as a link that drops does.
+// open, as a link that drops does; a delay holds every chunk that long
+// each way (round trips of a far server; the TCP connections either side
+// of the proxy do not see it).
 package countproxy
 
 import (
 	"context"
 	"net"
 	"sync"
+	"time"
 
 	"github.com/cctvd/cctvd/internal/watch"
 )
@@ -26,6 +29,7 @@ type Counts struct {
 type Proxy struct {
 	ln     net.Listener
 	target string
+	delay  time.Duration
 	counts *watch.Value[Counts]
 
 	mu     sync.Mutex
@@ -41,10 +45,16 @@ func Start(target string) (*Proxy, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Proxy{ln: ln, target: target, counts: watch.New(Counts{}), conns: map[net.Conn]bool{}}
+	return Serve(ln, target, 0), nil
+}
+
+// Serve passes the connections ln accepts on to target, each chunk held
+// delay each way (0: none).
+func Serve(ln net.Listener, target string, delay time.Duration) *Proxy {
+	p := &Proxy{ln: ln, target: target, delay: delay, counts: watch.New(Counts{}), conns: map[net.Conn]bool{}}
 	p.wg.Add(1)
 	go p.accept()
-	return p, nil
+	return p
 }
 
 // Addr is the proxy's host:port.
@@ -112,6 +122,11 @@ func (p *Proxy) accept() {
 	}
 }
 
+type chunk struct {
+	at   time.Time
+	data []byte
+}
+
 func (p *Proxy) serve(c net.Conn) {
 	defer c.Close()
 	p.mu.Lock()
@@ -132,20 +147,46 @@ func (p *Proxy) serve(c net.Conn) {
 	done := make(chan struct{}, 2)
 	pipe := func(dst, src net.Conn, up bool) {
 		defer func() { done <- struct{}{} }()
-		buf := make([]byte, 32<<10)
+		send := func(b []byte) bool {
+			if _, err := dst.Write(b); err != nil {
+				return false
+			}
+			p.counts.Update(func(k *Counts) {
+				if up {
+					k.Up += int64(len(b))
+				} else {
+					k.Down += int64(len(b))
+				}
+			})
+			return true
+		}
+		var held chan chunk
+		if p.delay > 0 { // a writer that sends each chunk delay after it came
+			held = make(chan chunk, 1024)
+			wrote := make(chan struct{})
+			defer func() { close(held); <-wrote }()
+			go func() {
+				defer close(wrote)
+				for c := range held {
+					time.Sleep(time.Until(c.at.Add(p.delay)))
+					if !send(c.data) {
+						dst.Close()
+						for range held {
+						}
+						return
+					}
+				}
+			}()
+		}
 		for {
+			buf := make([]byte, 32<<10)
 			n, err := src.Read(buf)
 			if n > 0 {
-				if _, werr := dst.Write(buf[:n]); werr != nil {
+				if held != nil {
+					held <- chunk{at: time.Now(), data: buf[:n]}
+				} else if !send(buf[:n]) {
 					return
 				}
-				p.counts.Update(func(k *Counts) {
-					if up {
-						k.Up += int64(n)
-					} else {
-						k.Down += int64(n)
-					}
-				})
 			}
 			if err != nil {
 				return

@@ -524,7 +524,7 @@ function renderStatus(st) {
       row('Backlog', `${b.segments || 0} segment${b.segments === 1 ? '' : 's'} · ${fmt.bytes(b.bytes || 0)}`),
       row('Oldest waiting', b.segments ? `${fmt.duration(b.oldestAgeSeconds || 0)}${fmt.isSet(b.oldest) ? ` (since ${fmt.dateTime(b.oldest)})` : ''}` : '—', b.oldestAgeSeconds > 3600 ? 'warn' : ''),
       lim ? row('Upload cap', capText(lim), lim.paused ? 'warn' : '') : null,
-      row('Achieved rate', u.achievedMbps ? `${fmt.num(u.achievedMbps)} Mbit/s up · ${fmt.num(u.recordedMbps || 0)} Mbit/s recorded` : `not measured yet · ${fmt.num(u.recordedMbps || 0)} Mbit/s recorded`),
+      row('Achieved rate', `${u.achievedMbps ? `${rate(u.achievedMbps)} up` : 'not measured yet'} · ${rate(u.recordedMbps || 0)} recorded`),
       b.footageSeconds ? row('Footage waiting', fmt.duration(b.footageSeconds)) : null,
       row('Uploading now', String(u.inFlight || 0)),
       row('Since start', `${u.uploaded || 0} uploaded · ${u.failures || 0} failed`),
@@ -538,9 +538,14 @@ function renderStatus(st) {
   box.replaceChildren(...kids.filter(Boolean));
 }
 
+// rate is a rate in Mbit/s, in the unit a person reads it in.
+function rate(mbps) {
+  return mbps >= 1 ? `${fmt.num(mbps)} Mbit/s` : `${Math.round(mbps * 1000)} kbit/s`;
+}
+
 // capText says the upload cap in force, where it comes from, and until when.
 function capText(l) {
-  const what = l.paused ? 'paused' : l.maxUploadMbps ? `${fmt.num(l.maxUploadMbps)} Mbit/s` : 'none';
+  const what = l.paused ? 'paused' : l.maxUploadMbps ? rate(l.maxUploadMbps) : 'none';
   const from = { config: 'from the config', schedule: 'from the schedule', api: 'set for this run' }[l.source] || '';
   const until = fmt.isSet(l.until) ? ` until ${fmt.dateTime(l.until)}` : '';
   return `${what} (${from}${until})`;
