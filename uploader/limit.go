@@ -193,9 +193,9 @@ func (c *limitedConn) Close() error {
 
 // Meter measures the achieved upload rate: the bytes sent over the last
 // MeterWindow, divided by the time within it when the uploader wanted to
-// send (it had uploads in flight, or segments waiting for a paused or
-// capped link), so that an idle hour does not read as a slow link while a
-// paused one does.
+// send (it had uploads in flight that the schedule did not pause), so that
+// an idle hour or a paused window does not read as a slow link (the plan
+// counts a schedule's pauses by their share of the week).
 type Meter struct {
 	mono func() time.Duration
 

@@ -90,6 +90,27 @@ func TestScheduleAt(t *testing.T) {
 	}
 }
 
+func TestScheduleOpenShare(t *testing.T) {
+	now := time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name string
+		ws   []config.UploadWindow
+		want float64
+	}{
+		{"no schedule", nil, 1},
+		{"paused 08:00 to 18:00 every day", []config.UploadWindow{{From: "08:00", To: "18:00", Mbps: 0}}, 14.0 / 24},
+		{"paused on weekdays' working hours only", []config.UploadWindow{{Days: []string{"mon", "tue", "wed", "thu", "fri"}, From: "09:00", To: "17:00", Mbps: 0}}, 1 - 40.0/168},
+		{"a capped window does not pause", []config.UploadWindow{{From: "08:00", To: "18:00", Mbps: 1}}, 1},
+		{"paused all day", []config.UploadWindow{{From: "00:00", To: "24:00", Mbps: 0}}, 0},
+	}
+	for _, tt := range tests {
+		s := ScheduleFrom(config.S3Config{TimeZone: "UTC", UploadSchedule: tt.ws})
+		if got := s.OpenShare(now); math.Abs(got-tt.want) > 1e-9 {
+			t.Errorf("%s: %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
 func TestPacerSwitchesAtTheBoundary(t *testing.T) {
 	start := time.Date(2026, 3, 2, 7, 59, 50, 0, time.UTC) // a Monday
 	clk, waits := fakeclock.New(start, 64)
@@ -222,7 +243,7 @@ func TestMeterCountsOnlyTheTimeItWanted(t *testing.T) {
 	if r, ok := m.Rate(); !ok || math.Abs(r-100e3) > 100e3/20 {
 		t.Errorf("rate %v %v, want about 100 kB/s", r, ok)
 	}
-	m.SetWanting(true) // a paused minute with work waiting: counted, nothing sent
+	m.SetWanting(true) // a minute of uploads under way that send nothing (a stalled link): counted
 	now += time.Minute
 	if r, ok := m.Rate(); !ok || r > 100e3/3.5 || r < 100e3/4.5 {
 		t.Errorf("rate with a paused minute %v, want about a quarter", r)

@@ -2,6 +2,7 @@ package uploader
 
 import (
 	"context"
+	"math"
 	"time"
 )
 
@@ -72,7 +73,17 @@ func (u *Uploader) refreshPlan(ctx context.Context) {
 	}
 	if lim := u.deps.Limiter; lim != nil {
 		in.Up, in.UpKnown = lim.Meter().Rate()
-		in.Cap = lim.Mbps() * 1e6 / 8
+		if c := lim.Mbps(); c > 0 { // paused: the cap says nothing of the rate when it is not
+			in.Cap = c * 1e6 / 8
+		}
+		share := 1.0
+		if u.deps.OpenShare != nil {
+			share = u.deps.OpenShare()
+		}
+		in.Up *= share
+		if !math.IsInf(in.Cap, 1) {
+			in.Cap *= share
+		}
 	}
 	if u.deps.Storage != nil {
 		s := u.deps.Storage()

@@ -130,6 +130,25 @@ func (s Schedule) At(t time.Time) (mbps float64, window int, next time.Time) {
 	return mbps, window, next
 }
 
+// OpenShare is the share of the week from t on that the schedule does not
+// pause: what an upload rate measured while uploads may run is worth over
+// the week.
+func (s Schedule) OpenShare(t time.Time) float64 {
+	end := t.Add(7 * 24 * time.Hour)
+	var open time.Duration
+	for at := t; at.Before(end); {
+		mbps, _, next := s.At(at)
+		if next.IsZero() || next.After(end) {
+			next = end
+		}
+		if mbps != 0 {
+			open += next.Sub(at)
+		}
+		at = next
+	}
+	return float64(open) / float64(end.Sub(t))
+}
+
 // Cap sources, in LimitStatus.Source.
 const (
 	SourceConfig   = "config"   // s3Config.maxUploadMbps
@@ -243,6 +262,19 @@ func (p *Pacer) poke() {
 
 // Status is the cap in force.
 func (p *Pacer) Status() LimitStatus { return p.status.Get() }
+
+// OpenShare is the share of the coming week the uploads may run: the
+// schedule's (Schedule.OpenShare), 1 while the API's cap holds (it does
+// not pause, or pauses nothing it knows the end of).
+func (p *Pacer) OpenShare() float64 {
+	p.mu.Lock()
+	sch, override := p.sch, p.override
+	p.mu.Unlock()
+	if override != nil {
+		return 1
+	}
+	return sch.OpenShare(p.clock.Now())
+}
 
 // WaitFor returns once cond holds for the cap in force, or ctx ends.
 func (p *Pacer) WaitFor(ctx context.Context, cond func(LimitStatus) bool) error {

@@ -220,6 +220,10 @@ type Deps struct {
 	Limiter *Limiter
 	// Storage, if set, is retention's view of savePath, for the plan.
 	Storage func() StorageView
+	// OpenShare, if set, is the share of the coming week the schedule lets
+	// the uploads run (Pacer.OpenShare): the achieved rate, measured while
+	// they may, is worth that much over the week. Default 1.
+	OpenShare func() float64
 }
 
 // State is the uploader's health, as the API shows it.
@@ -449,9 +453,10 @@ func (u *Uploader) Run(ctx context.Context) error {
 			u.idleIfHealthy()
 		}
 		if lim := u.deps.Limiter; lim != nil {
-			// The link is wanted while uploads are under way, and while a
-			// pause of the schedule holds back what waits.
-			lim.Meter().SetWanting(len(busy) > 0 || (capPaused && u.status.Get().BacklogBytes > 0))
+			// The link is wanted while uploads are under way and may run; a
+			// pause of the schedule counts in the plan by its share of the
+			// week (Deps.OpenShare), not as a slow link.
+			lim.Meter().SetWanting(len(busy) > 0 && !capPaused)
 		}
 
 		wait := nextWake(now, pausedUntil, paused, notBefore, len(busy) < cfg.Concurrency)

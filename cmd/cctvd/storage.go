@@ -166,7 +166,7 @@ func (d *daemon) useCatalog(ctx context.Context, cat *catalog.Catalog) error {
 	d.partsMu.Lock()
 	s3c := d.s3c
 	up := uploader.New(uploaderConfig(cfg), uploader.Deps{Log: d.log, Catalog: cat, S3: d.upc, Redactor: d.red, Clock: d.clock,
-		Limiter: d.lim, Storage: d.storageView,
+		Limiter: d.lim, Storage: d.storageView, OpenShare: d.pacer.OpenShare,
 		OnUploaded: d.met.Uploaded, OnFailed: d.met.UploadFailed, OnConflict: d.met.UploadConflict,
 		OnQuarantined: func(r catalog.Record, why string, offsite bool) {
 			d.met.Quarantined(r, why, offsite)
