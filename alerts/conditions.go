@@ -21,6 +21,15 @@ type Observation struct {
 	UploadFailing      bool
 	UploadFailingSince time.Time
 	UploadError        string
+	// UploadPlan is the uploader's plan (its state: "ok", "deficit",
+	// "unknown", or empty before the first), UploadPlanMessage says it in
+	// plain words; the rates and the loss are its figures.
+	UploadPlan               string
+	UploadPlanMessage        string
+	UploadUpMbps             float64
+	UploadRecordedMbps       float64
+	UploadLossInSeconds      float64
+	UploadLostFootageSeconds float64
 	// Backlog is what waits for upload; BacklogKnown is false while the
 	// catalog cannot say.
 	BacklogKnown    bool
@@ -103,6 +112,7 @@ var conditions = []condition{
 	{typ: DiskMissing, after: func(c Config) time.Duration { return c.DiskMissingAfter }, check: checkDisk},
 	{typ: UploadBacklog, after: func(Config) time.Duration { return 0 }, check: checkBacklog},
 	{typ: UploadFailing, after: func(c Config) time.Duration { return c.UploadFailingAfter }, check: checkUploads},
+	{typ: UploadDeficit, after: func(Config) time.Duration { return 0 }, check: checkDeficit},
 	{typ: DiskNearLimit, after: func(c Config) time.Duration { return c.DiskNearLimitAfter }, check: checkDiskUse},
 }
 
@@ -191,6 +201,23 @@ func checkUploads(o Observation, _ Config, now time.Time, _ func(string) bool) [
 	}
 	f.Message += "."
 	f.Details = Details{FailingSince: timePtr(o.UploadFailingSince), LastError: o.UploadError}
+	return []Finding{f}
+}
+
+// checkDeficit: the uploader's plan says the cameras record more than
+// goes up, and retention will delete footage before upload. (The plan is
+// made every 10 s from rates measured over minutes: it needs no debounce
+// of its own.)
+func checkDeficit(o Observation, _ Config, _ time.Time, _ func(string) bool) []Finding {
+	f := Finding{Type: UploadDeficit, Message: o.UploadPlanMessage}
+	switch o.UploadPlan {
+	case "deficit":
+		f.Verdict = Holds
+		f.Details = Details{UpMbps: o.UploadUpMbps, RecordedMbps: o.UploadRecordedMbps, LossInSeconds: o.UploadLossInSeconds,
+			LostFootageSeconds: o.UploadLostFootageSeconds}
+	case "ok":
+		f.Verdict = Clear
+	}
 	return []Finding{f}
 }
 

@@ -28,6 +28,7 @@ func TestDocumentedExamples(t *testing.T) {
 		CameraUp:            {"downSeconds", "cause", "gapStart", "exitReason", "openSeconds"},
 		UploadBacklog:       {"backlogSegments", "backlogBytes", "oldestAgeSeconds", "openSeconds"},
 		UploadFailing:       {"lastError", "failingSince", "openSeconds"},
+		UploadDeficit:       {"upMbps", "recordedMbps", "lossInSeconds", "lostFootageSeconds", "openSeconds"},
 		DiskNearLimit:       {"usedBytes", "limitBytes", "freeBytes", "floorBytes", "backlogBytes", "openSeconds"},
 		DiskMissing:         {"diskState", "openSeconds"},
 		DeletedBeforeUpload: {"count", "from", "to", "files"},

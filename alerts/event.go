@@ -40,6 +40,7 @@ const (
 	CameraUp            Type = "camera-up"
 	UploadBacklog       Type = "upload-backlog"
 	UploadFailing       Type = "upload-failing"
+	UploadDeficit       Type = "upload-deficit"
 	DiskNearLimit       Type = "disk-near-limit"
 	DiskMissing         Type = "disk-missing"
 	DeletedBeforeUpload Type = "deleted-before-upload"
@@ -87,6 +88,7 @@ var types = map[Type]typeInfo{
 	CameraUp:            {severity: Info, subscribable: true},
 	UploadBacklog:       {severity: Warning, clearedAs: UploadBacklog, subscribable: true},
 	UploadFailing:       {severity: Warning, clearedAs: UploadFailing, subscribable: true},
+	UploadDeficit:       {severity: Critical, clearedAs: UploadDeficit, subscribable: true},
 	DiskNearLimit:       {severity: Warning, clearedAs: DiskNearLimit, subscribable: true},
 	DiskMissing:         {severity: Critical, clearedAs: DiskMissing, subscribable: true},
 	DeletedBeforeUpload: {severity: Critical, subscribable: true},
@@ -156,6 +158,13 @@ type Details struct {
 	BacklogSegments  int64   `json:"backlogSegments,omitempty"`
 	BacklogBytes     int64   `json:"backlogBytes,omitempty"`
 	OldestAgeSeconds float64 `json:"oldestAgeSeconds,omitempty"`
+	// upload-deficit: the rates the plan was made of (Mbit/s), when
+	// retention reaches footage waiting for upload (0: now) and how much of
+	// what waits will be deleted before upload.
+	UpMbps             float64 `json:"upMbps,omitempty"`
+	RecordedMbps       float64 `json:"recordedMbps,omitempty"`
+	LossInSeconds      float64 `json:"lossInSeconds,omitempty"`
+	LostFootageSeconds float64 `json:"lostFootageSeconds,omitempty"`
 	// upload-failing: since when the uploads fail.
 	FailingSince *time.Time `json:"failingSince,omitempty"`
 	// disk-near-limit: savePath's use, limit, free space and floor.

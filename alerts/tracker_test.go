@@ -174,6 +174,13 @@ func TestBoxConditions(t *testing.T) {
 			{61, Observation{Disk: DiskOK}, nil},                                    // catalog unavailable: unknown
 			{62, backlog(0, 0), []string{"e2 upload-backlog/cleared/ clears=e1"}},
 		}},
+		{"an upload deficit, and its end", []step{
+			{0, Observation{Disk: DiskOK, UploadPlan: "unknown"}, nil},
+			{10, Observation{Disk: DiskOK, UploadPlan: "deficit", UploadPlanMessage: "Footage will be deleted before upload: at 4.1 Mbit/s up against 6.3 Mbit/s recorded.",
+				UploadUpMbps: 4.1, UploadRecordedMbps: 6.3, UploadLossInSeconds: 3600}, []string{"e1 upload-deficit/raised/"}},
+			{20, Observation{Disk: DiskOK, UploadPlan: "unknown"}, nil}, // cannot tell: stays raised
+			{30, Observation{Disk: DiskOK, UploadPlan: "ok", UploadPlanMessage: "Uploads catch up."}, []string{"e2 upload-deficit/cleared/ clears=e1"}},
+		}},
 		{"uploads failing for 5 minutes", []step{
 			{0, Observation{Disk: DiskOK, UploadFailing: true, UploadFailingSince: t0, UploadError: "S3 down"}, nil},
 			{299, Observation{Disk: DiskOK, UploadFailing: true, UploadFailingSince: t0}, nil},
@@ -274,7 +281,7 @@ func TestRetryDelay(t *testing.T) {
 }
 
 func TestTypes(t *testing.T) {
-	for _, ty := range []Type{CameraDown, CameraUp, UploadBacklog, UploadFailing, DiskNearLimit, DiskMissing, DeletedBeforeUpload,
+	for _, ty := range []Type{CameraDown, CameraUp, UploadBacklog, UploadFailing, UploadDeficit, DiskNearLimit, DiskMissing, DeletedBeforeUpload,
 		QuarantineGrowing, ClockStep, DaemonStart, DaemonStop} {
 		if !Subscribable(string(ty)) {
 			t.Errorf("%s is not subscribable", ty)

@@ -175,6 +175,8 @@ type Deps struct {
 	Live LiveView
 	// Alerts lists the alerts and sends a test event (503 when nil).
 	Alerts Alerts
+	// UploadLimit, if set, shows and changes the upload cap.
+	UploadLimit UploadLimit
 	// Volume and CatalogState, if set, say whether savePath is the
 	// expected disk and whether the catalog is usable, for /api/v1/status.
 	Volume       func() volume.Status
@@ -295,6 +297,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	s.exportRoutes(v1)
 	s.liveRoutes(e, v1)
 	s.alertRoutes(v1)
+	s.uploaderRoutes(v1)
 	s.e = e
 	return s, nil
 }

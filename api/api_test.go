@@ -16,9 +16,11 @@ import (
 
 	"github.com/cctvd/cctvd/catalog"
 	"github.com/cctvd/cctvd/export"
+	"github.com/cctvd/cctvd/internal/clock"
 	"github.com/cctvd/cctvd/internal/redact"
 	"github.com/cctvd/cctvd/live"
 	"github.com/cctvd/cctvd/snapshot"
+	"github.com/cctvd/cctvd/uploader"
 )
 
 // mustNew is New for a config that must be valid.
@@ -41,6 +43,8 @@ func allRoutes(t *testing.T) *Server {
 		Export:    export.NewService(export.ServiceConfig{}, export.ServiceDeps{}),
 		Snapshots: snapshot.New(snapshot.Config{}, snapshot.Deps{}),
 		Live:      live.New(live.Config{SavePath: t.TempDir()}, live.Deps{}),
+		UploadLimit: uploader.NewPacer(uploader.NewLimiter(), uploader.Schedule{Default: uploader.Unlimited}, 0,
+			clock.System(), zerolog.Nop()),
 	})
 }
 

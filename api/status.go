@@ -32,6 +32,8 @@ type Status struct {
 	// since start, and the times one fell behind and was moved to a newer
 	// keyframe.
 	Live *live.Stats `json:"live,omitempty"`
+	// UploadLimit is the upload cap in force (GET /api/v1/uploader/limit).
+	UploadLimit *uploader.LimitStatus `json:"uploadLimit,omitempty"`
 }
 
 // CatalogStatus is the catalog's state and the progress of its rebuild
@@ -56,6 +58,8 @@ type Backlog struct {
 	// decode check (or are being checked) before they may go up: files
 	// cctvd did not see close (rebuilt from the disk, salvaged).
 	DecodeWaiting int64 `json:"decodeWaiting"`
+	// FootageSeconds is the footage they hold.
+	FootageSeconds float64 `json:"footageSeconds"`
 }
 
 func (s *Server) status(c echo.Context) error {
@@ -72,13 +76,17 @@ func (s *Server) status(c echo.Context) error {
 	if err != nil && !errors.Is(err, catalog.ErrUnavailable) {
 		return err
 	}
-	st.Backlog = Backlog{Segments: b.Count, Bytes: b.Bytes, Oldest: b.Oldest, DecodeWaiting: b.Decoding}
+	st.Backlog = Backlog{Segments: b.Count, Bytes: b.Bytes, Oldest: b.Oldest, DecodeWaiting: b.Decoding, FootageSeconds: b.Seconds}
 	if !b.Oldest.IsZero() {
 		st.Backlog.OldestAgeSeconds = s.deps.Now().Sub(b.Oldest).Seconds()
 	}
 	if s.deps.Volume != nil {
 		v := s.deps.Volume()
 		st.Volume = &v
+	}
+	if s.deps.UploadLimit != nil {
+		l := s.deps.UploadLimit.Status()
+		st.UploadLimit = &l
 	}
 	if s.deps.Live != nil {
 		ls := s.deps.Live.Stats()

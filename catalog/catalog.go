@@ -265,6 +265,8 @@ func (c *Catalog) firstRead(ctx context.Context) error {
 		`SELECT COUNT(*) FROM cameras`,
 		`SELECT COUNT(*) FROM state`,
 		`SELECT COUNT(*) FROM locations`,
+		`SELECT COUNT(*) FROM multipart`,
+		`SELECT COUNT(*) FROM multipart_parts`,
 	} {
 		var n int64
 		if err := c.db.QueryRowContext(ctx, q).Scan(&n); err != nil {
@@ -449,6 +451,35 @@ var migrations = []string{
 		PRIMARY KEY (bucket, prefix)
 	) WITHOUT ROWID;
 	INSERT OR IGNORE INTO state (key, value) VALUES ('fill-buckets', '');`,
+
+	// Multipart uploads resume where they stopped: each upload under way
+	// keeps what the file was when it began and every part S3 confirmed
+	// (a row's upload_id still names it). segments_start finds what the
+	// cameras recorded over a span (the upload plan's production rate).
+	// No row changes.
+	`CREATE TABLE multipart (
+		segment_id INTEGER PRIMARY KEY,
+		upload_id  TEXT    NOT NULL,
+		s3_key     TEXT    NOT NULL,
+		bucket     TEXT    NOT NULL,
+		part_size  INTEGER NOT NULL,
+		file_size  INTEGER NOT NULL,
+		mtime_ns   INTEGER NOT NULL,
+		sha256     TEXT    NOT NULL,
+		crc64      TEXT    NOT NULL,
+		part_crcs  TEXT    NOT NULL,
+		etag       TEXT    NOT NULL,
+		created_ns INTEGER NOT NULL
+	);
+	CREATE TABLE multipart_parts (
+		segment_id INTEGER NOT NULL,
+		part       INTEGER NOT NULL,
+		size       INTEGER NOT NULL,
+		crc64      TEXT    NOT NULL,
+		etag       TEXT    NOT NULL,
+		PRIMARY KEY (segment_id, part)
+	) WITHOUT ROWID;
+	CREATE INDEX segments_start ON segments(start_ns);`,
 }
 
 func (c *Catalog) migrate(ctx context.Context) error {

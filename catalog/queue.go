@@ -14,6 +14,8 @@ const (
 	// partial index leaves them out, so they are never read here.
 	qDue = `INDEXED BY segments_due WHERE upload = 'pending' AND local = 'present' AND decode_check != 'waiting'
 			AND (start_ns, id) > (?, ?) ORDER BY start_ns, id LIMIT ?`
+	qDueNewest = `INDEXED BY segments_due WHERE upload = 'pending' AND local = 'present' AND decode_check != 'waiting'
+			AND (start_ns, id) < (?, ?) ORDER BY start_ns DESC, id DESC LIMIT ?`
 	// The decode lane's queue: the rows tried least often first, then the
 	// oldest, so a row whose checker failed waits behind every row not yet
 	// tried as often.
@@ -27,7 +29,7 @@ const (
 		UNION SELECT id FROM segments INDEXED BY segments_upload_id WHERE upload_id != '') ORDER BY id`
 	// The states spelt out, so that the queue index finds the rows waiting
 	// instead of every present file being read.
-	qBacklog = `SELECT COUNT(*), COALESCE(SUM(bytes), 0), MIN(start_ns) FROM segments
+	qBacklog = `SELECT COUNT(*), COALESCE(SUM(bytes), 0), MIN(start_ns), COALESCE(SUM(end_ns - start_ns), 0) FROM segments
 		WHERE upload IN ('pending', 'uploading') AND local = 'present'`
 )
 
@@ -37,11 +39,19 @@ const (
 // monotonic clock: the catalog's next_attempt_ns is only for people to read,
 // so a wall clock stepped back cannot stall the queue.
 func (c *Catalog) Due(ctx context.Context, limit int, skip map[int64]bool) ([]Record, error) {
+	return c.due(ctx, qDue, Cursor{StartNS: -1 << 63}, limit, skip)
+}
+
+// DueNewest is Due, newest first.
+func (c *Catalog) DueNewest(ctx context.Context, limit int, skip map[int64]bool) ([]Record, error) {
+	return c.due(ctx, qDueNewest, Cursor{StartNS: 1<<63 - 1, ID: 1<<63 - 1}, limit, skip)
+}
+
+func (c *Catalog) due(ctx context.Context, query string, after Cursor, limit int, skip map[int64]bool) ([]Record, error) {
 	var out []Record
 	page := min(max(limit+len(skip), 32), 512)
-	after := Cursor{StartNS: -1 << 63}
 	for len(out) < limit {
-		rows, err := c.many(ctx, qDue, after.StartNS, after.ID, page)
+		rows, err := c.many(ctx, query, after.StartNS, after.ID, page)
 		if err != nil {
 			return nil, err
 		}
@@ -199,6 +209,8 @@ type Backlog struct {
 	Bytes int64
 	// Oldest is the start of the oldest segment waiting, zero if none.
 	Oldest time.Time
+	// Seconds is the footage they hold.
+	Seconds float64
 	// Decoding counts the segments among them that wait for their decode
 	// check (or are being checked) before they may go up.
 	Decoding int64
@@ -208,7 +220,9 @@ type Backlog struct {
 func (c *Catalog) Backlog(ctx context.Context) (Backlog, error) {
 	var b Backlog
 	var oldest sql.NullInt64
-	err := c.db.QueryRowContext(ctx, qBacklog).Scan(&b.Count, &b.Bytes, &oldest)
+	var ns int64
+	err := c.db.QueryRowContext(ctx, qBacklog).Scan(&b.Count, &b.Bytes, &oldest, &ns)
+	b.Seconds = float64(ns) / 1e9
 	if err != nil {
 		return b, c.check(fmt.Errorf("catalog: backlog: %w", err))
 	}

@@ -76,7 +76,7 @@ const (
 // AlertTypes are the event types a webhook's events may name (package
 // alerts has the same list; a test keeps them equal).
 var AlertTypes = []string{"camera-down", "camera-up", "clock-step", "daemon-start", "daemon-stop", "deleted-before-upload",
-	"disk-missing", "disk-near-limit", "quarantine-growing", "upload-backlog", "upload-failing"}
+	"disk-missing", "disk-near-limit", "quarantine-growing", "upload-backlog", "upload-deficit", "upload-failing"}
 
 func defaultAlerts() Alerts {
 	return Alerts{CameraDownAfter: Duration(DefaultCameraDownAfter), BacklogAfter: Duration(DefaultBacklogAfter), Cooldown: Duration(DefaultAlertCooldown)}

@@ -115,6 +115,24 @@ func TestStorageAndLimitsErrors(t *testing.T) {
 		{"no parts at once", s3("partConcurrency", -1), `s3Config.partConcurrency: must be 1 to 64 (got -1)`},
 		{"too many parts at once", s3("partConcurrency", 65), `s3Config.partConcurrency: must be 1 to 64 (got 65)`},
 		{"endpoint without a host", s3("endpoint", "http://"), `s3Config.endpoint: "http://" is not an http:// or https:// URL`},
+		{"negative cap", s3("maxUploadMbps", -1), `s3Config.maxUploadMbps: must be 0 to 100000 Mbit/s (got -1)`},
+		{"unknown time zone", s3("timeZone", "Mars/Olympus"), `s3Config.timeZone: "Mars/Olympus" is not a time zone such as Europe/Paris`},
+		{"unknown order", s3("uploadOrder", "random"), `s3Config.uploadOrder: "random" is not oldest or newest`},
+		{"window past the day's hours", func(m map[string]any) {
+			s3("uploadSchedule", []any{map[string]any{"from": "08:00", "to": "18:00", "mbps": 2}, map[string]any{"from": "25:00", "to": "06:00", "mbps": 0}})(m)
+		}, `s3Config.uploadSchedule[1].from: "25:00" is not HH:MM`},
+		{"window without its minutes", func(m map[string]any) {
+			s3("uploadSchedule", []any{map[string]any{"from": "08:00", "to": "8", "mbps": 2}})(m)
+		}, `s3Config.uploadSchedule[0].to: "8" is not HH:MM`},
+		{"window of no time", func(m map[string]any) {
+			s3("uploadSchedule", []any{map[string]any{"from": "08:00", "to": "08:00", "mbps": 2}})(m)
+		}, `s3Config.uploadSchedule[0].to: "08:00" is the window's start: a window lasts at least a minute`},
+		{"window on no day", func(m map[string]any) {
+			s3("uploadSchedule", []any{map[string]any{"days": []any{"mon", "monday"}, "from": "08:00", "to": "09:00", "mbps": 2}})(m)
+		}, `s3Config.uploadSchedule[0].days[1]: "monday" is not one of sun, mon, tue, wed, thu, fri, sat`},
+		{"window with a negative cap", func(m map[string]any) {
+			s3("uploadSchedule", []any{map[string]any{"from": "08:00", "to": "09:00", "mbps": -2}})(m)
+		}, `s3Config.uploadSchedule[0].mbps: must be 0 to 100000 Mbit/s (got -2)`},
 		{"key id without a secret", func(m map[string]any) { m["awsCredentials"].(map[string]any)["secretAccessKey"] = "" },
 			`awsCredentials.secretAccessKey: is required when accessKeyId is set`},
 		{"listen without a port", block("api", "listen", "127.0.0.1"), `api.listen: "127.0.0.1" is not host:port, such as 127.0.0.1:8080`},
@@ -182,6 +200,17 @@ func TestLimitsAccepted(t *testing.T) {
 			s3("partSizeMB", 5120)(m)
 			s3("partConcurrency", 1)(m)
 		}, func(c *Config) bool { return c.S3Config.UploadConcurrency == 64 && c.S3Config.PartSizeMB == 5120 }},
+		{"a cap, a schedule over midnight, a zone and an order", func(m map[string]any) {
+			s3("maxUploadMbps", 4.5)(m)
+			s3("timeZone", "Europe/Paris")(m)
+			s3("uploadOrder", "newest")(m)
+			s3("uploadSchedule", []any{map[string]any{"days": []any{"mon", "fri"}, "from": "22:00", "to": "06:00", "mbps": 0},
+				map[string]any{"from": "00:00", "to": "24:00", "mbps": 20}})(m)
+		}, func(c *Config) bool {
+			return c.S3Config.MaxUploadMbps == 4.5 && c.S3Config.UploadOrder == UploadNewest && len(c.S3Config.UploadSchedule) == 2 &&
+				c.S3Config.Location().String() == "Europe/Paris"
+		}},
+		{"the oldest first by default", s3("partConcurrency", 2), func(c *Config) bool { return c.S3Config.UploadOrder == UploadOldest && c.S3Config.MaxUploadMbps == 0 }},
 		{"smallest parts", s3("partSizeMB", 5), func(c *Config) bool { return c.S3Config.PartSizeMB == 5 }},
 		{"an https endpoint", s3("endpoint", "https://s3.local:9000"), func(c *Config) bool { return c.S3Config.Endpoint == "https://s3.local:9000" }},
 		{"listen on any port of loopback", block("api", "listen", "127.0.0.1:0"), func(c *Config) bool { return c.API.Listen == "127.0.0.1:0" }},

@@ -147,6 +147,56 @@ type S3Config struct {
 	PartSizeMB int `json:"partSizeMB,omitempty"`
 	// PartConcurrency is how many parts of one file go up at once. Default 4.
 	PartConcurrency int `json:"partConcurrency,omitempty"`
+	// MaxUploadMbps caps the uploads, in Mbit/s (10^6 bits a second) of
+	// bytes actually sent to S3 (retries, parts and requests included).
+	// Default 0: no cap.
+	MaxUploadMbps float64 `json:"maxUploadMbps,omitempty"`
+	// UploadSchedule are weekly windows with a cap of their own (mbps, 0
+	// pauses the uploads), in TimeZone's wall time; outside every window
+	// MaxUploadMbps applies. The first window that holds a moment wins.
+	// Default none.
+	UploadSchedule []UploadWindow `json:"uploadSchedule,omitempty"`
+	// TimeZone is the IANA name of the zone UploadSchedule's times are in,
+	// such as "Europe/Paris". Default: the system's.
+	TimeZone string `json:"timeZone,omitempty"`
+	// UploadOrder is which waiting segment goes up first: "oldest"
+	// (default) or "newest".
+	UploadOrder string `json:"uploadOrder,omitempty"`
+}
+
+// UploadWindow is one window of s3Config.uploadSchedule.
+type UploadWindow struct {
+	// Days the window starts on: "mon" to "sun". Default: every day.
+	Days []string `json:"days,omitempty"`
+	// From and To are wall times, "HH:MM" (To may be "24:00"). A window
+	// whose To is not after From runs past midnight into the next day.
+	From string `json:"from"`
+	To   string `json:"to"`
+	// Mbps is the cap inside the window, in Mbit/s; 0 pauses the uploads.
+	Mbps float64 `json:"mbps"`
+}
+
+// The upload orders (s3Config.uploadOrder).
+const (
+	UploadOldest = "oldest"
+	UploadNewest = "newest"
+)
+
+// WeekDays are the day names of s3Config.uploadSchedule[].days, Sunday
+// first as time.Weekday counts them.
+var WeekDays = []string{"sun", "mon", "tue", "wed", "thu", "fri", "sat"}
+
+// Location is TimeZone's location: time.Local when it is empty, and when
+// it does not load (Validate reports that).
+func (s S3Config) Location() *time.Location {
+	if s.TimeZone == "" {
+		return time.Local
+	}
+	loc, err := time.LoadLocation(s.TimeZone)
+	if err != nil {
+		return time.Local
+	}
+	return loc
 }
 
 // AWSCredentials are static credentials for S3.
@@ -510,6 +560,9 @@ func (c *Config) normalize(getenv func(string) string) {
 	}
 	if c.S3Config.PartConcurrency == 0 {
 		c.S3Config.PartConcurrency = DefaultPartConcurrency
+	}
+	if c.S3Config.UploadOrder == "" {
+		c.S3Config.UploadOrder = UploadOldest
 	}
 	if c.S3Config.ForcePathStyle == nil {
 		v := c.S3Config.Endpoint != ""

@@ -235,6 +235,7 @@ func (s S3Config) validate(v *validator) {
 	if s.PartConcurrency < 1 || s.PartConcurrency > 64 {
 		v.add("s3Config.partConcurrency", "must be 1 to 64 (got %d)", s.PartConcurrency)
 	}
+	s.validatePacing(v)
 	if s.Endpoint != "" {
 		u, err := url.Parse(s.Endpoint)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

@@ -41,6 +41,8 @@ type Sources struct {
 	Volume  func() volume.Status
 	Catalog func() keeper.Status
 	Now     func() time.Time
+	// Limiter, if set, is the upload cap, and counts what it let through.
+	Limiter *uploader.Limiter
 }
 
 // Metrics holds the counters the components' events feed.
@@ -176,6 +178,16 @@ var (
 		"Segments waiting for upload that wait for their decode check first (files cctvd did not see close: rebuilt from the disk, salvaged).", nil, nil)
 	descSkipped = prometheus.NewDesc("cctvd_upload_decode_skipped_total",
 		"Files uploaded with the structural check only, their decode check having failed to run too often (flagged decode-check: skipped).", nil, nil)
+	descCap     = prometheus.NewDesc("cctvd_upload_cap_bits_per_second", "The upload cap in force: +Inf without one, 0 while the schedule pauses the uploads.", nil, nil)
+	descSent    = prometheus.NewDesc("cctvd_upload_sent_bytes_total", "Bytes written to S3 by the uploader (requests, parts and retries), as the cap counts them.", nil, nil)
+	descAchieve = prometheus.NewDesc("cctvd_upload_achieved_bits_per_second", "The achieved upload rate over the last 5 minutes the uploads wanted the link (0 before it is known).", nil, nil)
+	descRecord  = prometheus.NewDesc("cctvd_recorded_bits_per_second", "What each camera records, over the last hour of segments.", []string{"camera"}, nil)
+	descFootage = prometheus.NewDesc("cctvd_upload_backlog_footage_seconds", "Seconds of footage waiting for upload.", nil, nil)
+	descPlan    = prometheus.NewDesc("cctvd_upload_plan", "1 for the upload plan's state: ok (the backlog drains), deficit (retention will delete footage before upload), unknown.", []string{"state"}, nil)
+	descLossIn  = prometheus.NewDesc("cctvd_upload_deficit_loss_in_seconds", "In a deficit, when retention reaches footage waiting for upload (0: now); 0 otherwise.", nil, nil)
+	descLost    = prometheus.NewDesc("cctvd_upload_deficit_lost_footage_seconds", "In a deficit, the seconds of footage waiting now that will be deleted before upload; 0 otherwise.", nil, nil)
+	descLeft    = prometheus.NewDesc("cctvd_upload_deficit_skipped_total", "Segments the uploader left because they could not reach S3 before retention deletes them.", nil, nil)
+	descDelWait = prometheus.NewDesc("cctvd_upload_deficit_deleted_waiting_total", "Segments retention deleted before upload while a later one went up in their place.", nil, nil)
 	descUsed    = prometheus.NewDesc("cctvd_savepath_bytes", "Bytes cctvd holds in savePath (segments, being written, quarantined).", nil, nil)
 	descLimit   = prometheus.NewDesc("cctvd_savepath_limit_bytes", "clearWhenFilePathReachGB in bytes.", nil, nil)
 	descFree    = prometheus.NewDesc("cctvd_savepath_free_bytes", "Free bytes on savePath's filesystem.", nil, nil)
@@ -189,7 +201,8 @@ var states = []supervisor.StateName{supervisor.Discovering, supervisor.Starting,
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descUp, descState, descRestarts, descStalls, descFPS, descBacklog, descBacklogB, descOldest, descFailing, descUsed, descLimit, descFree,
-		descVolume, descCatalog, descMoved, descHeld, descDecoding, descSkipped} {
+		descVolume, descCatalog, descMoved, descHeld, descDecoding, descSkipped, descCap, descSent, descAchieve, descRecord, descFootage, descPlan,
+		descLossIn, descLost, descLeft, descDelWait} {
 		ch <- d
 	}
 }
@@ -236,6 +249,22 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		u := c.src.Uploader()
 		ch <- prometheus.MustNewConstMetric(descFailing, prometheus.GaugeValue, boolValue(u.State == uploader.Failing))
 		ch <- prometheus.MustNewConstMetric(descSkipped, prometheus.CounterValue, float64(u.DecodeSkipped))
+		ch <- prometheus.MustNewConstMetric(descAchieve, prometheus.GaugeValue, u.AchievedMbps*1e6)
+		for cam, mbps := range u.RecordedMbpsByCamera {
+			ch <- prometheus.MustNewConstMetric(descRecord, prometheus.GaugeValue, mbps*1e6, cam)
+		}
+		ch <- prometheus.MustNewConstMetric(descFootage, prometheus.GaugeValue, u.BacklogSeconds)
+		for _, st := range []string{uploader.PlanOK, uploader.PlanDeficit, uploader.PlanUnknown} {
+			ch <- prometheus.MustNewConstMetric(descPlan, prometheus.GaugeValue, boolValue(u.Plan.State == st || (st == uploader.PlanUnknown && u.Plan.State == "")), st)
+		}
+		ch <- prometheus.MustNewConstMetric(descLossIn, prometheus.GaugeValue, u.Plan.LossInSeconds)
+		ch <- prometheus.MustNewConstMetric(descLost, prometheus.GaugeValue, u.Plan.LostFootageSeconds)
+		ch <- prometheus.MustNewConstMetric(descLeft, prometheus.CounterValue, float64(u.Plan.Skipped))
+		ch <- prometheus.MustNewConstMetric(descDelWait, prometheus.CounterValue, float64(u.Plan.DeletedWaiting))
+	}
+	if l := c.src.Limiter; l != nil {
+		ch <- prometheus.MustNewConstMetric(descCap, prometheus.GaugeValue, l.Mbps()*1e6)
+		ch <- prometheus.MustNewConstMetric(descSent, prometheus.CounterValue, float64(l.Sent()))
 	}
 	if c.src.Volume != nil {
 		ch <- prometheus.MustNewConstMetric(descVolume, prometheus.GaugeValue, boolValue(c.src.Volume().State == volume.OK))

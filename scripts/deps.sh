@@ -13,7 +13,8 @@
 #   scripts/deps.sh            check, install what is missing, check again
 #   scripts/deps.sh --check    only check: one line per capability, ok or
 #                              missing; exit 1 when one is missing
-#   scripts/deps.sh --bench    also awscli, the baseline of `make bench`
+#   scripts/deps.sh --bench    also awscli, the baseline of `make bench`,
+#                              and nft, the uplink bench's packet loss
 #   scripts/deps.sh --mutate   also gremlins, the mutation tester of
 #                              `make mutate` (built through the Go module proxy)
 #   scripts/deps.sh --packages the Debian packages it may install, one a line
@@ -90,7 +91,9 @@ caps+=(
   "minio minio go-module-proxy"
 )
 if $bench; then
-  caps+=("bin aws awscli")
+  # awscli, the baseline; tc and nft shape the uplink bench's link (rate
+  # and loss inside a network namespace the bench makes).
+  caps+=("bin aws awscli" "bin tc iproute2" "bin nft nftables")
 fi
 if $mutate; then
   caps+=("gremlins gremlins go-module-proxy")

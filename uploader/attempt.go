@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"time"
 
 	"github.com/cctvd/cctvd/catalog"
 	"github.com/cctvd/cctvd/segment"
@@ -53,6 +54,7 @@ type attempter struct {
 	cfg    Config
 	s3     S3API
 	server *serverState
+	mtime  time.Time // the file's, when this attempt opened it
 }
 
 // attempt makes one upload attempt for r, from checking the file to
@@ -63,16 +65,25 @@ func (a *attempter) attempt(ctx context.Context, r catalog.Record) error {
 	if err := cat.StartAttempt(keep, r.ID); err != nil {
 		return err
 	}
-	if r.UploadID != "" {
-		if err := a.abort(ctx, r.Key, r.UploadID); err != nil {
+	if r.UploadID != "" { // an upload id without a resume record (an older cctvd's): abort it
+		if m, ok, err := cat.MultipartOf(ctx, r.ID); err != nil {
 			return err
-		}
-		if err := cat.SetUploadID(keep, r.ID, ""); err != nil {
-			return err
+		} else if !ok || m.UploadID != r.UploadID {
+			if err := a.abort(ctx, r.Key, r.UploadID); err != nil {
+				return err
+			}
+			if err := cat.SetUploadID(keep, r.ID, ""); err != nil {
+				return err
+			}
 		}
 	}
 	f, err := os.Open(r.Path)
 	if err != nil {
+		if m, ok, _ := cat.MultipartOf(ctx, r.ID); ok && errors.Is(err, fs.ErrNotExist) {
+			if derr := a.drop(ctx, r, m, "its file went away"); derr != nil {
+				a.u.log.Warn().Err(derr).Msg("cannot abort the multipart upload yet")
+			}
+		}
 		return fmt.Errorf("open %s: %w", r.Name(), err)
 	}
 	defer f.Close()
@@ -81,14 +92,29 @@ func (a *attempter) attempt(ctx context.Context, r catalog.Record) error {
 		return fmt.Errorf("stat %s: %w", r.Name(), err)
 	}
 	size := fi.Size()
+	a.mtime = fi.ModTime()
 	why, err := soundness(f, size, r.Bytes)
 	if err != nil {
 		return fmt.Errorf("read %s: %w", r.Name(), err)
 	}
 	if why != "" {
+		if m, ok, _ := cat.MultipartOf(ctx, r.ID); ok {
+			if derr := a.drop(ctx, r, m, "its file is damaged"); derr != nil {
+				a.u.log.Warn().Err(derr).Msg("cannot abort the multipart upload yet")
+			}
+		}
 		return a.quarantine(ctx, r, why)
 	}
-	sums, err := hashFile(f, size, partSize(size, a.cfg.PartSize))
+	// A multipart upload under way resumes with the checksums it began
+	// with, while the file has the size and mtime it had (multipart.go).
+	sums, resumed, err := a.resumable(ctx, r, fi)
+	if err != nil {
+		return err
+	}
+	if resumed {
+		return a.ship(ctx, r, f, size, sums)
+	}
+	sums, err = hashFile(f, size, partSize(size, a.cfg.PartSize))
 	if err != nil {
 		return fmt.Errorf("read %s: %w", r.Name(), err)
 	}
@@ -130,7 +156,7 @@ func (a *attempter) ship(ctx context.Context, r catalog.Record, f *os.File, size
 				continue // the conflict key may be taken too (by an earlier attempt, another writer)
 			}
 			if r.VerifyRemote {
-				if err := a.abortStale(ctx, r.Key); err != nil {
+				if err := a.abortStale(ctx, r.ID, r.Key); err != nil {
 					return err
 				}
 			}

@@ -29,6 +29,9 @@ type ClientConfig struct {
 	AccessKeyID, SecretAccessKey string
 	// MaxAttempts of one request, retries included. Default 10.
 	MaxAttempts int
+	// Limiter, if set, caps what every connection of the client writes
+	// (the uploader's client; exports and the rebuild have their own).
+	Limiter *Limiter
 }
 
 // NewClient builds the S3 client: the SDK's standard retryer with
@@ -58,6 +61,9 @@ func NewClient(ctx context.Context, cc ClientConfig) (*s3.Client, error) {
 				tr.TLSHandshakeTimeout = 10 * time.Second
 				tr.ResponseHeaderTimeout = 2 * time.Minute // after the body is sent: the server assembling a part
 				tr.MaxIdleConnsPerHost = 16
+				if cc.Limiter != nil {
+					tr.DialContext = cc.Limiter.Dial(tr.DialContext)
+				}
 			})),
 	}
 	if cc.Region != "" {

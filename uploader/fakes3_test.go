@@ -28,7 +28,8 @@ import (
 // reached with it). It stands for an older S3-compatible server: it answers
 // 501 NotImplemented to If-None-Match, keeps no checksums, and gives MD5
 // ETags. It is strict: it serves HEAD and single PUTs of objects in one
-// bucket and fails the test on any other request.
+// bucket, and an empty list of multipart uploads, and fails the test on
+// any other request.
 type fakeOldS3 struct {
 	t       *testing.T
 	bucket  string
@@ -47,6 +48,11 @@ type fakeObject struct {
 func (f *fakeOldS3) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if q := r.URL.Query(); r.Method == http.MethodGet && r.URL.Path == "/"+f.bucket && q.Has("uploads") {
+		// The start-up sweep's listing of multipart uploads: none here.
+		fmt.Fprintf(w, `<?xml version="1.0" encoding="UTF-8"?><ListMultipartUploadsResult><Bucket>%s</Bucket><IsTruncated>false</IsTruncated></ListMultipartUploadsResult>`, f.bucket)
+		return
+	}
 	key, ok := strings.CutPrefix(r.URL.Path, "/"+f.bucket+"/")
 	if q := r.URL.Query(); !ok || key == "" || len(q) > 1 || (len(q) == 1 && q.Get("x-id") != "PutObject") {
 		f.t.Errorf("fake S3: unexpected request %s %s", r.Method, r.URL)

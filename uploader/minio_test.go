@@ -231,15 +231,18 @@ func (g *gatedClient) UploadPart(ctx context.Context, in *s3.UploadPartInput, o 
 	return g.S3API.UploadPart(ctx, in, o...)
 }
 
-func TestShutdownCutsAnUploadShortWithoutOrphans(t *testing.T) {
+// TestShutdownLeavesAMultipartUploadToResume: a shutdown that cuts a
+// multipart upload short keeps it (and its record) for the next run, which
+// sends only the parts S3 lacks and leaves no upload behind.
+func TestShutdownLeavesAMultipartUploadToResume(t *testing.T) {
 	e := newEnv(t)
-	r := e.addSegment("cam1", t0, 40<<20)
+	r := e.addSegment("cam1", t0, 40<<20) // 3 parts of 16 MiB
 	client, err := NewClient(context.Background(), e.clientC)
 	if err != nil {
 		t.Fatal(err)
 	}
 	gate := &gatedClient{S3API: client, started: make(chan struct{})}
-	u := New(Config{Bucket: bucket, ShutdownGrace: 100 * time.Millisecond, PartConcurrency: 1},
+	u := New(Config{Bucket: bucket, Prefix: "rec/2025", ShutdownGrace: 100 * time.Millisecond, PartConcurrency: 1},
 		Deps{Log: zerolog.New(e.logs), Catalog: e.cat, S3: gate})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -255,10 +258,25 @@ func TestShutdownCutsAnUploadShortWithoutOrphans(t *testing.T) {
 	cancel()
 	await.Recv(t, done, 30*time.Second, "uploader stop")
 	got, _ := e.cat.Get(context.Background(), r.ID)
-	if got.Upload != catalog.Pending || got.UploadID != "" || !got.VerifyRemote {
-		t.Errorf("row after a cut-short upload: %+v", got)
+	rec, ok, err := e.cat.MultipartOf(context.Background(), r.ID)
+	if got.Upload != catalog.Pending || got.UploadID == "" || !got.VerifyRemote || err != nil || !ok || rec.UploadID != got.UploadID ||
+		len(rec.Parts) != 1 || rec.Parts[0].Number != 1 {
+		t.Errorf("after a cut-short upload: row %+v, record %+v %v %v", got, rec, ok, err)
 	}
+	if n := e.minio.MultipartUploads(bucket, r.Key); n != 1 {
+		t.Errorf("%d multipart uploads left after shutdown, want the one to resume", n)
+	}
+	run := e.run(Config{}, e.clientC)
+	run.await(t, 1, time.Minute)
+	if st := run.u.Status(); st.PartsSent != 2 || st.PartBytesSent != 40<<20-16<<20 {
+		t.Errorf("the resumed upload sent %d parts, %d bytes: want the 2 S3 lacked", st.PartsSent, st.PartBytesSent)
+	}
+	local, _ := os.ReadFile(r.Path)
+	e.assertInBucket(r, local)
 	if n := e.minio.MultipartUploads(bucket, r.Key); n != 0 {
-		t.Errorf("%d multipart uploads left after shutdown", n)
+		t.Errorf("%d multipart uploads left after the resumed upload", n)
+	}
+	if _, ok, _ := e.cat.MultipartOf(context.Background(), r.ID); ok {
+		t.Error("the record outlived the upload")
 	}
 }

@@ -12,7 +12,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
-	"github.com/aws/aws-sdk-go-v2/feature/s3/manager"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
@@ -21,7 +20,12 @@ import (
 
 // S3API is what the uploader needs of an S3 client.
 type S3API interface {
-	manager.UploadAPIClient
+	PutObject(ctx context.Context, in *s3.PutObjectInput, opts ...func(*s3.Options)) (*s3.PutObjectOutput, error)
+	CreateMultipartUpload(ctx context.Context, in *s3.CreateMultipartUploadInput, opts ...func(*s3.Options)) (*s3.CreateMultipartUploadOutput, error)
+	UploadPart(ctx context.Context, in *s3.UploadPartInput, opts ...func(*s3.Options)) (*s3.UploadPartOutput, error)
+	CompleteMultipartUpload(ctx context.Context, in *s3.CompleteMultipartUploadInput, opts ...func(*s3.Options)) (*s3.CompleteMultipartUploadOutput, error)
+	AbortMultipartUpload(ctx context.Context, in *s3.AbortMultipartUploadInput, opts ...func(*s3.Options)) (*s3.AbortMultipartUploadOutput, error)
+	ListParts(ctx context.Context, in *s3.ListPartsInput, opts ...func(*s3.Options)) (*s3.ListPartsOutput, error)
 	HeadObject(ctx context.Context, in *s3.HeadObjectInput, opts ...func(*s3.Options)) (*s3.HeadObjectOutput, error)
 	ListMultipartUploads(ctx context.Context, in *s3.ListMultipartUploadsInput, opts ...func(*s3.Options)) (*s3.ListMultipartUploadsOutput, error)
 }
@@ -47,14 +51,14 @@ const MetaTimeLayout = "2006-01-02T15:04:05.000Z"
 
 // partSize is the part size of a multipart upload of size bytes, 0 for a
 // file that goes up in one PutObject (no bigger than the configured part
-// size). Like the SDK's upload manager, it grows the parts of a file that
-// would need more than S3's 10,000.
+// size). It grows the parts of a file that would need more than S3's
+// 10,000.
 func partSize(size, configured int64) int64 {
 	if size <= configured {
 		return 0
 	}
-	if size/configured >= int64(manager.MaxUploadParts) {
-		return size/int64(manager.MaxUploadParts) + 1
+	if size/configured >= maxUploadParts {
+		return size/maxUploadParts + 1
 	}
 	return configured
 }
@@ -105,49 +109,8 @@ func (a *attempter) put(ctx context.Context, r catalog.Record, f *os.File, size 
 		return etag, how, err
 	}
 
-	keep := context.WithoutCancel(ctx)
-	client := &recordingClient{S3API: a.s3, partCRC64: sums.partCRC64, created: func(id string) {
-		if err := a.u.deps.Catalog.SetUploadID(keep, r.ID, id); err != nil {
-			a.u.log.Error().Err(err).Msg("cannot record the multipart upload id")
-		}
-	}}
-	up := manager.NewUploader(client, func(m *manager.Uploader) {
-		m.PartSize = sums.partSize
-		m.Concurrency = a.cfg.PartConcurrency
-		// The manager would abort with the request's context, which a
-		// shutdown has cancelled; we abort ourselves with a fresh one.
-		m.LeavePartsOnError = true
-		m.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
-		m.ClientOptions = append(m.ClientOptions, unsignedPayload)
-	})
-	// The manager copies these fields by name: the algorithm to
-	// CreateMultipartUpload and to every UploadPart (whose value
-	// recordingClient fills in), the full-object CRC and If-None-Match to
-	// CompleteMultipartUpload, where S3 checks the CRC it combined from the
-	// parts' against it. PutObjectInput has no ChecksumType: recordingClient
-	// sets FULL_OBJECT on the create and the complete.
-	out, err := up.Upload(ctx, &s3.PutObjectInput{
-		Bucket:            aws.String(a.cfg.Bucket),
-		Key:               aws.String(r.Key),
-		Body:              f, // an io.ReaderAt: parts are read from the file, not buffered
-		ContentType:       aws.String("video/mp4"),
-		Metadata:          meta,
-		ChecksumAlgorithm: types.ChecksumAlgorithmCrc64nvme,
-		ChecksumCRC64NVME: aws.String(sums.crc64b64),
-		IfNoneMatch:       ifNoneMatch,
-	})
+	out, err := a.multipart(ctx, r, f, size, sums, meta, ifNoneMatch)
 	if err != nil {
-		var mu manager.MultiUploadFailure
-		if errors.As(err, &mu) {
-			if aerr := a.abort(ctx, r.Key, mu.UploadID()); aerr != nil {
-				a.u.log.Warn().Err(aerr).Str("segment", r.Name()).Msg("cannot abort the multipart upload yet; will retry")
-			} else if cerr := a.u.deps.Catalog.SetUploadID(keep, r.ID, ""); cerr != nil {
-				a.u.log.Error().Err(cerr).Msg("cannot clear the multipart upload id")
-			}
-		}
-		return "", "", fmt.Errorf("upload %s: %w", r.Key, err)
-	}
-	if err := a.u.deps.Catalog.SetUploadID(keep, r.ID, ""); err != nil {
 		return "", "", err
 	}
 	etag = aws.ToString(out.ETag)
@@ -197,39 +160,6 @@ func unsignedPayload(o *s3.Options) {
 	o.APIOptions = append(o.APIOptions, v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware)
 }
 
-// recordingClient records a multipart upload's id as soon as S3 gives it,
-// asks for a full-object checksum, and gives every part its CRC-64/NVME,
-// computed when the file was hashed, so the SDK sends it as a header and
-// computes nothing.
-type recordingClient struct {
-	S3API
-	created   func(uploadID string)
-	partCRC64 []string // base64, by part number - 1
-}
-
-func (c *recordingClient) CreateMultipartUpload(ctx context.Context, in *s3.CreateMultipartUploadInput, opts ...func(*s3.Options)) (*s3.CreateMultipartUploadOutput, error) {
-	in.ChecksumType = types.ChecksumTypeFullObject
-	out, err := c.S3API.CreateMultipartUpload(ctx, in, opts...)
-	if err == nil {
-		c.created(aws.ToString(out.UploadId))
-	}
-	return out, err
-}
-
-func (c *recordingClient) UploadPart(ctx context.Context, in *s3.UploadPartInput, opts ...func(*s3.Options)) (*s3.UploadPartOutput, error) {
-	n := int(aws.ToInt32(in.PartNumber))
-	if in.ChecksumAlgorithm != types.ChecksumAlgorithmCrc64nvme || n < 1 || n > len(c.partCRC64) {
-		return nil, fmt.Errorf("upload part %d: no precomputed checksum for it", n)
-	}
-	in.ChecksumCRC64NVME = aws.String(c.partCRC64[n-1])
-	return c.S3API.UploadPart(ctx, in, opts...)
-}
-
-func (c *recordingClient) CompleteMultipartUpload(ctx context.Context, in *s3.CompleteMultipartUploadInput, opts ...func(*s3.Options)) (*s3.CompleteMultipartUploadOutput, error) {
-	in.ChecksumType = types.ChecksumTypeFullObject
-	return c.S3API.CompleteMultipartUpload(ctx, in, opts...)
-}
-
 // remoteObject is what a HEAD says of an object.
 type remoteObject struct {
 	size       int64
@@ -276,10 +206,15 @@ func (a *attempter) head(ctx context.Context, key string) (remoteObject, bool, e
 // abort aborts one multipart upload, with a fresh context so that a
 // shutdown does not leave its parts on the server.
 func (a *attempter) abort(ctx context.Context, key, uploadID string) error {
+	return a.abortIn(ctx, a.cfg.Bucket, key, uploadID)
+}
+
+// abortIn aborts a multipart upload in bucket.
+func (a *attempter) abortIn(ctx context.Context, bucket, key, uploadID string) error {
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	_, err := a.s3.AbortMultipartUpload(actx, &s3.AbortMultipartUploadInput{
-		Bucket: aws.String(a.cfg.Bucket), Key: aws.String(key), UploadId: aws.String(uploadID),
+		Bucket: aws.String(bucket), Key: aws.String(key), UploadId: aws.String(uploadID),
 	})
 	var nsu *types.NoSuchUpload
 	if err != nil && !errors.As(err, &nsu) {
@@ -289,15 +224,20 @@ func (a *attempter) abort(ctx context.Context, key, uploadID string) error {
 	return nil
 }
 
-// abortStale aborts every multipart upload of key left on the server.
-// (MinIO lists them only with the exact key as the prefix.)
-func (a *attempter) abortStale(ctx context.Context, key string) error {
+// abortStale aborts every multipart upload of key left on the server but
+// the one the catalog records for the segment (which resumes). (MinIO
+// lists them only with the exact key as the prefix.)
+func (a *attempter) abortStale(ctx context.Context, id int64, key string) error {
+	rec, recorded, err := a.u.deps.Catalog.MultipartOf(ctx, id)
+	if err != nil {
+		return err
+	}
 	out, err := a.s3.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String(a.cfg.Bucket), Prefix: aws.String(key)})
 	if err != nil {
 		return fmt.Errorf("list multipart uploads of %s: %w", key, err)
 	}
 	for _, up := range out.Uploads {
-		if aws.ToString(up.Key) != key {
+		if aws.ToString(up.Key) != key || (recorded && rec.Key == key && rec.UploadID == aws.ToString(up.UploadId)) {
 			continue
 		}
 		if err := a.abort(ctx, key, aws.ToString(up.UploadId)); err != nil {
@@ -305,36 +245,4 @@ func (a *attempter) abortStale(ctx context.Context, key string) error {
 		}
 	}
 	return nil
-}
-
-// cleanUpInterrupted deals with uploads a crash cut short: it aborts their
-// multipart uploads, if S3 answers now; otherwise each is dealt with at its
-// next attempt.
-func (u *Uploader) cleanUpInterrupted(ctx context.Context) {
-	recs, err := u.deps.Catalog.Interrupted(ctx)
-	if err != nil {
-		u.log.Error().Err(err).Msg("cannot read interrupted uploads")
-		return
-	}
-	if len(recs) == 0 {
-		return
-	}
-	u.log.Info().Int("segments", len(recs)).Msg("uploads were interrupted by the last stop; they will be checked and redone")
-	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	defer cancel()
-	a := u.attempter()
-	for _, r := range recs {
-		if r.UploadID != "" {
-			if err := a.abort(cctx, r.Key, r.UploadID); err != nil {
-				u.log.Warn().Err(err).Str("segment", r.Name()).Msg("cannot abort an interrupted multipart upload yet")
-				continue
-			}
-			if err := u.deps.Catalog.SetUploadID(ctx, r.ID, ""); err != nil {
-				u.log.Error().Err(err).Msg("cannot clear the multipart upload id")
-			}
-		}
-		if err := a.abortStale(cctx, r.Key); err != nil {
-			u.log.Warn().Err(err).Str("segment", r.Name()).Msg("cannot list interrupted multipart uploads yet")
-		}
-	}
 }

@@ -1,4 +1,4 @@
-// Package uploader ships every closed segment to S3, oldest first, and
+// Package uploader ships every closed segment to S3, oldest (or newest) first, and
 // only counts it uploaded once S3 has it verified.
 //
 // The queue is the catalog: a segment is pending until an attempt succeeds.
@@ -34,9 +34,16 @@
 // own CRC, precomputed, so the SDK never falls back to aws-chunked
 // trailers). Only a server that keeps no checksums is checked by its ETag
 // against the local MD5 (or multipart ETag), which SSE-KMS would break. A
-// HEAD then confirms the size and the sha256 metadata. A multipart upload's
-// id is kept in the catalog the moment S3 gives it, so one cut short by a
-// crash is aborted at the next start and no orphan parts stay on the server.
+// HEAD then confirms the size and the sha256 metadata.
+//
+// Over a real uplink: the uploader's connections write through a Limiter
+// (limit.go), whose rate a Pacer sets from the cap, the weekly schedule
+// and the API (schedule.go); multipart uploads are recorded part by part
+// and resume where they stopped (multipart.go), and at start the uploads
+// under s3Path no record names are aborted (sweep.go); the queue's order
+// is a piece of its own (queue.go), and the plan (plan.go, planner.go)
+// says in plain words whether the backlog drains before retention
+// reaches it, and leaves segments that cannot make it under a deficit.
 package uploader
 
 import (
@@ -96,6 +103,11 @@ type Config struct {
 	// DecodeRetry is the pause before a decode check that could not run is
 	// tried again, doubling with each try. Default 1min.
 	DecodeRetry time.Duration
+	// Order is s3Config.uploadOrder: config.UploadOldest (default) or
+	// config.UploadNewest (queue.go).
+	Order string
+	// Rules reorder the queue's window (queue.go). None by default.
+	Rules []Rule
 }
 
 // setDefaults guards against zero values: the uploader's own timings get
@@ -132,6 +144,9 @@ func (c *Config) setDefaults() {
 	if c.DecodeRetry <= 0 {
 		c.DecodeRetry = time.Minute
 	}
+	if c.Order == "" {
+		c.Order = config.UploadOldest
+	}
 }
 
 // Key is the object key of a segment whose path relative to savePath is rel.
@@ -155,6 +170,21 @@ type Catalog interface {
 	Requeue(ctx context.Context, id int64) error
 	MarkLocalDeleted(ctx context.Context, id int64, cause string) error
 	Interrupted(ctx context.Context) ([]catalog.Record, error)
+	Get(ctx context.Context, id int64) (catalog.Record, error)
+
+	// Resume records of multipart uploads (multipart.go).
+	StartMultipart(ctx context.Context, m catalog.Multipart) error
+	AddPart(ctx context.Context, segmentID int64, p catalog.Part) error
+	EndMultipart(ctx context.Context, segmentID int64) error
+	MultipartOf(ctx context.Context, segmentID int64) (catalog.Multipart, bool, error)
+	Multiparts(ctx context.Context) ([]catalog.Multipart, error)
+
+	// The queue's order and the plan (queue.go).
+	DueNewest(ctx context.Context, limit int, skip map[int64]bool) ([]catalog.Record, error)
+	Backlog(ctx context.Context) (catalog.Backlog, error)
+	Produced(ctx context.Context, since time.Time) ([]catalog.Production, error)
+	UploadedPresent(ctx context.Context) (int64, error)
+	WaitingBefore(ctx context.Context, start time.Time) (int64, error)
 
 	// The decode lane's queue.
 	AwaitDecode(ctx context.Context, id int64) error
@@ -184,6 +214,16 @@ type Deps struct {
 	// quarantine instead of going up; offsite says S3 keeps an earlier
 	// upload of the segment, so its footage is not lost.
 	OnQuarantined func(r catalog.Record, why string, offsite bool)
+	// Limiter, if set, is the cap on S3's connections (the client's,
+	// ClientConfig.Limiter): while it pauses, no attempt starts, and its
+	// meter gives the achieved rate.
+	Limiter *Limiter
+	// Storage, if set, is retention's view of savePath, for the plan.
+	Storage func() StorageView
+	// OpenShare, if set, is the share of the coming week the schedule lets
+	// the uploads run (Pacer.OpenShare): the achieved rate, measured while
+	// they may, is worth that much over the week. Default 1.
+	OpenShare func() float64
 }
 
 // State is the uploader's health, as the API shows it.
@@ -221,6 +261,31 @@ type Status struct {
 	DecodeSkipped uint64 `json:"decodeSkipped"`
 	// PausedUntil: after S3 itself failed, no attempt starts before this.
 	PausedUntil time.Time `json:"pausedUntil,omitzero"`
+	// CapPaused: the upload schedule pauses the uploads now; no attempt
+	// starts (those under way wait).
+	CapPaused bool `json:"capPaused,omitempty"`
+	// AchievedMbps is the achieved upload rate over the last 5 minutes
+	// (the time uploads wanted the link), 0 before it is known;
+	// RecordedMbps what the cameras record (ProductionWindow).
+	AchievedMbps float64 `json:"achievedMbps"`
+	RecordedMbps float64 `json:"recordedMbps"`
+	// RecordedMbpsByCamera is RecordedMbps per camera.
+	RecordedMbpsByCamera map[string]float64 `json:"recordedMbpsByCamera,omitempty"`
+	// BacklogBytes and BacklogSeconds are what waits for upload: bytes,
+	// seconds of footage.
+	BacklogBytes   int64   `json:"backlogBytes"`
+	BacklogSeconds float64 `json:"backlogSeconds"`
+	// Plan says whether the backlog drains, in plain words.
+	Plan Plan `json:"plan"`
+	// LastSkipped and LastDeletedWaiting name the last segment the plan
+	// left and the last one retention deleted while a later one went up.
+	LastSkipped        string `json:"lastSkipped,omitempty"`
+	LastDeletedWaiting string `json:"lastDeletedWaiting,omitempty"`
+	// PartsSent and PartBytesSent count the multipart parts S3 confirmed
+	// since the daemon started (a resumed upload sends only its missing
+	// parts).
+	PartsSent     uint64 `json:"partsSent"`
+	PartBytesSent uint64 `json:"partBytesSent"`
 }
 
 // Uploader ships segments. Run owns the queue; Status, Notify and
@@ -238,6 +303,14 @@ type Uploader struct {
 
 	status *watch.Value[Status]
 	decode *decoder
+
+	planWake    chan struct{}
+	planMu      sync.Mutex
+	planIn      PlanInput                // the last plan's input
+	deficit     bool                     // the last plan is in deficit
+	skipped     map[int64]bool           // left in this deficit episode
+	saidDeleted bool                     // a deletion in place of a later upload was logged this episode
+	inflight    map[int64]catalog.Record // going up
 }
 
 // serverState is what the uploader learnt of one client's server.
@@ -255,7 +328,7 @@ func New(cfg Config, deps Deps) *Uploader {
 	}
 	u := &Uploader{cfg: cfg, s3: deps.S3, server: &serverState{}, deps: deps, clock: deps.Clock,
 		log:  deps.Log.With().Str("component", "uploader").Logger(),
-		wake: make(chan struct{}, 1), status: watch.New(Status{State: Idle, Since: deps.Clock.Now()})}
+		wake: make(chan struct{}, 1), planWake: make(chan struct{}, 1), status: watch.New(Status{State: Idle, Since: deps.Clock.Now()})}
 	u.decode = &decoder{u: u, wake: make(chan struct{}, 1)}
 	return u
 }
@@ -326,6 +399,9 @@ func (u *Uploader) Run(ctx context.Context) error {
 	decodeDone := make(chan struct{})
 	go func() { defer close(decodeDone); u.decode.run(ctx) }()
 	defer func() { <-decodeDone }()
+	planDone := make(chan struct{})
+	go func() { defer close(planDone); u.runPlanner(ctx) }()
+	defer func() { <-planDone }()
 
 	// Uploads get their own context: at shutdown they may finish.
 	upCtx, upCancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -341,6 +417,7 @@ func (u *Uploader) Run(ctx context.Context) error {
 	paused := false
 	launch := func(r catalog.Record) {
 		busy[r.ID] = true
+		u.setInflight(r, true)
 		a := u.attempter()
 		go func() {
 			start := u.clock.Mono()
@@ -357,18 +434,13 @@ func (u *Uploader) Run(ctx context.Context) error {
 				delete(notBefore, id)
 			}
 		}
-		if free := cfg.Concurrency - len(busy); free > 0 && (!paused || now >= pausedUntil) {
+		capPaused := u.capPaused()
+		u.setCapPaused(capPaused)
+		if free := cfg.Concurrency - len(busy); free > 0 && (!paused || now >= pausedUntil) && !capPaused {
 			if paused {
 				free = 1 // after a pause, one attempt probes S3 first
 			}
-			skip := make(map[int64]bool, len(busy)+len(notBefore))
-			for id := range busy {
-				skip[id] = true
-			}
-			for id := range notBefore {
-				skip[id] = true
-			}
-			recs, err := u.deps.Catalog.Due(ctx, free, skip)
+			recs, err := u.next(ctx, cfg, free, u.skipSet(busy, notBefore))
 			if err != nil && ctx.Err() == nil {
 				u.log.Error().Err(err).Msg("cannot read the upload queue")
 			}
@@ -380,21 +452,28 @@ func (u *Uploader) Run(ctx context.Context) error {
 		if len(busy) == 0 {
 			u.idleIfHealthy()
 		}
+		if lim := u.deps.Limiter; lim != nil {
+			// The link is wanted while uploads are under way and may run; a
+			// pause of the schedule counts in the plan by its share of the
+			// week (Deps.OpenShare), not as a slow link.
+			lim.Meter().SetWanting(len(busy) > 0 && !capPaused)
+		}
 
 		wait := nextWake(now, pausedUntil, paused, notBefore, len(busy) < cfg.Concurrency)
+		var capChanged <-chan struct{}
+		if lim := u.deps.Limiter; lim != nil {
+			capChanged = lim.Changed()
+		}
 		select {
+		case <-capChanged:
 		case <-ctx.Done():
 			var more func(free int) []catalog.Record
 			if !paused { // S3 answers: the last segments, closed at the stop, may go up in the grace
 				more = func(free int) []catalog.Record {
-					skip := make(map[int64]bool, len(busy)+len(notBefore))
-					for id := range busy {
-						skip[id] = true
+					if u.capPaused() {
+						return nil
 					}
-					for id := range notBefore {
-						skip[id] = true
-					}
-					recs, err := u.deps.Catalog.Due(context.WithoutCancel(ctx), free, skip)
+					recs, err := u.next(context.WithoutCancel(ctx), cfg, free, u.skipSet(busy, notBefore))
 					if err != nil {
 						u.log.Error().Err(err).Msg("cannot read the upload queue")
 					}
@@ -407,6 +486,7 @@ func (u *Uploader) Run(ctx context.Context) error {
 		case <-u.clock.After(wait):
 		case res := <-done:
 			delete(busy, res.rec.ID)
+			u.setInflight(res.rec, false)
 			serviceDown, retryIn := u.finish(ctx, res)
 			now := u.clock.Mono()
 			if retryIn > 0 {
@@ -468,6 +548,7 @@ func (u *Uploader) drain(busy map[int64]bool, done chan result, cancel context.C
 		select {
 		case res := <-done:
 			delete(busy, res.rec.ID)
+			u.setInflight(res.rec, false)
 			u.finish(context.Background(), res)
 			if res.err != nil && !errors.Is(res.err, errAwaitDecode) {
 				more = nil // S3 or this file fails: start no more now
@@ -551,6 +632,26 @@ func (u *Uploader) setInFlight(n int) {
 }
 
 func (u *Uploader) setPaused(t time.Time) { u.update(func(s *Status) { s.PausedUntil = t }) }
+
+func (u *Uploader) setCapPaused(p bool) {
+	if u.status.Get().CapPaused != p {
+		u.update(func(s *Status) { s.CapPaused = p })
+	}
+}
+
+// skipSet is what the queue leaves out now: uploads under way, segments
+// in their backoff, and those the deficit left.
+func (u *Uploader) skipSet(busy map[int64]bool, notBefore map[int64]time.Duration) map[int64]bool {
+	skip := make(map[int64]bool, len(busy)+len(notBefore))
+	for id := range busy {
+		skip[id] = true
+	}
+	for id := range notBefore {
+		skip[id] = true
+	}
+	u.skippedIDs(skip)
+	return skip
+}
 
 func (u *Uploader) idleIfHealthy() {
 	if u.status.Get().State == Uploading { // only Run's goroutine changes the state

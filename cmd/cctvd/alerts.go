@@ -45,9 +45,13 @@ func (d *daemon) observe(ctx context.Context) alerts.Observation {
 		}
 		o.Cameras = append(o.Cameras, c)
 	}
-	if u := d.uploaderStatus(); u.State == uploader.Failing {
+	u := d.uploaderStatus()
+	if u.State == uploader.Failing {
 		o.UploadFailing, o.UploadFailingSince, o.UploadError = true, u.Since, u.LastError
 	}
+	o.UploadPlan, o.UploadPlanMessage = u.Plan.State, u.Plan.Message
+	o.UploadUpMbps, o.UploadRecordedMbps = u.Plan.UpMbps, u.Plan.RecordedMbps
+	o.UploadLossInSeconds, o.UploadLostFootageSeconds = u.Plan.LossInSeconds, u.Plan.LostFootageSeconds
 	if b, err := d.keep.Backlog(ctx); err == nil {
 		o.BacklogKnown, o.BacklogSegments, o.BacklogBytes, o.BacklogOldest = true, b.Count, b.Bytes, b.Oldest
 	}

@@ -94,6 +94,14 @@ func clientConfig(cfg *config.Config) uploader.ClientConfig {
 	return cc
 }
 
+// uploaderClientConfig: the uploader's client, whose connections write
+// through the upload cap.
+func uploaderClientConfig(cfg *config.Config, lim *uploader.Limiter) uploader.ClientConfig {
+	cc := clientConfig(cfg)
+	cc.Limiter = lim
+	return cc
+}
+
 func uploaderConfig(cfg *config.Config) uploader.Config {
 	return uploader.Config{
 		Bucket:           cfg.S3Config.S3Bucket,
@@ -104,6 +112,7 @@ func uploaderConfig(cfg *config.Config) uploader.Config {
 		ClearAfterUpload: cfg.StorageConfig.ClearAfterUpload,
 		SavePath:         cfg.StorageConfig.SavePath,
 		ProbePath:        cfg.FFmpeg.ProbePath,
+		Order:            cfg.S3Config.UploadOrder,
 	}
 }
 

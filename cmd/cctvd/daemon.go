@@ -91,9 +91,16 @@ type daemon struct {
 	// folder when recording starts (it may be on savePath's disk).
 	desired atomic.Pointer[desired.Store]
 
-	// What runs while the catalog is usable, and the S3 client.
+	// lim caps the uploader's S3 connections, as pacer sets it (the
+	// schedule, the API's cap).
+	lim   *uploader.Limiter
+	pacer *uploader.Pacer
+
+	// What runs while the catalog is usable, and the S3 clients: s3c for
+	// exports and the rebuild, upc the uploader's, through lim.
 	partsMu    sync.Mutex
 	s3c        *s3.Client
+	upc        *s3.Client
 	up         *uploader.Uploader
 	ret        *retention.Retention
 	reb        *rebuild.Rebuilder
@@ -157,11 +164,17 @@ func (d *daemon) build(ctx context.Context, hub *logring.Hub) error {
 		return err
 	}
 	d.s3c = s3c
+	d.lim = uploader.NewLimiter()
+	d.pacer = uploader.NewPacer(d.lim, uploader.ScheduleFrom(cfg.S3Config), cfg.S3Config.MaxUploadMbps, d.clock, log)
+	if d.upc, err = uploader.NewClient(ctx, uploaderClientConfig(cfg, d.lim)); err != nil {
+		return err
+	}
 	d.vol = volume.New(volumeConfig(cfg, d.getenv), volume.Deps{Log: log, Now: d.clock.Now, After: d.clock.After})
 	d.keep = keeper.New(keeperConfig(cfg),
 		keeper.Deps{Log: log, Now: d.clock.Now, After: d.clock.After, KeyFor: d.keyFor, Ready: d.catalogReady, Use: d.useCatalog})
 	// Metrics read the components at scrape time, after they exist.
 	d.met = metrics.New(metrics.Sources{
+		Limiter:   d.lim,
 		Cameras:   func() []supervisor.Status { return d.sup.Statuses() },
 		Uploader:  d.uploaderStatus,
 		Retention: d.retentionStatus,
@@ -227,6 +240,7 @@ func (d *daemon) build(ctx context.Context, hub *logring.Hub) error {
 			Snapshots:    d.snp,
 			Live:         d.live,
 			Alerts:       d.alerts,
+			UploadLimit:  d.pacer,
 		})
 	return err
 }
@@ -297,9 +311,12 @@ func (d *daemon) reload(ctx context.Context) (api.ReloadResult, error) {
 	if err == nil {
 		commitAPI, err = d.api.Prepare(apiSettings(cfg))
 	}
-	var client *s3.Client
+	var client, upClient *s3.Client
 	if err == nil && clientConfig(cfg) != clientConfig(old) {
 		client, err = uploader.NewClient(ctx, clientConfig(cfg))
+		if err == nil {
+			upClient, err = uploader.NewClient(ctx, uploaderClientConfig(cfg, d.lim))
+		}
 	}
 	if err != nil {
 		d.log.Error().Str("config", d.cfgPath).Msg("reload: config rejected, nothing changed: " + err.Error()) // the reasons, for whoever reads the journal after a reload
@@ -313,12 +330,12 @@ func (d *daemon) reload(ctx context.Context) (api.ReloadResult, error) {
 	d.keep.SetRetentionDays(cfg.StorageConfig.CatalogDays())
 	d.partsMu.Lock()
 	if client != nil {
-		d.s3c = client
+		d.s3c, d.upc = client, upClient
 	}
 	if d.up != nil {
 		var s3api uploader.S3API
-		if client != nil {
-			s3api = client
+		if upClient != nil {
+			s3api = upClient
 		}
 		d.up.Reconfigure(uploaderConfig(cfg), s3api)
 	}
@@ -326,6 +343,8 @@ func (d *daemon) reload(ctx context.Context) (api.ReloadResult, error) {
 		d.ret.Reconfigure(retentionConfig(cfg))
 	}
 	d.partsMu.Unlock()
+	// The API's cap gives way when the config's cap or schedule changed.
+	d.pacer.Reconfigure(uploader.ScheduleFrom(cfg.S3Config), cfg.S3Config.MaxUploadMbps)
 	var exportClient export.S3API // nil: the S3 settings did not change
 	if client != nil {
 		exportClient = client
@@ -455,6 +474,12 @@ func (d *daemon) uploaderStatus() uploader.Status {
 	return up.Status()
 }
 
+// storageView is retention's view of savePath, for the upload plan.
+func (d *daemon) storageView() uploader.StorageView {
+	r := d.retentionStatus()
+	return uploader.StorageView{Known: !r.LastDecision.IsZero(), LimitBytes: r.LimitBytes, UsedBytes: r.UsedBytes}
+}
+
 func (d *daemon) retentionStatus() retention.Status {
 	d.partsMu.Lock()
 	ret := d.ret
@@ -558,7 +583,7 @@ func (d *daemon) run(ctx context.Context) error {
 	for _, c := range []struct {
 		name string
 		run  func(context.Context) error
-	}{{"volume", d.vol.Run}, {"api", d.api.Run}, {"live", d.live.Run}, {"clockstep", d.clk.Run}} {
+	}{{"volume", d.vol.Run}, {"api", d.api.Run}, {"live", d.live.Run}, {"clockstep", d.clk.Run}, {"upload pacing", d.pacer.Run}} {
 		cctx, cancel := context.WithCancel(context.Background())
 		g.Add(d.guard(c.name, func() error { return c.run(cctx) }), func(error) { cancel() })
 	}

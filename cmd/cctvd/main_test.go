@@ -178,11 +178,13 @@ type setup struct {
 	cam      *testenv.Camera
 	minio    *testenv.MinIO
 	savePath string
-	duration int    // videoDuration
-	extra    string // more top-level JSON members, each followed by a comma
-	storage  string // more storageConfig members, each preceded by a comma
-	s3       string // more s3Config members, each preceded by a comma
-	logLevel string // default info
+	duration int     // videoDuration
+	extra    string  // more top-level JSON members, each followed by a comma
+	storage  string  // more storageConfig members, each preceded by a comma
+	s3       string  // more s3Config members, each preceded by a comma
+	logLevel string  // default info
+	endpoint string  // S3's endpoint, default MinIO's (a counting proxy in front of it, say)
+	limitGB  float64 // clearWhenFilePathReachGB, default 1
 }
 
 // newSetup starts a camera (mount /cam1, digest auth) and MinIO with a bucket.
@@ -207,10 +209,11 @@ func (s *setup) writeConfig(t *testing.T) string {
     "rtspPort": %d, "rtspPath": "/cam1"}],
   "s3Config": {"s3Bucket": "test-bucket", "s3Path": "rec/2025", "endpoint": %q %s},
   "awsCredentials": {"accessKeyId": %q, "secretAccessKey": %q},
-  "storageConfig": {"savePath": %q, "clearAfterUpload": false, "clearWhenFilePathReachGB": 1 %s},
+  "storageConfig": {"savePath": %q, "clearAfterUpload": false, "clearWhenFilePathReachGB": %v %s},
   "api": {"listen": "127.0.0.1:0"},
   "log": {"format": "json", "level": %q}
-}`, s.extra, e2ePassword, s.duration, s.cam.Port, s.minio.Endpoint, s.s3, s.minio.AccessKey, s.minio.SecretKey, s.savePath, s.storage, cmp.Or(s.logLevel, "info"))
+}`, s.extra, e2ePassword, s.duration, s.cam.Port, cmp.Or(s.endpoint, s.minio.Endpoint), s.s3, s.minio.AccessKey, s.minio.SecretKey, s.savePath,
+		cmp.Or(s.limitGB, 1), s.storage, cmp.Or(s.logLevel, "info"))
 	path := filepath.Join(t.TempDir(), "config.json")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)

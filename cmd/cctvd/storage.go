@@ -165,7 +165,8 @@ func (d *daemon) useCatalog(ctx context.Context, cat *catalog.Catalog) error {
 	cfg := d.config()
 	d.partsMu.Lock()
 	s3c := d.s3c
-	up := uploader.New(uploaderConfig(cfg), uploader.Deps{Log: d.log, Catalog: cat, S3: s3c, Redactor: d.red, Clock: d.clock,
+	up := uploader.New(uploaderConfig(cfg), uploader.Deps{Log: d.log, Catalog: cat, S3: d.upc, Redactor: d.red, Clock: d.clock,
+		Limiter: d.lim, Storage: d.storageView, OpenShare: d.pacer.OpenShare,
 		OnUploaded: d.met.Uploaded, OnFailed: d.met.UploadFailed, OnConflict: d.met.UploadConflict,
 		OnQuarantined: func(r catalog.Record, why string, offsite bool) {
 			d.met.Quarantined(r, why, offsite)
@@ -177,6 +178,7 @@ func (d *daemon) useCatalog(ctx context.Context, cat *catalog.Catalog) error {
 		}})
 	ret := retention.New(retentionConfig(cfg), retention.Deps{Log: d.log, Catalog: cat, KeyFor: d.keyFor, Now: d.clock.Now, After: d.clock.After, OnDelete: func(r catalog.Record, cause string) {
 		d.met.Deleted(r, cause)
+		up.SegmentDeleted(r)
 		d.deletedFact(r, cause)
 		d.gapq.Deleted(r, cause)
 	}})

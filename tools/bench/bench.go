@@ -23,6 +23,9 @@
 //     WebSocket client (1 s GOP), the time to the first playable frame, and
 //     cctvd's CPU with 16 viewers of one camera and one viewer of each of
 //     16 cameras, against none.
+//   - uplink: the upload cap's rate and goodput, the bytes a resumed
+//     upload sends again after a SIGKILL, and goodput over a shaped link
+//     (rate, loss, round trip) against awscli (uplink.go).
 package bench
 
 import (
@@ -127,6 +130,7 @@ func Run(ctx context.Context, opts Options) ([]Row, error) {
 		{"scale", b.scale},
 		{"export", b.exportHour},
 		{"live", b.live},
+		{"uplink", b.uplink},
 	}
 	for _, s := range steps {
 		if opts.Only != "" && !strings.Contains(","+opts.Only+",", ","+s.name+",") {

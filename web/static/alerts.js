@@ -10,6 +10,7 @@ const TITLES = {
   'camera-down': 'Camera down',
   'upload-backlog': 'Uploads behind',
   'upload-failing': 'Uploads failing',
+  'upload-deficit': 'Footage will be lost before upload',
   'disk-near-limit': 'Disk near its limit',
   'disk-missing': 'Recordings disk missing',
 };

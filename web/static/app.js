@@ -498,6 +498,8 @@ function renderStatus(st) {
   if (disk) disk.style.width = `${(diskFrac * 100).toFixed(2)}%`;
   const row = (label, value, cls = '') => h('div', { class: `fact ${cls}` }, h('dt', { text: label }), h('dd', { text: value }));
   const upState = u.state || 'idle';
+  const lim = st.uploadLimit;
+  const plan = u.plan || {};
   const kids = [
     h('h3', { text: 'Recordings (savePath)' }),
     h('div', {
@@ -521,13 +523,32 @@ function renderStatus(st) {
     h('dl', { class: 'facts' },
       row('Backlog', `${b.segments || 0} segment${b.segments === 1 ? '' : 's'} · ${fmt.bytes(b.bytes || 0)}`),
       row('Oldest waiting', b.segments ? `${fmt.duration(b.oldestAgeSeconds || 0)}${fmt.isSet(b.oldest) ? ` (since ${fmt.dateTime(b.oldest)})` : ''}` : '—', b.oldestAgeSeconds > 3600 ? 'warn' : ''),
+      lim ? row('Upload cap', capText(lim), lim.paused ? 'warn' : '') : null,
+      row('Achieved rate', `${u.achievedMbps ? `${rate(u.achievedMbps)} up` : 'not measured yet'} · ${rate(u.recordedMbps || 0)} recorded`),
+      b.footageSeconds ? row('Footage waiting', fmt.duration(b.footageSeconds)) : null,
       row('Uploading now', String(u.inFlight || 0)),
       row('Since start', `${u.uploaded || 0} uploaded · ${u.failures || 0} failed`),
       row('Last upload', fmt.isSet(u.lastSuccess) ? fmt.dateTime(u.lastSuccess) : '—'),
       fmt.isSet(u.pausedUntil) && Date.parse(u.pausedUntil) > Date.now() ? row('Paused until', fmt.dateTime(u.pausedUntil), 'warn') : null),
+    plan.message ? h('p', { class: `upload-plan plan-${plan.state}`, id: 'upload-plan', role: plan.state === 'deficit' ? 'alert' : null, text: plan.message }) : null,
+    plan.skipped || plan.deletedWaiting ? h('p', { class: 'upload-plan plan-deficit',
+      text: `Since start: ${plan.skipped || 0} segment${plan.skipped === 1 ? '' : 's'} left because ${plan.skipped === 1 ? 'it' : 'they'} could not reach S3 before deletion · ${plan.deletedWaiting || 0} deleted before upload while a later one went up.` }) : null,
     u.lastError ? h('div', { class: 'cam-error' }, h('p', { text: `Last upload error: ${u.lastError}` })) : null,
   ];
   box.replaceChildren(...kids.filter(Boolean));
+}
+
+// rate is a rate in Mbit/s, in the unit a person reads it in.
+function rate(mbps) {
+  return mbps >= 1 ? `${fmt.num(mbps)} Mbit/s` : `${Math.round(mbps * 1000)} kbit/s`;
+}
+
+// capText says the upload cap in force, where it comes from, and until when.
+function capText(l) {
+  const what = l.paused ? 'paused' : l.maxUploadMbps ? rate(l.maxUploadMbps) : 'none';
+  const from = { config: 'from the config', schedule: 'from the schedule', api: 'set for this run' }[l.source] || '';
+  const until = fmt.isSet(l.until) ? ` until ${fmt.dateTime(l.until)}` : '';
+  return `${what} (${from}${until})`;
 }
 
 // ---- the live grid: every camera live -----------------------------------
