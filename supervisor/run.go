@@ -80,12 +80,9 @@ func (c *Camera) runOnce(ctx context.Context) (Exit, *loginbudget.SpentError) {
 	a.log.Info().Int("pid", pid).Str("url", cam.RedactedURL()).Str("mode", enc.Mode()).Str("hwaccel", enc.HWAccel).Msg("ffmpeg started")
 	c.emit(Event{Kind: EventStarted, At: started, RunID: a.run.ID})
 
-	watchDone := make(chan struct{})
-	var watchWG sync.WaitGroup
-	watchWG.Go(func() { c.watch(runCtx, cancel, a.run.ID, a.wd, watchDone) })
+	unwatch := c.stalls.add(&watchedRun{c: c, runID: a.run.ID, wd: a.wd, cancel: cancel})
 	err = cmd.Wait()
-	close(watchDone)
-	watchWG.Wait()
+	unwatch()
 	stdout.flush()
 	stderr.flush()
 	return c.exited(ctx, runCtx, a, err), nil
@@ -277,36 +274,6 @@ func (c *Camera) exited(ctx, runCtx context.Context, a *attempt, waitErr error) 
 	lev.Int("code", code).Str("signal", sig).Str("reason", string(reason)).Dur("recorded", exit.Recorded).Str("why", msg).Msg("ffmpeg exited")
 	c.emit(Event{Kind: EventExited, At: ended, RunID: a.run.ID, Exit: &exit})
 	return exit
-}
-
-// watch is the stall watchdog: it cancels the run when progress has not
-// advanced for the stall timeout.
-func (c *Camera) watch(ctx context.Context, cancel context.CancelCauseFunc, runID string, wd *watchdog, done <-chan struct{}) {
-	for {
-		c.mu.Lock()
-		wait := wd.deadline() - c.deps.Mono()
-		c.mu.Unlock()
-		select {
-		case <-done:
-			return
-		case <-ctx.Done():
-			return
-		case <-c.deps.After(max(wait, 10*time.Millisecond)):
-		}
-		now := c.deps.Now()
-		c.mu.Lock()
-		stalled := wd.expired(c.deps.Mono())
-		if stalled {
-			c.update(func(s *Status) { s.State = Stalled })
-		}
-		c.mu.Unlock()
-		if stalled {
-			c.log.Warn().Dur("timeout", c.opts.StallTimeout).Msg("stalled: no new frames, stopping ffmpeg")
-			c.emit(Event{Kind: EventStalled, At: now, RunID: runID})
-			cancel(errStalled)
-			return
-		}
-	}
 }
 
 // held reports a start the Gate refused.
