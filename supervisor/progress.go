@@ -6,6 +6,25 @@ import (
 	"time"
 )
 
+// ProgressPeriod is how often ffmpeg reports its progress for a stall
+// timeout: a third of it, at most 5 s. The watchdog then sees a block that
+// advances at least every period plus a frame interval (config holds a
+// frame to at most a third of the timeout), two thirds of the timeout at
+// worst, and cctvd reads a fifth of the blocks it read at one a second (at
+// 64 cameras, reading them was a fifth of its CPU). The stream's epoch
+// does not wait for it: ffmpeg reports as it writes the first frame.
+func ProgressPeriod(stallTimeout time.Duration) time.Duration {
+	return min(5*time.Second, (stallTimeout / 3).Round(10*time.Millisecond))
+}
+
+// statsPeriod is ffmpeg's -stats_period for a period (0: one second).
+func statsPeriod(d time.Duration) string {
+	if d <= 0 {
+		return "1"
+	}
+	return strconv.FormatFloat(d.Seconds(), 'f', -1, 64)
+}
+
 // Progress is one block of ffmpeg's -progress output.
 type Progress struct {
 	// Frame is the number of frames written so far.
