@@ -447,10 +447,14 @@ func (s *Segmenter) processRun(dir, id string, files *runFiles) {
 	} else {
 		s.open.set(key, "")
 	}
+	// A live run of this daemon names nothing before its epoch has
+	// settled (the supervisor's first estimate is seconds late): the
+	// metadata's rename wakes the segmenter when it has.
+	unsettled := !ended && !foreign && !meta.EpochSettled
 	failed := false
 	keep := st.pending[:0]
 	for _, r := range st.pending {
-		if failed || (!ended && !have[r.index+1]) {
+		if failed || unsettled || (!ended && !have[r.index+1]) {
 			keep = append(keep, r) // still open or closing, or after a failure (order)
 			continue
 		}

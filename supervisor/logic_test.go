@@ -187,19 +187,22 @@ func TestClassify(t *testing.T) {
 }
 
 // TestProgressPeriod: ffmpeg reports a third of the stall timeout apart,
-// at most 5 s: a block that advances comes within two thirds of the
-// timeout even at the slowest frame rate config allows (a frame every
-// third of it).
+// at most half a segment and 5 s: a block that advances comes within two
+// thirds of the timeout even at the slowest frame rate config allows (a
+// frame every third of it), and a run's first segment waits at most half
+// its length for the second block, which settles the epoch.
 func TestProgressPeriod(t *testing.T) {
-	for _, tt := range []struct{ stall, want time.Duration }{
-		{15 * time.Second, 5 * time.Second}, // the default
-		{9 * time.Second, 3 * time.Second},
-		{time.Second, 330 * time.Millisecond}, // the least config allows
-		{time.Minute, 5 * time.Second},
+	for _, tt := range []struct{ stall, segment, want time.Duration }{
+		{15 * time.Second, 600 * time.Second, 5 * time.Second}, // the defaults, the design note's segments
+		{9 * time.Second, 300 * time.Second, 3 * time.Second},
+		{time.Second, 10 * time.Second, 330 * time.Millisecond}, // the least timeout config allows
+		{time.Minute, time.Hour, 5 * time.Second},
+		{15 * time.Second, 4 * time.Second, 2 * time.Second}, // short segments
+		{15 * time.Second, time.Second, 500 * time.Millisecond},
 	} {
-		got := ProgressPeriod(tt.stall)
+		got := ProgressPeriod(tt.stall, tt.segment)
 		if got != tt.want {
-			t.Errorf("ProgressPeriod(%v) = %v, want %v", tt.stall, got, tt.want)
+			t.Errorf("ProgressPeriod(%v, %v) = %v, want %v", tt.stall, tt.segment, got, tt.want)
 		}
 		if worst := got + tt.stall/3; worst > tt.stall*2/3+10*time.Millisecond {
 			t.Errorf("stall %v: an advancing block may be %v apart", tt.stall, worst)

@@ -6,15 +6,17 @@ import (
 	"time"
 )
 
-// ProgressPeriod is how often ffmpeg reports its progress for a stall
-// timeout: a third of it, at most 5 s. The watchdog then sees a block that
-// advances at least every period plus a frame interval (config holds a
-// frame to at most a third of the timeout), two thirds of the timeout at
-// worst, and cctvd reads a fifth of the blocks it read at one a second (at
-// 64 cameras, reading them was a fifth of its CPU). The stream's epoch
-// does not wait for it: ffmpeg reports as it writes the first frame.
-func ProgressPeriod(stallTimeout time.Duration) time.Duration {
-	return min(5*time.Second, (stallTimeout / 3).Round(10*time.Millisecond))
+// ProgressPeriod is how often ffmpeg reports its progress, for a stall
+// timeout and a segment length: a third of the timeout, at most half a
+// segment and at most 5 s. The watchdog then sees a block that advances at
+// least every period plus a frame interval (config holds a frame to at most
+// a third of the timeout): two thirds of the timeout at worst. cctvd reads
+// a fifth of the blocks it read at one a second (at 64 cameras, reading
+// them was a fifth of its CPU). A run's first segment is named once the
+// stream's epoch has settled, at the second block (see
+// staging.Meta.EpochSettled): half a segment bounds that wait.
+func ProgressPeriod(stallTimeout, segment time.Duration) time.Duration {
+	return max(10*time.Millisecond, min(5*time.Second, stallTimeout/3, segment/2).Round(10*time.Millisecond))
 }
 
 // statsPeriod is ffmpeg's -stats_period for a period (0: one second).

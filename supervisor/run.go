@@ -116,9 +116,10 @@ type attempt struct {
 	meta   staging.Meta
 
 	// The output goroutines' own (one each).
-	tail      []string // last stderr lines, redacted
-	parser    progressParser
-	estimator epochEstimator
+	tail        []string // last stderr lines, redacted
+	parser      progressParser
+	estimator   epochEstimator
+	epochBlocks int // blocks that advanced with frames: the epoch settles at the second
 
 	// Under c.mu: the watchdog (from ffmpeg's start), and when the run
 	// began recording.
@@ -183,10 +184,16 @@ func (a *attempt) progressLine(line string) {
 	}
 	now, mono := c.deps.Now(), c.deps.Mono()
 	var epoch time.Time
+	settles := false
 	c.mu.Lock()
 	advanced := a.wd.observe(p, mono)
 	if advanced && p.Frame > 0 {
 		epoch = wallEpoch(now, mono, a.estimator.add(mono, p.OutTime))
+		a.epochBlocks++
+		// The first block is written as ffmpeg writes its first frame,
+		// after probing the stream with its frames buffered: seconds late.
+		// The next, a period later, comes after it caught up.
+		settles = a.epochBlocks == 2
 	}
 	became := false
 	c.update(func(s *Status) {
@@ -206,11 +213,11 @@ func (a *attempt) progressLine(line string) {
 		a.metaMu.Lock()
 		prev := a.meta.Epoch
 		a.metaMu.Unlock()
-		if drift := prev.Sub(epoch).Abs(); drift > 100*time.Millisecond { // names are to the second; each write wakes the segmenter
-			if drift > time.Second && !prev.IsZero() {
+		if drift := prev.Sub(epoch).Abs(); drift > 100*time.Millisecond || settles { // names are to the second; each write wakes the segmenter
+			if drift > time.Second && !prev.IsZero() && !settles {
 				a.log.Info().Time("from", prev).Time("to", epoch).Msg("the stream's start moved on the wall clock (a clock step): the next segments are named on the new time")
 			}
-			a.writeMeta(func(m *staging.Meta) { m.Epoch = epoch })
+			a.writeMeta(func(m *staging.Meta) { m.Epoch, m.EpochSettled = epoch, m.EpochSettled || settles })
 		}
 	}
 }
