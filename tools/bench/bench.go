@@ -12,6 +12,9 @@
 //   - upload throughput of one 500 MB file: cctvd's uploader against awscli
 //     and against reading the file;
 //   - ffmpeg CPU per camera-minute by mode, against the cheapest correct line;
+//   - transcode lines for the design note's two cameras: CPU, size and
+//     SSIM against the source, and copy from a camera asked for the
+//     configured rate and size;
 //   - one retention decision with 10k and 100k catalog rows;
 //   - start-up (to the API, to recording, to ready) and peak RSS with a
 //     million-row catalog, and with a garbage one, against an empty one;
@@ -128,6 +131,7 @@ func Run(ctx context.Context, opts Options) ([]Row, error) {
 		{"latency", b.latency},
 		{"throughput", b.throughput},
 		{"modes", b.modes},
+		{"transcode", b.transcode},
 		{"retention", b.retention},
 		{"catalog", b.catalogStartup},
 		{"scale", b.scale},

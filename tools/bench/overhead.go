@@ -250,7 +250,7 @@ func daemonSpeed(d *daemon) (float64, error) {
 			State    string `json:"state"`
 			Progress *struct {
 				Speed float64 `json:"speed"`
-			} `json:"progress"`
+			} `json:"live"`
 		} `json:"cameras"`
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&list); err != nil {
@@ -259,7 +259,7 @@ func daemonSpeed(d *daemon) (float64, error) {
 	slowest := 0.0
 	for i, c := range list.Cameras {
 		if c.State != "recording" || c.Progress == nil {
-			return 0, fmt.Errorf("not the same work: a camera is %s", c.State)
+			return 0, fmt.Errorf("not the same work: a camera is %s (progress %v)", c.State, c.Progress)
 		}
 		if i == 0 || c.Progress.Speed < slowest {
 			slowest = c.Progress.Speed
@@ -442,11 +442,11 @@ func (b *bench) profileDaemon(n, dur int, src string) error {
 	if rerr != nil {
 		return fmt.Errorf("perf record: %v: %s", rerr, out)
 	}
-	report, err := exec.Command("perf", "report", "-i", data, "--stdio", "--no-children", "--sort", "sym", "-g", "none", "--percent-limit", "1").Output()
+	report, err := SummarizeProfile(data, b.opts.Cctvd)
 	if err != nil {
-		return fmt.Errorf("perf report: %w", err)
+		return err
 	}
 	txt := strings.TrimSuffix(data, ".perf.data") + ".txt"
 	b.logf("profile of cctvd, %d cameras, %d s segments: %s", n, dur, txt)
-	return os.WriteFile(txt, report, 0o644)
+	return os.WriteFile(txt, []byte(report), 0o644)
 }
