@@ -107,6 +107,15 @@ type Camera struct {
 	// streamUrl: "auto" (default: ONVIF, then vendors' well-known RTSP
 	// paths), "onvif", "paths", or "off" (record rtsp://ip:rtspPort/).
 	Discovery string `json:"discovery,omitempty"`
+	// ConfigureCamera lets ONVIF discovery ask the camera itself for the
+	// configured resolution and frame rate (H.264, SetVideoEncoderConfiguration
+	// on the profile cctvd records, kept across the camera's reboots) when
+	// none of its profiles sends them, so that they are recorded as they
+	// come (copy) instead of transcoded. It changes the camera's settings,
+	// which whatever else watches that profile sees too. Needs ONVIF
+	// discovery (no rtspPath or streamUrl; discovery auto or onvif) and a
+	// whole frameRate. Default false.
+	ConfigureCamera bool `json:"configureCamera,omitempty"`
 
 	// MaxFailedLogins is how many refused logins cctvd allows itself at the
 	// camera's address (its host, whatever the port or path) within
