@@ -48,7 +48,7 @@ type candidate struct {
 }
 
 var candidates = []candidate{
-	{name: "veryfast (cctvd 0.3's default)", preset: "veryfast"},
+	{name: "veryfast (the default until now)", preset: "veryfast"},
 	{name: "veryfast, encoder 1 thread", preset: "veryfast", output: []string{"-threads", "1"}},
 	{name: "veryfast, subme=1:me=dia:trellis=0", preset: "veryfast", output: []string{"-x264-params", "subme=1:me=dia:trellis=0"}},
 	{name: "superfast", preset: "superfast"},
