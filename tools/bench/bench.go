@@ -63,6 +63,9 @@ type Options struct {
 	Repeats int
 	// Only, if set, names the steps to run (comma-separated).
 	Only string
+	// OverheadCases, if set, names the overhead step's cases to run,
+	// cameras/segment seconds, comma-separated ("64/600,16/10").
+	OverheadCases string
 	// Profile, if set, is a folder for CPU profiles of cctvd (perf) in the
 	// overhead step, each from a run of its own.
 	Profile string

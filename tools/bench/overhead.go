@@ -360,6 +360,9 @@ func (b *bench) overhead(ctx context.Context) error {
 			durations = append(durations, 600)
 		}
 		for _, dur := range durations {
+			if c := b.opts.OverheadCases; c != "" && !strings.Contains(","+c+",", fmt.Sprintf(",%d/%d,", n, dur)) {
+				continue
+			}
 			var own, rss, ratio, bareCPU, oursCPU, other []float64
 			discarded := 0
 			for rep := 0; len(ratio) < b.opts.Repeats || (rep < 2*b.opts.Repeats && spread(ratio) > 1.1); rep++ {

@@ -36,6 +36,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	work := fs.String("work", "", "work folder (default: a new temporary one, removed after)")
 	repeats := fs.Int("repeats", 3, "runs per measurement (medians)")
 	only := fs.String("only", "", "run only these steps (comma-separated: overhead,sync,latency,throughput,modes,transcode,retention,catalog,scale,export,live)")
+	cases := fs.String("overhead", "", "run only these cases of the overhead step (cameras/segment seconds, comma-separated: 16/10,64/10,64/600)")
 	profile := fs.String("profile", "", "write CPU profiles of cctvd (perf) in the overhead step to this folder")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -50,7 +51,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		dir = tmp
 	}
 	start := time.Now()
-	rows, err := bench.Run(ctx, bench.Options{Cctvd: *bin, Work: dir, Progress: stderr, Repeats: *repeats, Only: *only, Profile: *profile})
+	rows, err := bench.Run(ctx, bench.Options{Cctvd: *bin, Work: dir, Progress: stderr, Repeats: *repeats, Only: *only, Profile: *profile, OverheadCases: *cases})
 	bench.Write(stdout, rows, time.Since(start))
 	if err != nil {
 		return err
