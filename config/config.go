@@ -260,7 +260,10 @@ type FFmpeg struct {
 	// StopTimeout is how long ffmpeg gets to finalise its segment after
 	// SIGINT (stop) or SIGTERM (stall) before it is killed. Default "10s".
 	StopTimeout Duration `json:"stopTimeout,omitempty"`
-	// Preset is libx264's preset when transcoding. Default "veryfast".
+	// Preset is libx264's preset when transcoding. Default "ultrafast":
+	// the cheapest line within 0.005 SSIM of "veryfast" (the default until
+	// 0.3) for the design note's cameras, 40 % less CPU for 10 to 20 %
+	// larger files (make bench, step transcode).
 	Preset string `json:"preset,omitempty"`
 }
 
@@ -335,7 +338,7 @@ const (
 	DefaultListen            = "127.0.0.1:8080"
 	DefaultStallTimeout      = 15 * time.Second
 	DefaultStopTimeout       = 10 * time.Second
-	DefaultPreset            = "veryfast"
+	DefaultPreset            = "ultrafast"
 	DefaultRegion            = "us-east-1"
 	DefaultUploadConcurrency = 2
 	DefaultPartSizeMB        = 16
