@@ -261,9 +261,9 @@ type FFmpeg struct {
 	// SIGINT (stop) or SIGTERM (stall) before it is killed. Default "10s".
 	StopTimeout Duration `json:"stopTimeout,omitempty"`
 	// Preset is libx264's preset when transcoding. Default "ultrafast":
-	// the cheapest line within 0.005 SSIM of "veryfast" (the default until
-	// 0.3) for the design note's cameras, 40 % less CPU for 10 to 20 %
-	// larger files (make bench, step transcode).
+	// the cheapest line within 0.005 SSIM of "veryfast" (the default
+	// before it) for the design note's cameras, about 40 % less CPU for 10
+	// to 20 % larger files (make bench, step transcode).
 	Preset string `json:"preset,omitempty"`
 }
 
