@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"math"
 	"net"
 	"net/netip"
 	"net/url"
@@ -94,6 +95,14 @@ func validateSecrets(v *validator, p string, secrets []string) {
 }
 
 func (cam Camera) validate(v *validator, p string) {
+	if cam.ConfigureCamera {
+		switch {
+		case cam.StreamURL != "" || cam.RTSPPath != "" || (cam.Discovery != "" && cam.Discovery != DiscoveryAuto && cam.Discovery != DiscoveryONVIF):
+			v.add(p+".configureCamera", "needs ONVIF discovery: no rtspPath or streamUrl, discovery auto or onvif")
+		case cam.FrameRate != math.Trunc(cam.FrameRate):
+			v.add(p+".configureCamera", "ONVIF asks a camera for whole frame rates, not %s fps", strconv.FormatFloat(cam.FrameRate, 'f', -1, 64))
+		}
+	}
 	switch {
 	case cam.CameraName == "":
 		v.add(p+".cameraName", "is required")

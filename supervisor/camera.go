@@ -148,13 +148,15 @@ type Camera struct {
 	creds credentials
 
 	status *watch.Value[Status]
+	stalls *stallWatch // the supervisor's stall watchdog, shared by every camera
 
 	mu        sync.Mutex // guards cancelRun, and the watchdog while a run lasts
 	cancelRun context.CancelCauseFunc
 }
 
-func newCamera(cfg config.Camera, opts Config, deps Deps, desired bool) *Camera {
+func newCamera(cfg config.Camera, opts Config, deps Deps, stalls *stallWatch, desired bool) *Camera {
 	return &Camera{
+		stalls: stalls,
 		cfg:    cfg,
 		opts:   opts,
 		deps:   deps,

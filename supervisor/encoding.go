@@ -65,7 +65,7 @@ func hwAvailable(ctx context.Context, ffmpeg, hw, device string) error {
 // camera refused ends the run (a *probeRefused): ffmpeg would only be
 // refused once more.
 func (c *Camera) encoding(ctx context.Context, cam config.Camera) (Encoding, error) {
-	enc := Encoding{Preset: c.opts.Preset}
+	enc := Encoding{Preset: c.opts.Preset, ProgressPeriod: ProgressPeriod(c.opts.StallTimeout, c.cfg.SegmentDuration())}
 	switch c.cfg.Mode {
 	case config.ModeCopy:
 		enc.Copy = true

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"time"
 
 	"github.com/cctvd/cctvd/config"
 	"github.com/cctvd/cctvd/staging"
@@ -30,6 +31,9 @@ type Encoding struct {
 	HWAccel, HWDevice string
 	// Preset is libx264's preset.
 	Preset string
+	// ProgressPeriod is how often ffmpeg writes a progress block
+	// (-stats_period, see ProgressPeriod); 0 is once a second.
+	ProgressPeriod time.Duration
 }
 
 // Mode is "copy" or "transcode", as the API shows it.
@@ -47,7 +51,7 @@ func Args(cam config.Camera, run staging.Run, enc Encoding) []string {
 	args := []string{
 		"-hide_banner", "-nostdin", "-nostats", "-y",
 		"-loglevel", "level+info",
-		"-progress", "pipe:1", "-stats_period", "1",
+		"-progress", "pipe:1", "-stats_period", statsPeriod(enc.ProgressPeriod),
 	}
 	u := cam.URL()
 	switch u.Scheme {

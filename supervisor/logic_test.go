@@ -186,6 +186,30 @@ func TestClassify(t *testing.T) {
 	}
 }
 
+// TestProgressPeriod: ffmpeg reports a third of the stall timeout apart,
+// at most half a segment and 5 s: a block that advances comes within two
+// thirds of the timeout even at the slowest frame rate config allows (a
+// frame every third of it), and a run's first segment waits at most half
+// its length for the second block, which settles the epoch.
+func TestProgressPeriod(t *testing.T) {
+	for _, tt := range []struct{ stall, segment, want time.Duration }{
+		{15 * time.Second, 600 * time.Second, 5 * time.Second}, // the defaults, the design note's segments
+		{9 * time.Second, 300 * time.Second, 3 * time.Second},
+		{time.Second, 10 * time.Second, 330 * time.Millisecond}, // the least timeout config allows
+		{time.Minute, time.Hour, 5 * time.Second},
+		{15 * time.Second, 4 * time.Second, 2 * time.Second}, // short segments
+		{15 * time.Second, time.Second, 500 * time.Millisecond},
+	} {
+		got := ProgressPeriod(tt.stall, tt.segment)
+		if got != tt.want {
+			t.Errorf("ProgressPeriod(%v, %v) = %v, want %v", tt.stall, tt.segment, got, tt.want)
+		}
+		if worst := got + tt.stall/3; worst > tt.stall*2/3+10*time.Millisecond {
+			t.Errorf("stall %v: an advancing block may be %v apart", tt.stall, worst)
+		}
+	}
+}
+
 func TestArgs(t *testing.T) {
 	run := staging.Run{Dir: "/rec/.staging/cam1", ID: "R"}
 	base := config.Camera{CameraName: "cam1", IPAddress: "10.0.0.2", UserName: "admin", Password: "p@ss",
@@ -207,6 +231,8 @@ func TestArgs(t *testing.T) {
 		{"short segments: one keyframe per segment", func(c *config.Camera) { c.FrameRate, c.VideoDuration, c.Resolution = 5, 4, "1280x720" }, Encoding{},
 			[]string{"-vf fps=5,scale=1280:720", "-g 20", "-segment_time 4", "-force_key_frames expr:gte(t,n_forced*4)"}, nil},
 		{"fractional rate", func(c *config.Camera) { c.FrameRate = 2.5 }, Encoding{}, []string{"-vf fps=2.5,scale=1920:1080", "-g 25"}, nil},
+		{"progress every 5 s", nil, Encoding{ProgressPeriod: 5 * time.Second}, []string{"-progress pipe:1", "-stats_period 5"}, []string{"-stats_period 1"}},
+		{"progress every third of a second", nil, Encoding{ProgressPeriod: 330 * time.Millisecond}, []string{"-stats_period 0.33"}, nil},
 		{"udp transport", func(c *config.Camera) { c.RTSPTransport = "udp" }, Encoding{}, []string{"-rtsp_transport udp"}, nil},
 		{"looping file", func(c *config.Camera) { c.StreamURL = "file:///srv/loop.mp4" }, Encoding{},
 			[]string{"-stream_loop -1", "-i /srv/loop.mp4"}, []string{"-rtsp_transport"}},

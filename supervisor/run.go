@@ -80,12 +80,9 @@ func (c *Camera) runOnce(ctx context.Context) (Exit, *loginbudget.SpentError) {
 	a.log.Info().Int("pid", pid).Str("url", cam.RedactedURL()).Str("mode", enc.Mode()).Str("hwaccel", enc.HWAccel).Msg("ffmpeg started")
 	c.emit(Event{Kind: EventStarted, At: started, RunID: a.run.ID})
 
-	watchDone := make(chan struct{})
-	var watchWG sync.WaitGroup
-	watchWG.Go(func() { c.watch(runCtx, cancel, a.run.ID, a.wd, watchDone) })
+	unwatch := c.stalls.add(&watchedRun{c: c, runID: a.run.ID, wd: a.wd, cancel: cancel})
 	err = cmd.Wait()
-	close(watchDone)
-	watchWG.Wait()
+	unwatch()
 	stdout.flush()
 	stderr.flush()
 	return c.exited(ctx, runCtx, a, err), nil
@@ -119,9 +116,10 @@ type attempt struct {
 	meta   staging.Meta
 
 	// The output goroutines' own (one each).
-	tail      []string // last stderr lines, redacted
-	parser    progressParser
-	estimator epochEstimator
+	tail        []string // last stderr lines, redacted
+	parser      progressParser
+	estimator   epochEstimator
+	epochBlocks int // blocks that advanced with frames: the epoch settles at the second
 
 	// Under c.mu: the watchdog (from ffmpeg's start), and when the run
 	// began recording.
@@ -186,10 +184,16 @@ func (a *attempt) progressLine(line string) {
 	}
 	now, mono := c.deps.Now(), c.deps.Mono()
 	var epoch time.Time
+	settles := false
 	c.mu.Lock()
 	advanced := a.wd.observe(p, mono)
 	if advanced && p.Frame > 0 {
 		epoch = wallEpoch(now, mono, a.estimator.add(mono, p.OutTime))
+		a.epochBlocks++
+		// The first block is written as ffmpeg writes its first frame,
+		// after probing the stream with its frames buffered: seconds late.
+		// The next, a period later, comes after it caught up.
+		settles = a.epochBlocks == 2
 	}
 	became := false
 	c.update(func(s *Status) {
@@ -209,11 +213,11 @@ func (a *attempt) progressLine(line string) {
 		a.metaMu.Lock()
 		prev := a.meta.Epoch
 		a.metaMu.Unlock()
-		if drift := prev.Sub(epoch).Abs(); drift > 100*time.Millisecond { // names are to the second; each write wakes the segmenter
-			if drift > time.Second && !prev.IsZero() {
+		if drift := prev.Sub(epoch).Abs(); drift > 100*time.Millisecond || settles { // names are to the second; each write wakes the segmenter
+			if drift > time.Second && !prev.IsZero() && !settles {
 				a.log.Info().Time("from", prev).Time("to", epoch).Msg("the stream's start moved on the wall clock (a clock step): the next segments are named on the new time")
 			}
-			a.writeMeta(func(m *staging.Meta) { m.Epoch = epoch })
+			a.writeMeta(func(m *staging.Meta) { m.Epoch, m.EpochSettled = epoch, m.EpochSettled || settles })
 		}
 	}
 }
@@ -277,36 +281,6 @@ func (c *Camera) exited(ctx, runCtx context.Context, a *attempt, waitErr error) 
 	lev.Int("code", code).Str("signal", sig).Str("reason", string(reason)).Dur("recorded", exit.Recorded).Str("why", msg).Msg("ffmpeg exited")
 	c.emit(Event{Kind: EventExited, At: ended, RunID: a.run.ID, Exit: &exit})
 	return exit
-}
-
-// watch is the stall watchdog: it cancels the run when progress has not
-// advanced for the stall timeout.
-func (c *Camera) watch(ctx context.Context, cancel context.CancelCauseFunc, runID string, wd *watchdog, done <-chan struct{}) {
-	for {
-		c.mu.Lock()
-		wait := wd.deadline() - c.deps.Mono()
-		c.mu.Unlock()
-		select {
-		case <-done:
-			return
-		case <-ctx.Done():
-			return
-		case <-c.deps.After(max(wait, 10*time.Millisecond)):
-		}
-		now := c.deps.Now()
-		c.mu.Lock()
-		stalled := wd.expired(c.deps.Mono())
-		if stalled {
-			c.update(func(s *Status) { s.State = Stalled })
-		}
-		c.mu.Unlock()
-		if stalled {
-			c.log.Warn().Dur("timeout", c.opts.StallTimeout).Msg("stalled: no new frames, stopping ffmpeg")
-			c.emit(Event{Kind: EventStalled, At: now, RunID: runID})
-			cancel(errStalled)
-			return
-		}
-	}
 }
 
 // held reports a start the Gate refused.

@@ -140,6 +140,8 @@ var ErrUnknownCamera = errors.New("unknown camera")
 type Supervisor struct {
 	deps Deps
 
+	stalls *stallWatch
+
 	mu      sync.Mutex
 	cfg     Config
 	cameras map[string]*handle
@@ -175,9 +177,9 @@ func New(cfg Config, cams []config.Camera, stopped map[string]bool, deps Deps) *
 	if deps.Finder == nil {
 		deps.Finder = DiscoveryFinder(discovery.New(discovery.Config{Logins: deps.Logins}))
 	}
-	s := &Supervisor{cfg: cfg, deps: deps, cameras: make(map[string]*handle, len(cams))}
+	s := &Supervisor{cfg: cfg, deps: deps, cameras: make(map[string]*handle, len(cams)), stalls: newStallWatch(deps.Mono, deps.After)}
 	for _, cam := range cams {
-		s.cameras[cam.CameraName] = &handle{cam: newCamera(cam, cfg, deps, !stopped[cam.CameraName])}
+		s.cameras[cam.CameraName] = &handle{cam: newCamera(cam, cfg, deps, s.stalls, !stopped[cam.CameraName])}
 	}
 	return s
 }
@@ -199,6 +201,13 @@ func (s *Supervisor) Restore(stopped map[string]bool) {
 // It may run again after it returned (the daemon stops recording while
 // savePath's disk is missing, and starts again when it is back).
 func (s *Supervisor) Run(ctx context.Context) error {
+	// The stall watch outlives ctx until every camera has stopped: an
+	// ffmpeg that hangs while others finalise is still caught.
+	watchCtx, stopWatch := context.WithCancel(context.Background())
+	var watchWG sync.WaitGroup
+	watchWG.Go(func() { s.stalls.run(watchCtx) })
+	defer watchWG.Wait()
+	defer stopWatch()
 	s.mu.Lock()
 	s.runCtx = ctx
 	for _, h := range s.cameras {
@@ -281,7 +290,7 @@ func (s *Supervisor) Apply(cams []config.Camera, cfg Config, stopped map[string]
 	}
 	for _, name := range res.Changed {
 		old := s.cameras[name].cam
-		cam := newCamera(want[name], cfg, s.deps, old.desired())
+		cam := newCamera(want[name], cfg, s.deps, s.stalls, old.desired())
 		if cam.creds.ok && cam.creds != old.creds {
 			// New credentials: their first login goes at once, even when
 			// the old ones spent the budget (and counts if refused).
@@ -292,7 +301,7 @@ func (s *Supervisor) Apply(cams []config.Camera, cfg Config, stopped map[string]
 	for _, c := range cams {
 		if _, ok := s.cameras[c.CameraName]; !ok {
 			res.Added = append(res.Added, c.CameraName)
-			s.cameras[c.CameraName] = &handle{cam: newCamera(c, cfg, s.deps, !stopped[c.CameraName])}
+			s.cameras[c.CameraName] = &handle{cam: newCamera(c, cfg, s.deps, s.stalls, !stopped[c.CameraName])}
 		}
 	}
 	if s.runCtx != nil && s.runCtx.Err() == nil {

@@ -53,6 +53,21 @@ func (b *bench) startDaemon(dir string, cams []camSpec, s3extra string, storageE
 
 // startDaemonClearing is startDaemon with clearAfterUpload as given.
 func (b *bench) startDaemonClearing(dir string, cams []camSpec, s3extra string, clear bool, storageExtra ...string) (*daemon, error) {
+	return b.startDaemonWith(dir, cams, daemonOpts{s3extra: s3extra, clear: clear, storageExtra: storageExtra})
+}
+
+// daemonOpts are the less common settings of a daemon under measurement.
+type daemonOpts struct {
+	s3extra      string
+	clear        bool
+	storageExtra []string
+	// cgroup, if set, holds cctvd and every process it starts.
+	cgroup *cgroup
+}
+
+// startDaemonWith is startDaemon with every setting.
+func (b *bench) startDaemonWith(dir string, cams []camSpec, o daemonOpts) (*daemon, error) {
+	s3extra, clear, storageExtra := o.s3extra, o.clear, o.storageExtra
 	port, err := fixture.FreePort()
 	if err != nil {
 		return nil, err
@@ -84,6 +99,9 @@ func (b *bench) startDaemonClearing(dir string, cams []camSpec, s3extra string, 
 	}
 	d := &daemon{port: port, dir: dir, exited: make(chan error, 1)}
 	d.cmd = exec.Command(b.opts.Cctvd, "run", "--config", path)
+	if o.cgroup != nil {
+		d.cmd = o.cgroup.command(b.opts.Cctvd, "run", "--config", path)
+	}
 	stdout, _ := d.cmd.StdoutPipe()
 	d.cmd.Stderr = logf
 	if err := d.cmd.Start(); err != nil {
