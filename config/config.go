@@ -182,8 +182,12 @@ type StorageConfig struct {
 	LowWaterPercent float64 `json:"lowWaterPercent,omitempty"`
 	// QuarantinePercent bounds the quarantine (damaged files kept in
 	// savePath/.quarantine instead of uploaded) to this percentage of the
-	// limit: beyond it its oldest files are deleted. Default 2.
-	QuarantinePercent float64 `json:"quarantinePercent,omitempty"`
+	// limit: beyond it, and only when retention must free space (the size
+	// limit or the free-space floor), its files are deleted after the
+	// uploaded recordings and before the recordings S3 lacks. 0: no bound,
+	// retention never deletes a quarantined file. Default 2 (see
+	// QuarantineShare).
+	QuarantinePercent *float64 `json:"quarantinePercent,omitempty"`
 	// MinFreeGB is the filesystem's free-space floor: below it the oldest
 	// recordings are deleted even under the size limit, so recording never
 	// stops on a full disk. Default 1 GB, or 5% of a smaller filesystem.
@@ -198,6 +202,15 @@ type StorageConfig struct {
 	// much of it. Default "2s"; "0" leaves it to the kernel (up to about
 	// 30 s lost).
 	SyncInterval Duration `json:"syncInterval"`
+}
+
+// QuarantineShare is QuarantinePercent with its default, as a fraction of
+// the limit; 0 means the quarantine has no bound.
+func (s StorageConfig) QuarantineShare() float64 {
+	if s.QuarantinePercent == nil {
+		return DefaultQuarantinePercent / 100.0
+	}
+	return *s.QuarantinePercent / 100
 }
 
 // CatalogDays is CatalogRetentionDays with its default.
@@ -531,9 +544,6 @@ func (c *Config) normalize(getenv func(string) string) {
 		c.StorageConfig.ExportTempDir = DefaultExportTempDir(getenv)
 	}
 	c.StorageConfig.ExportTempDir = filepath.Clean(c.StorageConfig.ExportTempDir)
-	if c.StorageConfig.QuarantinePercent == 0 {
-		c.StorageConfig.QuarantinePercent = DefaultQuarantinePercent
-	}
 	if c.StorageConfig.StateDir != "" {
 		c.StorageConfig.StateDir = filepath.Clean(c.StorageConfig.StateDir)
 	}

@@ -113,8 +113,9 @@ func retentionConfig(cfg *config.Config) retention.Config {
 		LimitBytes:   cfg.StorageConfig.LimitBytes(),
 		LowWater:     cfg.StorageConfig.LowWaterPercent / 100,
 		MinFreeBytes: int64(cfg.StorageConfig.MinFreeGB * 1e9),
-		// The quarantine's bound, a share of the limit.
-		QuarantineShare: cfg.StorageConfig.QuarantinePercent / 100,
+		// The quarantine's bound, a share of the limit; 0: none.
+		QuarantineShare:     cfg.StorageConfig.QuarantineShare(),
+		QuarantineUnbounded: cfg.StorageConfig.QuarantineShare() == 0,
 	}
 }
 
