@@ -173,9 +173,11 @@ type StorageConfig struct {
 	StateDir string `json:"stateDir,omitempty"`
 	// ExportTempDir is where exports download the footage only S3 holds
 	// (absolute). An export that would push its filesystem under the
-	// free-space floor is refused: MinFreeGB on savePath's filesystem,
-	// else that filesystem's own default floor. Default: $TMPDIR, or /tmp
-	// (DefaultExportTempDir).
+	// free-space floor is refused: MinFreeGB on savePath's filesystem
+	// (where it must also leave the room the recordings may still take
+	// below their limit), else that filesystem's own default floor; on a
+	// tmpfs, one that would take more than half of MemAvailable. Default:
+	// $TMPDIR, or /tmp (DefaultExportTempDir).
 	ExportTempDir string `json:"exportTempDir,omitempty"`
 	// LowWaterPercent: once the limit is reached, the oldest recordings are
 	// deleted until savePath is below this percentage of it. Default 95.

@@ -88,11 +88,12 @@ func (b *Builder) Build(ctx context.Context, req Request) (*Clip, error) {
 	parallel := cmpOr(b.Parallel, 4)
 	f := &fetcher{s3: b.S3, bucket: b.Bucket, log: b.Log, distrust: b.Distrust, from: from, to: to, space: space}
 	if b.S3 != nil {
-		f.reserved = estimate(cands, from, to, func(s Segment) bool { return s.Path != "" && !b.Distrust.has(s.Path) })
-		release, err := space.reserve(f.reserved)
+		need := estimate(cands, from, to, func(s Segment) bool { return s.Path != "" && !b.Distrust.has(s.Path) })
+		release, g, err := space.reserve(need)
 		if err != nil {
 			return nil, err
 		}
+		f.reserved = g
 		defer release() // what was downloaded is on the filesystem's books now
 	}
 	opened, bad, err := f.openAll(ctx, cands, parallel)

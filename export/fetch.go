@@ -61,7 +61,7 @@ type fetcher struct {
 	// checked as they are (reserved: what the build reserved there).
 	from, to time.Time
 	space    *TempSpace
-	reserved int64
+	reserved grant
 }
 
 // open opens a source: its local file when it is there, is as long as

@@ -141,10 +141,11 @@ func exportConfig(cfg *config.Config) export.ServiceConfig {
 }
 
 // exportTemp: exports download to exportTempDir, keeping retention's
-// floor when that is on savePath's filesystem.
+// floor, and the recordings' room below their limit, when that is on
+// savePath's filesystem (the caller says what the recordings hold: Used).
 func exportTemp(cfg *config.Config) *export.TempSpace {
 	st := cfg.StorageConfig
-	return &export.TempSpace{Dir: st.ExportTempDir, SavePath: st.SavePath, MinFreeBytes: int64(st.MinFreeGB * 1e9)}
+	return &export.TempSpace{Dir: st.ExportTempDir, SavePath: st.SavePath, MinFreeBytes: int64(st.MinFreeGB * 1e9), LimitBytes: st.LimitBytes()}
 }
 
 // apiConfig: a stop request waits for ffmpeg's own stop timeout, and more.
