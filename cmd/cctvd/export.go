@@ -204,7 +204,8 @@ func exportFromBox(ctx context.Context, path, camera string, from, to time.Time,
 		t, err := cat.Totals(ctx)
 		return t.Bytes, err == nil
 	}
-	b := &export.Builder{S3: client, Bucket: cfg.S3Config.S3Bucket, Temp: temp, Version: version, Log: log, Distrust: distrust}
+	b := &export.Builder{S3: client, Bucket: cfg.S3Config.S3Bucket, Prefix: cfg.S3Config.S3Path, Locations: cat.Locations,
+		Temp: temp, Version: version, Log: log, Distrust: distrust}
 	clip, err := b.Build(ctx, export.Request{Camera: camera, From: from, To: to, Segments: segs, Gaps: gaps, Made: export.MadeOnBox})
 	if errors.Is(err, export.ErrNoFootage) {
 		return nil, export.Nearest(ctx, cat, camera, from, to)
