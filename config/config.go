@@ -232,17 +232,23 @@ type StorageConfig struct {
 	StateDir string `json:"stateDir,omitempty"`
 	// ExportTempDir is where exports download the footage only S3 holds
 	// (absolute). An export that would push its filesystem under the
-	// free-space floor is refused: MinFreeGB on savePath's filesystem,
-	// else that filesystem's own default floor. Default: $TMPDIR, or /tmp
-	// (DefaultExportTempDir).
+	// free-space floor is refused: MinFreeGB on savePath's filesystem
+	// (where it must also leave the room the recordings may still take
+	// below their limit), else that filesystem's own default floor; on a
+	// tmpfs, one that would take more than half of MemAvailable. Default:
+	// $TMPDIR, or /tmp (DefaultExportTempDir).
 	ExportTempDir string `json:"exportTempDir,omitempty"`
 	// LowWaterPercent: once the limit is reached, the oldest recordings are
 	// deleted until savePath is below this percentage of it. Default 95.
 	LowWaterPercent float64 `json:"lowWaterPercent,omitempty"`
 	// QuarantinePercent bounds the quarantine (damaged files kept in
 	// savePath/.quarantine instead of uploaded) to this percentage of the
-	// limit: beyond it its oldest files are deleted. Default 2.
-	QuarantinePercent float64 `json:"quarantinePercent,omitempty"`
+	// limit: beyond it, and only when retention must free space (the size
+	// limit or the free-space floor), its files are deleted after the
+	// uploaded recordings and before the recordings S3 lacks. 0: no bound,
+	// retention never deletes a quarantined file. Default 2 (see
+	// QuarantineShare).
+	QuarantinePercent *float64 `json:"quarantinePercent,omitempty"`
 	// MinFreeGB is the filesystem's free-space floor: below it the oldest
 	// recordings are deleted even under the size limit, so recording never
 	// stops on a full disk. Default 1 GB, or 5% of a smaller filesystem.
@@ -257,6 +263,15 @@ type StorageConfig struct {
 	// much of it. Default "2s"; "0" leaves it to the kernel (up to about
 	// 30 s lost).
 	SyncInterval Duration `json:"syncInterval"`
+}
+
+// QuarantineShare is QuarantinePercent with its default, as a fraction of
+// the limit; 0 means the quarantine has no bound.
+func (s StorageConfig) QuarantineShare() float64 {
+	if s.QuarantinePercent == nil {
+		return DefaultQuarantinePercent / 100.0
+	}
+	return *s.QuarantinePercent / 100
 }
 
 // CatalogDays is CatalogRetentionDays with its default.
@@ -596,9 +611,6 @@ func (c *Config) normalize(getenv func(string) string) {
 		c.StorageConfig.ExportTempDir = DefaultExportTempDir(getenv)
 	}
 	c.StorageConfig.ExportTempDir = filepath.Clean(c.StorageConfig.ExportTempDir)
-	if c.StorageConfig.QuarantinePercent == 0 {
-		c.StorageConfig.QuarantinePercent = DefaultQuarantinePercent
-	}
 	if c.StorageConfig.StateDir != "" {
 		c.StorageConfig.StateDir = filepath.Clean(c.StorageConfig.StateDir)
 	}

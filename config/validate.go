@@ -272,8 +272,8 @@ func (s StorageConfig) validate(v *validator) {
 	if s.LowWaterPercent < 50 || s.LowWaterPercent >= 100 {
 		v.add("storageConfig.lowWaterPercent", "must be at least 50 and below 100 (got %s)", num(s.LowWaterPercent))
 	}
-	if s.QuarantinePercent <= 0 || s.QuarantinePercent > 50 {
-		v.add("storageConfig.quarantinePercent", "must be above 0 and at most 50 (got %s)", num(s.QuarantinePercent))
+	if q := s.QuarantinePercent; q != nil && (*q < 0 || *q > 50) {
+		v.add("storageConfig.quarantinePercent", "must be 0 (no bound: quarantined files are never deleted) or a percentage of the limit up to 50 (got %s)", num(*q))
 	}
 	if s.MinFreeGB < 0 {
 		v.add("storageConfig.minFreeGB", "must not be negative (got %s)", num(s.MinFreeGB))

@@ -44,6 +44,12 @@ type Builder struct {
 	// S3 reads segments not on this box; nil when there is none.
 	S3     S3API
 	Bucket string
+	// Prefix is s3Path, and Locations, if set, every (bucket, prefix) the
+	// catalog has uploaded to (catalog.Locations): a source S3 does not
+	// hold where its row says is looked for under the same camera/day/file
+	// in each, and in Bucket and Prefix.
+	Prefix    string
+	Locations func(ctx context.Context) ([]catalog.Location, error)
 	// Temp is where downloaded segments go (unlinked as soon as they are
 	// created), and the free space they must leave there: a build that
 	// would cross the floor fails with a *SpaceError, before it downloads
@@ -86,13 +92,14 @@ func (b *Builder) Build(ctx context.Context, req Request) (*Clip, error) {
 		space = &TempSpace{}
 	}
 	parallel := cmpOr(b.Parallel, 4)
-	f := &fetcher{s3: b.S3, bucket: b.Bucket, log: b.Log, distrust: b.Distrust, from: from, to: to, space: space}
+	f := &fetcher{s3: b.S3, bucket: b.Bucket, prefix: b.Prefix, locations: b.Locations, log: b.Log, distrust: b.Distrust, from: from, to: to, space: space}
 	if b.S3 != nil {
-		f.reserved = estimate(cands, from, to, func(s Segment) bool { return s.Path != "" && !b.Distrust.has(s.Path) })
-		release, err := space.reserve(f.reserved)
+		need := estimate(cands, from, to, func(s Segment) bool { return s.Path != "" && !b.Distrust.has(s.Path) })
+		release, g, err := space.reserve(need)
 		if err != nil {
 			return nil, err
 		}
+		f.reserved = g
 		defer release() // what was downloaded is on the filesystem's books now
 	}
 	opened, bad, err := f.openAll(ctx, cands, parallel)

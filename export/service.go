@@ -241,8 +241,8 @@ func (s *Service) Clip(ctx context.Context, camera string, from, to time.Time) (
 		s.building++
 		e = &entry{ready: make(chan struct{})}
 		s.clips[key.String()] = e
-		b := &Builder{S3: s.s3, Bucket: s.bucket, Temp: s.cfg.Temp, Version: s.cfg.Version, Log: s.log, Now: s.deps.Now,
-			Distrust: &s.distrust}
+		b := &Builder{S3: s.s3, Bucket: s.bucket, Prefix: s.prefix, Locations: s.deps.Locations, Temp: s.cfg.Temp, Version: s.cfg.Version,
+			Log: s.log, Now: s.deps.Now, Distrust: &s.distrust}
 		// The build is not the request's: a player that gives up on the
 		// first request comes back with a Range request.
 		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.BuildTimeout)

@@ -18,11 +18,12 @@ import (
 )
 
 // runOnce runs ffmpeg once, from start to exit: it claims the run (a Stop
-// cancels it), asks the Gate, finds the stream, writes the run's metadata,
-// starts ffmpeg, follows its output until it exits, and reports the exit.
-// Each login (discovery's, the probe's, ffmpeg's) is taken from the
-// failed-login budget first: when one may not go, the run ends there,
-// unreported, with the budget's answer.
+// cancels it), asks the Gate, finds the stream, probes it (mode auto),
+// takes ffmpeg's login, writes the run's metadata, starts ffmpeg, follows
+// its output until it exits, and reports the exit. Each login
+// (discovery's, the probe's, ffmpeg's) is taken from the failed-login
+// budget first: when one may not go, the run ends there, unreported, with
+// the budget's answer, before any metadata of it is written.
 func (c *Camera) runOnce(ctx context.Context) (Exit, *loginbudget.SpentError) {
 	started := c.deps.Now()
 	a := c.newAttempt(started)
@@ -42,13 +43,10 @@ func (c *Camera) runOnce(ctx context.Context) (Exit, *loginbudget.SpentError) {
 	case failed != nil:
 		return *failed, nil
 	}
-	if err := os.MkdirAll(c.dir, 0o755); err != nil {
-		return c.failedStart(a.run.ID, "create staging folder: "+err.Error()), nil
-	}
-	if err := staging.WriteMeta(a.run.MetaPath(), a.meta); err != nil {
-		return c.failedStart(a.run.ID, err.Error()), nil
-	}
-
+	// Every login is taken before the run's metadata exists: a run that
+	// ends here (the budget spent since the loop checked it, the probe
+	// refused) leaves nothing in staging that looks like a live run
+	// (metadata of this daemon, no pid, not exited: never Ended).
 	enc, err := c.encoding(runCtx, cam)
 	var refused *probeRefused
 	switch {
@@ -59,6 +57,14 @@ func (c *Camera) runOnce(ctx context.Context) (Exit, *loginbudget.SpentError) {
 	}
 	if a.login, err = c.login(); errors.As(err, &se) {
 		return Exit{}, se
+	}
+	if err := os.MkdirAll(c.dir, 0o755); err != nil {
+		a.login.Release()
+		return c.failedStart(a.run.ID, "create staging folder: "+err.Error()), nil
+	}
+	if err := staging.WriteMeta(a.run.MetaPath(), a.meta); err != nil {
+		a.login.Release()
+		return c.failedStart(a.run.ID, err.Error()), nil
 	}
 	// The stall watchdog counts from here: the probe above may take
 	// seconds (more on a loaded box), and counting it made every camera

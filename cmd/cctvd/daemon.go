@@ -219,6 +219,7 @@ func (d *daemon) build(ctx context.Context, hub *logring.Hub) error {
 
 	d.exp = export.NewService(exportConfig(cfg),
 		export.ServiceDeps{Catalog: d.keep, S3: s3c, Log: log, Now: d.clock.Now, PrunedBefore: d.prunedBefore, Locations: d.keep.Locations})
+	d.exp.Temp().Recordings(cfg.StorageConfig.LimitBytes(), d.recordingsHeld)
 	d.live = live.New(liveConfig(cfg), live.Deps{Log: log})
 	d.snp = snapshot.New(snapshotConfig(cfg), snapshot.Deps{Catalog: d.keep, Live: d.live, Log: log, Now: d.clock.Now})
 	d.api, err = api.New(apiConfig(cfg),
@@ -352,6 +353,7 @@ func (d *daemon) reload(ctx context.Context) (api.ReloadResult, error) {
 	d.exp.Reconfigure(cfg.S3Config.S3Bucket, cfg.S3Config.S3Path, exportClient)
 	et := exportTemp(cfg)
 	d.exp.Temp().Configure(et.Dir, et.SavePath, et.MinFreeBytes)
+	d.exp.Temp().Recordings(et.LimitBytes, d.recordingsHeld)
 	d.snp.Reconfigure(snapshotConfig(cfg))
 	commitAPI()
 	applied := d.sup.Apply(cfg.Cameras, supervisorConfig(cfg, d.owner), d.stopped())
@@ -488,6 +490,13 @@ func (d *daemon) retentionStatus() retention.Status {
 		return retention.Status{LimitBytes: d.config().StorageConfig.LimitBytes()}
 	}
 	return ret.Status()
+}
+
+// recordingsHeld is what cctvd holds in savePath, as retention's last
+// decision measured it (false before the first).
+func (d *daemon) recordingsHeld() (int64, bool) {
+	st := d.retentionStatus()
+	return st.UsedBytes, !st.LastDecision.IsZero()
 }
 
 func (d *daemon) catalogStatus() api.CatalogStatus {
