@@ -23,7 +23,8 @@
 // salvaged the same way; a segment such a run had listed is checked first,
 // since a power cut can leave it shorter than ffmpeg wrote it. A file that
 // cannot be salvaged (no video in it) is moved to
-// savePath/.quarantine/<camera>/ and logged, never deleted.
+// savePath/.quarantine/<camera>/ and logged; only retention deletes it,
+// when the disk forces it and the quarantine is over its bound.
 //
 // Durability: a segment's data is flushed to disk before its rename, the
 // folders are synced after it, and only then is it reported (see package
