@@ -104,6 +104,17 @@ type Camera struct {
 	// streamUrl: "auto" (default: ONVIF, then vendors' well-known RTSP
 	// paths), "onvif", "paths", or "off" (record rtsp://ip:rtspPort/).
 	Discovery string `json:"discovery,omitempty"`
+	// Activity indexes the camera's motion from the recording ffmpeg's own
+	// frames (keyframes when copying). Default true (DefaultActivity).
+	Activity *bool `json:"activity,omitempty"`
+}
+
+// ActivityEnabled is Activity with its default.
+func (cam Camera) ActivityEnabled() bool {
+	if cam.Activity == nil {
+		return DefaultActivity
+	}
+	return *cam.Activity
 }
 
 // NeedsDiscovery says whether the camera's stream must be found: no
@@ -178,6 +189,10 @@ type StorageConfig struct {
 	// this many days old, so that the catalog stays small for years.
 	// 0 keeps them forever. Default 30.
 	CatalogRetentionDays *int `json:"catalogRetentionDays,omitempty"`
+	// KeepActiveDays: segments with activity that started less than this
+	// many days ago are deleted by retention only after the others (each
+	// kind still uploaded ones first). 0 (default) keeps no such order.
+	KeepActiveDays int `json:"keepActiveDays,omitempty"`
 	// SyncInterval is how often the segment each ffmpeg is writing is
 	// flushed to disk (fdatasync): a power cut loses at most about this
 	// much of it. Default "2s"; "0" leaves it to the kernel (up to about
@@ -320,6 +335,8 @@ const (
 	// MaxCatalogRetentionDays bounds storageConfig.catalogRetentionDays (100 years).
 	MaxCatalogRetentionDays = 36500
 	DefaultSyncInterval     = 2 * time.Second
+	// DefaultActivity is cameras[].activity's default: on.
+	DefaultActivity = true
 	// TokenEnv is the environment variable read when api.token is empty.
 	TokenEnv = "CCTVD_API_TOKEN"
 )

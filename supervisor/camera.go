@@ -139,6 +139,8 @@ type Camera struct {
 	rediscover bool
 	// discoveryRefused: the last discovery ended in a refused password.
 	discoveryRefused bool
+	// Run's goroutine only: the activity feed (framepipe.go).
+	frames framesState
 
 	status *watch.Value[Status]
 

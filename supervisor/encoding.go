@@ -55,11 +55,21 @@ func hwAvailable(ctx context.Context, ffmpeg, hw, device string) error {
 	return nil
 }
 
-// encoding decides how the next run records: copy or transcode (for
+// encoding decides how the next run records (encodingOf) and whether it
+// makes the activity feed: on unless turned off, from the keyframes when
+// copying and from the decoded frames when transcoding in software (a GPU's
+// frames stay on the GPU: no feed).
+func (c *Camera) encoding(ctx context.Context, cam config.Camera) Encoding {
+	enc := c.encodingOf(ctx, cam)
+	enc.Activity = !c.activityOff() && (enc.Copy || enc.HWAccel == "")
+	return enc
+}
+
+// encodingOf decides how the next run records: copy or transcode (for
 // "auto", from what ffprobe finds, decided once and again after a run that
 // never recorded), and on which accelerator (checked once; software, with a
 // warning, when it is not there).
-func (c *Camera) encoding(ctx context.Context, cam config.Camera) Encoding {
+func (c *Camera) encodingOf(ctx context.Context, cam config.Camera) Encoding {
 	enc := Encoding{Preset: c.opts.Preset}
 	switch c.cfg.Mode {
 	case config.ModeCopy:

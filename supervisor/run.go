@@ -49,11 +49,15 @@ func (c *Camera) runOnce(ctx context.Context) Exit {
 	c.mu.Lock()
 	a.wd = newWatchdog(c.opts.StallTimeout, c.deps.Mono())
 	c.mu.Unlock()
+	frames := c.openFrames(&enc, a) // the activity feed (framepipe.go)
 	cmd, stdout, stderr := c.command(runCtx, cam, enc, a)
+	frames.attach(cmd)
 	if err := cmd.Start(); err != nil {
+		frames.abort()
 		a.writeMeta(func(m *staging.Meta) { m.Exited, m.ExitedAt = true, c.deps.Now() })
 		return c.failedStart(a.run.ID, "start ffmpeg: "+err.Error())
 	}
+	frames.start()
 	pid := cmd.Process.Pid
 	a.writeMeta(func(m *staging.Meta) { m.PID = pid })
 	c.update(func(s *Status) {
@@ -70,6 +74,7 @@ func (c *Camera) runOnce(ctx context.Context) Exit {
 	watchWG.Wait()
 	stdout.flush()
 	stderr.flush()
+	frames.finish()
 	return c.exited(ctx, runCtx, a, err)
 }
 

@@ -122,6 +122,10 @@ type Deps struct {
 	// under the mount point. An error wrapping ErrStorageUnavailable is
 	// reported with ReasonStorage.
 	Gate func() error
+	// Frames, if set, receives every camera's activity feed (see Frame),
+	// from the goroutine that reads it. It must not block: ffmpeg never
+	// waits on the feed. Without it ffmpeg makes no feed.
+	Frames func(Frame)
 }
 
 // ErrUnknownCamera is returned for a camera name that is not configured.
