@@ -435,6 +435,11 @@ var migrations = []string{
 		key   TEXT PRIMARY KEY,
 		value TEXT NOT NULL
 	) WITHOUT ROWID;`,
+
+	// Activity (activity.go): each analysed segment's score and heatmap,
+	// and its intervals, keyed by the segment's path (stable across a
+	// rebuild, which writes them before the row), forgotten with the row.
+	migrateActivity,
 }
 
 func (c *Catalog) migrate(ctx context.Context) error {
