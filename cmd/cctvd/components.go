@@ -105,6 +105,7 @@ func retentionConfig(cfg *config.Config) retention.Config {
 		MinFreeBytes: int64(cfg.StorageConfig.MinFreeGB * 1e9),
 		// The quarantine's bound, a share of the limit.
 		QuarantineShare: cfg.StorageConfig.QuarantinePercent / 100,
+		KeepActiveDays:  cfg.StorageConfig.KeepActiveDays,
 	}
 }
 
