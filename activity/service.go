@@ -28,8 +28,8 @@ type Input struct {
 type SegmentRef struct {
 	Camera, Run string
 	From, To    time.Duration
-	// Key is the caller's, handed back with a late summary.
-	Key string
+	// Tag is the caller's, handed back with a late summary.
+	Tag any
 }
 
 // Event is an interval beginning (Started) or ending on a camera, dated on

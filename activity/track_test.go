@@ -121,8 +121,8 @@ func TestServiceFinalisesALateSegment(t *testing.T) {
 		OnFinal: func(ref SegmentRef, sum Summary) {
 			mu.Lock()
 			defer mu.Unlock()
-			if ref.Key != "seg-1" {
-				t.Errorf("late summary of %q", ref.Key)
+			if ref.Tag != "seg-1" {
+				t.Errorf("late summary of %v", ref.Tag)
 			}
 			finals = append(finals, sum)
 		},
@@ -138,7 +138,7 @@ func TestServiceFinalisesALateSegment(t *testing.T) {
 		svc.drain()
 	}
 	offer(0, 9*s)
-	ref := SegmentRef{Camera: "c", Run: "r", From: 0, To: 10 * s, Key: "seg-1"}
+	ref := SegmentRef{Camera: "c", Run: "r", From: 0, To: 10 * s, Tag: "seg-1"}
 	prov, k := svc.Segment(ref)
 	if k != Provisional || len(prov.Intervals) != 1 || prov.Intervals[0].End != 10*s {
 		t.Fatalf("segment closed before its last frame: knowledge %d, intervals %v", k, prov.Intervals)

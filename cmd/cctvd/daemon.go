@@ -21,6 +21,7 @@ import (
 	"github.com/rs/zerolog"
 	"golang.org/x/sys/unix"
 
+	"github.com/cctvd/cctvd/activity"
 	"github.com/cctvd/cctvd/api"
 	"github.com/cctvd/cctvd/catalog"
 	"github.com/cctvd/cctvd/clockstep"
@@ -80,6 +81,10 @@ type daemon struct {
 	snp  *snapshot.Service
 	api  *api.Server
 	clk  *clockstep.Detector
+	act  *activity.Service // activity.go
+	// onActivity, when set, hears every activity interval's beginning and
+	// end (SetActivityHook; for alerts).
+	onActivity atomic.Pointer[func(activity.Event)]
 
 	// desired holds the cameras operators stopped; loaded from the state
 	// folder when recording starts (it may be on savePath's disk).
@@ -166,6 +171,7 @@ func (d *daemon) build(ctx context.Context, hub *logring.Hub) error {
 	})
 	d.gap = gaplog.New(gaplog.Deps{Log: log, Catalog: d.keep, OnClosed: d.met.Gap, Now: d.clock.Now})
 	d.gapq = gaplog.NewQueue(d.gap, 0)
+	d.buildActivity()
 	d.sup = supervisor.New(supervisorConfig(cfg, d.owner), cfg.Cameras, nil, supervisor.Deps{
 		Log:         log,
 		Redactor:    d.red,
@@ -176,6 +182,7 @@ func (d *daemon) build(ctx context.Context, hub *logring.Hub) error {
 		SaveStopped: d.saveStopped,
 		Gate:        d.gate,
 		Streams:     streamStore{d.keep}, // streams found by discovery, kept across restarts
+		Frames:      d.frame,             // the activity feeds
 	})
 	d.seg = segmenter.New(segmenterConfig(cfg, d.owner), segmenter.Deps{Log: log, OnSegment: d.segmentClosed, OnQuarantine: d.quarantined, NameTaken: d.nameTaken,
 		Now: d.clock.Now, After: d.clock.After})
@@ -199,21 +206,23 @@ func (d *daemon) build(ctx context.Context, hub *logring.Hub) error {
 	d.snp = snapshot.New(snapshotConfig(cfg), snapshot.Deps{Catalog: d.keep, Log: log})
 	d.api, err = api.New(apiConfig(cfg),
 		api.Deps{
-			Log:          log,
-			Supervisor:   d.sup,
-			Catalog:      d.keep,
-			Logs:         hub,
-			Uploader:     d.uploaderStatus,
-			Retention:    d.retentionStatus,
-			Registry:     d.met.Registry,
-			Redactor:     d.red,
-			Ready:        d.ready,
-			Gaps:         d.gap.Gaps,
-			Reload:       d.reload,
-			Volume:       d.vol.Status,
-			CatalogState: d.catalogStatus,
-			Export:       d.exp,
-			Snapshots:    d.snp,
+			Log:            log,
+			Supervisor:     d.sup,
+			Catalog:        d.keep,
+			Logs:           hub,
+			Uploader:       d.uploaderStatus,
+			Retention:      d.retentionStatus,
+			Registry:       d.met.Registry,
+			Redactor:       d.red,
+			Ready:          d.ready,
+			Gaps:           d.gap.Gaps,
+			Reload:         d.reload,
+			Volume:         d.vol.Status,
+			CatalogState:   d.catalogStatus,
+			Export:         d.exp,
+			Snapshots:      d.snp,
+			Activity:       d.activityIntervals,
+			ActivityStatus: d.act.Status,
 		})
 	return err
 }
@@ -323,6 +332,9 @@ func (d *daemon) reload(ctx context.Context) (api.ReloadResult, error) {
 	d.snp.Reconfigure(snapshotConfig(cfg))
 	commitAPI()
 	applied := d.sup.Apply(cfg.Cameras, supervisorConfig(cfg, d.owner), d.stopped())
+	for _, name := range applied.Removed {
+		d.act.Forget(name)
+	}
 	if cfg.API.Listen != old.API.Listen || cfg.Log != old.Log || cfg.StorageConfig.SyncInterval != old.StorageConfig.SyncInterval {
 		d.log.Warn().Msg("reload: api.listen, storageConfig.syncInterval and log settings take effect at the next restart")
 	}
@@ -368,7 +380,11 @@ func (d *daemon) segmentClosed(seg segment.Segment) {
 		return
 	}
 	key := d.keyFor(filepath.ToSlash(rel))
+	act, analysed := d.segmentActivity(seg)
 	d.keep.Do(func(cat *catalog.Catalog) {
+		if analysed { // before the row: the uploader puts it in the object's metadata
+			d.recordActivity(cat, seg, act)
+		}
 		if _, err := cat.Add(context.Background(), seg, key); errors.Is(err, catalog.ErrPathTaken) {
 			// The segmenter asks the catalog before it names a file, so this
 			// is a bug: never let the new file pass for the old row.
@@ -536,7 +552,7 @@ func (d *daemon) run(ctx context.Context) error {
 	for _, c := range []struct {
 		name string
 		run  func(context.Context) error
-	}{{"volume", d.vol.Run}, {"api", d.api.Run}, {"clockstep", d.clk.Run}} {
+	}{{"volume", d.vol.Run}, {"api", d.api.Run}, {"clockstep", d.clk.Run}, {"activity", d.act.Run}} {
 		cctx, cancel := context.WithCancel(context.Background())
 		g.Add(d.guard(c.name, func() error { return c.run(cctx) }), func(error) { cancel() })
 	}
