@@ -62,7 +62,7 @@ type Params struct {
 	// brightness compensation, the background is re-seeded and the frame is
 	// not motion (lights switched, an exposure jump). Settle is the share
 	// that re-seeds again within SettleTime after that, while the exposure
-	// settles.
+	// settles; then, too, a frame is motion only over four times MinArea.
 	GlobalChange, Settle float64
 	SettleTime           time.Duration
 }
@@ -157,6 +157,9 @@ type Detector struct {
 // warmFrames is how many frames after the first learn the noise.
 const warmFrames = 3
 
+// settleAreaFactor raises MinArea within SettleTime of a re-seed.
+const settleAreaFactor = 4
+
 // NewDetector returns a detector with params p (zero fields: defaults).
 func NewDetector(p Params) *Detector { return &Detector{p: p.withDefaults()} }
 
@@ -224,7 +227,14 @@ func (d *Detector) Add(f Frame) Sample {
 	}
 	kept := d.blobs(changed)
 	s.Share = float64(kept) / float64(n)
-	s.Motion = s.Share >= d.p.MinArea
+	minArea := d.p.MinArea
+	if f.PTS < d.settleUntil {
+		// Just after a re-seed the picture is still settling (a camera's
+		// exposure, its encoder's quality after a jump in bitrate): only
+		// a clearly larger change counts.
+		minArea *= settleAreaFactor
+	}
+	s.Motion = s.Share >= minArea
 	if s.Motion {
 		d.cells(&s, changed)
 	}

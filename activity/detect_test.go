@@ -238,3 +238,29 @@ func TestDetectorReseedsOnANewSize(t *testing.T) {
 		t.Errorf("a short frame is analysed: %+v", s)
 	}
 }
+
+// Just after the lights switch, a small change that settles (a patch of
+// the picture catching up) is no motion; the same change later is.
+func TestAfterTheLightsOnlyAClearChangeIsMotion(t *testing.T) {
+	sc := newScene(3)
+	d := NewDetector(Params{})
+	for pts := time.Duration(0); pts < 20*time.Second; pts += time.Second {
+		d.Add(sc.frame(pts, 1, 0))
+	}
+	patch := square{x: 50, y: 40, size: 9} // 81 px: 0.56 % of the picture, over MinArea
+	if s := d.Add(sc.frame(20*time.Second, 1, 60)); !s.Reseeded {
+		t.Fatalf("the lights' frame did not re-seed: %+v", s)
+	}
+	if s := d.Add(sc.frame(21*time.Second, 1, 60, patch)); s.Motion {
+		t.Errorf("a small change a second after the lights counts as motion (share %.4f)", s.Share)
+	}
+	if s := d.Add(sc.frame(22*time.Second, 1, 60, moving(22*time.Second))); !s.Motion {
+		t.Errorf("a clear change after the lights is not motion (share %.4f)", s.Share)
+	}
+	for pts := 23 * time.Second; pts < 40*time.Second; pts += time.Second {
+		d.Add(sc.frame(pts, 1, 60))
+	}
+	if s := d.Add(sc.frame(40*time.Second, 1, 60, patch)); !s.Motion {
+		t.Errorf("the small change, long after the lights, is not motion (share %.4f)", s.Share)
+	}
+}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/cctvd/cctvd/activity"
 	"github.com/cctvd/cctvd/catalog"
+	"github.com/cctvd/cctvd/export"
 )
 
 func TestActivityRoutes(t *testing.T) {
@@ -70,6 +71,35 @@ func TestActivityRoutes(t *testing.T) {
 		}
 		if m := errorBody(t, rec); m["error"] == "" || (want == 400 && strings.Contains(m["error"], "yesterday")) {
 			t.Errorf("%s: error %q (it must say what is wrong without repeating the input)", path, m["error"])
+		}
+	}
+}
+
+func TestExportCutToActivityParameters(t *testing.T) {
+	var e *env
+	e = newEnv(t, Config{Listen: "127.0.0.1:0"}, func(d *Deps) {
+		d.Activity = func(ctx context.Context, camera string, from, to time.Time) ([]catalog.ActivityInterval, error) {
+			return e.cat.Activity(ctx, camera, from, to)
+		}
+		d.Export = export.NewService(export.ServiceConfig{}, export.ServiceDeps{}) // never reached: every request here fails before
+	})
+	q := "from=2026-01-07T08:00:00Z&to=2026-01-07T09:00:00Z"
+	for _, tt := range []struct {
+		query, want string
+		code        int
+	}{
+		{"&activity=2", "activity must be 1", 400},
+		{"&activity=1&pad=soon", "pad must be a duration", 400},
+		{"&activity=1&pad=-1s", "pad must be a duration", 400},
+		{"&activity=1&pad=1h", "pad must be a duration", 400},
+		{"&pad=10s", "pad needs activity=1", 400},
+		{"&activity=1", "no activity between from and to", 404},
+	} {
+		for _, route := range []string{"export", "export/manifest"} {
+			rec := e.do(request{method: "GET", path: "/api/v1/cameras/door/" + route + "?" + q + tt.query})
+			if m := errorBody(t, rec); rec.Code != tt.code || !strings.Contains(m["error"], tt.want) || strings.Contains(m["error"], "soon") {
+				t.Errorf("%s%s: %d %q, want %d %q", route, tt.query, rec.Code, m["error"], tt.code, tt.want)
+			}
 		}
 	}
 }

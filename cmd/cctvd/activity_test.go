@@ -178,6 +178,50 @@ func TestActivityIndex(t *testing.T) {
 	if active < 3 {
 		t.Errorf("only %d of the door's objects carry activity (%d uploads seen)", active, len(uploads))
 	}
+
+	// An export cut to the activity, 2 s of footage on each side (from
+	// the bucket: clearAfterUpload left no file on the box).
+	q := "from=" + begin.Add(-time.Minute).UTC().Format(time.RFC3339) + "&to=" + end.UTC().Format(time.RFC3339Nano) + "&activity=1&pad=2s"
+	var m struct {
+		DurationSeconds float64 `json:"durationSeconds"`
+		Cut             struct {
+			By         string  `json:"by"`
+			PadSeconds float64 `json:"padSeconds"`
+			Windows    []struct {
+				From time.Time `json:"from"`
+				To   time.Time `json:"to"`
+			} `json:"windows"`
+		} `json:"cut"`
+		Gaps []any `json:"gaps"`
+	}
+	c.json("GET", "/api/v1/cameras/door/export/manifest?"+q, 200, &m)
+	door := byCamera["door"]
+	if len(m.Cut.Windows) != len(door) || m.Cut.By != "activity" || m.Cut.PadSeconds != 2 || len(m.Gaps) != 0 {
+		t.Fatalf("the activity export's manifest: %+v, want a window for each of %d intervals", m, len(door))
+	}
+	var played float64
+	for i, w := range m.Cut.Windows {
+		if w.From.Sub(door[i].Start.Add(-2*time.Second)).Abs() > time.Millisecond || w.To.Sub(door[i].End.Add(2*time.Second)).Abs() > time.Millisecond {
+			t.Errorf("window %d: %v to %v, want interval %v to %v with 2 s each side", i, w.From, w.To, door[i].Start, door[i].End)
+		}
+		played += w.To.Sub(w.From).Seconds()
+	}
+	// Each window after the first starts at its keyframe (at most a GOP
+	// before it): the clip plays the windows and no more.
+	if m.DurationSeconds < played-0.3 || m.DurationSeconds > played+float64(len(m.Cut.Windows)-1)*activityGOP.Seconds()+0.3 {
+		t.Errorf("the activity export plays %.2f s, the windows hold %.2f s", m.DurationSeconds, played)
+	}
+	status, clip, h := c.do("GET", "/api/v1/cameras/door/export?"+q, nil)
+	if status != 200 || h.Get("Content-Type") != "video/mp4" || !strings.Contains(h.Get("Link"), "activity=1") {
+		t.Fatalf("the activity export: %d %s, Link %q", status, h.Get("Content-Type"), h.Get("Link"))
+	}
+	clipPath := filepath.Join(t.TempDir(), "activity.mp4")
+	if err := os.WriteFile(clipPath, clip, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if p := testenv.ProbeClip(t, clipPath); (p.Duration.Seconds()-m.DurationSeconds) > 0.2 || (m.DurationSeconds-p.Duration.Seconds()) > 0.2 {
+		t.Errorf("the clip plays %v (ffprobe), its manifest says %.2f s", p.Duration, m.DurationSeconds)
+	}
 	stop(t, d)
 
 	// A restart: the catalog kept it.
