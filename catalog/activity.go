@@ -295,7 +295,7 @@ func (c *Catalog) ActivityScores(ctx context.Context, ids []int64) (map[int64]fl
 // segments, then within the others, those without activity since a time
 // go before those with.
 const (
-	activeSince = `start_ns >= ? AND EXISTS (SELECT 1 FROM activity_segments a WHERE a.path = segments.path AND a.score > 0)`
+	activeSince              = `start_ns >= ? AND EXISTS (SELECT 1 FROM activity_segments a WHERE a.path = segments.path AND a.score > 0)`
 	qRetentionUploadedQuiet  = `WHERE upload = 'uploaded' AND local = 'present' AND NOT (` + activeSince + `) ORDER BY start_ns, id LIMIT ?`
 	qRetentionUploadedActive = `WHERE upload = 'uploaded' AND local = 'present' AND ` + activeSince + ` ORDER BY start_ns, id LIMIT ?`
 	qRetentionOthersQuiet    = `WHERE local = 'present' AND upload != 'uploaded' AND NOT (` + activeSince + `) ORDER BY start_ns, id LIMIT ?`

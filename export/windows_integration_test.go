@@ -34,7 +34,7 @@ func TestClipCutToWindows(t *testing.T) {
 	p := testenv.ProbeClip(t, path)
 	// 1 s (edit list), then 1.5 s (from the keyframe at 2 s), then 3 s.
 	want := 5500 * time.Millisecond
-	if (p.Duration-want).Abs() > 2*frame {
+	if (p.Duration - want).Abs() > 2*frame {
 		t.Errorf("the cut clip plays %v, want %v", p.Duration, want)
 	}
 	if frames := int(want / frame); p.Frames < frames-2 || p.Frames > frames+12 {
