@@ -19,6 +19,9 @@
 //     within one segment length of closing.
 //   - export: one hour of 10 s segments as one MP4 through the API, from
 //     local disk and from MinIO, against the bare ffmpeg concat.
+//   - activity: the activity index's CPU per camera on against off, its
+//     accuracy on the test camera's scripted motion, and its false
+//     positives over ten minutes of a still scene (activity.go).
 package bench
 
 import (
@@ -122,6 +125,7 @@ func Run(ctx context.Context, opts Options) ([]Row, error) {
 		{"catalog", b.catalogStartup},
 		{"scale", b.scale},
 		{"export", b.exportHour},
+		{"activity", b.activity},
 	}
 	for _, s := range steps {
 		if opts.Only != "" && !strings.Contains(","+opts.Only+",", ","+s.name+",") {

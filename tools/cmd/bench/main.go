@@ -34,7 +34,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	out := fs.String("out", "tools/bench/results.md", "write the table here too")
 	work := fs.String("work", "", "work folder (default: a new temporary one, removed after)")
 	repeats := fs.Int("repeats", 3, "runs per measurement (medians)")
-	only := fs.String("only", "", "run only these steps (comma-separated: overhead,sync,latency,throughput,modes,retention,catalog,scale,export)")
+	only := fs.String("only", "", "run only these steps (comma-separated: overhead,sync,latency,throughput,modes,retention,catalog,scale,export,activity)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
