@@ -33,7 +33,10 @@ type Summary struct {
 func (s Summary) Active() bool { return len(s.Intervals) > 0 }
 
 // DefaultHold is how long a still spell must last to end an interval:
-// motion that resumes sooner continues it.
+// motion that resumes sooner continues it. It is at least two sampling
+// periods (two keyframes when copying): an object that blends into the
+// picture at one frame (a white shirt before a white wall) stays one
+// interval.
 const DefaultHold = 2 * time.Second
 
 // edgeTolerance absorbs the rounding between the frames' times
@@ -70,6 +73,7 @@ type runState struct {
 	ended   bool
 	last    time.Duration // the newest frame's time
 	hasLast bool
+	period  time.Duration // the time between frames, smoothed
 	open    *openInterval
 	closed  []Interval // stream times, not yet summarised past
 	recent  []rec
@@ -145,10 +149,18 @@ func (t *Tracker) Add(run string, f Frame) (Sample, *Change) {
 			rs.open.pending = true
 			rs.open.End = rs.open.lastMotion + (s.PTS-rs.open.lastMotion)/2
 		}
-		if s.PTS-rs.open.lastMotion >= t.hold {
+		if s.PTS-rs.open.lastMotion >= max(t.hold, 2*rs.period) {
 			rs.closed = append(rs.closed, rs.open.Interval)
 			ch = &Change{Run: run, At: rs.open.End, Level: rs.open.Level}
 			rs.open = nil
+		}
+	}
+	if rs.hasLast && s.PTS > rs.last {
+		dt := min(s.PTS-rs.last, time.Minute)
+		if rs.period == 0 {
+			rs.period = dt
+		} else {
+			rs.period += (dt - rs.period) / 4
 		}
 	}
 	rs.last, rs.hasLast = s.PTS, true
@@ -237,6 +249,13 @@ func (t *Tracker) summarize(run string, from, to time.Duration, consume, force b
 	if force || rs.ended || rs != t.cur || (rs.hasLast && rs.last >= to-edgeTolerance) {
 		k = Final
 	}
+	// An interval in a still spell shorter than the hold at the segment's
+	// end may yet go on: its end here is known only once the spell ends or
+	// the motion resumes (until then it is taken as going on).
+	waiting := rs.open != nil && rs.open.pending && rs.open.End < to && !force
+	if waiting {
+		k = Provisional
+	}
 	c := rs.folded
 	for _, r := range rs.recent {
 		if r.pts >= from-edgeTolerance && r.pts < to-edgeTolerance {
@@ -255,8 +274,8 @@ func (t *Tracker) summarize(run string, from, to time.Duration, consume, force b
 	ivls := rs.closed
 	if rs.open != nil {
 		o := rs.open.Interval
-		if !rs.open.pending {
-			o.End = to // motion as of the newest frame: it goes on
+		if !rs.open.pending || waiting {
+			o.End = to // motion as of the newest frame (or a short still spell): it goes on
 		}
 		ivls = append(ivls[:len(ivls):len(ivls)], o)
 	}

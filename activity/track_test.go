@@ -209,3 +209,56 @@ func TestServiceTimesOutAWaitingSegment(t *testing.T) {
 		t.Errorf("after the timeout: %d finals, %d waiting; want 1 and 0", finals, svc.Status().Waiting)
 	}
 }
+
+// An object that blends into the background at one keyframe (a white
+// square over a white bar) is not two intervals: a still spell must last
+// two sampling periods to end one, whatever the GOP.
+func TestAMomentaryDropoutDoesNotSplitAnInterval(t *testing.T) {
+	for _, gop := range []time.Duration{time.Second, 4 * time.Second} {
+		sc := newScene(3)
+		tr := NewTracker(Params{}, 0)
+		dropout := 20 * s
+		for pts := time.Duration(0); pts < 60*s; pts += gop {
+			var objs []square
+			on := pts >= 8*s && pts < 40*s
+			if on && (pts < dropout || pts >= dropout+gop) {
+				objs = append(objs, moving(pts))
+			}
+			tr.Add("r", sc.frame(pts, 1, 0, objs...))
+		}
+		tr.EndRun("r")
+		sum, _ := tr.Summarize("r", 0, 60*s, true)
+		if len(sum.Intervals) != 1 {
+			t.Errorf("GOP %v: one keyframe without the object split the motion: %v", gop, sum.Intervals)
+		}
+	}
+}
+
+// A segment ending in a still spell shorter than the hold is provisional:
+// whether the interval ends there or goes on is known only when the spell
+// ends or the motion resumes; either way its pieces then join.
+func TestAStillSpellAtASegmentsEndWaits(t *testing.T) {
+	for _, resume := range []bool{true, false} {
+		sc := newScene(3)
+		tr := NewTracker(Params{}, 0)
+		gop := 4 * s
+		on := func(p time.Duration) bool { return p >= 16*s && (p < 40*s || (resume && p >= 44*s && p < 56*s)) }
+		feed(tr, "r", sc, 0, 44*s, gop, on) // frames to 40 s: motion to 36, still at 40 (the hold is two GOPs, 8 s)
+		if _, k := tr.Summarize("r", 0, 40*s, true); k != Provisional {
+			t.Fatalf("resume %v: a segment ending in a short still spell is %d, want provisional", resume, k)
+		}
+		feed(tr, "r", sc, 44*s, 60*s, gop, on) // 44: motion again, or still (the spell reaches the hold)
+		first, k := tr.Summarize("r", 0, 40*s, true)
+		if k != Final || len(first.Intervals) != 1 {
+			t.Fatalf("resume %v: %d %v", resume, k, first.Intervals)
+		}
+		end := first.Intervals[0].End
+		second, _ := tr.Summarize("r", 40*s, 60*s, true)
+		switch {
+		case resume && (end != 40*s || len(second.Intervals) != 1 || second.Intervals[0].Start != 0):
+			t.Errorf("motion resumed: first segment's interval ends at %v, the second's %v: not one interval across the boundary", end, second.Intervals)
+		case !resume && (end != 38*s || len(second.Intervals) != 0):
+			t.Errorf("motion over: the interval ends at %v (want 38 s, between the last motion and the first still frame), second segment %v", end, second.Intervals)
+		}
+	}
+}
