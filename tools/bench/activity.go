@@ -217,6 +217,12 @@ func (b *bench) activityAccuracy(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		for _, f := range found {
+			b.logf("activity: %s found %s to %s (%.1f s)", c.Name, f.from.Format("15:04:05.00"), f.to.Format("15:04:05.00"), f.to.Sub(f.from).Seconds())
+		}
+		for _, tr := range truth {
+			b.logf("activity: scripted %s to %s", tr.from.Format("15:04:05.00"), tr.to.Format("15:04:05.00"))
+		}
 		var errs []float64
 		matched, extra := 0, 0
 		used := make([]bool, len(found))
