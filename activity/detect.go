@@ -160,6 +160,10 @@ const warmFrames = 3
 // settleAreaFactor raises MinArea within SettleTime of a re-seed.
 const settleAreaFactor = 4
 
+// maxNoise caps a pixel's noise estimate (gray levels): a pixel that
+// flickers a lot (a clock's digits) is damped, never blind.
+const maxNoise = 24
+
 // NewDetector returns a detector with params p (zero fields: defaults).
 func NewDetector(p Params) *Detector { return &Detector{p: p.withDefaults()} }
 
@@ -190,6 +194,24 @@ func (d *Detector) Add(f Frame) Sample {
 	if d.warm > 0 {
 		// The first frames learn each pixel's noise as their mean
 		// deviation: a noisy camera does not start with a burst of motion.
+		// A frame unlike most of the background (the first was black, grey,
+		// half drawn, as a camera's first often is) starts them again from
+		// it: the jump is no noise.
+		raw := 0
+		for i := range n {
+			if math.Abs(float64(f.Pix[i])-float64(d.bg[i])) > 2*d.p.MinThreshold {
+				raw++
+			}
+		}
+		if float64(raw) > d.p.GlobalChange*float64(n) {
+			d.seed(f)
+			for i := range d.dev {
+				d.dev[i] = float32(d.p.MinThreshold / d.p.NoiseFactor / 2)
+			}
+			d.warm = warmFrames
+			s.Reseeded = true
+			return s
+		}
 		k := float32(warmFrames - d.warm + 1)
 		for i := range n {
 			x := float32(f.Pix[i])
@@ -197,7 +219,7 @@ func (d *Detector) Add(f Frame) Sample {
 			if res < 0 {
 				res = -res
 			}
-			d.dev[i] += (res - d.dev[i]) / k
+			d.dev[i] += (min(res, maxNoise) - d.dev[i]) / k
 			d.bg[i] += (x - d.bg[i]) / (k + 1)
 		}
 		d.warm--
@@ -252,10 +274,10 @@ func (d *Detector) Add(f Frame) Sample {
 		}
 		if changed[i] {
 			d.bg[i] += a / 10 * (x - d.bg[i])
-			d.dev[i] += b / 4 * (min(res, 64) - d.dev[i])
+			d.dev[i] += b / 4 * (min(res, maxNoise) - d.dev[i])
 		} else {
 			d.bg[i] += a * (x - d.bg[i])
-			d.dev[i] += b * (res - d.dev[i])
+			d.dev[i] += b * (min(res, maxNoise) - d.dev[i])
 		}
 	}
 	return s

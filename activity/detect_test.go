@@ -264,3 +264,21 @@ func TestAfterTheLightsOnlyAClearChangeIsMotion(t *testing.T) {
 		t.Errorf("the small change, long after the lights, is not motion (share %.4f)", s.Share)
 	}
 }
+
+// A camera's first frame may be black (or grey, or half drawn): the noise
+// is not learnt from the jump to the real picture, or motion would go
+// unseen for minutes.
+func TestAFirstFrameUnlikeTheRestIsForgotten(t *testing.T) {
+	sc := newScene(3)
+	d := NewDetector(Params{})
+	black := Frame{W: sc.w, H: sc.h, Pix: make([]byte, sc.w*sc.h)}
+	d.Add(black)
+	for pts := time.Second; pts < 10*time.Second; pts += time.Second {
+		d.Add(sc.frame(pts, 1, 0))
+	}
+	for pts := 10 * time.Second; pts < 14*time.Second; pts += time.Second {
+		if s := d.Add(sc.frame(pts, 1, 0, moving(pts))); !s.Motion {
+			t.Errorf("motion at %v, after a black first frame, is not seen (share %.4f)", pts, s.Share)
+		}
+	}
+}
