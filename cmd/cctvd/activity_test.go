@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/cctvd/cctvd/activity"
+	"github.com/cctvd/cctvd/catalog"
 	"github.com/cctvd/cctvd/internal/testenv"
 	"github.com/cctvd/cctvd/layout"
 	"github.com/cctvd/cctvd/uploader"
@@ -222,11 +223,20 @@ func TestActivityIndex(t *testing.T) {
 	if p := testenv.ProbeClip(t, clipPath); (p.Duration.Seconds()-m.DurationSeconds) > 0.2 || (m.DurationSeconds-p.Duration.Seconds()) > 0.2 {
 		t.Errorf("the clip plays %v (ffprobe), its manifest says %.2f s", p.Duration, m.DurationSeconds)
 	}
+	var st struct {
+		Activity map[string]any `json:"activity"`
+	}
+	c.json("GET", "/api/v1/status", 200, &st)
 	stop(t, d)
+	if t.Failed() {
+		t.Logf("the analysis: %v", st.Activity)
+		dumpActivity(t, s.savePath, begin.Add(-time.Minute), end)
+	}
 
 	// A restart: the catalog kept it.
 	d2 := startDaemon(t, "run", "--config", cfg)
 	c2 := newClient(t, d2, "")
+	awaitUploads(d2, 0, 1, 60*time.Second) // the uploader runs: the catalog is open
 	for _, cam := range []string{"door", "yard"} {
 		checkActivity(t, cam+" after a restart", activityTolerance[cam], activityOf(c2, cam, begin.Add(-time.Minute), end), truth)
 	}
@@ -255,4 +265,24 @@ func TestActivityIndex(t *testing.T) {
 		t.Logf("the analysis dropped frames on this machine")
 	}
 	assertNoSecret(t, d.output()+d2.output()+d3.output(), s.minio.SecretKey)
+}
+
+// dumpActivity logs each segment's activity as the catalog holds it (the
+// daemon stopped), to tell a failure's cause.
+func dumpActivity(t *testing.T, savePath string, from, to time.Time) {
+	t.Helper()
+	ctx := context.Background()
+	cat, err := catalog.OpenReadOnly(ctx, filepath.Join(savePath, ".cctvd", layout.CatalogName), savePath)
+	if err != nil {
+		t.Logf("no catalog to dump: %v", err)
+		return
+	}
+	defer cat.Close()
+	for _, cam := range []string{"door", "yard"} {
+		recs, _ := cat.InRange(ctx, cam, from, to)
+		for _, r := range recs {
+			sum, ok, err := cat.SegmentActivity(ctx, r.ID)
+			t.Logf("%s %s..%s analysed %v (%v): score %.2f, %d frames, intervals %v", cam, r.Start.Format("15:04:05.000"), r.End.Format("15:04:05.000"), ok, err, sum.Score, sum.Frames, sum.Intervals)
+		}
+	}
 }

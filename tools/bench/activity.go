@@ -254,7 +254,7 @@ func (b *bench) activityAccuracy(ctx context.Context) error {
 		}
 		sort.Float64s(errs)
 		b.add(Row{Name: fmt.Sprintf("activity index accuracy, scripted motion (%d intervals, the lights switched twice between), %s", len(truth), what[c.Name]),
-			Value: fmt.Sprintf("%d/%d found, %d extra; edges off by %.2f s at most (median |error| %.2f s, signed %+.2f to %+.2f s)",
+			Value: fmt.Sprintf("%d/%d found, %d extra; edges off by %.2f s at most (median %.2f s off, signed %+.2f to %+.2f s)",
 				matched, len(truth), extra, worst, median(abs), first(errs), last(errs)),
 			Baseline: "the script's commands", Ratio: "-", Target: fmt.Sprintf("every edge within a GOP (%v)", gop[c.Name]),
 			Met: met(matched == len(truth) && extra == 0 && worst <= gop[c.Name].Seconds())})
