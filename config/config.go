@@ -128,6 +128,18 @@ type Camera struct {
 	// FailedLoginWindow is how long a refused login counts. Default "30m"
 	// (1m to 24h).
 	FailedLoginWindow Duration `json:"failedLoginWindow,omitempty"`
+
+	// Activity indexes the camera's motion from the recording ffmpeg's own
+	// frames (keyframes when copying). Default true (DefaultActivity).
+	Activity *bool `json:"activity,omitempty"`
+}
+
+// ActivityEnabled is Activity with its default.
+func (cam Camera) ActivityEnabled() bool {
+	if cam.Activity == nil {
+		return DefaultActivity
+	}
+	return *cam.Activity
 }
 
 // NeedsDiscovery says whether the camera's stream must be found: no
@@ -258,6 +270,10 @@ type StorageConfig struct {
 	// this many days old, so that the catalog stays small for years.
 	// 0 keeps them forever. Default 30.
 	CatalogRetentionDays *int `json:"catalogRetentionDays,omitempty"`
+	// KeepActiveDays: segments with activity that started less than this
+	// many days ago are deleted by retention only after the others (each
+	// kind still uploaded ones first). 0 (default) keeps no such order.
+	KeepActiveDays int `json:"keepActiveDays,omitempty"`
 	// SyncInterval is how often the segment each ffmpeg is writing is
 	// flushed to disk (fdatasync): a power cut loses at most about this
 	// much of it. Default "2s"; "0" leaves it to the kernel (up to about
@@ -427,6 +443,8 @@ const (
 	MaxFailedLoginsLimit = 100
 	MinFailedLoginWindow = time.Minute
 	MaxFailedLoginWindow = 24 * time.Hour
+	// DefaultActivity is cameras[].activity's default: on.
+	DefaultActivity = true
 	// TokenEnv is the environment variable read when api.token is empty.
 	TokenEnv = "CCTVD_API_TOKEN"
 )

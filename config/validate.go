@@ -287,6 +287,9 @@ func (s StorageConfig) validate(v *validator) {
 	if d := s.CatalogRetentionDays; d != nil && (*d < 0 || *d > MaxCatalogRetentionDays) {
 		v.add("storageConfig.catalogRetentionDays", "must be 0 (keep every row) or a number of days up to %d (got %d)", MaxCatalogRetentionDays, *d)
 	}
+	if d := s.KeepActiveDays; d < 0 || d > MaxCatalogRetentionDays {
+		v.add("storageConfig.keepActiveDays", "must be 0 (off) or a number of days up to %d (got %d)", MaxCatalogRetentionDays, d)
+	}
 	if d := s.SyncInterval.Std(); d != 0 && (d < 100*time.Millisecond || d > time.Minute) {
 		v.add("storageConfig.syncInterval", "must be 0 (off) or from 100ms to 1m (got %s)", d)
 	}

@@ -211,6 +211,12 @@ var ErrBusy = errors.New("export: other clips are being built; try again in a mo
 // it or sharing one being built or ready. A range without footage is a
 // *NoFootageError naming the nearest footage. Close the clip when done.
 func (s *Service) Clip(ctx context.Context, camera string, from, to time.Time) (*Clip, error) {
+	return s.ClipCut(ctx, camera, from, to, nil)
+}
+
+// ClipCut is Clip cut to cut's windows (nil: the whole range): the clip
+// plays the footage of each window, one after the other.
+func (s *Service) ClipCut(ctx context.Context, camera string, from, to time.Time, cut *ManifestWindows) (*Clip, error) {
 	from, to = millis(from), millis(to)
 	segs, gaps, err := s.sources(ctx, camera, from, to)
 	if err != nil {
@@ -218,6 +224,14 @@ func (s *Service) Clip(ctx context.Context, camera string, from, to time.Time) (
 	}
 	var key strings.Builder // the range and the state of its sources
 	fmt.Fprintf(&key, "%s|%d|%d", camera, from.UnixNano(), to.UnixNano())
+	var windows []Range
+	if cut != nil {
+		windows = cut.Windows
+		fmt.Fprintf(&key, "|cut %s %v", cut.By, cut.PadSeconds)
+		for _, w := range windows {
+			fmt.Fprintf(&key, "|%d-%d", w.From.UnixNano(), w.To.UnixNano())
+		}
+	}
 	for _, sg := range segs {
 		if sg.available() {
 			fmt.Fprintf(&key, "|%s:%d:%t:%t", sg.Name, sg.Bytes, sg.Path != "", sg.Uploaded)
@@ -251,7 +265,8 @@ func (s *Service) Clip(ctx context.Context, camera string, from, to time.Time) (
 			start := time.Now()
 			e.err = recovered(s.log, "build", func() error {
 				var err error
-				e.clip, err = b.Build(bctx, Request{Camera: camera, From: from, To: to, Segments: segs, Gaps: gaps, Made: MadeOnBox})
+				e.clip, err = b.Build(bctx, Request{Camera: camera, From: from, To: to, Segments: segs, Gaps: gaps, Made: MadeOnBox,
+					Windows: windows, Cut: cut})
 				var nf *NoFootageError
 				if errors.As(err, &nf) {
 					err = Nearest(bctx, s.deps.Catalog, camera, from, to)

@@ -92,6 +92,10 @@ type Config struct {
 	// QuarantineUnbounded: the quarantine has no bound (quarantinePercent
 	// 0); retention never deletes its files.
 	QuarantineUnbounded bool
+	// KeepActiveDays: segments with activity that started less than this
+	// many days ago go after the others (uploaded ones still first); 0
+	// keeps no such order.
+	KeepActiveDays int
 }
 
 func (c *Config) setDefaults() {
@@ -121,6 +125,7 @@ func DefaultFloor(total uint64) int64 {
 type Catalog interface {
 	Totals(ctx context.Context) (catalog.Totals, error)
 	RetentionCandidates(ctx context.Context, n int) ([]catalog.Record, error)
+	RetentionCandidatesKeepingActive(ctx context.Context, n int, since time.Time) ([]catalog.Record, error)
 	MarkDeleted(ctx context.Context, ids []int64, cause string) error
 	MarkPresent(ctx context.Context, id int64) error
 	ByPath(ctx context.Context, path string) (catalog.Record, error)
@@ -379,7 +384,7 @@ func (r *Retention) Decide(ctx context.Context) error {
 	var unlinkErr error
 	trimmed := false // the quarantine's turn, between the uploaded and the others, came
 	for freed < toFree {
-		cands, err := r.deps.Catalog.RetentionCandidates(ctx, batch+len(failed))
+		cands, err := r.candidates(ctx, cfg, now, batch+len(failed))
 		if err != nil {
 			return err
 		}
@@ -455,6 +460,16 @@ func (r *Retention) Decide(ctx context.Context) error {
 		}
 	}
 	return unlinkErr
+}
+
+// candidates are the next n segments to delete, in retention's order:
+// uploaded ones first, oldest first; with KeepActiveDays, within each kind
+// those with recent activity last.
+func (r *Retention) candidates(ctx context.Context, cfg Config, now time.Time, n int) ([]catalog.Record, error) {
+	if cfg.KeepActiveDays <= 0 {
+		return r.deps.Catalog.RetentionCandidates(ctx, n)
+	}
+	return r.deps.Catalog.RetentionCandidatesKeepingActive(ctx, n, now.AddDate(0, 0, -cfg.KeepActiveDays))
 }
 
 // unrecorded deletes, on a full disk where the catalog cannot record the

@@ -146,6 +146,8 @@ type Camera struct {
 	discoveryRefused bool
 	// creds: where and with what the camera logs in, for the budget.
 	creds credentials
+	// Run's goroutine only: the activity feed (framepipe.go).
+	frames framesState
 
 	status *watch.Value[Status]
 	stalls *stallWatch // the supervisor's stall watchdog, shared by every camera

@@ -244,6 +244,20 @@ func TestArgs(t *testing.T) {
 			[]string{"libx264"}},
 		{"qsv", nil, Encoding{HWAccel: "qsv", HWDevice: "/dev/dri/renderD129"},
 			[]string{"-hwaccel qsv", "-qsv_device /dev/dri/renderD129", "-vf fps=2,scale_qsv=w=1920:h=1080", "-c:v h264_qsv", "-forced_idr 1"}, nil},
+		{"copy with activity: keyframes decoded on one thread, a second output to fd 3", nil, Encoding{Copy: true, Codec: "h264", Activity: true},
+			[]string{"-skip_frame nokey", "-threads 1 -i rtsp://admin:p%40ss@10.0.0.2:554/", "-c:v copy", "-segment_time 600",
+				"/rec/.staging/cam1/R_%05d.mp4 -map 0:v:0 -vf scale=160:90:flags=area,format=yuv420p",
+				"-fps_mode passthrough", "-c:v mjpeg", "-strict unofficial", "-f smjpeg", "-flush_packets 1 pipe:3"},
+			[]string{"-filter_complex", "select"}},
+		{"copy with activity of a 4:3 camera keeps the aspect", func(c *config.Camera) { c.Resolution = "640x480" }, Encoding{Copy: true, Activity: true},
+			[]string{"-vf scale=160:120:flags=area,format=yuv420p"}, nil},
+		{"transcode with activity: one decode, the graph split, 2 frames a second sampled", nil, Encoding{Activity: true},
+			[]string{"-filter_complex [0:v:0]fps=2,scale=1920:1080,split=2[rec][act];[act]select='isnan(prev_selected_t)+gte(floor(t*2+0.001)-floor(prev_selected_t*2+0.001),1)',scale=160:90:flags=area,format=yuv420p[actv]",
+				"-map [rec] -an -c:v libx264", "-force_key_frames expr:gte(t,n_forced*600)",
+				"-map [actv] -an -fps_mode passthrough", "pipe:3"},
+			[]string{"-vf", "-skip_frame", "-map 0:v:0"}},
+		{"vaapi: no activity feed from GPU frames", nil, Encoding{HWAccel: "vaapi", HWDevice: "/dev/dri/renderD128", Activity: true},
+			[]string{"-vf fps=2,scale_vaapi=w=1920:h=1080:format=nv12", "-map 0:v:0"}, []string{"pipe:3", "-filter_complex", "-skip_frame"}},
 		{"nvenc", nil, Encoding{HWAccel: "nvenc"},
 			[]string{"-hwaccel cuda", "-hwaccel_output_format cuda", "-vf fps=2,scale_cuda=1920:1080", "-c:v h264_nvenc", "-force_key_frames expr:gte(t,n_forced*600)"}, nil},
 	}
@@ -267,8 +281,12 @@ func TestArgs(t *testing.T) {
 					t.Errorf("args hold %q", a)
 				}
 			}
-			if last := args[len(args)-1]; last != "/rec/.staging/cam1/R_%05d.mp4" {
-				t.Errorf("output pattern = %q", last)
+			pattern := "/rec/.staging/cam1/R_%05d.mp4"
+			if last := args[len(args)-1]; last != pattern && !(tt.enc.Activity && last == "pipe:3") {
+				t.Errorf("last argument = %q", last)
+			}
+			if !slices.Contains(args, pattern) {
+				t.Errorf("no segment output %q", pattern)
 			}
 		})
 	}

@@ -72,12 +72,16 @@ func (c *Camera) runOnce(ctx context.Context) (Exit, *loginbudget.SpentError) {
 	c.mu.Lock()
 	a.wd = newWatchdog(c.opts.StallTimeout, c.deps.Mono())
 	c.mu.Unlock()
+	frames := c.openFrames(&enc, a) // the activity feed (framepipe.go)
 	cmd, stdout, stderr := c.command(runCtx, cam, enc, a)
+	frames.attach(cmd)
 	if err := cmd.Start(); err != nil {
 		a.login.Release()
+		frames.abort()
 		a.writeMeta(func(m *staging.Meta) { m.Exited, m.ExitedAt = true, c.deps.Now() })
 		return c.failedStart(a.run.ID, "start ffmpeg: "+err.Error()), nil
 	}
+	frames.start()
 	pid := cmd.Process.Pid
 	a.writeMeta(func(m *staging.Meta) { m.PID = pid })
 	c.update(func(s *Status) {
@@ -91,6 +95,7 @@ func (c *Camera) runOnce(ctx context.Context) (Exit, *loginbudget.SpentError) {
 	unwatch()
 	stdout.flush()
 	stderr.flush()
+	frames.finish()
 	return c.exited(ctx, runCtx, a, err), nil
 }
 

@@ -130,6 +130,10 @@ type Deps struct {
 	// Default: one of the supervisor's own, on Mono (a Finder given in
 	// Finder should take its logins from the same budget).
 	Logins *loginbudget.Budget
+	// Frames, if set, receives every camera's activity feed (see Frame),
+	// from the goroutine that reads it. It must not block: ffmpeg never
+	// waits on the feed. Without it ffmpeg makes no feed.
+	Frames func(Frame)
 }
 
 // ErrUnknownCamera is returned for a camera name that is not configured.

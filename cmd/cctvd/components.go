@@ -125,6 +125,7 @@ func retentionConfig(cfg *config.Config) retention.Config {
 		// The quarantine's bound, a share of the limit; 0: none.
 		QuarantineShare:     cfg.StorageConfig.QuarantineShare(),
 		QuarantineUnbounded: cfg.StorageConfig.QuarantineShare() == 0,
+		KeepActiveDays:      cfg.StorageConfig.KeepActiveDays,
 	}
 }
 

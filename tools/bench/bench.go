@@ -29,6 +29,9 @@
 //   - uplink: the upload cap's rate and goodput, the bytes a resumed
 //     upload sends again after a SIGKILL, and goodput over a shaped link
 //     (rate, loss, round trip) against awscli (uplink.go).
+//   - activity: the activity index's CPU per camera on against off, its
+//     accuracy on the test camera's scripted motion, and its false
+//     positives over ten minutes of a still scene (activity.go).
 package bench
 
 import (
@@ -144,6 +147,7 @@ func Run(ctx context.Context, opts Options) ([]Row, error) {
 		{"export", b.exportHour},
 		{"live", b.live},
 		{"uplink", b.uplink},
+		{"activity", b.activity},
 	}
 	for _, s := range steps {
 		if opts.Only != "" && !strings.Contains(","+opts.Only+",", ","+s.name+",") {
@@ -363,7 +367,7 @@ func makeSourceGOP(path, size string, fps, seconds int, bitrate string, noise bo
 		src += ",noise=alls=40:allf=t"
 	}
 	out, err := exec.Command("ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", src, "-t", strconv.Itoa(seconds),
-		"-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", strconv.Itoa(gop),
+		"-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", strconv.Itoa(gop), "-keyint_min", strconv.Itoa(gop),
 		"-b:v", bitrate, "-maxrate", bitrate, "-bufsize", bitrate, "-pix_fmt", "yuv420p", path).CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("make source: %v: %s", err, out)

@@ -24,6 +24,8 @@ type camSpec struct {
 	Res       string
 	Dur       int
 	Mode      string
+	// NoActivity turns the camera's activity index off.
+	NoActivity bool
 }
 
 // event is a log line of interest.
@@ -74,8 +76,8 @@ func (b *bench) startDaemonWith(dir string, cams []camSpec, o daemonOpts) (*daem
 	}
 	var cj []string
 	for _, c := range cams {
-		cj = append(cj, fmt.Sprintf(`{"cameraName": %q, "streamUrl": %q, "frameRate": %v, "resolution": %q, "videoDuration": %d, "videoFeedId": "bench", "mode": %q}`,
-			c.Name, c.URL, c.FPS, c.Res, c.Dur, c.Mode))
+		cj = append(cj, fmt.Sprintf(`{"cameraName": %q, "streamUrl": %q, "frameRate": %v, "resolution": %q, "videoDuration": %d, "videoFeedId": "bench", "mode": %q, "activity": %t}`,
+			c.Name, c.URL, c.FPS, c.Res, c.Dur, c.Mode, !c.NoActivity))
 	}
 	cfg := fmt.Sprintf(`{
   "cameras": [%s],
