@@ -276,16 +276,16 @@ def main():
         print("testcam: %s (%d streams)" % ("stalled" if drop else "resumed", len(medias)), file=sys.stderr, flush=True)
         return True
 
-    scene = {"changed": False}
+    red = {"on": False}
 
     def change_scene():
-        scene["changed"] = not scene["changed"]
+        red["on"] = not red["on"]
         for media in list(medias):
             element = media.get_element()
             src = element.get_by_name("src") if element is not None else None
             if src is not None:
-                src.set_property("pattern", "red" if scene["changed"] else args.pattern)
-        print("testcam: scene %s (%d streams)" % ("changed" if scene["changed"] else "back", len(medias)), file=sys.stderr, flush=True)
+                src.set_property("pattern", "red" if red["on"] else args.pattern)
+        print("testcam: scene %s (%d streams)" % ("changed" if red["on"] else "back", len(medias)), file=sys.stderr, flush=True)
         return True
 
     GLib.unix_signal_add(GLib.PRIORITY_HIGH, signal.SIGHUP, change_scene)
