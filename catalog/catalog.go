@@ -117,6 +117,12 @@ type Record struct {
 	// rows not uploaded, and for rows uploaded before cctvd kept it, until
 	// the daemon opens the catalog with its bucket (Options.Bucket).
 	Bucket string
+	// CRC64 is the file's CRC-64/NVME (base64, as S3 gives it), taken with
+	// SHA256 in one read (package filesum): as the segment closed, or by the
+	// uploader. Empty when the pair is not known to hold for the file (rows
+	// made otherwise, a file that changed): the uploader then reads the
+	// file whole before it sends it.
+	CRC64 string
 
 	Local       LocalState
 	DeletedAt   time.Time
@@ -480,6 +486,11 @@ var migrations = []string{
 		PRIMARY KEY (segment_id, part)
 	) WITHOUT ROWID;
 	CREATE INDEX segments_start ON segments(start_ns);`,
+
+	// A segment's CRC-64/NVME, taken with its sha256 as it closes, so that
+	// its upload reads it once (package filesum). Rows kept from before
+	// start without one.
+	`ALTER TABLE segments ADD COLUMN crc64 TEXT NOT NULL DEFAULT '';`,
 }
 
 func (c *Catalog) migrate(ctx context.Context) error {
@@ -513,7 +524,7 @@ func (c *Catalog) migrate(ctx context.Context) error {
 const columns = `id, camera, feed_id, start_ns, end_ns, path, bytes, sha256, md5, salvaged,
 	upload, s3_key, etag, upload_id, attempts, next_attempt_ns, last_error, uploaded_ns, verify_remote,
 	local, deleted_ns, delete_cause, created_ns, conflict_key, verified, must_decode,
-	decode_check, decode_tries, bucket`
+	decode_check, decode_tries, bucket, crc64`
 
 type scanner interface{ Scan(...any) error }
 
@@ -524,7 +535,7 @@ func (c *Catalog) scan(s scanner) (Record, error) {
 	err := s.Scan(&r.ID, &r.Camera, &r.FeedID, &start, &end, &rel, &r.Bytes, &r.SHA256, &r.MD5, &r.Salvaged,
 		&r.Upload, &r.Key, &r.ETag, &r.UploadID, &r.Attempts, &next, &r.LastError, &uploaded, &r.VerifyRemote,
 		&r.Local, &deleted, &r.DeleteCause, &created, &r.ConflictKey, &r.Verified, &r.MustDecode,
-		&r.DecodeCheck, &r.DecodeTries, &r.Bucket)
+		&r.DecodeCheck, &r.DecodeTries, &r.Bucket, &r.CRC64)
 	if err != nil {
 		return r, err
 	}
@@ -569,9 +580,9 @@ func (c *Catalog) Add(ctx context.Context, seg segment.Segment, key string) (Rec
 	var res sql.Result
 	err = c.write(func() error {
 		var err error
-		res, err = c.db.ExecContext(ctx, `INSERT INTO segments (camera, feed_id, start_ns, end_ns, path, bytes, salvaged, s3_key, created_ns)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(path) DO NOTHING`,
-			seg.Camera, seg.FeedID, toNS(seg.Start), toNS(seg.End), rel, seg.Size, seg.Salvaged, key, toNS(c.now()))
+		res, err = c.db.ExecContext(ctx, `INSERT INTO segments (camera, feed_id, start_ns, end_ns, path, bytes, sha256, crc64, salvaged, s3_key, created_ns)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(path) DO NOTHING`,
+			seg.Camera, seg.FeedID, toNS(seg.Start), toNS(seg.End), rel, seg.Size, seg.SHA256, seg.CRC64, seg.Salvaged, key, toNS(c.now()))
 		return err
 	})
 	if err != nil {

@@ -50,6 +50,10 @@ type Segment struct {
 	// steps, so two segments of one run whose epochs differ were named on
 	// two different clocks.
 	Epoch time.Time
+	// SHA256 (hex) and CRC64 (its CRC-64/NVME, base64) are the file's
+	// checksums, taken in one read as it closed (package filesum); empty
+	// when they could not be.
+	SHA256, CRC64 string
 }
 
 // Duration is End - Start.
