@@ -22,6 +22,7 @@ import (
 	"github.com/cctvd/cctvd/config"
 	"github.com/cctvd/cctvd/internal/countproxy"
 	"github.com/cctvd/cctvd/internal/fakeclock"
+	"github.com/cctvd/cctvd/internal/filesum"
 	"github.com/cctvd/cctvd/internal/redact"
 )
 
@@ -210,7 +211,7 @@ func TestAPartS3HoldsDifferentlyIsSentAgain(t *testing.T) {
 	other := mp4ish(16 << 20)
 	if _, err := e.minio.Client().UploadPart(context.Background(), &s3.UploadPartInput{Bucket: aws.String(bucket), Key: aws.String(r.Key),
 		UploadId: aws.String(rec.UploadID), PartNumber: aws.Int32(1), Body: bytes.NewReader(other),
-		ChecksumAlgorithm: types.ChecksumAlgorithmCrc64nvme, ChecksumCRC64NVME: aws.String(crc64Base64(crc64.Checksum(other, crc64NVME)))}); err != nil {
+		ChecksumAlgorithm: types.ChecksumAlgorithmCrc64nvme, ChecksumCRC64NVME: aws.String(filesum.CRC64Base64(crc64.Checksum(other, crc64NVME)))}); err != nil {
 		t.Fatal(err)
 	}
 	run := e.run(Config{}, e.clientC)
