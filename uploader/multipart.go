@@ -312,8 +312,13 @@ func (a *attempter) listParts(ctx context.Context, key, uploadID string) (map[in
 // sendParts reads and sends the parts, PartConcurrency at once: each is
 // read for its CRC (unless it is planned with one) just before it goes,
 // kept if S3 holds it with that CRC already (a part S3 confirmed and the
-// record missed), else sent from the page cache the read filled; each is
-// recorded as S3 confirms it. The first failure stops the rest.
+// record missed), else sent from the page cache the read filled. Each part
+// S3 confirms is recorded by one recorder beside the senders, which go on
+// to the next part meanwhile (a record costs a flush of the catalog, as
+// long as a few MB on the wire): a part S3 confirmed whose record a crash
+// cut short is found again on resume (ListParts), read for its CRC and
+// kept, not sent. Every record is written before sendParts returns. The
+// first failure stops the rest.
 func (a *attempter) sendParts(ctx context.Context, r catalog.Record, f *os.File, uploadID string, parts []partPlan,
 	server map[int32]serverPart) ([]catalog.Part, error) {
 	ctx, cancel := context.WithCancel(ctx)
@@ -330,6 +335,20 @@ func (a *attempter) sendParts(ctx context.Context, r catalog.Record, f *os.File,
 		}
 		mu.Unlock()
 	}
+	records := make(chan catalog.Part, len(parts)) // never blocks a sender
+	recorded := make(chan struct{})
+	go func() {
+		defer close(recorded)
+		for part := range records {
+			if err := a.u.deps.Catalog.AddPart(keep, r.ID, part); err != nil {
+				fail(err)
+				continue
+			}
+			mu.Lock()
+			sent = append(sent, part)
+			mu.Unlock()
+		}
+	}()
 	work := make(chan partPlan)
 	var wg sync.WaitGroup
 	for range min(a.cfg.PartConcurrency, max(len(parts), 1)) {
@@ -353,13 +372,7 @@ func (a *attempter) sendParts(ctx context.Context, r catalog.Record, f *os.File,
 						continue
 					}
 				}
-				if err := a.u.deps.Catalog.AddPart(keep, r.ID, part); err != nil {
-					fail(err)
-					continue
-				}
-				mu.Lock()
-				sent = append(sent, part)
-				mu.Unlock()
+				records <- part
 			}
 		})
 	}
@@ -374,6 +387,8 @@ func (a *attempter) sendParts(ctx context.Context, r catalog.Record, f *os.File,
 	}
 	close(work)
 	wg.Wait()
+	close(records)
+	<-recorded
 	if first == nil && ctx.Err() != nil {
 		first = ctx.Err()
 	}
