@@ -63,6 +63,9 @@ type daemonOpts struct {
 	storageExtra []string
 	// cgroup, if set, holds cctvd and every process it starts.
 	cgroup *cgroup
+	// noWait: return once cctvd runs, without waiting until every camera
+	// is recording at one poll of the API.
+	noWait bool
 }
 
 // startDaemonWith is startDaemon with every setting.
@@ -125,6 +128,9 @@ func (b *bench) startDaemonWith(dir string, cams []camSpec, o daemonOpts) (*daem
 		}
 		d.exited <- d.cmd.Wait()
 	}()
+	if o.noWait {
+		return d, nil
+	}
 	if err := d.waitRecording(len(cams), 90*time.Second); err != nil {
 		d.stop()
 		return nil, err
