@@ -123,6 +123,9 @@ type Record struct {
 	// made otherwise, a file that changed): the uploader then reads the
 	// file whole before it sends it.
 	CRC64 string
+	// CRC64Blocks are the file's CRC-64/NVME by 1 MiB block (package
+	// filesum's EncodeBlocks), taken in the same read; empty where CRC64 is.
+	CRC64Blocks []byte
 
 	Local       LocalState
 	DeletedAt   time.Time
@@ -487,10 +490,11 @@ var migrations = []string{
 	) WITHOUT ROWID;
 	CREATE INDEX segments_start ON segments(start_ns);`,
 
-	// A segment's CRC-64/NVME, taken with its sha256 as it closes, so that
-	// its upload reads it once (package filesum). Rows kept from before
-	// start without one.
-	`ALTER TABLE segments ADD COLUMN crc64 TEXT NOT NULL DEFAULT '';`,
+	// A segment's CRC-64/NVME, whole and by 1 MiB block, taken with its
+	// sha256 as it closes, so that its upload reads it once (package
+	// filesum). Rows kept from before start without them.
+	`ALTER TABLE segments ADD COLUMN crc64 TEXT NOT NULL DEFAULT '';
+	ALTER TABLE segments ADD COLUMN crc64_blocks BLOB NOT NULL DEFAULT x'';`,
 }
 
 func (c *Catalog) migrate(ctx context.Context) error {
@@ -524,7 +528,7 @@ func (c *Catalog) migrate(ctx context.Context) error {
 const columns = `id, camera, feed_id, start_ns, end_ns, path, bytes, sha256, md5, salvaged,
 	upload, s3_key, etag, upload_id, attempts, next_attempt_ns, last_error, uploaded_ns, verify_remote,
 	local, deleted_ns, delete_cause, created_ns, conflict_key, verified, must_decode,
-	decode_check, decode_tries, bucket, crc64`
+	decode_check, decode_tries, bucket, crc64, crc64_blocks`
 
 type scanner interface{ Scan(...any) error }
 
@@ -535,7 +539,7 @@ func (c *Catalog) scan(s scanner) (Record, error) {
 	err := s.Scan(&r.ID, &r.Camera, &r.FeedID, &start, &end, &rel, &r.Bytes, &r.SHA256, &r.MD5, &r.Salvaged,
 		&r.Upload, &r.Key, &r.ETag, &r.UploadID, &r.Attempts, &next, &r.LastError, &uploaded, &r.VerifyRemote,
 		&r.Local, &deleted, &r.DeleteCause, &created, &r.ConflictKey, &r.Verified, &r.MustDecode,
-		&r.DecodeCheck, &r.DecodeTries, &r.Bucket, &r.CRC64)
+		&r.DecodeCheck, &r.DecodeTries, &r.Bucket, &r.CRC64, &r.CRC64Blocks)
 	if err != nil {
 		return r, err
 	}
@@ -580,9 +584,9 @@ func (c *Catalog) Add(ctx context.Context, seg segment.Segment, key string) (Rec
 	var res sql.Result
 	err = c.write(func() error {
 		var err error
-		res, err = c.db.ExecContext(ctx, `INSERT INTO segments (camera, feed_id, start_ns, end_ns, path, bytes, sha256, crc64, salvaged, s3_key, created_ns)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(path) DO NOTHING`,
-			seg.Camera, seg.FeedID, toNS(seg.Start), toNS(seg.End), rel, seg.Size, seg.SHA256, seg.CRC64, seg.Salvaged, key, toNS(c.now()))
+		res, err = c.db.ExecContext(ctx, `INSERT INTO segments (camera, feed_id, start_ns, end_ns, path, bytes, sha256, crc64, crc64_blocks, salvaged, s3_key, created_ns)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(path) DO NOTHING`,
+			seg.Camera, seg.FeedID, toNS(seg.Start), toNS(seg.End), rel, seg.Size, seg.SHA256, seg.CRC64, blocksOf(seg), seg.Salvaged, key, toNS(c.now()))
 		return err
 	})
 	if err != nil {
@@ -636,8 +640,8 @@ func (c *Catalog) addMany(ctx context.Context, segs []segment.Segment, keyFor fu
 		return fmt.Errorf("catalog: add: %w", err)
 	}
 	defer tx.Rollback()
-	stmt, err := tx.PrepareContext(ctx, `INSERT INTO segments (camera, feed_id, start_ns, end_ns, path, bytes, salvaged, s3_key, created_ns)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(path) DO NOTHING`)
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO segments (camera, feed_id, start_ns, end_ns, path, bytes, sha256, crc64, crc64_blocks, salvaged, s3_key, created_ns)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(path) DO NOTHING`)
 	if err != nil {
 		return fmt.Errorf("catalog: add: %w", err)
 	}
@@ -648,7 +652,8 @@ func (c *Catalog) addMany(ctx context.Context, segs []segment.Segment, keyFor fu
 		if err != nil {
 			return err
 		}
-		if _, err := stmt.ExecContext(ctx, seg.Camera, seg.FeedID, toNS(seg.Start), toNS(seg.End), rel, seg.Size, seg.Salvaged, keyFor(rel), now); err != nil {
+		if _, err := stmt.ExecContext(ctx, seg.Camera, seg.FeedID, toNS(seg.Start), toNS(seg.End), rel, seg.Size, seg.SHA256, seg.CRC64, blocksOf(seg),
+			seg.Salvaged, keyFor(rel), now); err != nil {
 			return fmt.Errorf("catalog: add %s: %w", rel, err)
 		}
 	}
@@ -709,4 +714,12 @@ func (c *Catalog) exec(ctx context.Context, what, query string, args ...any) err
 		return fmt.Errorf("catalog: %s: %w", what, err)
 	}
 	return nil
+}
+
+// blocksOf is seg's CRC64Blocks as the column keeps them (never NULL).
+func blocksOf(seg segment.Segment) []byte {
+	if seg.CRC64Blocks == nil || seg.CRC64 == "" {
+		return []byte{}
+	}
+	return seg.CRC64Blocks
 }

@@ -54,6 +54,9 @@ type Segment struct {
 	// checksums, taken in one read as it closed (package filesum); empty
 	// when they could not be.
 	SHA256, CRC64 string
+	// CRC64Blocks are its CRC-64/NVME by 1 MiB block (filesum's
+	// EncodeBlocks), from the same read.
+	CRC64Blocks []byte
 }
 
 // Duration is End - Start.

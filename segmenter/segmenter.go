@@ -589,7 +589,7 @@ func (s *Segmenter) finalize(log zerolog.Logger, run staging.Run, meta staging.M
 	if sums, err := filesum.File(src); err != nil || sums.Size != seg.Size {
 		log.Warn().Err(err).Str("file", file).Msg("cannot take the segment's checksums; its upload reads it first")
 	} else {
-		seg.SHA256, seg.CRC64 = sums.SHA256, sums.CRC64
+		seg.SHA256, seg.CRC64, seg.CRC64Blocks = sums.SHA256, sums.CRC64, filesum.EncodeBlocks(sums.Blocks)
 	}
 	dst, err := s.move(log, src, seg)
 	if err != nil {

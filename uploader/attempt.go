@@ -140,7 +140,7 @@ func (a *attempter) sums(ctx context.Context, r catalog.Record, f *os.File, fi o
 	}
 	part := partSize(size, a.cfg.PartSize)
 	legacy := a.server.noChecksums.Load()
-	if sums, ok := rowSums(r, part); ok && !legacy {
+	if sums, ok := rowSums(r, size, part); ok && !legacy {
 		return sums, nil
 	}
 	sums, err = hashFile(f, size, part, legacy)

@@ -24,12 +24,15 @@ import (
 //     the SHA-256 of what it receives and refuses the object unless they
 //     are equal, so the file is read once, by the send;
 //   - a multipart upload carries the SHA-256 in its metadata from
-//     CreateMultipartUpload; each part is read once from the disk for its
-//     CRC (its header), just before it goes, and sent from the page cache
-//     that read filled (a 16 MiB stretch read a moment before: /proc/self/io
-//     counts one read of the file from the disk per upload); the parts' CRCs
-//     combine into the whole file's, which must equal the one taken at
-//     close before the completion asks S3 to check the same.
+//     CreateMultipartUpload; each part's CRC (its header: MinIO refuses a
+//     part without one in an upload with a checksum, "checksum missing")
+//     comes from the CRCs by 1 MiB block taken at close (filesum), so each
+//     part is read once, by its send; only a part size that is not a whole
+//     number of MiB, or a row without blocks, reads each part for its CRC
+//     just before it goes, sending it from the page cache that read
+//     filled. The parts' CRCs combine into the whole file's, which must
+//     equal the one taken at close before the completion asks S3 to check
+//     the same, and S3 refuses a part whose bytes do not match its CRC.
 //
 // So the bytes S3 keeps are tied to the sha256 the object's metadata
 // carries by a checksum taken in the same read as that sha256, as before,
@@ -66,18 +69,38 @@ type checksums struct {
 	multipartETag string
 }
 
-// rowSums are the checksums the catalog keeps of r's file (taken when it
-// closed, or by an earlier attempt's hashFile), for an upload in parts of
-// partSize (0: one PUT); false when it keeps no usable pair.
-func rowSums(r catalog.Record, partSize int64) (checksums, bool) {
+// rowSums are the checksums the catalog keeps of r's file of size bytes
+// (taken when it closed, or by an earlier attempt's hashFile), for an
+// upload in parts of partSize (0: one PUT), with each part's CRC when the
+// row has the file's CRCs by block and the parts fall on their boundaries
+// (then no part is read before it is sent); false when it keeps no usable
+// pair, or the file no longer has the size they were taken at.
+func rowSums(r catalog.Record, size, partSize int64) (checksums, bool) {
 	raw, err := hex.DecodeString(r.SHA256)
-	if err != nil || len(raw) != sha256.Size {
+	if err != nil || len(raw) != sha256.Size || r.Bytes != size {
 		return checksums{}, false
 	}
 	if _, err := filesum.ParseCRC64(r.CRC64); err != nil {
 		return checksums{}, false
 	}
-	return checksums{sha256: r.SHA256, sha256b64: base64.StdEncoding.EncodeToString(raw), crc64b64: r.CRC64, partSize: partSize}, true
+	c := checksums{sha256: r.SHA256, sha256b64: base64.StdEncoding.EncodeToString(raw), crc64b64: r.CRC64, partSize: partSize}
+	if partSize == 0 {
+		return c, true
+	}
+	blocks, err := filesum.DecodeBlocks(r.CRC64Blocks)
+	if err != nil || len(blocks) == 0 {
+		return c, true
+	}
+	var crcs []string
+	for off := int64(0); off < size; off += partSize {
+		crc, ok := filesum.PartCRC64(blocks, size, off, min(partSize, size-off))
+		if !ok {
+			return c, true // the parts' CRCs are read as each goes
+		}
+		crcs = append(crcs, filesum.CRC64Base64(crc))
+	}
+	c.partCRC64 = crcs
+	return c, true
 }
 
 // hashFile reads f whole for its sha256 and its CRC-64/NVME (whole and by

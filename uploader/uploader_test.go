@@ -217,7 +217,7 @@ func (e *env) addFileSums(camera string, start time.Time, data []byte, withSums 
 		if err != nil {
 			e.t.Fatal(err)
 		}
-		seg.SHA256, seg.CRC64 = sums.SHA256, sums.CRC64
+		seg.SHA256, seg.CRC64, seg.CRC64Blocks = sums.SHA256, sums.CRC64, filesum.EncodeBlocks(sums.Blocks)
 	}
 	r, err := e.cat.Add(context.Background(), seg, Key("rec/2025", rel))
 	if err != nil {

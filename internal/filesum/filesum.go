@@ -1,7 +1,9 @@
 // Package filesum takes a file's two checksums in one read: its SHA-256,
 // which the catalog, the objects' metadata and the exports' manifests
 // carry, and its CRC-64/NVME (S3's CRC64NVME), which S3 checks the bytes
-// of a multipart upload against. Whoever reads a segment whole once (the
+// of a multipart upload against, whole and by 1 MiB block (so that each
+// part's CRC, which goes as a header before the part's bytes, comes from
+// the blocks instead of a read of the part). Whoever reads a segment whole once (the
 // segmenter as it closes it, from the page cache ffmpeg just filled; the
 // uploader when no one did) takes both, so the upload itself need not read
 // the file before it sends it.
@@ -21,6 +23,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 
 	"github.com/minio/crc64nvme"
 )
@@ -30,7 +33,16 @@ type Sums struct {
 	SHA256 string // hex
 	CRC64  string // base64 of the big-endian CRC-64/NVME, as S3 gives it
 	Size   int64  // the bytes they cover
+	// Blocks are the CRC-64/NVME of each BlockSize stretch of the file (the
+	// last one may be shorter), so that the CRC of a part of an upload that
+	// starts and ends on their boundaries comes from them (PartCRC64)
+	// without reading the part again.
+	Blocks []uint64
 }
+
+// BlockSize is the stretch Sums.Blocks cover: a divisor of every part
+// size that is a whole number of MiB.
+const BlockSize = 1 << 20
 
 // bufSize is the read size: large enough that the syscalls cost nothing
 // beside the hashing, small enough to stay in the CPU's cache.
@@ -39,15 +51,24 @@ const bufSize = 256 << 10
 // Of reads r to its end and returns its sums.
 func Of(r io.Reader) (Sums, error) {
 	h := sha256.New()
-	var crc uint64
+	var crc, block uint64
 	var n int64
+	var blocks []uint64
 	buf := make([]byte, bufSize)
 	for {
 		k, err := r.Read(buf)
 		if k > 0 {
 			h.Write(buf[:k])
 			crc = crc64nvme.Update(crc, buf[:k])
-			n += int64(k)
+			for p := buf[:k]; len(p) > 0; {
+				chunk := p[:min(int64(len(p)), BlockSize-n%BlockSize)]
+				block = crc64nvme.Update(block, chunk)
+				n += int64(len(chunk))
+				if n%BlockSize == 0 {
+					blocks, block = append(blocks, block), 0
+				}
+				p = p[len(chunk):]
+			}
 		}
 		if errors.Is(err, io.EOF) {
 			break
@@ -56,7 +77,10 @@ func Of(r io.Reader) (Sums, error) {
 			return Sums{}, err
 		}
 	}
-	return Sums{SHA256: hex.EncodeToString(h.Sum(nil)), CRC64: CRC64Base64(crc), Size: n}, nil
+	if n%BlockSize != 0 {
+		blocks = append(blocks, block)
+	}
+	return Sums{SHA256: hex.EncodeToString(h.Sum(nil)), CRC64: CRC64Base64(crc), Size: n, Blocks: blocks}, nil
 }
 
 // File returns the sums of the file at path.
@@ -90,6 +114,60 @@ func ParseCRC64(s string) (uint64, error) {
 	}
 	return binary.BigEndian.Uint64(b), nil
 }
+
+// EncodeBlocks is blocks as the catalog keeps them: 8 bytes each, big-endian.
+func EncodeBlocks(blocks []uint64) []byte {
+	out := make([]byte, 0, 8*len(blocks))
+	for _, b := range blocks {
+		out = binary.BigEndian.AppendUint64(out, b)
+	}
+	return out
+}
+
+// DecodeBlocks reads EncodeBlocks.
+func DecodeBlocks(b []byte) ([]uint64, error) {
+	if len(b)%8 != 0 {
+		return nil, fmt.Errorf("checksums: %d bytes of block CRCs", len(b))
+	}
+	out := make([]uint64, len(b)/8)
+	for i := range out {
+		out[i] = binary.BigEndian.Uint64(b[8*i:])
+	}
+	return out, nil
+}
+
+// PartCRC64 is the CRC-64/NVME of the length bytes at offset of a file of
+// size bytes whose Blocks are blocks; false unless the stretch starts on a
+// block boundary and ends on one or at the file's end, and blocks cover
+// the file.
+func PartCRC64(blocks []uint64, size, offset, length int64) (uint64, bool) {
+	end := offset + length
+	if int64(len(blocks)) != (size+BlockSize-1)/BlockSize || offset < 0 || length <= 0 || end > size ||
+		offset%BlockSize != 0 || (end%BlockSize != 0 && end != size) {
+		return 0, false
+	}
+	shift := blockShift()
+	var crc uint64
+	for i := offset / BlockSize; i*BlockSize < end; i++ {
+		if n := size - i*BlockSize; n < BlockSize {
+			crc = CombineCRC64(crc, blocks[i], n)
+		} else {
+			crc = gf2Times(shift, crc) ^ blocks[i]
+		}
+	}
+	return crc, true
+}
+
+// blockShift is the operator CombineCRC64 applies to its first CRC for a
+// second of BlockSize bytes (it is linear in that CRC): made once, so that
+// a block costs 64 steps, not the operator's making.
+var blockShift = sync.OnceValue(func() *[64]uint64 {
+	var m [64]uint64
+	for i := range m {
+		m[i] = CombineCRC64(1<<i, 0, BlockSize)
+	}
+	return &m
+})
 
 // nvmePoly is CRC-64/NVME's polynomial, bit-reversed (as hash/crc64 takes it).
 const nvmePoly = 0x9a6c9329ac4bc9b5

@@ -76,3 +76,47 @@ func (f *failing) Read(p []byte) (int, error) {
 	}
 	return f.r.Read(p)
 }
+
+// TestPartCRC64FromBlocks: a part's CRC from the blocks equals the one
+// computed over its bytes, for parts on block boundaries; other stretches
+// are refused.
+func TestPartCRC64FromBlocks(t *testing.T) {
+	for _, size := range []int{1, BlockSize - 1, BlockSize, 3*BlockSize + 12345, 8 * BlockSize} {
+		data := make([]byte, size)
+		rand.Read(data)
+		s, err := Of(bytes.NewReader(data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := (size + BlockSize - 1) / BlockSize; len(s.Blocks) != want {
+			t.Fatalf("%d bytes: %d blocks, want %d", size, len(s.Blocks), want)
+		}
+		back, err := DecodeBlocks(EncodeBlocks(s.Blocks))
+		if err != nil || len(back) != len(s.Blocks) {
+			t.Fatalf("blocks do not round-trip: %v", err)
+		}
+		for _, part := range []int{BlockSize, 2 * BlockSize, 5 * BlockSize} {
+			for off := 0; off < size; off += part {
+				n := min(part, size-off)
+				got, ok := PartCRC64(back, int64(size), int64(off), int64(n))
+				if want := crc64.Checksum(data[off:off+n], reference); !ok || got != want {
+					t.Errorf("%d bytes, part %d at %d: %x %v, want %x", size, part, off, got, ok, want)
+				}
+			}
+		}
+		if size > BlockSize {
+			if _, ok := PartCRC64(back, int64(size), 1, BlockSize); ok {
+				t.Error("a stretch off the blocks' boundaries has a CRC")
+			}
+			if _, ok := PartCRC64(back, int64(size), 0, BlockSize+1); ok && size != BlockSize+1 {
+				t.Error("a stretch ending inside a block has a CRC")
+			}
+			if _, ok := PartCRC64(back[:len(back)-1], int64(size), 0, BlockSize); ok {
+				t.Error("blocks that do not cover the file are trusted")
+			}
+		}
+	}
+	if _, err := DecodeBlocks(make([]byte, 7)); err == nil {
+		t.Error("DecodeBlocks accepts a torn list")
+	}
+}

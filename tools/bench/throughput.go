@@ -31,8 +31,9 @@ const bigSize = 500 << 20
 // the file: from the page cache, as the upload reads a segment ffmpeg just
 // wrote, and from the disk itself (O_DIRECT). The file's row carries its
 // checksums, as the segmenter takes them when a segment closes (one read of
-// the page cache, measured in its own row), so the upload reads the file
-// once; a row without them (made by an older cctvd) is read whole first,
+// the page cache, measured in its own row: SHA-256, CRC-64/NVME whole and
+// by 1 MiB block, whose blocks give each part's CRC), so the upload reads
+// the file once; a row without them (made by an older cctvd) is read whole first,
 // and has a row of its own. Each repeat runs every side once, in turn, so
 // that the load on the box is the same for all; medians over repeats.
 func (b *bench) throughput(ctx context.Context) error {
@@ -216,7 +217,7 @@ func (b *bench) uploadOnce(ctx context.Context, big string, sums filesum.Sums, p
 	defer cat.Close()
 	key := uploader.Key("throughput", rel)
 	if _, err := cat.Add(ctx, segment.Segment{Camera: "big", FeedID: "bench", Start: start, End: start.Add(time.Hour), Path: p, Size: bigSize,
-		SHA256: sums.SHA256, CRC64: sums.CRC64}, key); err != nil {
+		SHA256: sums.SHA256, CRC64: sums.CRC64, CRC64Blocks: filesum.EncodeBlocks(sums.Blocks)}, key); err != nil {
 		return 0, err
 	}
 	client, err := uploader.NewClient(ctx, uploader.ClientConfig{Region: "us-east-1", Endpoint: endpoint, PathStyle: true,
