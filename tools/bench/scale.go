@@ -23,7 +23,7 @@ import (
 // recorded plus one segment length for its close, upload and verification.
 // A camera that stops recording, falls behind or whose uploads queue up
 // breaks it; a camera merely not `recording` at one poll of the API does
-// not. The window starts once every camera has closed a segment (its
+// not. The window starts once every camera has a segment in S3 (its
 // start-up, bounded); the counts run on (32, 64, ...) until a count fails
 // or the last, so the step's runtime is bounded (at most
 // len(scaleCounts) × (start-up + window + stop)).
@@ -83,7 +83,7 @@ var (
 // scaleRun is one count's window.
 type scaleRun struct {
 	n                 int
-	started           int     // cameras with a segment closed before the window
+	started           int     // cameras with a segment in S3 before the window
 	late              int     // cameras whose footage was older than scaleStale at some instant
 	gaps              int     // of those, cameras with no segment closed for over two segment lengths
 	worstStale        float64 // seconds, the worst camera
@@ -108,7 +108,7 @@ func (r *scaleRun) load() string {
 func (r *scaleRun) why() string {
 	what := fmt.Sprintf("%d of %d cameras late", r.late, r.n)
 	if r.started < r.n {
-		what = fmt.Sprintf("%d of %d cameras did not start within %v", r.n-r.started, r.n, scaleWarmup)
+		what = fmt.Sprintf("%d of %d cameras had no segment in S3 within %v of the start", r.n-r.started, r.n, scaleWarmup)
 	}
 	stage := "recording (segments stopped coming)"
 	switch {
@@ -143,9 +143,9 @@ func (b *bench) scaleOnce(ctx context.Context, n int, src string) (*scaleRun, er
 	}
 	defer d.stop()
 	r := &scaleRun{n: n}
-	// Start-up: until every camera has closed a segment, or the bound.
+	// Start-up: until every camera has footage in S3, or the bound.
 	for deadline := time.Now().Add(scaleWarmup); ; {
-		r.started = len(camerasClosed(d.snapshot()))
+		r.started = len(camerasUp(d.snapshot()))
 		if r.started == n || time.Now().After(deadline) {
 			break
 		}
@@ -183,11 +183,11 @@ func (b *bench) scaleOnce(ctx context.Context, n int, src string) (*scaleRun, er
 	return r, nil
 }
 
-// camerasClosed are the cameras with a segment closed among events.
-func camerasClosed(events []event) map[string]bool {
+// camerasUp are the cameras with a segment verified in S3 among events.
+func camerasUp(events []event) map[string]bool {
 	out := map[string]bool{}
 	for _, e := range events {
-		if e.Message != "segment closed" {
+		if e.Message != "uploaded and verified" {
 			continue
 		}
 		if info, err := segment.Parse(e.Segment); err == nil {
