@@ -120,7 +120,8 @@ func (b *bench) startDaemonWith(dir string, cams []camSpec, o daemonOpts) (*daem
 				Message, Camera, Run, Segment string
 				Time                          time.Time
 			}
-			if json.Unmarshal(sc.Bytes(), &m) == nil && (m.Message == "segment closed" || m.Message == "uploaded and verified") {
+			if json.Unmarshal(sc.Bytes(), &m) == nil && (m.Message == "segment closed" || m.Message == "uploaded and verified" ||
+				m.Message == "ffmpeg started" || m.Message == "recording") {
 				d.mu.Lock()
 				d.events = append(d.events, event(m))
 				d.mu.Unlock()
