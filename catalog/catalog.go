@@ -117,6 +117,15 @@ type Record struct {
 	// rows not uploaded, and for rows uploaded before cctvd kept it, until
 	// the daemon opens the catalog with its bucket (Options.Bucket).
 	Bucket string
+	// CRC64 is the file's CRC-64/NVME (base64, as S3 gives it), taken with
+	// SHA256 in one read (package filesum): as the segment closed, or by the
+	// uploader. Empty when the pair is not known to hold for the file (rows
+	// made otherwise, a file that changed): the uploader then reads the
+	// file whole before it sends it.
+	CRC64 string
+	// CRC64Blocks are the file's CRC-64/NVME by 1 MiB block (package
+	// filesum's EncodeBlocks), taken in the same read; empty where CRC64 is.
+	CRC64Blocks []byte
 
 	Local       LocalState
 	DeletedAt   time.Time
@@ -484,6 +493,12 @@ var migrations = []string{
 	// and its intervals, keyed by the segment's path (stable across a
 	// rebuild, which writes them before the row), forgotten with the row.
 	migrateActivity,
+
+	// A segment's CRC-64/NVME, whole and by 1 MiB block, taken with its
+	// sha256 as it closes, so that its upload reads it once (package
+	// filesum). Rows kept from before start without them.
+	`ALTER TABLE segments ADD COLUMN crc64 TEXT NOT NULL DEFAULT '';
+	ALTER TABLE segments ADD COLUMN crc64_blocks BLOB NOT NULL DEFAULT x'';`,
 }
 
 func (c *Catalog) migrate(ctx context.Context) error {
@@ -517,7 +532,7 @@ func (c *Catalog) migrate(ctx context.Context) error {
 const columns = `id, camera, feed_id, start_ns, end_ns, path, bytes, sha256, md5, salvaged,
 	upload, s3_key, etag, upload_id, attempts, next_attempt_ns, last_error, uploaded_ns, verify_remote,
 	local, deleted_ns, delete_cause, created_ns, conflict_key, verified, must_decode,
-	decode_check, decode_tries, bucket`
+	decode_check, decode_tries, bucket, crc64, crc64_blocks`
 
 type scanner interface{ Scan(...any) error }
 
@@ -528,7 +543,7 @@ func (c *Catalog) scan(s scanner) (Record, error) {
 	err := s.Scan(&r.ID, &r.Camera, &r.FeedID, &start, &end, &rel, &r.Bytes, &r.SHA256, &r.MD5, &r.Salvaged,
 		&r.Upload, &r.Key, &r.ETag, &r.UploadID, &r.Attempts, &next, &r.LastError, &uploaded, &r.VerifyRemote,
 		&r.Local, &deleted, &r.DeleteCause, &created, &r.ConflictKey, &r.Verified, &r.MustDecode,
-		&r.DecodeCheck, &r.DecodeTries, &r.Bucket)
+		&r.DecodeCheck, &r.DecodeTries, &r.Bucket, &r.CRC64, &r.CRC64Blocks)
 	if err != nil {
 		return r, err
 	}
@@ -573,9 +588,9 @@ func (c *Catalog) Add(ctx context.Context, seg segment.Segment, key string) (Rec
 	var res sql.Result
 	err = c.write(func() error {
 		var err error
-		res, err = c.db.ExecContext(ctx, `INSERT INTO segments (camera, feed_id, start_ns, end_ns, path, bytes, salvaged, s3_key, created_ns)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(path) DO NOTHING`,
-			seg.Camera, seg.FeedID, toNS(seg.Start), toNS(seg.End), rel, seg.Size, seg.Salvaged, key, toNS(c.now()))
+		res, err = c.db.ExecContext(ctx, `INSERT INTO segments (camera, feed_id, start_ns, end_ns, path, bytes, sha256, crc64, crc64_blocks, salvaged, s3_key, created_ns)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(path) DO NOTHING`,
+			seg.Camera, seg.FeedID, toNS(seg.Start), toNS(seg.End), rel, seg.Size, seg.SHA256, seg.CRC64, blocksOf(seg), seg.Salvaged, key, toNS(c.now()))
 		return err
 	})
 	if err != nil {
@@ -629,8 +644,8 @@ func (c *Catalog) addMany(ctx context.Context, segs []segment.Segment, keyFor fu
 		return fmt.Errorf("catalog: add: %w", err)
 	}
 	defer tx.Rollback()
-	stmt, err := tx.PrepareContext(ctx, `INSERT INTO segments (camera, feed_id, start_ns, end_ns, path, bytes, salvaged, s3_key, created_ns)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(path) DO NOTHING`)
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO segments (camera, feed_id, start_ns, end_ns, path, bytes, sha256, crc64, crc64_blocks, salvaged, s3_key, created_ns)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(path) DO NOTHING`)
 	if err != nil {
 		return fmt.Errorf("catalog: add: %w", err)
 	}
@@ -641,7 +656,8 @@ func (c *Catalog) addMany(ctx context.Context, segs []segment.Segment, keyFor fu
 		if err != nil {
 			return err
 		}
-		if _, err := stmt.ExecContext(ctx, seg.Camera, seg.FeedID, toNS(seg.Start), toNS(seg.End), rel, seg.Size, seg.Salvaged, keyFor(rel), now); err != nil {
+		if _, err := stmt.ExecContext(ctx, seg.Camera, seg.FeedID, toNS(seg.Start), toNS(seg.End), rel, seg.Size, seg.SHA256, seg.CRC64, blocksOf(seg),
+			seg.Salvaged, keyFor(rel), now); err != nil {
 			return fmt.Errorf("catalog: add %s: %w", rel, err)
 		}
 	}
@@ -702,4 +718,12 @@ func (c *Catalog) exec(ctx context.Context, what, query string, args ...any) err
 		return fmt.Errorf("catalog: %s: %w", what, err)
 	}
 	return nil
+}
+
+// blocksOf is seg's CRC64Blocks as the column keeps them (never NULL).
+func blocksOf(seg segment.Segment) []byte {
+	if seg.CRC64Blocks == nil || seg.CRC64 == "" {
+		return []byte{}
+	}
+	return seg.CRC64Blocks
 }

@@ -136,9 +136,18 @@ func (c *Catalog) StartAttempt(ctx context.Context, id int64) error {
 	return c.exec(ctx, "start attempt", `UPDATE segments SET upload = 'uploading', attempts = attempts + 1 WHERE id = ?`, id)
 }
 
-// SetChecksums records the file's checksums, as hex.
+// SetChecksums records the file's checksums, as hex. The row's CRC-64 is
+// forgotten: it was not taken in the same read (SetSums).
 func (c *Catalog) SetChecksums(ctx context.Context, id int64, sha256, md5 string) error {
-	return c.exec(ctx, "set checksums", `UPDATE segments SET sha256 = ?, md5 = ? WHERE id = ?`, sha256, md5, id)
+	return c.exec(ctx, "set checksums", `UPDATE segments SET sha256 = ?, md5 = ?, crc64 = '', crc64_blocks = x'' WHERE id = ?`, sha256, md5, id)
+}
+
+// SetSums records the file's sha256 (hex) and CRC-64/NVME (base64), taken
+// in one read; a crc64 of "" says the pair no longer holds for the file
+// (its next upload reads it whole first), the sha256 staying to say what
+// it was. The MD5 and the CRCs by block (taken at close) are forgotten.
+func (c *Catalog) SetSums(ctx context.Context, id int64, sha256, crc64 string) error {
+	return c.exec(ctx, "set checksums", `UPDATE segments SET sha256 = ?, crc64 = ?, crc64_blocks = x'', md5 = '' WHERE id = ?`, sha256, crc64, id)
 }
 
 // SetUploadID records (or, with "", clears) the multipart upload under way,

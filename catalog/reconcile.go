@@ -389,7 +389,7 @@ func (r *reconciler) flush(ctx context.Context) error {
 						WHERE path = ? AND local != 'present'`, op.rel)
 				} else {
 					_, err = tx.ExecContext(ctx, `UPDATE segments SET local = 'present', deleted_ns = 0, delete_cause = '', verify_remote = 1,
-						upload = CASE WHEN upload = 'uploaded' THEN 'pending' ELSE upload END, bytes = ?, sha256 = '', md5 = '',
+						upload = CASE WHEN upload = 'uploaded' THEN 'pending' ELSE upload END, bytes = ?, sha256 = '', crc64 = '', crc64_blocks = x'', md5 = '',
 						s3_key = CASE WHEN upload_id = '' AND conflict_key != '' THEN conflict_key ELSE s3_key END,
 						conflict_key = CASE WHEN upload_id = '' THEN '' ELSE conflict_key END,
 						etag = '', verified = '', uploaded_ns = 0, bucket = '', attempts = 0, last_error = ''

@@ -50,6 +50,13 @@ type Segment struct {
 	// steps, so two segments of one run whose epochs differ were named on
 	// two different clocks.
 	Epoch time.Time
+	// SHA256 (hex) and CRC64 (its CRC-64/NVME, base64) are the file's
+	// checksums, taken in one read as it closed (package filesum); empty
+	// when they could not be.
+	SHA256, CRC64 string
+	// CRC64Blocks are its CRC-64/NVME by 1 MiB block (filesum's
+	// EncodeBlocks), from the same read.
+	CRC64Blocks []byte
 }
 
 // Duration is End - Start.

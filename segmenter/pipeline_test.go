@@ -3,6 +3,7 @@
 package segmenter
 
 import (
+	"bytes"
 	"context"
 	"net/url"
 	"os"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/cctvd/cctvd/config"
 	"github.com/cctvd/cctvd/internal/await"
+	"github.com/cctvd/cctvd/internal/filesum"
 	"github.com/cctvd/cctvd/internal/redact"
 	"github.com/cctvd/cctvd/internal/testenv"
 	"github.com/cctvd/cctvd/layout"
@@ -157,6 +159,11 @@ func TestRecordsNamedSegmentsFromARealCamera(t *testing.T) {
 			}
 			if !info.Start.Equal(s.Start.Round(time.Second)) || !info.End.Equal(s.End.Round(time.Second)) {
 				t.Errorf("%s: name times %v-%v, segment %v-%v", name, info.Start, info.End, s.Start, s.End)
+			}
+			// Its checksums, taken in one read as it closed, are the file's.
+			if want, err := filesum.File(s.Path); err != nil || s.SHA256 != want.SHA256 || s.CRC64 != want.CRC64 ||
+				!bytes.Equal(s.CRC64Blocks, filesum.EncodeBlocks(want.Blocks)) {
+				t.Errorf("%s: reported with sha256 %q, crc64 %q, %d bytes of blocks; the file's %+v (%v)", name, s.SHA256, s.CRC64, len(s.CRC64Blocks), want, err)
 			}
 			pr := testenv.ProbeFile(t, s.Path)
 			t.Logf("%s: %v frames=%d fps=%.2f dur=%v reportedAfterEnd=%v startVsPrevEnd=%v", name, s.Duration(), pr.Frames, pr.FPS, pr.Duration, g.at.Sub(s.End), func() time.Duration {

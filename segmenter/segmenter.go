@@ -26,6 +26,10 @@
 // savePath/.quarantine/<camera>/ and logged; only retention deletes it,
 // when the disk forces it and the quarantine is over its bound.
 //
+// As it closes, a segment is read once, from the page cache ffmpeg just
+// filled, for its SHA-256 and CRC-64/NVME (package filesum), which go with
+// it to the catalog: its upload then reads it once, sending it.
+//
 // Durability: a segment's data is flushed to disk before its rename, the
 // folders are synced after it, and only then is it reported (see package
 // internal/durable). The segment each ffmpeg is still writing is flushed every
@@ -58,6 +62,7 @@ import (
 
 	"github.com/cctvd/cctvd/config"
 	"github.com/cctvd/cctvd/internal/durable"
+	"github.com/cctvd/cctvd/internal/filesum"
 	"github.com/cctvd/cctvd/layout"
 	"github.com/cctvd/cctvd/segment"
 	"github.com/cctvd/cctvd/staging"
@@ -578,6 +583,13 @@ func (s *Segmenter) finalize(log zerolog.Logger, run staging.Run, meta staging.M
 	// 1. Its bytes on the disk before it has a name that says it is done.
 	if err := durable.Datasync(src); err != nil {
 		return err
+	}
+	// Its checksums, read from the page cache ffmpeg just filled, so that
+	// its upload need not read it before sending it (package filesum).
+	if sums, err := filesum.File(src); err != nil || sums.Size != seg.Size {
+		log.Warn().Err(err).Str("file", file).Msg("cannot take the segment's checksums; its upload reads it first")
+	} else {
+		seg.SHA256, seg.CRC64, seg.CRC64Blocks = sums.SHA256, sums.CRC64, filesum.EncodeBlocks(sums.Blocks)
 	}
 	dst, err := s.move(log, src, seg)
 	if err != nil {

@@ -43,6 +43,12 @@ var errQuarantined = errors.New("quarantined")
 // and under every one of its conflict keys too.
 var errConflictsTaken = errors.New("S3 holds different content under the key and under every conflict key")
 
+// errFileChanged: the bytes sent are not those the file's checksums were
+// taken from (S3 refused them against those checksums, or the parts' CRCs
+// do not make the whole file's): the file changed since they were taken,
+// or the disk returned other bytes.
+var errFileChanged = fmt.Errorf("%w: the file's bytes are not those its checksums were taken from", ErrVerify)
+
 // errAwaitDecode ends an attempt whose file must be decoded first: the row
 // is handed to the decode lane, the slot freed.
 var errAwaitDecode = errors.New("handed to the decode lane")
@@ -105,28 +111,51 @@ func (a *attempter) attempt(ctx context.Context, r catalog.Record) error {
 		}
 		return a.quarantine(ctx, r, why)
 	}
-	// A multipart upload under way resumes with the checksums it began
-	// with, while the file has the size and mtime it had (multipart.go).
-	sums, resumed, err := a.resumable(ctx, r, fi)
+	sums, err := a.sums(ctx, r, f, fi)
 	if err != nil {
 		return err
 	}
-	if resumed {
-		return a.ship(ctx, r, f, size, sums)
+	err = a.ship(ctx, r, f, size, sums)
+	if errors.Is(err, errFileChanged) {
+		// The row's checksums no longer hold for the file: the next attempt
+		// takes them again, from the file as it is (hash.go).
+		if serr := cat.SetSums(keep, r.ID, sums.sha256, ""); serr != nil {
+			return serr
+		}
 	}
-	sums, err = hashFile(f, size, partSize(size, a.cfg.PartSize))
+	return err
+}
+
+// sums are the checksums r's upload starts from (hash.go): a multipart
+// upload under way resumes with those it began with, while the file has
+// the size and mtime it had (multipart.go); otherwise those its row keeps,
+// taken as it closed; only without them, or for a server that keeps no
+// checksums (which needs the MD5 first), is the file read whole before it
+// is sent.
+func (a *attempter) sums(ctx context.Context, r catalog.Record, f *os.File, fi os.FileInfo) (checksums, error) {
+	size := fi.Size()
+	sums, resumed, err := a.resumable(ctx, r, fi)
+	if err != nil || resumed {
+		return sums, err
+	}
+	part := partSize(size, a.cfg.PartSize)
+	legacy := a.server.noChecksums.Load()
+	if sums, ok := rowSums(r, size, part); ok && !legacy {
+		return sums, nil
+	}
+	sums, err = hashFile(f, size, part, legacy)
 	if err != nil {
-		return fmt.Errorf("read %s: %w", r.Name(), err)
+		return sums, fmt.Errorf("read %s: %w", r.Name(), err)
 	}
-	if sums.sha256 != r.SHA256 || sums.md5 != r.MD5 {
+	if sums.sha256 != r.SHA256 || sums.crc64b64 != r.CRC64 {
 		if r.SHA256 != "" && sums.sha256 != r.SHA256 {
-			a.u.log.Warn().Str("segment", r.Name()).Msg("file changed since an earlier attempt; uploading what is on disk now")
+			a.u.log.Warn().Str("segment", r.Name()).Msg("file changed since its checksums were taken; uploading what is on disk now")
 		}
-		if err := cat.SetChecksums(keep, r.ID, sums.sha256, sums.md5); err != nil {
-			return err
+		if err := a.u.deps.Catalog.SetSums(context.WithoutCancel(ctx), r.ID, sums.sha256, sums.crc64b64); err != nil {
+			return sums, err
 		}
 	}
-	return a.ship(ctx, r, f, size, sums)
+	return sums, nil
 }
 
 // ship puts the file in S3 under r's key, never over different content.

@@ -38,6 +38,7 @@ type fakeOldS3 struct {
 	// conditional counts the writes that carried If-None-Match.
 	conditional int
 	puts        int
+	withMD5     int // writes that carried a Content-MD5
 }
 
 type fakeObject struct {
@@ -88,10 +89,13 @@ func (f *fakeOldS3) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		sum := md5.Sum(body)
-		if r.Header.Get("Content-Md5") != base64.StdEncoding.EncodeToString(sum[:]) {
-			f.t.Errorf("fake S3: PUT %s without the right Content-MD5", key)
-			w.WriteHeader(http.StatusBadRequest)
-			return
+		if got := r.Header.Get("Content-Md5"); got != "" {
+			f.withMD5++
+			if got != base64.StdEncoding.EncodeToString(sum[:]) {
+				f.t.Errorf("fake S3: PUT %s with the wrong Content-MD5", key)
+				w.WriteHeader(http.StatusBadRequest)
+				return
+			}
 		}
 		meta := http.Header{}
 		for k, v := range r.Header {
@@ -113,7 +117,8 @@ func (f *fakeOldS3) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // If-None-Match gets a HEAD before every write instead (the first 501 is
 // remembered for the client), and different content there is still never
 // overwritten; it keeps no checksums, so uploads are verified by the MD5
-// ETag.
+// ETag (the first, sent in one read, by reading the file again; the
+// others read it first and send their Content-MD5).
 func TestServerWithoutConditionalWrites(t *testing.T) {
 	testenv.ClearAWSEnv(t)
 	fake := &fakeOldS3{t: t, bucket: "old", objects: map[string]fakeObject{}}
@@ -146,6 +151,11 @@ func TestServerWithoutConditionalWrites(t *testing.T) {
 	defer fake.mu.Unlock()
 	if fake.conditional != 1 || fake.puts != 3 {
 		t.Errorf("%d conditional writes (want 1: remembered after the 501), %d writes (want 3)", fake.conditional, fake.puts)
+	}
+	if fake.withMD5 != 2 {
+		// The first upload goes in one read, without it; its answer shows a
+		// server that keeps no checksums, so the others read the file first.
+		t.Errorf("%d writes with a Content-MD5, want 2", fake.withMD5)
 	}
 	if !bytes.Equal(fake.objects[recs[2].Key].data, planted) {
 		t.Error("the planted object was overwritten")

@@ -16,43 +16,48 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/cctvd/cctvd/catalog"
+	"github.com/cctvd/cctvd/internal/filesum"
 )
 
 // Multipart uploads are cctvd's own, so that none is ever sent twice: the
 // upload S3 creates is recorded in the catalog (what the file was when it
 // began, its checksums) before any part goes, and every part S3 confirms
-// is recorded as it completes. An upload cut short (a crash, a restart, a
-// shutdown, the network) is resumed by its next attempt: ListParts says
-// what S3 holds, each part it holds with the size and checksum planned
-// (or, from a server that keeps no part checksums, the ETag recorded) is
-// kept, and only the others are sent, each from its own stretch of the
-// file (io.SectionReader), with its CRC-64/NVME computed when the file was
-// hashed, as a header. The completion asks for the full-object CRC
-// (FULL_OBJECT) and If-None-Match: *.
+// is recorded, with its CRC and ETag, as it completes. An upload cut short
+// (a crash, a restart, a shutdown, the network) is resumed by its next
+// attempt: ListParts says what S3 holds; a part recorded as confirmed that
+// S3 holds with the size and CRC recorded (or, from a server that keeps no
+// part checksums, the ETag recorded) is kept without reading it; each
+// other part is read from its own stretch of the file for its CRC-64/NVME
+// (one read from the disk, hash.go), kept if S3 holds it with that CRC (a
+// part S3 confirmed and the record missed), else sent from the page cache
+// that read filled (io.SectionReader), its CRC as a header. The
+// completion asks for the full-object CRC (FULL_OBJECT), with the whole
+// file's CRC taken with its sha256, and If-None-Match: *; the parts' CRCs
+// must combine into that same CRC first.
 //
-// A resumed upload does not hash the file again: its record holds the
-// checksums, and the file is trusted to be what was hashed while its size
-// and modification time are those recorded. That trust is checked all the
-// same: S3 refuses a part whose bytes do not match the CRC it carries, and
-// the completion's full-object CRC covers every byte, so a file changed
-// under the same size and mtime fails verification instead of going up
-// wrong (and its next attempt hashes it again). An upload is aborted only
-// when its file changed (size or mtime, or the sha256 of a new hashing
-// pass), went away, or its key was taken (a conflict); at start-up, every
-// multipart upload under s3Path that no record names is aborted.
+// A resumed upload trusts its record while the file has the size and
+// modification time recorded: the parts kept are not read again. That
+// trust is checked all the same: the completion's full-object CRC, taken
+// with the sha256 in the object's metadata, covers every byte, so a file
+// changed under the same size and mtime fails verification
+// (errFileChanged) instead of going up wrong. An upload is aborted only
+// when its file changed (size or mtime, or its bytes no longer those of its
+// checksums), went away, or its key was taken (a conflict); at start-up,
+// every multipart upload under s3Path that no record names is aborted.
 
 // maxUploadParts is S3's limit of parts in one upload.
 const maxUploadParts = 10000
 
-// partPlan is one part as the file's hashing planned it.
+// partPlan is one part of a file.
 type partPlan struct {
 	number int32
 	offset int64
 	size   int64
-	crc64  string // base64
+	crc64  string // base64; empty until the part is read, when the file was not read whole first
 }
 
-// planParts cuts a file of size bytes into parts of partSize.
+// planParts cuts a file of size bytes into parts of partSize, with their
+// CRCs where known (crcs: by part number - 1, or nil).
 func planParts(size, partSize int64, crcs []string) []partPlan {
 	var out []partPlan
 	for i, off := 0, int64(0); off < size; i, off = i+1, off+partSize {
@@ -72,54 +77,76 @@ type serverPart struct {
 	crc64 string // empty from a server that keeps no part checksums
 }
 
-// reconcileParts says which planned parts S3 already holds as planned
-// (kept), which of those the catalog did not record yet (fresh: S3
-// confirmed them, the record was cut short), and which must be sent: a
-// part S3 lacks, or holds with another size or checksum, or (without a
-// checksum) with an ETag other than the one recorded.
-func reconcileParts(plan []partPlan, recorded []catalog.Part, server map[int32]serverPart) (kept, fresh []catalog.Part, send []partPlan) {
+// held says whether S3 holds part p as the file has it, and as what: the
+// same size and, where S3 keeps part checksums, the CRC crc (the part's,
+// as recorded or as read now); without them, only a part recorded as
+// confirmed (rec, known) whose ETag S3 still gives, with that CRC.
+func held(p partPlan, crc string, s serverPart, on bool, rec catalog.Part, known bool) (catalog.Part, bool) {
+	if !on || s.size != p.size || crc == "" {
+		return catalog.Part{}, false
+	}
+	if s.crc64 != "" {
+		if s.crc64 != crc {
+			return catalog.Part{}, false
+		}
+	} else if !known || rec.Size != p.size || rec.ETag != s.etag || rec.CRC64 != crc {
+		return catalog.Part{}, false
+	}
+	return catalog.Part{Number: p.number, Size: p.size, CRC64: crc, ETag: s.etag}, true
+}
+
+// reconcileParts says which parts S3 already holds as the record says
+// (kept, not read again: the record is trusted while the file has its size
+// and mtime), which of those the catalog must record again (fresh: S3's
+// ETag is the one to complete with), and which must be read (rest): a part
+// S3 lacks, holds with another size or checksum, or the record does not
+// name. A part is planned with the CRC recorded when it was read before.
+func reconcileParts(plan []partPlan, recorded []catalog.Part, server map[int32]serverPart) (kept, fresh []catalog.Part, rest []partPlan) {
 	rec := make(map[int32]catalog.Part, len(recorded))
 	for _, p := range recorded {
 		rec[p.Number] = p
 	}
 	for _, p := range plan {
-		s, on := server[p.number]
 		r, known := rec[p.number]
-		same := on && s.size == p.size
-		switch {
-		case !same:
-		case s.crc64 != "":
-			same = s.crc64 == p.crc64
-		default:
-			same = known && r.Size == p.size && r.ETag == s.etag && r.CRC64 == p.crc64
+		s, on := server[p.number]
+		crc := p.crc64
+		if known && crc == "" {
+			crc = r.CRC64
 		}
-		if !same {
-			send = append(send, p)
+		part, ok := held(p, crc, s, on, r, known && r.CRC64 == crc)
+		if !ok || !known {
+			rest = append(rest, p)
 			continue
 		}
-		part := catalog.Part{Number: p.number, Size: p.size, CRC64: p.crc64, ETag: s.etag}
 		kept = append(kept, part)
-		if !known || r != part {
+		if r != part {
 			fresh = append(fresh, part)
 		}
 	}
-	return kept, fresh, send
+	return kept, fresh, rest
 }
 
 // sumsOf are the checksums a resume record keeps of its file.
 func sumsOf(m catalog.Multipart) (checksums, bool) {
 	raw, err := hex.DecodeString(m.SHA256)
-	if err != nil || len(raw) != 32 || m.CRC64 == "" || m.PartSize <= 0 || int64(len(m.PartCRCs)) != (m.FileSize+m.PartSize-1)/m.PartSize {
+	if err != nil || len(raw) != 32 || m.CRC64 == "" || m.PartSize <= 0 {
 		return checksums{}, false
 	}
-	return checksums{sha256: m.SHA256, sha256b64: base64.StdEncoding.EncodeToString(raw), crc64b64: m.CRC64,
-		partCRC64: m.PartCRCs, partSize: m.PartSize, multipartETag: m.ETag}, true
+	if _, err := filesum.ParseCRC64(m.CRC64); err != nil {
+		return checksums{}, false
+	}
+	c := checksums{sha256: m.SHA256, sha256b64: base64.StdEncoding.EncodeToString(raw), crc64b64: m.CRC64,
+		partSize: m.PartSize, multipartETag: m.ETag}
+	if int64(len(m.PartCRCs)) == (m.FileSize+m.PartSize-1)/m.PartSize {
+		c.partCRC64 = m.PartCRCs // read whole before it began
+	}
+	return c, true
 }
 
 // resumable is the record of r's multipart upload when it may be resumed
 // with the file as it is (same size and mtime); a record that may not is
 // aborted and forgotten. It returns the record's checksums, so the file
-// is not hashed again.
+// is not read whole again.
 func (a *attempter) resumable(ctx context.Context, r catalog.Record, fi os.FileInfo) (checksums, bool, error) {
 	m, ok, err := a.u.deps.Catalog.MultipartOf(ctx, r.ID)
 	if err != nil || !ok {
@@ -157,7 +184,7 @@ func (a *attempter) multipart(ctx context.Context, r catalog.Record, f *os.File,
 	if err != nil {
 		return nil, err
 	}
-	if ok && (rec.Key != r.Key || rec.Bucket != a.cfg.Bucket || rec.SHA256 != sums.sha256 || rec.PartSize != sums.partSize) {
+	if ok && (rec.Key != r.Key || rec.Bucket != a.cfg.Bucket || rec.SHA256 != sums.sha256 || rec.CRC64 != sums.crc64b64 || rec.PartSize != sums.partSize) {
 		if err := a.drop(ctx, r, rec, "the segment goes under another key, or its file changed"); err != nil {
 			return nil, err
 		}
@@ -196,21 +223,29 @@ func (a *attempter) multipart(ctx context.Context, r catalog.Record, f *os.File,
 			return nil, err
 		}
 	}
-	kept, fresh, send := reconcileParts(planParts(size, sums.partSize, sums.partCRC64), rec.Parts, server)
+	kept, fresh, rest := reconcileParts(planParts(size, sums.partSize, sums.partCRC64), rec.Parts, server)
 	for _, p := range fresh {
 		if err := cat.AddPart(keep, r.ID, p); err != nil {
 			return nil, err
 		}
 	}
 	if ok {
-		a.u.log.Info().Str("segment", r.Name()).Int("partsKept", len(kept)).Int("partsToSend", len(send)).Msg("multipart upload reconciled with S3")
+		a.u.log.Info().Str("segment", r.Name()).Int("partsKept", len(kept)).Int("partsToSend", len(rest)).Msg("multipart upload reconciled with S3")
 	}
-	sent, err := a.sendParts(ctx, r, f, rec.UploadID, send)
-	if err != nil {
-		return nil, err // the record stays: the next attempt resumes
-	}
+	sent, err := a.sendParts(ctx, r, f, rec.UploadID, rest, server)
 	parts := append(kept, sent...)
 	slices.SortFunc(parts, func(x, y catalog.Part) int { return int(x.Number - y.Number) })
+	if err == nil {
+		err = wholeCRC(parts, sums.crc64b64)
+	}
+	if errors.Is(err, errFileChanged) { // these parts will never make the object its checksums describe
+		if derr := a.drop(ctx, r, rec, "its file changed"); derr != nil {
+			a.u.log.Warn().Err(derr).Msg("cannot abort the multipart upload yet")
+		}
+	}
+	if err != nil {
+		return nil, err // otherwise the record stays: the next attempt resumes
+	}
 	done := make([]types.CompletedPart, 0, len(parts))
 	for _, p := range parts {
 		done = append(done, types.CompletedPart{PartNumber: aws.Int32(p.Number), ETag: aws.String(p.ETag), ChecksumCRC64NVME: aws.String(p.CRC64)})
@@ -222,8 +257,9 @@ func (a *attempter) multipart(ctx context.Context, r catalog.Record, f *os.File,
 		IfNoneMatch: ifNoneMatch,
 	})
 	if err != nil {
-		if isPreconditionFailed(err) { // the key is taken: these parts will never complete under it
-			if derr := a.drop(ctx, r, rec, "S3 holds an object under its key"); derr != nil {
+		err = mismatch(err)
+		if isPreconditionFailed(err) || errors.Is(err, errFileChanged) { // these parts will never complete under this key
+			if derr := a.drop(ctx, r, rec, "S3 holds an object under its key, or refused its parts"); derr != nil {
 				a.u.log.Warn().Err(derr).Msg("cannot abort the multipart upload yet")
 			}
 		}
@@ -233,6 +269,24 @@ func (a *attempter) multipart(ctx context.Context, r catalog.Record, f *os.File,
 		return nil, err
 	}
 	return out, nil
+}
+
+// wholeCRC checks that the parts' CRCs, in order, combine into the whole
+// file's (want, base64): that the bytes the object will hold are those
+// its checksums were taken from, before S3 is asked to complete it.
+func wholeCRC(parts []catalog.Part, want string) error {
+	var whole uint64
+	for _, p := range parts {
+		crc, err := filesum.ParseCRC64(p.CRC64)
+		if err != nil {
+			return err
+		}
+		whole = filesum.CombineCRC64(whole, crc, p.Size)
+	}
+	if got := filesum.CRC64Base64(whole); got != want {
+		return fmt.Errorf("%w: its parts' CRC-64/NVME make %s, its checksums say %s", errFileChanged, got, want)
+	}
+	return nil
 }
 
 // listParts is every part S3 holds of an upload.
@@ -255,9 +309,18 @@ func (a *attempter) listParts(ctx context.Context, key, uploadID string) (map[in
 	return out, nil
 }
 
-// sendParts sends the parts, PartConcurrency at once, each recorded as S3
-// confirms it; the first failure stops the rest.
-func (a *attempter) sendParts(ctx context.Context, r catalog.Record, f *os.File, uploadID string, send []partPlan) ([]catalog.Part, error) {
+// sendParts reads and sends the parts, PartConcurrency at once: each is
+// read for its CRC (unless it is planned with one) just before it goes,
+// kept if S3 holds it with that CRC already (a part S3 confirmed and the
+// record missed), else sent from the page cache the read filled. Each part
+// S3 confirms is recorded by one recorder beside the senders, which go on
+// to the next part meanwhile (a record costs a flush of the catalog, as
+// long as a few MB on the wire): a part S3 confirmed whose record a crash
+// cut short is found again on resume (ListParts), read for its CRC and
+// kept, not sent. Every record is written before sendParts returns. The
+// first failure stops the rest.
+func (a *attempter) sendParts(ctx context.Context, r catalog.Record, f *os.File, uploadID string, parts []partPlan,
+	server map[int32]serverPart) ([]catalog.Part, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	keep := context.WithoutCancel(ctx)
@@ -272,39 +335,48 @@ func (a *attempter) sendParts(ctx context.Context, r catalog.Record, f *os.File,
 		}
 		mu.Unlock()
 	}
+	records := make(chan catalog.Part, len(parts)) // never blocks a sender
+	recorded := make(chan struct{})
+	go func() {
+		defer close(recorded)
+		for part := range records {
+			if err := a.u.deps.Catalog.AddPart(keep, r.ID, part); err != nil {
+				fail(err)
+				continue
+			}
+			mu.Lock()
+			sent = append(sent, part)
+			mu.Unlock()
+		}
+	}()
 	work := make(chan partPlan)
 	var wg sync.WaitGroup
-	for range min(a.cfg.PartConcurrency, max(len(send), 1)) {
+	for range min(a.cfg.PartConcurrency, max(len(parts), 1)) {
 		wg.Go(func() {
+			buf := make([]byte, 256<<10)
 			for p := range work {
-				out, err := a.s3.UploadPart(ctx, &s3.UploadPartInput{
-					Bucket: aws.String(a.cfg.Bucket), Key: aws.String(r.Key), UploadId: aws.String(uploadID),
-					PartNumber: aws.Int32(p.number), ContentLength: aws.Int64(p.size),
-					Body: io.NewSectionReader(f, p.offset, p.size), // seekable: the SDK rewinds it to retry
-					// Precomputed, so sent as a header, never an aws-chunked trailer.
-					ChecksumAlgorithm: types.ChecksumAlgorithmCrc64nvme, ChecksumCRC64NVME: aws.String(p.crc64),
-				}, unsignedPayload)
-				if err != nil {
-					fail(fmt.Errorf("upload %s part %d: %w", r.Key, p.number, err))
-					continue
+				if p.crc64 == "" {
+					crc, err := partCRC(f, p, buf)
+					if err != nil {
+						fail(fmt.Errorf("read %s part %d: %w", r.Name(), p.number, err))
+						continue
+					}
+					p.crc64 = crc
 				}
-				if got := aws.ToString(out.ChecksumCRC64NVME); got != "" && got != p.crc64 {
-					fail(fmt.Errorf("upload %s part %d: %w: S3's CRC-64/NVME %s, the file's %s", r.Key, p.number, ErrVerify, got, p.crc64))
-					continue
+				s, on := server[p.number]
+				part, ok := held(p, p.crc64, s, on, catalog.Part{}, false)
+				if !ok {
+					var err error
+					if part, err = a.sendPart(ctx, r, f, uploadID, p); err != nil {
+						fail(err)
+						continue
+					}
 				}
-				part := catalog.Part{Number: p.number, Size: p.size, CRC64: p.crc64, ETag: aws.ToString(out.ETag)}
-				if err := a.u.deps.Catalog.AddPart(keep, r.ID, part); err != nil {
-					fail(err)
-					continue
-				}
-				a.u.partSent(p.size)
-				mu.Lock()
-				sent = append(sent, part)
-				mu.Unlock()
+				records <- part
 			}
 		})
 	}
-	for _, p := range send {
+	for _, p := range parts {
 		select {
 		case work <- p:
 		case <-ctx.Done():
@@ -315,8 +387,46 @@ func (a *attempter) sendParts(ctx context.Context, r catalog.Record, f *os.File,
 	}
 	close(work)
 	wg.Wait()
+	close(records)
+	<-recorded
 	if first == nil && ctx.Err() != nil {
 		first = ctx.Err()
 	}
 	return sent, first
+}
+
+// partCRC reads part p of f for its CRC-64/NVME, base64.
+func partCRC(f *os.File, p partPlan, buf []byte) (string, error) {
+	var crc uint64
+	for off := p.offset; off < p.offset+p.size; {
+		n, err := f.ReadAt(buf[:min(int64(len(buf)), p.offset+p.size-off)], off)
+		crc = filesum.UpdateCRC64(crc, buf[:n])
+		off += int64(n)
+		if err != nil && (!errors.Is(err, io.EOF) || off < p.offset+p.size) {
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF // the file is shorter than when it was planned
+			}
+			return "", err
+		}
+	}
+	return filesum.CRC64Base64(crc), nil
+}
+
+// sendPart sends one part and checks S3's answer.
+func (a *attempter) sendPart(ctx context.Context, r catalog.Record, f *os.File, uploadID string, p partPlan) (catalog.Part, error) {
+	out, err := a.s3.UploadPart(ctx, &s3.UploadPartInput{
+		Bucket: aws.String(a.cfg.Bucket), Key: aws.String(r.Key), UploadId: aws.String(uploadID),
+		PartNumber: aws.Int32(p.number), ContentLength: aws.Int64(p.size),
+		Body: io.NewSectionReader(f, p.offset, p.size), // seekable: the SDK rewinds it to retry
+		// Known before the send, so sent as a header, never an aws-chunked trailer.
+		ChecksumAlgorithm: types.ChecksumAlgorithmCrc64nvme, ChecksumCRC64NVME: aws.String(p.crc64),
+	}, unsignedPayload)
+	if err != nil {
+		return catalog.Part{}, fmt.Errorf("upload %s part %d: %w", r.Key, p.number, mismatch(err))
+	}
+	if got := aws.ToString(out.ChecksumCRC64NVME); got != "" && got != p.crc64 {
+		return catalog.Part{}, fmt.Errorf("upload %s part %d: %w: S3's CRC-64/NVME %s, the file's %s", r.Key, p.number, ErrVerify, got, p.crc64)
+	}
+	a.u.partSent(p.size)
+	return catalog.Part{Number: p.number, Size: p.size, CRC64: p.crc64, ETag: aws.ToString(out.ETag)}, nil
 }

@@ -14,6 +14,7 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
 
 	"github.com/cctvd/cctvd/activity"
 	"github.com/cctvd/cctvd/catalog"
@@ -136,14 +137,19 @@ func (a *attempter) put(ctx context.Context, r catalog.Record, f *os.File, size 
 		ifNoneMatch = aws.String("*")
 	}
 	if sums.partSize == 0 {
+		var contentMD5 *string
+		if sums.md5raw != nil { // a server that keeps no checksums checks this instead
+			contentMD5 = aws.String(base64.StdEncoding.EncodeToString(sums.md5raw))
+		}
 		out, err := a.s3.PutObject(ctx, &s3.PutObjectInput{
 			Bucket:        aws.String(a.cfg.Bucket),
 			Key:           aws.String(r.Key),
 			Body:          f, // seekable: the SDK rewinds it to retry
 			ContentLength: aws.Int64(size),
-			ContentMD5:    aws.String(base64.StdEncoding.EncodeToString(sums.md5raw)),
-			// Precomputed, so sent as a header (never an aws-chunked
-			// trailer, which MinIO over HTTPS refuses above 16 MiB).
+			ContentMD5:    contentMD5,
+			// Known before the send (hash.go), so sent as a header (never
+			// an aws-chunked trailer, which MinIO over HTTPS refuses above
+			// 16 MiB); S3 refuses the object unless what it received has it.
 			ChecksumAlgorithm: types.ChecksumAlgorithmSha256,
 			ChecksumSHA256:    aws.String(sums.sha256b64),
 			ContentType:       aws.String("video/mp4"),
@@ -151,10 +157,11 @@ func (a *attempter) put(ctx context.Context, r catalog.Record, f *os.File, size 
 			IfNoneMatch:       ifNoneMatch,
 		}, unsignedPayload)
 		if err != nil {
-			return "", "", fmt.Errorf("upload %s: %w", r.Key, err)
+			return "", "", fmt.Errorf("upload %s: %w", r.Key, mismatch(err))
 		}
 		etag = aws.ToString(out.ETag)
-		how, err = a.checkAnswer(r.Key, aws.ToString(out.ChecksumSHA256), sums.sha256b64, VerifiedSHA256, etag, sums.md5, out.ServerSideEncryption)
+		how, err = a.checkAnswer(r.Key, aws.ToString(out.ChecksumSHA256), sums.sha256b64, VerifiedSHA256, etag,
+			func() (string, error) { return a.fileETag(f, size, sums) }, out.ServerSideEncryption)
 		return etag, how, err
 	}
 
@@ -163,16 +170,51 @@ func (a *attempter) put(ctx context.Context, r catalog.Record, f *os.File, size 
 		return "", "", err
 	}
 	etag = aws.ToString(out.ETag)
-	how, err = a.checkAnswer(r.Key, aws.ToString(out.ChecksumCRC64NVME), sums.crc64b64, VerifiedCRC64NVME, etag, sums.multipartETag, out.ServerSideEncryption)
+	how, err = a.checkAnswer(r.Key, aws.ToString(out.ChecksumCRC64NVME), sums.crc64b64, VerifiedCRC64NVME, etag,
+		func() (string, error) { return a.fileETag(f, size, sums) }, out.ServerSideEncryption)
 	return etag, how, err
+}
+
+// mismatch marks S3's refusal of bytes that do not match the checksum
+// they carry (AWS: BadDigest; MinIO: XAmzContentChecksumMismatch) as
+// errFileChanged: every checksum sent was taken from the file earlier,
+// and the file no longer gives the same bytes.
+func mismatch(err error) error {
+	var api smithy.APIError
+	if errors.As(err, &api) && (api.ErrorCode() == "BadDigest" || api.ErrorCode() == "XAmzContentChecksumMismatch") {
+		return fmt.Errorf("%w (S3: %s)", errFileChanged, api.ErrorMessage())
+	}
+	return err
+}
+
+// fileETag is the ETag a server that keeps no checksums gives the file
+// (its MD5, or the multipart ETag of its parts' MD5s), from sums when they
+// hold it, else from reading the file again (the first upload to such a
+// server: from then on every upload reads it first, hash.go); that read
+// must give the checksums the upload carried.
+func (a *attempter) fileETag(f *os.File, size int64, sums checksums) (string, error) {
+	if sums.md5 != "" || sums.multipartETag != "" {
+		return sums.md5 + sums.multipartETag, nil
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil { // the send left it at its end
+		return "", fmt.Errorf("read the file again: %w", err)
+	}
+	now, err := hashFile(f, size, sums.partSize, true)
+	if err != nil {
+		return "", fmt.Errorf("read the file again: %w", err)
+	}
+	if now.sha256 != sums.sha256 || now.crc64b64 != sums.crc64b64 {
+		return "", errFileChanged
+	}
+	return now.md5 + now.multipartETag, nil
 }
 
 // checkAnswer compares S3's answer to an upload with the local file: the
 // checksum it computed when it has one (method names it); otherwise, from
-// a server that keeps no checksums, the ETag against wantETag, unless the
-// object is encrypted with KMS or a customer key, whose ETag is no MD5 (then
-// only the HEAD that follows can check the size and metadata).
-func (a *attempter) checkAnswer(key, got, want, method, etag, wantETag string, sse types.ServerSideEncryption) (string, error) {
+// a server that keeps no checksums, the ETag against the file's (wantETag),
+// unless the object is encrypted with KMS or a customer key, whose ETag is
+// no MD5 (then only the HEAD that follows can check the size and metadata).
+func (a *attempter) checkAnswer(key, got, want, method, etag string, wantETag func() (string, error), sse types.ServerSideEncryption) (string, error) {
 	if got != "" {
 		if got != want {
 			return "", fmt.Errorf("upload %s: %w: S3's checksum %s, the file's %s", key, ErrVerify, got, want)
@@ -180,16 +222,23 @@ func (a *attempter) checkAnswer(key, got, want, method, etag, wantETag string, s
 		return method, nil
 	}
 	if !a.server.noChecksums.Swap(true) {
-		a.u.log.Info().Msg("this S3 server returns no checksums: uploads are verified by their ETag")
+		a.u.log.Info().Msg("this S3 server returns no checksums: uploads are verified by their ETag (each file is read whole for its MD5 before it is sent)")
 	}
 	e := strings.Trim(etag, `"`)
-	switch {
-	case e == wantETag:
-		return VerifiedETag, nil
-	case sse == types.ServerSideEncryptionAwsKms || sse == types.ServerSideEncryptionAwsKmsDsse || !looksLikeETag(e, wantETag):
+	if sse == types.ServerSideEncryptionAwsKms || sse == types.ServerSideEncryptionAwsKmsDsse {
 		return VerifiedMetadata, nil
 	}
-	return "", fmt.Errorf("upload %s: %w: ETag %s, the file's %s", key, ErrVerify, e, wantETag)
+	file, err := wantETag()
+	if err != nil {
+		return "", fmt.Errorf("upload %s: %w", key, err)
+	}
+	switch {
+	case e == file:
+		return VerifiedETag, nil
+	case !looksLikeETag(e, file):
+		return VerifiedMetadata, nil
+	}
+	return "", fmt.Errorf("upload %s: %w: ETag %s, the file's %s", key, ErrVerify, e, file)
 }
 
 // looksLikeETag says whether etag has the form of want (an MD5 in hex, or
@@ -201,10 +250,9 @@ func looksLikeETag(etag, want string) bool {
 	return isMD5Hex(h) && multipart == wantMultipart && (!multipart || parts != "")
 }
 
-// unsignedPayload signs requests without hashing their bodies: the file
-// was hashed already and every body carries its checksum (and a single PUT
-// its Content-MD5), so a third pass over the bytes (SigV4's payload hash)
-// would buy nothing.
+// unsignedPayload signs requests without hashing their bodies: every body
+// carries its checksum, which S3 checks, so a pass over the bytes for
+// SigV4's payload hash would buy nothing.
 func unsignedPayload(o *s3.Options) {
 	o.APIOptions = append(o.APIOptions, v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware)
 }

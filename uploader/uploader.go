@@ -161,7 +161,7 @@ func Key(prefix, rel string) string {
 type Catalog interface {
 	Due(ctx context.Context, limit int, skip map[int64]bool) ([]catalog.Record, error)
 	StartAttempt(ctx context.Context, id int64) error
-	SetChecksums(ctx context.Context, id int64, sha256, md5 string) error
+	SetSums(ctx context.Context, id int64, sha256, crc64 string) error
 	SetUploadID(ctx context.Context, id int64, uploadID string) error
 	SetConflict(ctx context.Context, id int64, key string) error
 	MarkUploadedTo(ctx context.Context, id int64, bucket, etag, verified string) error

@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"fmt"
 	"hash/crc64"
 	"io"
 	"os"
@@ -23,6 +24,7 @@ import (
 
 	"github.com/cctvd/cctvd/catalog"
 	"github.com/cctvd/cctvd/internal/await"
+	"github.com/cctvd/cctvd/internal/filesum"
 	"github.com/cctvd/cctvd/internal/redact"
 	"github.com/cctvd/cctvd/internal/testenv"
 	"github.com/cctvd/cctvd/layout"
@@ -194,16 +196,30 @@ func (e *env) addSegment(camera string, start time.Time, size int) catalog.Recor
 }
 
 // addFile writes data as a segment and adds it to the catalog, as the
-// segmenter does when it sees a segment close.
+// segmenter does when it sees a segment close: with its checksums.
 func (e *env) addFile(camera string, start time.Time, data []byte) catalog.Record {
+	e.t.Helper()
+	return e.addFileSums(camera, start, data, true)
+}
+
+// addFileSums is addFile, with the checksums the segmenter takes or
+// without them (a row made otherwise, as by an older cctvd).
+func (e *env) addFileSums(camera string, start time.Time, data []byte, withSums bool) catalog.Record {
 	e.t.Helper()
 	rel, p := e.segmentPath(camera, start)
 	os.MkdirAll(filepath.Dir(p), 0o755)
 	if err := os.WriteFile(p, data, 0o644); err != nil {
 		e.t.Fatal(err)
 	}
-	r, err := e.cat.Add(context.Background(), segment.Segment{Camera: camera, FeedID: "xx", Start: start, End: start.Add(10 * time.Second),
-		Path: p, Size: int64(len(data))}, Key("rec/2025", rel))
+	seg := segment.Segment{Camera: camera, FeedID: "xx", Start: start, End: start.Add(10 * time.Second), Path: p, Size: int64(len(data))}
+	if withSums {
+		sums, err := filesum.File(p)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		seg.SHA256, seg.CRC64, seg.CRC64Blocks = sums.SHA256, sums.CRC64, filesum.EncodeBlocks(sums.Blocks)
+	}
+	r, err := e.cat.Add(context.Background(), seg, Key("rec/2025", rel))
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -246,52 +262,64 @@ func TestHashFile(t *testing.T) {
 		{"parts and no remainder", 8192, 4096, "-2"},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			data := make([]byte, tt.size)
-			rand.Read(data)
-			p := filepath.Join(dir, tt.name)
-			os.WriteFile(p, data, 0o644)
-			f, _ := os.Open(p)
-			defer f.Close()
-			part := partSize(int64(tt.size), tt.partSize)
-			c, err := hashFile(f, int64(tt.size), part)
-			if err != nil {
-				t.Fatal(err)
-			}
-			sum := sha256.Sum256(data)
-			if c.sha256 != hex.EncodeToString(sum[:]) || c.sha256b64 != base64.StdEncoding.EncodeToString(sum[:]) {
-				t.Error("sha256 differs")
-			}
-			if !strings.HasSuffix(c.multipartETag, tt.parts) || (tt.parts == "") != (c.multipartETag == "") {
-				t.Errorf("multipart ETag %q, want suffix %q", c.multipartETag, tt.parts)
-			}
-			if m := md5.Sum(data); (part == 0) != (c.md5 == hex.EncodeToString(m[:])) {
-				t.Errorf("MD5 %q for part size %d", c.md5, part)
-			}
-			// S3's CRC-64/NVME: the whole file's, combined from the parts',
-			// equals one computed over the bytes; each part's, over its bytes.
-			if c.crc64b64 != crc64Base64(crc64.Checksum(data, crc64NVME)) {
-				t.Errorf("whole-file CRC-64/NVME %s", c.crc64b64)
-			}
-			step := part
-			if step == 0 {
-				step = int64(tt.size)
-			}
-			for i := range c.partCRC64 {
-				p := data[int64(i)*step : min(int64(i+1)*step, int64(tt.size))]
-				if c.partCRC64[i] != crc64Base64(crc64.Checksum(p, crc64NVME)) {
-					t.Errorf("part %d CRC", i+1)
+		for _, withMD5 := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s, MD5 %v", tt.name, withMD5), func(t *testing.T) {
+				data := make([]byte, tt.size)
+				rand.Read(data)
+				p := filepath.Join(dir, tt.name)
+				os.WriteFile(p, data, 0o644)
+				f, _ := os.Open(p)
+				defer f.Close()
+				part := partSize(int64(tt.size), tt.partSize)
+				c, err := hashFile(f, int64(tt.size), part, withMD5)
+				if err != nil {
+					t.Fatal(err)
 				}
-			}
-			if want := (int64(tt.size) + step - 1) / step; int64(len(c.partCRC64)) != want {
-				t.Errorf("%d part CRCs, want %d", len(c.partCRC64), want)
-			}
-			if pos, _ := f.Seek(0, io.SeekCurrent); pos != 0 {
-				t.Error("file not rewound")
-			}
-		})
+				sum := sha256.Sum256(data)
+				if c.sha256 != hex.EncodeToString(sum[:]) || c.sha256b64 != base64.StdEncoding.EncodeToString(sum[:]) {
+					t.Error("sha256 differs")
+				}
+				wantParts := tt.parts
+				if !withMD5 {
+					wantParts = ""
+				}
+				if !strings.HasSuffix(c.multipartETag, wantParts) || (wantParts == "") != (c.multipartETag == "") {
+					t.Errorf("multipart ETag %q, want suffix %q", c.multipartETag, wantParts)
+				}
+				if m := md5.Sum(data); (part == 0 && withMD5) != (c.md5 == hex.EncodeToString(m[:])) {
+					t.Errorf("MD5 %q for part size %d", c.md5, part)
+				}
+				// S3's CRC-64/NVME: the whole file's equals one computed over
+				// the bytes by the standard library's tables; each part's,
+				// over its bytes.
+				if c.crc64b64 != filesum.CRC64Base64(crc64.Checksum(data, crc64NVME)) {
+					t.Errorf("whole-file CRC-64/NVME %s", c.crc64b64)
+				}
+				if part == 0 && c.partCRC64 != nil {
+					t.Errorf("part CRCs %v for a single PUT", c.partCRC64)
+				}
+				for i := range c.partCRC64 {
+					p := data[int64(i)*part : min(int64(i+1)*part, int64(tt.size))]
+					if c.partCRC64[i] != filesum.CRC64Base64(crc64.Checksum(p, crc64NVME)) {
+						t.Errorf("part %d CRC", i+1)
+					}
+				}
+				if part > 0 {
+					if want := (int64(tt.size) + part - 1) / part; int64(len(c.partCRC64)) != want {
+						t.Errorf("%d part CRCs, want %d", len(c.partCRC64), want)
+					}
+				}
+				if pos, _ := f.Seek(0, io.SeekCurrent); pos != 0 {
+					t.Error("file not rewound")
+				}
+			})
+		}
 	}
 }
+
+// crc64NVME is CRC-64/NVME through the standard library's tables: the
+// tests' reference for the carry-less multiplication of package filesum.
+var crc64NVME = crc64.MakeTable(0x9a6c9329ac4bc9b5)
 
 func TestRetryDelay(t *testing.T) {
 	for _, tt := range []struct {

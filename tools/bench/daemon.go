@@ -65,6 +65,9 @@ type daemonOpts struct {
 	storageExtra []string
 	// cgroup, if set, holds cctvd and every process it starts.
 	cgroup *cgroup
+	// noWait: return once cctvd runs, without waiting until every camera
+	// is recording at one poll of the API.
+	noWait bool
 }
 
 // startDaemonWith is startDaemon with every setting.
@@ -119,7 +122,8 @@ func (b *bench) startDaemonWith(dir string, cams []camSpec, o daemonOpts) (*daem
 				Message, Camera, Run, Segment string
 				Time                          time.Time
 			}
-			if json.Unmarshal(sc.Bytes(), &m) == nil && (m.Message == "segment closed" || m.Message == "uploaded and verified") {
+			if json.Unmarshal(sc.Bytes(), &m) == nil && (m.Message == "segment closed" || m.Message == "uploaded and verified" ||
+				m.Message == "ffmpeg started" || m.Message == "recording") {
 				d.mu.Lock()
 				d.events = append(d.events, event(m))
 				d.mu.Unlock()
@@ -127,6 +131,9 @@ func (b *bench) startDaemonWith(dir string, cams []camSpec, o daemonOpts) (*daem
 		}
 		d.exited <- d.cmd.Wait()
 	}()
+	if o.noWait {
+		return d, nil
+	}
 	if err := d.waitRecording(len(cams), 90*time.Second); err != nil {
 		d.stop()
 		return nil, err
