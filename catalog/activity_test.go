@@ -4,12 +4,12 @@ import (
 	"context"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/cctvd/cctvd/activity"
+	"github.com/cctvd/cctvd/layout"
 )
 
 func summary(score float64, ivls ...activity.Interval) activity.Summary {
@@ -124,21 +124,30 @@ func TestActivityGoesWithItsSegment(t *testing.T) {
 // A catalog of the schema before activity gains the tables and keeps
 // every row.
 func TestActivityMigrationKeepsEveryRow(t *testing.T) {
-	c, save := open(t)
 	ctx := context.Background()
+	save := t.TempDir()
+	path := filepath.Join(save, ".cctvd", layout.CatalogName)
+	// The schema before this step: the migrations before it only (later
+	// ones, from later steps, run after it on the way up).
+	step := slices.Index(migrations, migrateActivity)
+	if step < 0 {
+		t.Fatal("no activity migration")
+	}
+	all := migrations
+	migrations = all[:step]
+	c, err := Open(ctx, path, save, func() time.Time { return t0 })
+	migrations = all
+	if err != nil {
+		t.Fatal(err)
+	}
 	for i := range 5 {
-		if _, err := c.Add(ctx, writeSegment(t, save, "cam1", t0.Add(time10s(i)), 10), "k"); err != nil {
+		seg := writeSegment(t, save, "cam1", t0.Add(time10s(i)), 10)
+		rel, _ := filepath.Rel(save, seg.Path)
+		if _, err := c.db.Exec(`INSERT INTO segments (camera, feed_id, start_ns, end_ns, path, bytes, salvaged, s3_key, created_ns)
+			VALUES (?, ?, ?, ?, ?, ?, 0, 'k', ?)`, seg.Camera, seg.FeedID, toNS(seg.Start), toNS(seg.End), rel, seg.Size, toNS(t0)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	// Back to the schema before this step.
-	for _, q := range []string{`DROP TRIGGER activity_forget`, `DROP TRIGGER activity_moved`, `DROP TABLE activity`,
-		`DROP TABLE activity_segments`, `PRAGMA user_version = ` + strconv.Itoa(len(migrations)-1)} {
-		if _, err := c.db.Exec(q); err != nil {
-			t.Fatal(err)
-		}
-	}
-	path := c.Path()
 	c.Close()
 	c2, err := Open(ctx, path, save, func() time.Time { return t0 })
 	if err != nil {
