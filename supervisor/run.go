@@ -125,6 +125,10 @@ type attempt struct {
 
 	metaMu sync.Mutex // progress and exit both write meta
 	meta   staging.Meta
+	// metaUnsaved: the last write of meta failed (a full or failing
+	// disk); the next progress block writes it again, so that the
+	// segmenter does not wait on a settled epoch the file never got.
+	metaUnsaved bool
 
 	// The output goroutines' own (one each).
 	tail        []string // last stderr lines, redacted
@@ -159,7 +163,9 @@ func (a *attempt) writeMeta(update func(*staging.Meta)) {
 	a.metaMu.Lock()
 	defer a.metaMu.Unlock()
 	update(&a.meta)
-	if err := staging.WriteMeta(a.run.MetaPath(), a.meta); err != nil {
+	err := staging.WriteMeta(a.run.MetaPath(), a.meta)
+	a.metaUnsaved = err != nil // written again at the next progress block
+	if err != nil {
 		a.log.Error().Err(err).Msg("cannot write run metadata")
 	}
 }
@@ -222,9 +228,9 @@ func (a *attempt) progressLine(line string) {
 	}
 	if !epoch.IsZero() {
 		a.metaMu.Lock()
-		prev := a.meta.Epoch
+		prev, unsaved := a.meta.Epoch, a.metaUnsaved
 		a.metaMu.Unlock()
-		if drift := prev.Sub(epoch).Abs(); drift > 100*time.Millisecond || settles { // names are to the second; each write wakes the segmenter
+		if drift := prev.Sub(epoch).Abs(); drift > 100*time.Millisecond || settles || unsaved { // names are to the second; each write wakes the segmenter
 			if drift > time.Second && !prev.IsZero() && !settles {
 				a.log.Info().Time("from", prev).Time("to", epoch).Msg("the stream's start moved on the wall clock (a clock step): the next segments are named on the new time")
 			}
