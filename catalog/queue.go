@@ -262,3 +262,23 @@ func (c *Catalog) Backlog(ctx context.Context) (Backlog, error) {
 	}
 	return b, nil
 }
+
+// Cameras lists the cameras the catalog holds footage of, sorted (the
+// uploader's start-up sweep, which touches only their keys when s3Path is
+// empty).
+func (c *Catalog) Cameras(ctx context.Context) ([]string, error) {
+	rows, err := c.db.QueryContext(ctx, `SELECT DISTINCT camera FROM segments ORDER BY camera`)
+	if err != nil {
+		return nil, fmt.Errorf("list cameras: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var cam string
+		if err := rows.Scan(&cam); err != nil {
+			return nil, fmt.Errorf("list cameras: %w", err)
+		}
+		out = append(out, cam)
+	}
+	return out, rows.Err()
+}

@@ -328,18 +328,21 @@ func (f *fetcher) remote(ctx context.Context, s Segment) (*source, error) {
 		return nil, err
 	}
 	src.ETag = strings.Trim(aws.ToString(out.ETag), `"`)
-	recorded, what := meta[uploader.MetaSHA256], "its metadata"
-	if recorded == "" {
-		recorded, what = s.SHA256, "the catalog"
-	}
+	// The bytes must be those the catalog recorded (the footage this row
+	// is, wherever the object was found) and those the object says it
+	// holds: an object that agrees with itself but not with the row is
+	// another file.
+	inMeta := meta[uploader.MetaSHA256]
 	switch {
 	case out.ContentLength != nil && *out.ContentLength != src.bytes:
 		err = fmt.Errorf("s3://%s/%s: %w: read %d bytes of %d", f.bucket, s.Key, ErrMismatch, src.bytes, *out.ContentLength)
 	case s.Bytes > 0 && s.Bytes != src.bytes:
 		err = fmt.Errorf("s3://%s/%s: %w: %d bytes, %d recorded", f.bucket, s.Key, ErrMismatch, src.bytes, s.Bytes)
-	case recorded != "" && recorded != src.sha256:
-		err = fmt.Errorf("s3://%s/%s: %w: sha256 %s, %s says %s", f.bucket, s.Key, ErrMismatch, src.sha256, what, recorded)
-	case recorded == "":
+	case s.SHA256 != "" && s.SHA256 != src.sha256:
+		err = fmt.Errorf("s3://%s/%s: %w: sha256 %s, the catalog says %s", f.bucket, s.Key, ErrMismatch, src.sha256, s.SHA256)
+	case inMeta != "" && inMeta != src.sha256:
+		err = fmt.Errorf("s3://%s/%s: %w: sha256 %s, its metadata says %s", f.bucket, s.Key, ErrMismatch, src.sha256, inMeta)
+	case inMeta == "" && s.SHA256 == "":
 		src.note = "no sha256 recorded in the object's metadata: hashed at export"
 	}
 	if err != nil {

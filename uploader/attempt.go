@@ -118,7 +118,14 @@ func (a *attempter) attempt(ctx context.Context, r catalog.Record) error {
 	err = a.ship(ctx, r, f, size, sums)
 	if errors.Is(err, errFileChanged) {
 		// The row's checksums no longer hold for the file: the next attempt
-		// takes them again, from the file as it is (hash.go).
+		// takes them again, from the file as it is (hash.go), and a
+		// multipart upload begun from them is not resumed (its parts and
+		// its record carry the old ones).
+		if m, ok, _ := cat.MultipartOf(keep, r.ID); ok {
+			if derr := a.drop(keep, r, m, "its file no longer gives the bytes its checksums were taken from"); derr != nil {
+				a.u.log.Warn().Err(derr).Msg("cannot abort the multipart upload yet")
+			}
+		}
 		if serr := cat.SetSums(keep, r.ID, sums.sha256, ""); serr != nil {
 			return serr
 		}

@@ -158,6 +158,12 @@ func (a *attempter) resumable(ctx context.Context, r catalog.Record, fi os.FileI
 		err = a.drop(ctx, r, m, "its record is incomplete")
 	case m.FileSize != fi.Size() || !m.MTime.Equal(fi.ModTime()):
 		err = a.drop(ctx, r, m, "the file changed since it began")
+	case m.SHA256 != r.SHA256:
+		// The row's checksum is not the one the upload began from: the
+		// file came back with other content (Reconcile forgets its
+		// checksum) or was hashed again since. Never complete an object
+		// from the old file's parts.
+		err = a.drop(ctx, r, m, "its file's checksum changed since it began")
 	default:
 		a.u.log.Info().Str("segment", r.Name()).Int("partsRecorded", len(m.Parts)).Msg("resuming a multipart upload")
 		return sums, true, nil

@@ -284,18 +284,28 @@ func TestOrphanUploadsUnderS3PathAreAbortedAtStart(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	ours := "rec/2025/cam9/2026-01-06/cam9_xx_20260106T120000Z_20260106T120010Z.mp4"
-	theirs := "rec/2025-other/cam9/2026-01-06/cam9_xx_20260106T120000Z_20260106T120010Z.mp4"
-	create(ours)
-	create(theirs)
+	ours := []string{"rec/2025/cam9/2026-01-06/cam9_xx_20260106T120000Z_20260106T120010Z.mp4",
+		"rec/2025/cam9/2026-01-06/cam9_xx_20260106T120000Z_20260106T120010Z.conflict-0123456789ab.mp4"}
+	theirs := []string{"rec/2025-other/cam9/2026-01-06/cam9_xx_20260106T120000Z_20260106T120010Z.mp4",
+		// a box under a longer prefix (s3Path rec/2025/box2)
+		"rec/2025/box2/cam9/2026-01-06/cam9_xx_20260106T120000Z_20260106T120010Z.mp4",
+		// not a name cctvd gives (a day folder that is not the segment's)
+		"rec/2025/cam9/2026-01-07/cam9_xx_20260106T120000Z_20260106T120010Z.mp4"}
+	for _, k := range append(append([]string(nil), ours...), theirs...) {
+		create(k)
+	}
 	r := e.addSegment("cam1", t0, 10<<10) // the uploader has work: it has started once this is up
 	run := e.run(Config{}, e.clientC)
 	run.await(t, 1, time.Minute)
-	if n := e.minio.MultipartUploads(bucket, ours); n != 0 {
-		t.Errorf("%d unrecorded uploads left under s3Path", n)
+	for _, k := range ours {
+		if n := e.minio.MultipartUploads(bucket, k); n != 0 {
+			t.Errorf("%s: %d unrecorded uploads left under s3Path", k, n)
+		}
 	}
-	if n := e.minio.MultipartUploads(bucket, theirs); n != 1 {
-		t.Errorf("another prefix's upload: %d left, want 1 (not ours to abort)", n)
+	for _, k := range theirs {
+		if n := e.minio.MultipartUploads(bucket, k); n != 1 {
+			t.Errorf("%s: %d left, want 1 (not ours to abort)", k, n)
+		}
 	}
 	if !strings.Contains(e.logs.String(), "aborted the multipart uploads under s3Path that no record names") {
 		t.Errorf("the sweep is not logged")

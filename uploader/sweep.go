@@ -3,7 +3,6 @@ package uploader
 import (
 	"context"
 	"errors"
-	"path"
 	"strings"
 	"time"
 
@@ -11,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/cctvd/cctvd/catalog"
+	"github.com/cctvd/cctvd/layout"
 	"github.com/cctvd/cctvd/segment"
 )
 
@@ -83,20 +83,50 @@ func (u *Uploader) cleanUpInterrupted(ctx context.Context) {
 // sweep aborts the multipart uploads under s3Path (in the configured
 // bucket) that no record names: parts a crash left between S3 creating an
 // upload and the catalog recording it, or uploads of a catalog since
-// rebuilt. Only keys under s3Path are touched (with no s3Path, only keys
-// named as cctvd names segments, <camera>/<YYYY-MM-DD>/<file>): another
-// box may share the bucket under another prefix.
+// rebuilt. Only keys cctvd would make are touched: s3Path, then
+// <camera>/<YYYY-MM-DD>/<file> named as cctvd names segments, of that
+// camera and day (so a box under a longer prefix, rec/box2 beside rec, is
+// left alone); with no s3Path, only keys of the cameras this catalog
+// holds footage of. Another box may share the bucket: under another
+// prefix, or with cameras of other names.
 func (u *Uploader) sweep(ctx context.Context, a *attempter, known map[string]bool) {
 	prefix := ""
 	if a.cfg.Prefix != "" {
 		prefix = a.cfg.Prefix + "/"
 	}
-	ours := func(key string) bool {
-		if prefix != "" {
-			return strings.HasPrefix(key, prefix)
+	var cameras map[string]bool
+	if prefix == "" {
+		cl, ok := u.deps.Catalog.(interface {
+			Cameras(ctx context.Context) ([]string, error)
+		})
+		if !ok {
+			return
 		}
-		_, err := segment.Parse(path.Base(key))
-		return err == nil && strings.Count(key, "/") == 2
+		names, err := cl.Cameras(ctx)
+		if err != nil {
+			u.log.Warn().Err(err).Msg("cannot list the catalog's cameras: multipart uploads no record names are left in S3")
+			return
+		}
+		cameras = map[string]bool{}
+		for _, n := range names {
+			cameras[n] = true
+		}
+	}
+	ours := func(key string) bool {
+		rest, ok := strings.CutPrefix(key, prefix)
+		parts := strings.Split(rest, "/")
+		if !ok || len(parts) != 3 {
+			return false
+		}
+		name := parts[2]
+		if base, _, found := strings.Cut(name, ".conflict-"); found { // <name>.conflict-<12 hex>.mp4
+			name = base + ".mp4"
+		}
+		seg, err := segment.Parse(name)
+		if err != nil || seg.Camera != parts[0] || layout.Day(seg.Start) != parts[1] {
+			return false
+		}
+		return prefix != "" || cameras[seg.Camera]
 	}
 	list := func(p string) ([][2]string, error) {
 		var out [][2]string
