@@ -80,7 +80,10 @@ func TestSubStreamAccepted(t *testing.T) {
 					sub.URL().String() == "rtsp://admin:password123@192.168.0.1:554/Streaming/Channels/102"
 			}},
 		{"an object without a path is auto with its own id", camera(0, "subStream", map[string]any{"videoFeedId": "low"}),
-			func(c *Config) bool { sub, _ := c.Cameras[0].SubCamera(); return sub.VideoFeedID == "low" && sub.NeedsDiscovery() }},
+			func(c *Config) bool {
+				sub, _ := c.Cameras[0].SubCamera()
+				return sub.VideoFeedID == "low" && sub.NeedsDiscovery()
+			}},
 		{"a stream URL gets the sub path", func(m map[string]any) {
 			camera(0, "streamUrl", "rtsp://cam.local:8554/cam/realmonitor?channel=1&subtype=0")(m)
 			camera(0, "subStream", map[string]any{"rtspPath": "/cam/realmonitor?channel=1&subtype=1"})(m)
