@@ -117,6 +117,8 @@ type Record struct {
 	// rows not uploaded, and for rows uploaded before cctvd kept it, until
 	// the daemon opens the catalog with its bucket (Options.Bucket).
 	Bucket string
+	// Sub says the segment is of its camera's sub feed (feeds.go).
+	Sub bool
 
 	Local       LocalState
 	DeletedAt   time.Time
@@ -480,6 +482,8 @@ var migrations = []string{
 		PRIMARY KEY (segment_id, part)
 	) WITHOUT ROWID;
 	CREATE INDEX segments_start ON segments(start_ns);`,
+
+	migrationFeeds, // feeds.go
 }
 
 func (c *Catalog) migrate(ctx context.Context) error {
@@ -513,7 +517,7 @@ func (c *Catalog) migrate(ctx context.Context) error {
 const columns = `id, camera, feed_id, start_ns, end_ns, path, bytes, sha256, md5, salvaged,
 	upload, s3_key, etag, upload_id, attempts, next_attempt_ns, last_error, uploaded_ns, verify_remote,
 	local, deleted_ns, delete_cause, created_ns, conflict_key, verified, must_decode,
-	decode_check, decode_tries, bucket`
+	decode_check, decode_tries, bucket, sub`
 
 type scanner interface{ Scan(...any) error }
 
@@ -524,7 +528,7 @@ func (c *Catalog) scan(s scanner) (Record, error) {
 	err := s.Scan(&r.ID, &r.Camera, &r.FeedID, &start, &end, &rel, &r.Bytes, &r.SHA256, &r.MD5, &r.Salvaged,
 		&r.Upload, &r.Key, &r.ETag, &r.UploadID, &r.Attempts, &next, &r.LastError, &uploaded, &r.VerifyRemote,
 		&r.Local, &deleted, &r.DeleteCause, &created, &r.ConflictKey, &r.Verified, &r.MustDecode,
-		&r.DecodeCheck, &r.DecodeTries, &r.Bucket)
+		&r.DecodeCheck, &r.DecodeTries, &r.Bucket, &r.Sub)
 	if err != nil {
 		return r, err
 	}
@@ -569,9 +573,9 @@ func (c *Catalog) Add(ctx context.Context, seg segment.Segment, key string) (Rec
 	var res sql.Result
 	err = c.write(func() error {
 		var err error
-		res, err = c.db.ExecContext(ctx, `INSERT INTO segments (camera, feed_id, start_ns, end_ns, path, bytes, salvaged, s3_key, created_ns)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(path) DO NOTHING`,
-			seg.Camera, seg.FeedID, toNS(seg.Start), toNS(seg.End), rel, seg.Size, seg.Salvaged, key, toNS(c.now()))
+		res, err = c.db.ExecContext(ctx, `INSERT INTO segments (camera, feed_id, start_ns, end_ns, path, bytes, salvaged, s3_key, created_ns, sub)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(path) DO NOTHING`,
+			seg.Camera, seg.FeedID, toNS(seg.Start), toNS(seg.End), rel, seg.Size, seg.Salvaged, key, toNS(c.now()), seg.Sub)
 		return err
 	})
 	if err != nil {
@@ -625,8 +629,8 @@ func (c *Catalog) addMany(ctx context.Context, segs []segment.Segment, keyFor fu
 		return fmt.Errorf("catalog: add: %w", err)
 	}
 	defer tx.Rollback()
-	stmt, err := tx.PrepareContext(ctx, `INSERT INTO segments (camera, feed_id, start_ns, end_ns, path, bytes, salvaged, s3_key, created_ns)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(path) DO NOTHING`)
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO segments (camera, feed_id, start_ns, end_ns, path, bytes, salvaged, s3_key, created_ns, sub)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(path) DO NOTHING`)
 	if err != nil {
 		return fmt.Errorf("catalog: add: %w", err)
 	}
@@ -637,7 +641,7 @@ func (c *Catalog) addMany(ctx context.Context, segs []segment.Segment, keyFor fu
 		if err != nil {
 			return err
 		}
-		if _, err := stmt.ExecContext(ctx, seg.Camera, seg.FeedID, toNS(seg.Start), toNS(seg.End), rel, seg.Size, seg.Salvaged, keyFor(rel), now); err != nil {
+		if _, err := stmt.ExecContext(ctx, seg.Camera, seg.FeedID, toNS(seg.Start), toNS(seg.End), rel, seg.Size, seg.Salvaged, keyFor(rel), now, seg.Sub); err != nil {
 			return fmt.Errorf("catalog: add %s: %w", rel, err)
 		}
 	}
