@@ -122,11 +122,11 @@ type Event struct {
 	Camera string `json:"camera"`
 	// Feed is "sub" for an event of the camera's sub feed, empty for its
 	// main feed.
-	Feed   string    `json:"feed,omitempty"`
-	Kind   EventKind `json:"kind"`
-	At     time.Time `json:"at"`
-	RunID  string    `json:"runId"`
-	Exit   *Exit     `json:"exit,omitempty"`
+	Feed  string    `json:"feed,omitempty"`
+	Kind  EventKind `json:"kind"`
+	At    time.Time `json:"at"`
+	RunID string    `json:"runId"`
+	Exit  *Exit     `json:"exit,omitempty"`
 }
 
 // Camera supervises one camera's ffmpeg: it starts it, watches its
