@@ -182,6 +182,8 @@ type Deps struct {
 	Volume       func() volume.Status
 	CatalogState func() CatalogStatus
 	Now          func() time.Time
+	// UploadWake, if set, wakes the uploader after an upload request.
+	UploadWake func()
 }
 
 // NotReadyError says why the daemon is not ready: Reason, a fixed text, is
@@ -298,6 +300,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	s.liveRoutes(e, v1)
 	s.alertRoutes(v1)
 	s.uploaderRoutes(v1)
+	s.feedRoutes(v1)
 	s.e = e
 	return s, nil
 }

@@ -292,3 +292,60 @@ func (c *Catalog) Reach(ctx context.Context, camera string) ([]FeedReach, error)
 	}
 	return out, c.check(rows.Err())
 }
+
+// FeedLoad is what one kind of feed (the cameras' main feeds, or their
+// sub feeds) has waiting for upload, and records, for the upload plan.
+type FeedLoad struct {
+	BacklogBytes   int64
+	BacklogCount   int64
+	BacklogSeconds float64
+	Oldest         time.Time
+	// Recorded is the bytes a second the feeds record (each camera's
+	// bytes over the seconds it recorded since since, summed).
+	Recorded float64
+}
+
+// FeedLoads returns the main feeds' load and the sub feeds'.
+func (c *Catalog) FeedLoads(ctx context.Context, since time.Time) (main, sub FeedLoad, err error) {
+	pick := func(s bool) *FeedLoad {
+		if s {
+			return &sub
+		}
+		return &main
+	}
+	rows, err := c.db.QueryContext(ctx, `SELECT sub, COUNT(*), COALESCE(SUM(bytes), 0), MIN(start_ns), COALESCE(SUM(end_ns - start_ns), 0)
+		FROM segments WHERE upload IN ('pending', 'uploading') AND local = 'present' GROUP BY sub`)
+	if err != nil {
+		return main, sub, c.check(fmt.Errorf("catalog: feed loads: %w", err))
+	}
+	for rows.Next() {
+		var s bool
+		var oldest sql.NullInt64
+		var ns int64
+		var l FeedLoad
+		if err := rows.Scan(&s, &l.BacklogCount, &l.BacklogBytes, &oldest, &ns); err != nil {
+			rows.Close()
+			return main, sub, c.check(fmt.Errorf("catalog: feed loads: %w", err))
+		}
+		l.BacklogSeconds, l.Oldest = float64(ns)/1e9, fromNS(oldest.Int64)
+		*pick(s) = l
+	}
+	rows.Close()
+	rows, err = c.db.QueryContext(ctx, `SELECT sub, COALESCE(SUM(bytes), 0), COALESCE(SUM(end_ns - start_ns), 0) FROM segments INDEXED BY segments_start
+		WHERE start_ns >= ? GROUP BY sub, camera`, toNS(since))
+	if err != nil {
+		return main, sub, c.check(fmt.Errorf("catalog: feed loads: %w", err))
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var s bool
+		var bytes, ns int64
+		if err := rows.Scan(&s, &bytes, &ns); err != nil {
+			return main, sub, c.check(fmt.Errorf("catalog: feed loads: %w", err))
+		}
+		if ns > 0 {
+			pick(s).Recorded += float64(bytes) / (float64(ns) / 1e9)
+		}
+	}
+	return main, sub, c.check(rows.Err())
+}

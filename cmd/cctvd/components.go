@@ -116,6 +116,7 @@ func uploaderConfig(cfg *config.Config) uploader.Config {
 		SavePath:         cfg.StorageConfig.SavePath,
 		ProbePath:        cfg.FFmpeg.ProbePath,
 		Order:            cfg.S3Config.UploadOrder,
+		Feeds:            cfg.S3Config.UploadFeeds,
 	}
 }
 
