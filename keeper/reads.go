@@ -116,7 +116,9 @@ func (k *Keeper) Reach(ctx context.Context, camera string) ([]catalog.FeedReach,
 
 // AddUploadRequest is catalog.AddUploadRequest.
 func (k *Keeper) AddUploadRequest(ctx context.Context, camera string, from, to time.Time) (catalog.UploadRequest, error) {
-	return with(k, func(c *catalog.Catalog) (catalog.UploadRequest, error) { return c.AddUploadRequest(ctx, camera, from, to) })
+	return with(k, func(c *catalog.Catalog) (catalog.UploadRequest, error) {
+		return c.AddUploadRequest(ctx, camera, from, to)
+	})
 }
 
 // UploadRequests is catalog.UploadRequests.
