@@ -118,7 +118,20 @@ func (s *Server) clip(c echo.Context) (*export.Clip, error) {
 	if err != nil {
 		return nil, err
 	}
-	clip, err := s.deps.Export.Clip(c.Request().Context(), name, from, to)
+	feed := c.QueryParam("feed")
+	if feed != export.FeedBest && feed != export.FeedMain && feed != export.FeedSub {
+		return nil, apiError(http.StatusBadRequest, "feed is main or sub (absent: the best copy, the main feed where it exists)")
+	}
+	var clip *export.Clip
+	if fe, ok := s.deps.Export.(FeedExporter); ok {
+		clip, err = fe.ClipFeed(c.Request().Context(), name, from, to, feed)
+	} else {
+		clip, err = s.deps.Export.Clip(c.Request().Context(), name, from, to)
+	}
+	var mixed *export.MixedError
+	if errors.As(err, &mixed) {
+		return nil, c.JSON(http.StatusMultipleChoices, mixedParts(name, mixed))
+	}
 	var nf *export.NoFootageError
 	var fc *export.FormatChangeError
 	var ns *export.SpaceError
@@ -152,7 +165,7 @@ func (s *Server) cameraExport(c echo.Context) error {
 	h.Set(echo.HeaderContentType, "video/mp4")
 	h.Set(echo.HeaderContentDisposition, fmt.Sprintf("inline; filename=%q", m))
 	h.Set("ETag", clip.ETag())
-	h.Set("Link", fmt.Sprintf(`<%s>; rel="describedby"; type="application/json"`, manifestURL(c.Param("name"), clip.Requested())))
+	h.Set("Link", fmt.Sprintf(`<%s>; rel="describedby"; type="application/json"`, manifestURL(c.Param("name"), clip.Requested(), c.QueryParam("feed"))))
 	r := &readErr{r: io.NewSectionReader(clip, 0, clip.Size())}
 	http.ServeContent(w, c.Request(), m, time.Time{}, r)
 	if r.err != nil && c.Request().Context().Err() == nil {
@@ -162,10 +175,13 @@ func (s *Server) cameraExport(c echo.Context) error {
 }
 
 // manifestURL is the manifest route of an export.
-func manifestURL(camera string, r export.Range) string {
+func manifestURL(camera string, r export.Range, feed string) string {
 	q := url.Values{}
 	q.Set("from", r.From.UTC().Format(time.RFC3339Nano))
 	q.Set("to", r.To.UTC().Format(time.RFC3339Nano))
+	if feed != "" {
+		q.Set("feed", feed)
+	}
 	return "/api/v1/cameras/" + url.PathEscape(camera) + "/export/manifest?" + q.Encode()
 }
 

@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/cctvd/cctvd/catalog"
 	"github.com/cctvd/cctvd/config"
+	"github.com/cctvd/cctvd/export"
 	"github.com/cctvd/cctvd/supervisor"
 )
 
@@ -137,4 +139,34 @@ func (s *Server) uploadRequests(c echo.Context) error {
 		rs = []catalog.UploadRequest{}
 	}
 	return c.JSON(http.StatusOK, map[string]any{"requests": rs})
+}
+
+// FeedExporter is an Exporter that exports one feed of a camera with a
+// sub feed (export.FeedMain, export.FeedSub, or the best copy).
+type FeedExporter interface {
+	ClipFeed(ctx context.Context, camera string, from, to time.Time, feed string) (*export.Clip, error)
+}
+
+// exportPart is one part of a range whose best copy is of both feeds:
+// its own export and manifest.
+type exportPart struct {
+	export.Part
+	Export   string `json:"export"`
+	Manifest string `json:"manifest"`
+}
+
+// mixedParts is the 300 answer to an export whose best copy is of both
+// feeds, which never go into one MP4: each part is an export of its own.
+func mixedParts(camera string, m *export.MixedError) map[string]any {
+	parts := make([]exportPart, len(m.Parts))
+	for i, p := range m.Parts {
+		r := export.Range{From: p.From, To: p.To}
+		man := manifestURL(camera, r, p.Feed)
+		parts[i] = exportPart{Part: p, Manifest: man, Export: strings.Replace(man, "/export/manifest?", "/export?", 1)}
+	}
+	return map[string]any{
+		"error": "the range's best copy is of two feeds (the main feed's, and the sub feed's where the main copy is gone), " +
+			"which never go into one MP4: export each part",
+		"parts": parts,
+	}
 }

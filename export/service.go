@@ -211,13 +211,23 @@ var ErrBusy = errors.New("export: other clips are being built; try again in a mo
 // it or sharing one being built or ready. A range without footage is a
 // *NoFootageError naming the nearest footage. Close the clip when done.
 func (s *Service) Clip(ctx context.Context, camera string, from, to time.Time) (*Clip, error) {
+	return s.ClipFeed(ctx, camera, from, to, FeedBest)
+}
+
+// ClipFeed is Clip of one feed (FeedMain, FeedSub), or of the best copy
+// (FeedBest): a *MixedError when that is of both feeds (feeds.go).
+func (s *Service) ClipFeed(ctx context.Context, camera string, from, to time.Time, feed string) (*Clip, error) {
 	from, to = millis(from), millis(to)
 	segs, gaps, err := s.sources(ctx, camera, from, to)
 	if err != nil {
 		return nil, err
 	}
-	var key strings.Builder // the range and the state of its sources
-	fmt.Fprintf(&key, "%s|%d|%d", camera, from.UnixNano(), to.UnixNano())
+	segs, feed, note, err := SelectFeed(segs, from, to, feed)
+	if err != nil {
+		return nil, err
+	}
+	var key strings.Builder // the range, the feed and the state of its sources
+	fmt.Fprintf(&key, "%s|%d|%d|%s", camera, from.UnixNano(), to.UnixNano(), feed)
 	for _, sg := range segs {
 		if sg.available() {
 			fmt.Fprintf(&key, "|%s:%d:%t:%t", sg.Name, sg.Bytes, sg.Path != "", sg.Uploaded)
@@ -251,7 +261,8 @@ func (s *Service) Clip(ctx context.Context, camera string, from, to time.Time) (
 			start := time.Now()
 			e.err = recovered(s.log, "build", func() error {
 				var err error
-				e.clip, err = b.Build(bctx, Request{Camera: camera, From: from, To: to, Segments: segs, Gaps: gaps, Made: MadeOnBox})
+				e.clip, err = b.Build(bctx, Request{Camera: camera, From: from, To: to, Segments: segs, Gaps: gaps, Made: MadeOnBox,
+					Feed: feed, FeedNote: note})
 				var nf *NoFootageError
 				if errors.As(err, &nf) {
 					err = Nearest(bctx, s.deps.Catalog, camera, from, to)
