@@ -13,6 +13,7 @@ import (
 	"github.com/cctvd/cctvd/catalog"
 	"github.com/cctvd/cctvd/config"
 	"github.com/cctvd/cctvd/export"
+	"github.com/cctvd/cctvd/layout"
 	"github.com/cctvd/cctvd/supervisor"
 )
 
@@ -169,4 +170,25 @@ func mixedParts(camera string, m *export.MixedError) map[string]any {
 			"which never go into one MP4: export each part",
 		"parts": parts,
 	}
+}
+
+// feedSource is the staging name a live view or still of the camera reads
+// (?feed=main|sub): the sub feed's when the camera has one (cheaper for a
+// grid), unless the main is asked for; the camera's own otherwise.
+func (s *Server) feedSource(c echo.Context, camera string) (string, error) {
+	feed := c.QueryParam("feed")
+	if feed != "" && feed != config.FeedMain && feed != config.FeedSub {
+		return "", apiError(http.StatusBadRequest, "feed is main or sub (absent: the sub feed when the camera has one)")
+	}
+	hasSub := false
+	if ss, ok := s.deps.Supervisor.(SubSupervisor); ok {
+		_, hasSub = ss.SubStatus(camera)
+	}
+	switch {
+	case feed == config.FeedSub && !hasSub:
+		return "", apiError(http.StatusNotFound, "the camera has no sub feed (cameras[].subStream)")
+	case feed == config.FeedMain, !hasSub:
+		return camera, nil
+	}
+	return layout.FeedStagingName(camera, config.FeedSub), nil
 }

@@ -161,3 +161,14 @@ func IsCameraDir(name string) bool { return cameraDirRe.MatchString(name) }
 func IsOwnDir(name string) bool { return strings.HasPrefix(name, ".") }
 
 var cameraDirRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9.-]*$`)
+
+// IsFeedStagingName says whether name is a feed's staging name: a camera's
+// name, or one with SubSuffix.
+func IsFeedStagingName(name string) bool {
+	camera, _ := StagingFeed(name)
+	return IsCameraDir(camera)
+}
+
+// StagingDirOf is the staging folder of a feed's staging name
+// (FeedStagingName).
+func StagingDirOf(savePath, name string) string { return filepath.Join(Staging(savePath), name) }
