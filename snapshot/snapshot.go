@@ -21,9 +21,9 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/cctvd/cctvd/catalog"
-	"github.com/cctvd/cctvd/layout"
 	"github.com/cctvd/cctvd/config"
 	"github.com/cctvd/cctvd/internal/media"
+	"github.com/cctvd/cctvd/layout"
 	"github.com/cctvd/cctvd/live"
 )
 
