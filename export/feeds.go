@@ -1,10 +1,16 @@
 package export
 
 import (
+	"context"
 	"fmt"
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/cctvd/cctvd/uploader"
 )
 
 // A camera with a sub stream has two feeds, and a range's best copy is
@@ -191,4 +197,30 @@ func uncovered(segs []Segment, from, to time.Time) []Range {
 		out = append(out, Range{From: at, To: to})
 	}
 	return out
+}
+
+// MarkSubFromBucket reads, for a listing of the bucket alone, the feed
+// metadata of one object of each feed id (uploader.MetaFeed): a feed id
+// whose object says "sub" is the sub feed's. A listing of one feed id
+// cannot be told apart by its bitrate; the metadata can.
+func MarkSubFromBucket(ctx context.Context, api S3API, segs []Segment) error {
+	seen := map[string]bool{}
+	for _, s := range segs {
+		if seen[s.FeedID] {
+			continue
+		}
+		seen[s.FeedID] = true
+		h, err := api.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(s.Bucket), Key: aws.String(s.Key)})
+		if err != nil {
+			return fmt.Errorf("head s3://%s/%s: %w", s.Bucket, s.Key, err)
+		}
+		if h.Metadata[uploader.MetaFeed] == FeedSub {
+			for i := range segs {
+				if segs[i].FeedID == s.FeedID {
+					segs[i].Sub = true
+				}
+			}
+		}
+	}
+	return nil
 }

@@ -261,6 +261,9 @@ func exportFromBucket(ctx context.Context, path string, s3f *s3Flags, camera str
 	if err != nil {
 		return nil, err
 	}
+	if err := export.MarkSubFromBucket(ctx, client, segs); err != nil {
+		return nil, err
+	}
 	segs, feed, note, err := export.SelectFeed(segs, from, to, feed)
 	if err != nil {
 		return nil, err
