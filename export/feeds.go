@@ -148,7 +148,7 @@ func SelectFeed(segs []Segment, from, to time.Time, feed string) ([]Segment, str
 	}
 	var pieces []Part
 	for _, s := range mains {
-		if s.available() && s.End.After(from) && s.Start.Before(to) {
+		if s.available() && minTime(s.End, to).Sub(maxTime(s.Start, from)) > time.Second { // names are to the second
 			pieces = append(pieces, Part{Feed: FeedMain, FeedID: s.FeedID, From: maxTime(s.Start, from), To: minTime(s.End, to)})
 		}
 	}
