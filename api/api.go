@@ -43,6 +43,7 @@ import (
 	"github.com/rs/zerolog"
 	"golang.org/x/net/netutil"
 
+	"github.com/cctvd/cctvd/activity"
 	"github.com/cctvd/cctvd/catalog"
 	"github.com/cctvd/cctvd/config"
 	"github.com/cctvd/cctvd/internal/logring"
@@ -181,7 +182,11 @@ type Deps struct {
 	// expected disk and whether the catalog is usable, for /api/v1/status.
 	Volume       func() volume.Status
 	CatalogState func() CatalogStatus
-	Now          func() time.Time
+	// Activity, if set, lists a camera's activity intervals overlapping
+	// [from, to); ActivityStatus says what the analysis did.
+	Activity       func(ctx context.Context, camera string, from, to time.Time) ([]catalog.ActivityInterval, error)
+	ActivityStatus func() activity.Status
+	Now            func() time.Time
 	// UploadWake, if set, wakes the uploader after an upload request.
 	UploadWake func()
 }
@@ -301,6 +306,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	s.alertRoutes(v1)
 	s.uploaderRoutes(v1)
 	s.feedRoutes(v1)
+	s.activityRoutes(v1)
 	s.e = e
 	return s, nil
 }

@@ -36,10 +36,13 @@ func mustNew(t *testing.T, cfg Config, deps Deps) *Server {
 // allRoutes builds a server with every optional route enabled.
 func allRoutes(t *testing.T) *Server {
 	return mustNew(t, Config{Listen: "127.0.0.1:0"}, Deps{
-		Log:       zerolog.Nop(),
-		Registry:  prometheus.NewRegistry(),
-		Reload:    func(context.Context) (ReloadResult, error) { return ReloadResult{}, nil },
-		Gaps:      func(context.Context, string, time.Time, time.Time) ([]catalog.Gap, error) { return nil, nil },
+		Log:      zerolog.Nop(),
+		Registry: prometheus.NewRegistry(),
+		Reload:   func(context.Context) (ReloadResult, error) { return ReloadResult{}, nil },
+		Gaps:     func(context.Context, string, time.Time, time.Time) ([]catalog.Gap, error) { return nil, nil },
+		Activity: func(context.Context, string, time.Time, time.Time) ([]catalog.ActivityInterval, error) {
+			return nil, nil
+		},
 		Export:    export.NewService(export.ServiceConfig{}, export.ServiceDeps{}),
 		Snapshots: snapshot.New(snapshot.Config{}, snapshot.Deps{}),
 		Live:      live.New(live.Config{SavePath: t.TempDir()}, live.Deps{}),

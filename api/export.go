@@ -23,6 +23,8 @@ type Exporter interface {
 	// Clip returns the MP4 of a camera's footage in [from, to); a
 	// *export.NoFootageError when there is none. Close it when done.
 	Clip(ctx context.Context, camera string, from, to time.Time) (*export.Clip, error)
+	// ClipCut is Clip cut to windows of the range (the activity in it).
+	ClipCut(ctx context.Context, camera string, from, to time.Time, cut *export.ManifestWindows) (*export.Clip, error)
 }
 
 // exportRoutes registers the spans and export routes when there is an
@@ -122,10 +124,17 @@ func (s *Server) clip(c echo.Context) (*export.Clip, error) {
 	if feed != export.FeedBest && feed != export.FeedMain && feed != export.FeedSub {
 		return nil, apiError(http.StatusBadRequest, "feed is main or sub (absent: the best copy, the main feed where it exists)")
 	}
+	cut, err := s.activityCut(c, name, from, to)
+	if err != nil {
+		return nil, err
+	}
 	var clip *export.Clip
-	if fe, ok := s.deps.Export.(FeedExporter); ok {
-		clip, err = fe.ClipFeed(c.Request().Context(), name, from, to, feed)
-	} else {
+	switch fe, ok := s.deps.Export.(FeedExporter); {
+	case ok:
+		clip, err = fe.ClipCutFeed(c.Request().Context(), name, from, to, cut, feed)
+	case cut != nil:
+		clip, err = s.deps.Export.ClipCut(c.Request().Context(), name, from, to, cut)
+	default:
 		clip, err = s.deps.Export.Clip(c.Request().Context(), name, from, to)
 	}
 	var mixed *export.MixedError
@@ -165,7 +174,7 @@ func (s *Server) cameraExport(c echo.Context) error {
 	h.Set(echo.HeaderContentType, "video/mp4")
 	h.Set(echo.HeaderContentDisposition, fmt.Sprintf("inline; filename=%q", m))
 	h.Set("ETag", clip.ETag())
-	h.Set("Link", fmt.Sprintf(`<%s>; rel="describedby"; type="application/json"`, manifestURL(c.Param("name"), clip.Requested(), c.QueryParam("feed"))))
+	h.Set("Link", fmt.Sprintf(`<%s>; rel="describedby"; type="application/json"`, manifestURL(c.Param("name"), clip.Requested(), c.QueryParams())))
 	r := &readErr{r: io.NewSectionReader(clip, 0, clip.Size())}
 	http.ServeContent(w, c.Request(), m, time.Time{}, r)
 	if r.err != nil && c.Request().Context().Err() == nil {
@@ -174,13 +183,16 @@ func (s *Server) cameraExport(c echo.Context) error {
 	return nil
 }
 
-// manifestURL is the manifest route of an export.
-func manifestURL(camera string, r export.Range, feed string) string {
+// manifestURL is the manifest route of an export (of its activity cut,
+// when the request asked for one).
+func manifestURL(camera string, r export.Range, asked url.Values) string {
 	q := url.Values{}
 	q.Set("from", r.From.UTC().Format(time.RFC3339Nano))
 	q.Set("to", r.To.UTC().Format(time.RFC3339Nano))
-	if feed != "" {
-		q.Set("feed", feed)
+	for _, k := range []string{"activity", "pad", "feed"} {
+		if v := asked.Get(k); v != "" {
+			q.Set(k, v)
+		}
 	}
 	return "/api/v1/cameras/" + url.PathEscape(camera) + "/export/manifest?" + q.Encode()
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -145,7 +146,9 @@ func (s *Server) uploadRequests(c echo.Context) error {
 // FeedExporter is an Exporter that exports one feed of a camera with a
 // sub feed (export.FeedMain, export.FeedSub, or the best copy).
 type FeedExporter interface {
-	ClipFeed(ctx context.Context, camera string, from, to time.Time, feed string) (*export.Clip, error)
+	// ClipCutFeed is Exporter's ClipCut of one feed (cut nil: the whole
+	// range).
+	ClipCutFeed(ctx context.Context, camera string, from, to time.Time, cut *export.ManifestWindows, feed string) (*export.Clip, error)
 }
 
 // exportPart is one part of a range whose best copy is of both feeds:
@@ -162,7 +165,7 @@ func mixedParts(camera string, m *export.MixedError) map[string]any {
 	parts := make([]exportPart, len(m.Parts))
 	for i, p := range m.Parts {
 		r := export.Range{From: p.From, To: p.To}
-		man := manifestURL(camera, r, p.Feed)
+		man := manifestURL(camera, r, url.Values{"feed": {p.Feed}})
 		parts[i] = exportPart{Part: p, Manifest: man, Export: strings.Replace(man, "/export/manifest?", "/export?", 1)}
 	}
 	return map[string]any{

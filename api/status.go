@@ -7,6 +7,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/cctvd/cctvd/activity"
 	"github.com/cctvd/cctvd/catalog"
 	"github.com/cctvd/cctvd/keeper"
 	"github.com/cctvd/cctvd/live"
@@ -34,6 +35,9 @@ type Status struct {
 	Live *live.Stats `json:"live,omitempty"`
 	// UploadLimit is the upload cap in force (GET /api/v1/uploader/limit).
 	UploadLimit *uploader.LimitStatus `json:"uploadLimit,omitempty"`
+	// Activity says what the activity analysis did since start (frames
+	// analysed, dropped when it was behind, segments it finished late).
+	Activity *activity.Status `json:"activity,omitempty"`
 }
 
 // CatalogStatus is the catalog's state and the progress of its rebuild
@@ -101,6 +105,10 @@ func (s *Server) status(c echo.Context) error {
 			cs.RebuildFromS3 = &reb
 		}
 		st.Catalog = &cs
+	}
+	if s.deps.ActivityStatus != nil {
+		a := s.deps.ActivityStatus()
+		st.Activity = &a
 	}
 	st.Cameras = map[string]int{}
 	for _, cs := range s.deps.Supervisor.Statuses() {

@@ -482,6 +482,10 @@ var migrations = []string{
 		PRIMARY KEY (segment_id, part)
 	) WITHOUT ROWID;
 	CREATE INDEX segments_start ON segments(start_ns);`,
+	// Activity (activity.go): each analysed segment's score and heatmap,
+	// and its intervals, keyed by the segment's path (stable across a
+	// rebuild, which writes them before the row), forgotten with the row.
+	migrateActivity,
 
 	migrationFeeds, // feeds.go
 }

@@ -17,11 +17,11 @@ import (
 // main rows. Rows rebuilt from the disk or the bucket, which cannot tell,
 // are marked by MarkSubFeeds from the config.
 
-// migrationFeeds is migration 12: every row keeps its values (sub 0: the
-// previous releases recorded the main feed only); the feeds' queue and
-// retention walks get partial indexes of their own; upload requests (an
-// incident's range of a camera's main feed, sent ahead of everything)
-// survive a restart.
+// migrationFeeds is migration 13, after the activity index (12): every
+// row keeps its values (sub 0: the previous releases recorded the main
+// feed only); the feeds' queue and retention walks get partial indexes of
+// their own; upload requests (an incident's range of a camera's main
+// feed, sent ahead of everything) survive a restart.
 const migrationFeeds = `ALTER TABLE segments ADD COLUMN sub INTEGER NOT NULL DEFAULT 0;
 	CREATE INDEX segments_due_feed ON segments(sub, start_ns, id) WHERE upload = 'pending' AND local = 'present' AND decode_check != 'waiting';
 	CREATE INDEX segments_retention_uploaded ON segments(sub, start_ns, id) WHERE local = 'present' AND upload = 'uploaded';

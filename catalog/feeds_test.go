@@ -165,3 +165,39 @@ func TestMarkSubFeeds(t *testing.T) {
 		t.Errorf("sub rows = %+v", got)
 	}
 }
+
+// preFeedsMigrations is how many migrations the catalog had before feeds
+// (main's, up to the activity index).
+const preFeedsMigrations = 12
+
+// TestFeedsMigrationKeepsEveryRow: a catalog of the schema before feeds
+// opens with every row as it was, each a main row, and takes requests.
+func TestFeedsMigrationKeepsEveryRow(t *testing.T) {
+	save := t.TempDir()
+	ctx := context.Background()
+	path := oldCatalog(t, save, preFeedsMigrations,
+		`INSERT INTO segments (camera, feed_id, start_ns, end_ns, path, bytes, upload, s3_key, created_ns)
+			VALUES ('cam1', 'xx', 1, 2, 'cam1/2026-01-06/a.mp4', 10, 'pending', 'rec/a.mp4', 1)`,
+		`INSERT INTO segments (camera, feed_id, start_ns, end_ns, path, bytes, upload, s3_key, etag, bucket, created_ns)
+			VALUES ('cam1', 'xx', 2, 3, 'cam1/2026-01-06/b.mp4', 20, 'uploaded', 'rec/b.mp4', '"e"', 'bkt', 1)`)
+	c, err := Open(ctx, path, save, func() time.Time { return t0 })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var version int
+	c.db.QueryRow(`PRAGMA user_version`).Scan(&version)
+	if version != preFeedsMigrations+1 || version != len(migrations) {
+		t.Errorf("schema %d after the migration, want %d", version, preFeedsMigrations+1)
+	}
+	rows, err := c.many(ctx, `ORDER BY id`)
+	if err != nil || len(rows) != 2 || rows[0].Sub || rows[1].Sub || rows[0].Upload != Pending || rows[1].ETag != `"e"` || rows[1].Bucket != "bkt" {
+		t.Fatalf("rows after the migration: %+v %v", rows, err)
+	}
+	if due, err := c.DueFeed(ctx, false, false, 10, nil); err != nil || len(due) != 1 || due[0].ID != rows[0].ID {
+		t.Errorf("main due after the migration = %v, %v", ids(due), err)
+	}
+	if req, err := c.AddUploadRequest(ctx, "cam1", time.Unix(0, 0), time.Unix(0, 10)); err != nil || req.Waiting != 1 || req.Uploaded != 1 {
+		t.Errorf("request after the migration = %+v, %v", req, err)
+	}
+}

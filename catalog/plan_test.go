@@ -39,6 +39,7 @@ var startupQueries = []struct {
 	{"LatestFeed", `SELECT ` + columns + ` FROM segments ` + qLatestFeed, []any{"cam1", "xx"}, "segments_feed (camera=? AND feed_id=?)", false},
 	{"Reconcile (a day's rows)", qDayRows, []any{"cam1/2026-01-06/", "cam1/2026-01-060"}, "(path>? AND path<?)", false},
 	{"Reconcile (next present row)", qNextPresent, []any{""}, "segments_present_path (path>?)", false},
+	{"Reconcile (quarantined rows)", qQuarantined, nil, "segments_local (local=?)", false},
 	{"Prune (segments)", qPruneSegments, []any{1, 2}, "segments_queue (upload=? AND local=? AND start_ns<?)", false},
 	{"Prune (gaps)", qPruneGaps, []any{1, 2}, "gaps_end (end_ns>? AND end_ns<?)", false},
 }

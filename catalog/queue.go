@@ -168,6 +168,25 @@ func (c *Catalog) MarkQuarantined(ctx context.Context, id int64, path, why strin
 		deleted_ns = ?, delete_cause = ?, last_error = ? WHERE id = ?`, rel, toNS(c.now()), CauseCorrupt, why, id)
 }
 
+// unquarantineSQL puts a quarantined row back at path (its file never
+// moved), present, to be checked again: against S3 first, and decoded
+// whole (the triggers of a row whose file is back start its decode check
+// afresh).
+const unquarantineSQL = `UPDATE segments SET local = 'present', path = ?, deleted_ns = 0, delete_cause = '', verify_remote = 1
+	WHERE id = ? AND local = 'quarantined'`
+
+// Unquarantine undoes MarkQuarantined for a file that could not be moved
+// into the quarantine: the row is present again at path, where the file
+// still is. (The uploader records a quarantine before it moves the file,
+// so that a file in the quarantine always has its row.)
+func (c *Catalog) Unquarantine(ctx context.Context, id int64, path string) error {
+	rel, err := c.rel(path)
+	if err != nil {
+		return err
+	}
+	return c.exec(ctx, "unquarantine", unquarantineSQL, rel, id)
+}
+
 // MarkFailed puts a segment back in the queue after a failed attempt, to
 // be checked against S3 first; next is when the uploader means to try
 // again, for people to read (the uploader keeps the schedule itself).

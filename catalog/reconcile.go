@@ -12,6 +12,8 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strconv"
+	"strings"
 
 	"github.com/cctvd/cctvd/layout"
 	"github.com/cctvd/cctvd/segment"
@@ -37,6 +39,8 @@ type ReconcileResult struct {
 const (
 	// qDayRows reads one day folder's rows, a range of the path index.
 	qDayRows = `SELECT path, local, upload, bytes, sha256 FROM segments WHERE path >= ? AND path < ? ORDER BY path`
+	// qQuarantined reads the quarantined rows (few: damaged files kept).
+	qQuarantined = `SELECT id, path FROM segments INDEXED BY segments_local WHERE local = 'quarantined' ORDER BY start_ns, id`
 	// qNextPresent finds the next present row from a path on, through the
 	// partial index of present paths (named: without statistics SQLite
 	// would pick the index on local and sort every present row).
@@ -61,6 +65,9 @@ const reconcileBatch = 1000
 // its folder is listed, so a segment added in between is left alone.
 func (c *Catalog) Reconcile(ctx context.Context, keyFor func(rel string) string) (ReconcileResult, error) {
 	r := &reconciler{c: c, keyFor: keyFor, now: toNS(c.now())}
+	if err := r.unmoved(ctx); err != nil {
+		return r.res, fmt.Errorf("catalog: reconcile: %w", err)
+	}
 	if err := r.walk(ctx); err != nil {
 		if ferr := r.flush(ctx); ferr != nil { // keep what was found
 			c.log.Warn().Err(ferr).Msg("reconcile: cannot record what was found before the error")
@@ -101,6 +108,84 @@ const (
 	opMissing
 	opMissingDay // every present row under the folder rel
 )
+
+// unmoved puts back the rows of quarantines a crash cut short: the
+// uploader records a file's quarantine (its row's path in the quarantine)
+// before it moves the file there, so a crash in between leaves a row
+// pointing into the quarantine where nothing is, and the file still in its
+// day folder. That row is present at the file again (before the day
+// folders are walked, which would otherwise add the file as a second
+// row), to be checked, and quarantined, again. A row whose file is in
+// neither place is left as it is.
+func (r *reconciler) unmoved(ctx context.Context) error {
+	rows, err := r.c.db.QueryContext(ctx, qQuarantined)
+	if err != nil {
+		return r.c.check(err)
+	}
+	type moved struct {
+		id       int64
+		rel, was string
+	}
+	var back []moved
+	for rows.Next() {
+		var m moved
+		if err := rows.Scan(&m.id, &m.rel); err != nil {
+			rows.Close()
+			return r.c.check(err)
+		}
+		if _, err := os.Lstat(filepath.Join(r.c.savePath, filepath.FromSlash(m.rel))); !errors.Is(err, fs.ErrNotExist) {
+			continue // in the quarantine (or unreadable: left alone)
+		}
+		was, ok := quarantinedFrom(path.Base(m.rel))
+		if !ok {
+			continue
+		}
+		if fi, err := os.Lstat(filepath.Join(r.c.savePath, filepath.FromSlash(was))); err == nil && fi.Mode().IsRegular() {
+			m.was = was
+			back = append(back, m)
+		}
+	}
+	rows.Close()
+	if err := r.c.check(rows.Err()); err != nil {
+		return err
+	}
+	for _, m := range back {
+		err := r.c.write(func() error {
+			var taken int
+			if err := r.c.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM segments WHERE path = ?`, m.was).Scan(&taken); err != nil || taken > 0 {
+				return err // another row has the file: the walk leaves it to that row
+			}
+			_, err := r.c.db.ExecContext(ctx, unquarantineSQL, m.was, m.id)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("%s: %w", m.was, err)
+		}
+		r.res.Returned++
+		r.c.log.Warn().Str("segment", path.Base(m.was)).Msg("reconcile: a quarantine was recorded but its file never moved (a crash between the two): the segment is checked again")
+	}
+	return nil
+}
+
+// quarantinedFrom is where a file named name in a camera's quarantine
+// came from, relative to savePath: its camera's day folder. The uploader
+// names it as the segment, or, when that name is taken there, with ".N"
+// before the extension.
+func quarantinedFrom(name string) (string, bool) {
+	ext := path.Ext(name)
+	stem := strings.TrimSuffix(name, ext)
+	if i := strings.LastIndexByte(stem, '.'); i > 0 {
+		if _, err := strconv.Atoi(stem[i+1:]); err == nil {
+			stem = stem[:i]
+		}
+	}
+	orig := stem + ext
+	info, err := segment.Parse(orig)
+	if err != nil {
+		return "", false
+	}
+	return layout.DayRel(info.Camera, info.Start) + "/" + orig, true
+}
 
 // walk compares every day folder on disk with its rows.
 func (r *reconciler) walk(ctx context.Context) error {

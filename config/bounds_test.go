@@ -72,8 +72,8 @@ func TestStorageAndLimitsErrors(t *testing.T) {
 		{"low water below half", storage("lowWaterPercent", 49.9), `storageConfig.lowWaterPercent: must be at least 50 and below 100 (got 49.9)`},
 		{"low water at the limit", storage("lowWaterPercent", 100), `storageConfig.lowWaterPercent: must be at least 50 and below 100 (got 100)`},
 		{"negative low water", storage("lowWaterPercent", -5), `storageConfig.lowWaterPercent: must be at least 50 and below 100 (got -5)`},
-		{"quarantine over half the limit", storage("quarantinePercent", 50.5), `storageConfig.quarantinePercent: must be above 0 and at most 50 (got 50.5)`},
-		{"negative quarantine", storage("quarantinePercent", -1), `storageConfig.quarantinePercent: must be above 0 and at most 50 (got -1)`},
+		{"quarantine over half the limit", storage("quarantinePercent", 50.5), `storageConfig.quarantinePercent: must be 0 (no bound: quarantined files are never deleted) or a percentage of the limit up to 50 (got 50.5)`},
+		{"negative quarantine", storage("quarantinePercent", -1), `storageConfig.quarantinePercent: must be 0 (no bound: quarantined files are never deleted) or a percentage of the limit up to 50 (got -1)`},
 		{"negative free-space floor", storage("minFreeGB", -0.5), `storageConfig.minFreeGB: must not be negative (got -0.5)`},
 		{"relative state dir", storage("stateDir", "state"), `storageConfig.stateDir: "state" must be an absolute path`},
 		{"state dir walking up", storage("stateDir", "../var/lib/cctvd"), `storageConfig.stateDir: "../var/lib/cctvd" must be an absolute path`},
@@ -168,9 +168,14 @@ func TestLimitsAccepted(t *testing.T) {
 		{"low water at half", storage("lowWaterPercent", 50), func(c *Config) bool { return c.StorageConfig.LowWaterPercent == 50 }},
 		{"low water just below the limit", storage("lowWaterPercent", 99.9), func(c *Config) bool { return c.StorageConfig.LowWaterPercent == 99.9 }},
 		{"low water unset: the default", func(map[string]any) {}, func(c *Config) bool { return c.StorageConfig.LowWaterPercent == DefaultLowWaterPercent }},
-		{"quarantine unset: the default", func(map[string]any) {}, func(c *Config) bool { return c.StorageConfig.QuarantinePercent == DefaultQuarantinePercent }},
-		{"quarantine at half", storage("quarantinePercent", 50), func(c *Config) bool { return c.StorageConfig.QuarantinePercent == 50 }},
-		{"a small quarantine", storage("quarantinePercent", 0.5), func(c *Config) bool { return c.StorageConfig.QuarantinePercent == 0.5 }},
+		{"quarantine unset: the default", func(map[string]any) {}, func(c *Config) bool {
+			return c.StorageConfig.QuarantinePercent == nil && c.StorageConfig.QuarantineShare() == DefaultQuarantinePercent/100.0
+		}},
+		{"quarantine at half", storage("quarantinePercent", 50), func(c *Config) bool { return c.StorageConfig.QuarantineShare() == 0.5 }},
+		{"a small quarantine", storage("quarantinePercent", 0.5), func(c *Config) bool { return c.StorageConfig.QuarantineShare() == 0.005 }},
+		{"a quarantine without a bound", storage("quarantinePercent", 0), func(c *Config) bool {
+			return c.StorageConfig.QuarantinePercent != nil && c.StorageConfig.QuarantineShare() == 0
+		}},
 		{"no free-space floor set", storage("minFreeGB", 0), func(c *Config) bool { return c.StorageConfig.MinFreeGB == 0 }},
 		{"a floor", storage("minFreeGB", 2.5), func(c *Config) bool { return c.StorageConfig.MinFreeGB == 2.5 }},
 		{"state dir absolute, cleaned", storage("stateDir", "/var/lib/cctvd/"), func(c *Config) bool { return c.StorageConfig.StateDir == "/var/lib/cctvd" }},

@@ -228,6 +228,14 @@ func TestConfigErrors(t *testing.T) {
 			cam(m, 1)["frameRate"] = 0.3
 			m["ffmpeg"] = map[string]any{"stallTimeout": "9s"}
 		}, []string{`cameras[1].frameRate: 0.3 fps is one frame every 3.333s, not well below ffmpeg.stallTimeout (9s): raise frameRate or ffmpeg.stallTimeout`}},
+		{"configureCamera without ONVIF", func(m map[string]any) {
+			cam(m, 0)["configureCamera"] = true
+			cam(m, 0)["rtspPath"] = "/live"
+		}, []string{`cameras[0].configureCamera: needs ONVIF discovery: no rtspPath or streamUrl, discovery auto or onvif`}},
+		{"configureCamera at a fractional rate", func(m map[string]any) {
+			cam(m, 1)["configureCamera"] = true
+			cam(m, 1)["frameRate"] = 2.5
+		}, []string{`cameras[1].configureCamera: ONVIF asks a camera for whole frame rates, not 2.5 fps`}},
 		{"bad sync interval", func(m map[string]any) { m["storageConfig"].(map[string]any)["syncInterval"] = "10ms" },
 			[]string{`storageConfig.syncInterval: must be 0 (off) or from 100ms to 1m (got 10ms)`}},
 		{"bad log level", func(m map[string]any) { m["log"] = map[string]any{"level": "loud"} },

@@ -97,6 +97,7 @@ func (cam Camera) SubCamera() (sub Camera, ok bool) {
 	sub.SubStream, sub.Feed = nil, FeedSub
 	sub.VideoFeedID = ss.FeedID(cam.VideoFeedID)
 	sub.Mode, sub.HWAccel, sub.HWAccelDevice = ModeCopy, "", ""
+	sub.ConfigureCamera = false // the camera's encoder is configured for the main stream only
 	switch {
 	case ss.Auto():
 		sub.RTSPPath, sub.StreamURL = "", ""

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"math"
 	"net"
 	"net/netip"
 	"net/url"
@@ -94,6 +95,14 @@ func validateSecrets(v *validator, p string, secrets []string) {
 }
 
 func (cam Camera) validate(v *validator, p string) {
+	if cam.ConfigureCamera {
+		switch {
+		case cam.StreamURL != "" || cam.RTSPPath != "" || (cam.Discovery != "" && cam.Discovery != DiscoveryAuto && cam.Discovery != DiscoveryONVIF):
+			v.add(p+".configureCamera", "needs ONVIF discovery: no rtspPath or streamUrl, discovery auto or onvif")
+		case cam.FrameRate != math.Trunc(cam.FrameRate):
+			v.add(p+".configureCamera", "ONVIF asks a camera for whole frame rates, not %s fps", strconv.FormatFloat(cam.FrameRate, 'f', -1, 64))
+		}
+	}
 	switch {
 	case cam.CameraName == "":
 		v.add(p+".cameraName", "is required")
@@ -265,8 +274,8 @@ func (s StorageConfig) validate(v *validator) {
 	if s.LowWaterPercent < 50 || s.LowWaterPercent >= 100 {
 		v.add("storageConfig.lowWaterPercent", "must be at least 50 and below 100 (got %s)", num(s.LowWaterPercent))
 	}
-	if s.QuarantinePercent <= 0 || s.QuarantinePercent > 50 {
-		v.add("storageConfig.quarantinePercent", "must be above 0 and at most 50 (got %s)", num(s.QuarantinePercent))
+	if q := s.QuarantinePercent; q != nil && (*q < 0 || *q > 50) {
+		v.add("storageConfig.quarantinePercent", "must be 0 (no bound: quarantined files are never deleted) or a percentage of the limit up to 50 (got %s)", num(*q))
 	}
 	if s.MinFreeGB < 0 {
 		v.add("storageConfig.minFreeGB", "must not be negative (got %s)", num(s.MinFreeGB))
@@ -279,6 +288,9 @@ func (s StorageConfig) validate(v *validator) {
 	}
 	if d := s.CatalogRetentionDays; d != nil && (*d < 0 || *d > MaxCatalogRetentionDays) {
 		v.add("storageConfig.catalogRetentionDays", "must be 0 (keep every row) or a number of days up to %d (got %d)", MaxCatalogRetentionDays, *d)
+	}
+	if d := s.KeepActiveDays; d < 0 || d > MaxCatalogRetentionDays {
+		v.add("storageConfig.keepActiveDays", "must be 0 (off) or a number of days up to %d (got %d)", MaxCatalogRetentionDays, d)
 	}
 	if d := s.SyncInterval.Std(); d != 0 && (d < 100*time.Millisecond || d > time.Minute) {
 		v.add("storageConfig.syncInterval", "must be 0 (off) or from 100ms to 1m (got %s)", d)

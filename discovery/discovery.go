@@ -125,6 +125,11 @@ type Target struct {
 	// lowest-resolution profile (of two or more), else the known
 	// sub-stream paths.
 	Sub bool
+	// Configure lets ONVIF discovery ask the camera for the configured
+	// size and frame rate (SetVideoEncoderConfiguration on the chosen
+	// profile) when no profile sends them, so that they are copied rather
+	// than transcoded. It changes the camera: opt-in.
+	Configure bool
 	// Logins is the camera's failed-login budget at Host. Default
 	// config's (3 in 30 minutes).
 	Logins loginbudget.Limit
@@ -141,6 +146,9 @@ type Found struct {
 	Choice *Choice
 	// Codec is the video codec the camera's SDP names, if it does.
 	Codec string
+	// Configured says what the camera was asked for (Target.Configure),
+	// ConfigureError why it could not be; both empty when not asked.
+	Configured, ConfigureError string
 }
 
 // Config tunes a Finder.
@@ -300,6 +308,8 @@ type ONVIFReport struct {
 	URIs map[string]string
 	// URIErrors maps tokens to why GetStreamUri failed.
 	URIErrors map[string]string
+	// Configured and ConfigureError: see Found.
+	Configured, ConfigureError string
 }
 
 // ONVIF finds the stream through ONVIF: clock offset, media service,
@@ -349,6 +359,24 @@ func (f *Finder) ONVIF(ctx context.Context, t Target) (Found, ONVIFReport, error
 		}
 		return Found{}, rep, fmt.Errorf("onvif: none of %d profiles %s: %w", len(profiles), what, ErrNotFound)
 	}
+	if t.Configure && !choice.Copy && t.Width > 0 {
+		// Ask the camera to send what is configured on the profile chosen
+		// (the least work to transcode from), then choose again.
+		err := c.SetEncoder(ctx, choice.Profile, t.Width, t.Height, t.FPS)
+		var again []onvif.Profile
+		if err == nil {
+			if again, err = c.Profiles(ctx); err != nil {
+				err = fmt.Errorf("asked the camera, then could not read its profiles: %w", err)
+			}
+		}
+		if err != nil {
+			rep.ConfigureError = err.Error()
+		} else {
+			rep.Configured = fmt.Sprintf("asked the camera for H264 %dx%d at %s fps on profile %q", t.Width, t.Height, num(t.FPS), choice.Profile.Name)
+			profiles, rep.Profiles = again, again
+			choice, _ = Choose(profiles, t.Width, t.Height, t.FPS)
+		}
+	}
 	for _, p := range profiles {
 		if p.Encoding == "" {
 			continue
@@ -384,7 +412,8 @@ func (f *Finder) ONVIF(ctx context.Context, t Target) (Found, ONVIFReport, error
 			return Found{}, rep, fmt.Errorf("onvif profile %q: %w", choice.Profile.Name, err)
 		}
 	}
-	return Found{URI: uri, Source: fmt.Sprintf("onvif profile %q", choice.Profile.Name), Choice: &choice, Codec: choice.Profile.Encoding}, rep, nil
+	return Found{URI: uri, Source: fmt.Sprintf("onvif profile %q", choice.Profile.Name), Choice: &choice, Codec: choice.Profile.Encoding,
+		Configured: rep.Configured, ConfigureError: rep.ConfigureError}, rep, nil
 }
 
 // rehostURI puts the camera's configured address in a URI the camera

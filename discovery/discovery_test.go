@@ -279,3 +279,66 @@ func TestONVIFOnly(t *testing.T) {
 		t.Errorf("err %v after %d path attempts", err, n.Load())
 	}
 }
+
+// configureCam is a stand-in whose main profile sends 640x360 at 25 fps
+// and can be set to 5 fps, served then by the test camera's 5 fps mount.
+func configureCam(t *testing.T, cam *testenv.Camera) *onvifsim.Device {
+	t.Helper()
+	uri := "rtsp://127.0.0.1:" + strconv.Itoa(cam.Port) + "/Streaming/Channels/101" // 640x360@5
+	d, err := onvifsim.Start(onvifsim.Config{User: camUser, Password: camPassword, Profiles: []onvifsim.Profile{
+		{Token: "Profile_101", Name: "mainStream", Encoding: "H264", Width: 640, Height: 360, FPS: 25, URI: uri,
+			Modes: []onvifsim.Mode{{Width: 640, Height: 360, FPS: 25, URI: uri}, {Width: 320, Height: 180, FPS: 25, URI: uri}}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(d.Close)
+	return d
+}
+
+// TestConfigureCameraAsksForTheConfiguredStream: no profile sends 640x360
+// at 5 fps; with Configure, discovery asks the camera for it on the chosen
+// profile (SetVideoEncoderConfiguration, which the strict stand-in checks
+// against the schema and its encoder's options), reads the profiles
+// again, and the profile is now recorded as it comes. Without Configure
+// the camera is left alone; a rate the camera does not offer is not asked
+// for, and says why.
+func TestConfigureCameraAsksForTheConfiguredStream(t *testing.T) {
+	cam, _ := cameras(t)
+	d := configureCam(t, cam)
+	tg := target(cam, camPassword)
+	tg.ONVIFPort = d.Port()
+
+	found, _, err := fastFinder().ONVIF(context.Background(), tg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if found.Choice.Copy || found.Configured != "" || d.Calls("SetVideoEncoderConfiguration") != 0 {
+		t.Fatalf("without configureCamera: %+v (choice %+v), %d sets", found, found.Choice, d.Calls("SetVideoEncoderConfiguration"))
+	}
+
+	tg.Configure, tg.Width, tg.Height = true, 1280, 720 // a size the encoder does not offer
+	found, _, err = fastFinder().ONVIF(context.Background(), tg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if found.Choice.Copy || !strings.Contains(found.ConfigureError, "offers 640x360, 320x180, not 1280x720") || d.Calls("SetVideoEncoderConfiguration") != 0 {
+		t.Fatalf("1280x720: %+v, %d sets", found, d.Calls("SetVideoEncoderConfiguration"))
+	}
+
+	tg.Width, tg.Height = 640, 360
+	found, rep, err := fastFinder().ONVIF(context.Background(), tg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !found.Choice.Copy || found.ConfigureError != "" || d.Calls("SetVideoEncoderConfiguration") != 1 ||
+		found.Configured != `asked the camera for H264 640x360 at 5 fps on profile "mainStream"` {
+		t.Fatalf("configured: %+v (choice %+v), %d sets", found, found.Choice, d.Calls("SetVideoEncoderConfiguration"))
+	}
+	if p := rep.Profiles[0]; p.FPS != 5 || p.Width != 640 {
+		t.Errorf("the camera's profile after: %+v", p)
+	}
+	if r := d.Rejections(); len(r) != 0 {
+		t.Errorf("the device refused calls: %q", r)
+	}
+}

@@ -37,6 +37,10 @@ type Request struct {
 	Gaps []catalog.Gap
 	// Made is MadeOnBox or MadeFromBucket.
 	Made string
+	// Windows, if set, cut the clip to these ranges of [From, To), in
+	// order and apart (see Windows); Cut says what chose them.
+	Windows []Range
+	Cut     *ManifestWindows
 	// Feed and FeedNote are what SelectFeed said, for the manifest.
 	Feed, FeedNote string
 }
@@ -46,6 +50,12 @@ type Builder struct {
 	// S3 reads segments not on this box; nil when there is none.
 	S3     S3API
 	Bucket string
+	// Prefix is s3Path, and Locations, if set, every (bucket, prefix) the
+	// catalog has uploaded to (catalog.Locations): a source S3 does not
+	// hold where its row says is looked for under the same camera/day/file
+	// in each, and in Bucket and Prefix.
+	Prefix    string
+	Locations func(ctx context.Context) ([]catalog.Location, error)
 	// Temp is where downloaded segments go (unlinked as soon as they are
 	// created), and the free space they must leave there: a build that
 	// would cross the floor fails with a *SpaceError, before it downloads
@@ -88,13 +98,14 @@ func (b *Builder) Build(ctx context.Context, req Request) (*Clip, error) {
 		space = &TempSpace{}
 	}
 	parallel := cmpOr(b.Parallel, 4)
-	f := &fetcher{s3: b.S3, bucket: b.Bucket, log: b.Log, distrust: b.Distrust, from: from, to: to, space: space}
+	f := &fetcher{s3: b.S3, bucket: b.Bucket, prefix: b.Prefix, locations: b.Locations, log: b.Log, distrust: b.Distrust, from: from, to: to, space: space}
 	if b.S3 != nil {
-		f.reserved = estimate(cands, from, to, func(s Segment) bool { return s.Path != "" && !b.Distrust.has(s.Path) })
-		release, err := space.reserve(f.reserved)
+		need := estimate(cands, from, to, func(s Segment) bool { return s.Path != "" && !b.Distrust.has(s.Path) })
+		release, g, err := space.reserve(need)
 		if err != nil {
 			return nil, err
 		}
+		f.reserved = g
 		defer release() // what was downloaded is on the filesystem's books now
 	}
 	opened, bad, err := f.openAll(ctx, cands, parallel)
@@ -117,7 +128,19 @@ func (b *Builder) Build(ctx context.Context, req Request) (*Clip, error) {
 		}
 	}
 	sort.SliceStable(srcs, func(i, j int) bool { return layoutLess(srcs[i].Segment, srcs[j].Segment) })
-	clip, err := b.lay(req, from, to, srcs, damaged)
+	pieces, cov := layOut(segmentsOf(srcs), from, to)
+	if len(req.Windows) > 0 {
+		if err := checkWindows(req.Windows, from, to); err != nil {
+			for _, s := range srcs {
+				s.file.Close()
+			}
+			return nil, err
+		}
+		if srcs, pieces, cov, err = windowed(srcs, req.Windows); err != nil {
+			return nil, err
+		}
+	}
+	clip, err := b.lay(req, from, to, srcs, pieces, cov, damaged)
 	if err != nil {
 		for _, s := range srcs {
 			s.file.Close()
@@ -147,8 +170,7 @@ func (src *source) wall(pts int64) time.Time {
 
 // lay cuts the sources (in layout order) to [from, to), each instant
 // once (layOut, cutParts), and builds the clip.
-func (b *Builder) lay(req Request, from, to time.Time, srcs []*source, damaged []*damagedError) (*Clip, error) {
-	pieces, cov := layOut(segmentsOf(srcs), from, to)
+func (b *Builder) lay(req Request, from, to time.Time, srcs []*source, pieces []piece, cov []covered, damaged []*damagedError) (*Clip, error) {
 	cut, skipped, err := cutParts(from, to, srcs, pieces, cov)
 	if err == nil {
 		err = checkStored(cut)
@@ -177,11 +199,15 @@ func (b *Builder) lay(req Request, from, to time.Time, srcs []*source, damaged [
 	join.Start, join.End = cut[0].startPTS, cut[len(cut)-1].endPTS
 	firstSrc, lastSrc := used[0], used[len(used)-1]
 	actual := Range{From: firstSrc.Start, To: lastSrc.End}
-	if from.After(actual.From) {
-		actual.From = from
+	lo, hi := from, to
+	if n := len(req.Windows); n > 0 {
+		lo, hi = req.Windows[0].From, req.Windows[n-1].To
 	}
-	if to.Before(actual.To) {
-		actual.To = to
+	if lo.After(actual.From) {
+		actual.From = lo
+	}
+	if hi.Before(actual.To) {
+		actual.To = hi
 	}
 	join.Created = actual.From
 	join.Parts = parts
@@ -211,6 +237,7 @@ func (b *Builder) lay(req Request, from, to time.Time, srcs []*source, damaged [
 		Timeline: TimelineGapsSkipped, Trim: TrimEditList, Overlap: OverlapOnce, Made: req.Made, Bucket: b.Bucket,
 		Skipped:      skipped,
 		Gaps:         Spans(req.Camera, segmentsOf(used), append(damagedGaps(damaged), req.Gaps...), from, to).Gaps,
+		Windows:      req.Cut,
 		Export:       ManifestExport{File: name, ContentType: "video/mp4", Bytes: file.Size()},
 		CctvdVersion: b.Version, ExportedAt: now().UTC(),
 	}
@@ -231,6 +258,9 @@ func (b *Builder) lay(req Request, from, to time.Time, srcs []*source, damaged [
 		})
 		fp.Write([]byte(s.identity()))
 		fp.Write(binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, uint64(p.First)), uint64(p.Last)))
+	}
+	if len(req.Windows) > 0 { // the time between windows is left out, not missing
+		m.Gaps = windowGaps(m.Gaps, req.Windows)
 	}
 	m.Export.ETag = `"` + hex.EncodeToString(fp.Sum(nil))[:32] + `"`
 	bt.manifest = m

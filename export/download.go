@@ -36,7 +36,7 @@ type sparse struct {
 	bufOff int64
 
 	space *TempSpace
-	own   int64 // the build's reservation
+	own   grant // the build's reservation
 }
 
 // extent is a byte range of a source file, [off, end).
@@ -45,7 +45,7 @@ type extent struct{ off, end int64 }
 // newSparse stores into file the parts of a source recorded over
 // [segStart, segEnd) that a clip of [from, to) plays.
 // own is what the build reserved in space.
-func newSparse(file *os.File, segStart, segEnd, from, to time.Time, space *TempSpace, own int64) *sparse {
+func newSparse(file *os.File, segStart, segEnd, from, to time.Time, space *TempSpace, own grant) *sparse {
 	return &sparse{file: file, space: space, own: own, allToEnd: !to.Before(segEnd),
 		start: int64(from.Sub(segStart)), end: int64(to.Sub(segStart))} // in nanoseconds until the timescale is known
 }

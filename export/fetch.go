@@ -2,22 +2,28 @@ package export
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/rs/zerolog"
 
+	"github.com/cctvd/cctvd/catalog"
 	"github.com/cctvd/cctvd/internal/mp4"
 	"github.com/cctvd/cctvd/uploader"
 )
@@ -52,16 +58,21 @@ type source struct {
 
 // fetcher opens sources, locally or from S3.
 type fetcher struct {
-	s3       S3API // nil: local files only
-	bucket   string
-	log      zerolog.Logger
-	distrust *Distrust
+	s3     S3API // nil: local files only
+	bucket string
+	// prefix is s3Path; locations, if set, every (bucket, prefix) the
+	// catalog has uploaded to: where a source is looked for when it is
+	// not where its row says.
+	prefix    string
+	locations func(ctx context.Context) ([]catalog.Location, error)
+	log       zerolog.Logger
+	distrust  *Distrust
 	// from and to are the range: of an S3 object only the bytes of the
 	// samples a clip of it may play are stored, in space, whose floor is
 	// checked as they are (reserved: what the build reserved there).
 	from, to time.Time
 	space    *TempSpace
-	reserved int64
+	reserved grant
 }
 
 // open opens a source: its local file when it is there, is as long as
@@ -88,13 +99,84 @@ func (f *fetcher) open(ctx context.Context, s Segment) (*source, error) {
 		return nil, fmt.Errorf("segment %s is neither on this box nor in S3", s.Name)
 	}
 	src, err := f.in(s.Bucket).remote(ctx, s)
+	if notThere(err) {
+		src, err = f.elsewhere(ctx, s, err)
+	}
 	if err != nil {
 		return nil, err
 	}
-	if note != "" {
-		src.note = note
-	}
+	src.note = notes(note, src.note)
 	return src, nil
+}
+
+// notes joins what is said of a source.
+func notes(n ...string) string {
+	return strings.Join(slices.DeleteFunc(n, func(s string) bool { return s == "" }), "; ")
+}
+
+// notThere says whether S3 answered that the object (or its bucket) is
+// not there: 404, NoSuchKey, NoSuchBucket.
+func notThere(err error) bool {
+	var nsk *types.NoSuchKey
+	var re *awshttp.ResponseError
+	return errors.As(err, &nsk) || (errors.As(err, &re) && re.HTTPStatusCode() == http.StatusNotFound)
+}
+
+// elsewhere looks for a source S3 does not hold where its row says (the
+// row's bucket wrong: rows uploaded before cctvd kept each row's bucket
+// got the s3Bucket configured at the upgrade) under the same relative key
+// (camera/day/file) in every other location the catalog remembers, and
+// the configured bucket and prefix; first found, first read. The source
+// then says where it was found (the manifest names its bucket and key),
+// and if none holds it, the error names every place tried.
+func (f *fetcher) elsewhere(ctx context.Context, s Segment, notFound error) (*source, error) {
+	rel := relKey(s.Key)
+	if rel == "" || f.locations == nil {
+		return nil, notFound
+	}
+	locs, err := f.locations(ctx)
+	if err != nil {
+		f.log.Warn().Err(err).Str("segment", s.Name).Msg("export: cannot read where the catalog has uploaded to; looking only where the row says")
+		return nil, notFound
+	}
+	first := "s3://" + cmp.Or(s.Bucket, f.bucket) + "/" + s.Key
+	tried := []string{first}
+	seen := map[string]bool{first: true}
+	locs = append(locs, catalog.Location{Bucket: f.bucket, Prefix: f.prefix})
+	for _, l := range locs {
+		key := uploader.Key(l.Prefix, rel)
+		where := "s3://" + l.Bucket + "/" + key
+		if l.Bucket == "" || seen[where] {
+			continue
+		}
+		seen[where] = true
+		tried = append(tried, where)
+		moved := s
+		moved.Bucket, moved.Key = l.Bucket, key
+		src, err := f.in(l.Bucket).remote(ctx, moved)
+		if notThere(err) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		src.Bucket = l.Bucket // the manifest names it, even when it is the configured one
+		src.note = notes("read from "+where+", not "+first+" where the catalog has it", src.note)
+		f.log.Warn().Str("segment", s.Name).Str("found", where).Str("recorded", first).
+			Msg("export: a source was not where its catalog row says; found it under another location the catalog remembers")
+		return src, nil
+	}
+	return nil, fmt.Errorf("segment %s is not in S3 where the catalog has it, nor anywhere else cctvd uploaded to (tried %s): %w",
+		s.Name, strings.Join(tried, ", "), notFound)
+}
+
+// relKey is the part of an object's key below s3Path: camera/day/file.
+func relKey(key string) string {
+	parts := strings.Split(key, "/")
+	if len(parts) < 3 {
+		return ""
+	}
+	return strings.Join(parts[len(parts)-3:], "/")
 }
 
 // in is the fetcher for objects in bucket: each source is read from its

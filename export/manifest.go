@@ -46,7 +46,10 @@ type Manifest struct {
 	// (CauseDamaged; their time, unless another holds it, is a gap).
 	Skipped []ManifestSkipped `json:"skipped,omitempty"`
 	Gaps    []Gap             `json:"gaps"`
-	Export  ManifestExport    `json:"export"`
+	// Windows, when set, says the clip was cut to these ranges of the
+	// requested one (the activity in it): the footage between is left out.
+	Windows *ManifestWindows `json:"cut,omitempty"`
+	Export  ManifestExport   `json:"export"`
 	// CctvdVersion made it, at ExportedAt.
 	CctvdVersion string    `json:"cctvdVersion"`
 	ExportedAt   time.Time `json:"exportedAt"`

@@ -211,12 +211,23 @@ var ErrBusy = errors.New("export: other clips are being built; try again in a mo
 // it or sharing one being built or ready. A range without footage is a
 // *NoFootageError naming the nearest footage. Close the clip when done.
 func (s *Service) Clip(ctx context.Context, camera string, from, to time.Time) (*Clip, error) {
-	return s.ClipFeed(ctx, camera, from, to, FeedBest)
+	return s.ClipCutFeed(ctx, camera, from, to, nil, FeedBest)
+}
+
+// ClipCut is Clip cut to cut's windows (nil: the whole range): the clip
+// plays the footage of each window, one after the other.
+func (s *Service) ClipCut(ctx context.Context, camera string, from, to time.Time, cut *ManifestWindows) (*Clip, error) {
+	return s.ClipCutFeed(ctx, camera, from, to, cut, FeedBest)
 }
 
 // ClipFeed is Clip of one feed (FeedMain, FeedSub), or of the best copy
 // (FeedBest): a *MixedError when that is of both feeds (feeds.go).
 func (s *Service) ClipFeed(ctx context.Context, camera string, from, to time.Time, feed string) (*Clip, error) {
+	return s.ClipCutFeed(ctx, camera, from, to, nil, feed)
+}
+
+// ClipCutFeed is ClipCut of one feed, or of the best copy (ClipFeed).
+func (s *Service) ClipCutFeed(ctx context.Context, camera string, from, to time.Time, cut *ManifestWindows, feed string) (*Clip, error) {
 	from, to = millis(from), millis(to)
 	segs, gaps, err := s.sources(ctx, camera, from, to)
 	if err != nil {
@@ -228,6 +239,14 @@ func (s *Service) ClipFeed(ctx context.Context, camera string, from, to time.Tim
 	}
 	var key strings.Builder // the range, the feed and the state of its sources
 	fmt.Fprintf(&key, "%s|%d|%d|%s", camera, from.UnixNano(), to.UnixNano(), feed)
+	var windows []Range
+	if cut != nil {
+		windows = cut.Windows
+		fmt.Fprintf(&key, "|cut %s %v", cut.By, cut.PadSeconds)
+		for _, w := range windows {
+			fmt.Fprintf(&key, "|%d-%d", w.From.UnixNano(), w.To.UnixNano())
+		}
+	}
 	for _, sg := range segs {
 		if sg.available() {
 			fmt.Fprintf(&key, "|%s:%d:%t:%t", sg.Name, sg.Bytes, sg.Path != "", sg.Uploaded)
@@ -251,8 +270,8 @@ func (s *Service) ClipFeed(ctx context.Context, camera string, from, to time.Tim
 		s.building++
 		e = &entry{ready: make(chan struct{})}
 		s.clips[key.String()] = e
-		b := &Builder{S3: s.s3, Bucket: s.bucket, Temp: s.cfg.Temp, Version: s.cfg.Version, Log: s.log, Now: s.deps.Now,
-			Distrust: &s.distrust}
+		b := &Builder{S3: s.s3, Bucket: s.bucket, Prefix: s.prefix, Locations: s.deps.Locations, Temp: s.cfg.Temp, Version: s.cfg.Version,
+			Log: s.log, Now: s.deps.Now, Distrust: &s.distrust}
 		// The build is not the request's: a player that gives up on the
 		// first request comes back with a Range request.
 		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.BuildTimeout)
@@ -262,7 +281,7 @@ func (s *Service) ClipFeed(ctx context.Context, camera string, from, to time.Tim
 			e.err = recovered(s.log, "build", func() error {
 				var err error
 				e.clip, err = b.Build(bctx, Request{Camera: camera, From: from, To: to, Segments: segs, Gaps: gaps, Made: MadeOnBox,
-					Feed: feed, FeedNote: note})
+					Windows: windows, Cut: cut, Feed: feed, FeedNote: note})
 				var nf *NoFootageError
 				if errors.As(err, &nf) {
 					err = Nearest(bctx, s.deps.Catalog, camera, from, to)

@@ -161,3 +161,100 @@ func TestTempSpaceIsChecked(t *testing.T) {
 		t.Errorf("on savePath's filesystem: %v, want a SpaceError naming minFreeGB", err)
 	}
 }
+
+// TestTempSpaceKeepsTheRecordingsHeadroom: on savePath's filesystem (a
+// real tmpfs holding both), an export must leave, above the floor, the
+// room the recordings may still take before retention stops them at their
+// limit: a download that fits above the floor but eats into that room is
+// refused (503), naming storageConfig.exportTempDir; with the recordings
+// at their limit the same export is made. A limit larger than the
+// filesystem can hold leaves no room for a download: recordings take it
+// all down to the floor.
+func TestTempSpaceKeepsTheRecordingsHeadroom(t *testing.T) {
+	b := newBox(t)
+	ctx := context.Background()
+	tmp := mountTmpfs(t, "8m")
+	save := filepath.Join(tmp, "rec")
+	os.Mkdir(save, 0o755)
+	segs := remote(b.segs)
+	last := segs[len(segs)-1]
+	const floor = 1 << 20
+	free, total := freeBytes(t, tmp)
+	// Recordings may grow by 2 MiB more; the download needs last.Bytes.
+	const limit = 4 << 20
+	used := int64(limit - 2<<20)
+	if free-floor < 2<<20+last.Bytes+64<<10 || free-floor > total {
+		t.Fatalf("%d free: not enough for the test", free)
+	}
+	leave(t, tmp, floor, 2<<20+last.Bytes/2) // room above the floor for the headroom and half the download
+	space := &TempSpace{Dir: tmp, SavePath: save, MinFreeBytes: floor, LimitBytes: limit, Used: func() (int64, bool) { return used, true }}
+	bld := &Builder{S3: builder().S3, Bucket: bucket, Temp: space}
+	req := Request{Camera: "door", From: last.Start, To: last.End, Segments: segs, Made: MadeOnBox}
+	_, err := bld.Build(ctx, req)
+	var se *SpaceError
+	if !errors.As(err, &se) || !se.OnSavePath || se.Headroom != 2<<20 ||
+		!strings.Contains(err.Error(), "storageConfig.exportTempDir") || !strings.Contains(err.Error(), "room the recordings") {
+		t.Fatalf("an export into the recordings' headroom: %v, want a SpaceError that names it and exportTempDir", err)
+	}
+	if entries, _ := os.ReadDir(tmp); len(entries) != 2 { // the filler and savePath
+		t.Errorf("the temporary folder holds %v", entries)
+	}
+
+	used = limit // at their limit: retention makes room for every new segment
+	clip, err := bld.Build(ctx, req)
+	if err != nil {
+		t.Fatalf("with the recordings at their limit: %v", err)
+	}
+	clip.Close()
+
+	used = 0
+	space.LimitBytes = 100 * total // larger than the filesystem
+	if _, err := bld.Build(ctx, req); !errors.As(err, &se) || se.Headroom != se.Free-se.Floor {
+		t.Fatalf("with a limit larger than the filesystem: %v, want the room above the floor kept for the recordings", err)
+	}
+}
+
+// TestTempSpaceInRAM: a temporary folder on tmpfs (Debian's /tmp, the
+// unit's PrivateTmp) holds a download in memory: an export may take at
+// most half of MemAvailable there, however much the tmpfs could hold.
+// (A real tmpfs; MemAvailable is the test's, as no test can make the
+// machine's small.)
+func TestTempSpaceInRAM(t *testing.T) {
+	b := newBox(t)
+	ctx := context.Background()
+	tmp := mountTmpfs(t, "64m")
+	segs := remote(b.segs)
+	var all int64
+	for _, s := range segs {
+		all += s.Bytes
+	}
+	// As the kernel counts it: what the tmpfs holds is no longer available.
+	avail := all // half of it is less than the export needs
+	_, size := freeBytes(t, tmp)
+	space := &TempSpace{Dir: tmp, memAvailable: func() (int64, error) {
+		free, _ := freeBytes(t, tmp)
+		return avail - (size - free), nil
+	}}
+	bld := &Builder{S3: builder().S3, Bucket: bucket, Temp: space}
+	req := Request{Camera: "door", From: segs[0].Start, To: segs[len(segs)-1].End, Segments: segs, Made: MadeOnBox}
+	_, err := bld.Build(ctx, req)
+	var se *SpaceError
+	if !errors.As(err, &se) || !se.InRAM || !strings.Contains(err.Error(), "memory") || !strings.Contains(err.Error(), "storageConfig.exportTempDir") {
+		t.Fatalf("an export of %d bytes into tmpfs with %d available: %v, want a SpaceError about memory", all, avail, err)
+	}
+	// Sizes not known before: the download stops at half of what was
+	// available when it began.
+	unknown := append([]Segment(nil), segs...)
+	for i := range unknown {
+		unknown[i].Bytes = 0
+	}
+	if _, err := bld.Build(ctx, Request{Camera: "door", From: req.From, To: req.To, Segments: unknown, Made: MadeOnBox}); !errors.As(err, &se) || !se.InRAM {
+		t.Fatalf("a download of unknown size into tmpfs: %v, want a SpaceError about memory", err)
+	}
+	avail = 4 * all
+	clip, err := bld.Build(ctx, req)
+	if err != nil {
+		t.Fatalf("with room in memory: %v", err)
+	}
+	clip.Close()
+}

@@ -342,7 +342,9 @@ func (l *Log) ClockStep(step clockstep.Step) {
 // Deleted takes a retention deletion: a segment S3 does not have is lost
 // footage, a gap of its own.
 func (l *Log) Deleted(r catalog.Record, cause string) {
-	if r.Upload == catalog.Uploaded {
+	// S3 has it; or a quarantined file, whose interval became a gap when
+	// it went to quarantine (corrupt, or salvage-failed).
+	if r.Upload == catalog.Uploaded || r.Local == catalog.Quarantined {
 		return
 	}
 	g := catalog.Gap{Camera: r.Camera, Start: r.Start, End: r.End, Cause: CauseRetention,

@@ -5,7 +5,7 @@
 //	savePath/
 //	  <camera>/<YYYY-MM-DD>/<segment>.mp4   closed segments (package segment names them; the day is the start's, in UTC)
 //	  .staging/<camera>/                    what ffmpeg writes, run by run (package staging)
-//	  .quarantine/<camera>/                 files that cannot be salvaged or must not be uploaded: kept, never deleted
+//	  .quarantine/<camera>/                 files that cannot be salvaged or must not be uploaded: kept; deleted only by retention, over the quarantine's bound when space must be freed (package retention)
 //	  .cctvd-volume                         savePath's identity marker (package volume)
 //	stateDir/ (default savePath/.cctvd)
 //	  catalog.db, -wal, -shm                the catalog (package catalog)

@@ -357,6 +357,9 @@ type Profile struct {
 	Width, Height int
 	// FPS is the encoder's frame rate limit (0 when not given).
 	FPS float64
+	// Encoder is the profile's video encoder configuration as the camera
+	// gave it (nil without one): what SetEncoder sends back, changed.
+	Encoder *EncoderConfig
 }
 
 // Profiles lists the media profiles (GetProfiles).
@@ -371,18 +374,9 @@ func (c *Client) Profiles(ctx context.Context) ([]Profile, error) {
 	var resp struct {
 		XMLName  xml.Name `xml:"http://www.onvif.org/ver10/media/wsdl GetProfilesResponse"`
 		Profiles []struct {
-			Token string `xml:"token,attr"`
-			Name  string `xml:"Name"`
-			VEC   *struct {
-				Encoding   string `xml:"Encoding"`
-				Resolution struct {
-					Width  int `xml:"Width"`
-					Height int `xml:"Height"`
-				} `xml:"Resolution"`
-				RateControl *struct {
-					FrameRateLimit float64 `xml:"FrameRateLimit"`
-				} `xml:"RateControl"`
-			} `xml:"VideoEncoderConfiguration"`
+			Token string         `xml:"token,attr"`
+			Name  string         `xml:"Name"`
+			VEC   *EncoderConfig `xml:"VideoEncoderConfiguration"`
 		} `xml:"Profiles"`
 	}
 	if err := c.call(ctx, media, NSMedia+"/GetProfiles", true, req, &resp); err != nil {
@@ -395,8 +389,9 @@ func (c *Client) Profiles(ctx context.Context) ([]Profile, error) {
 			pr.Encoding = strings.ToUpper(strings.TrimSpace(v.Encoding))
 			pr.Width, pr.Height = v.Resolution.Width, v.Resolution.Height
 			if v.RateControl != nil {
-				pr.FPS = v.RateControl.FrameRateLimit
+				pr.FPS = float64(v.RateControl.FrameRateLimit)
 			}
+			pr.Encoder = v
 		}
 		out = append(out, pr)
 	}

@@ -31,6 +31,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/rs/zerolog"
 
+	"github.com/cctvd/cctvd/activity"
 	"github.com/cctvd/cctvd/catalog"
 	"github.com/cctvd/cctvd/internal/watch"
 	"github.com/cctvd/cctvd/layout"
@@ -56,6 +57,7 @@ type Catalog interface {
 	DeleteState(ctx context.Context, key string) error
 	RowStates(ctx context.Context, rels []string) (map[string]catalog.RowState, error)
 	ImportRemote(ctx context.Context, objs []catalog.RemoteObject, stateKey, cursor string) (catalog.ImportResult, error)
+	ImportActivity(ctx context.Context, acts []catalog.SegmentActivity) error
 }
 
 // Request marks a catalog for a rebuild from S3, from the start of the
@@ -289,8 +291,13 @@ func (r *Rebuilder) page(ctx context.Context, cursor string) (string, bool, erro
 		}
 		todo = append(todo, c)
 	}
-	objs, err := r.head(ctx, todo)
+	objs, acts, err := r.head(ctx, todo)
 	if err != nil {
+		return "", false, err
+	}
+	// The activity first, by path: the rows it belongs to come with the
+	// page's position, so a page cut short is done again whole.
+	if err := r.deps.Catalog.ImportActivity(ctx, acts); err != nil {
 		return "", false, err
 	}
 	res, err := r.deps.Catalog.ImportRemote(ctx, objs, StateKey, next)
@@ -323,9 +330,11 @@ func parseKey(key, prefix string) (candidate, bool) {
 	return candidate{key: key, rel: rel, info: info}, true
 }
 
-// head reads each candidate's metadata, a few at a time, in order.
-func (r *Rebuilder) head(ctx context.Context, cands []candidate) ([]catalog.RemoteObject, error) {
+// head reads each candidate's metadata, a few at a time, in order, and
+// the activity of those that carry it.
+func (r *Rebuilder) head(ctx context.Context, cands []candidate) ([]catalog.RemoteObject, []catalog.SegmentActivity, error) {
 	objs := make([]catalog.RemoteObject, len(cands))
+	acts := make([]*catalog.SegmentActivity, len(cands))
 	found := make([]bool, len(cands))
 	errs := make([]error, len(cands))
 	sem := make(chan struct{}, r.cfg.HeadConcurrency)
@@ -334,30 +343,34 @@ func (r *Rebuilder) head(ctx context.Context, cands []candidate) ([]catalog.Remo
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			objs[i], found[i], errs[i] = r.headOne(ctx, c)
+			objs[i], acts[i], found[i], errs[i] = r.headOne(ctx, c)
 		})
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	out := objs[:0]
+	var outActs []catalog.SegmentActivity
 	for i, o := range objs {
 		if found[i] {
 			out = append(out, o)
+			if acts[i] != nil {
+				outActs = append(outActs, *acts[i])
+			}
 		}
 	}
-	return out, nil
+	return out, outActs, nil
 }
 
-func (r *Rebuilder) headOne(ctx context.Context, c candidate) (catalog.RemoteObject, bool, error) {
+func (r *Rebuilder) headOne(ctx context.Context, c candidate) (catalog.RemoteObject, *catalog.SegmentActivity, bool, error) {
 	h, err := r.deps.S3.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(r.cfg.Bucket), Key: aws.String(c.key)})
 	var nf *types.NotFound
 	if errors.As(err, &nf) {
-		return catalog.RemoteObject{}, false, nil // deleted since it was listed
+		return catalog.RemoteObject{}, nil, false, nil // deleted since it was listed
 	}
 	if err != nil {
-		return catalog.RemoteObject{}, false, fmt.Errorf("head %s: %w", c.key, err)
+		return catalog.RemoteObject{}, nil, false, fmt.Errorf("head %s: %w", c.key, err)
 	}
 	o := catalog.RemoteObject{Bucket: r.cfg.Bucket, Key: c.key, Rel: c.rel, Info: c.info, Bytes: aws.ToInt64(h.ContentLength),
 		SHA256: h.Metadata[uploader.MetaSHA256], ETag: aws.ToString(h.ETag), LastModified: aws.ToTime(h.LastModified)}
@@ -374,5 +387,14 @@ func (r *Rebuilder) headOne(ctx context.Context, c candidate) (catalog.RemoteObj
 	if id := h.Metadata[uploader.MetaFeedID]; id != "" {
 		o.Info.FeedID = id
 	}
-	return o, true, nil
+	var act *catalog.SegmentActivity
+	if v := h.Metadata[uploader.MetaActivity]; v != "" {
+		sum, err := activity.ParseMeta(v, h.Metadata[uploader.MetaActivityHeatmap])
+		if err != nil {
+			r.log.Warn().Err(err).Str("key", c.key).Msg("the object's activity metadata is unreadable: its segment is imported without it")
+		} else {
+			act = &catalog.SegmentActivity{Rel: c.rel, Camera: o.Info.Camera, Start: o.Info.Start, End: o.Info.End, Summary: sum}
+		}
+	}
+	return o, act, true, nil
 }

@@ -1,6 +1,7 @@
 package retention
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,16 +10,22 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	ff "github.com/Eyevinn/mp4ff/mp4"
+
+	"github.com/cctvd/cctvd/catalog"
 	"github.com/cctvd/cctvd/layout"
 	"github.com/cctvd/cctvd/staging"
 )
 
 // quarantineFiles writes n damaged files of size bytes into the camera's
-// quarantine, the first the oldest (mtime a minute apart), and returns
-// their paths.
+// quarantine, each moved in after the one before (ctime strictly later),
+// with modification times the other way round (the first the newest: a
+// file keeps its segment's mtime through the rename, which says nothing
+// of when it moved in), and returns their paths.
 func (e *env) quarantineFiles(camera string, n, size int) []string {
 	e.t.Helper()
 	dir := layout.QuarantineDir(e.save, camera)
@@ -31,13 +38,51 @@ func (e *env) quarantineFiles(camera string, n, size int) []string {
 		if err := os.WriteFile(p, make([]byte, size), 0o644); err != nil {
 			e.t.Fatal(err)
 		}
-		mt := t0.Add(-time.Hour + time.Duration(i)*time.Minute)
-		if err := os.Chtimes(p, mt, mt); err != nil {
-			e.t.Fatal(err)
-		}
+		e.movedIn(p, t0.Add(-time.Duration(i)*time.Minute))
 		out = append(out, p)
 	}
 	return out
+}
+
+// movedIn gives the file at p modification time mtime and a ctime later
+// than that of every file moved in before (the kernel's ctime has a
+// coarse clock: two files written in a row may share one).
+func (e *env) movedIn(p string, mtime time.Time) {
+	e.t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if err := os.Chtimes(p, mtime, mtime); err != nil { // sets the ctime to now
+			e.t.Fatal(err)
+		}
+		if c := ctime(e.t, p); c.After(e.lastCtime) {
+			e.lastCtime = c
+			return
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatal("the ctime does not move")
+		}
+	}
+}
+
+func ctime(t *testing.T, p string) time.Time {
+	t.Helper()
+	fi, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := fi.Sys().(*syscall.Stat_t)
+	return time.Unix(st.Ctim.Sec, st.Ctim.Nsec)
+}
+
+// headerOnly is an MP4 header without a frame: what ffmpeg leaves of a
+// segment it opened and never wrote to. It holds no footage.
+func headerOnly(t *testing.T) []byte {
+	in := ff.CreateEmptyInit()
+	in.AddEmptyTrack(90000, "video", "und")
+	var b bytes.Buffer
+	if err := in.Encode(&b); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
 }
 
 // running starts r.Run, as the daemon does, and returns a function that
@@ -77,71 +122,123 @@ func exists(paths []string) []int {
 	return idx
 }
 
-// TestQuarantineIsBounded: a quarantine near the low-water mark used to
-// make every decision delete every recording and still miss its target.
-// It has a bound of its own now: beyond it, its oldest files go (logged),
-// and the recordings stay.
-func TestQuarantineIsBounded(t *testing.T) {
-	e := newEnv(t, "", 10, 1000, 10)
-	q := e.quarantineFiles("cam1", 6, 1500) // 9000 of damaged copies
-	r, _ := e.retention(Config{LimitBytes: 10000, Interval: time.Hour, MinGap: time.Millisecond}, plenty)
-	wait := running(t, r)
-	wait(func(st Status) bool { return st.Decisions >= 1 })
-	if got := exists(q); len(got) != 0 {
-		t.Errorf("quarantined files left %v: 9000 bytes are far over the default bound (2%% of 10000)", got)
-	}
-	// 10000 of segments at a 10000 limit: down to 9500, one goes.
-	if got := e.present(); !slices.Equal(got, []int{1, 2, 3, 4, 5, 6, 7, 8, 9}) {
-		t.Errorf("recordings left %v, want [1..9]: the quarantine made retention delete them", got)
-	}
-	if n := strings.Count(e.logs.String(), "deleted a quarantined file"); n != 6 {
-		t.Errorf("%d quarantined files logged deleted, want 6:\n%s", n, e.logs.String())
-	}
-}
-
-// TestQuarantineOldestGoFirst: over its bound (30% of the limit here),
-// the quarantine's oldest files go until it is at the low-water mark of
-// the bound; a quarantined row in the catalog says why its file is gone;
-// the status has the quarantine's figures.
-func TestQuarantineOldestGoFirst(t *testing.T) {
+// TestQuarantineKeptWithoutPressure: quarantined files are copies S3
+// lacks (a power cut's tail, ffprobe's verdict, no video); over its bound
+// the quarantine is still not touched while savePath is under its limit
+// and the filesystem above its floor. It used to be trimmed at every
+// decision, ahead of the uploaded recordings.
+func TestQuarantineKeptWithoutPressure(t *testing.T) {
 	ctx := context.Background()
-	e := newEnv(t, "", 10, 1000, 10)
-	q := e.quarantineFiles("cam1", 6, 1500)
-	// The oldest is a segment the uploader found damaged: it has a row.
-	start := t0.Add(-2 * time.Hour)
-	bad := e.add(start, 1500, false)
-	if err := os.Remove(q[0]); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(bad.Path, q[0]); err != nil {
-		t.Fatal(err)
-	}
-	mt := t0.Add(-time.Hour)
-	os.Chtimes(q[0], mt, mt)
-	if err := e.cat.MarkQuarantined(ctx, bad.ID, q[0], "the file is empty"); err != nil {
-		t.Fatal(err)
-	}
-	e.recs = e.recs[:10]
-
-	r, _ := e.retention(Config{LimitBytes: 10000, QuarantineShare: 0.3}, plenty)
+	e := newEnv(t, "", 2, 1000, 1)
+	q := e.quarantineFiles("cam1", 3, 1000) // 3000: fifteen times the default bound (2% of 10000)
+	r, deleted := e.retention(Config{LimitBytes: 10000}, plenty)
 	if err := r.Decide(ctx); err != nil {
 		t.Fatal(err)
 	}
-	// 9000 over a bound of 3000: down to 2850, the newest alone is left.
-	if got := exists(q); !slices.Equal(got, []int{5}) {
-		t.Errorf("quarantined files left %v, want [5]: the oldest go first", got)
+	if got := exists(q); len(got) != 3 {
+		t.Errorf("quarantined files left %v of 3: deleted with savePath at 5000 of a 10000 limit", got)
 	}
-	if got, _ := e.cat.Get(ctx, bad.ID); got.Local != "deleted" || got.DeleteCause != CauseQuarantineLimit {
-		t.Errorf("the quarantined row: %s (%s), want deleted (%s)", got.Local, got.DeleteCause, CauseQuarantineLimit)
+	if got := e.present(); len(got) != 2 || len(*deleted) != 0 {
+		t.Errorf("recordings left %v, deleted %v", got, *deleted)
 	}
-	// 10000 of segments and 1500 quarantined, limit 10000: down to 9500.
-	if got := e.present(); !slices.Equal(got, []int{2, 3, 4, 5, 6, 7, 8, 9}) {
-		t.Errorf("recordings left %v, want [2..9]", got)
+	if st := r.Status(); st.Quarantine.DeletedFiles != 0 || st.Quarantine.Bytes != 3000 || st.Quarantine.LimitBytes != 200 {
+		t.Errorf("quarantine status %+v", st.Quarantine)
+	}
+}
+
+// TestQuarantineGoesBetweenUploadedAndNot: a decision that must free
+// space takes the uploaded recordings first (S3 has them), then the
+// quarantine over its bound (damaged copies), then the recordings S3
+// lacks; within the quarantine, the files that cost no footage first (an
+// MP4 header without a frame, an empty file, one S3 has an earlier upload
+// of), then the others in the order they moved in (ctime, not the
+// segment's mtime), down to the low-water mark of the bound. Each
+// deletion is recorded in its row and reported through OnDelete (the
+// metric, the alert), with a cause that says whether footage went.
+func TestQuarantineGoesBetweenUploadedAndNot(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, "", 10, 1000, 2) // 10000: the first two uploaded
+	q := e.quarantineFiles("cam1", 4, 1500)
+	// A segment the uploader found damaged, S3 holding an earlier upload
+	// of it: its row says uploaded. Moved in last.
+	bad := e.add(t0.Add(-2*time.Hour), 1500, true)
+	e.recs = e.recs[:10]
+	inS3 := filepath.Join(layout.QuarantineDir(e.save, "cam1"), bad.Name())
+	if err := e.cat.MarkQuarantined(ctx, bad.ID, inS3, "the file is empty"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(bad.Path, inS3); err != nil {
+		t.Fatal(err)
+	}
+	e.movedIn(inS3, t0)
+	// A header without a frame and an empty file, moved in last too.
+	noFrame := filepath.Join(layout.QuarantineDir(e.save, "cam1"), "R1-00003.mp4")
+	os.WriteFile(noFrame, headerOnly(t), 0o644)
+	e.movedIn(noFrame, t0)
+	empty := filepath.Join(layout.QuarantineDir(e.save, "cam1"), "R1-00004.mp4")
+	os.WriteFile(empty, nil, 0o644)
+	e.movedIn(empty, t0)
+	hdr := int64(len(headerOnly(t)))
+
+	// Limit 9000 (down to 8550), bound 2700 (low water 2565): 10000 of
+	// recordings and 7500 + a header quarantined.
+	r, deleted := e.retention(Config{LimitBytes: 9000, QuarantineShare: 0.3}, plenty)
+	if err := r.Decide(ctx); err != nil {
+		t.Fatal(err)
+	}
+	name := func(p string) string { return filepath.Base(p) }
+	want := []string{
+		e.recs[0].Name() + " " + catalog.CauseSizeLimit, e.recs[1].Name() + " " + catalog.CauseSizeLimit,
+		bad.Name() + " " + CauseQuarantineLimit, // S3 has it
+		name(noFrame) + " " + CauseQuarantineNoFootage, name(empty) + " " + CauseQuarantineNoFootage,
+		name(q[0]) + " " + CauseQuarantineLimit, name(q[1]) + " " + CauseQuarantineLimit, name(q[2]) + " " + CauseQuarantineLimit,
+		// 17500+hdr down to 8550: 2000 uploaded, the quarantine down to
+		// 1500 (q[3], the last of them to move in, is left), then 950 more.
+		e.recs[2].Name() + " " + catalog.CauseSizeLimit,
+	}
+	if !slices.Equal(*deleted, want) {
+		t.Errorf("deleted, in order:\n%s\nwant:\n%s", strings.Join(*deleted, "\n"), strings.Join(want, "\n"))
+	}
+	if got := exists(q); !slices.Equal(got, []int{3}) {
+		t.Errorf("quarantined files left %v, want [3]: by when they moved in, not by mtime", got)
+	}
+	if got, _ := e.cat.Get(ctx, bad.ID); got.Local != catalog.Deleted || got.DeleteCause != CauseQuarantineLimit || got.Upload != catalog.Uploaded {
+		t.Errorf("the quarantined row: %s (%s), %s; want deleted (%s), uploaded", got.Local, got.DeleteCause, got.Upload, CauseQuarantineLimit)
 	}
 	st := r.Status()
-	want := QuarantineStatus{Bytes: 1500, Files: 1, LimitBytes: 3000, DeletedFiles: 5, DeletedBytes: 7500}
-	if st.Quarantine != want || st.UsedBytes != 9500 || st.Shortfall != "" {
-		t.Errorf("status %+v, want quarantine %+v, used 9500, no shortfall", st, want)
+	wantQ := QuarantineStatus{Bytes: 1500, Files: 1, LimitBytes: 2700, DeletedFiles: 6, DeletedBytes: 6000 + hdr}
+	if st.Quarantine != wantQ || st.Shortfall != "" || st.DeletedUploaded != 3 || st.DeletedNotUploaded != 6 {
+		t.Errorf("status %+v, want quarantine %+v, no shortfall, 3 deletions of what S3 has", st, wantQ)
+	}
+	logs := e.logs.String()
+	if n := strings.Count(logs, "deleted a quarantined file S3 does not have"); n != 3 {
+		t.Errorf("%d warnings of quarantined footage S3 lacked deleted, want 3:\n%s", n, logs)
+	}
+}
+
+// TestQuarantineWithoutBound: quarantinePercent 0 keeps every
+// quarantined file; a decision that must free space deletes recordings
+// S3 lacks instead, and says so when the quarantine is why it falls short.
+func TestQuarantineWithoutBound(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, "", 2, 1000, 0)
+	q := e.quarantineFiles("cam1", 2, 4500)
+	r, _ := e.retention(Config{LimitBytes: 9000, QuarantineUnbounded: true}, plenty) // 11000 held, down to 8550
+	if err := r.Decide(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := exists(q); len(got) != 2 {
+		t.Errorf("quarantined files left %v of 2 without a bound", got)
+	}
+	if got := e.present(); len(got) != 0 {
+		t.Errorf("recordings left %v, want none", got)
+	}
+	st := r.Status()
+	if !st.Quarantine.Unbounded || st.Quarantine.LimitBytes != 0 || st.Quarantine.DeletedFiles != 0 {
+		t.Errorf("quarantine status %+v", st.Quarantine)
+	}
+	if !strings.Contains(st.Shortfall, "the quarantine holds 9.0 kB of damaged files (it has no bound: storageConfig.quarantinePercent is 0)") {
+		t.Errorf("shortfall %q does not name the quarantine", st.Shortfall)
 	}
 }
 
@@ -202,10 +299,11 @@ func TestShortfallOnTheFloor(t *testing.T) {
 
 // TestQuarantineTrackedAsFilesMoveIn: a file the uploader or segmenter
 // moves into the quarantine counts at the next decision, which its report
-// asks for, not only at the hourly cross-check; over the bound, the
-// oldest goes.
+// asks for, not only at the hourly cross-check; over the bound it stays
+// while nothing forces a deletion, and once something does, the first to
+// have moved in goes, before any recording S3 lacks.
 func TestQuarantineTrackedAsFilesMoveIn(t *testing.T) {
-	e := newEnv(t, "", 2, 1000, 2)
+	e := newEnv(t, "", 2, 1000, 0)
 	r, _ := e.retention(Config{LimitBytes: 10000, QuarantineShare: 0.5, Interval: time.Hour, MinGap: time.Millisecond}, plenty)
 	wait := running(t, r)
 	wait(func(st Status) bool { return st.Decisions >= 1 })
@@ -214,8 +312,7 @@ func TestQuarantineTrackedAsFilesMoveIn(t *testing.T) {
 	os.MkdirAll(dir, 0o755)
 	first := filepath.Join(dir, "first.mp4")
 	os.WriteFile(first, make([]byte, 2000), 0o644)
-	old := t0.Add(-time.Hour)
-	os.Chtimes(first, old, old)
+	e.movedIn(first, t0)
 	d0 := r.Status().Decisions
 	r.QuarantineChanged("cam1")
 	st := wait(func(st Status) bool { return st.Decisions > d0 }) // the decision it asked for, finished
@@ -226,14 +323,26 @@ func TestQuarantineTrackedAsFilesMoveIn(t *testing.T) {
 	second := filepath.Join(layout.QuarantineDir(e.save, "cam2"), "second.mp4")
 	os.MkdirAll(filepath.Dir(second), 0o755)
 	os.WriteFile(second, make([]byte, 4000), 0o644) // 6000 over a bound of 5000
+	e.movedIn(second, t0.Add(-time.Hour))           // an older segment, moved in later
 	d0 = r.Status().Decisions
 	r.QuarantineChanged("cam2")
 	st = wait(func(st Status) bool { return st.Decisions > d0 })
+	if got := exists([]string{first, second}); len(got) != 2 || st.Quarantine.DeletedFiles != 0 || st.Quarantine.Bytes != 6000 {
+		t.Errorf("over its bound with 8000 of a 10000 limit held: files left %v, status %+v; want both kept", got, st.Quarantine)
+	}
+
+	// A smaller limit: 8000 held of 8000, down to 7600; the bound is 4000.
+	d0 = r.Status().Decisions
+	r.Reconfigure(Config{LimitBytes: 8000, QuarantineShare: 0.5, Interval: time.Hour, MinGap: time.Millisecond})
+	st = wait(func(st Status) bool { return st.Decisions > d0 && st.Quarantine.DeletedFiles > 0 })
 	if _, err := os.Stat(first); !errors.Is(err, fs.ErrNotExist) {
-		t.Errorf("the oldest quarantined file is still there: %v", err)
+		t.Errorf("the first file to move in is still there: %v", err)
 	}
 	if _, err := os.Stat(second); err != nil {
-		t.Errorf("the newest quarantined file went: %v", err)
+		t.Errorf("the last file to move in went: %v", err)
+	}
+	if got := e.present(); len(got) != 2 {
+		t.Errorf("recordings left %v, want both: the quarantine over its bound goes first", got)
 	}
 	if st.Quarantine.Bytes != 4000 || st.Quarantine.Files != 1 || st.Quarantine.DeletedBytes != 2000 {
 		t.Errorf("quarantine status %+v, want 4000 in 1 file, 2000 deleted", st.Quarantine)

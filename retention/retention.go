@@ -10,12 +10,18 @@
 // counted; files cctvd does not own are not counted against the limit, but
 // they do count against the free-space floor.
 //
-// The quarantine (damaged files kept instead of uploaded) has a bound of
-// its own, a share of the limit (2% by default): beyond it, its oldest
-// files go, each logged and counted, so damaged copies never crowd out
-// the recordings. When a decision cannot reach its target, the status
-// says why in plain words (Status.Shortfall): what is left that retention
-// may not delete.
+// The quarantine (damaged files kept instead of uploaded: copies S3 lacks,
+// unless an earlier upload is there) has a bound of its own, a share of
+// the limit (2% by default), and is never touched while nothing forces a
+// deletion. When a decision must free space (the size limit or the floor)
+// and the quarantine is over its bound, its files go after the uploaded
+// recordings and before the recordings S3 lacks (a damaged copy before an
+// intact one): first those that hold no footage or that S3 has, then the
+// others in the order they moved in; each is recorded in its row first,
+// logged, counted and reported like any other deletion. A bound of 0 (no
+// bound) keeps them all. When a decision cannot reach its target, the
+// status says why in plain words (Status.Shortfall): what is left that
+// retention may not delete.
 //
 // When savePath reaches the limit, segments are deleted until it is below a
 // low-water mark (95% of the limit by default), so a new segment does not
@@ -24,10 +30,11 @@
 // deleted the same way until it is back above it, so recording never stops
 // on a full disk.
 //
-// Order: uploaded segments first, oldest first. A segment S3 does not have
-// goes only when no uploaded one is left and the limit still holds; each
-// such deletion is a warning, a counter and a cause in the catalog. A
-// segment being written is never touched: it is not in the catalog yet.
+// Order: uploaded segments first, oldest first; then the quarantine's
+// files over its bound; then segments S3 does not have, only when no
+// uploaded one is left and the limit still holds; each such deletion is a
+// warning, a counter and a cause in the catalog. A segment being written
+// is never touched: it is not in the catalog yet.
 //
 // A deletion is recorded in the catalog before the file is unlinked. On a
 // full filesystem the catalog first gives back its reserve file to make
@@ -78,9 +85,17 @@ type Config struct {
 	// segments makes one decision. Default 1s.
 	MinGap time.Duration
 	// QuarantineShare is the fraction of the limit the quarantine may
-	// hold; beyond it its oldest files are deleted. Default
+	// hold; beyond it, a decision that must free space deletes its files
+	// (after the uploaded recordings, before the others). Default
 	// config.DefaultQuarantinePercent %.
 	QuarantineShare float64
+	// QuarantineUnbounded: the quarantine has no bound (quarantinePercent
+	// 0); retention never deletes its files.
+	QuarantineUnbounded bool
+	// KeepActiveDays: segments with activity that started less than this
+	// many days ago go after the others (uploaded ones still first); 0
+	// keeps no such order.
+	KeepActiveDays int
 }
 
 func (c *Config) setDefaults() {
@@ -110,6 +125,7 @@ func DefaultFloor(total uint64) int64 {
 type Catalog interface {
 	Totals(ctx context.Context) (catalog.Totals, error)
 	RetentionCandidates(ctx context.Context, n int) ([]catalog.Record, error)
+	RetentionCandidatesKeepingActive(ctx context.Context, n int, since time.Time) ([]catalog.Record, error)
 	MarkDeleted(ctx context.Context, ids []int64, cause string) error
 	MarkPresent(ctx context.Context, id int64) error
 	ByPath(ctx context.Context, path string) (catalog.Record, error)
@@ -308,13 +324,10 @@ func (r *Retention) Decide(ctx context.Context) error {
 		r.log.Info().Int("missing", res.Missing).Msg("catalog repaired after files were deleted on a full disk")
 	}
 	r.syncQuarantine(cfg.SavePath)
-	qStuck, qerr := r.trimQuarantine(ctx, cfg)
 	r.status.Update(func(st *Status) {
 		st.Quarantine.Bytes, st.Quarantine.Files, st.Quarantine.LimitBytes = r.quar.bytes, int64(len(r.quar.files)), quarantineLimit(cfg)
+		st.Quarantine.Unbounded = cfg.QuarantineUnbounded
 	})
-	if qerr != nil {
-		return qerr
-	}
 	h, usage, err := r.measure(ctx)
 	if err != nil {
 		return err
@@ -352,7 +365,7 @@ func (r *Retention) Decide(ctx context.Context) error {
 	var freed int64
 	// What could not go, for the shortfall: unlinks that failed, and
 	// segments S3 lacks kept because uploaded ones could not go.
-	stuck := kept{quarantine: qStuck}
+	var stuck kept
 	defer func() {
 		h, usage, err := r.measure(ctx)
 		if err != nil {
@@ -369,8 +382,9 @@ func (r *Retention) Decide(ctx context.Context) error {
 	// catalog, passed over so that the rest still go.
 	failed := map[int64]bool{}
 	var unlinkErr error
+	trimmed := false // the quarantine's turn, between the uploaded and the others, came
 	for freed < toFree {
-		cands, err := r.deps.Catalog.RetentionCandidates(ctx, batch+len(failed))
+		cands, err := r.candidates(ctx, cfg, now, batch+len(failed))
 		if err != nil {
 			return err
 		}
@@ -386,6 +400,19 @@ func (r *Retention) Decide(ctx context.Context) error {
 		if len(failed) >= maxUnlinkFailures {
 			r.log.Warn().Int("failed", len(failed)).Int64("stillToFree", toFree-freed).Msg("too many recordings could not be deleted; the next decision tries again")
 			break
+		}
+		if !trimmed && (len(cands) == 0 || cands[0].Upload != catalog.Uploaded) {
+			// The uploaded recordings are gone (or could not go): the
+			// quarantine over its bound comes next, before footage S3
+			// lacks; under the size limit, after uploaded ones that could
+			// not go, only its files that cost no footage.
+			trimmed = true
+			qFreed, qStuck, err := r.trimQuarantine(ctx, cfg, cause, toFree-freed, len(failed) > 0 && cause != catalog.CauseFreeSpace)
+			freed, stuck.quarantine = freed+qFreed, stuck.quarantine+qStuck
+			if err != nil {
+				return err
+			}
+			continue
 		}
 		if len(cands) == 0 {
 			r.log.Warn().Int64("stillToFree", toFree-freed).Msg("nothing left to delete: every recording is gone or being written")
@@ -433,6 +460,16 @@ func (r *Retention) Decide(ctx context.Context) error {
 		}
 	}
 	return unlinkErr
+}
+
+// candidates are the next n segments to delete, in retention's order:
+// uploaded ones first, oldest first; with KeepActiveDays, within each kind
+// those with recent activity last.
+func (r *Retention) candidates(ctx context.Context, cfg Config, now time.Time, n int) ([]catalog.Record, error) {
+	if cfg.KeepActiveDays <= 0 {
+		return r.deps.Catalog.RetentionCandidates(ctx, n)
+	}
+	return r.deps.Catalog.RetentionCandidatesKeepingActive(ctx, n, now.AddDate(0, 0, -cfg.KeepActiveDays))
 }
 
 // unrecorded deletes, on a full disk where the catalog cannot record the

@@ -31,6 +31,8 @@ type env struct {
 	cat  *catalog.Catalog
 	logs *testenv.Buffer
 	recs []catalog.Record // in start order
+	// lastCtime is the ctime of the last file moved into the quarantine.
+	lastCtime time.Time
 }
 
 // newEnv writes n real segment files of size bytes, 10 s apart, one camera,

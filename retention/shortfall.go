@@ -37,6 +37,9 @@ func shortfall(cause string, still int64, h held, u Usage, qLimit int64, k kept)
 	var why []string
 	if h.quarantine > 0 {
 		q := fmt.Sprintf("the quarantine holds %s of damaged files (its bound is %s", size(h.quarantine), size(qLimit))
+		if qLimit == 0 {
+			q = fmt.Sprintf("the quarantine holds %s of damaged files (it has no bound: storageConfig.quarantinePercent is 0", size(h.quarantine))
+		}
 		if k.quarantine > 0 {
 			q += fmt.Sprintf("; %s of them could not be deleted", size(k.quarantine))
 		}

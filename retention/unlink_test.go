@@ -244,6 +244,41 @@ func TestStuckUploadedIsNotReplacedByFootageS3Lacks(t *testing.T) {
 	}
 }
 
+// TestStuckUploadedLeavesQuarantinedFootage: the same for the quarantine
+// over its bound: when uploaded segments cannot go under the size limit,
+// only its files that cost no footage (here an empty one) go, not those
+// that may hold footage S3 lacks.
+func TestStuckUploadedLeavesQuarantinedFootage(t *testing.T) {
+	e := newEnv(t, "", 0, 0, 0)
+	e.add(t0.Add(-48*time.Hour), 1000, true) // uploaded, alone in its day folder
+	e.add(t0.Add(time.Second), 1000, false)
+	q := e.quarantineFiles("cam1", 1, 1000)
+	empty := filepath.Join(filepath.Dir(q[0]), "R1-00000.mp4")
+	os.WriteFile(empty, nil, 0o644)
+	e.movedIn(empty, t0)
+	undo, err := readOnly(filepath.Dir(e.recs[0].Path))
+	if err != nil {
+		testenv.NeedsRoot(t, "cannot make a read-only bind mount here (needs root): %v", err)
+	}
+	t.Cleanup(func() { undo() })
+	r, deleted := e.retention(Config{LimitBytes: 2000, QuarantineShare: 0.01}, plenty) // 3000 held; bound 20
+	if err := r.Decide(context.Background()); !errors.Is(err, syscall.EROFS) {
+		t.Errorf("Decide: %v, want EROFS", err)
+	}
+	if got := exists(q); len(got) != 1 {
+		t.Errorf("the quarantined file that may hold footage went (left %v) in place of uploaded footage that could not", got)
+	}
+	if _, err := os.Stat(empty); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the empty quarantined file is still there: %v", err)
+	}
+	if want := []string{"R1-00000.mp4 " + CauseQuarantineNoFootage}; !slices.Equal(*deleted, want) {
+		t.Errorf("deleted %v, want %v", *deleted, want)
+	}
+	if got := e.present(); !slices.Equal(got, []int{0, 1}) {
+		t.Errorf("recordings left %v", got)
+	}
+}
+
 // TestUnlinkFailuresEndTheDecision: with many rows and every unlink
 // failing, a decision gives up after a bounded number of failures rather
 // than walking the whole catalog.

@@ -53,10 +53,13 @@ caps=(
   "muxer mp4 ffmpeg"
   "muxer image2 ffmpeg"
   "encoder mjpeg ffmpeg"
+  "muxer smjpeg ffmpeg"
   "demuxer concat ffmpeg"
   "demuxer rtsp ffmpeg"
   "filter fps ffmpeg"
   "filter scale ffmpeg"
+  "filter split ffmpeg"
+  "filter select ffmpeg"
   "bin python3 python3"
   "python gi python3-gi"
   "typelib Gst gir1.2-gstreamer-1.0"
@@ -67,6 +70,8 @@ caps=(
 declare -A element_pkg=(
   [videotestsrc]=gstreamer1.0-plugins-base
   [videoconvert]=gstreamer1.0-plugins-base
+  [compositor]=gstreamer1.0-plugins-base
+  [videobalance]=gstreamer1.0-plugins-good
   [clockoverlay]=gstreamer1.0-x
   [valve]=libgstreamer1.0-0
   [capsfilter]=libgstreamer1.0-0

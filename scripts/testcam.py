@@ -11,6 +11,15 @@ Signals make it misbehave on purpose, for tests and the drill:
   SIGHUP   change the scene: every test pattern turns solid red, and back at the next SIGHUP
   SIGTERM  exit (a "camera reboot" is SIGTERM then a new start on the same port)
 
+--scene serves, instead of the test pattern, a still scene (colour bars,
+the clock, light noise) whose motion and lights a test scripts, so that it
+knows when there was activity: with --control PATH the camera reads
+commands from a UNIX datagram socket at PATH, one per datagram, and says
+each on stderr as it applies it:
+  motion on | motion off   a white square moving across the picture, or none
+  lights B                 the brightness, -1 to 1 (0 as it starts): a jump
+--gop SECONDS sets the keyframe interval (default 2 s).
+
 Every mount's pipeline is built once before the server listens: a
 pipeline that cannot be built (an element that is not installed) makes the
 camera exit 1 with the element's name, rather than answer 503 to every
@@ -120,6 +129,83 @@ def pipeline(width, height, fps, pattern, bitrate=2048, gop_seconds=2.0):
     return PIPELINE.format(pattern=pattern, width=width, height=height, fps=fps, gop=gop, bitrate=bitrate)
 
 
+# The scripted scene: still bars under light noise (snow at 6 %), a square
+# ("sq", sink_1 of the compositor) shown and moved by "motion on", the
+# lights ("lights", a videobalance) switched by "lights B".
+SCENE = (
+    "( compositor name=mix background=black sink_1::alpha=0 sink_1::zorder=1 sink_2::alpha=0.06 sink_2::zorder=2 ! "
+    "video/x-raw,format=I420,width={width},height={height},framerate={fps}/1 ! "
+    "videobalance name=lights ! "
+    "clockoverlay time-format=\"%H:%M:%S\" ! "
+    "valve name=v drop=false ! "
+    "x264enc tune=zerolatency speed-preset=ultrafast key-int-max={gop} ! "
+    "rtph264pay name=pay0 pt=96 config-interval=1 "
+    "videotestsrc is-live=true pattern=smpte ! video/x-raw,width={width},height={height},framerate={fps}/1 ! mix.sink_0 "
+    "videotestsrc is-live=true pattern=white ! video/x-raw,width={side},height={side},framerate={fps}/1 ! mix.sink_1 "
+    "videotestsrc is-live=true pattern=snow ! video/x-raw,width={width},height={height},framerate={fps}/1 ! mix.sink_2 )"
+)
+
+
+def scene(width, height, fps, gop=2.0):
+    return SCENE.format(width=width, height=height, fps=fps, gop=max(1, round(fps * gop)), side=max(8, width // 8 // 2 * 2))
+
+
+class Script:
+    """The scene's state, applied to every client's pipeline: the square's
+    motion (moved every 40 ms while on) and the lights."""
+
+    def __init__(self, medias, width, height):
+        self.medias, self.width, self.height = medias, width, height
+        self.motion, self.brightness, self.t = False, 0.0, 0
+
+    def elements(self, name):
+        for media in list(self.medias):
+            element = media.get_element()
+            found = element.get_by_name(name) if element is not None else None
+            if found is not None:
+                yield found
+
+    def square(self):
+        side = max(8, self.width // 8 // 2 * 2)
+        span_x, span_y = max(1, self.width - side), max(1, self.height - side)
+        # Across and back, and up and down more slowly: never still.
+        x = self.t * 7 % (2 * span_x)
+        y = self.t * 3 % (2 * span_y)
+        return (x if x < span_x else 2 * span_x - x), (y if y < span_y else 2 * span_y - y)
+
+    def tick(self):
+        if self.motion:
+            self.t += 1
+            x, y = self.square()
+            for mix in self.elements("mix"):
+                pad = mix.get_static_pad("sink_1")
+                if pad is not None:
+                    pad.set_property("xpos", int(x))
+                    pad.set_property("ypos", int(y))
+                    pad.set_property("alpha", 1.0)
+        return True
+
+    def apply(self, words):
+        if words[:1] == ["motion"] and words[1:] in (["on"], ["off"]):
+            self.motion = words[1] == "on"
+            if not self.motion:
+                for mix in self.elements("mix"):
+                    pad = mix.get_static_pad("sink_1")
+                    if pad is not None:
+                        pad.set_property("alpha", 0.0)
+        elif words[:1] == ["lights"] and len(words) == 2:
+            try:
+                self.brightness = max(-1.0, min(1.0, float(words[1])))
+            except ValueError:
+                return "bad brightness %r" % words[1]
+        else:
+            return "unknown command %r" % " ".join(words)
+        self.tick()
+        for b in self.elements("lights"):
+            b.set_property("brightness", self.brightness)
+        return None
+
+
 def elements(description):
     """The element names of a gst-launch description, in order: the word
     after "(" or "!" that is not a caps string."""
@@ -162,13 +248,15 @@ def main():
     ap.add_argument("--auth", choices=["none", "basic", "digest"], default="none")
     ap.add_argument("--pattern", default="ball")
     ap.add_argument("--bitrate", type=int, default=2048, help="x264enc's bitrate, kbit/s")
+    ap.add_argument("--scene", action="store_true", help="the scripted scene instead of the test pattern")
+    ap.add_argument("--control", default="", help="UNIX datagram socket for the scene's commands")
     ap.add_argument("--gop", type=float, default=2.0, help="seconds between keyframes")
     args = ap.parse_args()
     if args.list_elements:
+        names = elements(pipeline(2, 2, 1, args.pattern))
+        names += [e for e in elements(scene(16, 16, 1)) if e not in names]
         source, pair = pair_pipelines(0, ("/a", 2, 2, 1, "/b", 2, 2), args.pattern, 1, 1, 1)
-        descs = [pipeline(2, 2, 1, args.pattern), source] + [d for _, d in pair]
-        names = []
-        for d in descs:
+        for d in [source] + [d for _, d in pair]:
             names += [n for n in elements(d) if n not in names]
         print("\n".join(names))
         return 0
@@ -183,7 +271,8 @@ def main():
     from gi.repository import GLib, Gst, GstRtsp, GstRtspServer
 
     Gst.init(None)
-    launches = [(path, pipeline(w, h, fps, args.pattern, args.bitrate, args.gop)) for path, w, h, fps in args.mount] + args.launch
+    build = (lambda w, h, fps: scene(w, h, fps, args.gop)) if args.scene else (lambda w, h, fps: pipeline(w, h, fps, args.pattern, args.bitrate, args.gop))
+    launches = [(path, build(w, h, fps)) for path, w, h, fps in args.mount] + args.launch
     sources = []
     for i, pair in enumerate(args.pair):
         source, mounts = pair_pipelines(i, pair, args.pattern, args.bitrate, args.sub_bitrate, args.gop)
@@ -257,18 +346,39 @@ def main():
         print("testcam: %s (%d streams)" % ("stalled" if drop else "resumed", len(medias)), file=sys.stderr, flush=True)
         return True
 
-    scene = {"changed": False}
+    red = {"on": False}
 
     def change_scene():
-        scene["changed"] = not scene["changed"]
+        red["on"] = not red["on"]
         for element in [m.get_element() for m in list(medias)] + shared:
             src = element.get_by_name("src") if element is not None else None
             if src is not None:
-                src.set_property("pattern", "red" if scene["changed"] else args.pattern)
-        print("testcam: scene %s (%d streams)" % ("changed" if scene["changed"] else "back", len(medias)), file=sys.stderr, flush=True)
+                src.set_property("pattern", "red" if red["on"] else args.pattern)
+        print("testcam: scene %s (%d streams)" % ("changed" if red["on"] else "back", len(medias)), file=sys.stderr, flush=True)
         return True
 
     GLib.unix_signal_add(GLib.PRIORITY_HIGH, signal.SIGHUP, change_scene)
+
+    if args.scene and args.mount:
+        _, width, height, _ = args.mount[0]
+        script = Script(medias, width, height)
+        GLib.timeout_add(40, script.tick)
+        if args.control:
+            import os
+            import socket
+            if os.path.exists(args.control):
+                os.unlink(args.control)
+            control = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            control.bind(args.control)
+
+            def on_command(_fd, _cond):
+                words = control.recv(256).decode("utf-8", "replace").split()
+                problem = script.apply(words)
+                print("testcam: %s" % (problem or " ".join(words)), file=sys.stderr, flush=True)
+                return True
+
+            GLib.io_add_watch(control.fileno(), GLib.IO_IN, on_command)
+
     GLib.unix_signal_add(GLib.PRIORITY_HIGH, signal.SIGUSR1, set_drop, True)
     GLib.unix_signal_add(GLib.PRIORITY_HIGH, signal.SIGUSR2, set_drop, False)
     GLib.unix_signal_add(GLib.PRIORITY_HIGH, signal.SIGTERM, lambda: loop.quit() or False)

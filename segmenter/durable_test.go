@@ -154,7 +154,7 @@ func TestNamesAvoidTheCatalogAndFollowTheEpoch(t *testing.T) {
 			return taken
 		}})
 	run := staging.Run{Dir: dir, ID: "20260106T120000-000000000"}
-	meta := staging.Meta{RunID: run.ID, Camera: "cam1", FeedID: "f1", Owner: "me", PID: liveFFmpeg(t, run.ID), Epoch: epoch}
+	meta := staging.Meta{RunID: run.ID, Camera: "cam1", FeedID: "f1", Owner: "me", PID: liveFFmpeg(t, run.ID), Epoch: epoch, EpochSettled: true}
 	staging.WriteMeta(run.MetaPath(), meta)
 	makeClip(t, run.SegmentPath(0), 4)
 	makeClip(t, run.SegmentPath(1), 4)
@@ -188,6 +188,38 @@ func TestNamesAvoidTheCatalogAndFollowTheEpoch(t *testing.T) {
 	}
 }
 
+// TestLiveRunNamesNothingBeforeItsEpochSettles: ffmpeg's first progress
+// block comes seconds late (it buffered the stream's frames while probing
+// it), so the supervisor's first epoch is seconds late; a short first
+// segment closed before the next block once got that late name, and the
+// next segment, named on the corrected epoch, the same times and a "-1".
+// The segment waits until the metadata says the epoch has settled.
+func TestLiveRunNamesNothingBeforeItsEpochSettles(t *testing.T) {
+	testenv.RequireTools(t)
+	savePath := t.TempDir()
+	dir := layout.StagingDir(savePath, "cam1")
+	os.MkdirAll(dir, 0o755)
+	var got []segment.Segment
+	s := New(Config{SavePath: savePath, Owner: "me"}, Deps{Log: zerolog.Nop(), OnSegment: func(sg segment.Segment) { got = append(got, sg) }})
+	run := staging.Run{Dir: dir, ID: "20260106T120000-000000000"}
+	epoch := time.Date(2026, 1, 6, 12, 0, 0, 0, time.UTC)
+	meta := staging.Meta{RunID: run.ID, Camera: "cam1", FeedID: "f1", Owner: "me", PID: liveFFmpeg(t, run.ID), Epoch: epoch.Add(2300 * time.Millisecond)}
+	staging.WriteMeta(run.MetaPath(), meta)
+	makeClip(t, run.SegmentPath(0), 2)
+	makeClip(t, run.SegmentPath(1), 1)
+	write(t, run.ListPath(), run.ID+"_00000.mp4,0.000000,2.000000\n")
+	s.processDir(dir)
+	if len(got) != 0 {
+		t.Fatalf("named %s on an epoch not settled yet", filepath.Base(got[0].Path))
+	}
+	meta.Epoch, meta.EpochSettled = epoch, true
+	staging.WriteMeta(run.MetaPath(), meta)
+	s.processDir(dir)
+	if len(got) != 1 || filepath.Base(got[0].Path) != "cam1_f1_20260106T120000Z_20260106T120002Z.mp4" {
+		t.Fatalf("got %+v, want the segment named on the settled epoch", got)
+	}
+}
+
 // TestListedSegmentWithoutFramesIsNotReported: ffmpeg can list a segment it
 // closed before its first fragment (a run ending at once); a file with no
 // frame is removed, never cataloged and uploaded as a recording.
@@ -201,7 +233,7 @@ func TestListedSegmentWithoutFramesIsNotReported(t *testing.T) {
 	makeClip(t, run.SegmentPath(1), 1)
 	write(t, run.ListPath(), run.ID+"_00000.mp4,0.000000,0.200000\n")
 	staging.WriteMeta(run.MetaPath(), staging.Meta{RunID: run.ID, Camera: "cam1", FeedID: "f1", Owner: "me", PID: liveFFmpeg(t, run.ID),
-		Epoch: time.Date(2026, 1, 6, 12, 0, 0, 0, time.UTC)})
+		Epoch: time.Date(2026, 1, 6, 12, 0, 0, 0, time.UTC), EpochSettled: true})
 	var got []segment.Segment
 	s := New(Config{SavePath: savePath, Owner: "me"}, Deps{Log: zerolog.Nop(), OnSegment: func(sg segment.Segment) { got = append(got, sg) }})
 	s.processDir(dir)

@@ -1,5 +1,5 @@
 // Package segmenter turns what ffmpeg closes in the staging folders into
-// named segments: it watches the folders with fsnotify, and when a segment
+// named segments: it watches the folders (fsnotify and inotify), and when a segment
 // is closed it moves it with an atomic rename to
 //
 //	savePath/<camera>/<YYYY-MM-DD>/<camera>_<feed>_<start>_<end>.mp4
@@ -7,11 +7,14 @@
 // with start and end the UTC wall-clock times of its first frame and of the
 // end of its last, then reports it (Deps.OnSegment).
 //
-// fsnotify cannot say when ffmpeg has closed a file, so closing is read from
-// ffmpeg itself: the segment muxer appends "file,start,end" to the run's CSV
-// list when it ends a segment and closes the file just after, before it opens
-// the next. A listed segment is therefore closed once the next segment exists
-// or the run has ended.
+// Closing is read from ffmpeg itself: the segment muxer appends
+// "file,start,end" to the run's CSV list when it ends a segment and closes
+// the file just after, before it opens the next. A listed segment is
+// therefore closed once the next segment exists or the run has ended. The
+// segmenter wakes only for what can change that (inotify's IN_CREATE,
+// IN_CLOSE_WRITE and IN_MOVED_TO on the camera folders, see closeMask),
+// never for ffmpeg's writes into the open segments, and rescans every
+// folder every Rescan as a safety net.
 //
 // A run that ended without listing its open segment (ffmpeg killed by the
 // watchdog, the daemon killed, a power cut) leaves that file behind; it is
@@ -20,7 +23,8 @@
 // salvaged the same way; a segment such a run had listed is checked first,
 // since a power cut can leave it shorter than ffmpeg wrote it. A file that
 // cannot be salvaged (no video in it) is moved to
-// savePath/.quarantine/<camera>/ and logged, never deleted.
+// savePath/.quarantine/<camera>/ and logged; only retention deletes it,
+// when the disk forces it and the quarantine is over its bound.
 //
 // Durability: a segment's data is flushed to disk before its rename, the
 // folders are synced after it, and only then is it reported (see package
@@ -115,6 +119,10 @@ type Segmenter struct {
 
 	feedMu  sync.Mutex
 	feedIDs map[string]string
+
+	// woke, if set (tests), hears of every event of a camera folder that
+	// reaches the watch loop.
+	woke func(name string)
 }
 
 type runState struct {
@@ -205,16 +213,24 @@ func (s *Segmenter) Run(ctx context.Context) error {
 	syncWG.Go(func() { s.syncOpen(syncCtx) })
 	defer syncWG.Wait()
 	defer stopSync()
+	// fsnotify on the staging root, for the camera folders appearing;
+	// inotify with the mask of what can close a segment on each camera
+	// folder (see closeMask).
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
 		return fmt.Errorf("segmenter: %w", err)
 	}
 	defer w.Close()
+	cw, err := newCloseWatcher()
+	if err != nil {
+		return fmt.Errorf("segmenter: %w", err)
+	}
+	defer cw.Close()
 	if err := w.Add(root); err != nil {
 		return fmt.Errorf("segmenter: watch %s: %w", root, err)
 	}
 	// Watch first, then scan: nothing created in between is missed.
-	dirs, err := s.cameraDirs(w)
+	dirs, err := s.cameraDirs(cw)
 	if err != nil {
 		return err
 	}
@@ -229,33 +245,41 @@ func (s *Segmenter) Run(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
-			s.processAll(w)
+			s.processAll(cw)
 			return nil
 		case ev, ok := <-w.Events:
 			if !ok {
 				return errors.New("segmenter: watcher closed")
 			}
-			dir := filepath.Dir(ev.Name)
-			if dir == root {
-				if ev.Has(fsnotify.Create) {
-					if fi, err := os.Stat(ev.Name); err == nil && fi.IsDir() {
-						s.watch(w, ev.Name)
-						dirty[ev.Name] = true
-					}
+			if filepath.Dir(ev.Name) == root && ev.Has(fsnotify.Create) {
+				if fi, err := os.Stat(ev.Name); err == nil && fi.IsDir() {
+					s.watch(cw, ev.Name)
+					dirty[ev.Name] = true
 				}
-			} else if meaningful(ev) {
-				dirty[dir] = true
 			}
-			if debounce == nil && len(dirty) > 0 {
-				debounce = after(s.cfg.Debounce)
+		case ev, ok := <-cw.Events:
+			if !ok {
+				return errors.New("segmenter: watcher closed")
+			}
+			if s.woke != nil {
+				s.woke(ev.Name)
+			}
+			if meaningful(ev.Name) {
+				dirty[ev.Dir] = true
 			}
 		case err, ok := <-w.Errors:
 			if !ok {
 				return errors.New("segmenter: watcher closed")
 			}
+			s.log.Warn().Err(err).Msg("watch error, rescanning")
+			s.processAll(cw)
+		case err, ok := <-cw.Errors:
+			if !ok {
+				return errors.New("segmenter: watcher closed")
+			}
 			// An overflow loses events: a full pass finds what they said.
 			s.log.Warn().Err(err).Msg("watch error, rescanning")
-			s.processAll(w)
+			s.processAll(cw)
 		case <-debounce:
 			debounce = nil
 			for _, d := range sortedKeys(dirty) {
@@ -264,27 +288,25 @@ func (s *Segmenter) Run(ctx context.Context) error {
 			clear(dirty)
 		case <-rescan:
 			rescan = after(s.cfg.Rescan)
-			s.processAll(w)
+			s.processAll(cw)
+		}
+		if debounce == nil && len(dirty) > 0 {
+			debounce = after(s.cfg.Debounce)
 		}
 	}
 }
 
-// meaningful says whether an event in a staging folder can change what
-// is closed: a segment created (the previous one is closed), the list
-// written, run metadata renamed into place, or a file removed. ffmpeg's
-// writes into the open segment, twice a second per camera, cannot.
-func meaningful(ev fsnotify.Event) bool {
-	kind, _, _ := staging.Classify(filepath.Base(ev.Name))
-	switch {
-	case ev.Has(fsnotify.Create), ev.Has(fsnotify.Remove), ev.Has(fsnotify.Rename):
-		return kind != staging.Other
-	case ev.Has(fsnotify.Write):
-		return kind == staging.List
-	}
-	return false
+// meaningful says whether an event of a camera folder (one closeMask lets
+// through: a file created, closed after writing, or renamed into place)
+// can change what is closed: a segment created (the one before it is
+// closed) or closed, the list created or closed, the run's metadata put in
+// place. Whatever else appears there (the metadata's temporary file) cannot.
+func meaningful(name string) bool {
+	kind, _, _ := staging.Classify(name)
+	return kind != staging.Other
 }
 
-func (s *Segmenter) processAll(w *fsnotify.Watcher) {
+func (s *Segmenter) processAll(w *closeWatcher) {
 	dirs, err := s.cameraDirs(w)
 	if err != nil {
 		s.log.Error().Err(err).Msg("cannot list staging folders")
@@ -296,23 +318,19 @@ func (s *Segmenter) processAll(w *fsnotify.Watcher) {
 }
 
 // cameraDirs lists the camera staging folders and makes sure each is watched.
-func (s *Segmenter) cameraDirs(w *fsnotify.Watcher) ([]string, error) {
+func (s *Segmenter) cameraDirs(w *closeWatcher) ([]string, error) {
 	root := layout.Staging(s.cfg.SavePath)
 	entries, err := os.ReadDir(root)
 	if err != nil {
 		return nil, fmt.Errorf("segmenter: %w", err)
 	}
 	var dirs []string
-	watched := map[string]bool{}
-	for _, p := range w.WatchList() {
-		watched[p] = true
-	}
 	for _, e := range entries {
 		if !e.IsDir() {
 			continue
 		}
 		d := filepath.Join(root, e.Name())
-		if !watched[d] {
+		if !w.Watching(d) {
 			s.watch(w, d)
 		}
 		dirs = append(dirs, d)
@@ -320,7 +338,7 @@ func (s *Segmenter) cameraDirs(w *fsnotify.Watcher) ([]string, error) {
 	return dirs, nil
 }
 
-func (s *Segmenter) watch(w *fsnotify.Watcher, dir string) {
+func (s *Segmenter) watch(w *closeWatcher, dir string) {
 	if err := w.Add(dir); err != nil {
 		s.log.Error().Err(err).Str("dir", dir).Msg("cannot watch staging folder; relying on rescans")
 	}
@@ -436,10 +454,14 @@ func (s *Segmenter) processRun(dir, id string, files *runFiles) {
 	} else {
 		s.open.set(key, "")
 	}
+	// A live run of this daemon names nothing before its epoch has
+	// settled (the supervisor's first estimate is seconds late): the
+	// metadata's rename wakes the segmenter when it has.
+	unsettled := !ended && !foreign && !meta.EpochSettled
 	failed := false
 	keep := st.pending[:0]
 	for _, r := range st.pending {
-		if failed || (!ended && !have[r.index+1]) {
+		if failed || unsettled || (!ended && !have[r.index+1]) {
 			keep = append(keep, r) // still open or closing, or after a failure (order)
 			continue
 		}

@@ -107,6 +107,12 @@ type Meta struct {
 	// Epoch is the wall-clock time of stream time 0: a frame at stream
 	// time t was recorded at Epoch + t. Zero until ffmpeg's progress shows it.
 	Epoch time.Time `json:"epoch,omitzero"`
+	// EpochSettled is set once Epoch rests on a progress block written
+	// after ffmpeg caught up with what it buffered while probing the
+	// stream: its first block comes seconds late, so an epoch from it alone
+	// names segments seconds late. The segmenter names no segment of a live
+	// run of its own daemon before it is set.
+	EpochSettled bool `json:"epochSettled,omitempty"`
 	// Exited is set once ffmpeg has exited and nothing more will be written.
 	Exited   bool      `json:"exited,omitempty"`
 	ExitedAt time.Time `json:"exitedAt,omitzero"`

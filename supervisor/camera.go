@@ -153,14 +153,17 @@ type Camera struct {
 	discoveryRefused bool
 	// creds: where and with what the camera logs in, for the budget.
 	creds credentials
+	// Run's goroutine only: the activity feed (framepipe.go).
+	frames framesState
 
 	status *watch.Value[Status]
+	stalls *stallWatch // the supervisor's stall watchdog, shared by every camera
 
 	mu        sync.Mutex // guards cancelRun, and the watchdog while a run lasts
 	cancelRun context.CancelCauseFunc
 }
 
-func newCamera(cfg config.Camera, opts Config, deps Deps, desired bool) *Camera {
+func newCamera(cfg config.Camera, opts Config, deps Deps, stalls *stallWatch, desired bool) *Camera {
 	lc := deps.Log.With().Str("component", "supervisor").Str("camera", cfg.CameraName)
 	st := Status{Camera: cfg.CameraName, State: Stopped, Since: deps.Now(), Desired: desired}
 	if cfg.IsSub() {
@@ -168,6 +171,7 @@ func newCamera(cfg config.Camera, opts Config, deps Deps, desired bool) *Camera 
 		st.Feed, st.FeedID = cfg.Feed, cfg.VideoFeedID
 	}
 	return &Camera{
+		stalls: stalls,
 		cfg:    cfg,
 		opts:   opts,
 		deps:   deps,

@@ -71,7 +71,7 @@ func (d discoveryFinder) FindStream(ctx context.Context, cam config.Camera, log 
 	found, err := d.f.Find(ctx, discovery.Target{
 		Host: cam.IPAddress, RTSPPort: cam.RTSPPort, ONVIFPort: cam.ONVIFPort,
 		User: cam.UserName, Password: cam.Password,
-		Width: w, Height: h, FPS: cam.FrameRate, Method: cam.Discovery, Logins: loginLimit(cam), Sub: cam.IsSub(),
+		Width: w, Height: h, FPS: cam.FrameRate, Method: cam.Discovery, Logins: loginLimit(cam), Sub: cam.IsSub(), Configure: cam.ConfigureCamera,
 	}, func(a discovery.Attempt) {
 		switch {
 		case a.Path == "":
@@ -85,12 +85,22 @@ func (d discoveryFinder) FindStream(ctx context.Context, cam config.Camera, log 
 	if err != nil {
 		return Stream{}, err
 	}
+	switch {
+	case found.Configured != "":
+		log.Info().Str("configured", found.Configured).Msg("the camera now sends what is configured (configureCamera)")
+	case found.ConfigureError != "":
+		log.Warn().Str("error", found.ConfigureError).Msg("cannot ask the camera for what is configured (configureCamera); transcoding")
+	}
 	return Stream{URI: found.URI, Source: found.Source}, nil
 }
 
 // streamKey is what a found stream depends on.
 func streamKey(cam config.Camera) string {
-	return fmt.Sprintf("%s|%d|%d|%s|%s|%s@%s", cam.IPAddress, cam.RTSPPort, cam.ONVIFPort, cam.UserName, cam.Discovery, cam.Resolution, num(cam.FrameRate))
+	key := fmt.Sprintf("%s|%d|%d|%s|%s|%s@%s", cam.IPAddress, cam.RTSPPort, cam.ONVIFPort, cam.UserName, cam.Discovery, cam.Resolution, num(cam.FrameRate))
+	if cam.ConfigureCamera { // turned on: ask the camera (found again)
+		key += "|configure"
+	}
+	return key
 }
 
 // source returns the camera as this run records it: as configured, or with

@@ -55,7 +55,17 @@ func hwAvailable(ctx context.Context, ffmpeg, hw, device string) error {
 	return nil
 }
 
-// encoding decides how the next run records: copy or transcode (for
+// encoding decides how the next run records (encodingOf) and whether it
+// makes the activity feed: on unless turned off, from the keyframes when
+// copying and from the decoded frames when transcoding in software (a GPU's
+// frames stay on the GPU: no feed).
+func (c *Camera) encoding(ctx context.Context, cam config.Camera) (Encoding, error) {
+	enc, err := c.encodingOf(ctx, cam)
+	enc.Activity = !c.activityOff() && (enc.Copy || enc.HWAccel == "")
+	return enc, err
+}
+
+// encodingOf decides how the next run records: copy or transcode (for
 // "auto", from what ffprobe finds, decided once and again after a run that
 // never recorded), and on which accelerator (checked once; software, with a
 // warning, when it is not there).
@@ -64,8 +74,8 @@ func hwAvailable(ctx context.Context, ffmpeg, hw, device string) error {
 // error is a *loginbudget.SpentError when it may not go), and a probe the
 // camera refused ends the run (a *probeRefused): ffmpeg would only be
 // refused once more.
-func (c *Camera) encoding(ctx context.Context, cam config.Camera) (Encoding, error) {
-	enc := Encoding{Preset: c.opts.Preset}
+func (c *Camera) encodingOf(ctx context.Context, cam config.Camera) (Encoding, error) {
+	enc := Encoding{Preset: c.opts.Preset, ProgressPeriod: ProgressPeriod(c.opts.StallTimeout, c.cfg.SegmentDuration())}
 	switch c.cfg.Mode {
 	case config.ModeCopy:
 		enc.Copy = true

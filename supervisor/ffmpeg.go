@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"time"
 
 	"github.com/cctvd/cctvd/config"
 	"github.com/cctvd/cctvd/staging"
@@ -30,6 +31,30 @@ type Encoding struct {
 	HWAccel, HWDevice string
 	// Preset is libx264's preset.
 	Preset string
+	// ProgressPeriod is how often ffmpeg writes a progress block
+	// (-stats_period, see ProgressPeriod); 0 is once a second.
+	ProgressPeriod time.Duration
+	// Activity adds a second output, the activity feed: small gray frames
+	// as timestamped JPEGs (SMJPEG) on file descriptor ActivityFD, from the
+	// recording's own decode (see activityOutput).
+	Activity bool
+}
+
+// The activity feed: ActivityWidth pixels wide, the height keeping the
+// configured aspect; in transcode mode ActivityRate frames a second.
+const (
+	ActivityFD    = 3 // the first of exec.Cmd.ExtraFiles
+	ActivityWidth = 160
+	ActivityRate  = 2
+)
+
+// ActivitySize is the activity feed's frame size for a camera recorded at
+// w x h: ActivityWidth wide, an even height keeping the aspect.
+func ActivitySize(w, h int) (int, int) {
+	if w <= 0 || h <= 0 {
+		return ActivityWidth, 90
+	}
+	return ActivityWidth, max(2, 2*int(math.Round(float64(ActivityWidth*h)/float64(2*w))))
 }
 
 // Mode is "copy" or "transcode", as the API shows it.
@@ -47,7 +72,7 @@ func Args(cam config.Camera, run staging.Run, enc Encoding) []string {
 	args := []string{
 		"-hide_banner", "-nostdin", "-nostats", "-y",
 		"-loglevel", "level+info",
-		"-progress", "pipe:1", "-stats_period", "1",
+		"-progress", "pipe:1", "-stats_period", statsPeriod(enc.ProgressPeriod),
 	}
 	u := cam.URL()
 	switch u.Scheme {
@@ -72,11 +97,27 @@ func Args(cam config.Camera, run staging.Run, enc Encoding) []string {
 			args = append(args, "-hwaccel", "cuda", "-hwaccel_output_format", "cuda")
 		}
 	}
+	activity := enc.Activity && (enc.Copy || enc.HWAccel == "")
+	if activity && enc.Copy {
+		// Decode the keyframes only, on one thread (a frame-threaded
+		// decoder would hold frames back): the -c copy output is not
+		// touched, it gets every packet as before.
+		args = append(args, "-skip_frame", "nokey", "-threads", "1")
+	}
 	input := u.String()
 	if u.Scheme == "file" {
 		input = u.Path
 	}
-	args = append(args, "-i", input, "-map", "0:v:0", "-an")
+	args = append(args, "-i", input)
+	if activity && !enc.Copy {
+		// The decoded frames exist anyway: one filter graph feeds the
+		// recording and, sampled, the activity feed.
+		w, h := cam.Size()
+		args = append(args, "-filter_complex", fmt.Sprintf("[0:v:0]fps=%s,scale=%d:%d,split=2[rec][act];[act]%s[actv]",
+			num(cam.FrameRate), w, h, activityFilter(cam, true)), "-map", "[rec]", "-an")
+	} else {
+		args = append(args, "-map", "0:v:0", "-an")
+	}
 
 	if enc.Copy {
 		// The camera's own frames: no decoding. Cuts land on its keyframes.
@@ -99,8 +140,10 @@ func Args(cam config.Camera, run staging.Run, enc Encoding) []string {
 			args = append(args, "-vf", fmt.Sprintf("fps=%s,scale_cuda=%d:%d", fps, w, h),
 				"-c:v", "h264_nvenc", "-preset", "p4", "-tune", "ll", "-g", gop, "-bf", "0", "-forced-idr", "1")
 		default:
+			if !activity {
+				args = append(args, "-vf", fmt.Sprintf("fps=%s,scale=%d:%d", fps, w, h))
+			}
 			args = append(args,
-				"-vf", fmt.Sprintf("fps=%s,scale=%d:%d", fps, w, h),
 				"-c:v", "libx264", "-preset", enc.Preset, "-tune", "zerolatency",
 				// No scene-cut keyframes: only the forced ones at segment
 				// boundaries and one every gop frames.
@@ -119,7 +162,42 @@ func Args(cam config.Camera, run staging.Run, enc Encoding) []string {
 		"-segment_list_type", "csv",
 		run.Pattern(),
 	)
+	if activity {
+		args = append(args, activityOutput(cam, enc.Copy)...)
+	}
 	return args
+}
+
+// activityFilter scales frames to the activity feed's small size; in
+// transcode mode it first keeps one frame in every 1/ActivityRate s slot,
+// the first of the slot, so a segment's first frame (at a whole second of
+// stream time) is sampled as it passes, not held back.
+func activityFilter(cam config.Camera, sample bool) string {
+	w, h := ActivitySize(cam.Size())
+	f := fmt.Sprintf("scale=%d:%d:flags=area,format=yuv420p", w, h)
+	if sample {
+		r := strconv.Itoa(ActivityRate)
+		f = "select='isnan(prev_selected_t)+gte(floor(t*" + r + "+0.001)-floor(prev_selected_t*" + r + "+0.001),1)'," + f
+	}
+	return f
+}
+
+// activityOutput is the activity feed's output: SMJPEG, whose every frame
+// carries its time and is written as it comes (a raw video stream has no
+// times; Matroska and fragmented MP4 hold a frame back until the next),
+// flushed at once to the pipe, without a passthrough frame rate ffmpeg
+// would duplicate frames to a constant rate.
+func activityOutput(cam config.Camera, copyMode bool) []string {
+	var out []string
+	if copyMode {
+		out = append(out, "-map", "0:v:0", "-vf", activityFilter(cam, false))
+	} else {
+		out = append(out, "-map", "[actv]")
+	}
+	// yuv420p (limited range) rather than the deprecated yuvj420p, which
+	// makes swscale warn at every frame: the encoder takes it as unofficial.
+	return append(out, "-an", "-fps_mode", "passthrough", "-c:v", "mjpeg", "-strict", "unofficial", "-q:v", "3",
+		"-map_metadata", "-1", "-f", "smjpeg", "-flush_packets", "1", "pipe:"+strconv.Itoa(ActivityFD))
 }
 
 func num(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }

@@ -186,6 +186,30 @@ func TestClassify(t *testing.T) {
 	}
 }
 
+// TestProgressPeriod: ffmpeg reports a third of the stall timeout apart,
+// at most half a segment and 5 s: a block that advances comes within two
+// thirds of the timeout even at the slowest frame rate config allows (a
+// frame every third of it), and a run's first segment waits at most half
+// its length for the second block, which settles the epoch.
+func TestProgressPeriod(t *testing.T) {
+	for _, tt := range []struct{ stall, segment, want time.Duration }{
+		{15 * time.Second, 600 * time.Second, 5 * time.Second}, // the defaults, the design note's segments
+		{9 * time.Second, 300 * time.Second, 3 * time.Second},
+		{time.Second, 10 * time.Second, 330 * time.Millisecond}, // the least timeout config allows
+		{time.Minute, time.Hour, 5 * time.Second},
+		{15 * time.Second, 4 * time.Second, 2 * time.Second}, // short segments
+		{15 * time.Second, time.Second, 500 * time.Millisecond},
+	} {
+		got := ProgressPeriod(tt.stall, tt.segment)
+		if got != tt.want {
+			t.Errorf("ProgressPeriod(%v, %v) = %v, want %v", tt.stall, tt.segment, got, tt.want)
+		}
+		if worst := got + tt.stall/3; worst > tt.stall*2/3+10*time.Millisecond {
+			t.Errorf("stall %v: an advancing block may be %v apart", tt.stall, worst)
+		}
+	}
+}
+
 func TestArgs(t *testing.T) {
 	run := staging.Run{Dir: "/rec/.staging/cam1", ID: "R"}
 	base := config.Camera{CameraName: "cam1", IPAddress: "10.0.0.2", UserName: "admin", Password: "p@ss",
@@ -207,6 +231,8 @@ func TestArgs(t *testing.T) {
 		{"short segments: one keyframe per segment", func(c *config.Camera) { c.FrameRate, c.VideoDuration, c.Resolution = 5, 4, "1280x720" }, Encoding{},
 			[]string{"-vf fps=5,scale=1280:720", "-g 20", "-segment_time 4", "-force_key_frames expr:gte(t,n_forced*4)"}, nil},
 		{"fractional rate", func(c *config.Camera) { c.FrameRate = 2.5 }, Encoding{}, []string{"-vf fps=2.5,scale=1920:1080", "-g 25"}, nil},
+		{"progress every 5 s", nil, Encoding{ProgressPeriod: 5 * time.Second}, []string{"-progress pipe:1", "-stats_period 5"}, []string{"-stats_period 1"}},
+		{"progress every third of a second", nil, Encoding{ProgressPeriod: 330 * time.Millisecond}, []string{"-stats_period 0.33"}, nil},
 		{"udp transport", func(c *config.Camera) { c.RTSPTransport = "udp" }, Encoding{}, []string{"-rtsp_transport udp"}, nil},
 		{"looping file", func(c *config.Camera) { c.StreamURL = "file:///srv/loop.mp4" }, Encoding{},
 			[]string{"-stream_loop -1", "-i /srv/loop.mp4"}, []string{"-rtsp_transport"}},
@@ -218,6 +244,20 @@ func TestArgs(t *testing.T) {
 			[]string{"libx264"}},
 		{"qsv", nil, Encoding{HWAccel: "qsv", HWDevice: "/dev/dri/renderD129"},
 			[]string{"-hwaccel qsv", "-qsv_device /dev/dri/renderD129", "-vf fps=2,scale_qsv=w=1920:h=1080", "-c:v h264_qsv", "-forced_idr 1"}, nil},
+		{"copy with activity: keyframes decoded on one thread, a second output to fd 3", nil, Encoding{Copy: true, Codec: "h264", Activity: true},
+			[]string{"-skip_frame nokey", "-threads 1 -i rtsp://admin:p%40ss@10.0.0.2:554/", "-c:v copy", "-segment_time 600",
+				"/rec/.staging/cam1/R_%05d.mp4 -map 0:v:0 -vf scale=160:90:flags=area,format=yuv420p",
+				"-fps_mode passthrough", "-c:v mjpeg", "-strict unofficial", "-f smjpeg", "-flush_packets 1 pipe:3"},
+			[]string{"-filter_complex", "select"}},
+		{"copy with activity of a 4:3 camera keeps the aspect", func(c *config.Camera) { c.Resolution = "640x480" }, Encoding{Copy: true, Activity: true},
+			[]string{"-vf scale=160:120:flags=area,format=yuv420p"}, nil},
+		{"transcode with activity: one decode, the graph split, 2 frames a second sampled", nil, Encoding{Activity: true},
+			[]string{"-filter_complex [0:v:0]fps=2,scale=1920:1080,split=2[rec][act];[act]select='isnan(prev_selected_t)+gte(floor(t*2+0.001)-floor(prev_selected_t*2+0.001),1)',scale=160:90:flags=area,format=yuv420p[actv]",
+				"-map [rec] -an -c:v libx264", "-force_key_frames expr:gte(t,n_forced*600)",
+				"-map [actv] -an -fps_mode passthrough", "pipe:3"},
+			[]string{"-vf", "-skip_frame", "-map 0:v:0"}},
+		{"vaapi: no activity feed from GPU frames", nil, Encoding{HWAccel: "vaapi", HWDevice: "/dev/dri/renderD128", Activity: true},
+			[]string{"-vf fps=2,scale_vaapi=w=1920:h=1080:format=nv12", "-map 0:v:0"}, []string{"pipe:3", "-filter_complex", "-skip_frame"}},
 		{"nvenc", nil, Encoding{HWAccel: "nvenc"},
 			[]string{"-hwaccel cuda", "-hwaccel_output_format cuda", "-vf fps=2,scale_cuda=1920:1080", "-c:v h264_nvenc", "-force_key_frames expr:gte(t,n_forced*600)"}, nil},
 	}
@@ -241,8 +281,12 @@ func TestArgs(t *testing.T) {
 					t.Errorf("args hold %q", a)
 				}
 			}
-			if last := args[len(args)-1]; last != "/rec/.staging/cam1/R_%05d.mp4" {
-				t.Errorf("output pattern = %q", last)
+			pattern := "/rec/.staging/cam1/R_%05d.mp4"
+			if last := args[len(args)-1]; last != pattern && !(tt.enc.Activity && last == "pipe:3") {
+				t.Errorf("last argument = %q", last)
+			}
+			if !slices.Contains(args, pattern) {
+				t.Errorf("no segment output %q", pattern)
 			}
 		})
 	}

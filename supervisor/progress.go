@@ -6,6 +6,27 @@ import (
 	"time"
 )
 
+// ProgressPeriod is how often ffmpeg reports its progress, for a stall
+// timeout and a segment length: a third of the timeout, at most half a
+// segment and at most 5 s. The watchdog then sees a block that advances at
+// least every period plus a frame interval (config holds a frame to at most
+// a third of the timeout): two thirds of the timeout at worst. cctvd reads
+// a fifth of the blocks it read at one a second (at 64 cameras, reading
+// them was a fifth of its CPU). A run's first segment is named once the
+// stream's epoch has settled, at the second block (see
+// staging.Meta.EpochSettled): half a segment bounds that wait.
+func ProgressPeriod(stallTimeout, segment time.Duration) time.Duration {
+	return max(10*time.Millisecond, min(5*time.Second, stallTimeout/3, segment/2).Round(10*time.Millisecond))
+}
+
+// statsPeriod is ffmpeg's -stats_period for a period (0: one second).
+func statsPeriod(d time.Duration) string {
+	if d <= 0 {
+		return "1"
+	}
+	return strconv.FormatFloat(d.Seconds(), 'f', -1, 64)
+}
+
 // Progress is one block of ffmpeg's -progress output.
 type Progress struct {
 	// Frame is the number of frames written so far.

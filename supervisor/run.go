@@ -18,11 +18,12 @@ import (
 )
 
 // runOnce runs ffmpeg once, from start to exit: it claims the run (a Stop
-// cancels it), asks the Gate, finds the stream, writes the run's metadata,
-// starts ffmpeg, follows its output until it exits, and reports the exit.
-// Each login (discovery's, the probe's, ffmpeg's) is taken from the
-// failed-login budget first: when one may not go, the run ends there,
-// unreported, with the budget's answer.
+// cancels it), asks the Gate, finds the stream, probes it (mode auto),
+// takes ffmpeg's login, writes the run's metadata, starts ffmpeg, follows
+// its output until it exits, and reports the exit. Each login
+// (discovery's, the probe's, ffmpeg's) is taken from the failed-login
+// budget first: when one may not go, the run ends there, unreported, with
+// the budget's answer, before any metadata of it is written.
 func (c *Camera) runOnce(ctx context.Context) (Exit, *loginbudget.SpentError) {
 	started := c.deps.Now()
 	a := c.newAttempt(started)
@@ -42,13 +43,10 @@ func (c *Camera) runOnce(ctx context.Context) (Exit, *loginbudget.SpentError) {
 	case failed != nil:
 		return *failed, nil
 	}
-	if err := os.MkdirAll(c.dir, 0o755); err != nil {
-		return c.failedStart(a.run.ID, "create staging folder: "+err.Error()), nil
-	}
-	if err := staging.WriteMeta(a.run.MetaPath(), a.meta); err != nil {
-		return c.failedStart(a.run.ID, err.Error()), nil
-	}
-
+	// Every login is taken before the run's metadata exists: a run that
+	// ends here (the budget spent since the loop checked it, the probe
+	// refused) leaves nothing in staging that looks like a live run
+	// (metadata of this daemon, no pid, not exited: never Ended).
 	enc, err := c.encoding(runCtx, cam)
 	var refused *probeRefused
 	switch {
@@ -60,18 +58,30 @@ func (c *Camera) runOnce(ctx context.Context) (Exit, *loginbudget.SpentError) {
 	if a.login, err = c.login(); errors.As(err, &se) {
 		return Exit{}, se
 	}
+	if err := os.MkdirAll(c.dir, 0o755); err != nil {
+		a.login.Release()
+		return c.failedStart(a.run.ID, "create staging folder: "+err.Error()), nil
+	}
+	if err := staging.WriteMeta(a.run.MetaPath(), a.meta); err != nil {
+		a.login.Release()
+		return c.failedStart(a.run.ID, err.Error()), nil
+	}
 	// The stall watchdog counts from here: the probe above may take
 	// seconds (more on a loaded box), and counting it made every camera
 	// "stall" before its first frame could come.
 	c.mu.Lock()
 	a.wd = newWatchdog(c.opts.StallTimeout, c.deps.Mono())
 	c.mu.Unlock()
+	frames := c.openFrames(&enc, a) // the activity feed (framepipe.go)
 	cmd, stdout, stderr := c.command(runCtx, cam, enc, a)
+	frames.attach(cmd)
 	if err := cmd.Start(); err != nil {
 		a.login.Release()
+		frames.abort()
 		a.writeMeta(func(m *staging.Meta) { m.Exited, m.ExitedAt = true, c.deps.Now() })
 		return c.failedStart(a.run.ID, "start ffmpeg: "+err.Error()), nil
 	}
+	frames.start()
 	pid := cmd.Process.Pid
 	a.writeMeta(func(m *staging.Meta) { m.PID = pid })
 	c.update(func(s *Status) {
@@ -80,14 +90,12 @@ func (c *Camera) runOnce(ctx context.Context) (Exit, *loginbudget.SpentError) {
 	a.log.Info().Int("pid", pid).Str("url", cam.RedactedURL()).Str("mode", enc.Mode()).Str("hwaccel", enc.HWAccel).Msg("ffmpeg started")
 	c.emit(Event{Kind: EventStarted, At: started, RunID: a.run.ID})
 
-	watchDone := make(chan struct{})
-	var watchWG sync.WaitGroup
-	watchWG.Go(func() { c.watch(runCtx, cancel, a.run.ID, a.wd, watchDone) })
+	unwatch := c.stalls.add(&watchedRun{c: c, runID: a.run.ID, wd: a.wd, cancel: cancel})
 	err = cmd.Wait()
-	close(watchDone)
-	watchWG.Wait()
+	unwatch()
 	stdout.flush()
 	stderr.flush()
+	frames.finish()
 	return c.exited(ctx, runCtx, a, err), nil
 }
 
@@ -119,9 +127,10 @@ type attempt struct {
 	meta   staging.Meta
 
 	// The output goroutines' own (one each).
-	tail      []string // last stderr lines, redacted
-	parser    progressParser
-	estimator epochEstimator
+	tail        []string // last stderr lines, redacted
+	parser      progressParser
+	estimator   epochEstimator
+	epochBlocks int // blocks that advanced with frames: the epoch settles at the second
 
 	// Under c.mu: the watchdog (from ffmpeg's start), and when the run
 	// began recording.
@@ -186,10 +195,16 @@ func (a *attempt) progressLine(line string) {
 	}
 	now, mono := c.deps.Now(), c.deps.Mono()
 	var epoch time.Time
+	settles := false
 	c.mu.Lock()
 	advanced := a.wd.observe(p, mono)
 	if advanced && p.Frame > 0 {
 		epoch = wallEpoch(now, mono, a.estimator.add(mono, p.OutTime))
+		a.epochBlocks++
+		// The first block is written as ffmpeg writes its first frame,
+		// after probing the stream with its frames buffered: seconds late.
+		// The next, a period later, comes after it caught up.
+		settles = a.epochBlocks == 2
 	}
 	became := false
 	c.update(func(s *Status) {
@@ -209,11 +224,11 @@ func (a *attempt) progressLine(line string) {
 		a.metaMu.Lock()
 		prev := a.meta.Epoch
 		a.metaMu.Unlock()
-		if drift := prev.Sub(epoch).Abs(); drift > 100*time.Millisecond { // names are to the second; each write wakes the segmenter
-			if drift > time.Second && !prev.IsZero() {
+		if drift := prev.Sub(epoch).Abs(); drift > 100*time.Millisecond || settles { // names are to the second; each write wakes the segmenter
+			if drift > time.Second && !prev.IsZero() && !settles {
 				a.log.Info().Time("from", prev).Time("to", epoch).Msg("the stream's start moved on the wall clock (a clock step): the next segments are named on the new time")
 			}
-			a.writeMeta(func(m *staging.Meta) { m.Epoch = epoch })
+			a.writeMeta(func(m *staging.Meta) { m.Epoch, m.EpochSettled = epoch, m.EpochSettled || settles })
 		}
 	}
 }
@@ -277,36 +292,6 @@ func (c *Camera) exited(ctx, runCtx context.Context, a *attempt, waitErr error) 
 	lev.Int("code", code).Str("signal", sig).Str("reason", string(reason)).Dur("recorded", exit.Recorded).Str("why", msg).Msg("ffmpeg exited")
 	c.emit(Event{Kind: EventExited, At: ended, RunID: a.run.ID, Exit: &exit})
 	return exit
-}
-
-// watch is the stall watchdog: it cancels the run when progress has not
-// advanced for the stall timeout.
-func (c *Camera) watch(ctx context.Context, cancel context.CancelCauseFunc, runID string, wd *watchdog, done <-chan struct{}) {
-	for {
-		c.mu.Lock()
-		wait := wd.deadline() - c.deps.Mono()
-		c.mu.Unlock()
-		select {
-		case <-done:
-			return
-		case <-ctx.Done():
-			return
-		case <-c.deps.After(max(wait, 10*time.Millisecond)):
-		}
-		now := c.deps.Now()
-		c.mu.Lock()
-		stalled := wd.expired(c.deps.Mono())
-		if stalled {
-			c.update(func(s *Status) { s.State = Stalled })
-		}
-		c.mu.Unlock()
-		if stalled {
-			c.log.Warn().Dur("timeout", c.opts.StallTimeout).Msg("stalled: no new frames, stopping ffmpeg")
-			c.emit(Event{Kind: EventStalled, At: now, RunID: runID})
-			cancel(errStalled)
-			return
-		}
-	}
 }
 
 // held reports a start the Gate refused.

@@ -130,6 +130,10 @@ type Deps struct {
 	// Default: one of the supervisor's own, on Mono (a Finder given in
 	// Finder should take its logins from the same budget).
 	Logins *loginbudget.Budget
+	// Frames, if set, receives every camera's activity feed (see Frame),
+	// from the goroutine that reads it. It must not block: ffmpeg never
+	// waits on the feed. Without it ffmpeg makes no feed.
+	Frames func(Frame)
 }
 
 // ErrUnknownCamera is returned for a camera name that is not configured.
@@ -139,6 +143,8 @@ var ErrUnknownCamera = errors.New("unknown camera")
 // while it runs.
 type Supervisor struct {
 	deps Deps
+
+	stalls *stallWatch
 
 	mu      sync.Mutex
 	cfg     Config
@@ -158,10 +164,10 @@ type handle struct {
 }
 
 // newHandle makes the runs of one configured camera.
-func newHandle(cfg config.Camera, opts Config, deps Deps, desired bool) *handle {
-	h := &handle{cam: newCamera(cfg, opts, deps, desired)}
+func newHandle(cfg config.Camera, opts Config, deps Deps, stalls *stallWatch, desired bool) *handle {
+	h := &handle{cam: newCamera(cfg, opts, deps, stalls, desired)}
 	if sub, ok := cfg.SubCamera(); ok {
-		h.sub = newCamera(sub, opts, deps, desired)
+		h.sub = newCamera(sub, opts, deps, stalls, desired)
 	}
 	return h
 }
@@ -195,9 +201,9 @@ func New(cfg Config, cams []config.Camera, stopped map[string]bool, deps Deps) *
 	if deps.Finder == nil {
 		deps.Finder = DiscoveryFinder(discovery.New(discovery.Config{Logins: deps.Logins}))
 	}
-	s := &Supervisor{cfg: cfg, deps: deps, cameras: make(map[string]*handle, len(cams))}
+	s := &Supervisor{cfg: cfg, deps: deps, cameras: make(map[string]*handle, len(cams)), stalls: newStallWatch(deps.Mono, deps.After)}
 	for _, cam := range cams {
-		s.cameras[cam.CameraName] = newHandle(cam, cfg, deps, !stopped[cam.CameraName])
+		s.cameras[cam.CameraName] = newHandle(cam, cfg, deps, s.stalls, !stopped[cam.CameraName])
 	}
 	return s
 }
@@ -221,6 +227,13 @@ func (s *Supervisor) Restore(stopped map[string]bool) {
 // It may run again after it returned (the daemon stops recording while
 // savePath's disk is missing, and starts again when it is back).
 func (s *Supervisor) Run(ctx context.Context) error {
+	// The stall watch outlives ctx until every camera has stopped: an
+	// ffmpeg that hangs while others finalise is still caught.
+	watchCtx, stopWatch := context.WithCancel(context.Background())
+	var watchWG sync.WaitGroup
+	watchWG.Go(func() { s.stalls.run(watchCtx) })
+	defer watchWG.Wait()
+	defer stopWatch()
 	s.mu.Lock()
 	s.runCtx = ctx
 	for _, h := range s.cameras {
@@ -309,7 +322,7 @@ func (s *Supervisor) Apply(cams []config.Camera, cfg Config, stopped map[string]
 	}
 	for _, name := range res.Changed {
 		old := s.cameras[name].cam
-		h := newHandle(want[name], cfg, s.deps, old.desired())
+		h := newHandle(want[name], cfg, s.deps, s.stalls, old.desired())
 		if cam := h.cam; cam.creds.ok && cam.creds != old.creds {
 			// New credentials: their first login goes at once, even when
 			// the old ones spent the budget (and counts if refused).
@@ -320,7 +333,7 @@ func (s *Supervisor) Apply(cams []config.Camera, cfg Config, stopped map[string]
 	for _, c := range cams {
 		if _, ok := s.cameras[c.CameraName]; !ok {
 			res.Added = append(res.Added, c.CameraName)
-			s.cameras[c.CameraName] = newHandle(c, cfg, s.deps, !stopped[c.CameraName])
+			s.cameras[c.CameraName] = newHandle(c, cfg, s.deps, s.stalls, !stopped[c.CameraName])
 		}
 	}
 	if s.runCtx != nil && s.runCtx.Err() == nil {

@@ -21,11 +21,14 @@ import (
 // within a budget that grows with the segment (media.DecodeBudget):
 //
 //   - ffprobe decodes it: the row is due for upload (decode check passed);
-//   - ffprobe runs and decodes no video in it: it is quarantined, as any
-//     damaged file (and its footage reported lost unless S3 keeps an
-//     earlier upload of it);
+//   - ffprobe reports invalid data or decoding errors in it, or decodes
+//     no frame (media.ErrUndecodable): it is quarantined, as any damaged
+//     file (and its footage reported lost unless S3 keeps an earlier
+//     upload of it);
 //   - the checker itself fails (killed by a signal, not done within the
-//     budget, not started): the row waits DecodeRetry (doubling) behind
+//     budget, not started, or stopped by the system: an I/O error, no
+//     memory, no permission, an exit ffprobe does not explain; see
+//     media.Frames): the row waits DecodeRetry (doubling) behind
 //     the others, and after DecodeTries such failures it goes up with the
 //     cheap structural check only, flagged in the catalog
 //     (catalog.DecodeSkipped) and in the object's metadata

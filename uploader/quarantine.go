@@ -94,17 +94,22 @@ func allZero(b []byte) bool {
 }
 
 // quarantine moves a damaged file to savePath/.quarantine/<camera>/ (never
-// deletes it), records it in the catalog and reports it. When S3 keeps an
-// object cctvd uploaded earlier under the segment's key (a rebuilt row
-// whose file a power cut emptied), that object is the segment's copy: it is
-// recorded as uploaded, and nothing of the footage is lost.
+// deletes it), records it in the catalog and reports it. The row says
+// where the file goes before the file is there: a file in the quarantine
+// always has its row at its path, so retention, which deletes quarantined
+// files only over the quarantine's bound and records each deletion in its
+// row first, never meets one it cannot record. (A crash between the record
+// and the rename leaves the row pointing into the quarantine and the file
+// in place: catalog.Reconcile puts the row back, and the file is checked
+// again.) When S3 keeps an object cctvd uploaded earlier under the
+// segment's key (a rebuilt row whose file a power cut emptied), that
+// object is the segment's copy: it is recorded as uploaded, and nothing of
+// the footage is lost.
 func (a *attempter) quarantine(ctx context.Context, r catalog.Record, why string) error {
 	keep := context.WithoutCancel(ctx)
-	dst, err := a.moveToQuarantine(r)
-	if err != nil {
-		return fmt.Errorf("quarantine %s: %w", r.Name(), err)
-	}
 	cat := a.u.deps.Catalog
+	// S3 is asked first, with the file still in place: the record and the
+	// move that follow are back to back.
 	offsite := false
 	if r.VerifyRemote || r.MustDecode { // it may have gone up before
 		hctx, cancel := context.WithTimeout(keep, 10*time.Second) // even at shutdown: the answer decides a gap
@@ -120,9 +125,21 @@ func (a *attempter) quarantine(ctx context.Context, r catalog.Record, why string
 			}
 		}
 	}
+	dst, err := a.quarantinePath(r)
+	if err != nil {
+		return fmt.Errorf("quarantine %s: %w", r.Name(), err)
+	}
 	if err := cat.MarkQuarantined(keep, r.ID, dst, why); err != nil {
-		// The file is safe in the quarantine; the next reconcile marks the row missing.
-		a.u.log.Error().Err(err).Str("segment", r.Name()).Msg("cannot record a quarantined file")
+		return fmt.Errorf("quarantine %s: record it: %w", r.Name(), err) // nothing moved: tried again
+	}
+	if err := os.Rename(r.Path, dst); err != nil {
+		a.unrecord(keep, r, err)
+		return fmt.Errorf("quarantine %s: %w", r.Name(), err)
+	}
+	for _, d := range []string{filepath.Dir(dst), filepath.Dir(r.Path)} {
+		if err := durable.SyncDir(d); err != nil { // moved; a power cut may undo it, and reconcile the row
+			a.u.log.Warn().Err(err).Str("segment", r.Name()).Msg("cannot sync a folder after a move into the quarantine")
+		}
 	}
 	ev := a.u.log.Error() // footage lost
 	switch {
@@ -138,9 +155,33 @@ func (a *attempter) quarantine(ctx context.Context, r catalog.Record, why string
 	return errQuarantined
 }
 
-// moveToQuarantine renames r's file into savePath/.quarantine/<camera>/,
-// under a name no other file there has, and syncs both folders.
-func (a *attempter) moveToQuarantine(r catalog.Record) (string, error) {
+// unquarantiner is catalog.Catalog's Unquarantine: the undoing of a
+// quarantine recorded whose file could not be moved.
+type unquarantiner interface {
+	Unquarantine(ctx context.Context, id int64, path string) error
+}
+
+// unrecord puts r's row back where its file still is, after the move into
+// the quarantine failed; without it (a catalog without Unquarantine, or
+// its write failing) the row points into the quarantine until the next
+// reconcile puts it back.
+func (a *attempter) unrecord(ctx context.Context, r catalog.Record, moveErr error) {
+	if uq, ok := a.u.deps.Catalog.(unquarantiner); ok {
+		err := uq.Unquarantine(ctx, r.ID, r.Path)
+		if err == nil {
+			a.u.log.Error().Err(moveErr).Str("segment", r.Name()).Msg("cannot move a damaged file into the quarantine; it stays in place and is tried again")
+			return
+		}
+		moveErr = errors.Join(moveErr, err)
+	}
+	a.u.log.Error().Err(moveErr).Str("segment", r.Name()).
+		Msg("cannot move a damaged file into the quarantine, nor record that it stays in place; the next reconcile puts its row back")
+}
+
+// quarantinePath is where r's file goes in savePath/.quarantine/<camera>/
+// (made if need be): its name, or with ".N" before the extension when
+// another file there has it.
+func (a *attempter) quarantinePath(r catalog.Record) (string, error) {
 	if a.cfg.SavePath == "" {
 		return "", errors.New("no savePath to quarantine into")
 	}
@@ -153,17 +194,8 @@ func (a *attempter) moveToQuarantine(r catalog.Record) (string, error) {
 	dst := filepath.Join(dir, name)
 	for n := 1; ; n++ {
 		if _, err := os.Lstat(dst); errors.Is(err, os.ErrNotExist) {
-			break
+			return dst, nil
 		}
 		dst = filepath.Join(dir, strings.TrimSuffix(name, ext)+"."+strconv.Itoa(n)+ext)
 	}
-	if err := os.Rename(r.Path, dst); err != nil {
-		return "", err
-	}
-	for _, d := range []string{dir, filepath.Dir(r.Path)} {
-		if err := durable.SyncDir(d); err != nil {
-			return dst, err
-		}
-	}
-	return dst, nil
 }

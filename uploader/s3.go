@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
+	"github.com/cctvd/cctvd/activity"
 	"github.com/cctvd/cctvd/catalog"
 )
 
@@ -46,7 +47,54 @@ const (
 	// MetaFeed is "sub" on a segment of its camera's sub feed (absent on
 	// a main feed's), so that the bucket alone tells the feeds apart.
 	MetaFeed = "feed"
+	// MetaActivity and MetaActivityHeatmap hold the segment's activity
+	// (package activity's FormatMeta), when it was analysed.
+	MetaActivity        = activity.MetaKey
+	MetaActivityHeatmap = activity.MetaHeatmapKey
 )
+
+// MaxMetadata is S3's bound on an object's user metadata: keys and values
+// together, in bytes.
+const MaxMetadata = 2048
+
+// activityCatalog is what put asks of the catalog for the activity
+// metadata; *catalog.Catalog has it, and a catalog without it puts none.
+type activityCatalog interface {
+	SegmentActivity(ctx context.Context, id int64) (activity.Summary, bool, error)
+}
+
+// addActivity puts the segment's activity in meta, within S3's bound (the
+// heatmap goes first when the whole does not fit, then the activity).
+func (a *attempter) addActivity(ctx context.Context, r catalog.Record, meta map[string]string) {
+	ac, ok := a.u.deps.Catalog.(activityCatalog)
+	if !ok {
+		return
+	}
+	sum, found, err := ac.SegmentActivity(ctx, r.ID)
+	if err != nil {
+		a.u.log.Warn().Err(err).Str("segment", r.Name()).Msg("cannot read the segment's activity; uploading without it")
+		return
+	}
+	if !found {
+		return
+	}
+	act, heat := activity.FormatMeta(sum)
+	meta[MetaActivity], meta[MetaActivityHeatmap] = act, heat
+	for _, k := range []string{MetaActivityHeatmap, MetaActivity} {
+		if metaSize(meta) <= MaxMetadata {
+			return
+		}
+		delete(meta, k)
+	}
+}
+
+func metaSize(meta map[string]string) int {
+	n := 0
+	for k, v := range meta {
+		n += len(k) + len(v)
+	}
+	return n
+}
 
 // MetaTimeLayout is the format of the start and end metadata: RFC 3339 in
 // UTC, to the millisecond.
@@ -85,6 +133,7 @@ func (a *attempter) put(ctx context.Context, r catalog.Record, f *os.File, size 
 	if c := r.DecodeCheck; c == catalog.DecodePassed || c == catalog.DecodeSkipped {
 		meta[MetaDecodeCheck] = c
 	}
+	a.addActivity(ctx, r, meta)
 	if _, err := f.Seek(0, io.SeekStart); err != nil { // an earlier write of this attempt read it
 		return "", "", fmt.Errorf("rewind %s: %w", r.Name(), err)
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/cctvd/cctvd/catalog"
 	"github.com/cctvd/cctvd/clockstep"
 	"github.com/cctvd/cctvd/gaplog"
+	"github.com/cctvd/cctvd/retention"
 	"github.com/cctvd/cctvd/supervisor"
 	"github.com/cctvd/cctvd/uploader"
 )
@@ -79,7 +80,7 @@ func (d *daemon) gapAt(ctx context.Context, camera string, at time.Time) (alerts
 // deletedFact tells the alerts of a segment retention deleted before S3
 // had it.
 func (d *daemon) deletedFact(r catalog.Record, cause string) {
-	if r.Upload == catalog.Uploaded {
+	if r.Upload == catalog.Uploaded || cause == retention.CauseQuarantineNoFootage { // S3 has it; nothing was in it
 		return
 	}
 	why := cause
@@ -88,6 +89,8 @@ func (d *daemon) deletedFact(r catalog.Record, cause string) {
 		why = "savePath under clearWhenFilePathReachGB"
 	case catalog.CauseFreeSpace:
 		why = "the filesystem's free-space floor"
+	case retention.CauseQuarantineLimit:
+		why = "the quarantine of damaged files within storageConfig.quarantinePercent while space had to be freed"
 	}
 	d.alerts.Report(alerts.Fact{Type: alerts.DeletedBeforeUpload, Camera: r.Camera, From: r.Start, To: r.End, File: r.Name(), Detail: why})
 }

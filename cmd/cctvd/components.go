@@ -126,8 +126,10 @@ func retentionConfig(cfg *config.Config) retention.Config {
 		LimitBytes:   cfg.StorageConfig.LimitBytes(),
 		LowWater:     cfg.StorageConfig.LowWaterPercent / 100,
 		MinFreeBytes: int64(cfg.StorageConfig.MinFreeGB * 1e9),
-		// The quarantine's bound, a share of the limit.
-		QuarantineShare: cfg.StorageConfig.QuarantinePercent / 100,
+		// The quarantine's bound, a share of the limit; 0: none.
+		QuarantineShare:     cfg.StorageConfig.QuarantineShare(),
+		QuarantineUnbounded: cfg.StorageConfig.QuarantineShare() == 0,
+		KeepActiveDays:      cfg.StorageConfig.KeepActiveDays,
 	}
 }
 
@@ -153,10 +155,11 @@ func exportConfig(cfg *config.Config) export.ServiceConfig {
 }
 
 // exportTemp: exports download to exportTempDir, keeping retention's
-// floor when that is on savePath's filesystem.
+// floor, and the recordings' room below their limit, when that is on
+// savePath's filesystem (the caller says what the recordings hold: Used).
 func exportTemp(cfg *config.Config) *export.TempSpace {
 	st := cfg.StorageConfig
-	return &export.TempSpace{Dir: st.ExportTempDir, SavePath: st.SavePath, MinFreeBytes: int64(st.MinFreeGB * 1e9)}
+	return &export.TempSpace{Dir: st.ExportTempDir, SavePath: st.SavePath, MinFreeBytes: int64(st.MinFreeGB * 1e9), LimitBytes: st.LimitBytes()}
 }
 
 // apiConfig: a stop request waits for ffmpeg's own stop timeout, and more.

@@ -16,7 +16,7 @@ func TestComponentsFromTheDesignNote(t *testing.T) {
 		t.Fatal(err)
 	}
 	sup := supervisorConfig(cfg, "owner")
-	if sup.FFmpegPath != "ffmpeg" || sup.ProbePath != "ffprobe" || sup.Preset != "veryfast" || sup.StallTimeout != 15*time.Second ||
+	if sup.FFmpegPath != "ffmpeg" || sup.ProbePath != "ffprobe" || sup.Preset != "ultrafast" || sup.StallTimeout != 15*time.Second ||
 		sup.StopTimeout != 10*time.Second || sup.SavePath != "/var/cctv/recordings" || sup.Owner != "owner" {
 		t.Errorf("supervisor: %+v", sup)
 	}

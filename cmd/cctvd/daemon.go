@@ -22,6 +22,7 @@ import (
 	"github.com/rs/zerolog"
 	"golang.org/x/sys/unix"
 
+	"github.com/cctvd/cctvd/activity"
 	"github.com/cctvd/cctvd/alerts"
 	"github.com/cctvd/cctvd/api"
 	"github.com/cctvd/cctvd/catalog"
@@ -86,6 +87,10 @@ type daemon struct {
 	clk  *clockstep.Detector
 	// alerts tells a person (webhooks, MQTT) what the components report.
 	alerts *alerts.Service
+	act    *activity.Service // activity.go
+	// onActivity, when set, hears every activity interval's beginning and
+	// end (SetActivityHook; for alerts).
+	onActivity atomic.Pointer[func(activity.Event)]
 
 	// desired holds the cameras operators stopped; loaded from the state
 	// folder when recording starts (it may be on savePath's disk).
@@ -185,6 +190,7 @@ func (d *daemon) build(ctx context.Context, hub *logring.Hub) error {
 	})
 	d.gap = gaplog.New(gaplog.Deps{Log: log, Catalog: gapCatalog{d.keep, d.config}, OnClosed: d.met.Gap, Now: d.clock.Now})
 	d.gapq = gaplog.NewQueue(d.gap, 0)
+	d.buildActivity()
 	d.sup = supervisor.New(supervisorConfig(cfg, d.owner), cfg.Cameras, nil, supervisor.Deps{
 		Log:         log,
 		Redactor:    d.red,
@@ -195,6 +201,7 @@ func (d *daemon) build(ctx context.Context, hub *logring.Hub) error {
 		SaveStopped: d.saveStopped,
 		Gate:        d.gate,
 		Streams:     streamStore{d.keep}, // streams found by discovery, kept across restarts
+		Frames:      d.frame,             // the activity feeds
 	})
 	d.seg = segmenter.New(segmenterConfig(cfg, d.owner), segmenter.Deps{Log: log, OnSegment: d.segmentClosed, OnQuarantine: d.quarantined, NameTaken: d.nameTaken,
 		Now: d.clock.Now, After: d.clock.After})
@@ -219,29 +226,32 @@ func (d *daemon) build(ctx context.Context, hub *logring.Hub) error {
 
 	d.exp = export.NewService(exportConfig(cfg),
 		export.ServiceDeps{Catalog: d.keep, S3: s3c, Log: log, Now: d.clock.Now, PrunedBefore: d.prunedBefore, Locations: d.keep.Locations})
+	d.exp.Temp().Recordings(cfg.StorageConfig.LimitBytes(), d.recordingsHeld)
 	d.live = live.New(liveConfig(cfg), live.Deps{Log: log})
 	d.snp = snapshot.New(snapshotConfig(cfg), snapshot.Deps{Catalog: d.keep, Live: d.live, Log: log, Now: d.clock.Now})
 	d.api, err = api.New(apiConfig(cfg),
 		api.Deps{
-			Log:          log,
-			Supervisor:   d.sup,
-			Catalog:      d.keep,
-			Logs:         hub,
-			Uploader:     d.uploaderStatus,
-			Retention:    d.retentionStatus,
-			Registry:     d.met.Registry,
-			Redactor:     d.red,
-			Ready:        d.ready,
-			Gaps:         d.gap.Gaps,
-			Reload:       d.reload,
-			Volume:       d.vol.Status,
-			CatalogState: d.catalogStatus,
-			Export:       d.exp,
-			Snapshots:    d.snp,
-			Live:         d.live,
-			Alerts:       d.alerts,
-			UploadLimit:  d.pacer,
-			UploadWake:   d.wakeUploader,
+			Log:            log,
+			Supervisor:     d.sup,
+			Catalog:        d.keep,
+			Logs:           hub,
+			Uploader:       d.uploaderStatus,
+			Retention:      d.retentionStatus,
+			Registry:       d.met.Registry,
+			Redactor:       d.red,
+			Ready:          d.ready,
+			Gaps:           d.gap.Gaps,
+			Reload:         d.reload,
+			Volume:         d.vol.Status,
+			CatalogState:   d.catalogStatus,
+			Export:         d.exp,
+			Snapshots:      d.snp,
+			Live:           d.live,
+			Alerts:         d.alerts,
+			UploadLimit:    d.pacer,
+			Activity:       d.activityIntervals,
+			ActivityStatus: d.act.Status,
+			UploadWake:     d.wakeUploader,
 		})
 	return err
 }
@@ -353,9 +363,13 @@ func (d *daemon) reload(ctx context.Context) (api.ReloadResult, error) {
 	d.exp.Reconfigure(cfg.S3Config.S3Bucket, cfg.S3Config.S3Path, exportClient)
 	et := exportTemp(cfg)
 	d.exp.Temp().Configure(et.Dir, et.SavePath, et.MinFreeBytes)
+	d.exp.Temp().Recordings(et.LimitBytes, d.recordingsHeld)
 	d.snp.Reconfigure(snapshotConfig(cfg))
 	commitAPI()
 	applied := d.sup.Apply(cfg.Cameras, supervisorConfig(cfg, d.owner), d.stopped())
+	for _, name := range applied.Removed {
+		d.act.Forget(name)
+	}
 	if cfg.API.Listen != old.API.Listen || cfg.Log != old.Log || cfg.StorageConfig.SyncInterval != old.StorageConfig.SyncInterval ||
 		!reflect.DeepEqual(cfg.Alerts, old.Alerts) {
 		d.log.Warn().Msg("reload: api.listen, storageConfig.syncInterval, log and alerts settings take effect at the next restart")
@@ -402,7 +416,11 @@ func (d *daemon) segmentClosed(seg segment.Segment) {
 		return
 	}
 	key := d.keyFor(filepath.ToSlash(rel))
+	act, analysed := d.segmentActivity(seg)
 	d.keep.Do(func(cat *catalog.Catalog) {
+		if analysed { // before the row: the uploader puts it in the object's metadata
+			d.recordActivity(cat, seg, act)
+		}
 		if _, err := cat.Add(context.Background(), seg, key); errors.Is(err, catalog.ErrPathTaken) {
 			// The segmenter asks the catalog before it names a file, so this
 			// is a bug: never let the new file pass for the old row.
@@ -489,6 +507,13 @@ func (d *daemon) retentionStatus() retention.Status {
 		return retention.Status{LimitBytes: d.config().StorageConfig.LimitBytes()}
 	}
 	return ret.Status()
+}
+
+// recordingsHeld is what cctvd holds in savePath, as retention's last
+// decision measured it (false before the first).
+func (d *daemon) recordingsHeld() (int64, bool) {
+	st := d.retentionStatus()
+	return st.UsedBytes, !st.LastDecision.IsZero()
 }
 
 func (d *daemon) catalogStatus() api.CatalogStatus {
@@ -584,7 +609,7 @@ func (d *daemon) run(ctx context.Context) error {
 	for _, c := range []struct {
 		name string
 		run  func(context.Context) error
-	}{{"volume", d.vol.Run}, {"api", d.api.Run}, {"live", d.live.Run}, {"clockstep", d.clk.Run}, {"upload pacing", d.pacer.Run}} {
+	}{{"volume", d.vol.Run}, {"api", d.api.Run}, {"live", d.live.Run}, {"clockstep", d.clk.Run}, {"upload pacing", d.pacer.Run}, {"activity", d.act.Run}} {
 		cctx, cancel := context.WithCancel(context.Background())
 		g.Add(d.guard(c.name, func() error { return c.run(cctx) }), func(error) { cancel() })
 	}

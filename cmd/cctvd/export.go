@@ -235,7 +235,13 @@ func exportFromBox(ctx context.Context, path, camera string, from, to time.Time,
 	if err != nil {
 		return nil, err
 	}
-	b := &export.Builder{S3: client, Bucket: cfg.S3Config.S3Bucket, Temp: exportTemp(cfg), Version: version, Log: log, Distrust: distrust}
+	temp := exportTemp(cfg)
+	temp.Used = func() (int64, bool) { // the closed segments, as the catalog counts them
+		t, err := cat.Totals(ctx)
+		return t.Bytes, err == nil
+	}
+	b := &export.Builder{S3: client, Bucket: cfg.S3Config.S3Bucket, Prefix: cfg.S3Config.S3Path, Locations: cat.Locations,
+		Temp: temp, Version: version, Log: log, Distrust: distrust}
 	clip, err := b.Build(ctx, export.Request{Camera: camera, From: from, To: to, Segments: segs, Gaps: gaps, Made: export.MadeOnBox,
 		Feed: feed, FeedNote: note})
 	if errors.Is(err, export.ErrNoFootage) {

@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"time"
@@ -29,6 +32,9 @@ func Duration(ctx context.Context, ffprobe, path string) (time.Duration, error) 
 		"-read_intervals", "%+#1", "-count_frames",
 		"-show_entries", "format=duration:stream=codec_type,nb_read_frames", "-of", "json", path}}.run(ctx)
 	if Failed(err) {
+		if line, ok := systemError(res.stderr); ok { // an I/O error, no memory: the salvage is tried again
+			return 0, fmt.Errorf("ffprobe %s, on an error of the system: %s", path, line)
+		}
 		return 0, fmt.Errorf("ffprobe %s: %s: %w", path, res.stderr, ErrNoVideo)
 	}
 	if err != nil { // ffprobe could not run: not the file's fault
@@ -122,7 +128,8 @@ func Rate(s string) float64 {
 	return nf / df
 }
 
-// ErrUndecodable: ffprobe rejects the file, or decodes no frame of it.
+// ErrUndecodable: ffprobe reports invalid data or decoding errors in the
+// file, or decodes no frame of it (see Frames).
 var ErrUndecodable = errors.New("no decodable video")
 
 // The decode budget of a segment (DecodeBudget): a base, a multiple of the
@@ -148,14 +155,28 @@ func DecodeBudget(d time.Duration, bytes int64) time.Duration {
 
 // Frames has ffprobe decode every frame of the file's first video stream,
 // on one core at the lowest priority, within timeout, and returns how many
-// decode. A file ffprobe rejects (it exits with an error), or with no
-// frame, wraps ErrUndecodable; ffprobe failing to run (not started, killed
-// by a signal, not done in time: ErrTimeout) does not, nor does ctx ending.
+// decode. What the file is to blame for wraps ErrUndecodable: ffprobe
+// exits with an error it reports as invalid data or a decoding error
+// (damage, see judge), or runs and decodes no frame. Anything else is the
+// checker failing, not the file, and does not: ffprobe not started, killed
+// by a signal, not done in time (ErrTimeout), ctx ending, and an exit
+// whose error is the system's (an I/O error, no memory, no permission, the
+// file not there) or is not recognised. A damage verdict also needs the
+// file to read through whole here: ffprobe reports a read that failed
+// mid-file as a short ("partial") file, as it would a truncated one.
 func Frames(ctx context.Context, ffprobe, path string, timeout time.Duration) (int, error) {
 	res, err := job{bin: ffprobe, timeout: timeout, idle: true, args: []string{"-v", "error", "-threads", "1",
 		"-select_streams", "v:0", "-count_frames",
 		"-show_entries", "stream=nb_read_frames", "-of", "default=noprint_wrappers=1:nokey=1", path}}.run(ctx)
 	if Failed(err) {
+		var ee *exec.ExitError
+		errors.As(err, &ee)
+		if damage, line := judge(ee.ExitCode(), res.stderr); !damage {
+			return 0, fmt.Errorf("ffprobe %s exited %d, not on the file's data: %s", path, ee.ExitCode(), line)
+		}
+		if rerr := readThrough(ctx, path); rerr != nil {
+			return 0, rerr
+		}
 		return 0, fmt.Errorf("%s: %w", firstLine(res.stderr), ErrUndecodable)
 	}
 	if err != nil { // ffprobe could not run: not the file's fault
@@ -163,6 +184,12 @@ func Frames(ctx context.Context, ffprobe, path string, timeout time.Duration) (i
 	}
 	frames, _ := strconv.Atoi(strings.TrimSpace(string(res.stdout)))
 	if frames <= 0 {
+		if line, ok := systemError(res.stderr); ok {
+			return 0, fmt.Errorf("ffprobe %s decoded no frame, on an error of the system: %s", path, line)
+		}
+		if rerr := readThrough(ctx, path); rerr != nil {
+			return 0, rerr
+		}
 		msg := "no video frame"
 		if s := firstLine(res.stderr); s != "" {
 			msg += " (" + s + ")"
@@ -170,6 +197,112 @@ func Frames(ctx context.Context, ffprobe, path string, timeout time.Duration) (i
 		return 0, fmt.Errorf("%s: %w", msg, ErrUndecodable)
 	}
 	return frames, nil
+}
+
+// What ffprobe writes when the system failed it, not the file's data:
+// strerror's words for the errnos a read, an open or an allocation gives
+// (ffprobe prints "<path>: <strerror>" when it cannot open the input).
+var systemErrors = []string{
+	"input/output error",                  // EIO: a failing disk, a cable, a stale NFS or USB device
+	"cannot allocate memory",              // ENOMEM, AVERROR(ENOMEM)
+	"out of memory",                       // an allocator's own words
+	"permission denied",                   // EACCES
+	"operation not permitted",             // EPERM
+	"no such file or directory",           // ENOENT: gone since the catalog looked
+	"is a directory",                      // EISDIR
+	"not a directory",                     // ENOTDIR
+	"too many open files",                 // EMFILE, ENFILE
+	"resource temporarily unavailable",    // EAGAIN
+	"interrupted system call",             // EINTR
+	"stale file handle",                   // ESTALE
+	"no such device",                      // ENODEV, ENXIO ("no such device or address")
+	"transport endpoint is not connected", // ENOTCONN: a FUSE mount gone
+	"no space left on device",             // ENOSPC (ffprobe writes nothing, but a wrapper may)
+}
+
+// What ffprobe writes about the file's data: its demuxers' and decoders'
+// reports of invalid data and decoding errors.
+var dataErrors = []string{
+	"invalid data found when processing input", // AVERROR_INVALIDDATA
+	"moov atom not found",
+	"partial file", // a sample past the end: truncated (or a read that failed: readThrough)
+	"error while decoding",
+	"invalid nal unit",
+	"error splitting the input into nal units",
+	"missing picture in access unit",
+	"non-existing pps",
+	"decode_slice_header error",
+	"no frame!",
+	"corrupt", // "Packet corrupt", "corrupt decoded frame"
+	"invalid", // "Invalid atom size", "invalid box size", ... (not "Invalid argument": below)
+	"end of file",
+}
+
+// judge says whether ffprobe's exit (its code and what it wrote) is
+// damage: it reports invalid data or a decoding error, and nothing of the
+// system's; and the line that says so. An exit above 128 is a wrapper's
+// (or a shell's) report of a signal death (137 the OOM killer's SIGKILL,
+// 134 an abort on a failed allocation): the checker's, as a signal is.
+// Unrecognised words are not damage either: the file then goes up with
+// the cheap structural check (decode-check: skipped) rather than to the
+// quarantine on a guess.
+func judge(code int, stderr string) (damage bool, line string) {
+	if line, ok := systemError(stderr); ok {
+		return false, line
+	}
+	if code > 128 {
+		return false, fmt.Sprintf("exit %d: a signal's (%s)", code, firstLine(stderr))
+	}
+	for _, l := range strings.Split(stderr, "\n") {
+		low := strings.ToLower(l)
+		if strings.Contains(low, "invalid argument") {
+			continue // AVERROR(EINVAL): options as often as data
+		}
+		for _, w := range dataErrors {
+			if strings.Contains(low, w) {
+				return true, strings.TrimSpace(l)
+			}
+		}
+	}
+	return false, firstLine(stderr)
+}
+
+// systemError finds, in ffprobe's stderr, a line that reports an error of
+// the system rather than of the file's data.
+func systemError(stderr string) (string, bool) {
+	for _, l := range strings.Split(stderr, "\n") {
+		low := strings.ToLower(l)
+		for _, w := range systemErrors {
+			if strings.Contains(low, w) {
+				return strings.TrimSpace(l), true
+			}
+		}
+	}
+	return "", false
+}
+
+// readThrough reads the file whole, to confirm a damage verdict: a read
+// that fails (a bad sector, a disk going away) is the system's error, and
+// ffprobe would have reported it as a short file.
+func readThrough(ctx context.Context, path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("read %s to confirm ffprobe's verdict: %w", path, err)
+	}
+	defer f.Close()
+	buf := make([]byte, 1<<20)
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		_, err := f.Read(buf)
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("read %s to confirm ffprobe's verdict: %w", path, err)
+		}
+	}
 }
 
 func firstLine(s string) string {

@@ -8,7 +8,8 @@
 // a Created older or newer than MaxAge against its own clock (which a test
 // may set wrong), and a nonce it has already accepted; it answers an
 // unknown operation with ter:ActionNotSupported and a SOAP 1.1 envelope
-// with VersionMismatch. Its GetStreamUri returns the URIs it is given (the
+// with VersionMismatch. Its encoders can be set (encoder.go) to the modes
+// a test gives them, each served at a URI of its own. Its GetStreamUri returns the URIs it is given (the
 // real RTSP test camera's). It also answers WS-Discovery probes.
 //
 // It can play the answers of devices in the field that are not ONVIF as
@@ -70,6 +71,9 @@ type Profile struct {
 	FPS           int
 	// URI is what GetStreamUri returns for the profile.
 	URI string
+	// Modes are the settings SetVideoEncoderConfiguration may switch the
+	// encoder to (see encoder.go); none: only the current one.
+	Modes []Mode
 }
 
 // Config is the stand-in's setup.
@@ -396,6 +400,9 @@ func (d *Device) handle(r *http.Request, body []byte, ops map[xml.Name]bool, act
 			return "", "", err
 		}
 	}
+	if resp, ok, err := d.answerEncoder(op.Local, body); ok {
+		return resp, op.Local, err
+	}
 	resp, err := d.answer(r.Host, op.Local, &req)
 	return resp, op.Local, err
 }
@@ -575,11 +582,12 @@ func (d *Device) answer(host, op string, req *request) (string, error) {
 	case "GetProfiles":
 		var b strings.Builder
 		b.WriteString(`<trt:GetProfilesResponse>`)
-		for _, p := range d.cfg.Profiles {
+		profiles := d.profiles()
+		for _, p := range profiles {
 			fmt.Fprintf(&b, `<trt:Profiles token="%s" fixed="true"><tt:Name>%s</tt:Name>`, esc(p.Token), esc(p.Name))
 			fmt.Fprintf(&b, `<tt:VideoSourceConfiguration token="vsc"><tt:Name>vsc</tt:Name><tt:UseCount>%d</tt:UseCount>`+
 				`<tt:SourceToken>vs</tt:SourceToken><tt:Bounds x="0" y="0" width="%d" height="%d"/></tt:VideoSourceConfiguration>`,
-				len(d.cfg.Profiles), p.Width, p.Height)
+				len(profiles), p.Width, p.Height)
 			if p.Encoding != "" {
 				fmt.Fprintf(&b, `<tt:VideoEncoderConfiguration token="vec-%s"><tt:Name>vec-%s</tt:Name><tt:UseCount>1</tt:UseCount>`+
 					`<tt:Encoding>%s</tt:Encoding><tt:Resolution><tt:Width>%d</tt:Width><tt:Height>%d</tt:Height></tt:Resolution>`+
@@ -603,7 +611,7 @@ func (d *Device) answer(host, op string, req *request) (string, error) {
 			return "", &fault{http.StatusBadRequest, "Sender", []string{"InvalidArgVal", "InvalidStreamSetup"},
 				fmt.Sprintf("this device streams RTP-Unicast over RTSP, not %q over %q", r.StreamSetup.Stream, r.StreamSetup.Transport.Protocol)}
 		}
-		for _, p := range d.cfg.Profiles {
+		for _, p := range d.profiles() {
 			if p.Token == r.ProfileToken {
 				return `<trt:GetStreamUriResponse><trt:MediaUri><tt:Uri>` + esc(p.URI) + `</tt:Uri>` +
 					`<tt:InvalidAfterConnect>false</tt:InvalidAfterConnect><tt:InvalidAfterReboot>false</tt:InvalidAfterReboot>` +

@@ -196,3 +196,12 @@ func (m *Mosquitto) Start() {
 		m.t.Fatal(err)
 	}
 }
+
+// Script sends the camera's scene a command (CameraOptions.Scene): "motion
+// on", "motion off", "lights 0.3".
+func (c *Camera) Script(command string) {
+	c.t.Helper()
+	if err := c.Camera.Script(command); err != nil {
+		c.t.Fatal(err)
+	}
+}

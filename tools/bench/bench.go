@@ -12,6 +12,9 @@
 //   - upload throughput of one 500 MB file: cctvd's uploader against awscli
 //     and against reading the file;
 //   - ffmpeg CPU per camera-minute by mode, against the cheapest correct line;
+//   - transcode lines for the design note's two cameras: CPU, size and
+//     SSIM against the source, and copy from a camera asked for the
+//     configured rate and size;
 //   - one retention decision with 10k and 100k catalog rows;
 //   - start-up (to the API, to recording, to ready) and peak RSS with a
 //     million-row catalog, and with a garbage one, against an empty one;
@@ -26,6 +29,9 @@
 //   - uplink: the upload cap's rate and goodput, the bytes a resumed
 //     upload sends again after a SIGKILL, and goodput over a shaped link
 //     (rate, loss, round trip) against awscli (uplink.go).
+//   - activity: the activity index's CPU per camera on against off, its
+//     accuracy on the test camera's scripted motion, and its false
+//     positives over ten minutes of a still scene (activity.go).
 package bench
 
 import (
@@ -63,6 +69,12 @@ type Options struct {
 	Repeats int
 	// Only, if set, names the steps to run (comma-separated).
 	Only string
+	// OverheadCases, if set, names the overhead step's cases to run,
+	// cameras/segment seconds, comma-separated ("64/600,16/10").
+	OverheadCases string
+	// Profile, if set, is a folder for CPU profiles of cctvd (perf) in the
+	// overhead step, each from a run of its own.
+	Profile string
 }
 
 // Row is one line of the table.
@@ -73,12 +85,14 @@ type Row struct {
 	Ratio    string
 	Target   string
 	Met      string // yes, no, or "-" without a target
+	Step     string // the step that measured it (-only)
 }
 
 type bench struct {
 	opts  Options
 	minio *fixture.MinIO
 	rows  []Row
+	step  string // the step running
 }
 
 func (b *bench) logf(format string, args ...any) {
@@ -89,6 +103,7 @@ func (b *bench) logf(format string, args ...any) {
 
 func (b *bench) add(r Row) {
 	b.logf("%s: %s (baseline %s, ratio %s, target %s)", r.Name, r.Value, r.Baseline, r.Ratio, r.Target)
+	r.Step = b.step
 	b.rows = append(b.rows, r)
 }
 
@@ -125,18 +140,21 @@ func Run(ctx context.Context, opts Options) ([]Row, error) {
 		{"latency", b.latency},
 		{"throughput", b.throughput},
 		{"modes", b.modes},
+		{"transcode", b.transcode},
 		{"retention", b.retention},
 		{"catalog", b.catalogStartup},
 		{"scale", b.scale},
 		{"export", b.exportHour},
 		{"live", b.live},
 		{"uplink", b.uplink},
+		{"activity", b.activity},
 	}
 	for _, s := range steps {
 		if opts.Only != "" && !strings.Contains(","+opts.Only+",", ","+s.name+",") {
 			continue
 		}
 		start := time.Now()
+		b.step = s.name
 		if err := s.fn(ctx); err != nil {
 			return b.rows, fmt.Errorf("%s: %w", s.name, err)
 		}
@@ -147,14 +165,72 @@ func Run(ctx context.Context, opts Options) ([]Row, error) {
 
 // Write prints the table (Markdown) with the machine it ran on.
 func Write(w io.Writer, rows []Row, took time.Duration) {
-	fmt.Fprintf(w, "Machine: %s, %d cores, %s; %s; %s. Run took %v.\n\n", cpuModel(), runtime.NumCPU(), kernel(), runtime.Version(), ffmpegVersion(), took.Round(time.Second))
+	WriteNote(w, rows, fmt.Sprintf("Run took %v.", took.Round(time.Second)))
+}
+
+// WriteNote is Write with a note after the machine instead of the time taken.
+func WriteNote(w io.Writer, rows []Row, note string) {
+	fmt.Fprintf(w, "Machine: %s, %d cores, %s; %s; %s. %s\n\n", cpuModel(), runtime.NumCPU(), kernel(), runtime.Version(), ffmpegVersion(), note)
 	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', tabwriter.Debug)
-	fmt.Fprintln(tw, "| measurement\t cctvd (median)\t baseline (median)\t ratio\t target\t met\t")
-	fmt.Fprintln(tw, "|---\t---\t---\t---\t---\t---\t")
+	fmt.Fprintln(tw, "| measurement\t cctvd (median)\t baseline (median)\t ratio\t target\t met\t step\t")
+	fmt.Fprintln(tw, "|---\t---\t---\t---\t---\t---\t---\t")
 	for _, r := range rows {
-		fmt.Fprintf(tw, "| %s\t %s\t %s\t %s\t %s\t %s\t\n", r.Name, r.Value, r.Baseline, r.Ratio, r.Target, r.Met)
+		fmt.Fprintf(tw, "| %s\t %s\t %s\t %s\t %s\t %s\t %s\t\n", r.Name, r.Value, r.Baseline, r.Ratio, r.Target, r.Met, r.Step)
 	}
 	tw.Flush()
+}
+
+// ReadTable reads the rows of a table Write printed (with its step column).
+func ReadTable(r io.Reader) []Row {
+	var rows []Row
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if !strings.HasPrefix(line, "|") || strings.HasPrefix(line, "|---") || strings.HasPrefix(line, "| measurement") {
+			continue
+		}
+		f := strings.Split(strings.Trim(line, "|"), "|")
+		if len(f) != 7 {
+			continue
+		}
+		for i := range f {
+			f[i] = strings.TrimSpace(f[i])
+		}
+		rows = append(rows, Row{Name: f[0], Value: f[1], Baseline: f[2], Ratio: f[3], Target: f[4], Met: f[5], Step: f[6]})
+	}
+	return rows
+}
+
+// Merge replaces the rows of the steps in fresh, in place: the others stay
+// as an earlier run measured them.
+func Merge(old, fresh []Row) []Row {
+	ran := map[string]bool{}
+	for _, r := range fresh {
+		ran[r.Step] = true
+	}
+	var out []Row
+	placed := map[string]bool{}
+	for _, r := range old {
+		if !ran[r.Step] {
+			out = append(out, r)
+			continue
+		}
+		if !placed[r.Step] {
+			placed[r.Step] = true
+			for _, f := range fresh {
+				if f.Step == r.Step {
+					out = append(out, f)
+				}
+			}
+		}
+	}
+	for _, f := range fresh {
+		if !placed[f.Step] {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 func cpuModel() string {
@@ -291,7 +367,7 @@ func makeSourceGOP(path, size string, fps, seconds int, bitrate string, noise bo
 		src += ",noise=alls=40:allf=t"
 	}
 	out, err := exec.Command("ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", src, "-t", strconv.Itoa(seconds),
-		"-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", strconv.Itoa(gop),
+		"-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", strconv.Itoa(gop), "-keyint_min", strconv.Itoa(gop),
 		"-b:v", bitrate, "-maxrate", bitrate, "-bufsize", bitrate, "-pix_fmt", "yuv420p", path).CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("make source: %v: %s", err, out)

@@ -24,6 +24,8 @@ type camSpec struct {
 	Res       string
 	Dur       int
 	Mode      string
+	// NoActivity turns the camera's activity index off.
+	NoActivity bool
 }
 
 // event is a log line of interest.
@@ -53,14 +55,29 @@ func (b *bench) startDaemon(dir string, cams []camSpec, s3extra string, storageE
 
 // startDaemonClearing is startDaemon with clearAfterUpload as given.
 func (b *bench) startDaemonClearing(dir string, cams []camSpec, s3extra string, clear bool, storageExtra ...string) (*daemon, error) {
+	return b.startDaemonWith(dir, cams, daemonOpts{s3extra: s3extra, clear: clear, storageExtra: storageExtra})
+}
+
+// daemonOpts are the less common settings of a daemon under measurement.
+type daemonOpts struct {
+	s3extra      string
+	clear        bool
+	storageExtra []string
+	// cgroup, if set, holds cctvd and every process it starts.
+	cgroup *cgroup
+}
+
+// startDaemonWith is startDaemon with every setting.
+func (b *bench) startDaemonWith(dir string, cams []camSpec, o daemonOpts) (*daemon, error) {
+	s3extra, clear, storageExtra := o.s3extra, o.clear, o.storageExtra
 	port, err := fixture.FreePort()
 	if err != nil {
 		return nil, err
 	}
 	var cj []string
 	for _, c := range cams {
-		cj = append(cj, fmt.Sprintf(`{"cameraName": %q, "streamUrl": %q, "frameRate": %v, "resolution": %q, "videoDuration": %d, "videoFeedId": "bench", "mode": %q}`,
-			c.Name, c.URL, c.FPS, c.Res, c.Dur, c.Mode))
+		cj = append(cj, fmt.Sprintf(`{"cameraName": %q, "streamUrl": %q, "frameRate": %v, "resolution": %q, "videoDuration": %d, "videoFeedId": "bench", "mode": %q, "activity": %t}`,
+			c.Name, c.URL, c.FPS, c.Res, c.Dur, c.Mode, !c.NoActivity))
 	}
 	cfg := fmt.Sprintf(`{
   "cameras": [%s],
@@ -84,6 +101,9 @@ func (b *bench) startDaemonClearing(dir string, cams []camSpec, s3extra string, 
 	}
 	d := &daemon{port: port, dir: dir, exited: make(chan error, 1)}
 	d.cmd = exec.Command(b.opts.Cctvd, "run", "--config", path)
+	if o.cgroup != nil {
+		d.cmd = o.cgroup.command(b.opts.Cctvd, "run", "--config", path)
+	}
 	stdout, _ := d.cmd.StdoutPipe()
 	d.cmd.Stderr = logf
 	if err := d.cmd.Start(); err != nil {

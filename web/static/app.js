@@ -50,7 +50,7 @@ const seen = new IntersectionObserver((entries) => {
 });
 
 const log = new LogPanel({ onUnauthorized: () => refused() });
-const player = new Player({ spansOf: (name) => cards.get(name)?.timeline.data });
+const player = new Player({ spansOf: (name) => cards.get(name)?.timeline.data, timelineOf: (name) => cards.get(name)?.timeline });
 
 // ---- sign-in ---------------------------------------------------------
 
@@ -433,8 +433,15 @@ class Card {
     this.spansBusy = true;
     const q = `from=${api.enc(fmt.iso(to - 86400 * 1000))}&to=${api.enc(fmt.iso(to))}`;
     try {
-      const { body } = await api.json('GET', `/api/v1/cameras/${api.enc(this.name)}/spans?${q}`, { signal });
-      this.timeline.set(body);
+      const [spans, act] = await Promise.all([
+        api.json('GET', `/api/v1/cameras/${api.enc(this.name)}/spans?${q}`, { signal }),
+        api.json('GET', `/api/v1/cameras/${api.enc(this.name)}/activity?${q}`, { signal }).catch((e) => {
+          if (e.name === 'AbortError' || e.status === 401) throw e;
+          return null; // the timeline without it (the catalog busy): the next poll asks again
+        }),
+      ]);
+      if (act) this.timeline.setActivity(act.body.intervals);
+      this.timeline.set(spans.body);
     } catch (e) {
       if (e.status === 404) return; // removed meanwhile
       throw e;

@@ -3,6 +3,7 @@
 // with the bearer token as a Blob and played from its blob: URL: a <video>
 // cannot send the header, and the token never goes into a URL. Gaps are
 // skipped in the clip; the wall clock under the video follows the spans.
+// "Previous / next activity" jump to the camera's activity intervals.
 
 import * as api from './api.js';
 import { $, h, icon, setText } from './dom.js';
@@ -11,9 +12,12 @@ import * as fmt from './format.js';
 export const CLIP_MS = 60 * 1000;
 
 export class Player {
-  // spansOf(camera) returns the camera's timeline data, if loaded.
-  constructor({ spansOf }) {
+  // spansOf(camera) returns the camera's timeline data, if loaded;
+  // timelineOf(camera) its timeline (activity intervals).
+  constructor({ spansOf, timelineOf }) {
     this.spansOf = spansOf;
+    this.timelineOf = timelineOf;
+    this.at = 0; // the wall-clock time of the frame playing (ms)
     this.panel = $('#player');
     this.video = $('#video');
     this.title = $('#player-what');
@@ -28,6 +32,10 @@ export class Player {
     $('#player-close').addEventListener('click', () => this.close());
     $('#player-prev').addEventListener('click', () => this.play(this.camera, this.from - CLIP_MS));
     $('#player-next').addEventListener('click', () => this.play(this.camera, this.from + CLIP_MS));
+    this.prevAct = $('#player-prev-act');
+    this.nextAct = $('#player-next-act');
+    this.prevAct.addEventListener('click', () => this.jump(-1));
+    this.nextAct.addEventListener('click', () => this.jump(1));
     this.video.addEventListener('timeupdate', () => this.tick());
     this.video.addEventListener('error', () => {
       if (this.video.getAttribute('src')) this.say('The browser cannot play this clip.', true);
@@ -44,6 +52,27 @@ export class Player {
     setText(this.title, `${this.camera} · ${fmt.dateTime(this.from)} – ${fmt.time(this.from + CLIP_MS)}`);
   }
 
+  // jump plays the camera's next (dir 1) or previous (-1) activity
+  // interval, from its start, relative to the frame playing.
+  jump(dir) {
+    const tl = this.timelineOf(this.camera);
+    const now = this.at || this.from;
+    const iv = tl && (dir > 0 ? tl.nextActivity(now) : tl.prevActivity(now));
+    if (!iv) {
+      this.say(`No ${dir > 0 ? 'later' : 'earlier'} activity on ${this.camera}'s timeline than ${fmt.time(now)}.`);
+      return;
+    }
+    this.play(this.camera, iv.start, `Activity ${fmt.time(iv.start)} to ${fmt.time(iv.end)}:`);
+  }
+
+  // activityButtons enables the jumps there is somewhere to go to.
+  activityButtons() {
+    const tl = this.timelineOf(this.camera);
+    const now = this.at || this.from;
+    this.prevAct.disabled = !(tl && tl.prevActivity(now));
+    this.nextAct.disabled = !(tl && tl.nextActivity(now));
+  }
+
   // play loads the clip of [t, t + 1 min) of the camera and plays it.
   async play(camera, t, note = '') {
     if (this.abort) this.abort.abort();
@@ -51,9 +80,12 @@ export class Player {
     this.abort = ac;
     this.camera = camera;
     this.from = Math.floor(t);
+    this.at = this.from;
+    this.panel.dataset.from = String(this.from); // for scripts and tests: where the clip starts (ms)
     const to = this.from + CLIP_MS;
     this.panel.hidden = false;
     this.heading();
+    this.activityButtons();
     this.say(`${note ? `${note} ` : ''}Loading the clip…`);
     this.panel.scrollIntoView({ block: 'nearest' });
     const q = `from=${api.enc(fmt.iso(this.from))}&to=${api.enc(fmt.iso(to))}`;
@@ -102,6 +134,13 @@ export class Player {
   // tick shows the wall-clock time of the frame playing.
   tick() {
     if (!this.url) { setText(this.clock, ''); return; }
+    this.tickAt();
+    this.activityButtons();
+    setText(this.clock, `${fmt.dateTime(this.at)} (${fmt.zoneName()})`);
+  }
+
+  // tickAt maps the video's time to the wall clock, across skipped gaps.
+  tickAt() {
     let left = this.video.currentTime * 1000;
     let at = this.from + left;
     for (const p of this.pieces) {
@@ -110,7 +149,8 @@ export class Player {
       left -= d;
       at = p.end;
     }
-    setText(this.clock, `${fmt.dateTime(at)} (${fmt.zoneName()})`);
+    this.at = at;
+    this.panel.dataset.at = String(Math.round(at));
   }
 
   release() {
@@ -127,6 +167,7 @@ export class Player {
     this.download.hidden = true;
     this.download.removeAttribute('href');
     this.camera = '';
+    this.at = 0;
     this.panel.hidden = true;
     setText(this.clock, '');
   }

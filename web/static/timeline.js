@@ -1,9 +1,10 @@
 // timeline.js: one camera's footage over the last hours, from
 // GET /api/v1/cameras/{name}/spans: spans of footage coloured by where they
 // are (on this box and in S3, awaiting upload, in S3 only), gaps coloured
-// by cause, the open segment while the camera records. A click plays from
-// that instant; from the keyboard, the arrows move a cursor and Enter
-// plays from it.
+// by cause, the open segment while the camera records, and above them the
+// activity (motion) intervals, from GET /api/v1/cameras/{name}/activity.
+// A click plays from that instant; from the keyboard, the arrows move a
+// cursor and Enter plays from it.
 
 import { h, setText, setAttr } from './dom.js';
 import * as fmt from './format.js';
@@ -50,11 +51,13 @@ export class Timeline {
     this.camera = camera;
     this.onPlay = onPlay;
     this.data = null;
+    this.activity = []; // intervals, by start: {start, end, peak, level} in ms
     this.range = 86400;
     this.liveSince = 0; // ms; 0 when the camera is not recording
     this.cursor = 0; // ms; 0 until the keyboard moves it
     this.caption = h('p', { class: 'tl-caption' });
     this.track = h('div', { class: 'tl-track' });
+    this.acts = h('div', { class: 'tl-acts', 'aria-hidden': 'true' });
     this.cursorEl = h('div', { class: 'tl-cursor', hidden: true });
     this.hoverEl = h('div', { class: 'tl-hover', hidden: true });
     this.tip = h('div', { class: 'tl-tip', role: 'tooltip', id: `tl-tip-${camera}`, hidden: true });
@@ -67,7 +70,7 @@ export class Timeline {
       onclick: (e) => this.click(e),
       onkeydown: (e) => this.key(e),
       onblur: () => { this.tip.hidden = true; },
-    }, this.track, this.cursorEl, this.hoverEl);
+    }, this.track, this.acts, this.cursorEl, this.hoverEl);
     this.axis = h('div', { class: 'tl-axis', 'aria-hidden': 'true' });
     this.el = h('div', { class: 'tl' }, this.caption, h('div', { class: 'tl-frame' }, this.bar, this.tip), this.axis);
   }
@@ -78,6 +81,21 @@ export class Timeline {
   }
 
   set(data) { this.data = data; this.render(); }
+
+  // setActivity takes the API's intervals.
+  setActivity(intervals) {
+    this.activity = (intervals || []).map((iv) => ({ start: Date.parse(iv.start), end: Date.parse(iv.end), peak: Date.parse(iv.peak), level: iv.level }));
+    this.render();
+  }
+
+  // activityAt is the interval holding t (ms), if any.
+  activityAt(t) { return this.activity.find((iv) => t >= iv.start && t < iv.end); }
+
+  // nextActivity is the first interval starting after t; prevActivity the
+  // last starting before t less a second (from inside an interval, its
+  // start is "previous" only a second into it).
+  nextActivity(t) { return this.activity.find((iv) => iv.start > t + 500); }
+  prevActivity(t) { return this.activity.filter((iv) => iv.start < t - 1000).pop(); }
   setRange(seconds) { this.range = seconds; this.render(); }
   setLive(since) { this.liveSince = since; }
 
@@ -105,6 +123,12 @@ export class Timeline {
   }
 
   describe(t) {
+    const act = this.activityAt(t);
+    const text = this.describeFootage(t);
+    return act ? `${text} · activity ${fmt.time(act.start)} to ${fmt.time(act.end)}` : text;
+  }
+
+  describeFootage(t) {
     const what = this.at(t);
     const when = fmt.dateTime(t);
     if (!what) return `${when}: nothing known`;
@@ -233,6 +257,15 @@ export class Timeline {
     }
     if (this.liveSince) add(this.liveEdge(), end, 'live');
     this.track.replaceChildren(...items);
+    let active = 0;
+    this.acts.replaceChildren(...this.activity.filter((iv) => iv.end > start && iv.start < end).map((iv) => {
+      active++;
+      const el = h('div', { class: 'tl-act' });
+      el.style.left = `${pct(Math.max(iv.start, start))}%`;
+      el.style.width = `${pct(Math.min(iv.end, end)) - pct(Math.max(iv.start, start))}%`;
+      el.style.opacity = `${Math.min(1, 0.55 + iv.level * 4)}`;
+      return el;
+    }));
 
     const cur = this.cursor && this.cursor >= start ? this.cursor : 0;
     this.cursorEl.hidden = !cur;
@@ -244,7 +277,8 @@ export class Timeline {
 
     const label = this.range >= 3600 ? `${this.range / 3600} h` : `${this.range / 60} min`;
     setText(this.caption, this.data
-      ? `Last ${label}: ${fmt.duration(footage / 1000)} of footage${gaps ? `, ${gaps} logged gap${gaps > 1 ? 's' : ''}` : ''}`
+      ? `Last ${label}: ${fmt.duration(footage / 1000)} of footage${gaps ? `, ${gaps} logged gap${gaps > 1 ? 's' : ''}` : ''}` +
+        `${active ? `, activity ${active} time${active > 1 ? 's' : ''}` : ''}`
       : `Last ${label}: loading…`);
 
     const step = tickStep(this.range) * 1000;
