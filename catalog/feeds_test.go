@@ -4,9 +4,11 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
+	"github.com/cctvd/cctvd/activity"
 	"github.com/cctvd/cctvd/layout"
 	"github.com/cctvd/cctvd/segment"
 )
@@ -199,5 +201,43 @@ func TestFeedsMigrationKeepsEveryRow(t *testing.T) {
 	}
 	if req, err := c.AddUploadRequest(ctx, "cam1", time.Unix(0, 0), time.Unix(0, 10)); err != nil || req.Waiting != 1 || req.Uploaded != 1 {
 		t.Errorf("request after the migration = %+v, %v", req, err)
+	}
+}
+
+// TestRetentionKeepingActiveTakesMainBeforeSub: with recent activity kept
+// longer, a camera's main footage still goes before its sub footage, and
+// a main segment its camera's activity (analysed on the sub feed)
+// overlaps is kept back like an active one.
+func TestRetentionKeepingActiveTakesMainBeforeSub(t *testing.T) {
+	c, save := open(t)
+	ctx := context.Background()
+	var mains, subs []Record
+	for i := range 3 {
+		start := t0.Add(time10s(i))
+		m, err := c.Add(ctx, writeSegment(t, save, "cam1", start, 100), key("m"+string(rune('0'+i))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		seg := writeFeedSegment(t, save, "cam1", start, 10)
+		s, err := c.Add(ctx, seg, key("s"+string(rune('0'+i))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		score, ivls := 0.0, []activity.Interval(nil)
+		if i == 0 { // the oldest: motion in its middle
+			score, ivls = 0.3, []activity.Interval{ivl(2*time.Second, 5*time.Second, 3*time.Second, 0.2)}
+		}
+		if err := c.SetActivity(ctx, seg.Path, "cam1", seg.Start, seg.End, summary(score, ivls...)); err != nil {
+			t.Fatal(err)
+		}
+		mains, subs = append(mains, m), append(subs, s)
+	}
+	got, err := c.RetentionCandidatesKeepingActive(ctx, 10, t0.Add(-time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []int64{mains[1].ID, mains[2].ID, mains[0].ID, subs[1].ID, subs[2].ID, subs[0].ID}
+	if !slices.Equal(ids(got), want) {
+		t.Errorf("order = %v, want %v (main quiet, main active, sub quiet, sub active)", ids(got), want)
 	}
 }

@@ -114,6 +114,14 @@ func (cam Camera) SubCamera() (sub Camera, ok bool) {
 	return sub, true
 }
 
+// AnalysesActivity says whether this run of a camera feeds the activity
+// index: one feed per camera is analysed, its sub feed when it has one
+// (its keyframes are far cheaper to decode), else its main feed; never
+// with activity off.
+func (cam Camera) AnalysesActivity() bool {
+	return cam.ActivityEnabled() && (cam.IsSub() || cam.SubStream == nil)
+}
+
 // Feeds returns the camera's runs: the main feed, then the sub feed if
 // it has one.
 func (cam Camera) Feeds() []Camera {

@@ -91,6 +91,17 @@ func TestSubStreamAccepted(t *testing.T) {
 			sub, _ := c.Cameras[0].SubCamera()
 			return sub.URL().String() == "rtsp://admin:password123@cam.local:8554/cam/realmonitor?channel=1&subtype=1"
 		}},
+		{"activity on the sub feed only", camera(0, "subStream", "auto"), func(c *Config) bool {
+			sub, _ := c.Cameras[0].SubCamera()
+			return sub.AnalysesActivity() && !c.Cameras[0].AnalysesActivity() && c.Cameras[1].AnalysesActivity()
+		}},
+		{"activity off: neither feed", func(m map[string]any) {
+			camera(0, "subStream", "auto")(m)
+			camera(0, "activity", false)(m)
+		}, func(c *Config) bool {
+			sub, _ := c.Cameras[0].SubCamera()
+			return !sub.AnalysesActivity() && !c.Cameras[0].AnalysesActivity()
+		}},
 		{"the policies", func(m map[string]any) {
 			s3("uploadFeeds", "sub+schedule")(m)
 			s3("uploadSchedule", []any{map[string]any{"from": "01:00", "to": "05:00", "mbps": 50}})(m)
