@@ -52,7 +52,12 @@ const (
 			ON s.camera = r.camera AND s.start_ns < r.to_ns AND s.end_ns > r.from_ns
 			WHERE r.done_ns = 0 AND s.sub = 0 AND s.upload = 'pending' AND s.local = 'present' AND s.decode_check != 'waiting')
 			AND (start_ns, id) > (?, ?) ORDER BY start_ns, id LIMIT ?`
-	qLatestFeed = `INDEXED BY segments_feed WHERE camera = ? AND feed_id = ? ORDER BY start_ns DESC, id DESC LIMIT 1`
+	// What retention deletes before a main row (the main rows waiting
+	// before it) and before a sub row (every main row waiting, and the
+	// sub rows waiting before it).
+	qWaitingBeforeMain = `SELECT COALESCE(SUM(bytes), 0) FROM segments WHERE upload IN ('pending', 'uploading') AND local = 'present' AND start_ns < ? AND sub = 0`
+	qWaitingBeforeSub  = `SELECT COALESCE(SUM(bytes), 0) FROM segments WHERE upload IN ('pending', 'uploading') AND local = 'present' AND (start_ns < ? OR sub = 0)`
+	qLatestFeed        = `INDEXED BY segments_feed WHERE camera = ? AND feed_id = ? ORDER BY start_ns DESC, id DESC LIMIT 1`
 )
 
 // DueFeed is Due for one feed: the sub feeds' rows (sub) or the main
@@ -117,6 +122,21 @@ func (c *Catalog) retentionFeeds(ctx context.Context, n int) ([]Record, error) {
 		out = append(out, more...)
 	}
 	return out, nil
+}
+
+// WaitingBeforeFeed is WaitingBefore in retention's order of the feeds:
+// the bytes waiting for upload that retention deletes before a segment of
+// this kind (sub) starting at start.
+func (c *Catalog) WaitingBeforeFeed(ctx context.Context, sub bool, start time.Time) (int64, error) {
+	q := qWaitingBeforeMain
+	if sub {
+		q = qWaitingBeforeSub
+	}
+	var n int64
+	if err := c.db.QueryRowContext(ctx, q, toNS(start)).Scan(&n); err != nil {
+		return 0, c.check(fmt.Errorf("catalog: waiting before: %w", err))
+	}
+	return n, nil
 }
 
 // LatestFeed is Latest for one feed of a camera.

@@ -241,3 +241,29 @@ func TestRetentionKeepingActiveTakesMainBeforeSub(t *testing.T) {
 		t.Errorf("order = %v, want %v (main quiet, main active, sub quiet, sub active)", ids(got), want)
 	}
 }
+
+// TestWaitingBeforeFeed: before a main segment retention deletes the main
+// footage waiting before it; before a sub segment, all the main footage
+// waiting and the sub footage waiting before it.
+func TestWaitingBeforeFeed(t *testing.T) {
+	c, save := open(t)
+	ctx := context.Background()
+	for i := range 3 {
+		if _, err := c.Add(ctx, writeSegment(t, save, "cam1", t0.Add(time10s(i)), 100), key("m"+string(rune('0'+i)))); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Add(ctx, writeFeedSegment(t, save, "cam1", t0.Add(time10s(i)), 10), key("s"+string(rune('0'+i)))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	at := t0.Add(time10s(1)) // the second segments' start
+	if n, err := c.WaitingBeforeFeed(ctx, false, at); n != 100 || err != nil {
+		t.Errorf("before the second main: %d, %v (want 100)", n, err)
+	}
+	if n, err := c.WaitingBeforeFeed(ctx, true, at); n != 310 || err != nil {
+		t.Errorf("before the second sub: %d, %v (want 310: three mains and one sub)", n, err)
+	}
+	if n, _ := c.WaitingBefore(ctx, at); n != 110 {
+		t.Errorf("WaitingBefore, of both feeds: %d (want 110)", n)
+	}
+}

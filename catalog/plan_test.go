@@ -30,6 +30,8 @@ var startupQueries = []struct {
 	{"Produced", qProduced, []any{1}, "segments_start (start_ns>?)", true},
 	{"UploadedPresent", qUploadedPresent, nil, "segments_queue (upload=? AND local=?)", false},
 	{"WaitingBefore", qWaitingBefore, []any{1}, "segments_queue (upload=? AND local=? AND start_ns<?)", false},
+	{"WaitingBeforeFeed (main)", qWaitingBeforeMain, []any{1}, "segments_queue (upload=? AND local=? AND start_ns<?)", false},
+	{"WaitingBeforeFeed (sub)", qWaitingBeforeSub, []any{1}, "segments_queue (upload=? AND local=?)", false},
 	{"DecodeDue", `SELECT ` + columns + ` FROM segments ` + qDecodeDue, []any{-1, 0, 0, 3}, "segments_decoding ((decode_tries,start_ns)>(?,?))", false},
 	{"Backlog (decoding)", qDecodeWaiting, nil, "segments_decoding", false},
 	{"RetentionCandidates (uploaded)", `SELECT ` + columns + ` FROM segments ` + qRetentionUploadedFeed, []any{false, 64}, "segments_retention_uploaded (sub=?)", false},

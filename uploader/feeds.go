@@ -32,6 +32,7 @@ type FeedCatalog interface {
 	RequestedDue(ctx context.Context, limit int, skip map[int64]bool) ([]catalog.Record, error)
 	CloseUploadRequests(ctx context.Context, giveUpBefore time.Time) (int64, error)
 	FeedLoads(ctx context.Context, since time.Time) (main, sub catalog.FeedLoad, err error)
+	WaitingBeforeFeed(ctx context.Context, sub bool, start time.Time) (int64, error)
 }
 
 // RequestGiveUp: an upload request whose range ended this long ago is
@@ -111,8 +112,7 @@ type FeedPlans struct {
 }
 
 // feedPlans makes each kind of feed's plan from in (the whole plan's
-// input): the sub feeds go first, with the whole rate; the main feeds get
-// what the sub feeds leave, or, held, only their backlog is said.
+// input) and the catalog's loads (PlanFeeds).
 func (u *Uploader) feedPlans(ctx context.Context, cfg Config, in PlanInput) (*FeedPlans, PlanInput, bool) {
 	fc, ok := u.deps.Catalog.(FeedCatalog)
 	if !ok {
@@ -122,31 +122,54 @@ func (u *Uploader) feedPlans(ctx context.Context, cfg Config, in PlanInput) (*Fe
 	if err != nil || (sub.BacklogCount == 0 && sub.Recorded == 0) {
 		return nil, in, false // no sub feed: one plan, as before
 	}
+	fp, promise := PlanFeeds(in, main, sub, u.mainsHeld(cfg), cfg.Feeds)
+	return fp, promise, true
+}
+
+// PlanFeeds makes each kind of feed's plan from in (the whole plan's
+// input) and each kind's load, in the uploader's and retention's orders:
+//   - the sub feeds go up first, with the whole rate; retention deletes
+//     every main segment waiting before any sub segment, so the room the
+//     sub feeds have before retention reaches them holds the main
+//     backlog too;
+//   - the main feeds get the rate the sub feeds leave, and the disk's
+//     room; held (uploadFeeds sub, or sub+schedule outside a window), only
+//     their backlog is said.
+//
+// promise is the input of the plan the status leads with: what goes up
+// continuously (the sub feeds' when the mains are held, else the whole).
+func PlanFeeds(in PlanInput, main, sub catalog.FeedLoad, held bool, policy string) (fp *FeedPlans, promise PlanInput) {
 	load := func(l catalog.FeedLoad) PlanInput {
 		f := in
 		f.BacklogBytes, f.BacklogCount, f.BacklogSeconds, f.Recorded = l.BacklogBytes, l.BacklogCount, l.BacklogSeconds, l.Recorded
 		return f
 	}
 	subIn, mainIn := load(sub), load(main)
+	subIn.UploadedPresent += main.BacklogBytes
 	if up, known := in.upRate(); known {
 		left := max(up-sub.Recorded, 0)
 		mainIn.Up, mainIn.UpKnown, mainIn.Cap = left, true, left
 	}
-	held := u.mainsHeld(cfg)
-	fp := &FeedPlans{Sub: MakePlan(subIn), Main: MakePlan(mainIn), MainHeld: held, Policy: cfg.Feeds}
+	fp = &FeedPlans{Sub: MakePlan(subIn), Main: MakePlan(mainIn), MainHeld: held, Policy: policy}
 	if held {
 		how := "on request only (s3Config.uploadFeeds sub)"
-		if cfg.Feeds == config.UploadFeedsSubSchedule {
+		if policy == config.UploadFeedsSubSchedule {
 			how = "inside the upload schedule's windows (s3Config.uploadFeeds sub+schedule)"
 		}
 		fp.Main = Plan{State: PlanOK, UpMbps: 0, RecordedMbps: mbps(main.Recorded),
 			Message: fmt.Sprintf("The main feeds go up %s: %s (%s of footage) held on the box.", how,
 				formatBytes(main.BacklogBytes), formatDuration(main.BacklogSeconds))}
+		return fp, subIn
 	}
-	// The promise the status leads with: what goes up continuously.
-	promise := in
-	if held {
-		promise = subIn
+	return fp, in
+}
+
+// waitingBefore is what retention deletes before r (catalog
+// WaitingBeforeFeed): of a camera with feeds, every main segment waiting
+// goes before a sub segment.
+func (u *Uploader) waitingBefore(ctx context.Context, r catalog.Record) (int64, error) {
+	if fc, ok := u.deps.Catalog.(FeedCatalog); ok {
+		return fc.WaitingBeforeFeed(ctx, r.Sub, r.Start)
 	}
-	return fp, promise, true
+	return u.deps.Catalog.WaitingBefore(ctx, r.Start)
 }

@@ -79,10 +79,10 @@ func (u *Uploader) next(ctx context.Context, cfg Config, free int, skip map[int6
 
 // cannotFinish says whether r, started now, would be deleted by retention
 // before it reached S3: its upload takes longer than the time until
-// retention deletes it, behind the room left and the older footage that
-// waits (plan.go).
+// retention deletes it, behind the room left and the footage waiting that
+// retention deletes first (plan.go; the feeds' order: feeds.go).
 func (u *Uploader) cannotFinish(ctx context.Context, in PlanInput, cfg Config, r catalog.Record) bool {
-	older, err := u.deps.Catalog.WaitingBefore(ctx, r.Start)
+	older, err := u.waitingBefore(ctx, r)
 	if err != nil {
 		return false // never skip on a guess
 	}
