@@ -82,6 +82,7 @@ install: build
 	install -D -m 0644 init/cctvd.sysusers $(DESTDIR)$(SYSUSERSDIR)/cctvd.conf
 	install -D -m 0644 init/cctvd.tmpfiles $(DESTDIR)$(TMPFILESDIR)/cctvd.conf
 	install -D -m 0644 README.md $(DESTDIR)$(DOCDIR)/README.md
+	install -D -m 0644 -t $(DESTDIR)$(DOCDIR)/docs docs/*.md docs/*.yaml docs/*.png
 	install -D -m 0644 config.example.json $(DESTDIR)$(DOCDIR)/config.example.json
 	install -D -m 0644 docs/openapi.yaml $(DESTDIR)$(DOCDIR)/openapi.yaml
 	install -d -m 0750 $(DESTDIR)$(SYSCONFDIR)/cctvd
@@ -89,7 +90,7 @@ install: build
 		echo "install: keeping the existing $(DESTDIR)$(SYSCONFDIR)/cctvd/config.json"; \
 	else install -m 0640 config.example.json $(DESTDIR)$(SYSCONFDIR)/cctvd/config.json; fi
 	@# An API token from the start: without one, any local user could drive
-	@# the API on 127.0.0.1 (README, Security). Kept if there is one.
+	@# the API on 127.0.0.1 (docs/security.md). Kept if there is one.
 	@if [ -e $(DESTDIR)$(SYSCONFDIR)/cctvd/environment ]; then \
 		echo "install: keeping the existing $(DESTDIR)$(SYSCONFDIR)/cctvd/environment"; \
 	else (umask 027; printf 'CCTVD_API_TOKEN=%s\n' "$$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')" > $(DESTDIR)$(SYSCONFDIR)/cctvd/environment); \

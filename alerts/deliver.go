@@ -54,8 +54,22 @@ func (s *Service) deliverLoop(ctx context.Context, t Target) {
 func (s *Service) settle(t Target, ev Event, err error, start time.Duration) {
 	name := t.Name()
 	end, wall := s.clock.Mono(), s.clock.Now()
-	var st DeliveryState
 	var msg string
+	if err != nil {
+		msg = s.deps.Redact(err.Error())
+	}
+	// The target's status first, then the event's: whoever sees the event
+	// settled (the outbox's change) sees the target's status of that attempt.
+	s.vmu.Lock()
+	ts := s.tstatus[name]
+	was := ts.State
+	if err == nil {
+		ts.State, ts.LastError, ts.LastSuccess = "ok", "", wall
+	} else {
+		ts.State, ts.LastError = "failing", msg
+	}
+	s.vmu.Unlock()
+	var st DeliveryState
 	s.outbox.Update(ev.ID, name, func(d *Delivery) {
 		d.Attempts++
 		from := d.last
@@ -68,24 +82,15 @@ func (s *Service) settle(t Target, ev Event, err error, start time.Duration) {
 		case err == nil:
 			d.State, d.At, d.LastError = Delivered, wall, ""
 		case errors.Is(err, ErrRejected):
-			d.State, d.At, d.LastError = Rejected, wall, s.deps.Redact(err.Error())
+			d.State, d.At, d.LastError = Rejected, wall, msg
 		case time.Duration(d.TriedSeconds*float64(time.Second)) >= s.cfg.RetryFor:
-			d.State, d.At, d.LastError = Expired, wall, s.deps.Redact(err.Error())
+			d.State, d.At, d.LastError = Expired, wall, msg
 		default:
-			d.LastError = s.deps.Redact(err.Error())
+			d.LastError = msg
 			d.next = end + RetryDelay(d.Attempts, s.cfg.RetryMin, s.cfg.RetryMax)
 		}
-		st, msg = d.State, d.LastError
+		st = d.State
 	})
-	s.vmu.Lock()
-	ts := s.tstatus[name]
-	was := ts.State
-	if err == nil {
-		ts.State, ts.LastError, ts.LastSuccess = "ok", "", wall
-	} else {
-		ts.State, ts.LastError = "failing", msg
-	}
-	s.vmu.Unlock()
 	log := s.log.With().Str("target", name).Str("id", ev.ID).Str("alert", string(ev.Type)).Logger()
 	switch {
 	case err == nil && was == "failing":

@@ -34,6 +34,7 @@ func TestDocumentedExamples(t *testing.T) {
 		DeletedBeforeUpload: {"count", "from", "to", "files"},
 		QuarantineGrowing:   {"count", "from", "to", "files"},
 		ClockStep:           {"count", "stepSeconds", "direction"},
+		Activity:            {"count", "from", "to"},
 		DaemonStart:         {"previousStop"},
 	}
 	seen := map[Type]bool{}

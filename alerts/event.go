@@ -2,7 +2,7 @@
 // stopped recording, an upload backlog that does not drain, uploads that
 // keep failing, a disk near its limit or missing, footage deleted before
 // S3 had it, damaged files piling up in quarantine, a step of the clock,
-// and the daemon's own start and stop.
+// the daemon's own start and stop, and (when asked for) activity on a camera.
 //
 // It turns what the daemon's components already report into events (each
 // with a stable id, a type, the camera where there is one, the time and a
@@ -48,6 +48,9 @@ const (
 	ClockStep           Type = "clock-step"
 	DaemonStart         Type = "daemon-start"
 	DaemonStop          Type = "daemon-stop"
+	// Activity is an activity interval beginning on a camera (only when
+	// the config turns it on: alerts.activity).
+	Activity Type = "activity"
 	// Test is the event POST /api/v1/alerts/test sends to every target.
 	Test Type = "test"
 )
@@ -96,6 +99,7 @@ var types = map[Type]typeInfo{
 	ClockStep:           {severity: Warning, subscribable: true},
 	DaemonStart:         {severity: Info, subscribable: true},
 	DaemonStop:          {severity: Info, subscribable: true},
+	Activity:            {severity: Info, subscribable: true},
 	Test:                {severity: Info},
 }
 

@@ -147,9 +147,30 @@ func TestARetryCarriesTheSameIDAndBody(t *testing.T) {
 	if err := json.Unmarshal(a.body, &ev); err != nil || ev.ID != a.id || ev.Schema != Schema || ev.Host != "nvr-1" || ev.Version != "1.2.3" {
 		t.Fatalf("body %s: %v", a.body, err)
 	}
-	v := s.View(10)
+	v := awaitView(t, s, "the delivery settled", func(v View) bool {
+		return len(v.Events) > 0 && v.Events[0].Deliveries[0].State != Pending
+	})
 	if v.Events[0].Deliveries[0].State != Delivered || v.Events[0].Deliveries[0].Attempts != 4 || v.Targets[0].State != "ok" {
 		t.Errorf("view: %+v", v)
+	}
+}
+
+// awaitView returns the service's view once ok says it is what the test
+// waits for, awaiting the outbox's changes (a delivery reaches the target
+// before the service has recorded it).
+func awaitView(t *testing.T, s *Service, what string, ok func(View) bool) View {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		changed := s.outbox.Changed()
+		if v := s.View(10); ok(v) {
+			return v
+		}
+		select {
+		case <-changed:
+		case <-deadline:
+			t.Fatalf("%s: not in the view after 10s: %+v", what, s.View(10))
+		}
 	}
 }
 

@@ -189,7 +189,8 @@ func (t *Tracker) step(c condition, f Finding, mono time.Duration, wall time.Tim
 // Fact is something that happened at an instant: a deletion before
 // upload, a quarantined file, a clock step.
 type Fact struct {
-	// Type is DeletedBeforeUpload, QuarantineGrowing or ClockStep.
+	// Type is DeletedBeforeUpload, QuarantineGrowing, ClockStep or
+	// Activity (From and To: when the interval began).
 	Type   Type
 	Camera string
 	// From and To are the footage the file held; File its name.
@@ -281,6 +282,20 @@ func (t *Tracker) flush(k key, g *gather, mono time.Duration, wall time.Time, de
 			ev.Message += "."
 		} else {
 			ev.Message = fmt.Sprintf("%s of camera %s went to quarantine instead of S3%s.", plural(g.n, "more damaged file", "more damaged files", more), k.camera, span)
+		}
+	case Activity:
+		at := g.from.UTC().Format(timeLayout)
+		if detail != "" {
+			detail = " (" + detail + ")"
+		}
+		switch {
+		case g.n == 1 && !more:
+			ev.Message = fmt.Sprintf("Activity on camera %s at %s%s.", k.camera, at, detail)
+		case g.n == 1:
+			ev.Message = fmt.Sprintf("Activity again on camera %s at %s%s.", k.camera, at, detail)
+		default:
+			ev.Message = fmt.Sprintf("%s on camera %s, from %s to %s.", plural(g.n, "more activity interval", "more activity intervals", more),
+				k.camera, at, g.to.UTC().Format(timeLayout))
 		}
 	case ClockStep:
 		d.From, d.To = nil, nil

@@ -282,7 +282,7 @@ func TestRetryDelay(t *testing.T) {
 
 func TestTypes(t *testing.T) {
 	for _, ty := range []Type{CameraDown, CameraUp, UploadBacklog, UploadFailing, UploadDeficit, DiskNearLimit, DiskMissing, DeletedBeforeUpload,
-		QuarantineGrowing, ClockStep, DaemonStart, DaemonStop} {
+		QuarantineGrowing, ClockStep, DaemonStart, DaemonStop, Activity} {
 		if !Subscribable(string(ty)) {
 			t.Errorf("%s is not subscribable", ty)
 		}
@@ -294,5 +294,32 @@ func TestTypes(t *testing.T) {
 		if types[c.typ].clearedAs == "" {
 			t.Errorf("condition %s has no clearing type", c.typ)
 		}
+	}
+}
+
+func TestActivityFacts(t *testing.T) {
+	tr := NewTracker(Config{Cooldown: time.Minute}, seqIDs())
+	act := func(s int) Fact {
+		at := t0.Add(time.Duration(s) * time.Second)
+		return Fact{Type: Activity, Camera: "door", From: at, To: at, Detail: "12.5% of the picture changed"}
+	}
+	evs := tr.Fact(0, t0, act(0))
+	if len(evs) != 1 || evs[0].Severity != Info || evs[0].State != Once ||
+		evs[0].Message != "Activity on camera door at "+t0.UTC().Format(timeLayout)+" (12.5% of the picture changed)." {
+		t.Fatalf("first activity: %+v", evs)
+	}
+	for _, s := range []int{10, 20} {
+		if evs := tr.Fact(time.Duration(s)*time.Second, t0.Add(time.Duration(s)*time.Second), act(s)); len(evs) != 0 {
+			t.Fatalf("activity within the cooldown: %+v", evs)
+		}
+	}
+	evs = tr.Tick(time.Minute, t0.Add(time.Minute))
+	want := "2 more activity intervals on camera door, from " + t0.Add(10*time.Second).UTC().Format(timeLayout) + " to " + t0.Add(20*time.Second).UTC().Format(timeLayout) + "."
+	if len(evs) != 1 || evs[0].Details.Count != 2 || evs[0].Message != want {
+		t.Fatalf("gathered activity: %+v, want %q", evs, want)
+	}
+	evs = tr.Fact(3*time.Minute, t0.Add(3*time.Minute), act(180))
+	if len(evs) != 1 || !strings.HasPrefix(evs[0].Message, "Activity again on camera door at ") {
+		t.Fatalf("activity after the cooldown: %+v", evs)
 	}
 }

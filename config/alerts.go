@@ -23,6 +23,10 @@ type Alerts struct {
 	// for this long, and facts of one camera and type within it are
 	// gathered into one event (0 to 24h). Default "5m".
 	Cooldown Duration `json:"cooldown"`
+	// Activity raises an activity event at the start of each activity
+	// interval of a camera whose activity index is on (facts: those of one
+	// camera within the cooldown are gathered into one). Default false.
+	Activity bool `json:"activity,omitempty"`
 	// Webhooks receive every event (or those named) as a JSON POST.
 	// Default none.
 	Webhooks []Webhook `json:"webhooks,omitempty"`
@@ -75,7 +79,7 @@ const (
 
 // AlertTypes are the event types a webhook's events may name (package
 // alerts has the same list; a test keeps them equal).
-var AlertTypes = []string{"camera-down", "camera-up", "clock-step", "daemon-start", "daemon-stop", "deleted-before-upload",
+var AlertTypes = []string{"activity", "camera-down", "camera-up", "clock-step", "daemon-start", "daemon-stop", "deleted-before-upload",
 	"disk-missing", "disk-near-limit", "quarantine-growing", "upload-backlog", "upload-deficit", "upload-failing"}
 
 func defaultAlerts() Alerts {

@@ -46,7 +46,7 @@ func TestAlertsErrors(t *testing.T) {
 			`alerts.cooldown: must be 0s to 24h0m0s (got -1s)`}},
 		{`{"webhooks": [{"url": "ftp://hooks.example.com/T0KEN-secret"}, {"url": "https://h.example.com/x", "events": ["camera-down", "camera-dwon"]}]}`, []string{
 			`alerts.webhooks[0].url: is not an http:// or https:// URL`,
-			`alerts.webhooks[1].events[1]: "camera-dwon" is not one of camera-down, camera-up, clock-step, daemon-start, daemon-stop, deleted-before-upload, disk-missing, disk-near-limit, quarantine-growing, upload-backlog, upload-deficit, upload-failing`}},
+			`alerts.webhooks[1].events[1]: "camera-dwon" is not one of activity, camera-down, camera-up, clock-step, daemon-start, daemon-stop, deleted-before-upload, disk-missing, disk-near-limit, quarantine-growing, upload-backlog, upload-deficit, upload-failing`}},
 		{`{"webhooks": [{"urll": "https://h.example.com/"}]}`, []string{`alerts.webhooks[0].urll: unknown field (did you mean "url"?)`}},
 		{`{"mqtt": {}}`, []string{`alerts.mqtt.broker: is required`}},
 		{`{"mqtt": {"broker": "mqtt://user:pa55w0rd-xyz@broker.local"}}`, []string{`alerts.mqtt.broker: holds credentials: put them in alerts.mqtt.username and password`}},

@@ -299,9 +299,11 @@ func (s *Service) ClipCutFeed(ctx context.Context, camera string, from, to time.
 				s.log.Info().Str("camera", camera).Time("from", from).Time("to", to).Int64("bytes", e.clip.Size()).
 					Dur("took", time.Since(start)).Msg("export ready")
 			}
-			close(e.ready)
 			s.mu.Lock()
 			defer s.mu.Unlock()
+			// Ready once the books say so: whoever the clip wakes finds the
+			// build counted out, and a failed one gone from clips.
+			defer close(e.ready)
 			s.building--
 			switch {
 			case e.err != nil:

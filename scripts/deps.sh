@@ -19,7 +19,7 @@
 #                              `make mutate` (built through the Go module proxy)
 #   scripts/deps.sh --packages the Debian packages it may install, one a line
 #
-# The Debian packages it may install are listed in README.md (Development),
+# The Debian packages it may install are listed in docs/development.md,
 # so an offline installer can pre-seed them.
 set -euo pipefail
 

@@ -290,6 +290,7 @@ func (c *Camera) Run(ctx context.Context) error {
 			c.waitCredentials(ctx, se, changed)
 			continue
 		}
+		c.update(func(s *Status) { s.NextAttempt = time.Time{} }) // the wait, if any, is over: it tries now
 		if failed {
 			c.update(func(s *Status) { s.Restarts++ })
 		}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"regexp"
 	"strings"
-	"time"
 
 	"github.com/cctvd/cctvd/config"
 	"github.com/cctvd/cctvd/internal/loginbudget"
@@ -109,7 +108,9 @@ func (c *Camera) waitCredentials(ctx context.Context, se *loginbudget.SpentError
 	case <-changed:
 	case <-c.wake:
 	}
-	c.update(func(s *Status) { s.NextAttempt = time.Time{} })
+	// NextAttempt stays until the camera does try (Run clears it then): a
+	// budget that changed but is still spent waits again with a new time,
+	// and the page never shows the wait without its next try.
 }
 
 // Retry has a camera waiting for its credentials (or in backoff) try at

@@ -118,7 +118,7 @@ func New(cfg Config, log zerolog.Logger) (*Publisher, error) {
 		SetCleanSession(true).SetAutoReconnect(true).SetConnectRetry(true).
 		SetConnectRetryInterval(5*time.Second).SetMaxReconnectInterval(cfg.MaxReconnectInterval).
 		SetKeepAlive(30*time.Second).SetPingTimeout(10*time.Second).SetConnectTimeout(10*time.Second).
-		SetWriteTimeout(cfg.PublishTimeout).SetOrderMatters(false).
+		SetWriteTimeout(cfg.PublishTimeout).SetOrderMatters(false).SetStore(newCopyStore()).
 		SetWill(p.topic("available"), "offline", 1, true).
 		SetOnConnectHandler(func(paho.Client) {
 			for _, ch := range []chan struct{}{p.ready, p.connected} {

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/cctvd/cctvd/activity"
+	"github.com/cctvd/cctvd/alerts"
 	"github.com/cctvd/cctvd/catalog"
 	"github.com/cctvd/cctvd/internal/testenv"
 	"github.com/cctvd/cctvd/layout"
@@ -36,8 +37,9 @@ var activityTolerance = map[string]time.Duration{"door": activityGOP, "yard": tr
 
 // activitySetup is a scene camera (its motion and lights scripted) and
 // MinIO, for two cameras on it: "door" copied (keyframes analysed) and
-// "yard" transcoded (two frames a second analysed).
-func activitySetup(t *testing.T) (*setup, string) {
+// "yard" transcoded (two frames a second analysed), and a webhook that
+// takes the activity alerts (alerts.activity, each its own event).
+func activitySetup(t *testing.T) (*setup, string, *receiver) {
 	t.Helper()
 	testenv.RequireTools(t)
 	s := &setup{duration: 4, savePath: t.TempDir()}
@@ -45,6 +47,7 @@ func activitySetup(t *testing.T) (*setup, string) {
 		User: "admin", Password: e2ePassword, Auth: "digest", Scene: true, GOPSeconds: activityGOP.Seconds()})
 	s.minio = testenv.StartMinIO(t)
 	s.minio.CreateBucket("test-bucket")
+	hook := newReceiver(t)
 	cfg := fmt.Sprintf(`{
   "cameras": [
     {"cameraName": "door", "ipAddress": "127.0.0.1", "userName": "admin", "password": %[1]q, "frameRate": 10, "resolution": "640x360",
@@ -55,13 +58,14 @@ func activitySetup(t *testing.T) (*setup, string) {
   "awsCredentials": {"accessKeyId": %[4]q, "secretAccessKey": %[5]q},
   "storageConfig": {"savePath": %[6]q, "clearAfterUpload": true, "clearWhenFilePathReachGB": 1},
   "api": {"listen": "127.0.0.1:0"},
+  "alerts": {"activity": true, "cooldown": "0s", "webhooks": [{"url": %[7]q, "events": ["activity"], "secret": %[8]q}]},
   "log": {"format": "json", "level": "info"}
-}`, e2ePassword, s.cam.Port, s.minio.Endpoint, s.minio.AccessKey, s.minio.SecretKey, s.savePath)
+}`, e2ePassword, s.cam.Port, s.minio.Endpoint, s.minio.AccessKey, s.minio.SecretKey, s.savePath, hook.url(), hookSecret)
 	path := filepath.Join(t.TempDir(), "config.json")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return s, path
+	return s, path, hook
 }
 
 // apiInterval is an activity interval as the API answers it.
@@ -108,7 +112,7 @@ func checkActivity(t *testing.T, what string, tol time.Duration, got []apiInterv
 // are no activity; each uploaded object carries its segment's activity;
 // the activity survives a restart and a catalog rebuilt from S3.
 func TestActivityIndex(t *testing.T) {
-	s, cfg := activitySetup(t)
+	s, cfg, hook := activitySetup(t)
 	d := startDaemon(t, "run", "--config", cfg)
 	c := newClient(t, d, "")
 	for _, cam := range []string{"door", "yard"} {
@@ -149,6 +153,28 @@ func TestActivityIndex(t *testing.T) {
 	for _, cam := range []string{"door", "yard"} {
 		byCamera[cam] = activityOf(c, cam, begin.Add(-time.Minute), end)
 		checkActivity(t, cam, activityTolerance[cam], byCamera[cam], truth)
+	}
+	// Each interval's beginning was an activity alert, at its start.
+	for _, cam := range []string{"door", "yard"} {
+		for i, on := range []time.Time{on1, on2} {
+			ev := hook.await(fmt.Sprintf("%s's activity alert %d", cam, i), 30*time.Second, func(e alerts.Event) bool {
+				return e.Type == alerts.Activity && e.Camera == cam && e.Details != nil && e.Details.From != nil &&
+					e.Details.From.Sub(on).Abs() <= activityTolerance[cam]
+			})
+			if ev.State != alerts.Once || !strings.Contains(ev.Message, "of the picture changed") {
+				t.Errorf("%s's activity alert: %+v", cam, ev)
+			}
+		}
+	}
+	n := 0
+	for _, hr := range hook.taken() {
+		if !hr.signed || hr.ev.Type != alerts.Activity {
+			t.Errorf("the webhook took %s (signed %v)", hr.ev.Type, hr.signed)
+		}
+		n++
+	}
+	if n != 4 {
+		t.Errorf("%d activity alerts, want one per interval and camera (4): %v", n, hook.types())
 	}
 	var all struct {
 		Intervals []apiInterval `json:"intervals"`

@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"time"
 
+	"github.com/cctvd/cctvd/activity"
 	"github.com/cctvd/cctvd/alerts"
 	"github.com/cctvd/cctvd/catalog"
 	"github.com/cctvd/cctvd/clockstep"
@@ -30,7 +32,19 @@ func (d *daemon) buildAlerts() error {
 	host, _ := os.Hostname()
 	d.alerts = alerts.New(alertsConfig(cfg, host), alerts.Deps{Log: d.log, Clock: d.clock, Observe: d.observe, Gap: d.gapAt,
 		Redact: d.red.String, Targets: targets})
+	if cfg.Alerts.Activity {
+		d.SetActivityHook(d.activityAlert)
+	}
 	return nil
+}
+
+// activityAlert reports an activity interval's beginning (alerts.activity).
+func (d *daemon) activityAlert(ev activity.Event) {
+	if !ev.Started {
+		return
+	}
+	d.alerts.Report(alerts.Fact{Type: alerts.Activity, Camera: ev.Camera, From: ev.At, To: ev.At,
+		Detail: fmt.Sprintf("%.1f%% of the picture changed", ev.Level*100)})
 }
 
 // observe reads the components' states for the alerts.

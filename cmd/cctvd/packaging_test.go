@@ -26,12 +26,14 @@ func TestMakeInstall(t *testing.T) {
 	dest := t.TempDir()
 	makeTarget(t, "install", "DESTDIR="+dest, "PREFIX=/usr")
 	want := map[string]os.FileMode{
-		"usr/bin/cctvd":                    0o755,
-		"lib/systemd/system/cctvd.service": 0o644,
-		"usr/lib/sysusers.d/cctvd.conf":    0o644,
-		"usr/lib/tmpfiles.d/cctvd.conf":    0o644,
-		"etc/cctvd/config.json":            0o640, // root:cctvd on a real install: readable, not writable, by the service
-		"usr/share/doc/cctvd/README.md":    0o644,
+		"usr/bin/cctvd":                         0o755,
+		"lib/systemd/system/cctvd.service":      0o644,
+		"usr/lib/sysusers.d/cctvd.conf":         0o644,
+		"usr/lib/tmpfiles.d/cctvd.conf":         0o644,
+		"etc/cctvd/config.json":                 0o640, // root:cctvd on a real install: readable, not writable, by the service
+		"usr/share/doc/cctvd/README.md":         0o644,
+		"usr/share/doc/cctvd/docs/upload.md":    0o644, // the manual beside it: README's links work
+		"usr/share/doc/cctvd/docs/openapi.yaml": 0o644,
 	}
 	for rel, mode := range want {
 		fi, err := os.Stat(filepath.Join(dest, rel))

@@ -25,7 +25,7 @@ import (
 )
 
 // screenshot, if set, is where TestPage writes a picture of the page for
-// README (go test -run TestPage ./cmd/cctvd -args -screenshot ../../docs/page.png).
+// the manual (docs/page.md; go test -run TestPage ./cmd/cctvd -args -screenshot ../../docs/page.png).
 var screenshot = flag.String("screenshot", "", "TestPage writes a screenshot of the page to this PNG file")
 
 // pageConfig is a daemon with an API token and two cameras: "door" on the

@@ -229,7 +229,7 @@ func unleash(ctx context.Context, gremlins, out string, workers int, diff string
 	return r
 }
 
-// print writes the table (markdown, for README.md) and the mutants that
+// print writes the table (markdown, for docs/development.md) and the mutants that
 // lived; it returns how many packages missed their goal or could not be
 // measured.
 func print(w io.Writer, results []result, took time.Duration) int {
