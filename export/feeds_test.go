@@ -80,3 +80,45 @@ func TestSelectFeed(t *testing.T) {
 		})
 	}
 }
+
+// TestSpansOfTwoFeeds: a camera's timeline is its best copy, as exports
+// take it: the main feed's footage, and the sub feed's where the main's is
+// gone, each span saying its feed; one feed keeps its spans as before.
+func TestSpansOfTwoFeeds(t *testing.T) {
+	main := func(a, b float64, flags string) Segment { s := seg(a, b, flags); s.FeedID = "xx"; return s }
+	sub := func(a, b float64, flags string) Segment { s := seg(a, b, flags); s.FeedID, s.Sub = "xx-sub", true; return s }
+	type want struct {
+		a, b float64
+		feed string
+		n    int
+	}
+	tests := []struct {
+		name string
+		segs []Segment
+		want []want
+	}{
+		{"one feed: no feed said", []Segment{main(0, 10, "l"), main(10, 20, "u")}, []want{{0, 20, "", 2}}},
+		{"main everywhere: main spans, the sub copy not counted", []Segment{main(0, 10, "l"), main(10, 20, "l"), sub(0, 20, "u")},
+			[]want{{0, 20, FeedMain, 2}}},
+		{"main gone in the middle: the sub copy fills it", []Segment{main(0, 10, "l"), main(10, 20, ""), main(20, 30, "l"),
+			sub(0, 15, "u"), sub(15, 30, "u")}, []want{{0, 10, FeedMain, 1}, {10, 20, FeedSub, 2}, {20, 30, FeedMain, 1}}},
+		{"sub only", []Segment{sub(0, 10, "l"), sub(10, 20, "l")}, []want{{0, 20, FeedSub, 2}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tl := Spans("door", tt.segs, nil, at(0), at(30))
+			var got []want
+			for _, s := range tl.Spans {
+				got = append(got, want{s.Start.Sub(t0).Seconds(), s.End.Sub(t0).Seconds(), s.Feed, s.Segments})
+			}
+			if len(got) != len(tt.want) {
+				t.Fatalf("spans %+v, want %+v", got, tt.want)
+			}
+			for i := range got {
+				if got[i] != tt.want[i] {
+					t.Errorf("span %d = %+v, want %+v", i, got[i], tt.want[i])
+				}
+			}
+		})
+	}
+}
