@@ -86,7 +86,11 @@ func TestSelectFeed(t *testing.T) {
 // gone, each span saying its feed; one feed keeps its spans as before.
 func TestSpansOfTwoFeeds(t *testing.T) {
 	main := func(a, b float64, flags string) Segment { s := seg(a, b, flags); s.FeedID = "xx"; return s }
-	sub := func(a, b float64, flags string) Segment { s := seg(a, b, flags); s.FeedID, s.Sub = "xx-sub", true; return s }
+	sub := func(a, b float64, flags string) Segment {
+		s := seg(a, b, flags)
+		s.FeedID, s.Sub = "xx-sub", true
+		return s
+	}
 	type want struct {
 		a, b float64
 		feed string
