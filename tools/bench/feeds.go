@@ -122,9 +122,20 @@ func (b *bench) feeds(ctx context.Context) error {
 		}
 		u.Notify()
 	}
-	// The last sub segments get their 2 minutes too.
+	// The last sub segments get their 2 minutes too (no longer than it
+	// takes them all to be in S3).
+	allUp := func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, id := range subs {
+			if _, ok := uploaded[id]; !ok {
+				return false
+			}
+		}
+		return true
+	}
 	deadline := time.Now().Add(within)
-	for time.Now().Before(deadline) {
+	for time.Now().Before(deadline) && !allUp() {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
