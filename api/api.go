@@ -187,6 +187,8 @@ type Deps struct {
 	Activity       func(ctx context.Context, camera string, from, to time.Time) ([]catalog.ActivityInterval, error)
 	ActivityStatus func() activity.Status
 	Now            func() time.Time
+	// UploadWake, if set, wakes the uploader after an upload request.
+	UploadWake func()
 }
 
 // NotReadyError says why the daemon is not ready: Reason, a fixed text, is
@@ -303,6 +305,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	s.liveRoutes(e, v1)
 	s.alertRoutes(v1)
 	s.uploaderRoutes(v1)
+	s.feedRoutes(v1)
 	s.activityRoutes(v1)
 	s.e = e
 	return s, nil

@@ -45,6 +45,9 @@ type Camera struct {
 	// its failedLoginWindow; at maxFailedLogins the camera waits for its
 	// credentials (state waiting-credentials, until nextAttempt).
 	FailedLogins int `json:"failedLogins,omitempty"`
+	// Feeds, for a camera with a subStream: each feed's state and reach
+	// (feeds.go).
+	Feeds []Feed `json:"feeds,omitempty"`
 }
 
 // Live is ffmpeg's latest progress.
@@ -102,6 +105,7 @@ func (s *Server) camera(ctx context.Context, st supervisor.Status) Camera {
 	} else if !errors.Is(err, catalog.ErrNotFound) && !errors.Is(err, catalog.ErrUnavailable) {
 		s.log.Warn().Err(err).Msg("cannot read the last segment")
 	}
+	s.feeds(ctx, &cam, st)
 	return cam
 }
 

@@ -120,15 +120,26 @@ func (s *Server) clip(c echo.Context) (*export.Clip, error) {
 	if err != nil {
 		return nil, err
 	}
+	feed := c.QueryParam("feed")
+	if feed != export.FeedBest && feed != export.FeedMain && feed != export.FeedSub {
+		return nil, apiError(http.StatusBadRequest, "feed is main or sub (absent: the best copy, the main feed where it exists)")
+	}
 	cut, err := s.activityCut(c, name, from, to)
 	if err != nil {
 		return nil, err
 	}
 	var clip *export.Clip
-	if cut != nil {
+	switch fe, ok := s.deps.Export.(FeedExporter); {
+	case ok:
+		clip, err = fe.ClipCutFeed(c.Request().Context(), name, from, to, cut, feed)
+	case cut != nil:
 		clip, err = s.deps.Export.ClipCut(c.Request().Context(), name, from, to, cut)
-	} else {
+	default:
 		clip, err = s.deps.Export.Clip(c.Request().Context(), name, from, to)
+	}
+	var mixed *export.MixedError
+	if errors.As(err, &mixed) {
+		return nil, c.JSON(http.StatusMultipleChoices, mixedParts(name, mixed))
 	}
 	var nf *export.NoFootageError
 	var fc *export.FormatChangeError
@@ -178,7 +189,7 @@ func manifestURL(camera string, r export.Range, asked url.Values) string {
 	q := url.Values{}
 	q.Set("from", r.From.UTC().Format(time.RFC3339Nano))
 	q.Set("to", r.To.UTC().Format(time.RFC3339Nano))
-	for _, k := range []string{"activity", "pad"} {
+	for _, k := range []string{"activity", "pad", "feed"} {
 		if v := asked.Get(k); v != "" {
 			q.Set(k, v)
 		}

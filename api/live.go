@@ -79,7 +79,11 @@ func (s *Server) liveTicket(c echo.Context) error {
 	if _, err := s.deps.Supervisor.Status(name); err != nil {
 		return err
 	}
-	if err := s.liveAdmits(c, name); err != nil {
+	src, err := s.feedSource(c, name)
+	if err != nil {
+		return err
+	}
+	if err := s.liveAdmits(c, src); err != nil {
 		return err
 	}
 	t, exp, err := s.live.tickets.issue(name, s.state.Load())
@@ -133,11 +137,15 @@ func (s *Server) liveView(c echo.Context) error {
 	if _, err := s.deps.Supervisor.Status(name); err != nil {
 		return err
 	}
+	src, err := s.feedSource(c, name)
+	if err != nil {
+		return err
+	}
 	if !s.liveStart() {
 		return liveRefusal(c, live.ErrNotRunning)
 	}
 	defer s.live.wg.Done()
-	v, err := s.deps.Live.Join(name)
+	v, err := s.deps.Live.Join(src)
 	if err != nil {
 		return liveRefusal(c, err)
 	}

@@ -24,9 +24,11 @@ const (
 
 // Recording is a catalog row as the API shows it.
 type Recording struct {
-	ID              int64               `json:"id"`
-	Camera          string              `json:"camera"`
-	FeedID          string              `json:"feedId"`
+	ID     int64  `json:"id"`
+	Camera string `json:"camera"`
+	FeedID string `json:"feedId"`
+	// Sub: the segment is of its camera's sub feed (absent otherwise).
+	Sub             bool                `json:"sub,omitempty"`
 	Name            string              `json:"name"`
 	Start           time.Time           `json:"start"`
 	End             time.Time           `json:"end"`
@@ -53,7 +55,7 @@ type Recording struct {
 }
 
 func recording(r catalog.Record) Recording {
-	out := Recording{ID: r.ID, Camera: r.Camera, FeedID: r.FeedID, Name: r.Name(), Start: r.Start, End: r.End,
+	out := Recording{ID: r.ID, Camera: r.Camera, FeedID: r.FeedID, Sub: r.Sub, Name: r.Name(), Start: r.Start, End: r.End,
 		DurationSeconds: r.End.Sub(r.Start).Seconds(), Bytes: r.Bytes, SHA256: r.SHA256, Salvaged: r.Salvaged,
 		Upload: r.Upload, S3Key: r.Key, ConflictKey: r.ConflictKey, Verified: r.Verified, ETag: r.ETag, Attempts: r.Attempts, LastError: r.LastError, UploadedAt: r.UploadedAt,
 		Local: r.Local, DeletedAt: r.DeletedAt, DeleteCause: r.DeleteCause}

@@ -36,7 +36,11 @@ func (s *Server) cameraSnapshot(c echo.Context) error {
 	if !known {
 		return apiError(http.StatusNotFound, "no camera by that name, configured or recorded")
 	}
-	img, err := s.deps.Snapshots.Get(c.Request().Context(), name)
+	src, err := s.feedSource(c, name)
+	if err != nil {
+		return err
+	}
+	img, err := s.deps.Snapshots.Get(c.Request().Context(), src)
 	if err != nil && c.Request().Context().Err() != nil {
 		return nil // the client left while waiting: nothing to answer, nothing wrong
 	}

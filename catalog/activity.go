@@ -292,31 +292,44 @@ func (c *Catalog) ActivityScores(ctx context.Context, ids []int64) (map[int64]fl
 }
 
 // Retention's order when recent activity is kept longer: within uploaded
-// segments, then within the others, those without activity since a time
-// go before those with.
+// segments, then within the others, a camera's main feeds before its sub
+// feeds (feeds.go), and within each those without activity since a time
+// before those with. A camera analysed on its sub feed
+// (config.Camera.AnalysesActivity) has no activity rows for its main
+// segments: a main segment its camera's intervals overlap had activity.
 const (
-	activeSince              = `start_ns >= ? AND EXISTS (SELECT 1 FROM activity_segments a WHERE a.path = segments.path AND a.score > 0)`
-	qRetentionUploadedQuiet  = `WHERE upload = 'uploaded' AND local = 'present' AND NOT (` + activeSince + `) ORDER BY start_ns, id LIMIT ?`
-	qRetentionUploadedActive = `WHERE upload = 'uploaded' AND local = 'present' AND ` + activeSince + ` ORDER BY start_ns, id LIMIT ?`
-	qRetentionOthersQuiet    = `WHERE local = 'present' AND upload != 'uploaded' AND NOT (` + activeSince + `) ORDER BY start_ns, id LIMIT ?`
-	qRetentionOthersActive   = `WHERE local = 'present' AND upload != 'uploaded' AND ` + activeSince + ` ORDER BY start_ns, id LIMIT ?`
+	activeSince = `start_ns >= ? AND (EXISTS (SELECT 1 FROM activity_segments a WHERE a.path = segments.path AND a.score > 0)
+		OR (sub = 0 AND EXISTS (SELECT 1 FROM activity i WHERE i.camera = segments.camera AND i.start_ns >= segments.start_ns - ` + maxSpanNS + `
+			AND i.start_ns < segments.end_ns AND i.end_ns > segments.start_ns)))`
+	maxSpanNS                = "172800000000000" // maxSegmentSpan
+	qRetentionUploadedQuiet  = `WHERE sub = ? AND upload = 'uploaded' AND local = 'present' AND NOT (` + activeSince + `) ORDER BY start_ns, id LIMIT ?`
+	qRetentionUploadedActive = `WHERE sub = ? AND upload = 'uploaded' AND local = 'present' AND ` + activeSince + ` ORDER BY start_ns, id LIMIT ?`
+	qRetentionOthersQuiet    = `WHERE sub = ? AND local = 'present' AND upload != 'uploaded' AND NOT (` + activeSince + `) ORDER BY start_ns, id LIMIT ?`
+	qRetentionOthersActive   = `WHERE sub = ? AND local = 'present' AND upload != 'uploaded' AND ` + activeSince + ` ORDER BY start_ns, id LIMIT ?`
 )
 
 // RetentionCandidatesKeepingActive is RetentionCandidates with segments
 // that had activity and started at or after since kept back: uploaded
 // segments without such activity oldest first, then uploaded ones with it,
-// then, only once no uploaded one is left, the others in the same order.
+// then, only once no uploaded one is left, the others in the same order;
+// in each kind the main feeds' before the sub feeds'.
 func (c *Catalog) RetentionCandidatesKeepingActive(ctx context.Context, n int, since time.Time) ([]Record, error) {
 	var out []Record
-	for _, q := range []string{qRetentionUploadedQuiet, qRetentionUploadedActive, qRetentionOthersQuiet, qRetentionOthersActive} {
-		if len(out) >= n {
-			break
+	for _, step := range []struct {
+		quiet, active string
+	}{{qRetentionUploadedQuiet, qRetentionUploadedActive}, {qRetentionOthersQuiet, qRetentionOthersActive}} {
+		for _, sub := range []bool{false, true} {
+			for _, q := range []string{step.quiet, step.active} {
+				if len(out) >= n {
+					return out, nil
+				}
+				more, err := c.many(ctx, q, sub, toNS(since), n-len(out))
+				if err != nil {
+					return nil, err
+				}
+				out = append(out, more...)
+			}
 		}
-		more, err := c.many(ctx, q, toNS(since), n-len(out))
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, more...)
 	}
 	return out, nil
 }

@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -9,7 +10,6 @@ import (
 	"time"
 
 	"github.com/cctvd/cctvd/activity"
-	"github.com/cctvd/cctvd/layout"
 )
 
 func summary(score float64, ivls ...activity.Interval) activity.Summary {
@@ -121,44 +121,31 @@ func TestActivityGoesWithItsSegment(t *testing.T) {
 	}
 }
 
+// preActivityMigrations is how many migrations the catalog had before
+// the activity index (main's decode lane, buckets and resume records).
+var preActivityMigrations = slices.Index(migrations, migrateActivity)
+
 // A catalog of the schema before activity gains the tables and keeps
 // every row.
 func TestActivityMigrationKeepsEveryRow(t *testing.T) {
-	ctx := context.Background()
 	save := t.TempDir()
-	path := filepath.Join(save, ".cctvd", layout.CatalogName)
-	// The schema before this step: the migrations before it only (later
-	// ones, from later steps, run after it on the way up).
-	step := slices.Index(migrations, migrateActivity)
-	if step < 0 {
-		t.Fatal("no activity migration")
-	}
-	all := migrations
-	migrations = all[:step]
-	c, err := Open(ctx, path, save, func() time.Time { return t0 })
-	migrations = all
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx := context.Background()
+	var rows []string
 	for i := range 5 {
-		seg := writeSegment(t, save, "cam1", t0.Add(time10s(i)), 10)
-		rel, _ := filepath.Rel(save, seg.Path)
-		if _, err := c.db.Exec(`INSERT INTO segments (camera, feed_id, start_ns, end_ns, path, bytes, salvaged, s3_key, created_ns)
-			VALUES (?, ?, ?, ?, ?, ?, 0, 'k', ?)`, seg.Camera, seg.FeedID, toNS(seg.Start), toNS(seg.End), rel, seg.Size, toNS(t0)); err != nil {
-			t.Fatal(err)
-		}
+		rows = append(rows, fmt.Sprintf(`INSERT INTO segments (camera, feed_id, start_ns, end_ns, path, bytes, s3_key, created_ns)
+			VALUES ('cam1', 'xx', %d, %d, 'cam1/2026-01-06/%d.mp4', 10, 'k%d', 1)`, 10*i+1, 10*i+11, i, i))
 	}
-	c.Close()
+	path := oldCatalog(t, save, preActivityMigrations, rows...)
 	c2, err := Open(ctx, path, save, func() time.Time { return t0 })
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c2.Close()
-	var rows, version int
-	c2.db.QueryRow(`SELECT COUNT(*) FROM segments`).Scan(&rows)
+	var n, version int
+	c2.db.QueryRow(`SELECT COUNT(*) FROM segments`).Scan(&n)
 	c2.db.QueryRow(`PRAGMA user_version`).Scan(&version)
-	if rows != 5 || version != len(migrations) {
-		t.Errorf("after the migration: %d rows (want 5), schema %d (want %d)", rows, version, len(migrations))
+	if n != 5 || version != len(migrations) {
+		t.Errorf("after the migration: %d rows (want 5), schema %d (want %d)", n, version, len(migrations))
 	}
 	seg := writeSegment(t, save, "cam1", t0.Add(time.Hour), 10)
 	if _, err := c2.Add(ctx, seg, "k"); err != nil {
@@ -241,8 +228,8 @@ func TestActivityQueriesUseIndexes(t *testing.T) {
 		{"Activity", qActivity, []any{"cam1", 1, 2, 3}, "PRIMARY KEY (camera=? AND start_ns>? AND start_ns<?)"},
 		{"SegmentActivity", qSegmentActivity, []any{1}, "INTEGER PRIMARY KEY (rowid=?)"},
 		{"SegmentIntervals", qSegmentIntervals, []any{"x"}, "activity_path (path=?)"},
-		{"Retention (uploaded, quiet)", `SELECT ` + columns + ` FROM segments ` + qRetentionUploadedQuiet, []any{1, 64}, "segments_queue (upload=? AND local=?)"},
-		{"Retention (others, active)", `SELECT ` + columns + ` FROM segments ` + qRetentionOthersActive, []any{1, 64}, "(local=?"},
+		{"Retention (uploaded, quiet)", `SELECT ` + columns + ` FROM segments ` + qRetentionUploadedQuiet, []any{false, 1, 64}, "segments_queue (upload=? AND local=?)"},
+		{"Retention (others, active)", `SELECT ` + columns + ` FROM segments ` + qRetentionOthersActive, []any{true, 1, 64}, "segments_retention_others (sub=?"},
 	} {
 		rows, err := c.db.QueryContext(ctx, `EXPLAIN QUERY PLAN `+q.sql, q.args...)
 		if err != nil {

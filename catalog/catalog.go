@@ -126,6 +126,8 @@ type Record struct {
 	// CRC64Blocks are the file's CRC-64/NVME by 1 MiB block (package
 	// filesum's EncodeBlocks), taken in the same read; empty where CRC64 is.
 	CRC64Blocks []byte
+	// Sub says the segment is of its camera's sub feed (feeds.go).
+	Sub bool
 
 	Local       LocalState
 	DeletedAt   time.Time
@@ -499,6 +501,8 @@ var migrations = []string{
 	// filesum). Rows kept from before start without them.
 	`ALTER TABLE segments ADD COLUMN crc64 TEXT NOT NULL DEFAULT '';
 	ALTER TABLE segments ADD COLUMN crc64_blocks BLOB NOT NULL DEFAULT x'';`,
+
+	migrationFeeds, // feeds.go
 }
 
 func (c *Catalog) migrate(ctx context.Context) error {
@@ -532,7 +536,7 @@ func (c *Catalog) migrate(ctx context.Context) error {
 const columns = `id, camera, feed_id, start_ns, end_ns, path, bytes, sha256, md5, salvaged,
 	upload, s3_key, etag, upload_id, attempts, next_attempt_ns, last_error, uploaded_ns, verify_remote,
 	local, deleted_ns, delete_cause, created_ns, conflict_key, verified, must_decode,
-	decode_check, decode_tries, bucket, crc64, crc64_blocks`
+	decode_check, decode_tries, bucket, crc64, crc64_blocks, sub`
 
 type scanner interface{ Scan(...any) error }
 
@@ -543,7 +547,7 @@ func (c *Catalog) scan(s scanner) (Record, error) {
 	err := s.Scan(&r.ID, &r.Camera, &r.FeedID, &start, &end, &rel, &r.Bytes, &r.SHA256, &r.MD5, &r.Salvaged,
 		&r.Upload, &r.Key, &r.ETag, &r.UploadID, &r.Attempts, &next, &r.LastError, &uploaded, &r.VerifyRemote,
 		&r.Local, &deleted, &r.DeleteCause, &created, &r.ConflictKey, &r.Verified, &r.MustDecode,
-		&r.DecodeCheck, &r.DecodeTries, &r.Bucket, &r.CRC64, &r.CRC64Blocks)
+		&r.DecodeCheck, &r.DecodeTries, &r.Bucket, &r.CRC64, &r.CRC64Blocks, &r.Sub)
 	if err != nil {
 		return r, err
 	}
@@ -588,9 +592,9 @@ func (c *Catalog) Add(ctx context.Context, seg segment.Segment, key string) (Rec
 	var res sql.Result
 	err = c.write(func() error {
 		var err error
-		res, err = c.db.ExecContext(ctx, `INSERT INTO segments (camera, feed_id, start_ns, end_ns, path, bytes, sha256, crc64, crc64_blocks, salvaged, s3_key, created_ns)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(path) DO NOTHING`,
-			seg.Camera, seg.FeedID, toNS(seg.Start), toNS(seg.End), rel, seg.Size, seg.SHA256, seg.CRC64, blocksOf(seg), seg.Salvaged, key, toNS(c.now()))
+		res, err = c.db.ExecContext(ctx, `INSERT INTO segments (camera, feed_id, start_ns, end_ns, path, bytes, sha256, crc64, crc64_blocks, salvaged, s3_key, created_ns, sub)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(path) DO NOTHING`,
+			seg.Camera, seg.FeedID, toNS(seg.Start), toNS(seg.End), rel, seg.Size, seg.SHA256, seg.CRC64, blocksOf(seg), seg.Salvaged, key, toNS(c.now()), seg.Sub)
 		return err
 	})
 	if err != nil {
@@ -644,8 +648,8 @@ func (c *Catalog) addMany(ctx context.Context, segs []segment.Segment, keyFor fu
 		return fmt.Errorf("catalog: add: %w", err)
 	}
 	defer tx.Rollback()
-	stmt, err := tx.PrepareContext(ctx, `INSERT INTO segments (camera, feed_id, start_ns, end_ns, path, bytes, sha256, crc64, crc64_blocks, salvaged, s3_key, created_ns)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(path) DO NOTHING`)
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO segments (camera, feed_id, start_ns, end_ns, path, bytes, sha256, crc64, crc64_blocks, salvaged, s3_key, created_ns, sub)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(path) DO NOTHING`)
 	if err != nil {
 		return fmt.Errorf("catalog: add: %w", err)
 	}
@@ -657,7 +661,7 @@ func (c *Catalog) addMany(ctx context.Context, segs []segment.Segment, keyFor fu
 			return err
 		}
 		if _, err := stmt.ExecContext(ctx, seg.Camera, seg.FeedID, toNS(seg.Start), toNS(seg.End), rel, seg.Size, seg.SHA256, seg.CRC64, blocksOf(seg),
-			seg.Salvaged, keyFor(rel), now); err != nil {
+			seg.Salvaged, keyFor(rel), now, seg.Sub); err != nil {
 			return fmt.Errorf("catalog: add %s: %w", rel, err)
 		}
 	}

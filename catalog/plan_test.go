@@ -30,9 +30,15 @@ var startupQueries = []struct {
 	{"Produced", qProduced, []any{1}, "segments_start (start_ns>?)", true},
 	{"UploadedPresent", qUploadedPresent, nil, "segments_queue (upload=? AND local=?)", false},
 	{"WaitingBefore", qWaitingBefore, []any{1}, "segments_queue (upload=? AND local=? AND start_ns<?)", false},
+	{"WaitingBeforeFeed (main)", qWaitingBeforeMain, []any{1}, "segments_queue (upload=? AND local=? AND start_ns<?)", false},
+	{"WaitingBeforeFeed (sub)", qWaitingBeforeSub, []any{1}, "segments_queue (upload=? AND local=?)", false},
 	{"DecodeDue", `SELECT ` + columns + ` FROM segments ` + qDecodeDue, []any{-1, 0, 0, 3}, "segments_decoding ((decode_tries,start_ns)>(?,?))", false},
 	{"Backlog (decoding)", qDecodeWaiting, nil, "segments_decoding", false},
-	{"RetentionCandidates (uploaded)", `SELECT ` + columns + ` FROM segments ` + qRetentionUploaded, []any{64}, "segments_queue (upload=? AND local=?)", false},
+	{"RetentionCandidates (uploaded)", `SELECT ` + columns + ` FROM segments ` + qRetentionUploadedFeed, []any{false, 64}, "segments_retention_uploaded (sub=?)", false},
+	{"RetentionCandidates (others)", `SELECT ` + columns + ` FROM segments ` + qRetentionOthersFeed, []any{true, 64}, "segments_retention_others (sub=?)", false},
+	{"DueFeed", `SELECT ` + columns + ` FROM segments ` + qDueFeed, []any{true, 1, 2, 3}, "segments_due_feed (sub=? AND start_ns>?)", false},
+	{"DueFeed (newest)", `SELECT ` + columns + ` FROM segments ` + qDueFeedNewest, []any{false, 1, 2, 3}, "segments_due_feed (sub=? AND start_ns<?)", false},
+	{"LatestFeed", `SELECT ` + columns + ` FROM segments ` + qLatestFeed, []any{"cam1", "xx"}, "segments_feed (camera=? AND feed_id=?)", false},
 	{"Reconcile (a day's rows)", qDayRows, []any{"cam1/2026-01-06/", "cam1/2026-01-060"}, "(path>? AND path<?)", false},
 	{"Reconcile (next present row)", qNextPresent, []any{""}, "segments_present_path (path>?)", false},
 	{"Reconcile (quarantined rows)", qQuarantined, nil, "segments_local (local=?)", false},
@@ -42,7 +48,8 @@ var startupQueries = []struct {
 
 // partialIndexes hold only the rows a query wants: reading one whole is
 // not a scan of the table.
-var partialIndexes = []string{"cameras_stopped", "segments_upload_id", "segments_present_path", "segments_due", "segments_decoding"}
+var partialIndexes = []string{"cameras_stopped", "segments_upload_id", "segments_present_path", "segments_due", "segments_decoding",
+	"segments_due_feed", "segments_retention_uploaded", "segments_retention_others"}
 
 // readsEveryRow says whether a step of a plan reads a whole table (or a
 // whole index of it).

@@ -19,9 +19,7 @@ type Totals struct {
 }
 
 const (
-	qTotals            = `SELECT present_bytes, present_count FROM totals WHERE id = 1`
-	qRetentionUploaded = `WHERE upload = 'uploaded' AND local = 'present' ORDER BY start_ns, id LIMIT ?`
-	qRetentionOthers   = `WHERE local = 'present' AND upload != 'uploaded' ORDER BY start_ns, id LIMIT ?`
+	qTotals = `SELECT present_bytes, present_count FROM totals WHERE id = 1`
 )
 
 // Totals reads the running totals (one row, kept by triggers).
@@ -36,15 +34,12 @@ func (c *Catalog) Totals(ctx context.Context) (Totals, error) {
 
 // RetentionCandidates returns up to n segments present on disk in the
 // order retention deletes them: uploaded ones oldest first, then, only once
-// no uploaded one is left, the others oldest first. Both walks use an index,
-// so the cost does not grow with the number of rows.
+// no uploaded one is left, the others oldest first; in each, the main
+// feeds' footage before the sub feeds' (feeds.go), so a camera's sub feed
+// reaches further back than its main. Every walk uses an index, so the
+// cost does not grow with the number of rows.
 func (c *Catalog) RetentionCandidates(ctx context.Context, n int) ([]Record, error) {
-	out, err := c.many(ctx, qRetentionUploaded, n)
-	if err != nil || len(out) == n {
-		return out, err
-	}
-	more, err := c.many(ctx, qRetentionOthers, n-len(out))
-	return append(out, more...), err
+	return c.retentionFeeds(ctx, n)
 }
 
 // MarkDeleted records, in one transaction, that these files are about to

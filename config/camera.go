@@ -177,6 +177,7 @@ func (cam Camera) Secrets() []string {
 	if _, q, ok := strings.Cut(cam.RTSPPath, "?"); ok {
 		s = append(s, queryCredentials(q)...)
 	}
+	s = append(s, cam.subSecrets()...)
 	if u, err := url.Parse(cam.StreamURL); err == nil && cam.StreamURL != "" {
 		if u.User != nil {
 			if p, ok := u.User.Password(); ok && p != "" {
@@ -262,6 +263,13 @@ func (c *Config) Masked() *Config {
 		}
 		if u, err := url.Parse(cam.StreamURL); err == nil && cam.StreamURL != "" {
 			cam.StreamURL = redactURL(u, declared)
+		}
+		if ss := cam.SubStream; ss != nil {
+			sm := *ss
+			if u, err := url.Parse(sm.RTSPPath); err == nil && sm.RTSPPath != "" {
+				sm.RTSPPath = redactURL(u, declared)
+			}
+			cam.SubStream = &sm
 		}
 		cam.DeclaredSecrets = masks(cam.DeclaredSecrets)
 		m.Cameras[i] = cam

@@ -129,6 +129,14 @@ type Camera struct {
 	// (1m to 24h).
 	FailedLoginWindow Duration `json:"failedLoginWindow,omitempty"`
 
+	// SubStream, when set, records the camera's second stream as a feed
+	// of its own (see feeds.go). Default none: one feed, as the design
+	// note has it.
+	SubStream *SubStream `json:"subStream,omitempty"`
+	// Feed is what a camera's derived run records: "" for its main stream
+	// (as configured), FeedSub for the run SubCamera derives. Never in the
+	// file.
+	Feed string `json:"-"`
 	// Activity indexes the camera's motion from the recording ffmpeg's own
 	// frames (keyframes when copying). Default true (DefaultActivity).
 	Activity *bool `json:"activity,omitempty"`
@@ -183,6 +191,11 @@ type S3Config struct {
 	// UploadOrder is which waiting segment goes up first: "oldest"
 	// (default) or "newest".
 	UploadOrder string `json:"uploadOrder,omitempty"`
+	// UploadFeeds is which feeds of the cameras with a subStream go up
+	// when: "all" (default: both, a camera's sub feed first), "sub" (the
+	// sub feeds continuously, a main feed only on request) or
+	// "sub+schedule" (the main feeds inside uploadSchedule's windows).
+	UploadFeeds string `json:"uploadFeeds,omitempty"`
 }
 
 // UploadWindow is one window of s3Config.uploadSchedule.
@@ -595,6 +608,7 @@ func (c *Config) normalize(getenv func(string) string) {
 		if cam.FailedLoginWindow == 0 {
 			cam.FailedLoginWindow = Duration(DefaultFailedLoginWindow)
 		}
+		cam.normalizeSub()
 	}
 	c.S3Config.S3Path = strings.Trim(c.S3Config.S3Path, "/")
 	if c.S3Config.UploadConcurrency == 0 {
@@ -608,6 +622,9 @@ func (c *Config) normalize(getenv func(string) string) {
 	}
 	if c.S3Config.UploadOrder == "" {
 		c.S3Config.UploadOrder = UploadOldest
+	}
+	if c.S3Config.UploadFeeds == "" {
+		c.S3Config.UploadFeeds = UploadFeedsAll
 	}
 	if c.S3Config.ForcePathStyle == nil {
 		v := c.S3Config.Endpoint != ""

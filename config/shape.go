@@ -45,6 +45,15 @@ var (
 // their full path. encoding/json matches keys case-insensitively and its
 // errors lack array indices; this is stricter and says where.
 func checkShape(path string, raw any, t reflect.Type) []FieldError {
+	if t == typeOfSubStream {
+		if s, ok := raw.(string); ok {
+			if s != SubStreamAuto {
+				return []FieldError{{path, fmt.Sprintf("%q is not \"auto\" or an object such as {\"rtspPath\": \"/Streaming/Channels/102\"}", s)}}
+			}
+			return nil
+		}
+		t = typeOfSubStreamFields // its object form
+	}
 	if reflect.PointerTo(t).Implements(typeOfUnmarshaler) {
 		switch raw.(type) {
 		case string, json.Number:

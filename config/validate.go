@@ -207,6 +207,7 @@ func (cam Camera) validate(v *validator, p string) {
 	case !feedIDRe.MatchString(cam.VideoFeedID):
 		v.add(p+".videoFeedId", "%q may hold only letters, digits, '.', '-' and '_', starting with a letter or digit (it goes into file names)", cam.VideoFeedID)
 	}
+	cam.validateSub(v, p)
 }
 
 // MinFramesPerStall: the stall watchdog restarts a stream whose frames stop
@@ -245,6 +246,7 @@ func (s S3Config) validate(v *validator) {
 		v.add("s3Config.partConcurrency", "must be 1 to 64 (got %d)", s.PartConcurrency)
 	}
 	s.validatePacing(v)
+	s.validateFeeds(v)
 	if s.Endpoint != "" {
 		u, err := url.Parse(s.Endpoint)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

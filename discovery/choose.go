@@ -132,6 +132,35 @@ func Choose(profiles []onvif.Profile, w, h int, fps float64) (Choice, bool) {
 	return ch, true
 }
 
+// ChooseSub picks a camera's sub stream among its profiles: the one of
+// the lowest resolution (ties: H.264/H.265, then the higher frame rate,
+// then the camera's order), recorded as it is. ok is false when fewer than
+// two profiles have video: the one there is is the main stream.
+func ChooseSub(profiles []onvif.Profile) (Choice, bool) {
+	var video []onvif.Profile
+	for _, p := range profiles {
+		if p.Encoding != "" && p.Width > 0 && p.Height > 0 {
+			video = append(video, p)
+		}
+	}
+	if len(video) < 2 {
+		return Choice{}, false
+	}
+	sort.SliceStable(video, func(i, j int) bool {
+		a, b := video[i], video[j]
+		if a.Width*a.Height != b.Width*b.Height {
+			return a.Width*a.Height < b.Width*b.Height
+		}
+		if ac, bc := copyCodec(a.Encoding), copyCodec(b.Encoding); ac != bc {
+			return ac
+		}
+		return a.FPS > b.FPS
+	})
+	p := video[0]
+	return Choice{Profile: p, Copy: copyCodec(p.Encoding),
+		Why: fmt.Sprintf("%s %dx%d at %s fps: the lowest-resolution profile, the sub stream", p.Encoding, p.Width, p.Height, fpsText(p.FPS))}, true
+}
+
 func fpsText(f float64) string {
 	if f <= 0 {
 		return "?"

@@ -105,3 +105,30 @@ func TestVideoIn(t *testing.T) {
 		t.Errorf("static payload type: video %v codec %q", v, c)
 	}
 }
+
+// TestChooseSub: the sub stream is the lowest-resolution profile with
+// video, H.264/H.265 before another codec of its size; one profile alone
+// is the main stream, no sub.
+func TestChooseSub(t *testing.T) {
+	main := onvif.Profile{Token: "main", Encoding: "H264", Width: 1920, Height: 1080, FPS: 25}
+	mid := onvif.Profile{Token: "mid", Encoding: "H264", Width: 1280, Height: 720, FPS: 25}
+	low := onvif.Profile{Token: "low", Encoding: "H264", Width: 640, Height: 360, FPS: 15}
+	jpegLow := onvif.Profile{Token: "jpeg", Encoding: "JPEG", Width: 640, Height: 360, FPS: 25}
+	audio := onvif.Profile{Token: "audio"}
+	for _, tt := range []struct {
+		name     string
+		profiles []onvif.Profile
+		want     string
+	}{
+		{"two: the smaller", []onvif.Profile{main, low}, "low"},
+		{"three, in any order", []onvif.Profile{low, main, mid}, "low"},
+		{"a JPEG of the same size loses to H.264", []onvif.Profile{main, jpegLow, low}, "low"},
+		{"only the main and audio: none", []onvif.Profile{main, audio}, ""},
+		{"none", nil, ""},
+	} {
+		got, ok := ChooseSub(tt.profiles)
+		if ok != (tt.want != "") || (ok && got.Profile.Token != tt.want) {
+			t.Errorf("%s: chose %q (ok %v), want %q", tt.name, got.Profile.Token, ok, tt.want)
+		}
+	}
+}

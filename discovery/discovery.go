@@ -74,6 +74,24 @@ var KnownPaths = []KnownPath{
 	{"/", "the stream at the root"},
 }
 
+// KnownSubPaths are the vendors' sub-stream paths, tried in this order
+// for a camera's sub feed (subStream "auto").
+var KnownSubPaths = []KnownPath{
+	{"/Streaming/Channels/102", "Hikvision (sub stream)"},
+	{"/cam/realmonitor?channel=1&subtype=1", "Dahua, Amcrest, Lorex (sub stream)"},
+	{"/h264Preview_01_sub", "Reolink (sub stream)"},
+	{"/Preview_01_sub", "Reolink (newer firmware, sub stream)"},
+	{"/unicast/c1/s1/live", "Uniview (sub stream)"},
+	{"/media/video2", "Uniview (older firmware, sub stream)"},
+	{"/axis-media/media.amp?resolution=640x360", "Axis (scaled)"},
+	{"/stream2", "TP-Link Tapo, generic (sub stream)"},
+	{"/videoSub", "Foscam (sub stream)"},
+	{"/ch0_1.h264", "generic OEM (sub stream)"},
+	{"/live/ch00_1", "generic OEM (sub stream)"},
+	{"/12", "generic OEM (sub stream)"},
+	{"/onvif2", "generic OEM (sub stream)"},
+}
+
 // Default pace of path probing per camera address: a burst of 3, then one
 // attempt every 15 s — at most 7 in the first minute and 4 a minute after.
 const (
@@ -103,6 +121,10 @@ type Target struct {
 	FPS           float64
 	// Method is auto (default), onvif or paths.
 	Method string
+	// Sub looks for the camera's sub stream instead: ONVIF's
+	// lowest-resolution profile (of two or more), else the known
+	// sub-stream paths.
+	Sub bool
 	// Configure lets ONVIF discovery ask the camera for the configured
 	// size and frame rate (SetVideoEncoderConfiguration on the chosen
 	// profile) when no profile sends them, so that they are copied rather
@@ -131,8 +153,9 @@ type Found struct {
 
 // Config tunes a Finder.
 type Config struct {
-	// Paths are the known paths tried; default KnownPaths.
-	Paths []KnownPath
+	// Paths are the known paths tried; default KnownPaths. SubPaths
+	// those tried for a sub stream; default KnownSubPaths.
+	Paths, SubPaths []KnownPath
 	// PathInterval and PathBurst pace path probing per camera address
 	// (every DESCRIBE counts, across Find calls). Defaults 15 s and 3.
 	PathInterval time.Duration
@@ -159,6 +182,9 @@ type Finder struct {
 func New(cfg Config) *Finder {
 	if cfg.Paths == nil {
 		cfg.Paths = KnownPaths
+	}
+	if cfg.SubPaths == nil {
+		cfg.SubPaths = KnownSubPaths
 	}
 	if cfg.PathInterval == 0 {
 		cfg.PathInterval = DefaultPathInterval
@@ -321,9 +347,17 @@ func (f *Finder) ONVIF(ctx context.Context, t Target) (Found, ONVIFReport, error
 	}
 	login.Accepted()
 	rep.Profiles = profiles
-	choice, ok := Choose(profiles, t.Width, t.Height, t.FPS)
+	choose := Choose
+	if t.Sub {
+		choose = func(ps []onvif.Profile, _, _ int, _ float64) (Choice, bool) { return ChooseSub(ps) }
+	}
+	choice, ok := choose(profiles, t.Width, t.Height, t.FPS)
 	if !ok {
-		return Found{}, rep, fmt.Errorf("onvif: none of %d profiles has a video encoder: %w", len(profiles), ErrNotFound)
+		what := "has a video encoder"
+		if t.Sub {
+			what = "is a second video stream (a sub stream needs two)"
+		}
+		return Found{}, rep, fmt.Errorf("onvif: none of %d profiles %s: %w", len(profiles), what, ErrNotFound)
 	}
 	if t.Configure && !choice.Copy && t.Width > 0 {
 		// Ask the camera to send what is configured on the profile chosen
@@ -442,7 +476,11 @@ func (f *Finder) Paths(ctx context.Context, t Target, report func(Attempt)) (Fou
 	t.defaults()
 	lim := f.limiter(t.Host)
 	host := net.JoinHostPort(t.Host, strconv.Itoa(t.RTSPPort))
-	for _, kp := range f.cfg.Paths {
+	paths := f.cfg.Paths
+	if t.Sub {
+		paths = f.cfg.SubPaths
+	}
+	for _, kp := range paths {
 		if err := lim.Wait(ctx); err != nil {
 			return Found{}, err
 		}
@@ -469,7 +507,7 @@ func (f *Finder) Paths(ctx context.Context, t Target, report func(Attempt)) (Fou
 			return Found{}, ctx.Err()
 		}
 	}
-	return Found{}, fmt.Errorf("none of the %d known paths answered with video on port %d: %w", len(f.cfg.Paths), t.RTSPPort, ErrNotFound)
+	return Found{}, fmt.Errorf("none of the %d known paths answered with video on port %d: %w", len(paths), t.RTSPPort, ErrNotFound)
 }
 
 func cutQuery(p string) (path, query string, ok bool) {

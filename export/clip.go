@@ -41,6 +41,8 @@ type Request struct {
 	// order and apart (see Windows); Cut says what chose them.
 	Windows []Range
 	Cut     *ManifestWindows
+	// Feed and FeedNote are what SelectFeed said, for the manifest.
+	Feed, FeedNote string
 }
 
 // Builder makes clips.
@@ -226,8 +228,11 @@ func (b *Builder) lay(req Request, from, to time.Time, srcs []*source, pieces []
 		now = b.Now
 	}
 	name := fmt.Sprintf("%s_%s_%s%s", req.Camera, segment.FormatTime(actual.From), segment.FormatTime(actual.To), segment.Ext)
+	if req.Feed == FeedSub { // a sub copy says so in its name too
+		name = fmt.Sprintf("%s_%s_%s_%s%s", req.Camera, firstSrc.FeedID, segment.FormatTime(actual.From), segment.FormatTime(actual.To), segment.Ext)
+	}
 	m := Manifest{
-		Format: ManifestFormat, Camera: req.Camera, FeedID: firstSrc.FeedID,
+		Format: ManifestFormat, Camera: req.Camera, FeedID: firstSrc.FeedID, Feed: req.Feed, FeedNote: req.FeedNote,
 		Requested: Range{From: from, To: to}, Actual: actual, DurationSeconds: file.Duration.Seconds(),
 		Timeline: TimelineGapsSkipped, Trim: TrimEditList, Overlap: OverlapOnce, Made: req.Made, Bucket: b.Bucket,
 		Skipped:      skipped,

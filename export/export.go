@@ -54,6 +54,8 @@ type Segment struct {
 	Uploaded bool
 	// Path is its local file, empty when it is not on this box.
 	Path string
+	// Sub: it is of its camera's sub feed (feeds.go).
+	Sub bool
 }
 
 // available says whether the footage still exists somewhere.

@@ -19,6 +19,11 @@ type Manifest struct {
 	Format string `json:"format"`
 	Camera string `json:"camera"`
 	FeedID string `json:"feedId"`
+	// Feed is the feed the clip is of, "main" or "sub", for a camera with
+	// a sub feed (absent otherwise); FeedNote says why a sub copy was
+	// handed over (the main copy is gone).
+	Feed     string `json:"feed,omitempty"`
+	FeedNote string `json:"feedNote,omitempty"`
 	// Requested is the range asked for; Actual the wall-clock range the
 	// clip plays (its first frame to the end of its last).
 	Requested Range `json:"requested"`

@@ -211,19 +211,34 @@ var ErrBusy = errors.New("export: other clips are being built; try again in a mo
 // it or sharing one being built or ready. A range without footage is a
 // *NoFootageError naming the nearest footage. Close the clip when done.
 func (s *Service) Clip(ctx context.Context, camera string, from, to time.Time) (*Clip, error) {
-	return s.ClipCut(ctx, camera, from, to, nil)
+	return s.ClipCutFeed(ctx, camera, from, to, nil, FeedBest)
 }
 
 // ClipCut is Clip cut to cut's windows (nil: the whole range): the clip
 // plays the footage of each window, one after the other.
 func (s *Service) ClipCut(ctx context.Context, camera string, from, to time.Time, cut *ManifestWindows) (*Clip, error) {
+	return s.ClipCutFeed(ctx, camera, from, to, cut, FeedBest)
+}
+
+// ClipFeed is Clip of one feed (FeedMain, FeedSub), or of the best copy
+// (FeedBest): a *MixedError when that is of both feeds (feeds.go).
+func (s *Service) ClipFeed(ctx context.Context, camera string, from, to time.Time, feed string) (*Clip, error) {
+	return s.ClipCutFeed(ctx, camera, from, to, nil, feed)
+}
+
+// ClipCutFeed is ClipCut of one feed, or of the best copy (ClipFeed).
+func (s *Service) ClipCutFeed(ctx context.Context, camera string, from, to time.Time, cut *ManifestWindows, feed string) (*Clip, error) {
 	from, to = millis(from), millis(to)
 	segs, gaps, err := s.sources(ctx, camera, from, to)
 	if err != nil {
 		return nil, err
 	}
-	var key strings.Builder // the range and the state of its sources
-	fmt.Fprintf(&key, "%s|%d|%d", camera, from.UnixNano(), to.UnixNano())
+	segs, feed, note, err := SelectFeed(segs, from, to, feed)
+	if err != nil {
+		return nil, err
+	}
+	var key strings.Builder // the range, the feed and the state of its sources
+	fmt.Fprintf(&key, "%s|%d|%d|%s", camera, from.UnixNano(), to.UnixNano(), feed)
 	var windows []Range
 	if cut != nil {
 		windows = cut.Windows
@@ -266,7 +281,7 @@ func (s *Service) ClipCut(ctx context.Context, camera string, from, to time.Time
 			e.err = recovered(s.log, "build", func() error {
 				var err error
 				e.clip, err = b.Build(bctx, Request{Camera: camera, From: from, To: to, Segments: segs, Gaps: gaps, Made: MadeOnBox,
-					Windows: windows, Cut: cut})
+					Windows: windows, Cut: cut, Feed: feed, FeedNote: note})
 				var nf *NoFootageError
 				if errors.As(err, &nf) {
 					err = Nearest(bctx, s.deps.Catalog, camera, from, to)

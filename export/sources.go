@@ -28,7 +28,7 @@ type Catalog interface {
 // FromRecord is a catalog row as an export source.
 func FromRecord(r catalog.Record) Segment {
 	s := Segment{Camera: r.Camera, FeedID: r.FeedID, Start: millis(r.Start), End: millis(r.End), Name: r.Name(), Key: r.Key,
-		Bucket: r.Bucket, Bytes: r.Bytes, SHA256: r.SHA256, ETag: strings.Trim(r.ETag, `"`), Uploaded: r.Upload == catalog.Uploaded}
+		Bucket: r.Bucket, Bytes: r.Bytes, SHA256: r.SHA256, ETag: strings.Trim(r.ETag, `"`), Uploaded: r.Upload == catalog.Uploaded, Sub: r.Sub}
 	if r.Local == catalog.Present {
 		s.Path = r.Path
 	}

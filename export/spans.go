@@ -53,6 +53,10 @@ type Span struct {
 	// Uploaded: S3 has all of it. Local: all of it is on this box.
 	Uploaded bool `json:"uploaded"`
 	Local    bool `json:"local"`
+	// Feed, for a camera with a sub feed, is the feed of the span's best
+	// copy (FeedMain, or FeedSub where the main copy is gone); absent for
+	// a camera of one feed.
+	Feed string `json:"feed,omitempty"`
 }
 
 // Gap is an interval of the range without footage.
@@ -84,28 +88,19 @@ type Cause struct {
 // clips are laid out with (layOut).
 func Spans(camera string, segs []Segment, logged []catalog.Gap, from, to time.Time) Timeline {
 	tl := Timeline{Camera: camera, From: from, To: to, Spans: []Span{}, Gaps: []Gap{}}
-	var avail []Segment
-	for _, s := range segs {
-		if s.available() {
-			avail = append(avail, s)
-		}
-	}
-	order(avail)
-	pieces, _ := layOut(avail, from, to)
-	for _, pc := range pieces {
-		s := avail[pc.i]
+	for _, fp := range bestPieces(segs, from, to) {
 		n := len(tl.Spans)
-		if n == 0 || pc.From.Sub(tl.Spans[n-1].End) > Abut {
-			tl.Spans = append(tl.Spans, Span{Start: pc.From, End: pc.To})
+		if n == 0 || fp.From.Sub(tl.Spans[n-1].End) > Abut || tl.Spans[n-1].Feed != fp.feed {
+			tl.Spans = append(tl.Spans, Span{Start: fp.From, End: fp.To, Feed: fp.feed})
 			n++
 		}
 		sp := &tl.Spans[n-1]
-		sp.End = maxTime(sp.End, pc.To)
+		sp.End = maxTime(sp.End, fp.To)
 		sp.Segments++
-		if s.Uploaded {
+		if fp.seg.Uploaded {
 			sp.UploadedSegments++
 		}
-		if s.Path != "" {
+		if fp.seg.Path != "" {
 			sp.LocalSegments++
 		}
 	}
@@ -123,6 +118,58 @@ func Spans(camera string, segs []Segment, logged []catalog.Gap, from, to time.Ti
 		tl.Gaps = append(tl.Gaps, gapBetween(cursor, to, logged))
 	}
 	return tl
+}
+
+// feedPiece is a piece of the best copy's layout: its segment and feed.
+type feedPiece struct {
+	piece
+	seg  Segment
+	feed string
+}
+
+// bestPieces lays out the footage of [from, to) in order. Of a camera
+// with a sub feed (segments with Sub set) it is the best copy, as exports
+// take it (SelectFeed): the main feed's footage, and the sub feed's where
+// the main's is gone; each piece says its feed. One feed: every piece, as
+// before, without a feed.
+func bestPieces(segs []Segment, from, to time.Time) []feedPiece {
+	var mains, subs []Segment
+	for _, s := range segs {
+		switch {
+		case !s.available():
+		case s.Sub:
+			subs = append(subs, s)
+		default:
+			mains = append(mains, s)
+		}
+	}
+	order(mains)
+	pieces, _ := layOut(mains, from, to)
+	out := make([]feedPiece, 0, len(pieces))
+	mainFeed := ""
+	if len(subs) > 0 {
+		mainFeed = FeedMain
+	}
+	for _, pc := range pieces {
+		out = append(out, feedPiece{piece: pc, seg: mains[pc.i], feed: mainFeed})
+	}
+	if len(subs) == 0 {
+		return out
+	}
+	order(subs)
+	subPieces, _ := layOut(subs, from, to)
+	for _, h := range uncovered(mains, from, to) {
+		for _, pc := range subPieces {
+			a, b := maxTime(h.From, pc.From), minTime(h.To, pc.To)
+			if b.After(a) {
+				cut := pc
+				cut.From, cut.To = a, b
+				out = append(out, feedPiece{piece: cut, seg: subs[pc.i], feed: FeedSub})
+			}
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].From.Before(out[j].From) })
+	return out
 }
 
 // order sorts segments the way they are laid out: by start; of two

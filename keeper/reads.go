@@ -103,3 +103,25 @@ func (k *Keeper) Locations(ctx context.Context) ([]catalog.Location, error) {
 func (k *Keeper) PathTaken(ctx context.Context, rel string) (bool, error) {
 	return with(k, func(c *catalog.Catalog) (bool, error) { return c.PathTaken(ctx, rel) })
 }
+
+// LatestFeed is catalog.LatestFeed.
+func (k *Keeper) LatestFeed(ctx context.Context, camera, feedID string) (catalog.Record, error) {
+	return with(k, func(c *catalog.Catalog) (catalog.Record, error) { return c.LatestFeed(ctx, camera, feedID) })
+}
+
+// Reach is catalog.Reach.
+func (k *Keeper) Reach(ctx context.Context, camera string) ([]catalog.FeedReach, error) {
+	return with(k, func(c *catalog.Catalog) ([]catalog.FeedReach, error) { return c.Reach(ctx, camera) })
+}
+
+// AddUploadRequest is catalog.AddUploadRequest.
+func (k *Keeper) AddUploadRequest(ctx context.Context, camera string, from, to time.Time) (catalog.UploadRequest, error) {
+	return with(k, func(c *catalog.Catalog) (catalog.UploadRequest, error) {
+		return c.AddUploadRequest(ctx, camera, from, to)
+	})
+}
+
+// UploadRequests is catalog.UploadRequests.
+func (k *Keeper) UploadRequests(ctx context.Context, since time.Time) ([]catalog.UploadRequest, error) {
+	return with(k, func(c *catalog.Catalog) ([]catalog.UploadRequest, error) { return c.UploadRequests(ctx, since) })
+}

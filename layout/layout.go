@@ -58,6 +58,35 @@ func Staging(savePath string) string { return filepath.Join(savePath, StagingNam
 // StagingDir is one camera's staging folder.
 func StagingDir(savePath, camera string) string { return filepath.Join(Staging(savePath), camera) }
 
+// SubSuffix marks the staging folder of a camera's sub feed:
+// .staging/<camera>~sub. '~' is in no camera name, so the folder is no
+// other camera's.
+const SubSuffix = "~sub"
+
+// FeedStagingDir is the staging folder of one feed of a camera: the
+// camera's own (StagingDir) for its main feed (feed "" or "main"), and
+// <camera>~sub for its sub feed ("sub").
+func FeedStagingDir(savePath, camera, feed string) string {
+	return filepath.Join(Staging(savePath), FeedStagingName(camera, feed))
+}
+
+// FeedStagingName is the base name of a feed's staging folder.
+func FeedStagingName(camera, feed string) string {
+	if feed == "sub" {
+		return camera + SubSuffix
+	}
+	return camera
+}
+
+// StagingFeed reads a staging folder's base name: the camera, and "sub"
+// for a sub feed's folder ("" for a main feed's).
+func StagingFeed(name string) (camera, feed string) {
+	if c, ok := strings.CutSuffix(name, SubSuffix); ok {
+		return c, "sub"
+	}
+	return name, ""
+}
+
 // Quarantine is savePath's quarantine folder.
 func Quarantine(savePath string) string { return filepath.Join(savePath, QuarantineName) }
 
@@ -132,3 +161,14 @@ func IsCameraDir(name string) bool { return cameraDirRe.MatchString(name) }
 func IsOwnDir(name string) bool { return strings.HasPrefix(name, ".") }
 
 var cameraDirRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9.-]*$`)
+
+// IsFeedStagingName says whether name is a feed's staging name: a camera's
+// name, or one with SubSuffix.
+func IsFeedStagingName(name string) bool {
+	camera, _ := StagingFeed(name)
+	return IsCameraDir(camera)
+}
+
+// StagingDirOf is the staging folder of a feed's staging name
+// (FeedStagingName).
+func StagingDirOf(savePath, name string) string { return filepath.Join(Staging(savePath), name) }

@@ -21,6 +21,9 @@ func TestPaths(t *testing.T) {
 	for _, tt := range []struct{ got, want string }{
 		{Staging("/rec"), "/rec/.staging"},
 		{StagingDir("/rec", "door"), "/rec/.staging/door"},
+		{FeedStagingDir("/rec", "door", ""), "/rec/.staging/door"},
+		{FeedStagingDir("/rec", "door", "main"), "/rec/.staging/door"},
+		{FeedStagingDir("/rec", "door", "sub"), "/rec/.staging/door~sub"},
 		{Quarantine("/rec"), "/rec/.quarantine"},
 		{QuarantineRel("door"), ".quarantine/door"},
 		{QuarantineDir("/rec", "door"), "/rec/.quarantine/door"},
@@ -40,7 +43,12 @@ func TestPaths(t *testing.T) {
 			t.Errorf("got %q, want %q", tt.got, tt.want)
 		}
 	}
-	for name, want := range map[string]bool{"door": true, "cam.2": true, ".staging": false, ".quarantine": false, ".cctvd": false} {
+	for name, want := range map[string][2]string{"door": {"door", ""}, "door~sub": {"door", "sub"}, "cam.2~sub": {"cam.2", "sub"}} {
+		if c, f := StagingFeed(name); c != want[0] || f != want[1] {
+			t.Errorf("StagingFeed(%q) = %q, %q", name, c, f)
+		}
+	}
+	for name, want := range map[string]bool{"door~sub": false, "door": true, "cam.2": true, ".staging": false, ".quarantine": false, ".cctvd": false} {
 		if got := IsCameraDir(name); got != want {
 			t.Errorf("IsCameraDir(%q) = %v", name, got)
 		}

@@ -173,7 +173,7 @@ type Viewer struct {
 // them). The camera is not checked against the config: the caller knows
 // which exist. Close the viewer when done.
 func (h *Hub) Join(camera string) (*Viewer, error) {
-	if !layout.IsCameraDir(camera) {
+	if !layout.IsFeedStagingName(camera) { // a camera, or its sub feed (<camera>~sub)
 		return nil, fmt.Errorf("live: %q cannot be a camera's name", camera)
 	}
 	h.mu.Lock()

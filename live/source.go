@@ -52,7 +52,7 @@ type source struct {
 
 func newSource(h *Hub, camera string) *source {
 	ctx, cancel := context.WithCancel(h.ctx)
-	return &source{hub: h, camera: camera, dir: layout.StagingDir(h.cfg.SavePath, camera), ctx: ctx, cancel: cancel,
+	return &source{hub: h, camera: camera, dir: layout.StagingDirOf(h.cfg.SavePath, camera), ctx: ctx, cancel: cancel,
 		log: h.log.With().Str("camera", camera).Logger(), viewers: map[*Viewer]bool{}, done: make(chan struct{})}
 }
 

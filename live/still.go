@@ -31,10 +31,10 @@ type Keyframe struct {
 // ffmpeg is writing, from the file (no viewer needed): a still from it is
 // at most a group of pictures old, whatever the segment's length.
 func (h *Hub) NewestKeyframe(camera string) (Keyframe, error) {
-	if !layout.IsCameraDir(camera) {
+	if !layout.IsFeedStagingName(camera) { // a camera, or its sub feed (<camera>~sub)
 		return Keyframe{}, fmt.Errorf("live: %q cannot be a camera's name", camera)
 	}
-	seg, ok, err := locate(layout.StagingDir(h.cfg.SavePath, camera))
+	seg, ok, err := locate(layout.StagingDirOf(h.cfg.SavePath, camera))
 	if err != nil {
 		return Keyframe{}, err
 	}

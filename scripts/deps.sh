@@ -77,6 +77,11 @@ declare -A element_pkg=(
   [capsfilter]=libgstreamer1.0-0
   [x264enc]=gstreamer1.0-plugins-ugly
   [rtph264pay]=gstreamer1.0-plugins-good
+  [tee]=libgstreamer1.0-0
+  [queue]=libgstreamer1.0-0
+  [videoscale]=gstreamer1.0-plugins-base
+  [intervideosrc]=gstreamer1.0-plugins-bad
+  [intervideosink]=gstreamer1.0-plugins-bad
 )
 while read -r el; do
   [[ -n "$el" ]] && caps+=("element $el ${element_pkg[$el]:-unknown}")

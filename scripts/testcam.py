@@ -29,6 +29,11 @@ without GStreamer (scripts/deps.sh checks them).
 Run it with Debian's /usr/bin/python3, which has the gi bindings:
   /usr/bin/python3 scripts/testcam.py --port 0 --mount /cam1=1280x720@25 \
       --user admin --password 'p@ss' --auth digest
+
+--pair serves a main and a sub stream from one source, as real cameras do:
+one test pattern (and its clock) teed to two encoders at two sizes, each
+its own mount and RTSP session:
+  --pair /Streaming/Channels/101=1280x720@25,/Streaming/Channels/102=320x180
 """
 
 import argparse
@@ -50,6 +55,52 @@ PIPELINE = (
     "x264enc tune=zerolatency speed-preset=ultrafast key-int-max={gop} bitrate={bitrate} ! "
     "rtph264pay name=pay0 pt=96 config-interval=1 )"
 )
+
+
+# A pair's shared source: one pattern, teed to the two mounts' encoders
+# through intervideo channels (each mount's pipeline encodes at its size).
+PAIR_SOURCE = (
+    "videotestsrc name=src is-live=true pattern={pattern} ! "
+    "video/x-raw,width={width},height={height},framerate={fps}/1 ! "
+    "clockoverlay time-format=\"%H:%M:%S\" ! tee name=t "
+    "t. ! queue ! intervideosink channel={channel}-main "
+    "t. ! queue ! videoscale ! video/x-raw,width={subwidth},height={subheight} ! intervideosink channel={channel}-sub"
+)
+
+# A pair's mount: its channel of the shared source, encoded at its size.
+PAIR_MOUNT = (
+    "( intervideosrc channel={channel} ! "
+    "video/x-raw,width={width},height={height},framerate={fps}/1 ! "
+    "valve name=v drop=false ! videoconvert ! "
+    "x264enc tune=zerolatency speed-preset=ultrafast key-int-max={gop} bitrate={bitrate} ! "
+    "rtph264pay name=pay0 pt=96 config-interval=1 )"
+)
+
+
+def parse_pair(spec):
+    """'/main=1280x720@25,/sub=320x180' -> ('/main', 1280, 720, 25, '/sub', 320, 180)."""
+    main, _, sub = spec.partition(",")
+    try:
+        path, width, height, fps = parse_mount(main)
+        subpath, _, size = sub.partition("=")
+        subwidth, _, subheight = size.partition("x")
+        if not subpath.startswith("/") or subpath == path:
+            raise ValueError
+        return path, width, height, fps, subpath, int(subwidth), int(subheight)
+    except (ValueError, argparse.ArgumentTypeError):
+        raise argparse.ArgumentTypeError("pair must look like /main=WIDTHxHEIGHT@FPS,/sub=WIDTHxHEIGHT: %r" % spec)
+
+
+def pair_pipelines(index, pair, pattern, bitrate, sub_bitrate, gop_seconds):
+    """The shared source's description and the two mounts' launches."""
+    path, width, height, fps, subpath, subwidth, subheight = pair
+    channel = "pair%d" % index
+    gop = max(1, int(round(fps * gop_seconds)))
+    source = PAIR_SOURCE.format(pattern=pattern, width=width, height=height, fps=fps, channel=channel,
+                                subwidth=subwidth, subheight=subheight)
+    main = PAIR_MOUNT.format(channel=channel + "-main", width=width, height=height, fps=fps, gop=gop, bitrate=bitrate)
+    sub = PAIR_MOUNT.format(channel=channel + "-sub", width=subwidth, height=subheight, fps=fps, gop=gop, bitrate=sub_bitrate)
+    return source, [(path, main), (subpath, sub)]
 
 
 def parse_mount(spec):
@@ -185,6 +236,9 @@ def main():
     ap.add_argument("--address", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=0, help="0 picks a free port")
     ap.add_argument("--mount", type=parse_mount, action="append", default=[])
+    ap.add_argument("--pair", type=parse_pair, action="append", default=[],
+                    help="/main=WIDTHxHEIGHT@FPS,/sub=WIDTHxHEIGHT: a main and a sub stream of one source")
+    ap.add_argument("--sub-bitrate", type=int, default=300, help="the pairs' sub streams' x264enc bitrate, kbit/s")
     ap.add_argument("--launch", type=parse_launch_arg, action="append", default=[],
                     help="/path=PIPELINE: a mount with its own gst-launch pipeline (payloader pay0)")
     ap.add_argument("--list-elements", action="store_true",
@@ -201,10 +255,13 @@ def main():
     if args.list_elements:
         names = elements(pipeline(2, 2, 1, args.pattern))
         names += [e for e in elements(scene(16, 16, 1)) if e not in names]
+        source, pair = pair_pipelines(0, ("/a", 2, 2, 1, "/b", 2, 2), args.pattern, 1, 1, 1)
+        for d in [source] + [d for _, d in pair]:
+            names += [n for n in elements(d) if n not in names]
         print("\n".join(names))
         return 0
-    if not args.mount and not args.launch:
-        ap.error("at least one --mount or --launch is needed")
+    if not args.mount and not args.launch and not args.pair:
+        ap.error("at least one --mount, --pair or --launch is needed")
 
     import gi
 
@@ -216,10 +273,23 @@ def main():
     Gst.init(None)
     build = (lambda w, h, fps: scene(w, h, fps, args.gop)) if args.scene else (lambda w, h, fps: pipeline(w, h, fps, args.pattern, args.bitrate, args.gop))
     launches = [(path, build(w, h, fps)) for path, w, h, fps in args.mount] + args.launch
-    problem = check_pipelines(Gst, GLib, launches)
+    sources = []
+    for i, pair in enumerate(args.pair):
+        source, mounts = pair_pipelines(i, pair, args.pattern, args.bitrate, args.sub_bitrate, args.gop)
+        sources.append((pair[0], source))
+        launches += mounts
+    problem = check_pipelines(Gst, GLib, launches + sources)
     if problem:
         print(problem, file=sys.stderr, flush=True)
         return 1
+    # The pairs' sources run from the start, as a camera's sensor does.
+    shared = []
+    for path, desc in sources:
+        p = Gst.parse_launch(desc)
+        if p.set_state(Gst.State.PLAYING) == Gst.StateChangeReturn.FAILURE:
+            print("testcam: pair %s: cannot start its source" % path, file=sys.stderr, flush=True)
+            return 1
+        shared.append(p)
 
     server = GstRtspServer.RTSPServer()
     server.set_address(args.address)
@@ -280,8 +350,7 @@ def main():
 
     def change_scene():
         red["on"] = not red["on"]
-        for media in list(medias):
-            element = media.get_element()
+        for element in [m.get_element() for m in list(medias)] + shared:
             src = element.get_by_name("src") if element is not None else None
             if src is not None:
                 src.set_property("pattern", "red" if red["on"] else args.pattern)

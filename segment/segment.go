@@ -39,6 +39,8 @@ type Segment struct {
 	Path string
 	// Size is the file's size in bytes.
 	Size int64
+	// Sub is true for a segment of its camera's sub feed.
+	Sub bool
 	// Salvaged is true for a file recovered from staging after ffmpeg
 	// died without closing it (crash, kill, power cut).
 	Salvaged bool

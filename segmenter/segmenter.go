@@ -77,8 +77,9 @@ type Config struct {
 	Owner string
 	// ProbePath is the ffprobe binary. Default config.DefaultProbePath.
 	ProbePath string
-	// FeedIDs gives each camera's feed id, for the rare run whose metadata
-	// is missing.
+	// FeedIDs gives each staging folder's feed id (by its name: the
+	// camera's, or <camera>~sub for its sub feed), for the rare run whose
+	// metadata is missing.
 	FeedIDs map[string]string
 	// Rescan is the period of a full rescan, a safety net for missed
 	// events. Default 10s.
@@ -388,8 +389,13 @@ func (s *Segmenter) processDir(dir string) {
 
 func (s *Segmenter) processRun(dir, id string, files *runFiles) {
 	run := staging.Run{Dir: dir, ID: id}
-	camera := filepath.Base(dir)
-	log := s.log.With().Str("camera", camera).Str("run", id).Logger()
+	base := filepath.Base(dir)
+	camera, feed := layout.StagingFeed(base) // a sub feed's folder is <camera>~sub
+	lc := s.log.With().Str("camera", camera)
+	if feed != "" {
+		lc = lc.Str("feed", feed)
+	}
+	log := lc.Str("run", id).Logger()
 	key := filepath.Join(dir, id)
 	st := s.runs[key]
 	if st == nil {
@@ -409,7 +415,7 @@ func (s *Segmenter) processRun(dir, id string, files *runFiles) {
 		log.Warn().Err(err).Msg("unreadable run metadata; treating the run as ended")
 	}
 	if !hasMeta {
-		meta = staging.Meta{RunID: id, Camera: camera, FeedID: s.feedID(camera)}
+		meta = staging.Meta{RunID: id, Camera: camera, FeedID: s.feedID(base), Feed: feed}
 	}
 	if err := s.readList(run, st); err != nil {
 		log.Error().Err(err).Msg("cannot read segment list")
@@ -578,7 +584,7 @@ func (s *Segmenter) finalize(log zerolog.Logger, run staging.Run, meta staging.M
 		return removeEmpty(log, src) // a header, no frame: nothing to keep or upload
 	}
 	ws, we := wallTimes(meta, start, end, fi.ModTime())
-	seg := segment.Segment{Camera: meta.Camera, FeedID: meta.FeedID, Start: ws.UTC(), End: we.UTC(), Size: fi.Size(),
+	seg := segment.Segment{Camera: meta.Camera, FeedID: meta.FeedID, Sub: meta.Feed == "sub", Start: ws.UTC(), End: we.UTC(), Size: fi.Size(),
 		Salvaged: salvaged, Run: run.ID, Epoch: meta.Epoch}
 	// 1. Its bytes on the disk before it has a name that says it is done.
 	if err := durable.Datasync(src); err != nil {

@@ -23,6 +23,7 @@ import (
 	"github.com/cctvd/cctvd/catalog"
 	"github.com/cctvd/cctvd/config"
 	"github.com/cctvd/cctvd/internal/media"
+	"github.com/cctvd/cctvd/layout"
 	"github.com/cctvd/cctvd/live"
 )
 
@@ -251,6 +252,7 @@ func (s *Service) fromLive(ctx context.Context, camera string, st *still) (Image
 // catalog learns of a vanished file at its next check).
 func (s *Service) newest(ctx context.Context, camera string) (catalog.Record, error) {
 	present := true
+	camera, _ = layout.StagingFeed(camera) // a sub feed's still falls back to the camera's newest closed segment
 	recs, _, err := s.deps.Catalog.List(ctx, catalog.Filter{Camera: camera, Present: &present, Limit: 3})
 	if err != nil {
 		return catalog.Record{}, fmt.Errorf("snapshot of %s: %w", camera, err)

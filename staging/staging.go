@@ -95,6 +95,9 @@ type Meta struct {
 	RunID  string `json:"runId"`
 	Camera string `json:"camera"`
 	FeedID string `json:"feedId"`
+	// Feed is "sub" for a run of the camera's sub feed (its folder is
+	// <camera>~sub), empty for its main feed.
+	Feed string `json:"feed,omitempty"`
 	// Owner identifies the daemon process that started the run. A run
 	// whose owner is not the running daemon is left over from a crash.
 	Owner string `json:"owner"`

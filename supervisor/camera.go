@@ -63,7 +63,11 @@ type Exit struct {
 
 // Status is a camera's live state, as the API shows it.
 type Status struct {
-	Camera string    `json:"camera"`
+	Camera string `json:"camera"`
+	// Feed is "sub" for a camera's sub feed (its second run), empty for
+	// its main feed; FeedID is the sub feed's videoFeedId.
+	Feed   string    `json:"feed,omitempty"`
+	FeedID string    `json:"feedId,omitempty"`
 	State  StateName `json:"state"`
 	Since  time.Time `json:"since"`
 	// Desired is true when the camera should record (not stopped by an
@@ -115,11 +119,14 @@ const (
 
 // Event reports a change in a camera's life, for metrics and the gap log.
 type Event struct {
-	Camera string    `json:"camera"`
-	Kind   EventKind `json:"kind"`
-	At     time.Time `json:"at"`
-	RunID  string    `json:"runId"`
-	Exit   *Exit     `json:"exit,omitempty"`
+	Camera string `json:"camera"`
+	// Feed is "sub" for an event of the camera's sub feed, empty for its
+	// main feed.
+	Feed  string    `json:"feed,omitempty"`
+	Kind  EventKind `json:"kind"`
+	At    time.Time `json:"at"`
+	RunID string    `json:"runId"`
+	Exit  *Exit     `json:"exit,omitempty"`
 }
 
 // Camera supervises one camera's ffmpeg: it starts it, watches its
@@ -157,18 +164,28 @@ type Camera struct {
 }
 
 func newCamera(cfg config.Camera, opts Config, deps Deps, stalls *stallWatch, desired bool) *Camera {
+	lc := deps.Log.With().Str("component", "supervisor").Str("camera", cfg.CameraName)
+	st := Status{Camera: cfg.CameraName, State: Stopped, Since: deps.Now(), Desired: desired}
+	if cfg.IsSub() {
+		lc = lc.Str("feed", cfg.Feed)
+		st.Feed, st.FeedID = cfg.Feed, cfg.VideoFeedID
+	}
 	return &Camera{
 		stalls: stalls,
 		cfg:    cfg,
 		opts:   opts,
 		deps:   deps,
-		log:    deps.Log.With().Str("component", "supervisor").Str("camera", cfg.CameraName).Logger(),
-		dir:    layout.StagingDir(opts.SavePath, cfg.CameraName),
+		log:    lc.Logger(),
+		dir:    layout.FeedStagingDir(opts.SavePath, cfg.CameraName, cfg.Feed),
 		creds:  credentialsOf(cfg),
 		wake:   make(chan struct{}, 1),
-		status: watch.New(Status{Camera: cfg.CameraName, State: Stopped, Since: deps.Now(), Desired: desired}),
+		status: watch.New(st),
 	}
 }
+
+// storeKey is the name the camera's found stream is kept under: the
+// camera's, and for its sub feed the sub feed's staging name.
+func (c *Camera) storeKey() string { return layout.FeedStagingName(c.cfg.CameraName, c.cfg.Feed) }
 
 // Name is the camera's name.
 func (c *Camera) Name() string { return c.cfg.CameraName }
@@ -231,6 +248,9 @@ func (c *Camera) update(f func(s *Status)) {
 
 func (c *Camera) emit(ev Event) {
 	ev.Camera = c.cfg.CameraName
+	if c.cfg.IsSub() {
+		ev.Feed = c.cfg.Feed
+	}
 	if c.deps.OnEvent != nil {
 		c.deps.OnEvent(ev)
 	}

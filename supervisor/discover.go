@@ -71,7 +71,7 @@ func (d discoveryFinder) FindStream(ctx context.Context, cam config.Camera, log 
 	found, err := d.f.Find(ctx, discovery.Target{
 		Host: cam.IPAddress, RTSPPort: cam.RTSPPort, ONVIFPort: cam.ONVIFPort,
 		User: cam.UserName, Password: cam.Password,
-		Width: w, Height: h, FPS: cam.FrameRate, Method: cam.Discovery, Logins: loginLimit(cam), Configure: cam.ConfigureCamera,
+		Width: w, Height: h, FPS: cam.FrameRate, Method: cam.Discovery, Logins: loginLimit(cam), Sub: cam.IsSub(), Configure: cam.ConfigureCamera,
 	}, func(a discovery.Attempt) {
 		switch {
 		case a.Path == "":
@@ -114,7 +114,7 @@ func (c *Camera) source(ctx context.Context, runID string) (config.Camera, *Exit
 	}
 	key := streamKey(c.cfg)
 	if c.stream == nil && !c.rediscover && c.deps.Streams != nil {
-		st, ok, err := c.deps.Streams.Get(ctx, c.cfg.CameraName)
+		st, ok, err := c.deps.Streams.Get(ctx, c.storeKey())
 		switch {
 		case err != nil:
 			c.log.Warn().Err(err).Msg("cannot read the stream found before; discovering it")
@@ -145,7 +145,7 @@ func (c *Camera) source(ctx context.Context, runID string) (config.Camera, *Exit
 		st.Key, st.FoundAt = key, c.deps.Now()
 		c.stream, c.rediscover, c.decision = &st, false, "" // a new stream: probe it again (mode auto)
 		if c.deps.Streams != nil {
-			if err := c.deps.Streams.Put(ctx, c.cfg.CameraName, st); err != nil {
+			if err := c.deps.Streams.Put(ctx, c.storeKey(), st); err != nil {
 				c.log.Error().Err(err).Msg("cannot remember the stream found; it will be found again at the next start")
 			}
 		}
@@ -163,7 +163,7 @@ func (c *Camera) source(ctx context.Context, runID string) (config.Camera, *Exit
 // (rtsp://ip:rtspPort/), if the store says it recorded the camera.
 func (c *Camera) streamBefore(ctx context.Context, key string) {
 	rb, ok := c.deps.Streams.(RecordedBefore)
-	if !ok {
+	if !ok || c.cfg.IsSub() { // cctvd 0.1 recorded no sub feed
 		return
 	}
 	recorded, err := rb.RecordedBefore(ctx, c.cfg.CameraName)
@@ -175,7 +175,7 @@ func (c *Camera) streamBefore(ctx context.Context, key string) {
 	st := Stream{Key: key, URI: root.URL().String(), Source: sourceBefore, FoundAt: c.deps.Now()}
 	c.stream = &st
 	c.log.Info().Str("url", st.URI).Msg("no stream found yet, but the camera has footage: recording rtsp://ip:rtspPort/ as before; a refusal makes discovery run")
-	if err := c.deps.Streams.Put(ctx, c.cfg.CameraName, st); err != nil {
+	if err := c.deps.Streams.Put(ctx, c.storeKey(), st); err != nil {
 		c.log.Error().Err(err).Msg("cannot remember the stream")
 	}
 }

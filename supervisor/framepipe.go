@@ -52,10 +52,12 @@ const pipeBuffer = 1 << 20
 const maxChunk = 4 << 20
 
 // activityOff says, for a run, whether the activity feed is to be left
-// out: the camera's config turns it off, the daemon takes no frames, or
-// an earlier run failed because of it (framesState.failed).
+// out: the camera's config turns it off, the camera's other feed is the
+// one analysed (config.Camera.AnalysesActivity: the sub feed when there
+// is one), the daemon takes no frames, or an earlier run failed because
+// of it (framesState.failed).
 func (c *Camera) activityOff() bool {
-	return c.deps.Frames == nil || !c.cfg.ActivityEnabled() || c.frames.failed
+	return c.deps.Frames == nil || !c.cfg.AnalysesActivity() || c.frames.failed
 }
 
 // framesState is what a camera remembers of its activity feed.

@@ -153,7 +153,7 @@ func (c *Camera) newAttempt(started time.Time) *attempt {
 		c:         c,
 		run:       run,
 		log:       c.log.With().Str("run", run.ID).Logger(),
-		meta:      staging.Meta{RunID: run.ID, Camera: c.cfg.CameraName, FeedID: c.cfg.VideoFeedID, Owner: c.opts.Owner, StartedAt: started},
+		meta:      staging.Meta{RunID: run.ID, Camera: c.cfg.CameraName, FeedID: c.cfg.VideoFeedID, Feed: c.cfg.Feed, Owner: c.opts.Owner, StartedAt: started},
 		estimator: epochEstimator{window: 30 * time.Second},
 	}
 }

@@ -153,11 +153,31 @@ type Supervisor struct {
 	wg      sync.WaitGroup
 }
 
-// handle is a camera and its supervising goroutine.
+// handle is a camera and its supervising goroutines: its main feed's run,
+// and its sub feed's when it has a subStream (a second run of its own,
+// started, stopped and reconfigured with the main).
 type handle struct {
 	cam    *Camera
+	sub    *Camera // nil without a subStream
 	cancel context.CancelCauseFunc
 	done   chan struct{}
+}
+
+// newHandle makes the runs of one configured camera.
+func newHandle(cfg config.Camera, opts Config, deps Deps, stalls *stallWatch, desired bool) *handle {
+	h := &handle{cam: newCamera(cfg, opts, deps, stalls, desired)}
+	if sub, ok := cfg.SubCamera(); ok {
+		h.sub = newCamera(sub, opts, deps, stalls, desired)
+	}
+	return h
+}
+
+// runs are the handle's cameras: the main feed's, then the sub feed's.
+func (h *handle) runs() []*Camera {
+	if h.sub != nil {
+		return []*Camera{h.cam, h.sub}
+	}
+	return []*Camera{h.cam}
 }
 
 // New returns a Supervisor for cams. Cameras named in stopped start in the
@@ -183,7 +203,7 @@ func New(cfg Config, cams []config.Camera, stopped map[string]bool, deps Deps) *
 	}
 	s := &Supervisor{cfg: cfg, deps: deps, cameras: make(map[string]*handle, len(cams)), stalls: newStallWatch(deps.Mono, deps.After)}
 	for _, cam := range cams {
-		s.cameras[cam.CameraName] = &handle{cam: newCamera(cam, cfg, deps, s.stalls, !stopped[cam.CameraName])}
+		s.cameras[cam.CameraName] = newHandle(cam, cfg, deps, s.stalls, !stopped[cam.CameraName])
 	}
 	return s
 }
@@ -196,7 +216,9 @@ func (s *Supervisor) Restore(stopped map[string]bool) {
 	defer s.mu.Unlock()
 	for name, h := range s.cameras {
 		want := !stopped[name]
-		h.cam.update(func(st *Status) { st.Desired = want })
+		for _, c := range h.runs() {
+			c.update(func(st *Status) { st.Desired = want })
+		}
 	}
 }
 
@@ -236,9 +258,15 @@ func (s *Supervisor) startLocked(h *handle) {
 	go func() {
 		defer s.wg.Done()
 		defer close(h.done)
-		if err := h.cam.Run(cctx); err != nil {
-			h.cam.log.Error().Err(err).Msg("camera supervision ended")
+		var wg sync.WaitGroup
+		for _, c := range h.runs() {
+			wg.Go(func() {
+				if err := c.Run(cctx); err != nil {
+					c.log.Error().Err(err).Msg("camera supervision ended")
+				}
+			})
 		}
+		wg.Wait()
 	}()
 }
 
@@ -294,18 +322,18 @@ func (s *Supervisor) Apply(cams []config.Camera, cfg Config, stopped map[string]
 	}
 	for _, name := range res.Changed {
 		old := s.cameras[name].cam
-		cam := newCamera(want[name], cfg, s.deps, s.stalls, old.desired())
-		if cam.creds.ok && cam.creds != old.creds {
+		h := newHandle(want[name], cfg, s.deps, s.stalls, old.desired())
+		if cam := h.cam; cam.creds.ok && cam.creds != old.creds {
 			// New credentials: their first login goes at once, even when
 			// the old ones spent the budget (and counts if refused).
 			s.deps.Logins.Grant(cam.creds.host, cam.creds.key)
 		}
-		s.cameras[name] = &handle{cam: cam}
+		s.cameras[name] = h
 	}
 	for _, c := range cams {
 		if _, ok := s.cameras[c.CameraName]; !ok {
 			res.Added = append(res.Added, c.CameraName)
-			s.cameras[c.CameraName] = &handle{cam: newCamera(c, cfg, s.deps, s.stalls, !stopped[c.CameraName])}
+			s.cameras[c.CameraName] = newHandle(c, cfg, s.deps, s.stalls, !stopped[c.CameraName])
 		}
 	}
 	if s.runCtx != nil && s.runCtx.Err() == nil {
@@ -335,6 +363,39 @@ func (s *Supervisor) Camera(name string) (*Camera, error) {
 	return h.cam, nil
 }
 
+// Sub returns the named camera's sub feed; ok is false for a camera
+// without a subStream.
+func (s *Supervisor) Sub(name string) (cam *Camera, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	h, found := s.cameras[name]
+	if !found || h.sub == nil {
+		return nil, false
+	}
+	return h.sub, true
+}
+
+// SubStatus returns the named camera's sub feed's status; ok is false for
+// a camera without a subStream.
+func (s *Supervisor) SubStatus(name string) (Status, bool) {
+	c, ok := s.Sub(name)
+	if !ok {
+		return Status{}, false
+	}
+	return c.Status(), true
+}
+
+// feeds returns the named camera's runs.
+func (s *Supervisor) feeds(name string) ([]*Camera, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	h, ok := s.cameras[name]
+	if !ok {
+		return nil, fmt.Errorf("camera %q: %w", name, ErrUnknownCamera)
+	}
+	return h.runs(), nil
+}
+
 // CameraConfig returns one camera's configuration.
 func (s *Supervisor) CameraConfig(name string) (config.Camera, error) {
 	c, err := s.Camera(name)
@@ -355,7 +416,7 @@ func (s *Supervisor) Status(name string) (Status, error) {
 
 // Start is an operator's start: saved, then carried out. Idempotent.
 func (s *Supervisor) Start(name string) error {
-	c, err := s.Camera(name)
+	runs, err := s.feeds(name)
 	if err != nil {
 		return err
 	}
@@ -364,7 +425,9 @@ func (s *Supervisor) Start(name string) error {
 			return fmt.Errorf("start %s: %w", name, err)
 		}
 	}
-	c.Start()
+	for _, c := range runs {
+		c.Start()
+	}
 	return nil
 }
 
@@ -376,21 +439,23 @@ var ErrStopped = errors.New("the camera is stopped: start it")
 // failed-login budget once (a refused one counts: cameras lock out after
 // about five). It returns at once.
 func (s *Supervisor) Retry(name string) error {
-	c, err := s.Camera(name)
+	runs, err := s.feeds(name)
 	if err != nil {
 		return err
 	}
-	if !c.desired() {
+	if !runs[0].desired() {
 		return fmt.Errorf("camera %q: %w", name, ErrStopped)
 	}
-	c.Retry()
+	for _, c := range runs {
+		c.Retry()
+	}
 	return nil
 }
 
 // Stop is an operator's stop: saved, then carried out; it returns once
 // ffmpeg has finalised its segment and exited, or ctx ends. Idempotent.
 func (s *Supervisor) Stop(ctx context.Context, name string) error {
-	c, err := s.Camera(name)
+	runs, err := s.feeds(name)
 	if err != nil {
 		return err
 	}
@@ -399,7 +464,13 @@ func (s *Supervisor) Stop(ctx context.Context, name string) error {
 			return fmt.Errorf("stop %s: %w", name, err)
 		}
 	}
-	return c.Stop(ctx)
+	errs := make([]error, len(runs))
+	var wg sync.WaitGroup
+	for i, c := range runs {
+		wg.Go(func() { errs[i] = c.Stop(ctx) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // WaitFor returns once cond holds for the camera's status, or ctx ends.

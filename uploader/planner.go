@@ -89,8 +89,10 @@ func (u *Uploader) refreshPlan(ctx context.Context) {
 		s := u.deps.Storage()
 		in.StorageKnown, in.LimitBytes, in.UsedBytes = s.Known, s.LimitBytes, s.UsedBytes
 	}
-	p := MakePlan(in)
+	fp, promise, perFeed := u.feedPlans(ctx, u.settings(), in)
+	p := MakePlan(promise)
 	deficit := p.State == PlanDeficit
+	u.closeRequests(ctx)
 	u.planMu.Lock()
 	was := u.deficit
 	u.planIn, u.deficit = in, deficit
@@ -107,6 +109,10 @@ func (u *Uploader) refreshPlan(ctx context.Context) {
 			p.Since = u.clock.Now()
 		}
 		s.Plan = p
+		s.Feeds = nil
+		if perFeed {
+			s.Feeds = fp
+		}
 		s.BacklogBytes, s.BacklogSeconds = b.Bytes, b.Seconds
 		s.RecordedMbps = mbps(in.Recorded)
 		s.RecordedMbpsByCamera = make(map[string]float64, len(in.RecordedByCamera))

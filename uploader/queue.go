@@ -12,7 +12,9 @@ import (
 // its own, in three steps, so that policies have one place to go:
 //
 //  1. the order (Config.Order): the oldest waiting first (the catalog's
-//     Due), or the newest (DueNewest), read a window at a time;
+//     Due), or the newest (DueNewest), read a window at a time, within
+//     the feed policy's classes (feeds.go: requested ranges, sub feeds,
+//     main feeds);
 //  2. the rules (Config.Rules), which reorder that window: none today;
 //     the hooks for a feed policy (a camera's sub feed before its main
 //     feed) and for activity (segments with motion first under a
@@ -41,6 +43,11 @@ func (u *Uploader) next(ctx context.Context, cfg Config, free int, skip map[int6
 	due := u.deps.Catalog.Due
 	if cfg.Order == config.UploadNewest {
 		due = u.deps.Catalog.DueNewest
+	}
+	if fc, ok := u.deps.Catalog.(FeedCatalog); ok { // the feed policy (feeds.go)
+		due = func(ctx context.Context, limit int, skip map[int64]bool) ([]catalog.Record, error) {
+			return u.dueByPolicy(ctx, fc, cfg, limit, skip)
+		}
 	}
 	recs, err := due(ctx, window, skip)
 	if err != nil {
@@ -72,10 +79,10 @@ func (u *Uploader) next(ctx context.Context, cfg Config, free int, skip map[int6
 
 // cannotFinish says whether r, started now, would be deleted by retention
 // before it reached S3: its upload takes longer than the time until
-// retention deletes it, behind the room left and the older footage that
-// waits (plan.go).
+// retention deletes it, behind the room left and the footage waiting that
+// retention deletes first (plan.go; the feeds' order: feeds.go).
 func (u *Uploader) cannotFinish(ctx context.Context, in PlanInput, cfg Config, r catalog.Record) bool {
-	older, err := u.deps.Catalog.WaitingBefore(ctx, r.Start)
+	older, err := u.waitingBefore(ctx, r)
 	if err != nil {
 		return false // never skip on a guess
 	}

@@ -45,6 +45,9 @@ const (
 	// run (DecodeTries times), only the cheap structural check passed.
 	// Absent on segments cctvd saw close.
 	MetaDecodeCheck = "decode-check"
+	// MetaFeed is "sub" on a segment of its camera's sub feed (absent on
+	// a main feed's), so that the bucket alone tells the feeds apart.
+	MetaFeed = "feed"
 	// MetaActivity and MetaActivityHeatmap hold the segment's activity
 	// (package activity's FormatMeta), when it was analysed.
 	MetaActivity        = activity.MetaKey
@@ -124,6 +127,9 @@ func (a *attempter) put(ctx context.Context, r catalog.Record, f *os.File, size 
 		MetaStart:  r.Start.UTC().Format(MetaTimeLayout),
 		MetaEnd:    r.End.UTC().Format(MetaTimeLayout),
 		MetaSHA256: sums.sha256,
+	}
+	if r.Sub {
+		meta[MetaFeed] = "sub"
 	}
 	if c := r.DecodeCheck; c == catalog.DecodePassed || c == catalog.DecodeSkipped {
 		meta[MetaDecodeCheck] = c

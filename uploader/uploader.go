@@ -108,6 +108,9 @@ type Config struct {
 	Order string
 	// Rules reorder the queue's window (queue.go). None by default.
 	Rules []Rule
+	// Feeds is s3Config.uploadFeeds: which feeds go up when (feeds.go).
+	// Default config.UploadFeedsAll.
+	Feeds string
 }
 
 // setDefaults guards against zero values: the uploader's own timings get
@@ -224,6 +227,10 @@ type Deps struct {
 	// the uploads run (Pacer.OpenShare): the achieved rate, measured while
 	// they may, is worth that much over the week. Default 1.
 	OpenShare func() float64
+	// InWindow, if set, says whether the upload schedule's window in force
+	// lets uploads run (a window, not paused): the main feeds go up then
+	// with s3Config.uploadFeeds sub+schedule (feeds.go).
+	InWindow func() bool
 }
 
 // State is the uploader's health, as the API shows it.
@@ -277,6 +284,9 @@ type Status struct {
 	BacklogSeconds float64 `json:"backlogSeconds"`
 	// Plan says whether the backlog drains, in plain words.
 	Plan Plan `json:"plan"`
+	// Feeds is each kind of feed's plan, once a camera records a sub feed
+	// (feeds.go).
+	Feeds *FeedPlans `json:"feeds,omitempty"`
 	// LastSkipped and LastDeletedWaiting name the last segment the plan
 	// left and the last one retention deleted while a later one went up.
 	LastSkipped        string `json:"lastSkipped,omitempty"`

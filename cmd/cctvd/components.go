@@ -59,11 +59,14 @@ func segmenterConfig(cfg *config.Config, owner string) segmenter.Config {
 	}
 }
 
-// feedIDs are the cameras' feed ids, for the segmenter.
+// feedIDs are the feed ids of the cameras' staging folders, for the
+// segmenter: each camera's main feed, and its sub feed's.
 func feedIDs(cfg *config.Config) map[string]string {
 	ids := map[string]string{}
 	for _, c := range cfg.Cameras {
-		ids[c.CameraName] = c.VideoFeedID
+		for _, f := range c.Feeds() {
+			ids[layout.FeedStagingName(f.CameraName, f.Feed)] = f.VideoFeedID
+		}
 	}
 	return ids
 }
@@ -113,6 +116,7 @@ func uploaderConfig(cfg *config.Config) uploader.Config {
 		SavePath:         cfg.StorageConfig.SavePath,
 		ProbePath:        cfg.FFmpeg.ProbePath,
 		Order:            cfg.S3Config.UploadOrder,
+		Feeds:            cfg.S3Config.UploadFeeds,
 	}
 }
 

@@ -188,7 +188,7 @@ func (d *daemon) build(ctx context.Context, hub *logring.Hub) error {
 		Catalog:   d.keep.Status,
 		Now:       d.clock.Now,
 	})
-	d.gap = gaplog.New(gaplog.Deps{Log: log, Catalog: d.keep, OnClosed: d.met.Gap, Now: d.clock.Now})
+	d.gap = gaplog.New(gaplog.Deps{Log: log, Catalog: gapCatalog{d.keep, d.config}, OnClosed: d.met.Gap, Now: d.clock.Now})
 	d.gapq = gaplog.NewQueue(d.gap, 0)
 	d.buildActivity()
 	d.sup = supervisor.New(supervisorConfig(cfg, d.owner), cfg.Cameras, nil, supervisor.Deps{
@@ -251,6 +251,7 @@ func (d *daemon) build(ctx context.Context, hub *logring.Hub) error {
 			UploadLimit:    d.pacer,
 			Activity:       d.activityIntervals,
 			ActivityStatus: d.act.Status,
+			UploadWake:     d.wakeUploader,
 		})
 	return err
 }
@@ -430,7 +431,7 @@ func (d *daemon) segmentClosed(seg segment.Segment) {
 			d.log.Error().Err(err).Str("segment", seg.Name()).Msg("cannot record segment in the catalog")
 			return
 		}
-		d.gapq.Segment(seg)
+		d.gapq.Segment(gapSegment(seg))
 		d.partsMu.Lock()
 		up, ret := d.up, d.ret
 		d.partsMu.Unlock()
@@ -461,7 +462,7 @@ func (d *daemon) nameTaken(rel string) bool {
 // not usable, and the gap log's queue takes it when it is (no catalog
 // write happens here).
 func (d *daemon) cameraEvent(ev supervisor.Event) {
-	d.keep.Do(func(*catalog.Catalog) { d.gapq.CameraEvent(ev) })
+	d.keep.Do(func(*catalog.Catalog) { d.gapq.CameraEvent(gapEvent(ev)) })
 }
 
 func (d *daemon) quarantined(camera, file string) {

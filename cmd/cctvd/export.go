@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -22,8 +23,8 @@ import (
 )
 
 const exportUsage = `usage:
-  cctvd export [--config FILE] --camera NAME --from TIME --to TIME -o CLIP.mp4 [--force]
-  cctvd export --from-s3 [--config FILE] [S3 FLAGS] --camera NAME --from TIME --to TIME -o CLIP.mp4 [--force]
+  cctvd export [--config FILE] --camera NAME --from TIME --to TIME -o CLIP.mp4 [--feed main|sub] [--force]
+  cctvd export --from-s3 [--config FILE] [S3 FLAGS] --camera NAME --from TIME --to TIME -o CLIP.mp4 [--feed main|sub] [--force]
   cctvd verify [--config FILE] [S3 FLAGS] [--full] CLIP.json
 
 export writes one MP4 of the camera's footage in [--from, --to) and its
@@ -35,6 +36,12 @@ exportTempDir, savePath and minFreeGB); the S3 flags replace them. What
 is downloaded goes to storageConfig.exportTempDir ($TMPDIR, /tmp): an
 export that would push that filesystem under its free-space floor is
 refused before it downloads.
+A camera with a sub stream has two feeds: the export is of the best copy,
+the main feed where it exists and the sub feed where the main copy is
+gone (the manifest's "feed" and "feedNote" say which). The two feeds never
+go into one MP4: a range whose best copy is of both is written as parts,
+CLIP.1-main.mp4, CLIP.2-sub.mp4, ..., each with its manifest. --feed
+exports one feed only.
 TIME is RFC 3339: 2026-01-06T14:03:00Z, or with an offset and fractional
 seconds (2026-01-06T15:03:00.5+01:00). Credentials come from the config's
 awsCredentials or, without them, from the AWS environment (AWS_ACCESS_KEY_ID,
@@ -99,6 +106,7 @@ func runExport(ctx context.Context, args []string, stdout, stderr io.Writer, get
 	out := fs.String("o", "", "the MP4 to write; its manifest goes beside it (.json)")
 	fromS3 := fs.Bool("from-s3", false, "read the bucket alone: no catalog, no box")
 	force := fs.Bool("force", false, "overwrite the MP4 and manifest if they exist")
+	feed := fs.String("feed", "", "main or sub: one feed of a camera with a sub stream (default: the best copy)")
 	s3f := addS3Flags(fs)
 	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
 		return nil
@@ -128,34 +136,58 @@ func runExport(ctx context.Context, args []string, stdout, stderr io.Writer, get
 		fmt.Fprintln(stderr, "cctvd export: --from must be before --to")
 		return errUsage
 	}
+	if *feed != export.FeedBest && *feed != export.FeedMain && *feed != export.FeedSub {
+		fmt.Fprintf(stderr, "cctvd export: --feed %q is not main or sub\n", *feed)
+		return errUsage
+	}
 	if !*fromS3 && (*s3f.bucket != "" || *s3f.prefix != "" || *s3f.endpoint != "" || *s3f.region != "") {
 		fmt.Fprintln(stderr, "cctvd export: --bucket, --prefix, --endpoint and --region go with --from-s3; from the box, the config says where S3 is")
 		return errUsage
 	}
 	log := cliLogger(stderr)
 	distrust := &export.Distrust{}
-	for try := 0; ; try++ {
-		var clip *export.Clip
-		var err error
-		if *fromS3 {
-			clip, err = exportFromBucket(ctx, *cfgPath, s3f, *camera, from, to, log, distrust, getenv)
-		} else {
-			clip, err = exportFromBox(ctx, cmpOr(*cfgPath, DefaultConfigPath), *camera, from, to, log, distrust, getenv)
+	one := func(out, feed string, from, to time.Time) error {
+		for try := 0; ; try++ {
+			var clip *export.Clip
+			var err error
+			if *fromS3 {
+				clip, err = exportFromBucket(ctx, *cfgPath, s3f, *camera, from, to, feed, log, distrust, getenv)
+			} else {
+				clip, err = exportFromBox(ctx, cmpOr(*cfgPath, DefaultConfigPath), *camera, from, to, feed, log, distrust, getenv)
+			}
+			if err != nil {
+				return err
+			}
+			m, err := clip.Save(out, *force)
+			clip.Close()
+			if errors.Is(err, export.ErrMismatch) && try == 0 && !*fromS3 {
+				continue // a local file no longer matches: again, with its S3 copy
+			}
+			if err != nil {
+				return err
+			}
+			printExport(stdout, out, m)
+			return nil
 		}
-		if err != nil {
-			return err
-		}
-		m, err := clip.Save(*out, *force)
-		clip.Close()
-		if errors.Is(err, export.ErrMismatch) && try == 0 && !*fromS3 {
-			continue // a local file no longer matches: again, with its S3 copy
-		}
-		if err != nil {
-			return err
-		}
-		printExport(stdout, *out, m)
-		return nil
 	}
+	err := one(*out, *feed, from, to)
+	var mixed *export.MixedError
+	if !errors.As(err, &mixed) {
+		return err
+	}
+	fmt.Fprintf(stdout, "the range's best copy is of two feeds, which never go into one MP4: %d parts\n", len(mixed.Parts))
+	for i, p := range mixed.Parts {
+		if err := one(partPath(*out, i+1, p.Feed), p.Feed, p.From, p.To); err != nil {
+			return fmt.Errorf("part %d (%s feed): %w", i+1, p.Feed, err)
+		}
+	}
+	return nil
+}
+
+// partPath is the file of part n of an export: CLIP.mp4 → CLIP.n-feed.mp4.
+func partPath(out string, n int, feed string) string {
+	ext := filepath.Ext(out)
+	return fmt.Sprintf("%s.%d-%s%s", strings.TrimSuffix(out, ext), n, feed, ext)
 }
 
 func cmpOr(a, b string) string {
@@ -167,7 +199,7 @@ func cmpOr(a, b string) string {
 
 // exportFromBox exports from the catalog and the local files, and S3 for
 // what is no longer on the box.
-func exportFromBox(ctx context.Context, path, camera string, from, to time.Time, log zerolog.Logger, distrust *export.Distrust, getenv func(string) string) (*export.Clip, error) {
+func exportFromBox(ctx context.Context, path, camera string, from, to time.Time, feed string, log zerolog.Logger, distrust *export.Distrust, getenv func(string) string) (*export.Clip, error) {
 	cfg, err := config.Load(path, getenv)
 	if err != nil {
 		return nil, err
@@ -195,6 +227,10 @@ func exportFromBox(ctx context.Context, path, camera string, from, to time.Time,
 			return nil, fmt.Errorf("no camera %q in the config or the catalog", camera)
 		}
 	}
+	segs, feed, note, err := export.SelectFeed(segs, from, to, feed)
+	if err != nil {
+		return nil, err
+	}
 	client, err := uploader.NewClient(ctx, clientConfig(cfg))
 	if err != nil {
 		return nil, err
@@ -206,7 +242,8 @@ func exportFromBox(ctx context.Context, path, camera string, from, to time.Time,
 	}
 	b := &export.Builder{S3: client, Bucket: cfg.S3Config.S3Bucket, Prefix: cfg.S3Config.S3Path, Locations: cat.Locations,
 		Temp: temp, Version: version, Log: log, Distrust: distrust}
-	clip, err := b.Build(ctx, export.Request{Camera: camera, From: from, To: to, Segments: segs, Gaps: gaps, Made: export.MadeOnBox})
+	clip, err := b.Build(ctx, export.Request{Camera: camera, From: from, To: to, Segments: segs, Gaps: gaps, Made: export.MadeOnBox,
+		Feed: feed, FeedNote: note})
 	if errors.Is(err, export.ErrNoFootage) {
 		return nil, export.Nearest(ctx, cat, camera, from, to)
 	}
@@ -214,7 +251,7 @@ func exportFromBox(ctx context.Context, path, camera string, from, to time.Time,
 }
 
 // exportFromBucket exports from the bucket alone.
-func exportFromBucket(ctx context.Context, path string, s3f *s3Flags, camera string, from, to time.Time, log zerolog.Logger, distrust *export.Distrust, getenv func(string) string) (*export.Clip, error) {
+func exportFromBucket(ctx context.Context, path string, s3f *s3Flags, camera string, from, to time.Time, feed string, log zerolog.Logger, distrust *export.Distrust, getenv func(string) string) (*export.Clip, error) {
 	cfg, err := config.LoadS3(path, getenv, s3f.apply)
 	if err != nil {
 		if path == "" {
@@ -230,8 +267,16 @@ func exportFromBucket(ctx context.Context, path string, s3f *s3Flags, camera str
 	if err != nil {
 		return nil, err
 	}
+	if err := export.MarkSubFromBucket(ctx, client, segs); err != nil {
+		return nil, err
+	}
+	segs, feed, note, err := export.SelectFeed(segs, from, to, feed)
+	if err != nil {
+		return nil, err
+	}
 	b := &export.Builder{S3: client, Bucket: cfg.S3Config.S3Bucket, Temp: exportTemp(cfg), Version: version, Log: log, Distrust: distrust}
-	clip, err := b.Build(ctx, export.Request{Camera: camera, From: from, To: to, Segments: segs, Made: export.MadeFromBucket})
+	clip, err := b.Build(ctx, export.Request{Camera: camera, From: from, To: to, Segments: segs, Made: export.MadeFromBucket,
+		Feed: feed, FeedNote: note})
 	clipErr := err
 	if errors.Is(err, export.ErrNoFootage) {
 		err = fmt.Errorf("no footage of %s in s3://%s/%s between %s and %s", camera, cfg.S3Config.S3Bucket,
@@ -257,6 +302,12 @@ func printExport(w io.Writer, path string, m export.Manifest) {
 	for _, g := range m.Gaps {
 		fmt.Fprintf(w, "  gap %s to %s (%s): %s\n", g.Start.Format(time.RFC3339Nano), g.End.Format(time.RFC3339Nano),
 			time.Duration(g.Seconds*float64(time.Second)).Round(time.Millisecond), g.Cause)
+	}
+	if m.Feed != "" {
+		fmt.Fprintf(w, "feed %s (%s)\n", m.Feed, m.FeedID)
+	}
+	if m.FeedNote != "" {
+		fmt.Fprintf(w, "  note: %s\n", m.FeedNote)
 	}
 	fmt.Fprintf(w, "sha256 %s\nmanifest %s\n", m.Export.SHA256, export.ManifestPath(path))
 }

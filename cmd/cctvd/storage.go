@@ -144,14 +144,18 @@ func (d *daemon) catalogReady(ctx context.Context, cat *catalog.Catalog, fresh b
 			return err
 		}
 	}
+	if subs := subFeeds(d.config()); len(subs) > 0 {
+		// Rows rebuilt from the disk or the bucket cannot tell their feed.
+		if n, err := cat.MarkSubFeeds(ctx, subs); err != nil {
+			return err
+		} else if n > 0 {
+			d.log.Info().Int64("rows", n).Msg("catalog rows of the cameras' sub feeds marked as such")
+		}
+	}
 	if d.gapStarted {
 		return nil
 	}
-	var names []string
-	for _, c := range d.config().Cameras {
-		names = append(names, c.CameraName)
-	}
-	if err := d.gap.Start(ctx, names); err != nil {
+	if err := d.gap.Start(ctx, gapNames(d.config())); err != nil {
 		return err
 	}
 	d.gapStarted = true
@@ -166,21 +170,21 @@ func (d *daemon) useCatalog(ctx context.Context, cat *catalog.Catalog) error {
 	d.partsMu.Lock()
 	s3c := d.s3c
 	up := uploader.New(uploaderConfig(cfg), uploader.Deps{Log: d.log, Catalog: cat, S3: d.upc, Redactor: d.red, Clock: d.clock,
-		Limiter: d.lim, Storage: d.storageView, OpenShare: d.pacer.OpenShare,
+		Limiter: d.lim, Storage: d.storageView, OpenShare: d.pacer.OpenShare, InWindow: d.inWindow,
 		OnUploaded: d.met.Uploaded, OnFailed: d.met.UploadFailed, OnConflict: d.met.UploadConflict,
 		OnQuarantined: func(r catalog.Record, why string, offsite bool) {
 			d.met.Quarantined(r, why, offsite)
 			d.quarantineChanged(r.Camera)
 			d.quarantinedFact(r, why)
 			if !offsite { // S3 keeps no earlier upload: the footage is lost
-				d.gapq.Corrupt(r, why)
+				d.gapq.Corrupt(gapRecord(r), why)
 			}
 		}})
 	ret := retention.New(retentionConfig(cfg), retention.Deps{Log: d.log, Catalog: cat, KeyFor: d.keyFor, Now: d.clock.Now, After: d.clock.After, OnDelete: func(r catalog.Record, cause string) {
 		d.met.Deleted(r, cause)
 		up.SegmentDeleted(r)
 		d.deletedFact(r, cause)
-		d.gapq.Deleted(r, cause)
+		d.gapq.Deleted(gapRecord(r), cause)
 	}})
 	reb := rebuild.New(rebuildConfig(cfg),
 		rebuild.Deps{Log: d.log, S3: s3c, Catalog: cat, Now: d.clock.Now, After: d.clock.After})

@@ -22,6 +22,8 @@ import (
 // Aliases, so tests need import only this package.
 type (
 	CameraOptions = fixture.CameraOptions
+	// Pair is a main stream and its sub stream of one source.
+	Pair          = fixture.Pair
 	Probe         = fixture.Probe
 	Object        = fixture.Object
 	MinIOOptions  = fixture.MinIOOptions

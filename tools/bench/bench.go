@@ -34,6 +34,9 @@
 //   - activity: the activity index's CPU per camera on against off, its
 //     accuracy on the test camera's scripted motion, and its false
 //     positives over ten minutes of a still scene (activity.go).
+//   - feeds: with the uplink at 10 % of four cameras' main feeds and
+//     uploadFeeds sub, the sub segments' delay to S3, and an incident's
+//     5 main-quality minutes after the request (feeds.go).
 package bench
 
 import (
@@ -151,6 +154,7 @@ func Run(ctx context.Context, opts Options) ([]Row, error) {
 		{"uplink", b.uplink},
 		{"activity", b.activity},
 		{"firstframe", b.firstFrame},
+		{"feeds", b.feeds},
 	}
 	for _, s := range steps {
 		if opts.Only != "" && !strings.Contains(","+opts.Only+",", ","+s.name+",") {

@@ -50,7 +50,8 @@ const seen = new IntersectionObserver((entries) => {
 });
 
 const log = new LogPanel({ onUnauthorized: () => refused() });
-const player = new Player({ spansOf: (name) => cards.get(name)?.timeline.data, timelineOf: (name) => cards.get(name)?.timeline });
+const player = new Player({ spansOf: (name) => cards.get(name)?.timeline.data, timelineOf: (name) => cards.get(name)?.timeline,
+  camOf: (name) => cards.get(name)?.cam, onUnauthorized: () => refused() });
 
 // ---- sign-in ---------------------------------------------------------
 
@@ -254,6 +255,8 @@ class Card {
     this.fRestarts = f('Restarts · stalls');
     this.fSeg = f('Last segment', true);
     this.fSource = f('Stream', true);
+    this.fFeeds = f('Feeds', true);
+    this.fFeeds.parentElement.hidden = true;
     this.img = h('img', { alt: '', hidden: true });
     this.thumbNote = h('span', { class: 'thumb-note', text: 'No still yet' });
     this.thumbTime = h('span', { class: 'thumb-time', hidden: true });
@@ -367,6 +370,15 @@ class Card {
     } else {
       setText(this.fSeg, 'none yet');
     }
+    // A camera with a sub stream: each feed's state and how far back it
+    // reaches (retention deletes the main footage first).
+    const feeds = cam.feeds || [];
+    this.fFeeds.parentElement.hidden = feeds.length === 0;
+    setText(this.fFeeds, feeds.map((fd) => {
+      const back = fmt.isSet(fd.local) ? `on this box from ${fmt.dateTime(fd.local)}` : 'none on this box';
+      const s3 = fmt.isSet(fd.remote) ? `, in S3 from ${fmt.dateTime(fd.remote)}` : '';
+      return `${fd.feed} (${fd.feedId}) ${STATES[fd.state] || fd.state}: ${back}${s3}`;
+    }).join(' · '));
     const errs = [];
     if (cam.state === 'waiting-credentials') {
       const win = fmt.goSeconds(c.failedLoginWindow);

@@ -26,8 +26,16 @@ export const CAUSES = {
   unknown: 'no footage, no cause logged',
 };
 
-// where says where a span's footage is.
+// where says where a span's footage is, and for a camera with a sub
+// feed which feed the span's best copy is (span.feed).
 export function where(span) {
+  const w = whereAlone(span);
+  if (span.feed === 'sub') return { cls: `${w.cls} span-subfeed`, text: `sub feed only (the main copy is gone), ${w.text}` };
+  if (span.feed === 'main') return { cls: w.cls, text: `main feed, ${w.text}` };
+  return w;
+}
+
+function whereAlone(span) {
   if (span.uploaded && span.local) return { cls: 'both', text: 'on this box and in S3' };
   if (span.uploaded) return { cls: 's3', text: 'in S3 only (cleared from this box)' };
   if (span.local) {
@@ -228,11 +236,12 @@ export class Timeline {
     const add = (s, e, cls) => {
       const a = Math.max(s, start);
       const b = Math.min(e, end);
-      if (b <= a) return;
+      if (b <= a) return null;
       const el = h('div', { class: `tl-item ${cls}` });
       el.style.left = `${pct(a)}%`;
       el.style.width = `${pct(b) - pct(a)}%`;
       items.push(el);
+      return el;
     };
     let footage = 0;
     let gaps = 0;
@@ -252,7 +261,8 @@ export class Timeline {
         const ss = Date.parse(s.start);
         const se = Date.parse(s.end);
         footage += Math.max(0, Math.min(se, end) - Math.max(ss, start));
-        add(ss, se, `span span-${where(s).cls}`);
+        const el = add(ss, se, `span span-${where(s).cls}`);
+        if (el && s.feed) el.dataset.feed = s.feed;
       }
     }
     if (this.liveSince) add(this.liveEdge(), end, 'live');

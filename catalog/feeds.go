@@ -1,0 +1,371 @@
+package catalog
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// A camera's two feeds. A segment of a camera's sub feed (its second,
+// low-resolution stream) has Record.Sub set: the upload queue sends the
+// feeds by the policy (sub feeds first, main feeds held or scheduled),
+// retention deletes a camera's main footage before its sub footage, and
+// exports take the main copy where it exists and the sub copy where it
+// is gone. Rows of the previous releases, which recorded one feed, are
+// main rows. Rows rebuilt from the disk or the bucket, which cannot tell,
+// are marked by MarkSubFeeds from the config.
+
+// migrationFeeds is migration 13, after the activity index (12): every
+// row keeps its values (sub 0: the previous releases recorded the main
+// feed only); the feeds' queue and retention walks get partial indexes of
+// their own; upload requests (an incident's range of a camera's main
+// feed, sent ahead of everything) survive a restart.
+const migrationFeeds = `ALTER TABLE segments ADD COLUMN sub INTEGER NOT NULL DEFAULT 0;
+	CREATE INDEX segments_due_feed ON segments(sub, start_ns, id) WHERE upload = 'pending' AND local = 'present' AND decode_check != 'waiting';
+	CREATE INDEX segments_retention_uploaded ON segments(sub, start_ns, id) WHERE local = 'present' AND upload = 'uploaded';
+	CREATE INDEX segments_retention_others ON segments(sub, start_ns, id) WHERE local = 'present' AND upload != 'uploaded';
+	CREATE INDEX segments_feed ON segments(camera, feed_id, start_ns);
+	CREATE TABLE upload_requests (
+		id         INTEGER PRIMARY KEY,
+		camera     TEXT    NOT NULL,
+		from_ns    INTEGER NOT NULL,
+		to_ns      INTEGER NOT NULL,
+		created_ns INTEGER NOT NULL,
+		done_ns    INTEGER NOT NULL DEFAULT 0
+	);`
+
+// Queries of the feeds (named, so that a test can check each plan uses an
+// index).
+const (
+	qDueFeed = `INDEXED BY segments_due_feed WHERE sub = ? AND upload = 'pending' AND local = 'present' AND decode_check != 'waiting'
+			AND (start_ns, id) > (?, ?) ORDER BY start_ns, id LIMIT ?`
+	qDueFeedNewest = `INDEXED BY segments_due_feed WHERE sub = ? AND upload = 'pending' AND local = 'present' AND decode_check != 'waiting'
+			AND (start_ns, id) < (?, ?) ORDER BY start_ns DESC, id DESC LIMIT ?`
+	qRetentionUploadedFeed = `INDEXED BY segments_retention_uploaded WHERE sub = ? AND local = 'present' AND upload = 'uploaded'
+			ORDER BY start_ns, id LIMIT ?`
+	qRetentionOthersFeed = `INDEXED BY segments_retention_others WHERE sub = ? AND local = 'present' AND upload != 'uploaded'
+			ORDER BY start_ns, id LIMIT ?`
+	// The main rows an open request covers, due for upload.
+	qRequestedDue = `WHERE id IN (SELECT s.id FROM upload_requests r JOIN segments s INDEXED BY segments_camera
+			ON s.camera = r.camera AND s.start_ns < r.to_ns AND s.end_ns > r.from_ns
+			WHERE r.done_ns = 0 AND s.sub = 0 AND s.upload = 'pending' AND s.local = 'present' AND s.decode_check != 'waiting')
+			AND (start_ns, id) > (?, ?) ORDER BY start_ns, id LIMIT ?`
+	// What retention deletes before a main row (the main rows waiting
+	// before it) and before a sub row (every main row waiting, and the
+	// sub rows waiting before it).
+	qWaitingBeforeMain = `SELECT COALESCE(SUM(bytes), 0) FROM segments WHERE upload IN ('pending', 'uploading') AND local = 'present' AND start_ns < ? AND sub = 0`
+	qWaitingBeforeSub  = `SELECT COALESCE(SUM(bytes), 0) FROM segments WHERE upload IN ('pending', 'uploading') AND local = 'present' AND (start_ns < ? OR sub = 0)`
+	qLatestFeed        = `INDEXED BY segments_feed WHERE camera = ? AND feed_id = ? ORDER BY start_ns DESC, id DESC LIMIT 1`
+)
+
+// DueFeed is Due for one feed: the sub feeds' rows (sub) or the main
+// feeds', oldest first (newest first with newest).
+func (c *Catalog) DueFeed(ctx context.Context, sub, newest bool, limit int, skip map[int64]bool) ([]Record, error) {
+	q, after := qDueFeed, Cursor{StartNS: -1 << 63}
+	if newest {
+		q, after = qDueFeedNewest, Cursor{StartNS: 1<<63 - 1, ID: 1<<63 - 1}
+	}
+	return c.dueWith(ctx, func(cur Cursor, page int) ([]Record, error) {
+		return c.many(ctx, q, sub, cur.StartNS, cur.ID, page)
+	}, after, limit, skip)
+}
+
+// RequestedDue returns up to limit main-feed rows due for upload that an
+// open upload request covers, oldest first, leaving out skip.
+func (c *Catalog) RequestedDue(ctx context.Context, limit int, skip map[int64]bool) ([]Record, error) {
+	return c.dueWith(ctx, func(cur Cursor, page int) ([]Record, error) {
+		return c.many(ctx, qRequestedDue, cur.StartNS, cur.ID, page)
+	}, Cursor{StartNS: -1 << 63}, limit, skip)
+}
+
+// dueWith pages through a due query (see due).
+func (c *Catalog) dueWith(ctx context.Context, read func(Cursor, int) ([]Record, error), after Cursor, limit int, skip map[int64]bool) ([]Record, error) {
+	var out []Record
+	page := min(max(limit+len(skip), 32), 512)
+	for len(out) < limit {
+		rows, err := read(after, page)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range rows {
+			if !skip[r.ID] && len(out) < limit {
+				out = append(out, r)
+			}
+		}
+		if len(rows) < page {
+			break
+		}
+		last := rows[len(rows)-1]
+		after = Cursor{StartNS: toNS(last.Start), ID: last.ID}
+	}
+	return out, nil
+}
+
+// retentionFeeds returns up to n candidates for retention: uploaded rows
+// (main feeds' oldest first, then sub feeds'), then the others (main
+// feeds', then sub feeds'). Without sub rows it is the order of one feed.
+func (c *Catalog) retentionFeeds(ctx context.Context, n int) ([]Record, error) {
+	var out []Record
+	for _, step := range []struct {
+		q   string
+		sub bool
+	}{{qRetentionUploadedFeed, false}, {qRetentionUploadedFeed, true}, {qRetentionOthersFeed, false}, {qRetentionOthersFeed, true}} {
+		if len(out) >= n {
+			break
+		}
+		more, err := c.many(ctx, step.q, step.sub, n-len(out))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, more...)
+	}
+	return out, nil
+}
+
+// WaitingBeforeFeed is WaitingBefore in retention's order of the feeds:
+// the bytes waiting for upload that retention deletes before a segment of
+// this kind (sub) starting at start.
+func (c *Catalog) WaitingBeforeFeed(ctx context.Context, sub bool, start time.Time) (int64, error) {
+	q := qWaitingBeforeMain
+	if sub {
+		q = qWaitingBeforeSub
+	}
+	var n int64
+	if err := c.db.QueryRowContext(ctx, q, toNS(start)).Scan(&n); err != nil {
+		return 0, c.check(fmt.Errorf("catalog: waiting before: %w", err))
+	}
+	return n, nil
+}
+
+// LatestFeed is Latest for one feed of a camera.
+func (c *Catalog) LatestFeed(ctx context.Context, camera, feedID string) (Record, error) {
+	return c.one(ctx, qLatestFeed, camera, feedID)
+}
+
+// MarkSubFeeds marks the rows of the cameras' sub feeds (camera → its sub
+// feed's videoFeedId) as sub rows, for rows rebuilt from the disk or the
+// bucket; it returns how many it marked.
+func (c *Catalog) MarkSubFeeds(ctx context.Context, subs map[string]string) (int64, error) {
+	var n int64
+	for camera, feed := range subs {
+		err := c.write(func() error {
+			res, err := c.db.ExecContext(ctx, `UPDATE segments SET sub = 1 WHERE camera = ? AND feed_id = ? AND sub = 0`, camera, feed)
+			if err != nil {
+				return err
+			}
+			k, err := res.RowsAffected()
+			n += k
+			return err
+		})
+		if err != nil {
+			return n, c.check(fmt.Errorf("catalog: mark sub feeds: %w", err))
+		}
+	}
+	return n, nil
+}
+
+// UploadRequest is a request to send a camera's main feed over a range
+// ahead of everything else (an incident).
+type UploadRequest struct {
+	ID       int64     `json:"id"`
+	Camera   string    `json:"camera"`
+	From     time.Time `json:"from"`
+	To       time.Time `json:"to"`
+	Created  time.Time `json:"created"`
+	Done     time.Time `json:"done,omitzero"`
+	Waiting  int64     `json:"waiting"`  // main segments in the range not yet in S3
+	Uploaded int64     `json:"uploaded"` // main segments in the range in S3
+}
+
+// MaxOpenUploadRequests bounds the requests open at once.
+const MaxOpenUploadRequests = 64
+
+// ErrTooManyRequests is AddUploadRequest's answer past MaxOpenUploadRequests.
+var ErrTooManyRequests = errors.New("too many upload requests open")
+
+// AddUploadRequest records a request (durably: a restart keeps it).
+func (c *Catalog) AddUploadRequest(ctx context.Context, camera string, from, to time.Time) (UploadRequest, error) {
+	var id int64
+	err := c.write(func() error {
+		var open int
+		if err := c.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM upload_requests WHERE done_ns = 0`).Scan(&open); err != nil {
+			return err
+		}
+		if open >= MaxOpenUploadRequests {
+			return ErrTooManyRequests
+		}
+		return c.db.QueryRowContext(ctx, `INSERT INTO upload_requests (camera, from_ns, to_ns, created_ns) VALUES (?, ?, ?, ?) RETURNING id`,
+			camera, toNS(from), toNS(to), toNS(c.now())).Scan(&id)
+	})
+	if errors.Is(err, ErrTooManyRequests) {
+		return UploadRequest{}, err
+	}
+	if err != nil {
+		return UploadRequest{}, c.check(fmt.Errorf("catalog: add upload request: %w", err))
+	}
+	return c.uploadRequest(ctx, id)
+}
+
+const qUploadRequests = `SELECT r.id, r.camera, r.from_ns, r.to_ns, r.created_ns, r.done_ns,
+	(SELECT COUNT(*) FROM segments s INDEXED BY segments_camera WHERE s.camera = r.camera AND s.start_ns < r.to_ns AND s.end_ns > r.from_ns
+		AND s.sub = 0 AND s.local = 'present' AND s.upload IN ('pending', 'uploading')),
+	(SELECT COUNT(*) FROM segments s INDEXED BY segments_camera WHERE s.camera = r.camera AND s.start_ns < r.to_ns AND s.end_ns > r.from_ns
+		AND s.sub = 0 AND s.upload = 'uploaded')
+	FROM upload_requests r`
+
+func (c *Catalog) uploadRequest(ctx context.Context, id int64) (UploadRequest, error) {
+	rs, err := c.uploadRequests(ctx, ` WHERE r.id = ?`, id)
+	if err != nil {
+		return UploadRequest{}, err
+	}
+	if len(rs) == 0 {
+		return UploadRequest{}, ErrNotFound
+	}
+	return rs[0], nil
+}
+
+// UploadRequests returns the open requests, and those done since since,
+// oldest first.
+func (c *Catalog) UploadRequests(ctx context.Context, since time.Time) ([]UploadRequest, error) {
+	return c.uploadRequests(ctx, ` WHERE r.done_ns = 0 OR r.done_ns >= ? ORDER BY r.id`, toNS(since))
+}
+
+func (c *Catalog) uploadRequests(ctx context.Context, where string, args ...any) ([]UploadRequest, error) {
+	rows, err := c.db.QueryContext(ctx, qUploadRequests+where, args...)
+	if err != nil {
+		return nil, c.check(fmt.Errorf("catalog: upload requests: %w", err))
+	}
+	defer rows.Close()
+	var out []UploadRequest
+	for rows.Next() {
+		var r UploadRequest
+		var from, to, created, done int64
+		if err := rows.Scan(&r.ID, &r.Camera, &from, &to, &created, &done, &r.Waiting, &r.Uploaded); err != nil {
+			return nil, c.check(fmt.Errorf("catalog: upload requests: %w", err))
+		}
+		r.From, r.To, r.Created, r.Done = fromNS(from), fromNS(to), fromNS(created), fromNS(done)
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, c.check(fmt.Errorf("catalog: upload requests: %w", err))
+	}
+	return out, nil
+}
+
+// CloseUploadRequests closes the open requests whose range holds no main
+// segment waiting for upload and whose camera recorded past its end (the
+// footage of the range is all closed), or that ended before giveUpBefore
+// (a camera that never recorded past it). It returns how many it closed.
+func (c *Catalog) CloseUploadRequests(ctx context.Context, giveUpBefore time.Time) (int64, error) {
+	var n int64
+	err := c.write(func() error {
+		res, err := c.db.ExecContext(ctx, `UPDATE upload_requests AS r SET done_ns = ? WHERE done_ns = 0
+			AND NOT EXISTS (SELECT 1 FROM segments s INDEXED BY segments_camera WHERE s.camera = r.camera AND s.start_ns < r.to_ns
+				AND s.end_ns > r.from_ns AND s.sub = 0 AND s.local = 'present' AND s.upload IN ('pending', 'uploading'))
+			AND (r.to_ns < ? OR EXISTS (SELECT 1 FROM segments s INDEXED BY segments_camera WHERE s.camera = r.camera
+				AND s.sub = 0 AND s.end_ns >= r.to_ns))`, toNS(c.now()), toNS(giveUpBefore))
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return 0, c.check(fmt.Errorf("catalog: close upload requests: %w", err))
+	}
+	return n, nil
+}
+
+// FeedReach is how far back one feed of a camera reaches.
+type FeedReach struct {
+	FeedID string `json:"feedId"`
+	Sub    bool   `json:"sub"`
+	// Local is the start of the oldest segment on the box, Remote of the
+	// oldest in S3 (zero: none); Newest the end of the newest recorded.
+	Local  time.Time `json:"local,omitzero"`
+	Remote time.Time `json:"remote,omitzero"`
+	Newest time.Time `json:"newest,omitzero"`
+}
+
+// Reach says how far back each feed of camera reaches, the main feed
+// first.
+func (c *Catalog) Reach(ctx context.Context, camera string) ([]FeedReach, error) {
+	rows, err := c.db.QueryContext(ctx, `SELECT feed_id, MAX(sub), MIN(CASE WHEN local = 'present' THEN start_ns END),
+		MIN(CASE WHEN upload = 'uploaded' THEN start_ns END), MAX(end_ns)
+		FROM segments INDEXED BY segments_feed WHERE camera = ? GROUP BY feed_id ORDER BY MAX(sub), feed_id`, camera)
+	if err != nil {
+		return nil, c.check(fmt.Errorf("catalog: reach: %w", err))
+	}
+	defer rows.Close()
+	var out []FeedReach
+	for rows.Next() {
+		var f FeedReach
+		var local, remote sql.NullInt64
+		var newest int64
+		if err := rows.Scan(&f.FeedID, &f.Sub, &local, &remote, &newest); err != nil {
+			return nil, c.check(fmt.Errorf("catalog: reach: %w", err))
+		}
+		f.Local, f.Remote, f.Newest = fromNS(local.Int64), fromNS(remote.Int64), fromNS(newest)
+		out = append(out, f)
+	}
+	return out, c.check(rows.Err())
+}
+
+// FeedLoad is what one kind of feed (the cameras' main feeds, or their
+// sub feeds) has waiting for upload, and records, for the upload plan.
+type FeedLoad struct {
+	BacklogBytes   int64
+	BacklogCount   int64
+	BacklogSeconds float64
+	Oldest         time.Time
+	// Recorded is the bytes a second the feeds record (each camera's
+	// bytes over the seconds it recorded since since, summed).
+	Recorded float64
+}
+
+// FeedLoads returns the main feeds' load and the sub feeds'.
+func (c *Catalog) FeedLoads(ctx context.Context, since time.Time) (main, sub FeedLoad, err error) {
+	pick := func(s bool) *FeedLoad {
+		if s {
+			return &sub
+		}
+		return &main
+	}
+	rows, err := c.db.QueryContext(ctx, `SELECT sub, COUNT(*), COALESCE(SUM(bytes), 0), MIN(start_ns), COALESCE(SUM(end_ns - start_ns), 0)
+		FROM segments WHERE upload IN ('pending', 'uploading') AND local = 'present' GROUP BY sub`)
+	if err != nil {
+		return main, sub, c.check(fmt.Errorf("catalog: feed loads: %w", err))
+	}
+	for rows.Next() {
+		var s bool
+		var oldest sql.NullInt64
+		var ns int64
+		var l FeedLoad
+		if err := rows.Scan(&s, &l.BacklogCount, &l.BacklogBytes, &oldest, &ns); err != nil {
+			rows.Close()
+			return main, sub, c.check(fmt.Errorf("catalog: feed loads: %w", err))
+		}
+		l.BacklogSeconds, l.Oldest = float64(ns)/1e9, fromNS(oldest.Int64)
+		*pick(s) = l
+	}
+	rows.Close()
+	rows, err = c.db.QueryContext(ctx, `SELECT sub, COALESCE(SUM(bytes), 0), COALESCE(SUM(end_ns - start_ns), 0) FROM segments INDEXED BY segments_start
+		WHERE start_ns >= ? GROUP BY sub, camera`, toNS(since))
+	if err != nil {
+		return main, sub, c.check(fmt.Errorf("catalog: feed loads: %w", err))
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var s bool
+		var bytes, ns int64
+		if err := rows.Scan(&s, &bytes, &ns); err != nil {
+			return main, sub, c.check(fmt.Errorf("catalog: feed loads: %w", err))
+		}
+		if ns > 0 {
+			pick(s).Recorded += float64(bytes) / (float64(ns) / 1e9)
+		}
+	}
+	return main, sub, c.check(rows.Err())
+}
