@@ -228,7 +228,7 @@ func TestActivityQueriesUseIndexes(t *testing.T) {
 		{"Activity", qActivity, []any{"cam1", 1, 2, 3}, "PRIMARY KEY (camera=? AND start_ns>? AND start_ns<?)"},
 		{"SegmentActivity", qSegmentActivity, []any{1}, "INTEGER PRIMARY KEY (rowid=?)"},
 		{"SegmentIntervals", qSegmentIntervals, []any{"x"}, "activity_path (path=?)"},
-		{"Retention (uploaded, quiet)", `SELECT ` + columns + ` FROM segments ` + qRetentionUploadedQuiet, []any{false, 1, 64}, "segments_queue (upload=? AND local=?)"},
+		{"Retention (uploaded, quiet)", `SELECT ` + columns + ` FROM segments ` + qRetentionUploadedQuiet, []any{false, 1, 64}, "segments_retention_uploaded (sub=?)"},
 		{"Retention (others, active)", `SELECT ` + columns + ` FROM segments ` + qRetentionOthersActive, []any{true, 1, 64}, "segments_retention_others (sub=?"},
 	} {
 		rows, err := c.db.QueryContext(ctx, `EXPLAIN QUERY PLAN `+q.sql, q.args...)

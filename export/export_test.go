@@ -570,3 +570,41 @@ func TestServiceBuildsAtMostMaxBuildsAtOnce(t *testing.T) {
 		t.Fatalf("Clip with a free slot = %v, want no footage", err)
 	}
 }
+
+// TestFileClearedWhileTheExportIsMadeIsReadFromS3: the range was listed
+// while its segments waited for upload; before the build opened them the
+// uploader put them in S3 and clearAfterUpload deleted the files. The
+// export reads S3 (the bytes still those recorded) and says so, instead
+// of failing on a file that is gone.
+func TestFileClearedWhileTheExportIsMadeIsReadFromS3(t *testing.T) {
+	b := newBox(t)
+	from, to := fx.recs[0].start, fx.recs[1].end
+	ctx := context.Background()
+	good, err := builder().Build(ctx, Request{Camera: "door", From: from, To: to, Segments: b.segs[:2]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, want := save(t, good)
+	good.Close()
+	listed := append([]Segment(nil), b.segs[:2]...)
+	for i := range listed {
+		listed[i].Uploaded = false // as the listing saw them
+		if err := os.Remove(listed[i].Path); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clip, err := builder().Build(ctx, Request{Camera: "door", From: from, To: to, Segments: listed})
+	if err != nil {
+		t.Fatalf("an export of files uploaded and cleared while it was made: %v", err)
+	}
+	defer clip.Close()
+	_, m := save(t, clip)
+	if m.Export.SHA256 != want.Export.SHA256 {
+		t.Errorf("the clip read from S3 differs from the one read from the files")
+	}
+	for _, s := range m.Sources {
+		if s.Read != ReadS3 || !strings.Contains(s.Note, "went away while the export was made") {
+			t.Errorf("source %s: read %s, note %q", s.Name, s.Read, s.Note)
+		}
+	}
+}

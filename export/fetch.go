@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"runtime/debug"
@@ -89,8 +90,21 @@ func (f *fetcher) open(ctx context.Context, s Segment) (*source, error) {
 				return src, nil
 			}
 		}
-		if !s.Uploaded || f.s3 == nil {
+		// A file that went away since the range was listed was most
+		// likely uploaded and cleared (clearAfterUpload deletes it the
+		// moment S3 has it, verified): S3 is asked for it all the same,
+		// and its bytes must still be those recorded.
+		gone := errors.Is(err, fs.ErrNotExist) && f.s3 != nil && s.Key != ""
+		if (!s.Uploaded || f.s3 == nil) && !gone {
 			return nil, asDamaged(s, err)
+		}
+		if gone && !s.Uploaded {
+			src, rerr := f.in(s.Bucket).remote(ctx, s)
+			if rerr != nil {
+				return nil, asDamaged(s, err)
+			}
+			src.note = notes("read from S3: the local file went away while the export was made (uploaded and cleared)", src.note)
+			return src, nil
 		}
 		note = "read from S3: the local file " + noPath(err) // manifests are handed over: no box paths in them
 		f.log.Warn().Err(err).Str("segment", s.Name).Msg("export: the local file cannot be used; reading the S3 copy")
