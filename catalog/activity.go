@@ -333,3 +333,31 @@ func (c *Catalog) RetentionCandidatesKeepingActive(ctx context.Context, n int, s
 	}
 	return out, nil
 }
+
+// Under an upload deficit, segments with activity go up first (the
+// uploader's queue): a feed's due rows that had activity, a sub segment
+// by its own score, a main segment also by its camera's intervals over it
+// (a camera analysed on its sub feed has no scores for its main). The
+// walk is the queue's (the due rows by start), each row checked by key.
+const (
+	hadActivity = `(EXISTS (SELECT 1 FROM activity_segments a WHERE a.path = segments.path AND a.score > 0)
+		OR (sub = 0 AND EXISTS (SELECT 1 FROM activity i WHERE i.camera = segments.camera AND i.start_ns >= segments.start_ns - ` + maxSpanNS + `
+			AND i.start_ns < segments.end_ns AND i.end_ns > segments.start_ns)))`
+	qDueActiveFeed = `INDEXED BY segments_due_feed WHERE sub = ? AND upload = 'pending' AND local = 'present' AND decode_check != 'waiting'
+		AND (start_ns, id) > (?, ?) AND ` + hadActivity + ` ORDER BY start_ns, id LIMIT ?`
+	qDueActiveFeedNewest = `INDEXED BY segments_due_feed WHERE sub = ? AND upload = 'pending' AND local = 'present' AND decode_check != 'waiting'
+		AND (start_ns, id) < (?, ?) AND ` + hadActivity + ` ORDER BY start_ns DESC, id DESC LIMIT ?`
+)
+
+// DueActiveFeed returns up to limit rows of one kind of feed (sub or
+// main) due for upload that had activity, oldest (or newest) first,
+// leaving out skip.
+func (c *Catalog) DueActiveFeed(ctx context.Context, sub, newest bool, limit int, skip map[int64]bool) ([]Record, error) {
+	q, after := qDueActiveFeed, Cursor{StartNS: -1 << 63}
+	if newest {
+		q, after = qDueActiveFeedNewest, Cursor{StartNS: 1<<63 - 1, ID: 1<<63 - 1}
+	}
+	return c.dueWith(ctx, func(cur Cursor, page int) ([]Record, error) {
+		return c.many(ctx, q, sub, cur.StartNS, cur.ID, page)
+	}, after, limit, skip)
+}

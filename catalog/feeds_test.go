@@ -267,3 +267,69 @@ func TestWaitingBeforeFeed(t *testing.T) {
 		t.Errorf("WaitingBefore, of both feeds: %d (want 110)", n)
 	}
 }
+
+// TestDueActiveFeed: of each feed's due segments, those with activity (a
+// sub by its score, a main by its camera's intervals over it), in the
+// queue's order; uploaded ones and quiet ones are not.
+func TestDueActiveFeed(t *testing.T) {
+	c, save := open(t)
+	ctx := context.Background()
+	var mains, subs []Record
+	for i := range 4 {
+		start := t0.Add(time10s(i))
+		m, err := c.Add(ctx, writeSegment(t, save, "cam1", start, 100), key("m"+string(rune('0'+i))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		seg := writeFeedSegment(t, save, "cam1", start, 10)
+		s, err := c.Add(ctx, seg, key("s"+string(rune('0'+i))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		score, ivls := 0.0, []activity.Interval(nil)
+		if i == 1 || i == 3 { // motion in segments 1 and 3
+			score, ivls = 0.3, []activity.Interval{ivl(2*time.Second, 5*time.Second, 3*time.Second, 0.2)}
+		}
+		if err := c.SetActivity(ctx, seg.Path, "cam1", seg.Start, seg.End, summary(score, ivls...)); err != nil {
+			t.Fatal(err)
+		}
+		mains, subs = append(mains, m), append(subs, s)
+	}
+	if err := c.MarkUploaded(ctx, subs[3].ID, "e", "test"); err != nil { // already in S3
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		sub, newest bool
+		want        []int64
+	}{
+		{true, false, []int64{subs[1].ID}},
+		{false, false, []int64{mains[1].ID, mains[3].ID}},
+		{false, true, []int64{mains[3].ID, mains[1].ID}},
+	} {
+		got, err := c.DueActiveFeed(ctx, tt.sub, tt.newest, 10, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(ids(got), tt.want) {
+			t.Errorf("sub %v newest %v: %v, want %v", tt.sub, tt.newest, ids(got), tt.want)
+		}
+	}
+	if got, _ := c.DueActiveFeed(ctx, false, false, 10, map[int64]bool{mains[1].ID: true}); !slices.Equal(ids(got), []int64{mains[3].ID}) {
+		t.Errorf("with a skip: %v", ids(got))
+	}
+	// The plan reads the activity tables and the rows by their keys, never
+	// every row of the backlog.
+	rows, err := c.db.QueryContext(ctx, `EXPLAIN QUERY PLAN SELECT `+columns+` FROM segments `+qDueActiveFeed, false, -1<<63, 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, parent, notused int
+		var detail string
+		rows.Scan(&id, &parent, &notused, &detail)
+		if readsEveryRow(detail) {
+			t.Errorf("DueActiveFeed reads every row: %s", detail)
+		}
+	}
+}

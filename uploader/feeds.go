@@ -51,8 +51,17 @@ func (u *Uploader) mainsHeld(cfg Config) bool {
 	return false
 }
 
-// dueByPolicy returns up to window segments due, in the policy's order.
-func (u *Uploader) dueByPolicy(ctx context.Context, fc FeedCatalog, cfg Config, window int, skip map[int64]bool) ([]catalog.Record, error) {
+// activeCatalog is the catalog's order of a feed's due segments that had
+// activity (catalog.DueActiveFeed).
+type activeCatalog interface {
+	DueActiveFeed(ctx context.Context, sub, newest bool, limit int, skip map[int64]bool) ([]catalog.Record, error)
+}
+
+// dueByPolicy returns up to window segments due, in the policy's order:
+// requested ranges, then the sub feeds, then the main feeds (unless held);
+// under a deficit, within each feed, the segments with activity first
+// (the link goes to the footage someone will look for).
+func (u *Uploader) dueByPolicy(ctx context.Context, fc FeedCatalog, cfg Config, window int, skip map[int64]bool, deficit bool) ([]catalog.Record, error) {
 	seen := make(map[int64]bool, len(skip)+window)
 	for id := range skip {
 		seen[id] = true
@@ -75,6 +84,16 @@ func (u *Uploader) dueByPolicy(ctx context.Context, fc FeedCatalog, cfg Config, 
 	for _, sub := range []bool{true, false} {
 		if len(out) >= window || (!sub && u.mainsHeld(cfg)) {
 			continue
+		}
+		if ac, ok := fc.(activeCatalog); ok && deficit {
+			recs, err := ac.DueActiveFeed(ctx, sub, newest, window-len(out), seen)
+			if err != nil {
+				return nil, err
+			}
+			take(recs)
+			if len(out) >= window {
+				continue
+			}
 		}
 		recs, err := fc.DueFeed(ctx, sub, newest, window-len(out), seen)
 		if err != nil {

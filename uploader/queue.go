@@ -15,10 +15,10 @@ import (
 //     Due), or the newest (DueNewest), read a window at a time, within
 //     the feed policy's classes (feeds.go: requested ranges, sub feeds,
 //     main feeds);
-//  2. the rules (Config.Rules), which reorder that window: none today;
-//     the hooks for a feed policy (a camera's sub feed before its main
-//     feed) and for activity (segments with motion first under a
-//     deficit) — a Rule sees whether the plan is in deficit;
+//  2. the rules (Config.Rules), which reorder that window: none today
+//     (the feed policy and, under a deficit, segments with activity first
+//     are in the catalog's order of step 1, feeds.go) — a Rule sees
+//     whether the plan is in deficit;
 //  3. under a deficit, the segments that cannot reach S3 before retention
 //     deletes them are left (skipped): their upload would be wasted, and
 //     the link goes to segments that can make it. Each skip is counted,
@@ -46,7 +46,7 @@ func (u *Uploader) next(ctx context.Context, cfg Config, free int, skip map[int6
 	}
 	if fc, ok := u.deps.Catalog.(FeedCatalog); ok { // the feed policy (feeds.go)
 		due = func(ctx context.Context, limit int, skip map[int64]bool) ([]catalog.Record, error) {
-			return u.dueByPolicy(ctx, fc, cfg, limit, skip)
+			return u.dueByPolicy(ctx, fc, cfg, limit, skip, deficit)
 		}
 	}
 	recs, err := due(ctx, window, skip)
