@@ -67,7 +67,7 @@ func (c *Camera) encoding(ctx context.Context, cam config.Camera) (Encoding, err
 
 // encodingOf decides how the next run records: copy or transcode (for
 // "auto", from what ffprobe finds, decided once and again after a run that
-// never recorded), and on which accelerator (checked once; software, with a
+// reached the camera and never recorded: run.go), and on which accelerator (checked once; software, with a
 // warning, when it is not there).
 //
 // The probe logs in: its login is taken from the failed-login budget (the

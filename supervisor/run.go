@@ -272,8 +272,14 @@ func (c *Camera) exited(ctx, runCtx context.Context, a *attempt, waitErr error) 
 	exit := Exit{RunID: a.run.ID, At: ended, Code: code, Signal: sig, Reason: reason, Message: msg}
 	if a.isRecording {
 		exit.Recorded = c.deps.Mono() - a.recording
-	} else if reason != ReasonStopped && reason != ReasonReconfigured {
-		c.decision = "" // never recorded: the stream may have changed; probe again
+	} else if reason == ReasonExited || reason == ReasonStalled {
+		// Never recorded, with the camera reached: the stream may have
+		// changed (a copy that ffmpeg cannot mux); probe again. A camera
+		// that could not be reached (rebooting, the network), refused the
+		// login or the path keeps its decision: its stream did not
+		// change, and the next start needs no probe (a new stream found
+		// by discovery is probed anyway).
+		c.decision = ""
 	}
 	c.streamRefused(reason)
 	if reason == ReasonAuth {
