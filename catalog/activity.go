@@ -312,23 +312,21 @@ const (
 // that had activity and started at or after since kept back: uploaded
 // segments without such activity oldest first, then uploaded ones with it,
 // then, only once no uploaded one is left, the others in the same order;
-// in each kind the main feeds' before the sub feeds'.
+// in each kind main and sub by retentionAt (SubReach).
 func (c *Catalog) RetentionCandidatesKeepingActive(ctx context.Context, n int, since time.Time) ([]Record, error) {
 	var out []Record
 	for _, step := range []struct {
 		quiet, active string
 	}{{qRetentionUploadedQuiet, qRetentionUploadedActive}, {qRetentionOthersQuiet, qRetentionOthersActive}} {
-		for _, sub := range []bool{false, true} {
-			for _, q := range []string{step.quiet, step.active} {
-				if len(out) >= n {
-					return out, nil
-				}
-				more, err := c.many(ctx, q, sub, toNS(since), n-len(out))
-				if err != nil {
-					return nil, err
-				}
-				out = append(out, more...)
+		for _, q := range []string{step.quiet, step.active} {
+			if len(out) >= n {
+				return out, nil
 			}
+			more, err := c.retentionMerged(ctx, n-len(out), q, toNS(since))
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, more...)
 		}
 	}
 	return out, nil

@@ -167,6 +167,7 @@ type Catalog struct {
 	corruptOnce sync.Once
 	onCorrupt   func(error)
 	bucket      string // Options.Bucket
+	subFeeds    sync.Map // camera → its sub feed's id, from MarkSubFeeds (feeds.go)
 }
 
 // Options say how to open a catalog.

@@ -18,8 +18,14 @@ var t0 = time.Date(2026, 1, 6, 12, 0, 0, 0, time.UTC)
 
 func open(t *testing.T) (*Catalog, string) {
 	t.Helper()
+	return openAt(t, t0)
+}
+
+// openAt is open with the catalog's clock standing at now.
+func openAt(t *testing.T, now time.Time) (*Catalog, string) {
+	t.Helper()
 	save := t.TempDir()
-	c, err := Open(context.Background(), filepath.Join(save, ".cctvd", layout.CatalogName), save, func() time.Time { return t0 })
+	c, err := Open(context.Background(), filepath.Join(save, ".cctvd", layout.CatalogName), save, func() time.Time { return now })
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -49,15 +49,15 @@ const (
 			ORDER BY start_ns, id LIMIT ?`
 	// The main rows an open request covers, due for upload.
 	qRequestedDue = `WHERE id IN (SELECT s.id FROM upload_requests r JOIN segments s INDEXED BY segments_camera
-			ON s.camera = r.camera AND s.start_ns < r.to_ns AND s.end_ns > r.from_ns
+			ON s.camera = r.camera AND s.start_ns > r.from_ns - ` + maxSpanNS + ` AND s.start_ns < r.to_ns AND s.end_ns > r.from_ns
 			WHERE r.done_ns = 0 AND s.sub = 0 AND s.upload = 'pending' AND s.local = 'present' AND s.decode_check != 'waiting')
 			AND (start_ns, id) > (?, ?) ORDER BY start_ns, id LIMIT ?`
-	// What retention deletes before a main row (the main rows waiting
-	// before it) and before a sub row (every main row waiting, and the
-	// sub rows waiting before it).
-	qWaitingBeforeMain = `SELECT COALESCE(SUM(bytes), 0) FROM segments WHERE upload IN ('pending', 'uploading') AND local = 'present' AND start_ns < ? AND sub = 0`
-	qWaitingBeforeSub  = `SELECT COALESCE(SUM(bytes), 0) FROM segments WHERE upload IN ('pending', 'uploading') AND local = 'present' AND (start_ns < ? OR sub = 0)`
-	qLatestFeed        = `INDEXED BY segments_feed WHERE camera = ? AND feed_id = ? ORDER BY start_ns DESC, id DESC LIMIT 1`
+	// What retention deletes before a row (SubReach): the main rows
+	// waiting that start before its main time, the sub rows waiting that
+	// start before its sub time.
+	qWaitingBeforeFeed = `SELECT COALESCE(SUM(bytes), 0) FROM segments WHERE upload IN ('pending', 'uploading') AND local = 'present'
+			AND ((sub = 0 AND start_ns < ?) OR (sub = 1 AND start_ns < ?))`
+	qLatestFeed = `INDEXED BY segments_feed WHERE camera = ? AND feed_id = ? ORDER BY start_ns DESC, id DESC LIMIT 1`
 )
 
 // DueFeed is Due for one feed: the sub feeds' rows (sub) or the main
@@ -103,19 +103,72 @@ func (c *Catalog) dueWith(ctx context.Context, read func(Cursor, int) ([]Record,
 	return out, nil
 }
 
-// retentionFeeds returns up to n candidates for retention: uploaded rows
-// (main feeds' oldest first, then sub feeds'), then the others (main
-// feeds', then sub feeds'). Without sub rows it is the order of one feed.
+// SubReach is how much further back a camera's sub feed reaches than its
+// main feed: retention deletes the oldest footage first, across cameras,
+// counting a sub segment's age at 1/SubReach. So a camera's main footage
+// goes long before its sub copy of the same time (which then stands in for
+// it), a camera without a sub feed is never emptied to keep another's sub
+// copy, and the sub feeds' share of the disk stays bounded (a sub feed at
+// a tenth of its main's bitrate holds about 0.4 of its main's share).
+const SubReach = 4
+
+// retentionAt is the time retention treats a row as starting at: a main
+// row's start; a sub row's start moved towards now by (1 - 1/SubReach) of
+// its age (a row from a clock ahead of now, age 0: its start).
+func retentionAt(r Record, now time.Time) time.Time {
+	if !r.Sub || !r.Start.Before(now) {
+		return r.Start
+	}
+	return now.Add(-now.Sub(r.Start) / SubReach)
+}
+
+// subStartFor is the inverse for a sub row: the start a sub row has when
+// retention treats it as starting at at.
+func subStartFor(at, now time.Time) time.Time {
+	if !at.Before(now) {
+		return at
+	}
+	return now.Add(-now.Sub(at) * SubReach)
+}
+
+// mergeFeeds merges main and sub candidates (each in retention's walk,
+// oldest first) by retentionAt, up to n; a tie goes to the main row.
+func mergeFeeds(mains, subs []Record, n int, now time.Time) []Record {
+	out := make([]Record, 0, min(n, len(mains)+len(subs)))
+	for len(out) < n && (len(mains) > 0 || len(subs) > 0) {
+		if len(subs) == 0 || (len(mains) > 0 && !retentionAt(subs[0], now).Before(retentionAt(mains[0], now))) {
+			out, mains = append(out, mains[0]), mains[1:]
+		} else {
+			out, subs = append(out, subs[0]), subs[1:]
+		}
+	}
+	return out
+}
+
+// retentionMerged reads up to n main and n sub candidates of one walk (q
+// with its arguments after sub) and merges them.
+func (c *Catalog) retentionMerged(ctx context.Context, n int, q string, args ...any) ([]Record, error) {
+	var feeds [2][]Record
+	for i, sub := range []bool{false, true} {
+		recs, err := c.many(ctx, q, append(append([]any{sub}, args...), n)...)
+		if err != nil {
+			return nil, err
+		}
+		feeds[i] = recs
+	}
+	return mergeFeeds(feeds[0], feeds[1], n, c.now()), nil
+}
+
+// retentionFeeds returns up to n candidates for retention: uploaded rows,
+// then the others, each oldest first by retentionAt (SubReach). Without
+// sub rows it is the order of one feed.
 func (c *Catalog) retentionFeeds(ctx context.Context, n int) ([]Record, error) {
 	var out []Record
-	for _, step := range []struct {
-		q   string
-		sub bool
-	}{{qRetentionUploadedFeed, false}, {qRetentionUploadedFeed, true}, {qRetentionOthersFeed, false}, {qRetentionOthersFeed, true}} {
+	for _, q := range []string{qRetentionUploadedFeed, qRetentionOthersFeed} {
 		if len(out) >= n {
 			break
 		}
-		more, err := c.many(ctx, step.q, step.sub, n-len(out))
+		more, err := c.retentionMerged(ctx, n-len(out), q)
 		if err != nil {
 			return nil, err
 		}
@@ -128,12 +181,12 @@ func (c *Catalog) retentionFeeds(ctx context.Context, n int) ([]Record, error) {
 // the bytes waiting for upload that retention deletes before a segment of
 // this kind (sub) starting at start.
 func (c *Catalog) WaitingBeforeFeed(ctx context.Context, sub bool, start time.Time) (int64, error) {
-	q := qWaitingBeforeMain
-	if sub {
-		q = qWaitingBeforeSub
-	}
+	// The row's time in retention's walk, then the main and sub starts
+	// that come before it there.
+	now := c.now()
+	at := retentionAt(Record{Sub: sub, Start: start}, now)
 	var n int64
-	if err := c.db.QueryRowContext(ctx, q, toNS(start)).Scan(&n); err != nil {
+	if err := c.db.QueryRowContext(ctx, qWaitingBeforeFeed, toNS(at), toNS(subStartFor(at, now))).Scan(&n); err != nil {
 		return 0, c.check(fmt.Errorf("catalog: waiting before: %w", err))
 	}
 	return n, nil
@@ -147,7 +200,26 @@ func (c *Catalog) LatestFeed(ctx context.Context, camera, feedID string) (Record
 // MarkSubFeeds marks the rows of the cameras' sub feeds (camera → its sub
 // feed's videoFeedId) as sub rows, for rows rebuilt from the disk or the
 // bucket; it returns how many it marked.
+// It remembers them: every Reconcile marks the rows it adds the same way.
 func (c *Catalog) MarkSubFeeds(ctx context.Context, subs map[string]string) (int64, error) {
+	c.subFeeds.Clear()
+	for camera, feed := range subs {
+		c.subFeeds.Store(camera, feed)
+	}
+	return c.markSubFeeds(ctx, subs)
+}
+
+// knownSubFeeds are the sub feeds MarkSubFeeds was last given.
+func (c *Catalog) knownSubFeeds() map[string]string {
+	out := map[string]string{}
+	c.subFeeds.Range(func(k, v any) bool {
+		out[k.(string)] = v.(string)
+		return true
+	})
+	return out
+}
+
+func (c *Catalog) markSubFeeds(ctx context.Context, subs map[string]string) (int64, error) {
 	var n int64
 	for camera, feed := range subs {
 		err := c.write(func() error {
@@ -209,9 +281,9 @@ func (c *Catalog) AddUploadRequest(ctx context.Context, camera string, from, to 
 }
 
 const qUploadRequests = `SELECT r.id, r.camera, r.from_ns, r.to_ns, r.created_ns, r.done_ns,
-	(SELECT COUNT(*) FROM segments s INDEXED BY segments_camera WHERE s.camera = r.camera AND s.start_ns < r.to_ns AND s.end_ns > r.from_ns
+	(SELECT COUNT(*) FROM segments s INDEXED BY segments_camera WHERE s.camera = r.camera AND s.start_ns > r.from_ns - ` + maxSpanNS + ` AND s.start_ns < r.to_ns AND s.end_ns > r.from_ns
 		AND s.sub = 0 AND s.local = 'present' AND s.upload IN ('pending', 'uploading')),
-	(SELECT COUNT(*) FROM segments s INDEXED BY segments_camera WHERE s.camera = r.camera AND s.start_ns < r.to_ns AND s.end_ns > r.from_ns
+	(SELECT COUNT(*) FROM segments s INDEXED BY segments_camera WHERE s.camera = r.camera AND s.start_ns > r.from_ns - ` + maxSpanNS + ` AND s.start_ns < r.to_ns AND s.end_ns > r.from_ns
 		AND s.sub = 0 AND s.upload = 'uploaded')
 	FROM upload_requests r`
 
@@ -262,10 +334,10 @@ func (c *Catalog) CloseUploadRequests(ctx context.Context, giveUpBefore time.Tim
 	var n int64
 	err := c.write(func() error {
 		res, err := c.db.ExecContext(ctx, `UPDATE upload_requests AS r SET done_ns = ? WHERE done_ns = 0
-			AND NOT EXISTS (SELECT 1 FROM segments s INDEXED BY segments_camera WHERE s.camera = r.camera AND s.start_ns < r.to_ns
+			AND NOT EXISTS (SELECT 1 FROM segments s INDEXED BY segments_camera WHERE s.camera = r.camera AND s.start_ns > r.from_ns - ` + maxSpanNS + ` AND s.start_ns < r.to_ns
 				AND s.end_ns > r.from_ns AND s.sub = 0 AND s.local = 'present' AND s.upload IN ('pending', 'uploading'))
 			AND (r.to_ns < ? OR EXISTS (SELECT 1 FROM segments s INDEXED BY segments_camera WHERE s.camera = r.camera
-				AND s.sub = 0 AND s.end_ns >= r.to_ns))`, toNS(c.now()), toNS(giveUpBefore))
+				AND s.start_ns > r.to_ns - ` + maxSpanNS + ` AND s.sub = 0 AND s.end_ns >= r.to_ns))`, toNS(c.now()), toNS(giveUpBefore))
 		if err != nil {
 			return err
 		}

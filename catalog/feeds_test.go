@@ -34,11 +34,12 @@ func ids(rs []Record) []int64 {
 	return out
 }
 
-// TestRetentionTakesMainBeforeSub: uploaded footage goes first (main,
-// then sub), then the rest, the main feed's oldest before any of the sub
-// feed's, so the sub feed reaches further back.
+// TestRetentionTakesMainBeforeSub: uploaded footage goes first, then the
+// rest, oldest first with a sub segment's age counted at 1/SubReach: an
+// hour on, the main footage of these minutes goes before their sub copy,
+// which so reaches further back.
 func TestRetentionTakesMainBeforeSub(t *testing.T) {
-	c, save := open(t)
+	c, save := openAt(t, t0.Add(time.Hour))
 	ctx := context.Background()
 	add := func(s segment.Segment) Record {
 		r, err := c.Add(ctx, s, key(s.Name()))
@@ -166,6 +167,18 @@ func TestMarkSubFeeds(t *testing.T) {
 	if got, _ := c.DueFeed(ctx, true, false, 10, nil); len(got) != 1 || got[0].FeedID != "xx-sub" {
 		t.Errorf("sub rows = %+v", got)
 	}
+	// A sub file the running daemon's cross-check finds (its Add failed)
+	// is a sub row too, not main footage held back by the feed policy.
+	writeFeedSegment(t, save, "cam1", t0.Add(time.Minute), 10)
+	if _, err := c.Reconcile(ctx, key); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := c.DueFeed(ctx, true, false, 10, nil); len(got) != 2 {
+		t.Errorf("after a reconcile, sub rows = %+v, want the found file among them", got)
+	}
+	if got, _ := c.DueFeed(ctx, false, false, 10, nil); len(got) != 1 {
+		t.Errorf("after a reconcile, main rows = %d, want 1", len(got))
+	}
 }
 
 // preFeedsMigrations is how many migrations the catalog had before feeds
@@ -209,7 +222,7 @@ func TestFeedsMigrationKeepsEveryRow(t *testing.T) {
 // a main segment its camera's activity (analysed on the sub feed)
 // overlaps is kept back like an active one.
 func TestRetentionKeepingActiveTakesMainBeforeSub(t *testing.T) {
-	c, save := open(t)
+	c, save := openAt(t, t0.Add(time.Hour))
 	ctx := context.Background()
 	var mains, subs []Record
 	for i := range 3 {
@@ -236,17 +249,18 @@ func TestRetentionKeepingActiveTakesMainBeforeSub(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []int64{mains[1].ID, mains[2].ID, mains[0].ID, subs[1].ID, subs[2].ID, subs[0].ID}
+	want := []int64{mains[1].ID, mains[2].ID, subs[1].ID, subs[2].ID, mains[0].ID, subs[0].ID}
 	if !slices.Equal(ids(got), want) {
-		t.Errorf("order = %v, want %v (main quiet, main active, sub quiet, sub active)", ids(got), want)
+		t.Errorf("order = %v, want %v (the quiet ones, main before its sub copy, then the active ones)", ids(got), want)
 	}
 }
 
-// TestWaitingBeforeFeed: before a main segment retention deletes the main
-// footage waiting before it; before a sub segment, all the main footage
-// waiting and the sub footage waiting before it.
+// TestWaitingBeforeFeed: an hour on, before a main segment retention
+// deletes the main footage waiting before it; before a sub segment, the
+// main footage waiting up to its retention time (SubReach: here all of it)
+// and the sub footage waiting before it.
 func TestWaitingBeforeFeed(t *testing.T) {
-	c, save := open(t)
+	c, save := openAt(t, t0.Add(time.Hour))
 	ctx := context.Background()
 	for i := range 3 {
 		if _, err := c.Add(ctx, writeSegment(t, save, "cam1", t0.Add(time10s(i)), 100), key("m"+string(rune('0'+i)))); err != nil {

@@ -80,6 +80,11 @@ func (c *Catalog) Reconcile(ctx context.Context, keyFor func(rel string) string)
 	if err := r.flush(ctx); err != nil {
 		return r.res, fmt.Errorf("catalog: reconcile: %w", err)
 	}
+	// Files it found are rows of the main feed until marked: mark the
+	// sub feeds' (feeds.go), or they would wait and go as main footage.
+	if _, err := c.markSubFeeds(ctx, c.knownSubFeeds()); err != nil {
+		return r.res, fmt.Errorf("catalog: reconcile: %w", err)
+	}
 	return r.res, nil
 }
 
