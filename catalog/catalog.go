@@ -166,7 +166,7 @@ type Catalog struct {
 
 	corruptOnce sync.Once
 	onCorrupt   func(error)
-	bucket      string // Options.Bucket
+	bucket      string   // Options.Bucket
 	subFeeds    sync.Map // camera → its sub feed's id, from MarkSubFeeds (feeds.go)
 }
 

@@ -334,10 +334,10 @@ func (c *Catalog) CloseUploadRequests(ctx context.Context, giveUpBefore time.Tim
 	var n int64
 	err := c.write(func() error {
 		res, err := c.db.ExecContext(ctx, `UPDATE upload_requests AS r SET done_ns = ? WHERE done_ns = 0
-			AND NOT EXISTS (SELECT 1 FROM segments s INDEXED BY segments_camera WHERE s.camera = r.camera AND s.start_ns > r.from_ns - ` + maxSpanNS + ` AND s.start_ns < r.to_ns
+			AND NOT EXISTS (SELECT 1 FROM segments s INDEXED BY segments_camera WHERE s.camera = r.camera AND s.start_ns > r.from_ns - `+maxSpanNS+` AND s.start_ns < r.to_ns
 				AND s.end_ns > r.from_ns AND s.sub = 0 AND s.local = 'present' AND s.upload IN ('pending', 'uploading'))
 			AND (r.to_ns < ? OR EXISTS (SELECT 1 FROM segments s INDEXED BY segments_camera WHERE s.camera = r.camera
-				AND s.start_ns > r.to_ns - ` + maxSpanNS + ` AND s.sub = 0 AND s.end_ns >= r.to_ns))`, toNS(c.now()), toNS(giveUpBefore))
+				AND s.start_ns > r.to_ns - `+maxSpanNS+` AND s.sub = 0 AND s.end_ns >= r.to_ns))`, toNS(c.now()), toNS(giveUpBefore))
 		if err != nil {
 			return err
 		}
