@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -364,25 +366,67 @@ type FeedReach struct {
 // Reach says how far back each feed of camera reaches, the main feed
 // first.
 func (c *Catalog) Reach(ctx context.Context, camera string) ([]FeedReach, error) {
-	rows, err := c.db.QueryContext(ctx, `SELECT feed_id, MAX(sub), MIN(CASE WHEN local = 'present' THEN start_ns END),
-		MIN(CASE WHEN upload = 'uploaded' THEN start_ns END), MAX(end_ns)
-		FROM segments INDEXED BY segments_feed WHERE camera = ? GROUP BY feed_id ORDER BY MAX(sub), feed_id`, camera)
+	// Each answer is a seek on an index, never an aggregate over the
+	// camera's rows (the page asks at every refresh, of every camera):
+	// the feeds by skipping through segments_feed, then per feed its
+	// newest row, its oldest on the box and its oldest in S3.
+	rows, err := c.db.QueryContext(ctx, `WITH RECURSIVE f(id) AS (
+		SELECT (SELECT MIN(feed_id) FROM segments INDEXED BY segments_feed WHERE camera = ?1)
+		UNION ALL SELECT (SELECT MIN(feed_id) FROM segments INDEXED BY segments_feed WHERE camera = ?1 AND feed_id > f.id) FROM f WHERE f.id IS NOT NULL)
+		SELECT id FROM f WHERE id IS NOT NULL`, camera)
 	if err != nil {
 		return nil, c.check(fmt.Errorf("catalog: reach: %w", err))
 	}
-	defer rows.Close()
-	var out []FeedReach
+	var feeds []string
 	for rows.Next() {
-		var f FeedReach
-		var local, remote sql.NullInt64
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, c.check(fmt.Errorf("catalog: reach: %w", err))
+		}
+		feeds = append(feeds, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, c.check(fmt.Errorf("catalog: reach: %w", err))
+	}
+	out := make([]FeedReach, 0, len(feeds))
+	for _, id := range feeds {
+		f := FeedReach{FeedID: id}
 		var newest int64
-		if err := rows.Scan(&f.FeedID, &f.Sub, &local, &remote, &newest); err != nil {
+		var local, remote sql.NullInt64
+		err := c.db.QueryRowContext(ctx, `SELECT end_ns, sub FROM segments INDEXED BY segments_feed WHERE camera = ? AND feed_id = ?
+			ORDER BY start_ns DESC LIMIT 1`, camera, id).Scan(&newest, &f.Sub)
+		if err == nil {
+			err = c.db.QueryRowContext(ctx, `SELECT MIN(start_ns) FROM (SELECT start_ns FROM segments INDEXED BY segments_local
+				WHERE local = 'present' AND camera = ? AND feed_id = ? ORDER BY start_ns LIMIT 1)`, camera, id).Scan(&local)
+		}
+		if err == nil {
+			err = c.db.QueryRowContext(ctx, `SELECT MIN(start_ns) FROM (SELECT start_ns FROM segments INDEXED BY segments_feed
+				WHERE camera = ? AND feed_id = ? AND upload = 'uploaded' ORDER BY start_ns LIMIT 1)`, camera, id).Scan(&remote)
+		}
+		if err != nil {
 			return nil, c.check(fmt.Errorf("catalog: reach: %w", err))
 		}
 		f.Local, f.Remote, f.Newest = fromNS(local.Int64), fromNS(remote.Int64), fromNS(newest)
+		if !local.Valid {
+			f.Local = time.Time{}
+		}
+		if !remote.Valid {
+			f.Remote = time.Time{}
+		}
 		out = append(out, f)
 	}
-	return out, c.check(rows.Err())
+	slices.SortFunc(out, func(a, b FeedReach) int {
+		if a.Sub != b.Sub {
+			if a.Sub {
+				return 1
+			}
+			return -1
+		}
+		return strings.Compare(a.FeedID, b.FeedID)
+	})
+	return out, nil
 }
 
 // FeedLoad is what one kind of feed (the cameras' main feeds, or their

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -345,5 +346,32 @@ func TestDueActiveFeed(t *testing.T) {
 		if readsEveryRow(detail) {
 			t.Errorf("DueActiveFeed reads every row: %s", detail)
 		}
+	}
+}
+
+// TestReachSeeksNotScans: how far back a camera's feeds reach is answered
+// by index seeks, not by reading the camera's rows (the page asks at
+// every refresh, of every camera).
+func TestReachSeeksNotScans(t *testing.T) {
+	c, _ := open(t)
+	ctx := context.Background()
+	for _, q := range []string{
+		`SELECT end_ns, sub FROM segments INDEXED BY segments_feed WHERE camera = 'cam1' AND feed_id = 'xx' ORDER BY start_ns DESC LIMIT 1`,
+		`SELECT start_ns FROM segments INDEXED BY segments_local WHERE local = 'present' AND camera = 'cam1' AND feed_id = 'xx' ORDER BY start_ns LIMIT 1`,
+		`SELECT (SELECT MIN(feed_id) FROM segments INDEXED BY segments_feed WHERE camera = 'cam1' AND feed_id > 'xx')`,
+	} {
+		rows, err := c.db.QueryContext(ctx, `EXPLAIN QUERY PLAN `+q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var id, parent, notused int
+			var detail string
+			rows.Scan(&id, &parent, &notused, &detail)
+			if (readsEveryRow(detail) && detail != "SCAN CONSTANT ROW") || strings.Contains(detail, "TEMP B-TREE") {
+				t.Errorf("%s: %s", q, detail)
+			}
+		}
+		rows.Close()
 	}
 }
