@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -271,6 +272,13 @@ func (c *Camera) Run(ctx context.Context) error {
 	failed := false // the previous run ended in a failure: the next is a restart
 	for {
 		if ctx.Err() != nil {
+			if st := c.status.Get().State; errors.Is(context.Cause(ctx), ErrStorageUnavailable) && c.desired() &&
+				(st == Backoff || st == WaitingCredentials) {
+				// Waiting between runs when the disk went: no ffmpeg to
+				// stop says so, and the gap already open (an ffmpeg that
+				// failed writing as the disk went) is the disk's.
+				c.held("", ErrStorageUnavailable)
+			}
 			c.update(func(s *Status) { s.State, s.NextAttempt = Stopped, time.Time{} })
 			return nil
 		}

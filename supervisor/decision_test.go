@@ -55,3 +55,20 @@ func TestAutoDecisionOutlivesAnUnreachableCamera(t *testing.T) {
 		})
 	}
 }
+
+// TestDiskGoneDuringABackoffIsSaid: ffmpeg failed (as it does when the
+// disk goes under it) and the camera waits to restart; the disk is then
+// found gone and recording stops. The camera says its run ended for the
+// disk (an exit with ReasonStorage), so the gap already open is the
+// disk's, not an ffmpeg failure's.
+func TestDiskGoneDuringABackoffIsSaid(t *testing.T) {
+	h := start(t, "exit3", nil)
+	h.nextWait() // in its backoff pause
+	h.cancel(ErrStorageUnavailable)
+	for {
+		ev := h.event(EventExited)
+		if ev.Exit != nil && ev.Exit.Reason == ReasonStorage {
+			break
+		}
+	}
+}
