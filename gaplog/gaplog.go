@@ -215,16 +215,25 @@ func (l *Log) CameraEvent(ev supervisor.Event) {
 
 func (l *Log) openLocked(ctx context.Context, camera string, st *camState, start time.Time, cause, detail string) {
 	g := catalog.Gap{Camera: camera, Start: start, Cause: cause, Detail: detail}
-	id, err := l.deps.Catalog.AddGap(ctx, g)
-	if err != nil {
-		l.log.Error().Err(err).Str("camera", camera).Msg("cannot record gap")
-		return
-	}
-	g.ID = id
+	// Open whether or not the catalog takes it now (it may be on the
+	// disk that just went): the gap and its cause are kept here and
+	// written at its next change.
 	st.open = &g
+	l.update(ctx, &g)
 }
 
+// update writes g: added when the catalog does not have it yet (ID 0: it
+// could not be written when it opened), else updated.
 func (l *Log) update(ctx context.Context, g *catalog.Gap) {
+	if g.ID == 0 {
+		id, err := l.deps.Catalog.AddGap(ctx, *g)
+		if err != nil {
+			l.log.Error().Err(err).Str("camera", g.Camera).Msg("cannot record gap; kept, written at its next change")
+			return
+		}
+		g.ID = id
+		return
+	}
 	if err := l.deps.Catalog.UpdateGap(ctx, *g); err != nil {
 		l.log.Error().Err(err).Str("camera", g.Camera).Msg("cannot update gap")
 	}
@@ -276,6 +285,9 @@ func (l *Log) closeLocked(ctx context.Context, st *camState, end time.Time) {
 	st.open = nil
 	g.End = end
 	if g.End.Sub(g.Start) < Tolerance {
+		if g.ID == 0 {
+			return // never written
+		}
 		if err := l.deps.Catalog.DeleteGap(ctx, g.ID); err != nil {
 			l.log.Error().Err(err).Msg("cannot delete gap")
 		}

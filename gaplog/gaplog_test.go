@@ -2,6 +2,7 @@ package gaplog
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -233,4 +234,50 @@ func openCatalog(t *testing.T) *catalog.Catalog {
 	}
 	t.Cleanup(func() { c.Close() })
 	return c
+}
+
+// awayCatalog is the real catalog, away (every write fails, as when its
+// disk went) while away is set.
+type awayCatalog struct {
+	*catalog.Catalog
+	away bool
+}
+
+func (a *awayCatalog) AddGap(ctx context.Context, g catalog.Gap) (int64, error) {
+	if a.away {
+		return 0, errors.New("catalog: add gap: unable to open database file (14)")
+	}
+	return a.Catalog.AddGap(ctx, g)
+}
+
+// TestGapOpenedWhileTheCatalogIsAwayKeepsItsCause: the disk goes, ffmpeg
+// exits for it while the catalog (on that disk) cannot be written; the
+// gap and its cause are kept and written when the disk is back, not
+// found later as an unexplained hole.
+func TestGapOpenedWhileTheCatalogIsAwayKeepsItsCause(t *testing.T) {
+	cat := &awayCatalog{Catalog: openCatalog(t)}
+	var closed []string
+	l := New(Deps{Log: zerolog.Nop(), Catalog: cat, OnClosed: func(c, cause string, d time.Duration) { closed = append(closed, cause) }})
+	if err := l.Start(context.Background(), []string{"cam"}); err != nil {
+		t.Fatal(err)
+	}
+	l.CameraEvent(supervisor.Event{Camera: "cam", Kind: supervisor.EventStarted, RunID: "a"})
+	l.Segment(segment.Segment{Camera: "cam", Start: at(0), End: at(10), Run: "a"})
+	cat.away = true
+	l.CameraEvent(supervisor.Event{Camera: "cam", Kind: supervisor.EventExited, At: at(11), RunID: "a",
+		Exit: &supervisor.Exit{Reason: supervisor.ReasonStorage, Message: "stopped: savePath's disk is not available"}})
+	l.Segment(segment.Segment{Camera: "cam", Start: at(10), End: at(10.5), Run: "a"}) // the run's last, moved in once back
+	cat.away = false
+	l.CameraEvent(supervisor.Event{Camera: "cam", Kind: supervisor.EventStarted, RunID: "b"})
+	l.Segment(segment.Segment{Camera: "cam", Start: at(13), End: at(15), Run: "b"})
+	gaps, err := l.Gaps(context.Background(), "cam", time.Time{}, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(gaps) != 1 || gaps[0].Cause != CauseStorage || !gaps[0].Start.Equal(at(10.5)) || !gaps[0].End.Equal(at(13)) {
+		t.Errorf("gaps %+v, want 10.5-13 %s", gaps, CauseStorage)
+	}
+	if len(closed) != 1 || closed[0] != CauseStorage {
+		t.Errorf("closed %v", closed)
+	}
 }
