@@ -231,18 +231,7 @@ func TestActivityQueriesUseIndexes(t *testing.T) {
 		{"Retention (uploaded, quiet)", `SELECT ` + columns + ` FROM segments ` + qRetentionUploadedQuiet, []any{false, 1, 64}, "segments_retention_uploaded (sub=?)"},
 		{"Retention (others, active)", `SELECT ` + columns + ` FROM segments ` + qRetentionOthersActive, []any{true, 1, 64}, "segments_retention_others (sub=?"},
 	} {
-		rows, err := c.db.QueryContext(ctx, `EXPLAIN QUERY PLAN `+q.sql, q.args...)
-		if err != nil {
-			t.Fatalf("%s: %v", q.name, err)
-		}
-		var plan []string
-		for rows.Next() {
-			var id, parent, notused int
-			var detail string
-			rows.Scan(&id, &parent, &notused, &detail)
-			plan = append(plan, detail)
-		}
-		rows.Close()
+		plan := queryPlan(t, c, q.sql, q.args...)
 		joined := strings.Join(plan, " | ")
 		for _, step := range plan {
 			if readsEveryRow(step) {

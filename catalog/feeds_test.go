@@ -334,15 +334,7 @@ func TestDueActiveFeed(t *testing.T) {
 	}
 	// The plan reads the activity tables and the rows by their keys, never
 	// every row of the backlog.
-	rows, err := c.db.QueryContext(ctx, `EXPLAIN QUERY PLAN SELECT `+columns+` FROM segments `+qDueActiveFeed, false, -1<<63, 0, 10)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var id, parent, notused int
-		var detail string
-		rows.Scan(&id, &parent, &notused, &detail)
+	for _, detail := range queryPlan(t, c, `SELECT `+columns+` FROM segments `+qDueActiveFeed, false, -1<<63, 0, 10) {
 		if readsEveryRow(detail) {
 			t.Errorf("DueActiveFeed reads every row: %s", detail)
 		}
@@ -354,24 +346,15 @@ func TestDueActiveFeed(t *testing.T) {
 // every refresh, of every camera).
 func TestReachSeeksNotScans(t *testing.T) {
 	c, _ := open(t)
-	ctx := context.Background()
 	for _, q := range []string{
 		`SELECT end_ns, sub FROM segments INDEXED BY segments_feed WHERE camera = 'cam1' AND feed_id = 'xx' ORDER BY start_ns DESC LIMIT 1`,
 		`SELECT start_ns FROM segments INDEXED BY segments_local WHERE local = 'present' AND camera = 'cam1' AND feed_id = 'xx' ORDER BY start_ns LIMIT 1`,
 		`SELECT (SELECT MIN(feed_id) FROM segments INDEXED BY segments_feed WHERE camera = 'cam1' AND feed_id > 'xx')`,
 	} {
-		rows, err := c.db.QueryContext(ctx, `EXPLAIN QUERY PLAN `+q)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for rows.Next() {
-			var id, parent, notused int
-			var detail string
-			rows.Scan(&id, &parent, &notused, &detail)
+		for _, detail := range queryPlan(t, c, q) {
 			if (readsEveryRow(detail) && detail != "SCAN CONSTANT ROW") || strings.Contains(detail, "TEMP B-TREE") {
 				t.Errorf("%s: %s", q, detail)
 			}
 		}
-		rows.Close()
 	}
 }

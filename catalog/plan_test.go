@@ -74,20 +74,7 @@ func TestStartupQueriesUseIndexes(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, q := range startupQueries {
-		rows, err := c.db.QueryContext(ctx, `EXPLAIN QUERY PLAN `+q.sql, q.args...)
-		if err != nil {
-			t.Fatalf("%s: %v", q.name, err)
-		}
-		var plan []string
-		for rows.Next() {
-			var id, parent, notused int
-			var detail string
-			if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
-				t.Fatal(err)
-			}
-			plan = append(plan, detail)
-		}
-		rows.Close()
+		plan := queryPlan(t, c, q.sql, q.args...)
 		for _, step := range plan {
 			if readsEveryRow(step) || (!q.sorts && strings.Contains(step, "TEMP B-TREE FOR ORDER BY")) {
 				t.Errorf("%s reads every row: %s", q.name, strings.Join(plan, " | "))
@@ -101,3 +88,26 @@ func TestStartupQueriesUseIndexes(t *testing.T) {
 }
 
 func time10s(i int) time.Duration { return time.Duration(i) * 10 * time.Second }
+
+// queryPlan is SQLite's plan of query: one detail per step.
+func queryPlan(t *testing.T, c *Catalog, query string, args ...any) []string {
+	t.Helper()
+	rows, err := c.db.QueryContext(context.Background(), `EXPLAIN QUERY PLAN `+query, args...)
+	if err != nil {
+		t.Fatalf("plan of %s: %v", query, err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, notused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return plan
+}

@@ -48,25 +48,9 @@ func (c *Catalog) DueNewest(ctx context.Context, limit int, skip map[int64]bool)
 }
 
 func (c *Catalog) due(ctx context.Context, query string, after Cursor, limit int, skip map[int64]bool) ([]Record, error) {
-	var out []Record
-	page := min(max(limit+len(skip), 32), 512)
-	for len(out) < limit {
-		rows, err := c.many(ctx, query, after.StartNS, after.ID, page)
-		if err != nil {
-			return nil, err
-		}
-		for _, r := range rows {
-			if !skip[r.ID] && len(out) < limit {
-				out = append(out, r)
-			}
-		}
-		if len(rows) < page {
-			break
-		}
-		last := rows[len(rows)-1]
-		after = Cursor{StartNS: toNS(last.Start), ID: last.ID}
-	}
-	return out, nil
+	return c.dueWith(ctx, func(cur Cursor, page int) ([]Record, error) {
+		return c.many(ctx, query, cur.StartNS, cur.ID, page)
+	}, after, limit, skip)
 }
 
 // DecodeDue returns up to limit rows waiting for their decode check, those

@@ -29,20 +29,7 @@ func TestUploadRequestQueriesBoundTheRange(t *testing.T) {
 		{"RequestedDue", `SELECT ` + columns + ` FROM segments ` + qRequestedDue, []any{1, 2, 3}},
 		{"UploadRequests", qUploadRequests, nil},
 	} {
-		rows, err := c.db.QueryContext(ctx, `EXPLAIN QUERY PLAN `+q.sql, q.args...)
-		if err != nil {
-			t.Fatalf("%s: %v", q.name, err)
-		}
-		var plan []string
-		for rows.Next() {
-			var id, parent, notused int
-			var detail string
-			if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
-				t.Fatal(err)
-			}
-			plan = append(plan, detail)
-		}
-		rows.Close()
+		plan := queryPlan(t, c, q.sql, q.args...)
 		for _, step := range plan {
 			if strings.Contains(step, "segments_camera") && !strings.Contains(step, "start_ns>? AND start_ns<?") {
 				t.Errorf("%s reads the camera's rows from its first on: %s", q.name, step)
