@@ -162,7 +162,6 @@ func TestReloadOfAStoppedCameraDoesNotStartIt(t *testing.T) {
 	}
 }
 
-
 // TestHandoverActivityFeedFollowsOneRun: the activity tracker follows one
 // run of a camera at a time; during a handover the old run's frames go on
 // until the new run's first frame, and stop there (its end still goes).
