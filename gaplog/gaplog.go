@@ -95,6 +95,8 @@ type camState struct {
 	// ended, are the last footage of an ended run.
 	latest      string
 	latestEnded bool
+	// latestRecording: the latest run wrote its first frame.
+	latestRecording bool
 	// The run and epoch of the newest segment: a later segment of the same
 	// run with another epoch was named on a stepped clock.
 	lastRun   string
@@ -189,8 +191,13 @@ func (l *Log) CameraEvent(ev supervisor.Event) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	st := l.cam(ev.Camera)
-	if ev.Kind == supervisor.EventStarted {
-		st.latest, st.latestEnded = ev.RunID, false
+	switch ev.Kind {
+	case supervisor.EventStarted:
+		st.latest, st.latestEnded, st.latestRecording = ev.RunID, false, false
+	case supervisor.EventRecording:
+		if ev.RunID == st.latest {
+			st.latestRecording = true
+		}
 	}
 	if ev.Kind != supervisor.EventExited || ev.Exit == nil {
 		return
@@ -198,8 +205,19 @@ func (l *Log) CameraEvent(ev supervisor.Event) {
 	if ev.RunID == st.latest {
 		st.latestEnded = true
 	}
+	// A reload hands a camera over (package supervisor): the old run
+	// exits after the new one started. Once the new one records, the
+	// footage goes on in it: no gap. Before (it failed, or never recorded
+	// within the bound), the gap is the new run's to explain.
+	older := ev.RunID != "" && st.latest != "" && ev.RunID != st.latest
+	if older && st.latestRecording && !st.latestEnded {
+		return
+	}
 	cause := causeOf(ev.Exit)
 	if st.open != nil {
+		if older {
+			return // the newer run's exit explains it
+		}
 		if specific(st.open.Cause, cause) || cause == CauseOperatorStop || cause == CauseDaemonDown || cause == CauseReconfigured || cause == CauseStorage {
 			st.open.Cause, st.open.Detail = cause, ev.Exit.Message
 			l.update(ctx, st.open)

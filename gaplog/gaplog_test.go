@@ -1,6 +1,7 @@
 package gaplog
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -42,6 +43,8 @@ type step struct {
 	deletedUploaded [2]float64
 	// quarantined: a staged file of the camera could not be salvaged
 	quarantined string
+	// recording: the run wrote its first frame
+	recording string
 }
 
 func start(run string) step                 { return step{start: run} }
@@ -59,6 +62,13 @@ func clock(at, by float64) step { return step{clock: [2]float64{at, by}} }
 func exit(reason supervisor.ExitReason, at float64) step {
 	return step{exit: reason, exitAt: at, msg: string(reason)}
 }
+
+// exitOf is the exit of run, not the last started (a reload's handover).
+func exitOf(run string, reason supervisor.ExitReason, at float64) step {
+	return step{run: run, exit: reason, exitAt: at, msg: string(reason)}
+}
+
+func recording(run string) step { return step{recording: run} }
 
 func TestGapLog(t *testing.T) {
 	tests := []struct {
@@ -90,6 +100,35 @@ func TestGapLog(t *testing.T) {
 			[]step{start("a"), seg("a", 0, 10), exit(supervisor.ReasonExited, 11), start("b"), exit(supervisor.ReasonStorage, 12),
 				start("c"), seg("c", 40, 50)},
 			[]string{"10-40 storage-unavailable"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { checkSteps(t, tt.steps, tt.want, 0) })
+	}
+}
+
+// TestGapLogAcrossAHandover: a reload that changes a recording camera
+// starts the new run (b) before it stops the old one (a, reconfigured),
+// once b records: their footage overlaps, and no gap is logged, even for a
+// moment; a new run that never recorded leaves the gap it explains.
+func TestGapLogAcrossAHandover(t *testing.T) {
+	tests := []struct {
+		name  string
+		steps []step
+		want  []string
+	}{
+		{"a's last segment closes before b's first", []step{start("a"), seg("a", 0, 10), seg("a", 10, 20), start("b"), recording("b"),
+			exitOf("a", supervisor.ReasonReconfigured, 23.2), seg("a", 20, 23.2), seg("b", 21.5, 31.5), seg("b", 31.5, 41.5)}, nil},
+		{"no gap opens at a's exit", []step{start("a"), seg("a", 0, 20), start("b"), recording("b"),
+			exitOf("a", supervisor.ReasonReconfigured, 23.2), seg("a", 20, 23.2)}, nil},
+		{"b's first segment closes before a exits (short segments)", []step{start("a"), seg("a", 18, 20), start("b"), recording("b"),
+			seg("a", 20, 22), seg("b", 21.5, 23.5), exitOf("a", supervisor.ReasonReconfigured, 23.2), seg("a", 22, 23.2), seg("b", 23.5, 25.5)}, nil},
+		{"b never recorded within the bound: the hole is the reload's", []step{start("a"), seg("a", 0, 20), start("b"),
+			exitOf("a", supervisor.ReasonReconfigured, 35), seg("a", 20, 35), recording("b"), seg("b", 40, 50)},
+			[]string{"35-40 reconfigured"}},
+		{"b was refused: the gap is the refusal's, not the reload's", []step{start("a"), seg("a", 0, 20), start("b"),
+			exitOf("b", supervisor.ReasonAuth, 22), exitOf("a", supervisor.ReasonReconfigured, 22.5), seg("a", 20, 22.5),
+			start("c"), recording("c"), seg("c", 60, 70)},
+			[]string{"22.5-60 auth"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { checkSteps(t, tt.steps, tt.want, 0) })
@@ -151,8 +190,10 @@ func checkSteps(t *testing.T, steps []step, want []string, uncounted int) {
 		case s.start != "":
 			current = s.start
 			l.CameraEvent(supervisor.Event{Camera: "cam", Kind: supervisor.EventStarted, RunID: s.start})
+		case s.recording != "":
+			l.CameraEvent(supervisor.Event{Camera: "cam", Kind: supervisor.EventRecording, RunID: s.recording})
 		case s.exit != "":
-			l.CameraEvent(supervisor.Event{Camera: "cam", Kind: supervisor.EventExited, At: at(s.exitAt), RunID: current,
+			l.CameraEvent(supervisor.Event{Camera: "cam", Kind: supervisor.EventExited, At: at(s.exitAt), RunID: cmp.Or(s.run, current),
 				Exit: &supervisor.Exit{Reason: s.exit, Message: s.msg}})
 		case s.corrupt != [2]float64{}:
 			l.Corrupt(catalog.Record{Camera: "cam", Start: at(s.corrupt[0]), End: at(s.corrupt[1]), Path: "/x/cam_x.mp4"}, "the file is empty")

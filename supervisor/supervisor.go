@@ -17,6 +17,7 @@ import (
 	"reflect"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -160,12 +161,37 @@ type handle struct {
 	cam    *Camera
 	sub    *Camera // nil without a subStream
 	cancel context.CancelCauseFunc
-	done   chan struct{}
+	// cancels end one run each, aligned with runs(): a handover ends each
+	// old feed when its new one took over.
+	cancels []context.CancelCauseFunc
+	done    chan struct{}
+
+	// The activity feed during a handover: the tracker follows one run of
+	// a camera at a time, so the old handle's frames stop (muted) once the
+	// new one's first frame comes (replaces is the old handle until then).
+	muted    atomic.Bool
+	replaces atomic.Pointer[handle]
 }
 
 // newHandle makes the runs of one configured camera.
 func newHandle(cfg config.Camera, opts Config, deps Deps, stalls *stallWatch, desired bool) *handle {
-	h := &handle{cam: newCamera(cfg, opts, deps, stalls, desired)}
+	h := &handle{}
+	if next := deps.Frames; next != nil {
+		deps.Frames = func(f Frame) {
+			if f.End {
+				next(f) // always: the tracker ends the run
+				return
+			}
+			if h.muted.Load() {
+				return // replaced: the new handle's runs are the camera's feed
+			}
+			if old := h.replaces.Swap(nil); old != nil {
+				old.muted.Store(true)
+			}
+			next(f)
+		}
+	}
+	h.cam = newCamera(cfg, opts, deps, stalls, desired)
 	if sub, ok := cfg.SubCamera(); ok {
 		h.sub = newCamera(sub, opts, deps, stalls, desired)
 	}
@@ -178,6 +204,20 @@ func (h *handle) runs() []*Camera {
 		return []*Camera{h.cam, h.sub}
 	}
 	return []*Camera{h.cam}
+}
+
+// recording says whether a feed of the handle is recording: then a change
+// of its config hands over (see Apply) instead of leaving a hole.
+func (h *handle) recording() bool {
+	if !h.cam.desired() {
+		return false
+	}
+	for _, c := range h.runs() {
+		if c.Status().State == Recording {
+			return true
+		}
+	}
+	return false
 }
 
 // New returns a Supervisor for cams. Cameras named in stopped start in the
@@ -253,15 +293,21 @@ func (s *Supervisor) Run(ctx context.Context) error {
 // startLocked starts a camera's goroutine; s.mu must be held and Run started.
 func (s *Supervisor) startLocked(h *handle) {
 	cctx, cancel := context.WithCancelCause(s.runCtx)
-	h.cancel, h.done = cancel, make(chan struct{})
+	runs := h.runs()
+	h.cancel, h.done, h.cancels = cancel, make(chan struct{}), make([]context.CancelCauseFunc, len(runs))
+	ctxs := make([]context.Context, len(runs))
+	for i := range runs {
+		ctxs[i], h.cancels[i] = context.WithCancelCause(cctx)
+	}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
 		defer close(h.done)
+		defer cancel(nil)
 		var wg sync.WaitGroup
-		for _, c := range h.runs() {
+		for i, c := range runs {
 			wg.Go(func() {
-				if err := c.Run(cctx); err != nil {
+				if err := c.Run(ctxs[i]); err != nil {
 					c.log.Error().Err(err).Msg("camera supervision ended")
 				}
 			})
@@ -279,18 +325,32 @@ type Applied struct {
 // stop (their last segment finalised) and go; changed ones (their config or
 // the shared ffmpeg settings differ) restart with the new config; new ones
 // start, unless stopped says an operator stopped them; unchanged ones are
-// not touched. It returns once the stopped ffmpegs have exited.
+// not touched.
+//
+// A changed camera that is recording hands over without a hole (make
+// before break): its new runs start while the old ones still record, and
+// each old feed stops once its new one took over (see tookOver), or after
+// StallTimeout, whichever comes first. Meanwhile the camera's status is the
+// new runs'; the footage of the two overlaps by a few seconds. A changed
+// camera that records nothing (stopped by an operator, waiting, in
+// backoff), or any change while Run is not running, stops at once as a
+// removed one does.
+//
+// It returns once the stopped ffmpegs have exited: the removed cameras',
+// and the changed cameras' old ones (after their handover).
 func (s *Supervisor) Apply(cams []config.Camera, cfg Config, stopped map[string]bool) Applied {
 	cfg.setDefaults()
 	s.mu.Lock()
 	shared := cameraSettings(s.cfg) != cameraSettings(cfg)
 	s.cfg = cfg
+	running := s.runCtx != nil && s.runCtx.Err() == nil
 	var res Applied
 	want := map[string]config.Camera{}
 	for _, c := range cams {
 		want[c.CameraName] = c
 	}
 	var stopping []*handle
+	handing := map[string]*handle{} // changed cameras that hand over: their old handles
 	for name, h := range s.cameras {
 		c, keep := want[name]
 		switch {
@@ -301,14 +361,19 @@ func (s *Supervisor) Apply(cams []config.Camera, cfg Config, stopped map[string]
 		default:
 			continue
 		}
+		if h.cancel == nil {
+			continue // never started
+		}
+		if keep && running && h.recording() {
+			handing[name] = h
+			continue
+		}
 		cause := errReconfigured
 		if !keep {
 			cause = errRemoved
 		}
-		if h.cancel != nil {
-			h.cancel(cause)
-			stopping = append(stopping, h)
-		}
+		h.cancel(cause)
+		stopping = append(stopping, h)
 	}
 	s.mu.Unlock()
 	for _, h := range stopping {
@@ -316,7 +381,6 @@ func (s *Supervisor) Apply(cams []config.Camera, cfg Config, stopped map[string]
 	}
 
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	for _, name := range res.Removed {
 		delete(s.cameras, name)
 	}
@@ -336,15 +400,101 @@ func (s *Supervisor) Apply(cams []config.Camera, cfg Config, stopped map[string]
 			s.cameras[c.CameraName] = newHandle(c, cfg, s.deps, s.stalls, !stopped[c.CameraName])
 		}
 	}
+	var handovers []chan struct{}
 	if s.runCtx != nil && s.runCtx.Err() == nil {
 		for _, name := range append(res.Changed, res.Added...) {
-			s.startLocked(s.cameras[name])
+			h := s.cameras[name]
+			old := handing[name]
+			if old != nil {
+				h.replaces.Store(old)
+			}
+			s.startLocked(h)
+			if old != nil {
+				done := make(chan struct{})
+				handovers = append(handovers, done)
+				s.wg.Add(1) // Run returns once the old ffmpegs exited too
+				go func() {
+					defer s.wg.Done()
+					defer close(done)
+					s.handOver(old, h, cfg.StallTimeout)
+				}()
+			}
 		}
+	} else {
+		// Run ended between the two locks: its context stopped the old
+		// runs; nothing hands over.
+		for _, old := range handing {
+			old.cancel(errReconfigured)
+			stopping = append(stopping, old)
+		}
+	}
+	s.mu.Unlock()
+	for _, done := range handovers {
+		<-done
+	}
+	for _, h := range stopping {
+		<-h.done
 	}
 	sort.Strings(res.Added)
 	sort.Strings(res.Removed)
 	sort.Strings(res.Changed)
 	return res
+}
+
+// handOver stops old's runs as next's take over: each old feed once the
+// new feed of the same name took over (tookOver) or after bound; a feed
+// next does not have at once. It returns once old's ffmpegs have exited.
+// A shutdown ends both handles' runs through Run's context.
+func (s *Supervisor) handOver(old, next *handle, bound time.Duration) {
+	var wg sync.WaitGroup
+	for i, oc := range old.runs() {
+		cancel := old.cancels[i]
+		var nc *Camera
+		for _, c := range next.runs() {
+			if c.cfg.Feed == oc.cfg.Feed {
+				nc = c
+			}
+		}
+		if nc == nil {
+			cancel(errReconfigured) // the new config has no such feed
+			continue
+		}
+		wg.Go(func() {
+			ctx, stop := context.WithCancel(context.Background())
+			defer stop()
+			go func() {
+				select {
+				case <-s.deps.After(bound):
+					oc.log.Warn().Dur("after", bound).Msg("reload: the new run has not taken over; stopping the old one all the same")
+				case <-next.done: // shut down, or the new runs ended
+				case <-ctx.Done():
+				}
+				stop()
+			}()
+			_ = nc.WaitFor(ctx, tookOver) // ends with ctx otherwise
+			cause := errReconfigured
+			if !nc.desired() {
+				cause = errStopped // an operator stopped the camera meanwhile
+			}
+			oc.log.Info().Str("state", string(nc.Status().State)).Msg("reload: handing over to the new run")
+			cancel(cause)
+		})
+	}
+	wg.Wait()
+	<-old.done
+}
+
+// tookOver says whether a new run's status ends the handover: it records,
+// or it failed or stopped before recording (the old run would only hide
+// it). A camera made by Apply is Stopped with no run yet: that is not it.
+func tookOver(st Status) bool {
+	switch st.State {
+	case Recording, Backoff, WaitingCredentials, Stalled:
+		return true
+	case Stopped:
+		return st.RunID != "" || st.LastExit != nil || !st.Desired
+	}
+	return false
 }
 
 // cameraSettings are the shared settings whose change restarts every camera.

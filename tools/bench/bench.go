@@ -37,6 +37,8 @@
 //   - feeds: with the uplink at 10 % of four cameras' main feeds and
 //     uploadFeeds sub, the sub segments' delay to S3, and an incident's
 //     5 main-quality minutes after the request (feeds.go).
+//   - reload: the footage hole at a reload that changes a recording
+//     camera, against a stop and start through the API (reload.go).
 package bench
 
 import (
@@ -155,6 +157,7 @@ func Run(ctx context.Context, opts Options) ([]Row, error) {
 		{"activity", b.activity},
 		{"firstframe", b.firstFrame},
 		{"feeds", b.feeds},
+		{"reload", b.reload},
 	}
 	for _, s := range steps {
 		if opts.Only != "" && !strings.Contains(","+opts.Only+",", ","+s.name+",") {

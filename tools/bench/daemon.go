@@ -72,32 +72,14 @@ type daemonOpts struct {
 
 // startDaemonWith is startDaemon with every setting.
 func (b *bench) startDaemonWith(dir string, cams []camSpec, o daemonOpts) (*daemon, error) {
-	s3extra, clear, storageExtra := o.s3extra, o.clear, o.storageExtra
 	port, err := fixture.FreePort()
 	if err != nil {
 		return nil, err
 	}
-	var cj []string
-	for _, c := range cams {
-		cj = append(cj, fmt.Sprintf(`{"cameraName": %q, "streamUrl": %q, "frameRate": %v, "resolution": %q, "videoDuration": %d, "videoFeedId": "bench", "mode": %q, "activity": %t}`,
-			c.Name, c.URL, c.FPS, c.Res, c.Dur, c.Mode, !c.NoActivity))
-	}
-	cfg := fmt.Sprintf(`{
-  "cameras": [%s],
-  "s3Config": {"s3Bucket": "bench", "s3Path": %q, "endpoint": %q %s},
-  "awsCredentials": {"accessKeyId": %q, "secretAccessKey": %q},
-  "storageConfig": {"savePath": %q, "clearAfterUpload": %t, "clearWhenFilePathReachGB": 50 %s},
-  "api": {"listen": "127.0.0.1:%d"},
-  "log": {"format": "json"}
-}`, strings.Join(cj, ",\n"), filepath.Base(dir), b.minio.Endpoint, s3extra, b.minio.AccessKey, b.minio.SecretKey,
-		filepath.Join(dir, "rec"), clear, strings.Join(storageExtra, ""), port)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := b.writeConfig(dir, cams, o, port); err != nil {
 		return nil, err
 	}
 	path := filepath.Join(dir, "config.json")
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-		return nil, err
-	}
 	logf, err := os.Create(filepath.Join(dir, "cctvd.log"))
 	if err != nil {
 		return nil, err
@@ -123,7 +105,7 @@ func (b *bench) startDaemonWith(dir string, cams []camSpec, o daemonOpts) (*daem
 				Time                          time.Time
 			}
 			if json.Unmarshal(sc.Bytes(), &m) == nil && (m.Message == "segment closed" || m.Message == "uploaded and verified" ||
-				m.Message == "ffmpeg started" || m.Message == "recording") {
+				m.Message == "ffmpeg started" || m.Message == "recording" || m.Message == "ffmpeg exited") {
 				d.mu.Lock()
 				d.events = append(d.events, event(m))
 				d.mu.Unlock()
@@ -139,6 +121,33 @@ func (b *bench) startDaemonWith(dir string, cams []camSpec, o daemonOpts) (*daem
 		return nil, err
 	}
 	return d, nil
+}
+
+// writeConfig writes dir/config.json for cams (again, for a reload).
+func (b *bench) writeConfig(dir string, cams []camSpec, o daemonOpts, port int) error {
+	var cj []string
+	for _, c := range cams {
+		cj = append(cj, fmt.Sprintf(`{"cameraName": %q, "streamUrl": %q, "frameRate": %v, "resolution": %q, "videoDuration": %d, "videoFeedId": "bench", "mode": %q, "activity": %t}`,
+			c.Name, c.URL, c.FPS, c.Res, c.Dur, c.Mode, !c.NoActivity))
+	}
+	cfg := fmt.Sprintf(`{
+  "cameras": [%s],
+  "s3Config": {"s3Bucket": "bench", "s3Path": %q, "endpoint": %q %s},
+  "awsCredentials": {"accessKeyId": %q, "secretAccessKey": %q},
+  "storageConfig": {"savePath": %q, "clearAfterUpload": %t, "clearWhenFilePathReachGB": 50 %s},
+  "api": {"listen": "127.0.0.1:%d"},
+  "log": {"format": "json"}
+}`, strings.Join(cj, ",\n"), filepath.Base(dir), b.minio.Endpoint, o.s3extra, b.minio.AccessKey, b.minio.SecretKey,
+		filepath.Join(dir, "rec"), o.clear, strings.Join(o.storageExtra, ""), port)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	path := filepath.Join(dir, "config.json")
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(cfg), 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path) // whole, as a reload reads it
 }
 
 func (d *daemon) waitRecording(n int, timeout time.Duration) error {

@@ -35,7 +35,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	out := fs.String("out", "tools/bench/results.md", "write the table here too")
 	work := fs.String("work", "", "work folder (default: a new temporary one, removed after)")
 	repeats := fs.Int("repeats", 3, "runs per measurement (medians)")
-	only := fs.String("only", "", "run only these steps (comma-separated: overhead,sync,latency,throughput,modes,transcode,retention,catalog,scale,export,live,uplink,activity,firstframe,feeds)")
+	only := fs.String("only", "", "run only these steps (comma-separated: overhead,sync,latency,throughput,modes,transcode,retention,catalog,scale,export,live,uplink,activity,firstframe,feeds,reload)")
 	cases := fs.String("overhead", "", "run only these cases of the overhead step (cameras/segment seconds, comma-separated: 16/10,64/10,64/600)")
 	profile := fs.String("profile", "", "write CPU profiles of cctvd (perf) in the overhead step to this folder")
 	if err := fs.Parse(args); err != nil {
