@@ -504,6 +504,8 @@ var migrations = []string{
 	ALTER TABLE segments ADD COLUMN crc64_blocks BLOB NOT NULL DEFAULT x'';`,
 
 	migrationFeeds, // feeds.go
+
+	migrationProbes, // probes.go
 }
 
 func (c *Catalog) migrate(ctx context.Context) error {

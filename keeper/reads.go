@@ -93,6 +93,17 @@ func (k *Keeper) PutStream(ctx context.Context, s catalog.Stream) error {
 	return err
 }
 
+// Probe is catalog.Probe.
+func (k *Keeper) Probe(ctx context.Context, camera string) (catalog.Probe, error) {
+	return with(k, func(c *catalog.Catalog) (catalog.Probe, error) { return c.Probe(ctx, camera) })
+}
+
+// PutProbe is catalog.PutProbe.
+func (k *Keeper) PutProbe(ctx context.Context, p catalog.Probe) error {
+	_, err := with(k, func(c *catalog.Catalog) (struct{}, error) { return struct{}{}, c.PutProbe(ctx, p) })
+	return err
+}
+
 // Locations is catalog.Locations (exports of footage uploaded before a
 // change of s3Bucket or s3Path).
 func (k *Keeper) Locations(ctx context.Context) ([]catalog.Location, error) {

@@ -142,10 +142,17 @@ type Camera struct {
 	wake chan struct{} // Start and Stop poke the loop
 
 	// Run's goroutine only: how the stream is recorded.
-	decision  string // "", "copy" or "transcode", for mode auto
-	codec     string // the stream's codec, when copied
-	hwChecked bool
-	hwErr     error
+	decision string    // "", "copy" or "transcode", for mode auto
+	codec    string    // the stream's codec, when copied
+	probed   string    // how ffprobe described the stream (kept with the decision)
+	probedAt time.Time // when
+	// Run's goroutine only: the probe kept from before (probes.go): read
+	// once; known, the stream recorded before under its key (ffmpeg may
+	// start with tight probing), unless loose; reprobe, the decision is
+	// the kept one, to be confirmed once the run records.
+	probeRead, known, loose, reprobe bool
+	hwChecked                        bool
+	hwErr                            error
 	// Run's goroutine only: the discovered stream in use, and whether the
 	// remembered one was refused (then it is not read back).
 	stream     *Stream
@@ -160,8 +167,11 @@ type Camera struct {
 	status *watch.Value[Status]
 	stalls *stallWatch // the supervisor's stall watchdog, shared by every camera
 
-	mu        sync.Mutex // guards cancelRun, and the watchdog while a run lasts
+	mu        sync.Mutex // guards cancelRun, pending, and the watchdog while a run lasts
 	cancelRun context.CancelCauseFunc
+	// pending is the decision a background probe found for a stream that
+	// changed (probes.go): the next run's.
+	pending *Probe
 }
 
 func newCamera(cfg config.Camera, opts Config, deps Deps, stalls *stallWatch, desired bool) *Camera {

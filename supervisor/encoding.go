@@ -67,15 +67,19 @@ func (c *Camera) encoding(ctx context.Context, cam config.Camera) (Encoding, err
 
 // encodingOf decides how the next run records: copy or transcode (for
 // "auto", from what ffprobe finds, decided once and again after a run that
-// reached the camera and never recorded: run.go), and on which accelerator (checked once; software, with a
-// warning, when it is not there).
+// reached the camera and never recorded: run.go; after a restart, the
+// decision kept from before, confirmed in the background: probes.go), and
+// on which accelerator (checked once; software, with a warning, when it is
+// not there).
 //
 // The probe logs in: its login is taken from the failed-login budget (the
 // error is a *loginbudget.SpentError when it may not go), and a probe the
 // camera refused ends the run (a *probeRefused): ffmpeg would only be
 // refused once more.
 func (c *Camera) encodingOf(ctx context.Context, cam config.Camera) (Encoding, error) {
-	enc := Encoding{Preset: c.opts.Preset, ProgressPeriod: ProgressPeriod(c.opts.StallTimeout, c.cfg.SegmentDuration())}
+	c.readProbe(ctx, cam)
+	enc := Encoding{Preset: c.opts.Preset, ProgressPeriod: ProgressPeriod(c.opts.StallTimeout, c.cfg.SegmentDuration()),
+		Tight: tightProbing(cam, c.known, c.loose)}
 	switch c.cfg.Mode {
 	case config.ModeCopy:
 		enc.Copy = true
@@ -97,6 +101,7 @@ func (c *Camera) encodingOf(ctx context.Context, cam config.Camera) (Encoding, e
 				break
 			}
 			login.Accepted()
+			c.probed, c.probedAt, c.reprobe = info.String(), c.deps.Now(), false // fresh: nothing to confirm
 			if ok, why := canCopy(cam, info); ok {
 				c.decision, c.codec = "copy", info.Codec
 				c.log.Info().Str("stream", info.String()).Msg("the camera already sends what is configured: recording its stream as is (copy)")

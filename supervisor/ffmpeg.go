@@ -34,6 +34,9 @@ type Encoding struct {
 	// ProgressPeriod is how often ffmpeg writes a progress block
 	// (-stats_period, see ProgressPeriod); 0 is once a second.
 	ProgressPeriod time.Duration
+	// Tight starts ffmpeg on the first packet instead of seconds of
+	// probing (tightArgs): for a stream recorded before (probes.go).
+	Tight bool
 	// Activity adds a second output, the activity feed: small gray frames
 	// as timestamped JPEGs (SMJPEG) on file descriptor ActivityFD, from the
 	// recording's own decode (see activityOutput).
@@ -107,6 +110,9 @@ func Args(cam config.Camera, run staging.Run, enc Encoding) []string {
 	input := u.String()
 	if u.Scheme == "file" {
 		input = u.Path
+	}
+	if enc.Tight {
+		args = append(args, tightArgs...)
 	}
 	args = append(args, "-i", input)
 	if activity && !enc.Copy {

@@ -69,7 +69,7 @@ func classify(cause error, code int, signal string, tail []string, stallTimeout 
 		return ReasonStopped, "daemon shut down"
 	case errors.Is(cause, ErrStorageUnavailable):
 		return ReasonStorage, "stopped: " + ErrStorageUnavailable.Error()
-	case errors.Is(cause, errRemoved), errors.Is(cause, errReconfigured):
+	case errors.Is(cause, errRemoved), errors.Is(cause, errReconfigured), errors.Is(cause, errReprobed):
 		return ReasonReconfigured, cause.Error()
 	case errors.Is(cause, errStalled):
 		return ReasonStalled, "stalled: no new frames for " + stallTimeout

@@ -55,6 +55,7 @@ func (c *Camera) runOnce(ctx context.Context) (Exit, *loginbudget.SpentError) {
 	case errors.As(err, &refused):
 		return c.probeRefused(a.run.ID, refused), nil
 	}
+	a.cam, a.enc, a.row, a.reprobing = cam, enc, c.probeRow(cam), c.reprobe && c.cfg.Mode == config.ModeAuto
 	if a.login, err = c.login(); errors.As(err, &se) {
 		return Exit{}, se
 	}
@@ -72,6 +73,10 @@ func (c *Camera) runOnce(ctx context.Context) (Exit, *loginbudget.SpentError) {
 	c.mu.Lock()
 	a.wd = newWatchdog(c.opts.StallTimeout, c.deps.Mono())
 	c.mu.Unlock()
+	// The run's background work (probes.go) ends with the run.
+	bg, stopBG := context.WithCancel(runCtx)
+	defer stopBG()
+	a.bgCtx, a.cancel = bg, cancel
 	frames := c.openFrames(&enc, a) // the activity feed (framepipe.go)
 	cmd, stdout, stderr := c.command(runCtx, cam, enc, a)
 	frames.attach(cmd)
@@ -96,7 +101,17 @@ func (c *Camera) runOnce(ctx context.Context) (Exit, *loginbudget.SpentError) {
 	stdout.flush()
 	stderr.flush()
 	frames.finish()
-	return c.exited(ctx, runCtx, a, err), nil
+	stopBG()
+	a.bg.Wait()
+	exit := c.exited(ctx, runCtx, a, err)
+	c.mu.Lock()
+	if p := c.pending; p != nil {
+		// The stream changed (a background probe): the next run records
+		// it as it is now.
+		c.decision, c.codec, c.probed, c.probedAt, c.reprobe, c.pending = p.Decision, p.Codec, p.Stream, p.ProbedAt, false, nil
+	}
+	c.mu.Unlock()
+	return exit, nil
 }
 
 // claimRun makes cancel the way Stop ends the run, and returns the
@@ -145,6 +160,24 @@ type attempt struct {
 	// login is ffmpeg's login, taken from the budget before it starts:
 	// accepted once it records, refused if it exits on a 401 or 403.
 	login *loginbudget.Login
+
+	// What the run records (the camera as found, how), and the probe it
+	// keeps once it records (probes.go).
+	cam config.Camera
+	enc Encoding
+	row Probe
+	// reprobing: the decision is the one kept from before a restart; it
+	// is confirmed once the run records.
+	reprobing bool
+	// The run's background work once it records (keeping row, probing
+	// again): it ends with bgCtx, before the run's exit is reported;
+	// cancel ends the run.
+	bgCtx  context.Context
+	bg     sync.WaitGroup
+	cancel context.CancelCauseFunc
+	// Under c.mu: the stream time of the latest progress block, and when
+	// it came (monotonic): where the next segment boundary is.
+	lastOut, lastOutMono time.Duration
 }
 
 func (c *Camera) newAttempt(started time.Time) *attempt {
@@ -204,6 +237,7 @@ func (a *attempt) progressLine(line string) {
 	settles := false
 	c.mu.Lock()
 	advanced := a.wd.observe(p, mono)
+	a.lastOut, a.lastOutMono = p.OutTime, mono
 	if advanced && p.Frame > 0 {
 		epoch = wallEpoch(now, mono, a.estimator.add(mono, p.OutTime))
 		a.epochBlocks++
@@ -225,6 +259,14 @@ func (a *attempt) progressLine(line string) {
 		a.login.Accepted()
 		a.log.Info().Msg("recording")
 		c.emit(Event{Kind: EventRecording, At: now, RunID: a.run.ID})
+		a.bg.Go(func() {
+			// The stream records: the next start may be tight, and needs
+			// no probe (mode auto).
+			c.putProbe(a.bgCtx, a.row)
+			if a.reprobing {
+				a.reprobe(a.bgCtx)
+			}
+		})
 	}
 	if !epoch.IsZero() {
 		a.metaMu.Lock()
@@ -272,6 +314,7 @@ func (c *Camera) exited(ctx, runCtx context.Context, a *attempt, waitErr error) 
 	exit := Exit{RunID: a.run.ID, At: ended, Code: code, Signal: sig, Reason: reason, Message: msg}
 	if a.isRecording {
 		exit.Recorded = c.deps.Mono() - a.recording
+		c.known = true
 	} else if reason == ReasonExited || reason == ReasonStalled {
 		// Never recorded, with the camera reached: the stream may have
 		// changed (a copy that ffmpeg cannot mux); probe again. A camera
@@ -280,6 +323,14 @@ func (c *Camera) exited(ctx, runCtx context.Context, a *attempt, waitErr error) 
 		// change, and the next start needs no probe (a new stream found
 		// by discovery is probed anyway).
 		c.decision = ""
+		if tightFailed(a.enc, reason, a.isRecording) {
+			// Perhaps the camera's session description lacks the
+			// stream's parameters: probe in full from now on.
+			c.loose = true
+			a.row.Loose = true
+			c.putProbe(ctx, a.row)
+			a.log.Info().Msg("ffmpeg started on the stream's first packet and never recorded: it probes the stream in full from now on")
+		}
 	}
 	c.streamRefused(reason)
 	if reason == ReasonAuth {

@@ -117,6 +117,9 @@ type Deps struct {
 	Finder StreamFinder
 	// Streams, if set, remembers found streams across restarts.
 	Streams StreamStore
+	// Probes, if set, remembers mode auto's decisions and what ffmpeg can
+	// start on across restarts (probes.go).
+	Probes ProbeStore
 	// Gate, if set, is asked before each ffmpeg start; an error holds the
 	// start, and the camera waits as after a failed start. The daemon checks
 	// there that savePath is still its recordings disk, so that an ffmpeg

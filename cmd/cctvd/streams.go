@@ -54,3 +54,24 @@ func (s streamStore) RecordedBefore(ctx context.Context, camera string) (bool, e
 	}
 	return err == nil, err
 }
+
+// probeStore keeps mode auto's decisions in the catalog, for the
+// supervisor: a restarted daemon records at once, as before its restart.
+type probeStore struct{ streamStore }
+
+func (s probeStore) GetProbe(ctx context.Context, camera string) (supervisor.Probe, bool, error) {
+	s.ready(ctx)
+	p, err := s.keep.Probe(ctx, camera)
+	if errors.Is(err, catalog.ErrNotFound) {
+		return supervisor.Probe{}, false, nil
+	}
+	if err != nil {
+		return supervisor.Probe{}, false, err
+	}
+	return supervisor.Probe{Key: p.Key, Decision: p.Decision, Codec: p.Codec, Stream: p.Stream, Loose: p.Loose, ProbedAt: p.ProbedAt}, true, nil
+}
+
+func (s probeStore) PutProbe(ctx context.Context, camera string, p supervisor.Probe) error {
+	s.ready(ctx)
+	return s.keep.PutProbe(ctx, catalog.Probe{Camera: camera, Key: p.Key, Decision: p.Decision, Codec: p.Codec, Stream: p.Stream, Loose: p.Loose, ProbedAt: p.ProbedAt})
+}

@@ -26,8 +26,9 @@
 //     WebSocket client (1 s GOP), the time to the first playable frame, and
 //     cctvd's CPU with 16 viewers of one camera and one viewer of each of
 //     16 cameras, against none.
-//   - firstframe: ffmpeg's start to the first recorded frame, copy and
-//     auto mode, over loopback RTSP with a 1 s GOP (firstframe.go);
+//   - firstframe: ffmpeg's start to the first recorded frame on disk, copy
+//     and auto mode, first start and restart, over loopback RTSP with a
+//     1 s GOP (firstframe.go);
 //   - uplink: the upload cap's rate and goodput, the bytes a resumed
 //     upload sends again after a SIGKILL, and goodput over a shaped link
 //     (rate, loss, round trip) against awscli (uplink.go).
