@@ -200,9 +200,9 @@ func (d *daemon) build(ctx context.Context, hub *logring.Hub) error {
 		OnEvent:     d.cameraEvent,
 		SaveStopped: d.saveStopped,
 		Gate:        d.gate,
-		Streams:     streamStore{d.keep},            // streams found by discovery, kept across restarts
+		Streams:     streamStore{d.keep},             // streams found by discovery, kept across restarts
 		Probes:      probeStore{streamStore{d.keep}}, // mode auto's decisions, kept across restarts
-		Frames:      d.frame,             // the activity feeds
+		Frames:      d.frame,                         // the activity feeds
 	})
 	d.seg = segmenter.New(segmenterConfig(cfg, d.owner), segmenter.Deps{Log: log, OnSegment: d.segmentClosed, OnQuarantine: d.quarantined, NameTaken: d.nameTaken,
 		Now: d.clock.Now, After: d.clock.After})
