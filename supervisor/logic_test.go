@@ -245,7 +245,7 @@ func TestArgs(t *testing.T) {
 		{"qsv", nil, Encoding{HWAccel: "qsv", HWDevice: "/dev/dri/renderD129"},
 			[]string{"-hwaccel qsv", "-qsv_device /dev/dri/renderD129", "-vf fps=2,scale_qsv=w=1920:h=1080", "-c:v h264_qsv", "-forced_idr 1"}, nil},
 		{"copy with activity: keyframes decoded on one thread, a second output to fd 3", nil, Encoding{Copy: true, Codec: "h264", Activity: true},
-			[]string{"-skip_frame nokey", "-threads 1 -i rtsp://admin:p%40ss@10.0.0.2:554/", "-c:v copy", "-segment_time 600",
+			[]string{"-skip_frame nokey", "-threads 1 -fpsprobesize 0 -i rtsp://admin:p%40ss@10.0.0.2:554/", "-c:v copy", "-segment_time 600",
 				"/rec/.staging/cam1/R_%05d.mp4 -map 0:v:0 -vf scale=160:90:flags=area,format=yuv420p",
 				"-fps_mode passthrough", "-c:v mjpeg", "-strict unofficial", "-f smjpeg", "-flush_packets 1 pipe:3"},
 			[]string{"-filter_complex", "select"}},

@@ -71,6 +71,11 @@ func TestTightProbing(t *testing.T) {
 	if slices.Contains(Args(cam, run, Encoding{Copy: true}), "-probesize") {
 		t.Error("probesize without Tight")
 	}
+	// Copying with the activity feed: the probe must not wait for a frame
+	// rate it cannot measure from keyframes alone.
+	if a := Args(cam, run, Encoding{Copy: true, Activity: true}); !slices.Contains(a, "-fpsprobesize") {
+		t.Errorf("copy with activity, first start: %v, want -fpsprobesize 0", a)
+	}
 }
 
 // TestUntilBoundary: a run switching mode stops switchLead before its next
