@@ -39,7 +39,16 @@ func credentialsOf(cam config.Camera) credentials {
 		return credentials{host: loginbudget.Host(host)}
 	}
 	pw, _ := u.User.Password()
-	return credentials{host: loginbudget.Host(host), key: loginbudget.Key(u.User.Username(), pw), ok: true}
+	key := loginbudget.Key(u.User.Username(), pw)
+	if cam.IsSub() {
+		// The sub feed's logins count at the address with the main's, but
+		// its verdict is its own: a sub path the account may not read
+		// (refused) must not make the main's accepted credentials wait
+		// behind the count, nor can the main's acceptance let the sub's
+		// refusals go on past it.
+		key += "|" + cam.Feed
+	}
+	return credentials{host: loginbudget.Host(host), key: key, ok: true}
 }
 
 // loginLimit is the camera's budget (config's defaults for a camera built

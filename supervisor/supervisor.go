@@ -388,12 +388,23 @@ func (s *Supervisor) Apply(cams []config.Camera, cfg Config, stopped map[string]
 		delete(s.cameras, name)
 	}
 	for _, name := range res.Changed {
-		old := s.cameras[name].cam
+		oh := s.cameras[name]
+		old := oh.cam
 		h := newHandle(want[name], cfg, s.deps, s.stalls, old.desired())
-		if cam := h.cam; cam.creds.ok && cam.creds != old.creds {
-			// New credentials: their first login goes at once, even when
-			// the old ones spent the budget (and counts if refused).
-			s.deps.Logins.Grant(cam.creds.host, cam.creds.key)
+		for _, cam := range h.runs() {
+			was := old.creds
+			if cam.cfg.IsSub() {
+				was = credentials{} // a sub feed new to the camera: new too
+				if oh.sub != nil {
+					was = oh.sub.creds
+				}
+			}
+			if cam.creds.ok && cam.creds != was {
+				// New credentials: their first login goes at once, even
+				// when the old ones spent the budget (and counts if
+				// refused).
+				s.deps.Logins.Grant(cam.creds.host, cam.creds.key)
+			}
 		}
 		s.cameras[name] = h
 	}
