@@ -68,7 +68,9 @@ func (s *Server) activity(c echo.Context, cameras []string) error {
 	}
 	out := []Interval{}
 	for _, cam := range cameras {
-		ivs, err := s.deps.Activity(c.Request().Context(), cam, from, to)
+		// Each camera's first maxIntervals+1 are all the answer can
+		// hold: a wide range does not load a camera's every interval.
+		ivs, err := s.deps.Activity(c.Request().Context(), cam, from, to, maxIntervals+1)
 		if err != nil {
 			return err
 		}
@@ -121,7 +123,7 @@ func (s *Server) activityCut(c echo.Context, camera string, from, to time.Time) 
 		}
 		pad = d
 	}
-	ivs, err := s.deps.Activity(c.Request().Context(), camera, from.Add(-pad), to.Add(pad))
+	ivs, err := s.deps.Activity(c.Request().Context(), camera, from.Add(-pad), to.Add(pad), 0)
 	if err != nil {
 		return nil, err
 	}

@@ -15,8 +15,8 @@ import (
 func TestActivityRoutes(t *testing.T) {
 	var e *env
 	e = newEnv(t, Config{Listen: "127.0.0.1:0"}, func(d *Deps) {
-		d.Activity = func(ctx context.Context, camera string, from, to time.Time) ([]catalog.ActivityInterval, error) {
-			return e.cat.Activity(ctx, camera, from, to)
+		d.Activity = func(ctx context.Context, camera string, from, to time.Time, limit int) ([]catalog.ActivityInterval, error) {
+			return e.cat.ActivityUpTo(ctx, camera, from, to, limit)
 		}
 	})
 	t0 := time.Date(2026, 1, 7, 8, 0, 0, 0, time.UTC)
@@ -78,8 +78,8 @@ func TestActivityRoutes(t *testing.T) {
 func TestExportCutToActivityParameters(t *testing.T) {
 	var e *env
 	e = newEnv(t, Config{Listen: "127.0.0.1:0"}, func(d *Deps) {
-		d.Activity = func(ctx context.Context, camera string, from, to time.Time) ([]catalog.ActivityInterval, error) {
-			return e.cat.Activity(ctx, camera, from, to)
+		d.Activity = func(ctx context.Context, camera string, from, to time.Time, limit int) ([]catalog.ActivityInterval, error) {
+			return e.cat.ActivityUpTo(ctx, camera, from, to, limit)
 		}
 		d.Export = export.NewService(export.ServiceConfig{}, export.ServiceDeps{}) // never reached: every request here fails before
 	})

@@ -183,8 +183,9 @@ type Deps struct {
 	Volume       func() volume.Status
 	CatalogState func() CatalogStatus
 	// Activity, if set, lists a camera's activity intervals overlapping
-	// [from, to); ActivityStatus says what the analysis did.
-	Activity       func(ctx context.Context, camera string, from, to time.Time) ([]catalog.ActivityInterval, error)
+	// [from, to), the first limit of them (all with 0); ActivityStatus
+	// says what the analysis did.
+	Activity       func(ctx context.Context, camera string, from, to time.Time, limit int) ([]catalog.ActivityInterval, error)
 	ActivityStatus func() activity.Status
 	Now            func() time.Time
 	// UploadWake, if set, wakes the uploader after an upload request.

@@ -40,7 +40,7 @@ func allRoutes(t *testing.T) *Server {
 		Registry: prometheus.NewRegistry(),
 		Reload:   func(context.Context) (ReloadResult, error) { return ReloadResult{}, nil },
 		Gaps:     func(context.Context, string, time.Time, time.Time) ([]catalog.Gap, error) { return nil, nil },
-		Activity: func(context.Context, string, time.Time, time.Time) ([]catalog.ActivityInterval, error) {
+		Activity: func(context.Context, string, time.Time, time.Time, int) ([]catalog.ActivityInterval, error) {
 			return nil, nil
 		},
 		Export:    export.NewService(export.ServiceConfig{}, export.ServiceDeps{}),

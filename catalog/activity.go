@@ -172,6 +172,12 @@ func (c *Catalog) SegmentActivity(ctx context.Context, id int64) (activity.Summa
 // to), in order, the pieces of one interval that segment boundaries cut
 // (within MergeGap) joined again.
 func (c *Catalog) Activity(ctx context.Context, camera string, from, to time.Time) ([]ActivityInterval, error) {
+	return c.ActivityUpTo(ctx, camera, from, to, 0)
+}
+
+// ActivityUpTo is Activity's first limit intervals (all with limit 0): the
+// rows past them are not read.
+func (c *Catalog) ActivityUpTo(ctx context.Context, camera string, from, to time.Time, limit int) ([]ActivityInterval, error) {
 	rows, err := c.db.QueryContext(ctx, qActivity, camera, toNS(from.Add(-maxSegmentSpan)), toNS(to), toNS(from))
 	if err != nil {
 		return nil, c.check(fmt.Errorf("catalog: activity: %w", err))
@@ -194,6 +200,9 @@ func (c *Catalog) Activity(ctx context.Context, camera string, from, to time.Tim
 				last.Peak, last.Level = iv.Peak, iv.Level
 			}
 			continue
+		}
+		if limit > 0 && len(out) == limit {
+			break // the next would be past the limit: the last is whole
 		}
 		out = append(out, iv)
 	}

@@ -72,6 +72,10 @@ func TestActivityRoundTripsAndJoinsAcrossSegments(t *testing.T) {
 	if ivs, _ := c.Activity(ctx, "cam1", t0.Add(9*time.Second), t0.Add(9500*time.Millisecond)); len(ivs) != 1 || !ivs[0].End.Equal(t0.Add(13*time.Second)) {
 		t.Errorf("activity of [9 s, 9.5 s) = %+v, want the interval to 13 s", ivs)
 	}
+	// Up to a limit: the first, whole (joined across the boundary).
+	if ivs, err := c.ActivityUpTo(ctx, "cam1", t0, t0.Add(time.Hour), 1); err != nil || !slices.Equal(ivs, want[:1]) {
+		t.Errorf("the first interval = %+v, %v; want %+v", ivs, err, want[:1])
+	}
 	if ivs, _ := c.Activity(ctx, "cam1", t0.Add(17*time.Second), t0.Add(time.Hour)); len(ivs) != 0 {
 		t.Errorf("activity after the last interval = %+v", ivs)
 	}

@@ -76,7 +76,8 @@ func (d *daemon) activityEvent(ev activity.Event) {
 	}
 }
 
-// activityIntervals lists a camera's activity for the API.
-func (d *daemon) activityIntervals(ctx context.Context, camera string, from, to time.Time) ([]catalog.ActivityInterval, error) {
-	return d.keep.Activity(ctx, camera, from, to)
+// activityIntervals lists a camera's activity for the API (limit > 0:
+// the first limit).
+func (d *daemon) activityIntervals(ctx context.Context, camera string, from, to time.Time, limit int) ([]catalog.ActivityInterval, error) {
+	return d.keep.ActivityUpTo(ctx, camera, from, to, limit)
 }
