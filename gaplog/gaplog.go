@@ -97,6 +97,12 @@ type camState struct {
 	latestEnded bool
 	// latestRecording: the latest run wrote its first frame.
 	latestRecording bool
+	// replaced is the run a reload's handover replaces: the latest when a
+	// new run started before its exit came. Only its exit is an older
+	// run's; an attempt that ended before ffmpeg started (held by the
+	// Gate, a refused probe) has a run id never started, and its cause
+	// still explains the open gap.
+	replaced string
 	// The run and epoch of the newest segment: a later segment of the same
 	// run with another epoch was named on a stepped clock.
 	lastRun   string
@@ -193,6 +199,9 @@ func (l *Log) CameraEvent(ev supervisor.Event) {
 	st := l.cam(ev.Camera)
 	switch ev.Kind {
 	case supervisor.EventStarted:
+		if st.latest != "" && !st.latestEnded {
+			st.replaced = st.latest
+		}
 		st.latest, st.latestEnded, st.latestRecording = ev.RunID, false, false
 	case supervisor.EventRecording:
 		if ev.RunID == st.latest {
@@ -209,7 +218,10 @@ func (l *Log) CameraEvent(ev supervisor.Event) {
 	// exits after the new one started. Once the new one records, the
 	// footage goes on in it: no gap. Before (it failed, or never recorded
 	// within the bound), the gap is the new run's to explain.
-	older := ev.RunID != "" && st.latest != "" && ev.RunID != st.latest
+	older := ev.RunID != "" && ev.RunID == st.replaced
+	if older {
+		st.replaced = ""
+	}
 	if older && st.latestRecording && !st.latestEnded {
 		return
 	}

@@ -135,6 +135,31 @@ func TestGapLogAcrossAHandover(t *testing.T) {
 	}
 }
 
+// TestGapLogExitOfARunNeverStarted: an attempt that ends before ffmpeg
+// starts (the Gate held it for the disk, the camera refused mode auto's
+// probe) reports its exit under its own run id with no EventStarted
+// before it (supervisor's held, probeRefused). It is not a handover's old
+// run: its cause still explains the open gap better (review5).
+func TestGapLogExitOfARunNeverStarted(t *testing.T) {
+	tests := []struct {
+		name  string
+		steps []step
+		want  []string
+	}{
+		{"the disk went: ffmpeg died on it, then the Gate held the next start",
+			[]step{start("a"), seg("a", 0, 10), exit(supervisor.ReasonExited, 11), exitOf("b", supervisor.ReasonStorage, 12),
+				start("c"), seg("c", 40, 50)},
+			[]string{"10-40 storage-unavailable"}},
+		{"a run that never recorded, then mode auto's probe was refused",
+			[]step{start("a"), seg("a", 0, 10), exit(supervisor.ReasonExited, 11), start("b"), exit(supervisor.ReasonExited, 12),
+				exitOf("c", supervisor.ReasonAuth, 14), start("d"), seg("d", 40, 50)},
+			[]string{"10-40 auth"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { checkSteps(t, tt.steps, tt.want, 0) })
+	}
+}
+
 // TestGapLogAcrossClockSteps: the run's epoch moves with the wall clock
 // (the supervisor derives it anew at each progress block), so segments on
 // either side of a step abut on the new clock; the step itself is a

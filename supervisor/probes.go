@@ -71,8 +71,11 @@ func tightProbing(cam config.Camera, known, loose bool) bool {
 // writing: the stream's size and codec come from the RTSP session
 // description. A camera whose description lacks them makes ffmpeg fail
 // before it records ("could not find codec parameters"); that camera is
-// then probed in full (Probe.Loose).
-var tightArgs = []string{"-probesize", "32", "-analyzeduration", "0"}
+// then probed in full (Probe.Loose). Only the video is set up: the one
+// packet read is then the video's (with a camera's audio set up too, it
+// is often the audio's, and a copy fails on "dimensions not set"); the
+// audio is not recorded anyway (-an).
+var tightArgs = []string{"-allowed_media_types", "video", "-probesize", "32", "-analyzeduration", "0"}
 
 // readProbe reads the probe kept for the camera, once in the camera's life
 // (its first run): a probe under another key is not used.

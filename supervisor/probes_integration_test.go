@@ -67,8 +67,14 @@ type probeRig struct {
 }
 
 func newProbeRig(t *testing.T, ffmpegPrelude string) *probeRig {
+	return newProbeRigOn(t, ffmpegPrelude, fixture.CameraOptions{Mounts: map[string]string{"/cam1": "640x360@25"}, GOPSeconds: 1})
+}
+
+// newProbeRigOn is newProbeRig on a camera of opts, serving /cam1 at
+// 640x360, 25 fps.
+func newProbeRigOn(t *testing.T, ffmpegPrelude string, opts fixture.CameraOptions) *probeRig {
 	testenv.RequireTools(t)
-	cam, err := fixture.StartCamera(fixture.CameraOptions{Mounts: map[string]string{"/cam1": "640x360@25"}, GOPSeconds: 1})
+	cam, err := fixture.StartCamera(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -273,5 +279,31 @@ func TestTightStartThatFailsProbesInFull(t *testing.T) {
 	}
 	if !slices.ContainsFunc(strings.Split(r.logs.String(), "\n"), func(l string) bool { return strings.Contains(l, "probes the stream in full from now on") }) {
 		t.Errorf("no log line says why\n%s", r.logs.String())
+	}
+}
+
+// TestTightStartOnACameraWithAudio: most cameras send audio beside the
+// video. ffmpeg started with tight probing reads one packet, often the
+// audio's, and then has no size for the video ("dimensions not set": a
+// copy cannot start). A restarted daemon must still record such a camera
+// on its first ffmpeg start, with tight probing: the start must not fail
+// (a hole of a failed start, a backoff and a full probe) and the camera
+// must not be marked loose for good (review5; fails without
+// -allowed_media_types video in tightArgs).
+func TestTightStartOnACameraWithAudio(t *testing.T) {
+	av := "( videotestsrc is-live=true ! video/x-raw,width=640,height=360,framerate=25/1 ! x264enc tune=zerolatency key-int-max=25 ! " +
+		"rtph264pay name=pay0 pt=96 audiotestsrc is-live=true ! audio/x-raw,rate=8000 ! alawenc ! rtppcmapay name=pay1 pt=8 )"
+	r := newProbeRigOn(t, "", fixture.CameraOptions{Launches: map[string]string{"/cam1": av}})
+	store := newMemProbes()
+	store.rows[r.cam.CameraName] = Probe{Key: probeKey(r.cam), Decision: "copy", Codec: "h264", ProbedAt: time.Now().Add(-time.Hour)}
+	sup, stop := r.run(store, nil)
+	defer stop()
+	r.waitFor(sup, "recording", recording)
+	c := r.calls("ffmpeg")
+	if len(c) != 1 || !strings.Contains(c[0], strings.Join(tightArgs, " ")) {
+		t.Errorf("ffmpeg starts %q: want one, with tight probing\n%s", c, r.logs.String())
+	}
+	if p := r.put(store, "the recording run's probe", func(Probe) bool { return true }); p.Loose {
+		t.Errorf("kept %+v: loose, the camera probes in full from now on", p)
 	}
 }

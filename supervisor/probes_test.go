@@ -65,7 +65,7 @@ func TestTightProbing(t *testing.T) {
 	run := staging.Run{Dir: "/s", ID: "r"}
 	args := Args(cam, run, Encoding{Copy: true, Tight: true})
 	i := slices.Index(args, "-i")
-	if i < 4 || !slices.Equal(args[i-4:i], tightArgs) {
+	if n := len(tightArgs); i < n || !slices.Equal(args[i-n:i], tightArgs) {
 		t.Errorf("tight args %v: want %v just before -i", args, tightArgs)
 	}
 	if slices.Contains(Args(cam, run, Encoding{Copy: true}), "-probesize") {
