@@ -151,6 +151,7 @@ type Camera struct {
 	// start with tight probing), unless loose; reprobe, the decision is
 	// the kept one, to be confirmed once the run records.
 	probeRead, known, loose, reprobe bool
+	tightMisses                      int // tight starts in a row that failed before recording
 	hwChecked                        bool
 	hwErr                            error
 	// Run's goroutine only: the discovered stream in use, and whether the

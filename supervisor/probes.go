@@ -145,6 +145,7 @@ func (a *attempt) reprobe(bg context.Context) {
 		return
 	}
 	login.Accepted()
+	a.probedAgain = true // confirmed or not: the camera's later runs need no other
 	decision, why := "transcode", ""
 	if ok, w := canCopy(a.cam, info); ok {
 		decision = "copy"
@@ -194,8 +195,27 @@ func (a *attempt) untilBoundary(mono time.Duration) time.Duration {
 	return wait
 }
 
-// tightFailed says whether a run's exit shows that ffmpeg could not start
-// on tight probing: it reached the camera and never recorded.
+// tightFailed says whether a run's exit may show that ffmpeg could not
+// start on tight probing: it reached the camera and never recorded.
 func tightFailed(enc Encoding, reason ExitReason, recorded bool) bool {
 	return enc.Tight && !recorded && (reason == ReasonExited || reason == ReasonStalled)
+}
+
+// tightMissesLoose is how many tight starts in a row may fail without
+// ffmpeg saying it lacked the stream's parameters before the camera is
+// probed in full all the same (a camera failing as it reboots, a 503, is
+// not one).
+const tightMissesLoose = 2
+
+// lacksParameters says whether ffmpeg's last lines say it could not find
+// the stream's parameters (what tight probing can cause).
+func lacksParameters(tail []string) bool {
+	for _, l := range tail {
+		for _, s := range []string{"dimensions not set", "Could not find codec parameters", "unspecified size"} {
+			if strings.Contains(l, s) {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -171,7 +171,7 @@ func TestAutoDecisionOutlivesARestart(t *testing.T) {
 		t.Errorf("kept %+v", first)
 	}
 
-	sup, stop = r.run(store, func(ev Event) {
+	sup, stop2 := r.run(store, func(ev Event) {
 		mu.Lock()
 		defer mu.Unlock()
 		switch ev.Kind {
@@ -181,6 +181,8 @@ func TestAutoDecisionOutlivesARestart(t *testing.T) {
 			recordingAt = ev.At
 		}
 	})
+	var stopOnce sync.Once
+	stop = func() { stopOnce.Do(stop2) }
 	defer stop()
 	r.waitFor(sup, "the second life records", recording)
 	mu.Lock()
@@ -198,6 +200,16 @@ func TestAutoDecisionOutlivesARestart(t *testing.T) {
 	}
 	if st, _ := sup.Status(r.cam.CameraName); st.State != Recording || st.Mode != "copy" || st.LastExit != nil {
 		t.Errorf("after the background probe: %+v, want the same run recording in copy", st)
+	}
+	// Once a life: the camera's later runs (a restart after a stall, a
+	// camera back from a reboot) do not probe again.
+	c, err := sup.Camera(r.cam.CameraName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop() // the run's background ended, its outcome applied
+	if c.reprobe {
+		t.Error("after the background probe the camera would probe again at its next run")
 	}
 }
 

@@ -119,3 +119,19 @@ func TestTightFailed(t *testing.T) {
 		}
 	}
 }
+
+func TestLacksParameters(t *testing.T) {
+	for _, tt := range []struct {
+		line string
+		want bool
+	}{
+		{"[rtsp @ 0x1] Could not find codec parameters for stream 0 (Video: h264, none): unspecified size", true},
+		{"[mp4 @ 0x2] dimensions not set", true},
+		{"[rtsp @ 0x1] method DESCRIBE failed: 503 Service Unavailable", false},
+		{"Invalid data found when processing input", false},
+	} {
+		if got := lacksParameters([]string{"[info] Input #0", tt.line}); got != tt.want {
+			t.Errorf("%q: %v, want %v", tt.line, got, tt.want)
+		}
+	}
+}

@@ -103,6 +103,9 @@ func (c *Camera) runOnce(ctx context.Context) (Exit, *loginbudget.SpentError) {
 	frames.finish()
 	stopBG()
 	a.bg.Wait()
+	if a.probedAgain {
+		c.reprobe = false // the kept decision was probed again: once a life
+	}
 	exit := c.exited(ctx, runCtx, a, err)
 	c.mu.Lock()
 	if p := c.pending; p != nil {
@@ -167,8 +170,8 @@ type attempt struct {
 	enc Encoding
 	row Probe
 	// reprobing: the decision is the one kept from before a restart; it
-	// is confirmed once the run records.
-	reprobing bool
+	// is confirmed once the run records (probedAgain: it was).
+	reprobing, probedAgain bool
 	// The run's background work once it records (keeping row, probing
 	// again): it ends with bgCtx, before the run's exit is reported;
 	// cancel ends the run.
@@ -314,7 +317,7 @@ func (c *Camera) exited(ctx, runCtx context.Context, a *attempt, waitErr error) 
 	exit := Exit{RunID: a.run.ID, At: ended, Code: code, Signal: sig, Reason: reason, Message: msg}
 	if a.isRecording {
 		exit.Recorded = c.deps.Mono() - a.recording
-		c.known = true
+		c.known, c.tightMisses = true, 0
 	} else if reason == ReasonExited || reason == ReasonStalled {
 		// Never recorded, with the camera reached: the stream may have
 		// changed (a copy that ffmpeg cannot mux); probe again. A camera
@@ -324,12 +327,15 @@ func (c *Camera) exited(ctx, runCtx context.Context, a *attempt, waitErr error) 
 		// by discovery is probed anyway).
 		c.decision = ""
 		if tightFailed(a.enc, reason, a.isRecording) {
-			// Perhaps the camera's session description lacks the
-			// stream's parameters: probe in full from now on.
-			c.loose = true
-			a.row.Loose = true
-			c.putProbe(ctx, a.row)
-			a.log.Info().Msg("ffmpeg started on the stream's first packet and never recorded: it probes the stream in full from now on")
+			// The camera's session description may lack the stream's
+			// parameters: probe in full from now on, when ffmpeg says so
+			// or a second tight start in a row fails all the same.
+			if c.tightMisses++; lacksParameters(a.tail) || c.tightMisses >= tightMissesLoose {
+				c.loose = true
+				a.row.Loose = true
+				c.putProbe(ctx, a.row)
+				a.log.Info().Msg("ffmpeg started on the stream's first packet and never recorded: it probes the stream in full from now on")
+			}
 		}
 	}
 	c.streamRefused(reason)

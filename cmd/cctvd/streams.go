@@ -20,8 +20,10 @@ type streamStore struct{ keep *keeper.Keeper }
 // streamWait bounds the wait for the catalog.
 const streamWait = 5 * time.Second
 
-func (s streamStore) ready(ctx context.Context) {
-	wctx, cancel := context.WithTimeout(ctx, streamWait)
+func (s streamStore) ready(ctx context.Context) { s.readyWithin(ctx, streamWait) }
+
+func (s streamStore) readyWithin(ctx context.Context, wait time.Duration) {
+	wctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	_ = s.keep.WaitFor(wctx, func(st keeper.Status) bool { return st.State == keeper.Ready })
 }
@@ -59,8 +61,12 @@ func (s streamStore) RecordedBefore(ctx context.Context, camera string) (bool, e
 // supervisor: a restarted daemon records at once, as before its restart.
 type probeStore struct{ streamStore }
 
+// probeWait bounds a probe's wait for the catalog: without it, a start
+// costs a probe (mode auto) and a second of ffmpeg's probing, never more.
+const probeWait = time.Second
+
 func (s probeStore) GetProbe(ctx context.Context, camera string) (supervisor.Probe, bool, error) {
-	s.ready(ctx)
+	s.readyWithin(ctx, probeWait)
 	p, err := s.keep.Probe(ctx, camera)
 	if errors.Is(err, catalog.ErrNotFound) {
 		return supervisor.Probe{}, false, nil
@@ -72,6 +78,6 @@ func (s probeStore) GetProbe(ctx context.Context, camera string) (supervisor.Pro
 }
 
 func (s probeStore) PutProbe(ctx context.Context, camera string, p supervisor.Probe) error {
-	s.ready(ctx)
+	s.readyWithin(ctx, probeWait)
 	return s.keep.PutProbe(ctx, catalog.Probe{Camera: camera, Key: p.Key, Decision: p.Decision, Codec: p.Codec, Stream: p.Stream, Loose: p.Loose, ProbedAt: p.ProbedAt})
 }
