@@ -36,9 +36,21 @@ func (b *bench) lowSource() (string, error) {
 }
 
 func copyCams(n int, src string, dur int) []camSpec {
+	return copyCamsActivity(n, src, dur, true)
+}
+
+// supervisedCams are the overhead step's cameras: the activity index off,
+// as on the bare side (whose lines have no activity feed), so that the two
+// sides do the same work and the 600 s case is supervision alone (step
+// activity measures the index).
+func supervisedCams(n int, src string, dur int) []camSpec {
+	return copyCamsActivity(n, src, dur, false)
+}
+
+func copyCamsActivity(n int, src string, dur int, activity bool) []camSpec {
 	cams := make([]camSpec, n)
 	for i := range cams {
-		cams[i] = camSpec{Name: fmt.Sprintf("cam%03d", i+1), URL: "file://" + src, FPS: 10, Res: "640x360", Dur: dur, Mode: "copy"}
+		cams[i] = camSpec{Name: fmt.Sprintf("cam%03d", i+1), URL: "file://" + src, FPS: 10, Res: "640x360", Dur: dur, Mode: "copy", NoActivity: !activity}
 	}
 	return cams
 }
@@ -286,7 +298,7 @@ func (r *bareRun) speed() (float64, error) {
 // overheadPair measures cctvd and the bare lines once each, in the given
 // order, each side in a cgroup of its own.
 func (b *bench) overheadPair(n, dur, rep int, src string) (ours, bare side, err error) {
-	cams := copyCams(n, src, dur)
+	cams := supervisedCams(n, src, dur)
 	runBare := func() error {
 		cg, err := newCgroup(fmt.Sprintf("cctvd-bench-bare-%d-%d-%d", n, dur, rep))
 		if err != nil {
@@ -438,7 +450,7 @@ func metIf(applies, ok bool) string {
 // process it samples), into Options.Profile: perf.data and its report.
 func (b *bench) profileDaemon(n, dur int, src string) error {
 	dir := filepath.Join(b.opts.Work, fmt.Sprintf("profile-%d-%d", n, dur))
-	d, err := b.startDaemonWith(dir, copyCams(n, src, dur), daemonOpts{clear: true})
+	d, err := b.startDaemonWith(dir, supervisedCams(n, src, dur), daemonOpts{clear: true})
 	if err != nil {
 		return err
 	}
