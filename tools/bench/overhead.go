@@ -195,6 +195,17 @@ func pids(cmds []*exec.Cmd) []int {
 	return out
 }
 
+// settled is how long after every camera records cctvd's window starts:
+// the warmup, and at least a progress period and a second more, so that
+// the second progress block of each run, at which the supervisor settles
+// and writes its epoch (and the segmenter reads it), falls before the
+// window (with the default 5 s period it fell inside a 3 s warmup's window:
+// 64 metadata writes and passes, a start-up cost, a third of cctvd's
+// samples in the 600 s case).
+func settled(segmentSeconds int) time.Duration {
+	return max(warmup, supervisor.ProgressPeriod(config.DefaultStallTimeout, time.Duration(segmentSeconds)*time.Second)+time.Second)
+}
+
 // errNotSame: a window in which the two sides did not do the same work (an
 // ffmpeg restarted or fell behind); the pair is measured again.
 var errNotSame = errors.New("not the same work")
@@ -330,7 +341,7 @@ func (b *bench) overheadPair(n, dur, rep int, src string) (ours, bare side, err 
 			return err
 		}
 		defer os.RemoveAll(dir)
-		time.Sleep(warmup)
+		time.Sleep(settled(dur))
 		ours, err = measure(cg, d.pid(), n, func() (float64, error) { return daemonSpeed(d) })
 		if serr := d.stop(); err == nil {
 			err = serr
@@ -455,7 +466,7 @@ func (b *bench) profileDaemon(n, dur int, src string) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	time.Sleep(warmup)
+	time.Sleep(settled(dur))
 	if err := os.MkdirAll(b.opts.Profile, 0o755); err != nil {
 		return err
 	}
