@@ -114,7 +114,7 @@ func TestWaitsForAnOrphanFFmpegThenKillsIt(t *testing.T) {
 		Epoch: time.Date(2026, 1, 6, 12, 0, 0, 0, time.UTC)})
 
 	segs := make(chan segment.Segment, 10)
-	s := New(Config{SavePath: savePath, Owner: "me", Rescan: 50 * time.Millisecond, OrphanKill: 300 * time.Millisecond},
+	s := New(Config{SavePath: savePath, Owner: "me", Rescan: time.Hour, Retry: 50 * time.Millisecond, OrphanKill: 300 * time.Millisecond},
 		Deps{Log: zerolog.Nop(), OnSegment: func(sg segment.Segment) { segs <- sg }})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)

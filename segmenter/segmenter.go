@@ -13,8 +13,12 @@
 // therefore closed once the next segment exists or the run has ended. The
 // segmenter wakes only for what can change that (inotify's IN_CREATE,
 // IN_CLOSE_WRITE and IN_MOVED_TO on the camera folders, see closeMask),
-// never for ffmpeg's writes into the open segments, and rescans every
-// folder every Rescan as a safety net.
+// never for ffmpeg's writes into the open segments. An inotify queue
+// overflow (events lost) causes a pass over every folder at once; a folder
+// whose pass left something only time resolves (a move or a sync that
+// failed, an ffmpeg left by an earlier daemon still finishing, a folder the
+// watch failed on) is passed again every Retry; and every folder is
+// rescanned every Rescan as a safety net.
 //
 // A run that ended without listing its open segment (ffmpeg killed by the
 // watchdog, the daemon killed, a power cut) leaves that file behind; it is
@@ -81,9 +85,14 @@ type Config struct {
 	// camera's, or <camera>~sub for its sub feed), for the rare run whose
 	// metadata is missing.
 	FeedIDs map[string]string
-	// Rescan is the period of a full rescan, a safety net for missed
-	// events. Default 10s.
+	// Rescan is the period of a full rescan of every folder, a safety net
+	// for events missed other than by an overflow (which causes one at
+	// once). Default 60s: the closes wake the segmenter, and a pass of 64
+	// folders every 10 s was a tenth of its CPU when nothing closes.
 	Rescan time.Duration
+	// Retry is how soon a folder whose last pass left something to retry or
+	// to wait for (see processRun) is passed again. Default 10s.
+	Retry time.Duration
 	// Debounce groups a burst of events into one pass. Default 50ms.
 	Debounce time.Duration
 	// OrphanKill: an ffmpeg left by a dead daemon that is still running
@@ -120,7 +129,11 @@ type Segmenter struct {
 	deps Deps
 	log  zerolog.Logger
 	runs map[string]*runState // by staging dir + run id
-	open openSet              // the segments being written, for syncOpen
+	// retry holds the folders whose last pass asked for another (a
+	// failure, an orphan waited for); unwatched the folders whose watch
+	// failed: both are passed again every Retry.
+	retry, unwatched map[string]bool
+	open             openSet // the segments being written, for syncOpen
 
 	feedMu  sync.Mutex
 	feedIDs map[string]string
@@ -158,7 +171,10 @@ type row struct {
 // New returns a Segmenter.
 func New(cfg Config, deps Deps) *Segmenter {
 	if cfg.Rescan == 0 {
-		cfg.Rescan = 10 * time.Second
+		cfg.Rescan = 60 * time.Second
+	}
+	if cfg.Retry == 0 {
+		cfg.Retry = 10 * time.Second
 	}
 	if cfg.Debounce == 0 {
 		cfg.Debounce = 50 * time.Millisecond
@@ -182,7 +198,7 @@ func New(cfg Config, deps Deps) *Segmenter {
 		deps.OnSegment = func(segment.Segment) {}
 	}
 	return &Segmenter{cfg: cfg, deps: deps, log: deps.Log.With().Str("component", "segmenter").Logger(), runs: map[string]*runState{},
-		feedIDs: cfg.FeedIDs}
+		retry: map[string]bool{}, unwatched: map[string]bool{}, feedIDs: cfg.FeedIDs}
 }
 
 // SetFeedIDs replaces the cameras' feed ids, after a reload.
@@ -246,8 +262,14 @@ func (s *Segmenter) Run(ctx context.Context) error {
 	after := s.deps.After
 	rescan := after(s.cfg.Rescan)
 	var debounce <-chan time.Time // set while a pass is due
+	var retry <-chan time.Time    // set while a folder waits for a retry
 	dirty := map[string]bool{}
 	for {
+		// Armed here, before the first wait too: the start-up pass may
+		// have left a folder to retry.
+		if retry == nil && len(s.retry)+len(s.unwatched) > 0 {
+			retry = after(s.cfg.Retry)
+		}
 		select {
 		case <-ctx.Done():
 			s.processAll(cw)
@@ -291,6 +313,9 @@ func (s *Segmenter) Run(ctx context.Context) error {
 				s.processDir(d)
 			}
 			clear(dirty)
+		case <-retry:
+			retry = nil
+			s.retryPass(cw)
 		case <-rescan:
 			rescan = after(s.cfg.Rescan)
 			s.processAll(cw)
@@ -345,7 +370,34 @@ func (s *Segmenter) cameraDirs(w *closeWatcher) ([]string, error) {
 
 func (s *Segmenter) watch(w *closeWatcher, dir string) {
 	if err := w.Add(dir); err != nil {
-		s.log.Error().Err(err).Str("dir", dir).Msg("cannot watch staging folder; relying on rescans")
+		if !s.unwatched[dir] {
+			s.log.Error().Err(err).Str("dir", dir).Msg("cannot watch staging folder; passing it every retry period")
+		}
+		s.unwatched[dir] = true
+		return
+	}
+	delete(s.unwatched, dir)
+}
+
+// retryPass passes again the folders that asked for it and those not
+// watched (trying the watch again); a folder gone is forgotten.
+func (s *Segmenter) retryPass(w *closeWatcher) {
+	dirs := map[string]bool{}
+	for d := range s.retry {
+		dirs[d] = true
+	}
+	for d := range s.unwatched {
+		dirs[d] = true
+	}
+	for _, d := range sortedKeys(dirs) {
+		if s.unwatched[d] {
+			if _, err := os.Stat(d); errors.Is(err, fs.ErrNotExist) {
+				delete(s.unwatched, d)
+			} else {
+				s.watch(w, d)
+			}
+		}
+		s.processDir(d)
 	}
 }
 
@@ -355,12 +407,16 @@ type runFiles struct {
 	segs       []int
 }
 
-// processDir handles everything in one camera's staging folder.
+// processDir handles everything in one camera's staging folder, and notes
+// whether the folder needs another pass without an event (s.retry).
 func (s *Segmenter) processDir(dir string) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		if !errors.Is(err, fs.ErrNotExist) {
 			s.log.Error().Err(err).Str("dir", dir).Msg("cannot read staging folder")
+			s.retry[dir] = true
+		} else {
+			delete(s.retry, dir)
 		}
 		return
 	}
@@ -382,12 +438,24 @@ func (s *Segmenter) processDir(dir string) {
 			get(id).segs = append(get(id).segs, index)
 		}
 	}
+	again := false
 	for _, id := range sortedKeys(runs) {
-		s.processRun(dir, id, runs[id])
+		if s.processRun(dir, id, runs[id]) {
+			again = true
+		}
+	}
+	if again {
+		s.retry[dir] = true
+	} else {
+		delete(s.retry, dir)
 	}
 }
 
-func (s *Segmenter) processRun(dir, id string, files *runFiles) {
+// processRun handles one run's files. It says whether the run needs
+// another pass that no event may bring: a move, a salvage, a folder sync or
+// a removal failed (retried), or an ffmpeg left by an earlier daemon is
+// still running (waited for, then killed after OrphanKill).
+func (s *Segmenter) processRun(dir, id string, files *runFiles) (again bool) {
 	run := staging.Run{Dir: dir, ID: id}
 	base := filepath.Base(dir)
 	camera, feed := layout.StagingFeed(base) // a sub feed's folder is <camera>~sub
@@ -406,7 +474,7 @@ func (s *Segmenter) processRun(dir, id string, files *runFiles) {
 	for _, file := range sortedKeys(st.moved) {
 		if err := s.publish(log, run, st, file); err != nil {
 			log.Error().Err(err).Str("file", file).Msg("segment renamed but not yet durable; will retry")
-			return
+			return true
 		}
 	}
 	meta, err := staging.ReadMeta(run.MetaPath())
@@ -419,6 +487,7 @@ func (s *Segmenter) processRun(dir, id string, files *runFiles) {
 	}
 	if err := s.readList(run, st); err != nil {
 		log.Error().Err(err).Msg("cannot read segment list")
+		again = true
 	}
 
 	// A run this daemon did not start was left by an earlier one (a crash,
@@ -436,6 +505,7 @@ func (s *Segmenter) processRun(dir, id string, files *runFiles) {
 	if foreign && !ended {
 		// An ffmpeg of a daemon that died is finishing (it got SIGTERM by
 		// Pdeathsig). Wait for it, within bounds, before salvaging.
+		again = true
 		now := s.deps.Now()
 		if st.orphanSince.IsZero() {
 			st.orphanSince = now
@@ -484,7 +554,7 @@ func (s *Segmenter) processRun(dir, id string, files *runFiles) {
 	}
 	st.pending = keep
 	if !ended || failed {
-		return
+		return again || failed
 	}
 	// Whatever is left of an ended run was never listed: salvage it.
 	for _, i := range sortedKeys(have) {
@@ -495,14 +565,16 @@ func (s *Segmenter) processRun(dir, id string, files *runFiles) {
 		}
 	}
 	if failed || len(st.moved) > 0 {
-		return // keep the run's list and metadata for the next pass
+		return true // keep the run's list and metadata for the next pass
 	}
 	for _, p := range []string{run.ListPath(), run.MetaPath()} {
 		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			log.Error().Err(err).Msg("cannot remove finished run's files")
+			again = true
 		}
 	}
 	delete(s.runs, key)
+	return again
 }
 
 // readList reads the rows ffmpeg appended to the run's list since last time.

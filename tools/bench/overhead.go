@@ -36,9 +36,21 @@ func (b *bench) lowSource() (string, error) {
 }
 
 func copyCams(n int, src string, dur int) []camSpec {
+	return copyCamsActivity(n, src, dur, true)
+}
+
+// supervisedCams are the overhead step's cameras: the activity index off,
+// as on the bare side (whose lines have no activity feed), so that the two
+// sides do the same work and the 600 s case is supervision alone (step
+// activity measures the index).
+func supervisedCams(n int, src string, dur int) []camSpec {
+	return copyCamsActivity(n, src, dur, false)
+}
+
+func copyCamsActivity(n int, src string, dur int, activity bool) []camSpec {
 	cams := make([]camSpec, n)
 	for i := range cams {
-		cams[i] = camSpec{Name: fmt.Sprintf("cam%03d", i+1), URL: "file://" + src, FPS: 10, Res: "640x360", Dur: dur, Mode: "copy"}
+		cams[i] = camSpec{Name: fmt.Sprintf("cam%03d", i+1), URL: "file://" + src, FPS: 10, Res: "640x360", Dur: dur, Mode: "copy", NoActivity: !activity}
 	}
 	return cams
 }
@@ -183,6 +195,17 @@ func pids(cmds []*exec.Cmd) []int {
 	return out
 }
 
+// settled is how long after every camera records cctvd's window starts:
+// the warmup, and at least a progress period and a second more, so that
+// the second progress block of each run, at which the supervisor settles
+// and writes its epoch (and the segmenter reads it), falls before the
+// window (with the default 5 s period it fell inside a 3 s warmup's window:
+// 64 metadata writes and passes, a start-up cost, a third of cctvd's
+// samples in the 600 s case).
+func settled(segmentSeconds int) time.Duration {
+	return max(warmup, supervisor.ProgressPeriod(config.DefaultStallTimeout, time.Duration(segmentSeconds)*time.Second)+time.Second)
+}
+
 // errNotSame: a window in which the two sides did not do the same work (an
 // ffmpeg restarted or fell behind); the pair is measured again.
 var errNotSame = errors.New("not the same work")
@@ -286,7 +309,7 @@ func (r *bareRun) speed() (float64, error) {
 // overheadPair measures cctvd and the bare lines once each, in the given
 // order, each side in a cgroup of its own.
 func (b *bench) overheadPair(n, dur, rep int, src string) (ours, bare side, err error) {
-	cams := copyCams(n, src, dur)
+	cams := supervisedCams(n, src, dur)
 	runBare := func() error {
 		cg, err := newCgroup(fmt.Sprintf("cctvd-bench-bare-%d-%d-%d", n, dur, rep))
 		if err != nil {
@@ -318,7 +341,7 @@ func (b *bench) overheadPair(n, dur, rep int, src string) (ours, bare side, err 
 			return err
 		}
 		defer os.RemoveAll(dir)
-		time.Sleep(warmup)
+		time.Sleep(settled(dur))
 		ours, err = measure(cg, d.pid(), n, func() (float64, error) { return daemonSpeed(d) })
 		if serr := d.stop(); err == nil {
 			err = serr
@@ -438,12 +461,12 @@ func metIf(applies, ok bool) string {
 // process it samples), into Options.Profile: perf.data and its report.
 func (b *bench) profileDaemon(n, dur int, src string) error {
 	dir := filepath.Join(b.opts.Work, fmt.Sprintf("profile-%d-%d", n, dur))
-	d, err := b.startDaemonWith(dir, copyCams(n, src, dur), daemonOpts{clear: true})
+	d, err := b.startDaemonWith(dir, supervisedCams(n, src, dur), daemonOpts{clear: true})
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	time.Sleep(warmup)
+	time.Sleep(settled(dur))
 	if err := os.MkdirAll(b.opts.Profile, 0o755); err != nil {
 		return err
 	}
