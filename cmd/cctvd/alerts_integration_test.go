@@ -377,8 +377,6 @@ func TestAlertsCameraDownAndUp(t *testing.T) {
 // never answers does not delay a segment's upload; an event still in the
 // outbox when cctvd stops is delivered after its restart.
 func TestAlertsDeliveryIsDurable(t *testing.T) {
-	// A 20 s outage and a hung receiver, mostly waiting: run beside the other waiting tests, at the end of the package.
-	t.Parallel()
 	const window = 20 * time.Second // the two minutes, shorter: the same mechanism
 	s := newSetup(t, 2)
 	flaky, hung := newReceiver(t), newReceiver(t)

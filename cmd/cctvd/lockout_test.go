@@ -26,8 +26,6 @@ import (
 // credentials with its next try; "Retry now" tries once at once (one more
 // failed login); a reload with the right password records at once.
 func TestWrongPasswordDoesNotLockTheCameraOut(t *testing.T) {
-	// A minute of counting refused logins, mostly waiting: run beside the other waiting tests, at the end of the package.
-	t.Parallel()
 	testenv.RequireTools(t)
 	s := &setup{savePath: t.TempDir()}
 	s.cam = testenv.StartCamera(t, testenv.CameraOptions{Mounts: map[string]string{"/cam1": "640x360@25"},
